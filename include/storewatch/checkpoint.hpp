@@ -1,0 +1,177 @@
+// Durable cursors: where a listener resumes, and what it already delivered.
+#pragma once
+
+#include <storewatch/error.hpp>
+#include <storewatch/event.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace storewatch {
+
+/// Where to resume: the source cursor, plus the ids of events delivered
+/// after that cursor (so a restart can drop them as duplicates).
+struct checkpoint_state {
+  std::string cursor;
+  std::vector<std::string> delivered_ids;
+
+  friend bool operator==(const checkpoint_state&, const checkpoint_state&) = default;
+};
+
+/// The text form of a checkpoint (JSON, one object).
+inline std::string encode_checkpoint(const checkpoint_state& state) {
+  return nlohmann::json{{"format", 1}, {"cursor", state.cursor}, {"delivered_after_cursor", state.delivered_ids}}
+             .dump();
+}
+
+/// Reads the text form. Throws `std::system_error` with `errc::invalid_cursor`
+/// and a message that starts with `origin` (say, the file's path) and names
+/// the bad field.
+inline checkpoint_state decode_checkpoint(std::string_view text, std::string_view origin = "checkpoint") {
+  const auto fail = [&](const std::string& why) {
+    throw std::system_error(errc::invalid_cursor, std::string(origin) + ": " + why);
+  };
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& error) {
+    fail("not a checkpoint (JSON syntax error at byte " + std::to_string(error.byte) + ")");
+  }
+  if (!j.is_object()) fail("not a checkpoint (expected a JSON object)");
+  const auto format = j.find("format");
+  if (format == j.end() || !format->is_number_integer()) fail("missing field \"format\"");
+  if (*format != 1) fail("unsupported format " + format->dump() + " (this version reads format 1)");
+  checkpoint_state state;
+  const auto cursor = j.find("cursor");
+  if (cursor == j.end() || !cursor->is_string()) fail("field \"cursor\" must be a string");
+  state.cursor = cursor->get<std::string>();
+  const auto ids = j.find("delivered_after_cursor");
+  if (ids == j.end() || !ids->is_array()) fail("field \"delivered_after_cursor\" must be an array");
+  for (const auto& id : *ids) {
+    if (!id.is_string()) fail("field \"delivered_after_cursor\" must hold only strings");
+    state.delivered_ids.push_back(id.get<std::string>());
+  }
+  return state;
+}
+
+namespace detail {
+
+inline std::system_error file_error(const std::filesystem::path& file, const char* action, int error_number) {
+  return std::system_error(errc::checkpoint_failed, "checkpoint " + file.string() + ": " + action + " failed: " +
+                                                        std::generic_category().message(error_number));
+}
+
+// Writes `bytes` to `file` so that a crash leaves either the old or the new
+// content: write a temporary file, fsync it, rename it over, fsync the folder.
+inline void write_file_atomically(const std::filesystem::path& file, std::string_view bytes) {
+  auto temporary = file;
+  temporary += ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw file_error(temporary, "open", errno);
+  const auto fail = [&](const char* action) {
+    const int error_number = errno;
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    throw file_error(temporary, action, error_number);
+  };
+  while (!bytes.empty()) {
+    const auto written = ::write(fd, bytes.data(), bytes.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) fail("write");
+    bytes.remove_prefix(static_cast<std::size_t>(written));
+  }
+  if (::fsync(fd) != 0) fail("fsync");
+  if (::close(fd) != 0) throw file_error(temporary, "close", errno);
+  if (::rename(temporary.c_str(), file.c_str()) != 0) throw file_error(file, "rename", errno);
+  auto folder = file.parent_path();
+  if (folder.empty()) folder = ".";
+  if (const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    const int synced = ::fsync(dir);
+    const int error_number = errno;
+    ::close(dir);
+    if (synced != 0) throw file_error(folder, "fsync", error_number);
+  }
+}
+
+}  // namespace detail
+
+/// A checkpoint kept in a file.
+///
+/// Loading happens in the constructor; `record()` notes each delivered
+/// event; `save()` writes the state durably (temporary file, fsync,
+/// rename), so after a crash the file holds the last saved state, never a
+/// torn one. File I/O blocks the calling thread: call it where blocking for
+/// an fsync is acceptable.
+class checkpoint {
+ public:
+  /// Loads `file` if it exists (a missing file means "from the start").
+  /// Throws `std::system_error`: `errc::invalid_cursor` when the file is not
+  /// a checkpoint, `errc::checkpoint_failed` when it cannot be read; both
+  /// messages name the file.
+  explicit checkpoint(std::filesystem::path file) : file_(std::move(file)) {
+    const int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return;
+      throw detail::file_error(file_, "open", errno);
+    }
+    std::string text;
+    char buffer[4096];
+    for (;;) {
+      const auto got = ::read(fd, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) {
+        const int error_number = errno;
+        ::close(fd);
+        throw detail::file_error(file_, "read", error_number);
+      }
+      if (got == 0) break;
+      text.append(buffer, static_cast<std::size_t>(got));
+    }
+    ::close(fd);
+    state_ = decode_checkpoint(text, "checkpoint " + file_.string());
+  }
+
+  const std::filesystem::path& file() const noexcept { return file_; }
+
+  /// Where to resume, and which events past it were delivered already.
+  const checkpoint_state& state() const noexcept { return state_; }
+
+  /// Notes that `e` reached the handlers.
+  void record(const event& e) {
+    if (!e.cursor.empty()) {
+      state_.cursor = e.cursor;
+      state_.delivered_ids.clear();
+    } else {
+      state_.delivered_ids.push_back(e.id);
+    }
+    ++unsaved_;
+  }
+
+  /// Events recorded since the last save.
+  std::size_t unsaved() const noexcept { return unsaved_; }
+
+  /// Writes the state durably. Throws `std::system_error` with
+  /// `errc::checkpoint_failed`, naming the file and the failed step.
+  void save() {
+    detail::write_file_atomically(file_, encode_checkpoint(state_));
+    unsaved_ = 0;
+  }
+
+ private:
+  std::filesystem::path file_;
+  checkpoint_state state_;
+  std::size_t unsaved_ = 0;
+};
+
+}  // namespace storewatch

@@ -1,0 +1,65 @@
+// storewatch's error codes and their std::error_category.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace storewatch {
+
+/// Errors reported by storewatch operations, in the "storewatch" category.
+enum class errc : int {
+  end_of_stream = 1,       ///< the stream was closed and every buffered event has been taken
+  stopped,                 ///< the poller or listener was stopped
+  invalid_versioned_path,  ///< text is not of the form path✹user_timestampms
+  invalid_event,           ///< an event (or its JSON) lacks a required field or has a bad one
+  invalid_cursor,          ///< a cursor or checkpoint could not be decoded
+  source_unavailable,      ///< a source failed to poll; the poller retries with backoff
+  checkpoint_failed,       ///< a checkpoint file could not be read or written
+  handler_failed,          ///< an event handler threw; other handlers still got the event
+};
+
+namespace detail {
+
+class error_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "storewatch"; }
+
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::end_of_stream:
+        return "end of stream: the event stream was closed and all buffered events were taken";
+      case errc::stopped:
+        return "stopped: the poller or listener was stopped";
+      case errc::invalid_versioned_path:
+        return "invalid versioned path: expected 'path\u2739user_timestampms'";
+      case errc::invalid_event:
+        return "invalid event: a required field is missing or malformed";
+      case errc::invalid_cursor:
+        return "invalid cursor: the cursor or checkpoint text could not be decoded";
+      case errc::source_unavailable:
+        return "source unavailable: polling the source failed (will retry)";
+      case errc::checkpoint_failed:
+        return "checkpoint failed: the checkpoint file could not be read or written";
+      case errc::handler_failed:
+        return "an event handler threw an exception";
+    }
+    return "storewatch error " + std::to_string(value);
+  }
+};
+
+}  // namespace detail
+
+/// The "storewatch" error category.
+inline const std::error_category& error_category() noexcept {
+  static const detail::error_category_impl instance;
+  return instance;
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace storewatch
+
+template <>
+struct std::is_error_code_enum<storewatch::errc> : std::true_type {};

@@ -1,0 +1,255 @@
+// event_listener: callbacks over a poller and a stream, with optional checkpoint.
+#pragma once
+
+#include <storewatch/checkpoint.hpp>
+#include <storewatch/detail/config.hpp>
+#include <storewatch/error.hpp>
+#include <storewatch/event.hpp>
+#include <storewatch/poller.hpp>
+#include <storewatch/source.hpp>
+#include <storewatch/stats.hpp>
+#include <storewatch/stream.hpp>
+
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace storewatch {
+
+/// Which events a handler wants. An empty member matches everything.
+struct event_filter {
+  std::vector<std::string> names;  ///< event names to accept, e.g. {"SHARE", "DELETE"}
+  std::string prefix;              ///< accept only events whose data (the versioned path) starts with this
+
+  bool matches(const event& e) const {
+    if (!names.empty() && std::find(names.begin(), names.end(), e.name) == names.end()) return false;
+    return std::string_view(e.data).starts_with(prefix);
+  }
+};
+
+/// Identifies a handler added with `add_event_listener`.
+using listener_id = std::uint64_t;
+
+/// Options of an event listener.
+struct listener_options {
+  /// How the poller reads the source. Its `on_error` is replaced by the
+  /// listener's `on_error`.
+  poller_options poller{};
+  /// Events buffered between the poller and the handlers.
+  std::size_t capacity = basic_event_stream<>::default_capacity;
+  /// A checkpoint file: resume after the last delivered event, and save
+  /// progress. Without one, the listener starts at the source's beginning.
+  std::optional<std::filesystem::path> checkpoint{};
+  /// Save the checkpoint after this many deliveries at most; it is also
+  /// saved whenever the handlers have caught up, and on `stop()`. After a
+  /// crash, at most this many events can be delivered again.
+  std::size_t checkpoint_every = 256;
+  /// Where errors go (poll failures, skipped bad input, handler exceptions,
+  /// checkpoint failures); empty means one line on stderr each.
+  error_handler on_error{};
+};
+
+/// Calls handlers for the events of a source, in the source's order.
+///
+/// Handlers run one at a time on the listener's executor, in the order they
+/// were added. One that throws is reported to `on_error` and the others
+/// still get the event. Handlers may add or remove handlers (their own
+/// included); the change applies from the next event. `add_event_listener`,
+/// `remove_event_listener` and `remove_all_event_listeners` may be called
+/// from any thread; `start` and `stop` on the listener's executor.
+template <class Executor = asio::any_io_executor>
+class basic_event_listener {
+ public:
+  using executor_type = Executor;
+  using handler_type = std::function<void(const event&)>;
+
+  template <class OtherExecutor>
+  struct rebind_executor {
+    using other = basic_event_listener<OtherExecutor>;
+  };
+
+  /// A listener for `source`, which must outlive it. Throws
+  /// `std::system_error` when the checkpoint file exists but cannot be read.
+  template <event_source Source>
+  basic_event_listener(const executor_type& executor, Source& source, listener_options options = {})
+      : options_(std::move(options)), stream_(executor, options_.capacity) {
+    if (!options_.on_error) options_.on_error = print_error;
+    options_.poller.on_error = options_.on_error;
+    if (options_.checkpoint) checkpoint_.emplace(*options_.checkpoint);
+    poller_ = std::make_unique<poller_model<Source>>(source, stream_, options_.poller);
+  }
+
+  basic_event_listener(const basic_event_listener&) = delete;
+  basic_event_listener& operator=(const basic_event_listener&) = delete;
+
+  executor_type get_executor() noexcept { return stream_.get_executor(); }
+
+  /// Adds `handler`, called for each event `filter` accepts. `handler` takes
+  /// `(const event&)` or `(std::string_view name, std::string_view data)`.
+  template <class Handler>
+  listener_id add_event_listener(Handler handler, event_filter filter = {}) {
+    handler_type call;
+    if constexpr (std::invocable<Handler&, const event&>) {
+      call = std::move(handler);
+    } else {
+      static_assert(std::invocable<Handler&, std::string_view, std::string_view>,
+                    "a handler takes (const storewatch::event&) or (std::string_view name, std::string_view data)");
+      call = [h = std::move(handler)](const event& e) mutable { h(std::string_view(e.name), std::string_view(e.data)); };
+    }
+    std::lock_guard lock(handlers_mutex_);
+    const auto id = ++last_id_;
+    auto next = std::make_shared<handler_list>(*handlers_);
+    next->push_back({id, std::move(filter), std::make_shared<handler_type>(std::move(call))});
+    handlers_ = std::move(next);
+    return id;
+  }
+
+  /// Removes the handler `id`; returns false if there was none.
+  bool remove_event_listener(listener_id id) {
+    std::lock_guard lock(handlers_mutex_);
+    auto next = std::make_shared<handler_list>(*handlers_);
+    const auto removed = std::erase_if(*next, [id](const entry& e) { return e.id == id; });
+    handlers_ = std::move(next);
+    return removed > 0;
+  }
+
+  /// Removes every handler.
+  void remove_all_event_listeners() {
+    std::lock_guard lock(handlers_mutex_);
+    handlers_ = std::make_shared<handler_list>();
+  }
+
+  /// How many handlers are attached.
+  std::size_t listener_count() const {
+    std::lock_guard lock(handlers_mutex_);
+    return handlers_->size();
+  }
+
+  /// Starts polling and delivering, from the checkpoint when there is one.
+  /// A listener starts once; to resume later, make a new one with the same
+  /// checkpoint.
+  void start() {
+    if (started_) return;
+    started_ = true;
+    running_ = true;
+    poller_->start(checkpoint_ ? checkpoint_->state() : checkpoint_state{});
+    asio::co_spawn(stream_.get_executor(), deliver_loop(), [](std::exception_ptr error) {
+      if (error) std::rethrow_exception(error);
+    });
+  }
+
+  /// Stops polling and delivering promptly and saves the checkpoint. Events
+  /// polled but not yet delivered are not marked delivered, so a listener
+  /// resuming from the checkpoint gets them.
+  void stop() {
+    if (!running_ || stopping_) return;
+    stopping_ = true;
+    poller_->stop();
+  }
+
+  bool running() const noexcept { return running_; }
+
+  /// The counters: delivered, queue depth, lag, polls, retries, errors.
+  /// May be called from any thread.
+  stats_snapshot stats() const noexcept { return stream_.stats().snapshot(); }
+
+  /// The checkpoint, when the options named one.
+  const std::optional<checkpoint>& saved_checkpoint() const noexcept { return checkpoint_; }
+
+ private:
+  struct entry {
+    listener_id id;
+    event_filter filter;
+    std::shared_ptr<handler_type> handler;
+  };
+  using handler_list = std::vector<entry>;
+
+  struct poller_handle {
+    virtual ~poller_handle() = default;
+    virtual void start(checkpoint_state from) = 0;
+    virtual void stop() = 0;
+  };
+
+  template <class Source>
+  struct poller_model final : poller_handle {
+    poller_model(Source& source, basic_event_stream<Executor>& stream, const poller_options& options)
+        : poller(source, stream, options) {}
+    void start(checkpoint_state from) override { poller.start(std::move(from)); }
+    void stop() override { poller.stop(); }
+    basic_poller<Source, Executor> poller;
+  };
+
+  std::shared_ptr<const handler_list> current_handlers() const {
+    std::lock_guard lock(handlers_mutex_);
+    return handlers_;
+  }
+
+  void deliver(const event& e) {
+    const auto handlers = current_handlers();
+    for (const auto& [id, filter, handler] : *handlers) {
+      if (!filter.matches(e)) continue;
+      try {
+        (*handler)(e);
+      } catch (const std::exception& error) {
+        report_handler_error(id, e, error.what());
+      } catch (...) {
+        report_handler_error(id, e, "an exception not derived from std::exception");
+      }
+    }
+  }
+
+  void report_handler_error(listener_id id, const event& e, std::string_view what) {
+    stream_stats::add(stream_.stats().handler_errors);
+    options_.on_error(errc::handler_failed, "handler " + std::to_string(id) + " threw on " + e.name + " " +
+                                                detail::quote(e.data) + " (id " + e.id + "): " + std::string(what));
+  }
+
+  void save_checkpoint() {
+    try {
+      checkpoint_->save();
+    } catch (const std::system_error& error) {
+      options_.on_error(error.code(), error.what());
+    }
+  }
+
+  asio::awaitable<void> deliver_loop() {
+    for (;;) {
+      auto [ec, e] = co_await stream_.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+      if (ec || stopping_) break;
+      deliver(e);
+      if (checkpoint_) {
+        checkpoint_->record(e);
+        if (checkpoint_->unsaved() >= options_.checkpoint_every || !stream_.ready()) save_checkpoint();
+      }
+    }
+    if (checkpoint_ && checkpoint_->unsaved() > 0) save_checkpoint();
+    poller_->stop();
+    running_ = false;
+  }
+
+  listener_options options_;
+  basic_event_stream<Executor> stream_;
+  std::optional<checkpoint> checkpoint_;
+  std::unique_ptr<poller_handle> poller_;
+  mutable std::mutex handlers_mutex_;
+  std::shared_ptr<const handler_list> handlers_ = std::make_shared<handler_list>();
+  listener_id last_id_ = 0;
+  bool started_ = false;
+  bool running_ = false;
+  bool stopping_ = false;
+};
+
+/// The listener on `asio::any_io_executor`.
+using event_listener = basic_event_listener<>;
+
+}  // namespace storewatch

@@ -1,0 +1,246 @@
+// The poll loop: reads a source, feeds a stream, retries, waits, stops.
+#pragma once
+
+#include <storewatch/checkpoint.hpp>
+#include <storewatch/detail/backoff.hpp>
+#include <storewatch/detail/config.hpp>
+#include <storewatch/error.hpp>
+#include <storewatch/event.hpp>
+#include <storewatch/source.hpp>
+#include <storewatch/stream.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+
+namespace storewatch {
+
+/// Receives what went wrong: a failed poll, bad input a source skipped, a
+/// handler that threw, a checkpoint that could not be saved. `message` says
+/// what and where. Called on the executor of the reporting object.
+using error_handler = std::function<void(std::error_code code, std::string_view message)>;
+
+/// The default error handler: one line on stderr.
+inline void print_error(std::error_code, std::string_view message) {
+  std::fprintf(stderr, "storewatch: %.*s\n", static_cast<int>(message.size()), message.data());
+}
+
+/// Options of a poller.
+struct poller_options {
+  /// How long to wait between polls that found nothing new. With wake-ups
+  /// this is the safety net; without them, the latency bound.
+  std::chrono::milliseconds poll_interval{5000};
+  /// Also wait for the source's change notification (when it has one).
+  bool wake_ups = true;
+  /// Delays between retries of failing polls.
+  backoff_policy backoff{};
+  /// Most events taken from the source per poll.
+  std::size_t batch_size = 256;
+  /// Where failures are reported; empty means `print_error`.
+  error_handler on_error{};
+};
+
+/// Reads events from a source and pushes them into a stream, forever:
+/// poll, push each event (suspending while the stream is full: backpressure,
+/// never a drop), then wait for `poll_interval` or the source's wake-up.
+/// A failed poll is reported and retried after an exponential backoff with
+/// jitter; the stream does not end on a transient error.
+///
+/// The last event of each poll carries the cursor after it (`event::cursor`)
+/// so consumers can checkpoint. Events whose ids the start state lists as
+/// delivered are dropped (counted as duplicates).
+///
+/// When the loop ends it closes the stream: consumers take what is buffered,
+/// then get `errc::end_of_stream`. Not thread-safe: call `start`, `stop` and
+/// `async_run` on the stream's executor. Source and stream must outlive the
+/// run.
+template <event_source Source, class Executor = asio::any_io_executor>
+class basic_poller {
+ public:
+  using executor_type = Executor;
+  using stream_type = basic_event_stream<Executor>;
+
+  basic_poller(Source& source, stream_type& stream, poller_options options = {})
+      : source_(source), stream_(stream), options_(std::move(options)), timer_(stream.get_executor()) {
+    if (!options_.on_error) options_.on_error = print_error;
+    if (options_.batch_size == 0) options_.batch_size = 1;
+  }
+
+  basic_poller(const basic_poller&) = delete;
+  basic_poller& operator=(const basic_poller&) = delete;
+
+  executor_type get_executor() noexcept { return stream_.get_executor(); }
+
+  const poller_options& options() const noexcept { return options_; }
+
+  /// Runs the poll loop from `from` until stopped.
+  ///
+  /// Completion signature: `void(std::error_code)`: `errc::stopped` after
+  /// `stop()` or cancellation, `errc::end_of_stream` when somebody else
+  /// closed the stream. Cancellation: terminal (ends the loop, cancelling
+  /// the poll or wait in progress).
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken>
+  auto async_run(checkpoint_state from, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [this](auto handler, checkpoint_state from) {
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          auto handler_executor = asio::get_associated_executor(handler, get_executor());
+          running_ = true;
+          stopping_ = false;
+          asio::co_spawn(get_executor(), run(std::move(from)),
+                         asio::bind_cancellation_slot(
+                             slot, asio::bind_executor(std::move(handler_executor),
+                                                       [h = std::move(handler)](std::exception_ptr error,
+                                                                                std::error_code ec) mutable {
+                                                         if (error) std::rethrow_exception(error);
+                                                         std::move(h)(ec);
+                                                       })));
+        },
+        token, std::move(from));
+  }
+
+  /// Starts the loop in the background; `stop()` ends it.
+  void start(checkpoint_state from = {}) {
+    async_run(std::move(from), asio::bind_cancellation_slot(stop_signal_.slot(), [](std::error_code) {}));
+  }
+
+  /// Ends the loop promptly: cancels the poll or wait in progress, ends a
+  /// push suspended on a full stream, and closes the stream.
+  void stop() {
+    if (!running_ || stopping_) return;
+    stopping_ = true;
+    stop_signal_.emit(asio::cancellation_type::terminal);
+    timer_.cancel();
+    stream_.close();
+  }
+
+  bool running() const noexcept { return running_; }
+
+ private:
+  asio::awaitable<std::error_code> run(checkpoint_state from) {
+    const auto result = co_await loop(std::move(from));
+    running_ = false;
+    stream_.close();
+    co_return result;
+  }
+
+  asio::awaitable<bool> cancelled() {
+    const auto state = co_await asio::this_coro::cancellation_state;
+    co_return stopping_ || state.cancelled() != asio::cancellation_type::none;
+  }
+
+  asio::awaitable<std::error_code> loop(checkpoint_state from) {
+    using asio::experimental::as_tuple;
+    // Stop is checked explicitly after each await, so that cleanup is ours.
+    co_await asio::this_coro::throw_if_cancelled(false);
+    auto& stats = stream_.stats();
+    std::string cursor = std::move(from.cursor);
+    std::unordered_set<std::string> already_delivered(from.delivered_ids.begin(), from.delivered_ids.end());
+    std::minstd_rand random{std::random_device{}()};
+    std::uniform_real_distribution<double> unit{0.0, 1.0};
+    bool wake_ups = options_.wake_ups;
+    unsigned failures = 0;
+
+    for (;;) {
+      const auto started = std::chrono::steady_clock::now();
+      auto [ec, batch] = co_await source_.async_poll(cursor, options_.batch_size, as_tuple(asio::use_awaitable));
+      if (co_await cancelled()) co_return errc::stopped;
+
+      if (ec) {
+        ++failures;
+        stream_stats::add(stats.poll_errors);
+        const auto delay = detail::backoff_delay(options_.backoff, failures, unit(random));
+        options_.on_error(ec, "poll failed (" + std::to_string(failures) + " in a row): " + ec.message() +
+                                  "; retrying in " + std::to_string(delay.count()) + " ms");
+        timer_.expires_after(delay);
+        co_await timer_.async_wait(as_tuple(asio::use_awaitable));
+        if (co_await cancelled()) co_return errc::stopped;
+        stream_stats::add(stats.retries);
+        continue;
+      }
+      failures = 0;
+      stream_stats::add(stats.polls);
+      stats.last_poll_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now() - started)
+                                   .count(),
+                               std::memory_order_relaxed);
+      for (const auto& problem : batch.problems) {
+        stream_stats::add(stats.problems);
+        options_.on_error(problem.code, problem.message);
+      }
+
+      const bool full_batch = batch.events.size() >= options_.batch_size;
+      auto& events = batch.events;
+      if (!already_delivered.empty()) {
+        std::erase_if(events, [&](const event& e) {
+          const bool repeat = already_delivered.erase(e.id) > 0;
+          if (repeat) stream_stats::add(stats.duplicates);
+          return repeat;
+        });
+      }
+      if (!events.empty()) events.back().cursor = batch.next_cursor;
+      for (auto& e : events) {
+        if (e.name == event_name::gap) stream_stats::add(stats.gaps);
+        if (stream_.try_push(e)) continue;
+        auto [push_error] = co_await stream_.async_push(std::move(e), as_tuple(asio::use_awaitable));
+        if (co_await cancelled()) co_return errc::stopped;
+        if (push_error) co_return push_error;
+      }
+      cursor = std::move(batch.next_cursor);
+      if (full_batch) continue;  // more may be waiting: poll again at once
+
+      timer_.expires_after(options_.poll_interval);
+      if constexpr (waitable_source<Source>) {
+        if (wake_ups) {
+          using namespace asio::experimental::awaitable_operators;
+          std::error_code wake_error;
+          std::string wake_message;
+          try {
+            co_await (timer_.async_wait(asio::use_awaitable) ||
+                      source_.async_wait_for_change(cursor, asio::use_awaitable));
+          } catch (const std::system_error& error) {
+            wake_error = error.code();
+            wake_message = error.what();
+          } catch (const asio::multiple_exceptions&) {
+            wake_error = asio::error::operation_aborted;  // both waits were cancelled
+          }
+          if (co_await cancelled()) co_return errc::stopped;
+          if (wake_error && wake_error != asio::error::operation_aborted) {
+            // A broken notifier must not turn into a busy loop: poll only.
+            wake_ups = false;
+            options_.on_error(wake_error, "wake-ups failed, polling every " +
+                                              std::to_string(options_.poll_interval.count()) +
+                                              " ms instead: " + wake_message);
+          }
+          if (co_await cancelled()) co_return errc::stopped;
+          continue;
+        }
+      }
+      co_await timer_.async_wait(as_tuple(asio::use_awaitable));
+      if (co_await cancelled()) co_return errc::stopped;
+    }
+  }
+
+  Source& source_;
+  stream_type& stream_;
+  poller_options options_;
+  asio::steady_timer timer_;
+  asio::cancellation_signal stop_signal_;
+  bool running_ = false;
+  bool stopping_ = false;
+};
+
+template <class Source, class Executor>
+basic_poller(Source&, basic_event_stream<Executor>&, poller_options = {}) -> basic_poller<Source, Executor>;
+
+/// A poller feeding an `event_stream`.
+template <class Source>
+using poller = basic_poller<Source>;
+
+}  // namespace storewatch

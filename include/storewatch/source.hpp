@@ -1,0 +1,54 @@
+// What the poller needs from a source of events.
+#pragma once
+
+#include <storewatch/detail/config.hpp>
+#include <storewatch/event.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace storewatch {
+
+/// Something wrong in the source's data that the source skipped, such as a
+/// corrupt record; `message` names where (file, offset, line).
+struct source_problem {
+  std::error_code code;
+  std::string message;
+};
+
+/// What one poll returns.
+struct poll_result {
+  std::vector<event> events;            ///< in the source's order, at most the requested number
+  std::string next_cursor;              ///< where the next poll starts
+  std::vector<source_problem> problems;  ///< skipped bad input, reported by the poller
+};
+
+/// A source of events: `async_poll(cursor, max_events, token)` with
+/// completion signature `void(std::error_code, poll_result)`.
+///
+/// Cursors are opaque text: the empty cursor means "from the start"; a
+/// source must accept any cursor it returned in `next_cursor`, also after a
+/// restart of the process, and must reject others with
+/// `errc::invalid_cursor`. When events a cursor points to are gone, the
+/// source returns a GAP event saying so rather than skipping silently.
+template <class Source>
+concept event_source = requires(Source& source, std::string_view cursor, std::size_t max_events) {
+  { source.async_poll(cursor, max_events, asio::use_awaitable) } -> std::same_as<asio::awaitable<poll_result>>;
+};
+
+/// A source that can also tell when it may have new events:
+/// `async_wait_for_change(cursor, token)` with signature
+/// `void(std::error_code)` completes once events past `cursor` may exist.
+/// It is a hint; the poller still polls at its interval, so a missed
+/// wake-up delays an event but never loses it. It must support per-operation
+/// cancellation.
+template <class Source>
+concept waitable_source = event_source<Source> && requires(Source& source, std::string_view cursor) {
+  { source.async_wait_for_change(cursor, asio::use_awaitable) } -> std::same_as<asio::awaitable<void>>;
+};
+
+}  // namespace storewatch

@@ -1,0 +1,12 @@
+// storewatch: real-time notifications of file operations on a shared store.
+#pragma once
+
+#include <storewatch/checkpoint.hpp>
+#include <storewatch/error.hpp>
+#include <storewatch/event.hpp>
+#include <storewatch/listener.hpp>
+#include <storewatch/poller.hpp>
+#include <storewatch/source.hpp>
+#include <storewatch/source/memory.hpp>
+#include <storewatch/stats.hpp>
+#include <storewatch/stream.hpp>
