@@ -92,8 +92,13 @@ inline void write_file_atomically(const std::filesystem::path& file, std::string
     bytes.remove_prefix(static_cast<std::size_t>(written));
   }
   if (::fsync(fd) != 0) fail("fsync");
-  if (::close(fd) != 0) throw file_error(temporary, "close", errno);
-  if (::rename(temporary.c_str(), file.c_str()) != 0) throw file_error(file, "rename", errno);
+  const auto discard = [&](const std::filesystem::path& named, const char* action) {
+    const int error_number = errno;
+    ::unlink(temporary.c_str());
+    throw file_error(named, action, error_number);
+  };
+  if (::close(fd) != 0) discard(temporary, "close");
+  if (::rename(temporary.c_str(), file.c_str()) != 0) discard(file, "rename");
   auto folder = file.parent_path();
   if (folder.empty()) folder = ".";
   if (const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,8 +59,9 @@ struct versioned_path {
   /// Parses `text`; never throws for bad input. On failure returns nullopt
   /// and, when `why` is given, stores a message naming the problem.
   /// Rejected: invalid UTF-8, NUL bytes, no ✹ or more than one, an empty
-  /// path or user, a timestamp that is missing, not all digits, or too
-  /// large for 64 bits.
+  /// path or user, a timestamp that is missing, not all digits, has a
+  /// leading zero, or is too large for 64 bits. So a parsed path formats
+  /// back to exactly the text it came from.
   static std::optional<versioned_path> try_parse(std::string_view text, std::string* why = nullptr);
 
   /// Parses `text`, throwing `std::system_error` with
@@ -96,6 +98,7 @@ inline std::optional<versioned_path> versioned_path::try_parse(std::string_view 
   for (const char c : digits) {
     if (c < '0' || c > '9') return fail("timestamp is not a decimal number");
   }
+  if (digits.size() > 1 && digits.front() == '0') return fail("timestamp has a leading zero");
   versioned_path result;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), result.timestamp_ms);
   if (ec == std::errc::result_out_of_range) return fail("timestamp does not fit in 64 bits");
@@ -169,6 +172,9 @@ inline void from_json(const nlohmann::json& j, event& e) {
   if (when == j.end()) fail("missing required field \"occurred_at\"");
   if (!when->is_number_integer()) {
     fail(std::string("field \"occurred_at\" must be integer milliseconds since the epoch, got ") + when->type_name());
+  }
+  if (when->is_number_unsigned() && when->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    fail("field \"occurred_at\" is out of range: " + when->dump());
   }
   result.occurred_at = timestamp{std::chrono::milliseconds{when->get<std::int64_t>()}};
   if (result.name.empty()) fail("field \"name\" must not be empty");

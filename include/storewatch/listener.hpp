@@ -183,10 +183,10 @@ class basic_event_listener {
   template <class Source>
   struct poller_model final : poller_handle {
     poller_model(Source& source, basic_event_stream<Executor>& stream, const poller_options& options)
-        : poller(source, stream, options) {}
-    void start(checkpoint_state from) override { poller.start(std::move(from)); }
-    void stop() override { poller.stop(); }
-    basic_poller<Source, Executor> poller;
+        : loop(source, stream, options) {}
+    void start(checkpoint_state from) override { loop.start(std::move(from)); }
+    void stop() override { loop.stop(); }
+    storewatch::poller<Source, Executor> loop;
   };
 
   std::shared_ptr<const handler_list> current_handlers() const {

@@ -61,19 +61,19 @@ struct poller_options {
 /// `async_run` on the stream's executor. Source and stream must outlive the
 /// run.
 template <event_source Source, class Executor = asio::any_io_executor>
-class basic_poller {
+class poller {
  public:
   using executor_type = Executor;
   using stream_type = basic_event_stream<Executor>;
 
-  basic_poller(Source& source, stream_type& stream, poller_options options = {})
+  poller(Source& source, stream_type& stream, poller_options options = {})
       : source_(source), stream_(stream), options_(std::move(options)), timer_(stream.get_executor()) {
     if (!options_.on_error) options_.on_error = print_error;
     if (options_.batch_size == 0) options_.batch_size = 1;
   }
 
-  basic_poller(const basic_poller&) = delete;
-  basic_poller& operator=(const basic_poller&) = delete;
+  poller(const poller&) = delete;
+  poller& operator=(const poller&) = delete;
 
   executor_type get_executor() noexcept { return stream_.get_executor(); }
 
@@ -149,7 +149,13 @@ class basic_poller {
 
     for (;;) {
       const auto started = std::chrono::steady_clock::now();
-      auto [ec, batch] = co_await source_.async_poll(cursor, options_.batch_size, as_tuple(asio::use_awaitable));
+      std::error_code ec;
+      poll_result batch;
+      try {
+        batch = co_await source_.async_poll(cursor, options_.batch_size, asio::use_awaitable);
+      } catch (const std::system_error& error) {
+        ec = error.code();
+      }
       if (co_await cancelled()) co_return errc::stopped;
 
       if (ec) {
@@ -200,15 +206,11 @@ class basic_poller {
         if (wake_ups) {
           using namespace asio::experimental::awaitable_operators;
           std::error_code wake_error;
-          std::string wake_message;
           try {
-            co_await (timer_.async_wait(asio::use_awaitable) ||
-                      source_.async_wait_for_change(cursor, asio::use_awaitable));
-          } catch (const std::system_error& error) {
-            wake_error = error.code();
-            wake_message = error.what();
+            co_await (timer_.async_wait(asio::use_awaitable) || wait_for_change(cursor, wake_error));
           } catch (const asio::multiple_exceptions&) {
-            wake_error = asio::error::operation_aborted;  // both waits were cancelled
+            // Both waits were cancelled: a stop, checked below.
+          } catch (const std::system_error&) {
           }
           if (co_await cancelled()) co_return errc::stopped;
           if (wake_error && wake_error != asio::error::operation_aborted) {
@@ -216,7 +218,7 @@ class basic_poller {
             wake_ups = false;
             options_.on_error(wake_error, "wake-ups failed, polling every " +
                                               std::to_string(options_.poll_interval.count()) +
-                                              " ms instead: " + wake_message);
+                                              " ms instead: " + wake_error.message());
           }
           if (co_await cancelled()) co_return errc::stopped;
           continue;
@@ -224,6 +226,18 @@ class basic_poller {
       }
       co_await timer_.async_wait(as_tuple(asio::use_awaitable));
       if (co_await cancelled()) co_return errc::stopped;
+    }
+  }
+
+  // Waits for the source's change signal; a failure is stored in `failure`
+  // and ends the wait (so the caller can fall back to polling) instead of
+  // being swallowed by `||`, which waits for one success.
+  asio::awaitable<void> wait_for_change(const std::string& cursor, std::error_code& failure) {
+    try {
+      co_await source_.async_wait_for_change(cursor, asio::use_awaitable);
+    } catch (const std::system_error& error) {
+      if (error.code() == asio::error::operation_aborted) throw;
+      failure = error.code();
     }
   }
 
@@ -237,10 +251,6 @@ class basic_poller {
 };
 
 template <class Source, class Executor>
-basic_poller(Source&, basic_event_stream<Executor>&, poller_options = {}) -> basic_poller<Source, Executor>;
-
-/// A poller feeding an `event_stream`.
-template <class Source>
-using poller = basic_poller<Source>;
+poller(Source&, basic_event_stream<Executor>&, poller_options = {}) -> poller<Source, Executor>;
 
 }  // namespace storewatch

@@ -39,7 +39,7 @@ class basic_event_stream {
   static constexpr std::size_t default_capacity = 1024;
 
   explicit basic_event_stream(const executor_type& executor, std::size_t capacity = default_capacity)
-      : channel_(executor, capacity) {}
+      : channel_(executor, capacity), capacity_(capacity) {}
 
   template <class ExecutionContext>
     requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
@@ -51,7 +51,7 @@ class basic_event_stream {
 
   executor_type get_executor() noexcept { return channel_.get_executor(); }
 
-  std::size_t capacity() const noexcept { return channel_.capacity(); }
+  std::size_t capacity() const noexcept { return capacity_; }
   bool is_open() const noexcept { return !closed_; }
 
   /// True when `async_next` would complete without waiting.
@@ -71,16 +71,26 @@ class basic_event_stream {
   /// event. Do not race it against a timer with `||`: a completion that
   /// wins the race at the same moment is discarded with its event. Bound the
   /// wait some other way (close the stream, or stop the poller).
-  template <asio::completion_token_for<void(std::error_code, event)> CompletionToken>
-  auto async_next(CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, event)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return asio::async_initiate<CompletionToken, void(std::error_code, event)>(
-        [this](auto handler) { start_next(std::move(handler)); }, token);
+        [this](auto handler) { this->start_next(std::move(handler)); }, token);
   }
 
   /// Puts `e` into the stream if there is room; never blocks.
   /// Returns false when the stream is full or closed, leaving `e` as it was.
   bool try_push(event& e) {
-    if (closed_ || !channel_.try_send(std::error_code{}, std::move(e))) return false;
+    if (closed_) return false;
+    if (!channel_.try_send(std::error_code{}, std::move(e))) {
+      if (capacity() == 0 || channel_.ready()) return false;  // full, or nobody to hand it to
+      // Empty buffer, nobody waiting, and still refused: the state Asio 1.22
+      // leaves a buffered channel in after a cancelled receive (#1241). With
+      // no operation pending, close + reset restores buffering.
+      channel_.close();
+      channel_.reset();
+      if (!channel_.try_send(std::error_code{}, std::move(e))) return false;
+    }
     stats_.add(stats_.enqueued);
     return true;
   }
@@ -91,10 +101,11 @@ class basic_event_stream {
   /// Errors: `errc::end_of_stream` if the stream is or becomes closed
   /// (the event is then not queued); `asio::error::operation_aborted` when
   /// cancelled. Cancellation: terminal, partial and total.
-  template <asio::completion_token_for<void(std::error_code)> CompletionToken>
-  auto async_push(event e, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_push(event e, CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
-        [this](auto handler, event e) { start_push(std::move(handler), std::move(e)); }, token, std::move(e));
+        [this](auto handler, event e) { this->start_push(std::move(handler), std::move(e)); }, token, std::move(e));
   }
 
   /// Ends the stream. Consumers still take every event buffered so far, then
@@ -149,6 +160,7 @@ class basic_event_stream {
   }
 
   asio::experimental::channel<Executor, void(std::error_code, event)> channel_;
+  std::size_t capacity_;
   stream_stats stats_;
   bool closed_ = false;
 };

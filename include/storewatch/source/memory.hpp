@@ -102,8 +102,9 @@ class basic_memory_source {
 
   /// Reads up to `max_events` events from `cursor`.
   /// Completion signature: `void(std::error_code, poll_result)`.
-  /// Errors: `errc::invalid_cursor` for a cursor this source never made;
-  /// whatever `fail_next_polls` scripted.
+  /// Errors: only what `fail_next_polls` scripted. A cursor this source
+  /// cannot use is reported in `poll_result::problems` and answered with a
+  /// GAP event, then reading starts at the oldest event kept.
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
   auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
@@ -159,7 +160,7 @@ class basic_memory_source {
   bool has_events_after(std::string_view cursor) const {
     std::error_code ec;
     const auto sequence = decode(cursor, ec);
-    return ec || !sequence || *sequence < first_sequence_ + events_.size();
+    return ec || !sequence || *sequence != first_sequence_ + events_.size();
   }
 
   std::string encode(std::uint64_t sequence) const { return options_.epoch + ":" + std::to_string(sequence); }
@@ -183,8 +184,15 @@ class basic_memory_source {
     }
     poll_result result;
     auto sequence = decode(cursor, ec);
-    if (ec) return {};
-    if (!sequence) {
+    if (!ec && sequence && *sequence > first_sequence_ + events_.size()) ec = errc::invalid_cursor;
+    if (ec) {
+      // A bad cursor must not stall the stream: say so, and start over.
+      result.problems.push_back({ec, "memory source: cursor " + detail::quote(cursor) +
+                                         " is not a cursor of this source; starting from the oldest event kept"});
+      result.events.push_back(make_gap("cursor " + detail::quote(cursor) + " was not understood"));
+      ec = {};
+      sequence = first_sequence_;
+    } else if (!sequence) {
       result.events.push_back(make_gap("memory source epoch " + options_.epoch +
                                        " does not know the cursor's epoch; events before it are unknown"));
       sequence = first_sequence_;
@@ -194,10 +202,6 @@ class basic_memory_source {
       sequence = first_sequence_;
     }
     const auto end = first_sequence_ + events_.size();
-    if (*sequence > end) {
-      ec = errc::invalid_cursor;
-      return {};
-    }
     while (*sequence < end && result.events.size() < max_events) {
       result.events.push_back(events_[*sequence - first_sequence_]);
       ++*sequence;

@@ -1,0 +1,304 @@
+// How fast do events move through storewatch, compared with a raw Asio channel?
+//
+// Usage: stream_throughput [events_per_round [rounds]]   (defaults 200000, 5)
+//
+// Every case moves the same N pre-built events between coroutines on one
+// io_context (one thread) and is timed from io_context::run() until the
+// consumer holds the N-th event:
+//
+//   raw channel     asio::experimental::channel<void(error_code, event)>,
+//                   capacity 1024: co_await async_send -> co_await async_receive
+//   event_stream    storewatch::event_stream, capacity 1024: try_push, then
+//                   async_push when full (as basic_poller does) ->
+//                   co_await async_next(use_awaitable)
+//   poller pipeline memory_source (preloaded) -> poller (batch 1024) ->
+//                   event_stream -> co_await async_next
+//   listener xK     event_listener over a memory_source with K handlers
+//
+// The cases run round-robin (one round of every case, then the next round),
+// so a slow phase of this shared machine hits all of them alike. Reported:
+// the median events/s over the rounds, and the median of the per-round
+// ratios to the raw channel of the same round. Every case must deliver all
+// N events with the right payload bytes, or the program exits with 1.
+#include <storewatch/storewatch.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using storewatch::event;
+
+constexpr std::size_t channel_capacity = 1024;
+constexpr std::int64_t first_timestamp_ms = 1761135341619;
+
+std::vector<event> make_events(std::size_t n) {
+  std::vector<event> events;
+  events.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto number = std::to_string(i);
+    const auto ms = first_timestamp_ms + static_cast<std::int64_t>(i);
+    event e;
+    e.name = "CREATE";
+    e.data.append("SharedEvents/file-").append(number).append(".txt");
+    e.data.append(storewatch::version_separator).append("alice222_").append(std::to_string(ms));
+    e.id.append("evt-alice222-").append(number);
+    e.actor = "alice222";
+    e.occurred_at = storewatch::timestamp{std::chrono::milliseconds{ms}};
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+// What a consumer saw: how many events, their payload bytes (so the work
+// cannot be optimised away and the right events are checked), and when the
+// last one arrived.
+struct tally {
+  std::size_t events = 0;
+  std::uint64_t bytes = 0;
+  clock_type::time_point last{};
+
+  void add(const event& e) {
+    ++events;
+    bytes += e.data.size();
+  }
+};
+
+struct outcome {
+  double seconds = 0;
+  std::vector<tally> consumers;  // one per consumer / handler
+};
+
+// Runs `io` until it has no work left; returns the time from the start of
+// run() to the last delivery.
+double run_timed(asio::io_context& io, const tally& last_consumer) {
+  const auto start = clock_type::now();
+  io.run();
+  return std::chrono::duration<double>(last_consumer.last - start).count();
+}
+
+void rethrow_on_error(std::exception_ptr error) {
+  if (error) std::rethrow_exception(error);
+}
+
+// ---------------------------------------------------------------- raw channel
+
+using raw_channel = asio::experimental::channel<void(std::error_code, event)>;
+
+asio::awaitable<void> raw_produce(raw_channel& channel, std::vector<event>& events) {
+  for (auto& e : events) co_await channel.async_send(std::error_code{}, std::move(e), asio::use_awaitable);
+}
+
+asio::awaitable<void> raw_consume(raw_channel& channel, std::size_t n, tally& seen) {
+  while (seen.events < n) {
+    const event e = co_await channel.async_receive(asio::use_awaitable);
+    seen.add(e);
+  }
+  seen.last = clock_type::now();
+}
+
+outcome run_raw_channel(const std::vector<event>& prebuilt) {
+  std::vector<event> events = prebuilt;  // moved out while timed
+  outcome result{0, std::vector<tally>(1)};
+  asio::io_context io;
+  raw_channel channel(io, channel_capacity);
+  asio::co_spawn(io, raw_produce(channel, events), rethrow_on_error);
+  asio::co_spawn(io, raw_consume(channel, events.size(), result.consumers[0]), rethrow_on_error);
+  result.seconds = run_timed(io, result.consumers[0]);
+  return result;
+}
+
+// --------------------------------------------------------------- event_stream
+
+// The producer half of basic_poller::loop: try_push, async_push when full.
+asio::awaitable<void> stream_produce(storewatch::event_stream& stream, std::vector<event>& events) {
+  for (auto& e : events) {
+    if (stream.try_push(e)) continue;
+    auto [push_error] = co_await stream.async_push(std::move(e), asio::experimental::as_tuple(asio::use_awaitable));
+    if (push_error) throw std::system_error(push_error, "async_push");
+  }
+}
+
+asio::awaitable<void> stream_consume(storewatch::event_stream& stream, std::size_t n, tally& seen) {
+  while (seen.events < n) {
+    const event e = co_await stream.async_next(asio::use_awaitable);
+    seen.add(e);
+  }
+  seen.last = clock_type::now();
+}
+
+outcome run_event_stream(const std::vector<event>& prebuilt) {
+  std::vector<event> events = prebuilt;
+  outcome result{0, std::vector<tally>(1)};
+  asio::io_context io;
+  storewatch::event_stream stream(io.get_executor(), channel_capacity);
+  asio::co_spawn(io, stream_produce(stream, events), rethrow_on_error);
+  asio::co_spawn(io, stream_consume(stream, events.size(), result.consumers[0]), rethrow_on_error);
+  result.seconds = run_timed(io, result.consumers[0]);
+  return result;
+}
+
+// ------------------------------------------------------------ poller pipeline
+
+void preload(storewatch::memory_source& source, const std::vector<event>& prebuilt) {
+  for (const auto& e : prebuilt) source.publish(e);
+}
+
+outcome run_pipeline(const std::vector<event>& prebuilt) {
+  outcome result{0, std::vector<tally>(1)};
+  asio::io_context io;
+  storewatch::memory_source source(io.get_executor());
+  preload(source, prebuilt);
+  storewatch::event_stream stream(io.get_executor(), channel_capacity);
+  storewatch::poller<storewatch::memory_source> poller(source, stream, {.batch_size = channel_capacity});
+  poller.start();
+  asio::co_spawn(io, stream_consume(stream, prebuilt.size(), result.consumers[0]), [&poller](std::exception_ptr error) {
+    poller.stop();  // the poller is waiting for more events; end it so run() returns
+    rethrow_on_error(error);
+  });
+  result.seconds = run_timed(io, result.consumers[0]);
+  return result;
+}
+
+// ------------------------------------------------------------------- listener
+
+outcome run_listener(const std::vector<event>& prebuilt, std::size_t handlers) {
+  outcome result{0, std::vector<tally>(handlers)};
+  asio::io_context io;
+  storewatch::memory_source source(io.get_executor());
+  preload(source, prebuilt);
+  storewatch::listener_options options;
+  options.poller.batch_size = channel_capacity;
+  options.capacity = channel_capacity;
+  storewatch::event_listener listener(io.get_executor(), source, std::move(options));
+  const auto n = prebuilt.size();
+  for (std::size_t h = 0; h < handlers; ++h) {
+    tally& seen = result.consumers[h];
+    if (h + 1 < handlers) {
+      listener.add_event_listener([&seen](const event& e) { seen.add(e); });
+    } else {  // the last handler sees each event last: it ends the run
+      listener.add_event_listener([&seen, &listener, n](const event& e) {
+        seen.add(e);
+        if (seen.events == n) {
+          seen.last = clock_type::now();
+          listener.stop();
+        }
+      });
+    }
+  }
+  listener.start();
+  result.seconds = run_timed(io, result.consumers.back());
+  return result;
+}
+
+// ------------------------------------------------------------------- driver
+
+struct bench_case {
+  const char* name;
+  std::function<outcome(const std::vector<event>&)> run;
+  std::vector<double> rates{};   // events/s per round
+  std::vector<double> ratios{};  // rate / raw channel rate of the same round
+};
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const auto mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
+// Every consumer of `o` must have seen all events of `events` exactly.
+bool delivered_all(const char* name, const outcome& o, const std::vector<event>& events, std::uint64_t bytes) {
+  bool ok = o.seconds > 0;
+  for (std::size_t i = 0; i < o.consumers.size(); ++i) {
+    const auto& c = o.consumers[i];
+    if (c.events != events.size() || c.bytes != bytes) {
+      std::fprintf(stderr, "FAIL %s (consumer %zu): delivered %zu of %zu events, %llu of %llu payload bytes\n", name,
+                   i, c.events, events.size(), static_cast<unsigned long long>(c.bytes),
+                   static_cast<unsigned long long>(bytes));
+      ok = false;
+    }
+  }
+  if (o.seconds <= 0) std::fprintf(stderr, "FAIL %s: no time measured\n", name);
+  return ok;
+}
+
+bool parse_count(const char* text, std::size_t& out) {
+  const std::string_view s(text);
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && end == s.data() + s.size() && out > 0;
+}
+
+int run_benchmarks(std::size_t n, std::size_t rounds) {
+  const std::vector<event> events = make_events(n);
+  std::uint64_t bytes = 0;
+  for (const auto& e : events) bytes += e.data.size();
+
+  std::vector<bench_case> cases;
+  cases.push_back({"raw asio channel", run_raw_channel});
+  cases.push_back({"event_stream", run_event_stream});
+  cases.push_back({"poller pipeline", run_pipeline});
+  cases.push_back({"listener, 1 handler", [](const auto& ev) { return run_listener(ev, 1); }});
+  cases.push_back({"listener, 3 handlers", [](const auto& ev) { return run_listener(ev, 3); }});
+
+  // Warm-up (allocator, page faults, caches): a short round, not reported.
+  const std::vector<event> warm_events = make_events(std::min<std::size_t>(n, 20000));
+  std::uint64_t warm_bytes = 0;
+  for (const auto& e : warm_events) warm_bytes += e.data.size();
+  for (auto& c : cases) {
+    if (!delivered_all(c.name, c.run(warm_events), warm_events, warm_bytes)) return 1;
+  }
+
+  for (std::size_t round = 0; round < rounds; ++round) {
+    double baseline = 0;
+    for (auto& c : cases) {
+      const outcome o = c.run(events);
+      if (!delivered_all(c.name, o, events, bytes)) return 1;
+      const double rate = static_cast<double>(n) / o.seconds;
+      if (&c == &cases.front()) baseline = rate;
+      c.rates.push_back(rate);
+      c.ratios.push_back(rate / baseline);
+    }
+  }
+
+  std::printf("stream_throughput: %zu events per round, %zu rounds, channel capacity %zu, one thread\n", n, rounds,
+              channel_capacity);
+  std::printf("%-22s %14s %14s %14s %10s\n", "case", "events/s (med)", "min", "max", "ratio");
+  for (const auto& c : cases) {
+    const auto [lo, hi] = std::minmax_element(c.rates.begin(), c.rates.end());
+    std::printf("%-22s %14.0f %14.0f %14.0f %10.2f\n", c.name, median(c.rates), *lo, *hi, median(c.ratios));
+  }
+  std::printf("(ratio: median over rounds of events/s divided by the raw channel's in the same round)\n");
+  std::printf("stream/raw channel ratio: %.2f\n", median(cases[1].ratios));
+  std::printf("pipeline/raw channel ratio: %.2f\n", median(cases[2].ratios));
+  std::printf("listener(1)/raw channel ratio: %.2f\n", median(cases[3].ratios));
+  std::printf("listener(3)/raw channel ratio: %.2f\n", median(cases[4].ratios));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::size_t n = 200000;
+  std::size_t rounds = 5;
+  if (argc > 3 || (argc > 1 && !parse_count(argv[1], n)) || (argc > 2 && !parse_count(argv[2], rounds))) {
+    std::fprintf(stderr, "usage: %s [events_per_round (default 200000) [rounds (default 5)]]\n", argv[0]);
+    return 2;
+  }
+  try {
+    return run_benchmarks(n, rounds);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "FAIL: %s\n", error.what());
+    return 1;
+  }
+}

@@ -1,0 +1,330 @@
+// poller: delivery, batching, wake-ups, backoff, backpressure, stop, checkpoints.
+#include "common/fixture.hpp"
+#include "common/recording_source.hpp"
+
+#include <algorithm>
+#include <vector>
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Takes events from `stream` into `into` until the stream ends.
+asio::awaitable<void> collect(event_stream& stream, std::vector<event>& into, std::error_code& end) {
+  for (;;) {
+    auto [ec, e] = co_await stream.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) {
+      end = ec;
+      co_return;
+    }
+    into.push_back(std::move(e));
+  }
+}
+
+std::vector<std::string> data_of(const std::vector<event>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) out.push_back(e.data);
+  return out;
+}
+
+std::vector<std::string> numbered(const std::string& prefix, int count) {
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) out.push_back(prefix + std::to_string(i));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the poller delivers events published before and after it starts, in order") {
+  asio::io_context io;
+  memory_source source(io.get_executor());
+  event_stream stream(io, 16);
+  poller poller(source, stream, {.poll_interval = 1h});
+  for (int i = 0; i < 3; ++i) source.publish("CREATE", "before" + std::to_string(i));
+  poller.start();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  REQUIRE(run_until(io, [&] { return got.size() == 3; }));
+  // Wake-ups deliver these although the poll interval is an hour.
+  for (int i = 0; i < 3; ++i) source.publish("SHARE", "after" + std::to_string(i));
+  REQUIRE(run_until(io, [&] { return got.size() == 6; }));
+  auto expected = numbered("before", 3);
+  for (auto& s : numbered("after", 3)) expected.push_back(s);
+  CHECK(data_of(got) == expected);
+  poller.stop();
+  run_to_idle(io);
+  CHECK(end == errc::end_of_stream);
+}
+
+TEST_CASE("full batches are followed by another poll at once; the batch's last event carries the cursor") {
+  asio::io_context io;
+  recording_source source(io.get_executor());
+  event_stream stream(io, 64);
+  poller poller(source, stream, {.poll_interval = 1h, .wake_ups = false, .batch_size = 3});
+  for (int i = 0; i < 10; ++i) source.inner.publish("CREATE", "f" + std::to_string(i));
+  poller.start();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  REQUIRE(run_until(io, [&] { return got.size() == 10; }));
+  CHECK(data_of(got) == numbered("f", 10));
+  // Batches of 3, 3, 3, 1: the cursor rides on events 2, 5, 8 and 9.
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("event " << i);
+    CHECK(got[i].cursor.empty() == !(i == 2 || i == 5 || i == 8 || i == 9));
+  }
+  CHECK(got[9].cursor == source.inner.epoch() + ":10");
+  CHECK(stream.stats().snapshot().polls == 4);
+  poller.stop();
+  run_to_idle(io);
+}
+
+TEST_CASE("without wake-ups a new event waits for the poll interval") {
+  asio::io_context io;
+  recording_source source(io.get_executor());
+  event_stream stream(io, 16);
+  poller poller(source, stream, {.poll_interval = 30ms, .wake_ups = false});
+  poller.start();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  REQUIRE(run_until(io, [&] { return source.poll_times.size() >= 2; }));
+  source.inner.publish("CREATE", "late");
+  REQUIRE(run_until(io, [&] { return got.size() == 1; }));
+  CHECK(source.wake_waits == 0);
+  poller.stop();
+  run_to_idle(io);
+}
+
+TEST_CASE("a source that fails 5 times then recovers: all delivered, 5 errors, retries spaced by the backoff") {
+  asio::io_context io;
+  recording_source source(io.get_executor());
+  event_stream stream(io, 16);
+  error_log errors;
+  const backoff_policy backoff{.initial = 20ms, .max = 1s, .multiplier = 2.0, .jitter = 0.5};
+  poller poller(source, stream, {.poll_interval = 1h, .backoff = backoff, .on_error = errors.handler()});
+  for (int i = 0; i < 4; ++i) source.inner.publish("CREATE", "f" + std::to_string(i));
+  source.inner.fail_next_polls(5);
+  poller.start();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  REQUIRE(run_until(io, [&] { return got.size() == 4; }));
+  CHECK(data_of(got) == numbered("f", 4));
+  REQUIRE(errors.entries.size() == 5);
+  for (const auto& [ec, message] : errors.entries) {
+    CHECK(ec == errc::source_unavailable);
+    CHECK_THAT(message, Catch::Contains("poll failed") && Catch::Contains("retrying in"));
+  }
+  const auto s = stream.stats().snapshot();
+  CHECK(s.poll_errors == 5);
+  CHECK(s.retries == 5);
+  REQUIRE(source.poll_times.size() >= 6);
+  for (unsigned failure = 1; failure <= 5; ++failure) {
+    const auto gap = source.poll_times[failure] - source.poll_times[failure - 1];
+    const auto lower_bound = detail::backoff_delay(backoff, failure, 1.0);  // the shortest jittered delay
+    INFO("retry " << failure);
+    CHECK(gap >= lower_bound);
+  }
+  poller.stop();
+  run_to_idle(io);
+}
+
+TEST_CASE("backpressure: a slow consumer suspends the poller, nothing is lost, the queue stays within capacity") {
+  asio::io_context io;
+  recording_source source(io.get_executor());
+  constexpr std::size_t capacity = 8;
+  constexpr std::size_t batch = 16;
+  constexpr int total = 2000;
+  event_stream stream(io, capacity);
+  poller poller(source, stream, {.poll_interval = 1h, .batch_size = batch});
+  for (int i = 0; i < total; ++i) source.inner.publish("CREATE", "f" + std::to_string(i));
+  poller.start();
+  std::vector<event> got;
+  std::int64_t deepest = 0;
+  std::size_t furthest_ahead = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer slow(io);
+        while (got.size() < static_cast<std::size_t>(total)) {
+          if (got.size() % 100 == 0) {  // now and then, let the poller run ahead as far as it can
+            slow.expires_after(2ms);
+            co_await slow.async_wait(asio::use_awaitable);
+          }
+          deepest = std::max(deepest, stream.stats().snapshot().queue_depth);
+          furthest_ahead = std::max(furthest_ahead, source.handed_out - got.size());
+          got.push_back(co_await stream.async_next(asio::use_awaitable));
+        }
+      },
+      asio::detached);
+  REQUIRE(run_until(io, [&] { return got.size() == static_cast<std::size_t>(total); }));
+  CHECK(data_of(got) == numbered("f", total));
+  CHECK(deepest == static_cast<std::int64_t>(capacity));  // it did fill up...
+  // ...and the poller stopped taking events: at most the buffer, one batch
+  // in hand and the event being pushed are ahead of the consumer.
+  CHECK(furthest_ahead <= capacity + batch + 1);
+  CHECK(source.poll_times.size() <= static_cast<std::size_t>(total) / batch + 2);
+  poller.stop();
+  run_to_idle(io);
+}
+
+TEST_CASE("stop() with a 5 s interval returns the io_context to idle in well under a second") {
+  asio::io_context io;
+  recording_source source(io.get_executor());
+  event_stream stream(io, 16);
+  poller poller(source, stream, {.poll_interval = 5s});
+  source.inner.publish("CREATE", "x");
+  poller.start();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  REQUIRE(run_until(io, [&] { return got.size() == 1 && source.wake_waits == 1; }));  // idle, waiting
+  const auto started = std::chrono::steady_clock::now();
+  poller.stop();
+  run_to_idle(io);
+  CHECK(std::chrono::steady_clock::now() - started < 500ms);
+  CHECK_FALSE(poller.running());
+  CHECK(end == errc::end_of_stream);
+}
+
+TEST_CASE("stop() ends a poller suspended on a full stream") {
+  asio::io_context io;
+  memory_source source(io.get_executor());
+  event_stream stream(io, 2);
+  poller poller(source, stream, {.poll_interval = 5s});
+  for (int i = 0; i < 10; ++i) source.publish("CREATE", "f" + std::to_string(i));
+  poller.start();
+  REQUIRE(run_until(io, [&] { return stream.stats().snapshot().queue_depth == 2; }));
+  io.poll();
+  poller.stop();
+  run_to_idle(io);
+  CHECK_FALSE(poller.running());
+}
+
+TEST_CASE("async_run completes with stopped when its cancellation slot fires") {
+  asio::io_context io;
+  memory_source source(io.get_executor());
+  event_stream stream(io, 16);
+  poller poller(source, stream, {.poll_interval = 5s});
+  asio::cancellation_signal cancel;
+  std::optional<std::error_code> result;
+  poller.async_run({}, asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { result = ec; }));
+  REQUIRE(run_until(io, [&] { return stream.stats().snapshot().polls == 1; }));
+  io.poll();
+  cancel.emit(asio::cancellation_type::terminal);
+  const auto took = run_to_idle(io);
+  CHECK(took < 500ms);
+  REQUIRE(result);
+  CHECK(*result == errc::stopped);
+}
+
+TEST_CASE("async_run works with use_awaitable and ends when the stream is closed by its consumer") {
+  asio::io_context io;
+  memory_source source(io.get_executor());
+  event_stream stream(io, 1);
+  poller poller(source, stream, {.poll_interval = 5s});
+  for (int i = 0; i < 5; ++i) source.publish("CREATE", "f" + std::to_string(i));
+  std::optional<std::error_code> result;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // A named start state: g++ 12 mishandles a `{}` temporary inside a co_await expression.
+        checkpoint_state from_start;
+        auto [ec] = co_await poller.async_run(std::move(from_start), asio::experimental::as_tuple(asio::use_awaitable));
+        result = ec;
+      },
+      asio::detached);
+  REQUIRE(run_until(io, [&] { return stream.stats().snapshot().queue_depth == 1; }));
+  stream.close();  // the consumer has had enough
+  run_to_idle(io);
+  REQUIRE(result);
+  CHECK(*result == errc::end_of_stream);
+}
+
+TEST_CASE("starting from a checkpoint skips events already delivered after its cursor") {
+  asio::io_context io;
+  memory_source source(io.get_executor(), {.epoch = "fixed"});
+  event_stream stream(io, 16);
+  poller poller(source, stream, {.poll_interval = 1h});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(source.publish("CREATE", "f" + std::to_string(i)));
+  // Delivered before: events 0 and 1 (cursor after 1), then 2 and 3 by id.
+  poller.start({.cursor = "fixed:2", .delivered_ids = {ids[2], ids[3]}});
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  REQUIRE(run_until(io, [&] { return got.size() == 2; }));
+  CHECK(data_of(got) == std::vector<std::string>{"f4", "f5"});
+  CHECK(stream.stats().snapshot().duplicates == 2);
+  poller.stop();
+  run_to_idle(io);
+  CHECK(got.size() == 2);
+}
+
+TEST_CASE("problems a source skipped are reported and counted; delivery goes on") {
+  asio::io_context io;
+  recording_source source(io.get_executor());
+  event_stream stream(io, 16);
+  error_log errors;
+  poller poller(source, stream, {.poll_interval = 1h, .on_error = errors.handler()});
+  source.problems_to_add.push_back({errc::invalid_event, "journal bob123/0001.log offset 4096: bad checksum"});
+  source.inner.publish("CREATE", "a");
+  poller.start();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  REQUIRE(run_until(io, [&] { return got.size() == 1; }));
+  REQUIRE(errors.entries.size() == 1);
+  CHECK(errors.entries[0].second == "journal bob123/0001.log offset 4096: bad checksum");
+  CHECK(stream.stats().snapshot().problems == 1);
+  source.inner.publish("CREATE", "b");
+  REQUIRE(run_until(io, [&] { return got.size() == 2; }));
+  poller.stop();
+  run_to_idle(io);
+}
+
+TEST_CASE("failing wake-ups are reported once and polling carries on at the interval") {
+  asio::io_context io;
+  recording_source source(io.get_executor());
+  source.wake_error = make_error_code(std::errc::no_such_device);
+  event_stream stream(io, 16);
+  error_log errors;
+  poller poller(source, stream, {.poll_interval = 20ms, .on_error = errors.handler()});
+  poller.start();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  REQUIRE(run_until(io, [&] { return source.poll_times.size() >= 3; }));
+  source.inner.publish("CREATE", "a");
+  REQUIRE(run_until(io, [&] { return got.size() == 1; }));
+  CHECK(source.wake_waits == 1);
+  REQUIRE(errors.entries.size() == 1);
+  CHECK(errors.entries[0].first == std::errc::no_such_device);
+  CHECK_THAT(errors.entries[0].second, Catch::Contains("wake-ups failed, polling every 20 ms"));
+  // Polls are spaced by the interval, not a busy loop.
+  for (std::size_t i = 2; i < source.poll_times.size(); ++i) CHECK(source.poll_times[i] - source.poll_times[i - 1] >= 20ms);
+  poller.stop();
+  run_to_idle(io);
+}
+
+TEST_CASE("the poller works on a strand executor") {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  memory_source source(strand);
+  basic_event_stream<asio::strand<asio::io_context::executor_type>> stream(strand, 4);
+  poller poller(source, stream, {.poll_interval = 1h});
+  source.publish("CREATE", "a");
+  asio::post(strand, [&] { poller.start(); });
+  int got = 0;
+  stream.async_next([&](std::error_code ec, event) {
+    CHECK_FALSE(ec);
+    ++got;
+  });
+  REQUIRE(run_until(io, [&] { return got == 1; }));
+  asio::post(strand, [&] { poller.stop(); });
+  run_to_idle(io);
+}

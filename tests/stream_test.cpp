@@ -1,0 +1,273 @@
+// event_stream: completion tokens, ordering, close, backpressure, cancellation, stats.
+#include "common/fixture.hpp"
+
+#include <asio/experimental/deferred.hpp>
+#include <asio/use_future.hpp>
+
+#include <future>
+#include <optional>
+#include <vector>
+
+using namespace storewatch;
+using storewatch::test::make_event;
+using storewatch::test::run_until;
+using namespace std::chrono_literals;
+
+namespace {
+
+event numbered(int i) { return make_event("CREATE", "file-" + std::to_string(i) + ".txt", "id-" + std::to_string(i)); }
+
+void push_all(event_stream& stream, int first, int count) {
+  for (int i = first; i < first + count; ++i) {
+    auto e = numbered(i);
+    REQUIRE(stream.try_push(e));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("async_next with use_awaitable yields events in push order") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  std::vector<std::string> ids;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 20; ++i) ids.push_back((co_await stream.async_next(asio::use_awaitable)).id);
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 20; ++i) co_await stream.async_push(numbered(i), asio::use_awaitable);
+      },
+      asio::detached);
+  REQUIRE(run_until(io, [&] { return ids.size() == 20; }));
+  for (int i = 0; i < 20; ++i) CHECK(ids[static_cast<std::size_t>(i)] == "id-" + std::to_string(i));
+}
+
+TEST_CASE("async_next with deferred runs when the deferred operation is started") {
+  asio::io_context io;
+  event_stream stream(io, 4);
+  auto operation = stream.async_next(asio::experimental::deferred);
+  push_all(stream, 0, 1);
+  std::optional<event> got;
+  std::move(operation)([&](std::error_code ec, event e) {
+    REQUIRE_FALSE(ec);
+    got = std::move(e);
+  });
+  REQUIRE(run_until(io, [&] { return got.has_value(); }));
+  CHECK(got->id == "id-0");
+}
+
+TEST_CASE("async_next with use_future delivers through the future") {
+  asio::io_context io;
+  event_stream stream(io, 4);
+  std::future<event> future = stream.async_next(asio::use_future);
+  push_all(stream, 7, 1);
+  REQUIRE(run_until(io, [&] { return future.wait_for(0s) == std::future_status::ready; }));
+  CHECK(future.get().id == "id-7");
+}
+
+TEST_CASE("async_next with a plain callback never completes inside the call") {
+  asio::io_context io;
+  event_stream stream(io, 4);
+  push_all(stream, 0, 1);
+  bool called = false;
+  stream.async_next([&](std::error_code ec, event e) {
+    CHECK_FALSE(ec);
+    CHECK(e.id == "id-0");
+    called = true;
+  });
+  CHECK_FALSE(called);  // an event was ready, yet the handler waits for the io_context
+  REQUIRE(run_until(io, [&] { return called; }));
+}
+
+TEST_CASE("the handler runs on its associated executor") {
+  asio::io_context io;
+  event_stream stream(io, 4);
+  auto strand = asio::make_strand(io);
+  bool on_strand = false;
+  bool called = false;
+  stream.async_next(asio::bind_executor(strand, [&](std::error_code, event) {
+    on_strand = strand.running_in_this_thread();
+    called = true;
+  }));
+  push_all(stream, 0, 1);
+  REQUIRE(run_until(io, [&] { return called; }));
+  CHECK(on_strand);
+}
+
+TEST_CASE("as_default_on_t makes use_awaitable the default token") {
+  asio::io_context io;
+  using awaitable_stream = asio::use_awaitable_t<>::as_default_on_t<event_stream>;
+  awaitable_stream stream(io.get_executor(), 4);
+  std::string id;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { id = (co_await stream.async_next()).id; }, asio::detached);
+  auto e = numbered(3);
+  REQUIRE(stream.try_push(e));
+  REQUIRE(run_until(io, [&] { return !id.empty(); }));
+  CHECK(id == "id-3");
+}
+
+TEST_CASE("close delivers buffered events, then end_of_stream, and keeps saying so") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  push_all(stream, 0, 3);
+  stream.close();
+  CHECK_FALSE(stream.is_open());
+  std::vector<std::string> ids;
+  std::vector<std::error_code> ends;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (;;) {
+          auto [ec, e] = co_await stream.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+          if (ec) {
+            ends.push_back(ec);
+            if (ends.size() == 3) co_return;
+            continue;
+          }
+          ids.push_back(e.id);
+        }
+      },
+      asio::detached);
+  REQUIRE(run_until(io, [&] { return ends.size() == 3; }));
+  CHECK(ids == std::vector<std::string>{"id-0", "id-1", "id-2"});
+  for (const auto& ec : ends) CHECK(ec == errc::end_of_stream);
+}
+
+TEST_CASE("close wakes a consumer waiting on an empty stream") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  std::optional<std::error_code> result;
+  stream.async_next([&](std::error_code ec, event) { result = ec; });
+  io.poll();
+  REQUIRE_FALSE(result);
+  stream.close();
+  REQUIRE(run_until(io, [&] { return result.has_value(); }));
+  CHECK(*result == errc::end_of_stream);
+}
+
+TEST_CASE("close ends a producer suspended on a full stream, keeping what was buffered") {
+  asio::io_context io;
+  event_stream stream(io, 2);
+  push_all(stream, 0, 2);
+  auto extra = numbered(2);
+  CHECK_FALSE(stream.try_push(extra));  // full
+  CHECK(extra.id == "id-2");            // and a refused event is left as it was
+  std::optional<std::error_code> pushed;
+  stream.async_push(numbered(2), [&](std::error_code ec) { pushed = ec; });
+  io.poll();
+  REQUIRE_FALSE(pushed);  // suspended: backpressure
+  stream.close();
+  REQUIRE(run_until(io, [&] { return pushed.has_value(); }));
+  CHECK(*pushed == errc::end_of_stream);
+
+  std::vector<std::string> ids;
+  std::optional<std::error_code> end;
+  std::function<void()> next = [&] {
+    stream.async_next([&](std::error_code ec, event e) {
+      if (ec) {
+        end = ec;
+        return;
+      }
+      ids.push_back(e.id);
+      next();
+    });
+  };
+  next();
+  REQUIRE(run_until(io, [&] { return end.has_value(); }));
+  CHECK(ids == std::vector<std::string>{"id-0", "id-1"});
+  CHECK(*end == errc::end_of_stream);
+}
+
+TEST_CASE("pushing into a closed stream fails with end_of_stream") {
+  asio::io_context io;
+  event_stream stream(io, 2);
+  stream.close();
+  auto e = numbered(0);
+  CHECK_FALSE(stream.try_push(e));
+  std::optional<std::error_code> pushed;
+  stream.async_push(numbered(1), [&](std::error_code ec) { pushed = ec; });
+  CHECK_FALSE(pushed);  // not inline
+  REQUIRE(run_until(io, [&] { return pushed.has_value(); }));
+  CHECK(*pushed == errc::end_of_stream);
+}
+
+TEST_CASE("an unbuffered stream hands events over and closes") {
+  asio::io_context io;
+  event_stream stream(io, 0);
+  std::vector<std::string> ids;
+  std::optional<std::error_code> end;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (;;) {
+          auto [ec, e] = co_await stream.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+          if (ec) {
+            end = ec;
+            co_return;
+          }
+          ids.push_back(e.id);
+        }
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 5; ++i) co_await stream.async_push(numbered(i), asio::use_awaitable);
+        stream.close();
+      },
+      asio::detached);
+  REQUIRE(run_until(io, [&] { return end.has_value(); }));
+  CHECK(ids.size() == 5);
+  CHECK(*end == errc::end_of_stream);
+}
+
+TEST_CASE("a cancelled async_next takes no event and leaves the stream usable") {
+  asio::io_context io;
+  event_stream stream(io, 4);
+  asio::cancellation_signal cancel;
+  std::optional<std::error_code> first;
+  stream.async_next(asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec, event) { first = ec; }));
+  io.poll();
+  cancel.emit(asio::cancellation_type::terminal);
+  REQUIRE(run_until(io, [&] { return first.has_value(); }));
+  CHECK(*first == asio::error::operation_aborted);
+
+  // Asio 1.22 leaves a buffered channel refusing try_send after a cancelled
+  // receive; the producer's fallback to async_push must still get through.
+  std::optional<std::error_code> pushed;
+  auto e = numbered(1);
+  if (!stream.try_push(e)) stream.async_push(std::move(e), [&](std::error_code ec) { pushed = ec; });
+  std::optional<event> got;
+  stream.async_next([&](std::error_code ec, event next) {
+    REQUIRE_FALSE(ec);
+    got = std::move(next);
+  });
+  REQUIRE(run_until(io, [&] { return got.has_value(); }));
+  CHECK(got->id == "id-1");
+  // And afterwards the buffer works as before.
+  push_all(stream, 2, 4);
+}
+
+TEST_CASE("stats count what was queued and taken, and the lag of the last event") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  auto old = numbered(0);
+  old.occurred_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()) - 5s;
+  REQUIRE(stream.try_push(old));
+  push_all(stream, 1, 4);
+  CHECK(stream.stats().snapshot().queue_depth == 5);
+  CHECK(stream.stats().snapshot().enqueued == 5);
+  int taken = 0;
+  stream.async_next([&](std::error_code, event) { ++taken; });
+  REQUIRE(run_until(io, [&] { return taken == 1; }));
+  const auto s = stream.stats().snapshot();
+  CHECK(s.delivered == 1);
+  CHECK(s.queue_depth == 4);
+  CHECK(s.lag >= 5s);
+  CHECK(s.lag < 5s + storewatch::test::generous);
+}
