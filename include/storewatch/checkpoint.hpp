@@ -23,8 +23,8 @@ namespace storewatch {
 /// Where to resume: the source cursor, plus the ids of events delivered
 /// after that cursor (so a restart can drop them as duplicates).
 struct checkpoint_state {
-  std::string cursor;
-  std::vector<std::string> delivered_ids;
+  std::string cursor{};
+  std::vector<std::string> delivered_ids{};
 
   friend bool operator==(const checkpoint_state&, const checkpoint_state&) = default;
 };

@@ -28,8 +28,8 @@ namespace storewatch {
 
 /// Which events a handler wants. An empty member matches everything.
 struct event_filter {
-  std::vector<std::string> names;  ///< event names to accept, e.g. {"SHARE", "DELETE"}
-  std::string prefix;              ///< accept only events whose data (the versioned path) starts with this
+  std::vector<std::string> names{};  ///< event names to accept, e.g. {"SHARE", "DELETE"}
+  std::string prefix{};              ///< accept only events whose data (the versioned path) starts with this
 
   bool matches(const event& e) const {
     if (!names.empty() && std::find(names.begin(), names.end(), e.name) == names.end()) return false;

@@ -16,15 +16,15 @@ namespace storewatch {
 /// Something wrong in the source's data that the source skipped, such as a
 /// corrupt record; `message` names where (file, offset, line).
 struct source_problem {
-  std::error_code code;
-  std::string message;
+  std::error_code code{};
+  std::string message{};
 };
 
 /// What one poll returns.
 struct poll_result {
-  std::vector<event> events;            ///< in the source's order, at most the requested number
-  std::string next_cursor;              ///< where the next poll starts
-  std::vector<source_problem> problems;  ///< skipped bad input, reported by the poller
+  std::vector<event> events{};            ///< in the source's order, at most the requested number
+  std::string next_cursor{};              ///< where the next poll starts
+  std::vector<source_problem> problems{};  ///< skipped bad input, reported by the poller
 };
 
 /// A source of events: `async_poll(cursor, max_events, token)` with

@@ -24,7 +24,7 @@ struct memory_source_options {
   /// Names this run of the source; cursors carry it. A cursor from another
   /// epoch (say, a checkpoint from before a restart of the process) makes
   /// the next poll start over with a GAP event. Empty: a random epoch.
-  std::string epoch;
+  std::string epoch{};
   /// How many events to keep for late pollers; older ones are dropped and a
   /// cursor pointing to them gets a GAP event. 0 keeps everything.
   std::size_t retention = 0;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what storewatch needs from Debian 12's packages (as root, or with sudo).
+#   scripts/setup.sh          everything: compilers, sanitizer runtimes, libraries, Catch2
+#   scripts/setup.sh --demo   only what building the examples needs
+set -euo pipefail
+
+packages=(g++ cmake ninja-build libasio-dev nlohmann-json3-dev)
+if [[ "${1:-}" != "--demo" ]]; then
+  packages+=(catch2 clang-16 libclang-rt-16-dev)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs the whole test suite in four configurations:
+#   gcc     g++ 12, debug
+#   clang   clang 16, release (benchmarks included, as smoke tests)
+#   asan    g++ 12 with AddressSanitizer + UndefinedBehaviorSanitizer
+#   tsan    clang 16 with ThreadSanitizer
+# All with -Wall -Wextra -Wpedantic -Werror. Name configurations to run only those:
+#   scripts/test.sh gcc tsan
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh || exit 1
+
+configs=("$@")
+if ((${#configs[@]} == 0)); then configs=(gcc clang asan tsan); fi
+
+configure() {
+  local name=$1
+  local dir=build/$name
+  case $name in
+    gcc) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug ;;
+    clang) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Release ;;
+    asan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+            -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+            -DSTOREWATCH_BUILD_BENCHMARKS=OFF ;;
+    tsan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+            -DCMAKE_CXX_FLAGS="-fsanitize=thread" -DSTOREWATCH_BUILD_BENCHMARKS=OFF ;;
+    *) echo "test.sh: unknown configuration '$name' (gcc, clang, asan, tsan)" >&2; return 2 ;;
+  esac >/dev/null
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+passed=0
+failed=0
+status=0
+for name in "${configs[@]}"; do
+  echo "== $name: configure and build"
+  if ! configure "$name" || ! cmake --build "build/$name"; then
+    echo "== $name: build FAILED"
+    status=1
+    failed=$((failed + 1))
+    continue
+  fi
+  echo "== $name: ctest"
+  log=build/$name/ctest.log
+  ctest --test-dir "build/$name" --output-on-failure -j2 2>&1 | tee "$log"
+  result=${PIPESTATUS[0]}
+  total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+  bad=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)
+  if [[ -z "$total" || $result -ne 0 && "${bad:-0}" == 0 ]]; then
+    echo "== $name: ctest did not report a result"
+    status=1
+    failed=$((failed + 1))
+    continue
+  fi
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+  if ((result != 0)); then status=1; fi
+done
+
+echo
+echo "configurations: ${configs[*]}"
+echo "total: $passed passed, $failed failed"
+exit $status
