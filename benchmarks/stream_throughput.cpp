@@ -9,7 +9,7 @@
 //   raw channel     asio::experimental::channel<void(error_code, event)>,
 //                   capacity 1024: co_await async_send -> co_await async_receive
 //   event_stream    storewatch::event_stream, capacity 1024: try_push, then
-//                   async_push when full (as basic_poller does) ->
+//                   async_push when full (as the poller does) ->
 //                   co_await async_next(use_awaitable)
 //   poller pipeline memory_source (preloaded) -> poller (batch 1024) ->
 //                   event_stream -> co_await async_next
@@ -121,7 +121,7 @@ outcome run_raw_channel(const std::vector<event>& prebuilt) {
 
 // --------------------------------------------------------------- event_stream
 
-// The producer half of basic_poller::loop: try_push, async_push when full.
+// The producer half of poller::loop: try_push, async_push when full.
 asio::awaitable<void> stream_produce(storewatch::event_stream& stream, std::vector<event>& events) {
   for (auto& e : events) {
     if (stream.try_push(e)) continue;

@@ -1,1 +1,294 @@
+// Threads: the library starts none of its own, and on a multi-threaded
+// io_context a strand keeps handlers serial, in order, with nothing lost.
+// Meant to run under ThreadSanitizer as well.
 #include "common/fixture.hpp"
+#include "common/recording_source.hpp"
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string label(const char* prefix, int i) {
+  std::string out = prefix;
+  out += std::to_string(i);
+  return out;
+}
+
+void rethrow_if(std::exception_ptr error) {
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace
+
+// Keep this test first: it compares thread counts, so it must not run while
+// threads of an earlier test are still being reaped.
+TEST_CASE("no hidden threads: a whole life cycle runs on the thread that runs the io_context") {
+  const auto before = thread_count();
+  const auto main_thread = std::this_thread::get_id();
+  std::vector<std::size_t> counts;  // taken during the run, on the io_context's thread
+  std::size_t off_thread = 0;       // samples taken on another thread
+  const auto sample = [&] {
+    counts.push_back(thread_count());
+    if (std::this_thread::get_id() != main_thread) ++off_thread;
+  };
+  {
+    temp_dir dir;
+    const auto checkpoint_file = dir.path() / "listener.checkpoint";
+    asio::io_context io;
+    memory_source source(io.get_executor(), {.epoch = "life"});
+    error_log errors;
+    const backoff_policy backoff{.initial = 5ms, .max = 20ms, .multiplier = 2.0, .jitter = 0.5};
+
+    listener_options options;
+    options.poller.poll_interval = 1h;  // only wake-ups and retries can deliver in time
+    options.poller.backoff = backoff;
+    options.checkpoint = checkpoint_file;
+    options.on_error = errors.handler();
+    event_listener listener(io.get_executor(), source, options);
+    event_stream stream(io, 2);
+    poller poller(source, stream, {.poll_interval = 1h, .backoff = backoff, .on_error = errors.handler()});
+    CHECK(thread_count() == before);
+
+    std::vector<std::string> heard, streamed;
+    listener.add_event_listener([&](std::string_view, std::string_view data) {
+      sample();
+      heard.emplace_back(data);
+    });
+    for (int i = 0; i < 3; ++i) source.publish("CREATE", label("f", i));
+    source.fail_next_polls(2);  // the first poll of each poller fails and is retried after a backoff
+
+    listener.start();
+    poller.start();
+    std::error_code end;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (;;) {
+            auto [ec, e] = co_await stream.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+            if (ec) {
+              end = ec;
+              co_return;
+            }
+            sample();
+            streamed.push_back(e.data);
+          }
+        },
+        rethrow_if);
+    CHECK(thread_count() == before);
+
+    REQUIRE(run_until(io, [&] { return heard.size() == 3 && streamed.size() == 3; }));
+    CHECK(errors.entries.size() == 2);
+    for (const auto& [ec, message] : errors.entries) CHECK(ec == errc::source_unavailable);
+    CHECK(listener.stats().poll_errors + stream.stats().snapshot().poll_errors == 2);
+    CHECK(listener.stats().retries + stream.stats().snapshot().retries == 2);
+    CHECK(thread_count() == before);
+
+    // Idle, both pollers waiting for a wake-up (the interval is an hour).
+    run_until(io, [] { return false; }, 30ms);
+    asio::post(io, sample);
+    source.publish("SHARE", "woken");
+    REQUIRE(run_until(io, [&] { return heard.size() == 4 && streamed.size() == 4; }));
+    CHECK(heard.back() == "woken");
+    CHECK(streamed.back() == "woken");
+    CHECK(thread_count() == before);
+
+    listener.stop();
+    poller.stop();
+    run_to_idle(io);
+    CHECK(thread_count() == before);
+    CHECK(end == errc::end_of_stream);
+    CHECK_FALSE(listener.running());
+    CHECK_FALSE(poller.running());
+    REQUIRE(std::filesystem::exists(checkpoint_file));
+    CHECK(checkpoint(checkpoint_file).state().cursor == "life:4");
+  }
+  CHECK(thread_count() == before);
+  REQUIRE(counts.size() == 9);  // 4 listener handler calls, 4 stream events, 1 posted handler
+  for (const auto count : counts) CHECK(count == before);
+  CHECK(off_thread == 0);
+}
+
+TEST_CASE("a multi-threaded io_context: a strand keeps handlers serial, each publisher's order is kept, nothing lost") {
+  constexpr int publishers = 2;
+  constexpr int per_publisher = 5000;
+  constexpr int total = publishers * per_publisher;
+  constexpr int io_threads = 4;
+
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  memory_source source(strand, {.epoch = "mt"});
+
+  std::mutex errors_mutex;
+  std::vector<std::string> errors;  // guarded by errors_mutex
+  listener_options options;
+  options.poller.poll_interval = 100ms;  // a safety net; wake-ups do the work
+  options.poller.batch_size = 64;
+  options.capacity = 128;
+  options.on_error = [&](std::error_code ec, std::string_view message) {
+    std::lock_guard lock(errors_mutex);
+    errors.push_back(ec.message() + ": " + std::string(message));
+  };
+  basic_event_listener<asio::strand<asio::io_context::executor_type>> listener(strand, source, options);
+
+  // Handlers may only touch these plain variables because the strand keeps
+  // them serial; ThreadSanitizer checks that claim.
+  std::array<int, publishers> next{};
+  std::string first_disorder;
+  int foreign = 0;
+
+  std::atomic<int> in_handler{0};
+  std::atomic<int> overlaps{0};
+  std::atomic<int> off_strand{0};
+  std::atomic<int> disorders{0};
+  std::atomic<int> delivered{0};
+  std::atomic<long> extra_calls{0};
+
+  const auto enter = [&] {
+    if (in_handler.fetch_add(1) != 0) overlaps.fetch_add(1);
+    if (!strand.running_in_this_thread()) off_strand.fetch_add(1);
+  };
+  const auto leave = [&] { in_handler.fetch_sub(1); };
+
+  listener.add_event_listener([&](const event& e) {
+    enter();
+    // data is "p<publisher>-<index>"
+    int publisher = -1, index = -1;
+    const auto dash = e.data.find('-');
+    if (e.data.size() > 1 && e.data[0] == 'p' && dash != std::string::npos) {
+      std::from_chars(e.data.data() + 1, e.data.data() + dash, publisher);
+      std::from_chars(e.data.data() + dash + 1, e.data.data() + e.data.size(), index);
+    }
+    if (publisher < 0 || publisher >= publishers) {
+      ++foreign;
+    } else {
+      if (index != next[static_cast<std::size_t>(publisher)]) {
+        if (disorders.fetch_add(1) == 0) {
+          first_disorder = e.data + " while expecting index " + std::to_string(next[static_cast<std::size_t>(publisher)]);
+        }
+      }
+      next[static_cast<std::size_t>(publisher)] = index + 1;
+    }
+    leave();
+    delivered.fetch_add(1);
+  });
+
+  std::atomic<bool> done{false};
+  std::atomic<int> io_returned{0};
+
+  asio::post(strand, [&] { listener.start(); });
+  std::vector<std::thread> runners;
+  for (int i = 0; i < io_threads; ++i) {
+    runners.emplace_back([&] {
+      io.run();
+      io_returned.fetch_add(1);
+    });
+  }
+
+  std::vector<std::thread> writers;
+  for (int p = 0; p < publishers; ++p) {
+    writers.emplace_back([&, p] {
+      std::string prefix = "p";
+      prefix += std::to_string(p);
+      prefix += '-';
+      for (int i = 0; i < per_publisher; ++i) source.publish("CREATE", label(prefix.c_str(), i));
+    });
+  }
+
+  // Extra listeners come and go while events are delivered.
+  std::atomic<long> churns{0};
+  std::atomic<int> failed_removals{0};
+  std::thread churner([&] {
+    while (!done) {
+      const auto a = listener.add_event_listener([&](const event&) {
+        enter();
+        extra_calls.fetch_add(1);
+        leave();
+      });
+      const auto b = listener.add_event_listener(
+          [&](std::string_view, std::string_view) {
+            enter();
+            extra_calls.fetch_add(1);
+            leave();
+          },
+          {.names = {"CREATE"}, .prefix = "p1-"});
+      std::this_thread::yield();
+      if (!listener.remove_event_listener(a)) failed_removals.fetch_add(1);
+      if (!listener.remove_event_listener(b)) failed_removals.fetch_add(1);
+      churns.fetch_add(1);
+    }
+  });
+
+  // An operator reads the counters meanwhile.
+  std::atomic<long> stats_reads{0};
+  std::atomic<int> stats_regressions{0};
+  std::thread watcher([&] {
+    std::uint64_t last = 0;
+    while (!done) {
+      const auto s = listener.stats();
+      if (s.delivered < last) stats_regressions.fetch_add(1);
+      last = s.delivered;
+      stats_reads.fetch_add(1);
+      std::this_thread::sleep_for(100us);
+    }
+  });
+
+  const auto deadline = std::chrono::steady_clock::now() + generous;
+  while (delivered.load() < total && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  const int delivered_before_stop = delivered.load();
+
+  asio::post(strand, [&] { listener.stop(); });
+  done = true;
+  for (auto& t : writers) t.join();
+  churner.join();
+  watcher.join();
+
+  // io.run() must return on its own once the listener has stopped.
+  const auto stop_deadline = std::chrono::steady_clock::now() + generous;
+  while (io_returned.load() < io_threads && std::chrono::steady_clock::now() < stop_deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  const int returned_on_its_own = io_returned.load();
+  if (returned_on_its_own < io_threads) io.stop();
+  for (auto& t : runners) t.join();
+
+  CHECK(delivered_before_stop == total);
+  CHECK(returned_on_its_own == io_threads);
+  CHECK(overlaps.load() == 0);
+  CHECK(off_strand.load() == 0);
+  INFO("first out-of-order event: " << first_disorder);
+  CHECK(disorders.load() == 0);
+  CHECK(foreign == 0);
+  for (int p = 0; p < publishers; ++p) {
+    INFO("publisher " << p);
+    CHECK(next[static_cast<std::size_t>(p)] == per_publisher);
+  }
+  CHECK(delivered.load() == total);
+  CHECK(churns.load() > 0);
+  CHECK(failed_removals.load() == 0);
+  CHECK(listener.listener_count() == 1);
+  CHECK(stats_reads.load() > 0);
+  CHECK(stats_regressions.load() == 0);
+  const auto s = listener.stats();
+  CHECK(s.delivered == static_cast<std::uint64_t>(total));
+  CHECK(s.enqueued == static_cast<std::uint64_t>(total));
+  CHECK(s.duplicates == 0);
+  CHECK(s.gaps == 0);
+  CHECK(s.problems == 0);
+  CHECK(s.handler_errors == 0);
+  CHECK_FALSE(listener.running());
+  std::lock_guard lock(errors_mutex);
+  CHECK(errors.empty());
+}

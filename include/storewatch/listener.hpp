@@ -223,9 +223,15 @@ class basic_event_listener {
   }
 
   asio::awaitable<void> deliver_loop() {
-    for (;;) {
+    while (!stopping_) {
       auto [ec, e] = co_await stream_.async_next(asio::experimental::as_tuple(asio::use_awaitable));
-      if (ec || stopping_) break;
+      if (ec) break;
+      if (stopping_) {
+        // Taken from the stream after stop(): not delivered, so not counted;
+        // the checkpoint does not list it, so a resumed listener gets it.
+        stream_.stats().delivered.fetch_sub(1, std::memory_order_relaxed);
+        break;
+      }
       deliver(e);
       if (checkpoint_) {
         checkpoint_->record(e);
