@@ -4,7 +4,7 @@
 #   scripts/setup.sh --demo   only what building the examples needs
 set -euo pipefail
 
-packages=(g++ cmake ninja-build libasio-dev nlohmann-json3-dev)
+packages=(g++ cmake ninja-build libasio-dev nlohmann-json3-dev zlib1g-dev)
 if [[ "${1:-}" != "--demo" ]]; then
   packages+=(catch2 clang-16 libclang-rt-16-dev)
 fi

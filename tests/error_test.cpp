@@ -27,6 +27,12 @@ const std::vector<std::pair<errc, std::string>>& all_errors() {
       {errc::source_unavailable, "source"},
       {errc::checkpoint_failed, "checkpoint"},
       {errc::handler_failed, "handler"},
+      {errc::invalid_path, "path"},
+      {errc::invalid_user, "user"},
+      {errc::invalid_event_name, "event name"},
+      {errc::permission_denied, "permission"},
+      {errc::corrupt_record, "journal"},
+      {errc::store_io_failed, "store"},
   };
   return errors;
 }

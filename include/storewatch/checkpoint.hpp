@@ -1,22 +1,18 @@
 // Durable cursors: where a listener resumes, and what it already delivered.
 #pragma once
 
+#include <storewatch/detail/files.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace storewatch {
 
@@ -65,51 +61,6 @@ inline checkpoint_state decode_checkpoint(std::string_view text, std::string_vie
   return state;
 }
 
-namespace detail {
-
-inline std::system_error file_error(const std::filesystem::path& file, const char* action, int error_number) {
-  return std::system_error(errc::checkpoint_failed, "checkpoint " + file.string() + ": " + action + " failed: " +
-                                                        std::generic_category().message(error_number));
-}
-
-// Writes `bytes` to `file` so that a crash leaves either the old or the new
-// content: write a temporary file, fsync it, rename it over, fsync the folder.
-inline void write_file_atomically(const std::filesystem::path& file, std::string_view bytes) {
-  auto temporary = file;
-  temporary += ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw file_error(temporary, "open", errno);
-  const auto fail = [&](const char* action) {
-    const int error_number = errno;
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    throw file_error(temporary, action, error_number);
-  };
-  while (!bytes.empty()) {
-    const auto written = ::write(fd, bytes.data(), bytes.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) fail("write");
-    bytes.remove_prefix(static_cast<std::size_t>(written));
-  }
-  if (::fsync(fd) != 0) fail("fsync");
-  const auto discard = [&](const std::filesystem::path& named, const char* action) {
-    const int error_number = errno;
-    ::unlink(temporary.c_str());
-    throw file_error(named, action, error_number);
-  };
-  if (::close(fd) != 0) discard(temporary, "close");
-  if (::rename(temporary.c_str(), file.c_str()) != 0) discard(file, "rename");
-  auto folder = file.parent_path();
-  if (folder.empty()) folder = ".";
-  if (const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-    const int synced = ::fsync(dir);
-    const int error_number = errno;
-    ::close(dir);
-    if (synced != 0) throw file_error(folder, "fsync", error_number);
-  }
-}
-
-}  // namespace detail
 
 /// A checkpoint kept in a file.
 ///
@@ -125,26 +76,9 @@ class checkpoint {
   /// a checkpoint, `errc::checkpoint_failed` when it cannot be read; both
   /// messages name the file.
   explicit checkpoint(std::filesystem::path file) : file_(std::move(file)) {
-    const int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT) return;
-      throw detail::file_error(file_, "open", errno);
+    if (auto text = detail::read_whole_file(file_, errc::checkpoint_failed, "checkpoint")) {
+      state_ = decode_checkpoint(*text, "checkpoint " + file_.string());
     }
-    std::string text;
-    char buffer[4096];
-    for (;;) {
-      const auto got = ::read(fd, buffer, sizeof buffer);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) {
-        const int error_number = errno;
-        ::close(fd);
-        throw detail::file_error(file_, "read", error_number);
-      }
-      if (got == 0) break;
-      text.append(buffer, static_cast<std::size_t>(got));
-    }
-    ::close(fd);
-    state_ = decode_checkpoint(text, "checkpoint " + file_.string());
   }
 
   const std::filesystem::path& file() const noexcept { return file_; }
@@ -169,7 +103,7 @@ class checkpoint {
   /// Writes the state durably. Throws `std::system_error` with
   /// `errc::checkpoint_failed`, naming the file and the failed step.
   void save() {
-    detail::write_file_atomically(file_, encode_checkpoint(state_));
+    detail::write_file_atomically(file_, encode_checkpoint(state_), errc::checkpoint_failed, "checkpoint");
     unsaved_ = 0;
   }
 

@@ -16,6 +16,12 @@ enum class errc : int {
   source_unavailable,      ///< a source failed to poll; the poller retries with backoff
   checkpoint_failed,       ///< a checkpoint file could not be read or written
   handler_failed,          ///< an event handler threw; other handlers still got the event
+  invalid_path,            ///< a store path is empty, absolute, has "..", NUL, U+2739 or bad UTF-8
+  invalid_user,            ///< a user name is empty, too long, or has characters other than A-Z a-z 0-9 . _ -
+  invalid_event_name,      ///< an application event name is empty, too long or not printable ASCII
+  permission_denied,       ///< the version does not exist or is not visible to this user
+  corrupt_record,          ///< a journal record failed its checksum or could not be decoded
+  store_io_failed,         ///< a file of the store could not be read or written
 };
 
 namespace detail {
@@ -42,6 +48,18 @@ class error_category_impl final : public std::error_category {
         return "checkpoint failed: the checkpoint file could not be read or written";
       case errc::handler_failed:
         return "an event handler threw an exception";
+      case errc::invalid_path:
+        return "invalid path: use a relative '/'-separated path without '..', NUL or U+2739";
+      case errc::invalid_user:
+        return "invalid user name: use 1-64 characters of A-Z a-z 0-9 . _ -";
+      case errc::invalid_event_name:
+        return "invalid event name: use 1-128 printable ASCII characters";
+      case errc::permission_denied:
+        return "permission denied: the version does not exist or is not shared with this user";
+      case errc::corrupt_record:
+        return "corrupt journal record (skipped)";
+      case errc::store_io_failed:
+        return "a file of the store could not be read or written";
     }
     return "storewatch error " + std::to_string(value);
   }

@@ -10,3 +10,5 @@
 #include <storewatch/source/memory.hpp>
 #include <storewatch/stats.hpp>
 #include <storewatch/stream.hpp>
+#include <storewatch/source/journal.hpp>
+#include <storewatch/store/local_store.hpp>

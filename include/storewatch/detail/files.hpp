@@ -1,0 +1,132 @@
+// POSIX file helpers with errors that name the file and the failed step.
+#pragma once
+
+#include <cerrno>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace storewatch::detail {
+
+/// An error for `action` on `file`, in `code`'s category, saying `what` the
+/// file is ("checkpoint", "store") and the system's reason.
+inline std::system_error file_error(std::error_code code, std::string_view what, const std::filesystem::path& file,
+                                    const char* action, int error_number) {
+  return std::system_error(code, std::string(what) + " " + file.string() + ": " + action + " failed: " +
+                                     std::generic_category().message(error_number));
+}
+
+/// Owns a file descriptor.
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  unique_fd& operator=(unique_fd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~unique_fd() { reset(); }
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+/// Writes all of `bytes` to `fd`; false (errno set) on failure.
+inline bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const auto written = ::write(fd, bytes.data(), bytes.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) {
+      if (written == 0) errno = EIO;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(written));
+  }
+  return true;
+}
+
+/// The whole content of `file`, or nullopt when it does not exist.
+inline std::optional<std::string> read_whole_file(const std::filesystem::path& file, std::error_code code,
+                                                  std::string_view what) {
+  unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return std::nullopt;
+    throw file_error(code, what, file, "open", errno);
+  }
+  std::string text;
+  char buffer[8192];
+  for (;;) {
+    const auto got = ::read(fd.get(), buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw file_error(code, what, file, "read", errno);
+    if (got == 0) break;
+    text.append(buffer, static_cast<std::size_t>(got));
+  }
+  return text;
+}
+
+/// fsyncs a directory, so that names created or renamed in it are durable.
+inline void fsync_directory(const std::filesystem::path& folder, std::error_code code, std::string_view what) {
+  const auto& name = folder.empty() ? std::filesystem::path(".") : folder;
+  unique_fd fd(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) throw file_error(code, what, name, "open", errno);
+  if (::fsync(fd.get()) != 0) throw file_error(code, what, name, "fsync", errno);
+}
+
+/// Writes `bytes` to a new temporary file next to `file` and fsyncs it.
+/// Returns the temporary's path; the caller renames or links it into place.
+inline std::filesystem::path write_temporary(const std::filesystem::path& file, std::string_view bytes,
+                                             std::error_code code, std::string_view what,
+                                             std::string_view temporary_suffix = ".tmp") {
+  auto temporary = file;
+  temporary += std::string(temporary_suffix);
+  unique_fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) throw file_error(code, what, temporary, "open", errno);
+  const auto fail = [&](const char* action) {
+    const int error_number = errno;
+    fd.reset();
+    ::unlink(temporary.c_str());
+    throw file_error(code, what, temporary, action, error_number);
+  };
+  if (!write_all(fd.get(), bytes)) fail("write");
+  if (::fsync(fd.get()) != 0) fail("fsync");
+  if (::close(fd.release()) != 0) {
+    const int error_number = errno;
+    ::unlink(temporary.c_str());
+    throw file_error(code, what, temporary, "close", error_number);
+  }
+  return temporary;
+}
+
+/// Replaces `file` with `bytes` so that a crash leaves either the old or the
+/// new content, never a mix: temporary file, fsync, rename, fsync folder.
+inline void write_file_atomically(const std::filesystem::path& file, std::string_view bytes, std::error_code code,
+                                  std::string_view what) {
+  const auto temporary = write_temporary(file, bytes, code, what);
+  if (::rename(temporary.c_str(), file.c_str()) != 0) {
+    const int error_number = errno;
+    ::unlink(temporary.c_str());
+    throw file_error(code, what, file, "rename", error_number);
+  }
+  fsync_directory(file.parent_path(), code, what);
+}
+
+}  // namespace storewatch::detail

@@ -1,0 +1,484 @@
+// The per-user event journal of a local_store: its layout on disk, the
+// writer side, and the source that polls it.
+//
+//   <journal dir>/epoch                      random id, made once; a new id means a new journal
+//   <journal dir>/<writer>/0000000000.log    one folder per writer (a store object of one
+//   <journal dir>/<writer>/0000000001.log    process), append-only segments of record lines
+//
+// Each writer appends only to its own files, so writers need no locks, a
+// writer killed mid-record can only leave a torn tail in its own file (never
+// delivered: each record carries a checksum), and per-writer order is file
+// order. Cursors hold a position per writer, so writers' clocks play no part
+// in what is read next.
+#pragma once
+
+#include <storewatch/detail/config.hpp>
+#include <storewatch/detail/files.hpp>
+#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/detail/post.hpp>
+#include <storewatch/detail/text.hpp>
+#include <storewatch/error.hpp>
+#include <storewatch/event.hpp>
+#include <storewatch/source.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/stat.h>
+
+namespace storewatch {
+namespace detail {
+
+inline constexpr std::string_view journal_what = "journal";
+
+inline std::string segment_name(std::uint64_t segment) {
+  std::string digits = std::to_string(segment);
+  return std::string(10 - std::min<std::size_t>(10, digits.size()), '0') + digits + ".log";
+}
+
+inline std::optional<std::uint64_t> parse_segment_name(std::string_view name) {
+  if (!name.ends_with(".log")) return std::nullopt;
+  name.remove_suffix(4);
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), value);
+  if (ec != std::errc{} || end != name.data() + name.size() || name.empty()) return std::nullopt;
+  return value;
+}
+
+inline bool is_writer_name(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+/// Segment numbers of one writer, ascending.
+inline std::vector<std::uint64_t> list_segments(const std::filesystem::path& writer_dir) {
+  std::vector<std::uint64_t> segments;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(writer_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (auto number = parse_segment_name(it->path().filename().native())) segments.push_back(*number);
+  }
+  std::sort(segments.begin(), segments.end());
+  return segments;
+}
+
+/// Writer folders of a journal, by name.
+inline std::vector<std::string> list_writers(const std::filesystem::path& journal_dir) {
+  std::vector<std::string> writers;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(journal_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().native();
+    if (is_writer_name(name) && it->is_directory(ec)) writers.push_back(std::move(name));
+  }
+  std::sort(writers.begin(), writers.end());
+  return writers;
+}
+
+inline std::string random_hex(std::size_t digits) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::random_device random;
+  std::string out;
+  while (out.size() < digits) {
+    auto bits = random();
+    for (int i = 0; i < 8 && out.size() < digits; ++i, bits >>= 4) out += hex[bits & 0xF];
+  }
+  return out;
+}
+
+/// The journal's epoch, or nullopt while it has none (no writer yet).
+inline std::optional<std::string> read_epoch(const std::filesystem::path& journal_dir) {
+  auto text = read_whole_file(journal_dir / "epoch", errc::store_io_failed, journal_what);
+  if (text && !text->empty() && text->back() == '\n') text->pop_back();
+  return text;
+}
+
+/// Makes the journal folder and its epoch if they do not exist; safe when
+/// several processes race (the epoch is linked into place, never replaced).
+inline void ensure_journal(const std::filesystem::path& journal_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(journal_dir, ec);
+  if (ec) throw file_error(errc::store_io_failed, journal_what, journal_dir, "mkdir", ec.value());
+  const auto epoch = journal_dir / "epoch";
+  struct stat info {};
+  if (::stat(epoch.c_str(), &info) == 0) return;
+  const auto temporary = write_temporary(epoch, random_hex(16) + "\n", errc::store_io_failed, journal_what,
+                                         ".storewatch-" + random_hex(8));
+  const int linked = ::link(temporary.c_str(), epoch.c_str());
+  const int error_number = errno;
+  ::unlink(temporary.c_str());
+  if (linked != 0 && error_number != EEXIST) {
+    throw file_error(errc::store_io_failed, journal_what, epoch, "link", error_number);
+  }
+  fsync_directory(journal_dir, errc::store_io_failed, journal_what);
+}
+
+/// A position in one writer's segments.
+struct journal_position {
+  std::uint64_t segment = 0;
+  std::uint64_t offset = 0;
+};
+
+/// A decoded journal cursor: the journal's epoch and a position per writer.
+struct journal_cursor {
+  std::string epoch;
+  std::map<std::string, journal_position> writers;
+
+  std::string encode() const {
+    std::string out = "j1;" + epoch;
+    for (const auto& [writer, position] : writers) {
+      out += ';';
+      out += writer;
+      out += '=';
+      out += std::to_string(position.segment);
+      out += ':';
+      out += std::to_string(position.offset);
+    }
+    return out;
+  }
+
+  /// Decodes `text`; nullopt (with `why`) when it is not a journal cursor.
+  static std::optional<journal_cursor> decode(std::string_view text, std::string& why) {
+    journal_cursor cursor;
+    if (text.empty()) return cursor;
+    if (!text.starts_with("j1;")) {
+      why = "does not start with \"j1;\"";
+      return std::nullopt;
+    }
+    text.remove_prefix(3);
+    const auto next_field = [&text]() {
+      const auto semicolon = text.find(';');
+      const auto field = text.substr(0, semicolon);
+      text = semicolon == std::string_view::npos ? std::string_view{} : text.substr(semicolon + 1);
+      return field;
+    };
+    cursor.epoch = next_field();
+    while (!text.empty()) {
+      const auto field = next_field();
+      const auto equals = field.find('=');
+      const auto colon = field.find(':', equals == std::string_view::npos ? 0 : equals);
+      if (equals == std::string_view::npos || colon == std::string_view::npos ||
+          !is_writer_name(field.substr(0, equals))) {
+        why = "bad writer entry " + quote(field);
+        return std::nullopt;
+      }
+      journal_position position;
+      const auto segment = field.substr(equals + 1, colon - equals - 1);
+      const auto offset = field.substr(colon + 1);
+      const bool ok =
+          std::from_chars(segment.data(), segment.data() + segment.size(), position.segment).ptr ==
+              segment.data() + segment.size() &&
+          std::from_chars(offset.data(), offset.data() + offset.size(), position.offset).ptr ==
+              offset.data() + offset.size() &&
+          !segment.empty() && !offset.empty();
+      if (!ok) {
+        why = "bad position in " + quote(field);
+        return std::nullopt;
+      }
+      cursor.writers[std::string(field.substr(0, equals))] = position;
+    }
+    return cursor;
+  }
+};
+
+/// Appends records to users' journals as one writer. Not thread-safe.
+class journal_writer {
+ public:
+  journal_writer(std::filesystem::path journals_root, std::string writer_name, std::uint64_t segment_bytes)
+      : root_(std::move(journals_root)), name_(std::move(writer_name)), segment_bytes_(segment_bytes) {}
+
+  const std::string& name() const noexcept { return name_; }
+
+  /// Appends `lines` (complete records) to `user`'s journal. Not durable
+  /// until `sync()`.
+  void append(const std::string& user, std::string_view lines) {
+    auto& file = open_for(user);
+    if (!write_all(file.fd.get(), lines)) {
+      throw file_error(errc::store_io_failed, journal_what, file.path, "write", errno);
+    }
+    file.size += lines.size();
+    file.dirty = true;
+  }
+
+  /// Makes everything appended so far durable, then rotates full segments.
+  void sync() {
+    for (auto& [user, file] : files_) {
+      if (!file.dirty) continue;
+      if (::fsync(file.fd.get()) != 0) throw file_error(errc::store_io_failed, journal_what, file.path, "fsync", errno);
+      file.dirty = false;
+      if (file.size >= segment_bytes_) {
+        file.fd.reset();  // the next append starts the next segment
+        ++file.segment;
+      }
+    }
+  }
+
+  /// The next sequence number for an event id.
+  std::uint64_t next_sequence() noexcept { return sequence_++; }
+
+ private:
+  struct open_file {
+    unique_fd fd;
+    std::filesystem::path path;
+    std::uint64_t segment = 0;
+    std::uint64_t size = 0;
+    bool dirty = false;
+  };
+
+  open_file& open_for(const std::string& user) {
+    auto& file = files_[user];
+    if (file.fd) return file;
+    const auto journal_dir = root_ / user;
+    const auto writer_dir = journal_dir / name_;
+    if (file.segment == 0) {
+      ensure_journal(journal_dir);
+      std::error_code ec;
+      std::filesystem::create_directories(writer_dir, ec);
+      if (ec) throw file_error(errc::store_io_failed, journal_what, writer_dir, "mkdir", ec.value());
+      fsync_directory(journal_dir, errc::store_io_failed, journal_what);
+    }
+    file.path = writer_dir / segment_name(file.segment);
+    file.fd = unique_fd(::open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644));
+    if (!file.fd) throw file_error(errc::store_io_failed, journal_what, file.path, "create", errno);
+    fsync_directory(writer_dir, errc::store_io_failed, journal_what);
+    file.size = 0;
+    return file;
+  }
+
+  std::filesystem::path root_;
+  std::string name_;
+  std::uint64_t segment_bytes_;
+  std::uint64_t sequence_ = 0;
+  std::map<std::string, open_file> files_;
+};
+
+/// Removes segments last written before `cutoff`, never a writer's newest
+/// one. Returns how many were removed.
+inline std::size_t compact_journal(const std::filesystem::path& journal_dir,
+                                   std::filesystem::file_time_type cutoff) {
+  std::size_t removed = 0;
+  for (const auto& writer : list_writers(journal_dir)) {
+    const auto writer_dir = journal_dir / writer;
+    auto segments = list_segments(writer_dir);
+    if (!segments.empty()) segments.pop_back();
+    for (const auto segment : segments) {
+      const auto file = writer_dir / segment_name(segment);
+      std::error_code ec;
+      if (std::filesystem::last_write_time(file, ec) < cutoff && !ec && std::filesystem::remove(file, ec)) ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace detail
+
+/// Options of a journal source.
+struct journal_source_options {
+  /// Bytes read from one segment per step; a record longer than this is
+  /// reported as corrupt.
+  std::size_t read_chunk = 1 << 20;
+};
+
+/// Polls one user's journal (see the layout above).
+///
+/// Cursor: "j1;<epoch>;<writer>=<segment>:<offset>;...". A cursor from
+/// another epoch (the journal was recreated), or pointing into segments
+/// that retention removed, yields a GAP event saying what is gone. Corrupt
+/// records are reported in `poll_result::problems` with the file and offset
+/// and skipped; a torn record at the end of a writer's newest segment is
+/// waited for (the writer may be writing it), and reported only once the
+/// writer has moved to a later segment.
+///
+/// Blocking file reads run on the source's executor.
+template <class Executor = asio::any_io_executor>
+class basic_journal_source {
+ public:
+  using executor_type = Executor;
+
+  basic_journal_source(const executor_type& executor, std::filesystem::path journal_dir,
+                       journal_source_options options = {})
+      : executor_(executor), dir_(std::move(journal_dir)), options_(options) {}
+
+  executor_type get_executor() noexcept { return executor_; }
+  const std::filesystem::path& directory() const noexcept { return dir_; }
+
+  /// Reads up to `max_events` new events after `cursor`.
+  /// Completion signature: `void(std::error_code, poll_result)`.
+  /// Errors: `errc::store_io_failed` when the journal cannot be read (the
+  /// poller retries). A malformed cursor is reported as a problem, answered
+  /// with a GAP event, and reading starts from the oldest segments.
+  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
+  auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
+        [this](auto handler, std::string cursor, std::size_t max_events) {
+          asio::post(executor_, [this, h = std::move(handler), cursor = std::move(cursor), max_events]() mutable {
+            std::error_code ec;
+            poll_result result;
+            try {
+              result = poll(cursor, max_events);
+            } catch (const std::system_error& error) {
+              ec = error.code();
+              last_error_ = error.what();
+            }
+            detail::post_completion(executor_, std::move(h), ec, std::move(result));
+          });
+        },
+        token, std::string(cursor), max_events);
+  }
+
+  /// What the last failed poll said (file and step).
+  const std::string& last_error() const noexcept { return last_error_; }
+
+  /// The synchronous poll behind `async_poll`; throws `std::system_error`.
+  poll_result poll(std::string_view cursor_text, std::size_t max_events) {
+    poll_result result;
+    std::string why;
+    auto cursor = detail::journal_cursor::decode(cursor_text, why);
+    if (!cursor) {
+      result.problems.push_back({errc::invalid_cursor, "journal " + dir_.string() + ": cursor " +
+                                                           detail::quote(cursor_text) + " " + why +
+                                                           "; reading from the oldest records kept"});
+      result.events.push_back(gap("cursor " + detail::quote(cursor_text) + " was not understood"));
+      cursor.emplace();
+    }
+    const auto epoch = detail::read_epoch(dir_);
+    if (!epoch) {  // no journal yet: nothing to read
+      result.next_cursor = cursor->encode();
+      return result;
+    }
+    if (!cursor->epoch.empty() && cursor->epoch != *epoch) {
+      result.events.push_back(gap("journal " + dir_.string() + " was recreated (epoch " + cursor->epoch + " -> " +
+                                  *epoch + "); events of the old journal after the cursor are unknown"));
+      cursor->writers.clear();
+    }
+    cursor->epoch = *epoch;
+    for (const auto& writer : detail::list_writers(dir_)) {
+      if (result.events.size() >= max_events) break;
+      read_writer(writer, *cursor, result, max_events);
+    }
+    result.next_cursor = cursor->encode();
+    return result;
+  }
+
+ private:
+  event gap(std::string what) const {
+    event e;
+    e.name = event_name::gap;
+    e.data = std::move(what);
+    e.id = "gap-" + detail::random_hex(16);
+    e.occurred_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    return e;
+  }
+
+  void read_writer(const std::string& writer, detail::journal_cursor& cursor, poll_result& result,
+                   std::size_t max_events) {
+    const auto writer_dir = dir_ / writer;
+    const auto segments = detail::list_segments(writer_dir);
+    if (segments.empty()) return;
+    auto found = cursor.writers.find(writer);
+    detail::journal_position position{segments.front(), 0};
+    if (found != cursor.writers.end()) {
+      position = found->second;
+      if (position.segment < segments.front()) {
+        result.events.push_back(gap("journal " + writer_dir.string() + ": segments " +
+                                    std::to_string(position.segment) + " to " + std::to_string(segments.front() - 1) +
+                                    " were removed by retention before they were read"));
+        position = {segments.front(), 0};
+      }
+    }
+    for (;;) {
+      const bool newest = position.segment >= segments.back();
+      const bool finished = read_segment(writer_dir, position, !newest, result, max_events);
+      if (!finished || newest || result.events.size() >= max_events) break;
+      const auto next = std::upper_bound(segments.begin(), segments.end(), position.segment);
+      if (next == segments.end()) break;
+      position = {*next, 0};
+    }
+    cursor.writers[writer] = position;
+  }
+
+  // Reads records of one segment from `position.offset`, advancing it.
+  // Returns true when the segment was read to its end.
+  bool read_segment(const std::filesystem::path& writer_dir, detail::journal_position& position, bool sealed,
+                    poll_result& result, std::size_t max_events) {
+    const auto file = writer_dir / detail::segment_name(position.segment);
+    detail::unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+      if (errno == ENOENT) return true;  // removed meanwhile: the caller moves on
+      throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "open", errno);
+    }
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "stat", errno);
+    const auto size = static_cast<std::uint64_t>(info.st_size);
+    std::string buffer;
+    while (position.offset < size && result.events.size() < max_events) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(options_.read_chunk, size - position.offset));
+      buffer.resize(want);
+      const auto got = ::pread(fd.get(), buffer.data(), want, static_cast<off_t>(position.offset));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "read", errno);
+      }
+      if (got == 0) break;
+      buffer.resize(static_cast<std::size_t>(got));
+      std::string_view rest(buffer);
+      bool progressed = false;
+      while (!rest.empty() && result.events.size() < max_events) {
+        const auto newline = rest.find('\n');
+        if (newline == std::string_view::npos) break;
+        const auto line = rest.substr(0, newline);
+        std::string why;
+        if (auto e = detail::decode_record(line, why)) {
+          result.events.push_back(std::move(*e));
+        } else {
+          result.problems.push_back({errc::corrupt_record, "journal " + file.string() + " offset " +
+                                                               std::to_string(position.offset) + ": " + why +
+                                                               "; skipped " + std::to_string(newline + 1) + " bytes"});
+        }
+        position.offset += newline + 1;
+        rest.remove_prefix(newline + 1);
+        progressed = true;
+      }
+      if (result.events.size() >= max_events) return false;
+      if (!progressed) {
+        // No newline in what is left of the chunk.
+        if (buffer.size() == options_.read_chunk) {
+          result.problems.push_back({errc::corrupt_record, "journal " + file.string() + " offset " +
+                                                               std::to_string(position.offset) +
+                                                               ": no record end within " +
+                                                               std::to_string(options_.read_chunk) + " bytes; skipped"});
+          position.offset += buffer.size();
+          continue;
+        }
+        if (sealed) {  // the writer moved on: this tail will never be completed
+          result.problems.push_back({errc::corrupt_record, "journal " + file.string() + " offset " +
+                                                               std::to_string(position.offset) + ": torn record of " +
+                                                               std::to_string(size - position.offset) +
+                                                               " bytes at the end of a finished segment; skipped"});
+          position.offset = size;
+          return true;
+        }
+        return false;  // a record being written: wait for the rest
+      }
+    }
+    return position.offset >= size;
+  }
+
+  executor_type executor_;
+  std::filesystem::path dir_;
+  journal_source_options options_;
+  std::string last_error_;
+};
+
+/// The journal source on `asio::any_io_executor`.
+using journal_source = basic_journal_source<>;
+
+}  // namespace storewatch

@@ -1,0 +1,416 @@
+// local_store: the embedded versioned file store with per-user event journals.
+//
+//   <root>/versions/<owner>/<path>✹<owner>_<ms>            the bytes of each version
+//   <root>/shares/<user>/<owner>/<path>✹<owner>_<ms>       empty: shared with <user>
+//   <root>/journals/<user>/...                              see source/journal.hpp
+//
+// Every step is a create, link, rename or unlink of its own file, so several
+// processes (also on several machines over a shared mount) may use one store
+// at once, and no lock can be left held by a process that dies.
+#pragma once
+
+#include <storewatch/detail/config.hpp>
+#include <storewatch/detail/files.hpp>
+#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/detail/names.hpp>
+#include <storewatch/detail/post.hpp>
+#include <storewatch/error.hpp>
+#include <storewatch/event.hpp>
+#include <storewatch/source/journal.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <unistd.h>
+
+namespace storewatch {
+
+/// Which of the owner's versions an operation touches.
+struct selection {
+  /// A path prefix. With `recursive`, every path that starts with it; without,
+  /// the file it names, or the files directly in the folder it names.
+  std::string prefix{};
+  bool recursive = true;
+  std::optional<timestamp> since{};  ///< inclusive lower bound on a version's creation time
+  std::optional<timestamp> until{};  ///< inclusive upper bound
+
+  bool matches(const versioned_path& v) const {
+    if (since && v.created_at() < *since) return false;
+    if (until && v.created_at() > *until) return false;
+    if (recursive) return v.path.starts_with(prefix);
+    if (v.path == prefix) return true;
+    std::string_view folder = prefix;
+    if (folder.ends_with('/')) folder.remove_suffix(1);
+    const auto slash = v.path.rfind('/');
+    const std::string_view parent = slash == std::string::npos ? std::string_view{} : std::string_view(v.path).substr(0, slash);
+    return parent == folder;
+  }
+};
+
+/// Options of a local store.
+struct local_store_options {
+  /// Journal segments are closed and a new one started past this size.
+  std::uint64_t segment_bytes = 64ull << 20;
+};
+
+/// A store rooted at a directory, opened as one user.
+///
+/// Every operation is an initiating function with completion signature
+/// `void(std::error_code, Result)`. It does blocking file I/O on the store's
+/// executor, and completes after the files and the events it wrote are
+/// durable (fsync). Errors are `errc::invalid_path`, `errc::invalid_user`,
+/// `errc::invalid_event_name`, `errc::permission_denied` or
+/// `errc::store_io_failed`; `last_error()` then says which file or argument.
+/// Not thread-safe: use one store object from one strand.
+template <class Executor = asio::any_io_executor>
+class basic_local_store {
+ public:
+  using executor_type = Executor;
+  using versions = std::vector<versioned_path>;
+
+  template <class OtherExecutor>
+  struct rebind_executor {
+    using other = basic_local_store<OtherExecutor>;
+  };
+
+  /// Opens the store at `root` (created if missing) as `user`.
+  /// Throws `std::system_error` for an invalid user name.
+  basic_local_store(const executor_type& executor, std::filesystem::path root, std::string user,
+                    local_store_options options = {})
+      : executor_(executor),
+        root_(std::move(root)),
+        user_(std::move(user)),
+        writer_(root_ / "journals", make_writer_name(), options.segment_bytes) {
+    detail::validate_user(user_);
+  }
+
+  executor_type get_executor() noexcept { return executor_; }
+  const std::string& user() const noexcept { return user_; }
+  const std::filesystem::path& root() const noexcept { return root_; }
+
+  /// What the last failed operation said: the file or argument at fault.
+  const std::string& last_error() const noexcept { return last_error_; }
+
+  /// Stores `bytes` as a new version of `path`, owned by this user; a CREATE
+  /// event goes to this user. Completes with the new version's name. Two
+  /// versions of one path made in the same millisecond get distinct names
+  /// (the second is stamped a millisecond later).
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken>
+  auto async_create_file(std::string path, std::string bytes, CompletionToken&& token) {
+    return run<versioned_path>(std::forward<CompletionToken>(token),
+                               [this, path = std::move(path), bytes = std::move(bytes)] {
+                                 return create_file(path, bytes);
+                               });
+  }
+
+  /// Shares this user's versions that `which` selects with `users`; each
+  /// named user gets a SHARE event per version. Completes with the versions.
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
+  auto async_share_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
+    return run<versions>(std::forward<CompletionToken>(token),
+                         [this, which = std::move(which), users = std::move(users)] {
+                           return share_files(which, users, true);
+                         });
+  }
+
+  /// Stops sharing the selected versions with `users`; each user who had a
+  /// version gets an UNSHARE event for it. Completes with the versions.
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
+  auto async_unshare_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
+    return run<versions>(std::forward<CompletionToken>(token),
+                         [this, which = std::move(which), users = std::move(users)] {
+                           return share_files(which, users, false);
+                         });
+  }
+
+  /// Deletes the selected versions; the owner and every user they were
+  /// shared with get a DELETE event. Completes with the versions deleted.
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
+  auto async_delete_files(selection which, CompletionToken&& token) {
+    return run<versions>(std::forward<CompletionToken>(token),
+                         [this, which = std::move(which)] { return delete_files(which); });
+  }
+
+  /// The bytes of a version this user owns or that is shared with them;
+  /// `errc::permission_denied` otherwise, also when it does not exist.
+  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken>
+  auto async_read_file(versioned_path version, CompletionToken&& token) {
+    return run<std::string>(std::forward<CompletionToken>(token),
+                            [this, version = std::move(version)] { return read_file(version); });
+  }
+
+  /// The versions this user can read (own and shared) under `prefix`.
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
+  auto async_list_files(std::string prefix, bool recursive, CompletionToken&& token) {
+    return run<versions>(std::forward<CompletionToken>(token),
+                         [this, prefix = std::move(prefix), recursive] { return list_files(prefix, recursive); });
+  }
+
+  /// Appends an application event `name` with `data` to the journals of
+  /// `users`. Completes with the event ids, one per user.
+  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken>
+  auto async_publish_event(std::string name, std::string data, std::vector<std::string> users,
+                           CompletionToken&& token) {
+    return run<std::vector<std::string>>(
+        std::forward<CompletionToken>(token),
+        [this, name = std::move(name), data = std::move(data), users = std::move(users)] {
+          return publish_event(name, data, users);
+        });
+  }
+
+  /// Removes journal segments older than `age` (never a writer's newest) from
+  /// every user's journal. A listener whose cursor pointed into them gets a
+  /// GAP event. Completes with the number of segments removed.
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken>
+  auto async_compact(std::chrono::seconds age, CompletionToken&& token) {
+    return run<std::size_t>(std::forward<CompletionToken>(token), [this, age] {
+      std::size_t removed = 0;
+      const auto cutoff = std::filesystem::file_time_type::clock::now() - age;
+      std::error_code ec;
+      for (std::filesystem::directory_iterator it(root_ / "journals", ec), end; !ec && it != end; it.increment(ec)) {
+        removed += detail::compact_journal(it->path(), cutoff);
+      }
+      return removed;
+    });
+  }
+
+  /// This user's journal, as a source for a poller or listener.
+  basic_journal_source<Executor> events(journal_source_options options = {}) const {
+    return basic_journal_source<Executor>(executor_, root_ / "journals" / user_, options);
+  }
+
+  // The blocking operations behind the async ones; they throw std::system_error.
+
+  versioned_path create_file(const std::string& path, std::string_view bytes) {
+    detail::validate_path(path);
+    const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    versioned_path version{path, user_, now.time_since_epoch().count()};
+    const auto target_of = [&] { return own_versions() / version.to_string(); };
+    const auto folder = target_of().parent_path();
+    make_directories(folder);
+    const auto temporary = detail::write_temporary(folder / (std::string(detail::reserved_prefix) + writer_.name()),
+                                                   bytes, errc::store_io_failed, store_what);
+    // link() never replaces: a name taken in this millisecond (by us or by
+    // another process) moves the version to the next one.
+    for (;;) {
+      if (::link(temporary.c_str(), target_of().c_str()) == 0) break;
+      if (errno != EEXIST) {
+        const int error_number = errno;
+        ::unlink(temporary.c_str());
+        throw detail::file_error(errc::store_io_failed, store_what, target_of(), "link", error_number);
+      }
+      ++version.timestamp_ms;
+    }
+    ::unlink(temporary.c_str());
+    detail::fsync_directory(folder, errc::store_io_failed, store_what);
+    append(user_, make_event(event_name::create, version.to_string()));
+    writer_.sync();
+    return version;
+  }
+
+  versions share_files(const selection& which, const std::vector<std::string>& users, bool share) {
+    detail::validate_path(which.prefix, true);
+    for (const auto& u : users) detail::validate_user(u);
+    const auto selected = own_selection(which);
+    for (const auto& version : selected) {
+      for (const auto& u : users) {
+        if (u == user_) continue;
+        const auto marker = share_marker(u, version);
+        if (share) {
+          make_directories(marker.parent_path());
+          detail::unique_fd fd(::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+          if (!fd) throw detail::file_error(errc::store_io_failed, store_what, marker, "create", errno);
+          detail::fsync_directory(marker.parent_path(), errc::store_io_failed, store_what);
+          append(u, make_event(event_name::share, version.to_string()));
+        } else if (::unlink(marker.c_str()) == 0) {
+          detail::fsync_directory(marker.parent_path(), errc::store_io_failed, store_what);
+          append(u, make_event(event_name::unshare, version.to_string()));
+        } else if (errno != ENOENT) {
+          throw detail::file_error(errc::store_io_failed, store_what, marker, "unlink", errno);
+        }
+      }
+    }
+    writer_.sync();
+    return selected;
+  }
+
+  versions delete_files(const selection& which) {
+    detail::validate_path(which.prefix, true);
+    const auto selected = own_selection(which);
+    for (const auto& version : selected) {
+      const auto file = own_versions() / version.to_string();
+      if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
+        throw detail::file_error(errc::store_io_failed, store_what, file, "unlink", errno);
+      }
+      append(user_, make_event(event_name::delete_, version.to_string()));
+      for (const auto& grantee : grantees_of(version)) {
+        ::unlink(share_marker(grantee, version).c_str());
+        append(grantee, make_event(event_name::delete_, version.to_string()));
+      }
+    }
+    writer_.sync();
+    return selected;
+  }
+
+  std::string read_file(const versioned_path& version) {
+    detail::validate_path(version.path);
+    const auto denied = [&] {
+      return std::system_error(errc::permission_denied, user_ + " cannot read " + detail::quote(version.to_string()) +
+                                                            ": it does not exist or is not shared with " + user_);
+    };
+    if (version.user != user_) {
+      detail::validate_user(version.user);
+      struct stat info {};
+      if (::stat(share_marker(user_, version).c_str(), &info) != 0) throw denied();
+    }
+    auto bytes = detail::read_whole_file(root_ / "versions" / version.user / version.to_string(),
+                                         errc::store_io_failed, store_what);
+    if (!bytes) throw denied();
+    return std::move(*bytes);
+  }
+
+  versions list_files(const std::string& prefix, bool recursive) {
+    detail::validate_path(prefix, true);
+    const selection which{prefix, recursive};
+    auto found = own_selection(which);
+    std::error_code ec;
+    const auto shared_root = root_ / "shares" / user_;
+    for (std::filesystem::directory_iterator owners(shared_root, ec), end; !ec && owners != end; owners.increment(ec)) {
+      const auto owner = owners->path().filename().native();
+      for (auto& version : walk_versions(owners->path(), owner)) {
+        if (which.matches(version)) found.push_back(std::move(version));
+      }
+    }
+    std::sort(found.begin(), found.end(), [](const versioned_path& a, const versioned_path& b) {
+      return std::tie(a.path, a.timestamp_ms, a.user) < std::tie(b.path, b.timestamp_ms, b.user);
+    });
+    return found;
+  }
+
+  std::vector<std::string> publish_event(const std::string& name, const std::string& data,
+                                         const std::vector<std::string>& users) {
+    detail::validate_application_event(name, data);
+    for (const auto& u : users) detail::validate_user(u);
+    std::vector<std::string> ids;
+    for (const auto& u : users) ids.push_back(append(u, make_event(name, data)));
+    writer_.sync();
+    return ids;
+  }
+
+ private:
+  static constexpr std::string_view store_what = "store";
+
+  static std::string make_writer_name() {
+    char host[64] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::string name;
+    for (const char* c = host; *c; ++c) {
+      name += (std::isalnum(static_cast<unsigned char>(*c)) != 0) ? *c : '_';
+    }
+    if (name.empty()) name = "host";
+    return name + "-" + std::to_string(::getpid()) + "-" + detail::random_hex(8);
+  }
+
+  template <class Result, class CompletionToken, class Operation>
+  auto run(CompletionToken&& token, Operation operation) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, Result)>(
+        [this](auto handler, Operation operation) {
+          asio::post(executor_, [this, h = std::move(handler), operation = std::move(operation)]() mutable {
+            std::error_code ec;
+            Result result{};
+            try {
+              result = operation();
+            } catch (const std::system_error& error) {
+              ec = error.code();
+              last_error_ = error.what();
+            }
+            detail::post_completion(executor_, std::move(h), ec, std::move(result));
+          });
+        },
+        token, std::move(operation));
+  }
+
+  std::filesystem::path own_versions() const { return root_ / "versions" / user_; }
+
+  std::filesystem::path share_marker(const std::string& grantee, const versioned_path& version) const {
+    return root_ / "shares" / grantee / version.user / version.to_string();
+  }
+
+  void make_directories(const std::filesystem::path& folder) {
+    std::error_code ec;
+    std::filesystem::create_directories(folder, ec);
+    if (ec) throw detail::file_error(errc::store_io_failed, store_what, folder, "mkdir", ec.value());
+  }
+
+  // Every version stored under `folder` (a versions/<owner> or
+  // shares/<user>/<owner> tree), skipping temporary files.
+  static versions walk_versions(const std::filesystem::path& folder, const std::string& owner) {
+    versions found;
+    std::error_code ec;
+    for (std::filesystem::recursive_directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      const auto name = it->path().filename().native();
+      if (name.starts_with(detail::reserved_prefix)) continue;
+      auto version = versioned_path::try_parse(it->path().lexically_relative(folder).generic_string());
+      if (version && version->user == owner) found.push_back(std::move(*version));
+    }
+    return found;
+  }
+
+  versions own_selection(const selection& which) const {
+    versions found;
+    for (auto& version : walk_versions(own_versions(), user_)) {
+      if (which.matches(version)) found.push_back(std::move(version));
+    }
+    std::sort(found.begin(), found.end(), [](const versioned_path& a, const versioned_path& b) {
+      return std::tie(a.path, a.timestamp_ms) < std::tie(b.path, b.timestamp_ms);
+    });
+    return found;
+  }
+
+  std::vector<std::string> grantees_of(const versioned_path& version) const {
+    std::vector<std::string> users;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(root_ / "shares", ec), end; !ec && it != end; it.increment(ec)) {
+      const auto grantee = it->path().filename().native();
+      struct stat info {};
+      if (::stat(share_marker(grantee, version).c_str(), &info) == 0) users.push_back(grantee);
+    }
+    return users;
+  }
+
+  event make_event(std::string_view name, std::string data) {
+    event e;
+    e.name = name;
+    e.data = std::move(data);
+    e.actor = user_;
+    e.occurred_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    return e;
+  }
+
+  // Appends `e` to `user`'s journal with a fresh id; returns the id.
+  std::string append(const std::string& user, event e) {
+    e.id = writer_.name() + "-" + std::to_string(writer_.next_sequence());
+    writer_.append(user, detail::encode_record(e));
+    return e.id;
+  }
+
+  executor_type executor_;
+  std::filesystem::path root_;
+  std::string user_;
+  detail::journal_writer writer_;
+  std::string last_error_;
+};
+
+/// The local store on `asio::any_io_executor`.
+using local_store = basic_local_store<>;
+
+}  // namespace storewatch
