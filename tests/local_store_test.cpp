@@ -1,1 +1,1052 @@
+// local_store: the semantics table (who receives what), selection rules,
+// reading and listing, validation, a randomized access model, two writers
+// for one user, the durable on-disk shape, the async wrappers, and the
+// journal as a listener's source.
 #include "common/fixture.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string star(version_separator);  // ✹, UTF-8 E2 9C B9
+
+timestamp now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()); }
+
+/// What a throwing call threw: its code and what().
+struct failure {
+  std::error_code code{};
+  std::string what{};
+};
+
+template <class F>
+failure failure_of(F&& f) {
+  try {
+    f();
+  } catch (const std::system_error& error) {
+    return {error.code(), error.what()};
+  } catch (const std::exception& error) {
+    return {{}, std::string("unexpected exception type: ") + error.what()};
+  }
+  return {{}, "no exception"};
+}
+
+/// Reads one user's journal through `store.events()`, remembering where it stopped.
+class journal_reader {
+ public:
+  explicit journal_reader(const local_store& store) : source_(store.events()) {}
+
+  /// Every event after the last call (all of them on the first call).
+  std::vector<event> take() {
+    std::vector<event> all;
+    for (;;) {
+      auto result = source_.poll(cursor_, 1000);
+      for (const auto& problem : result.problems) FAIL_CHECK("journal problem: " << problem.message);
+      cursor_ = result.next_cursor;
+      if (result.events.empty()) break;
+      for (auto& e : result.events) all.push_back(std::move(e));
+    }
+    return all;
+  }
+
+ private:
+  journal_source source_;
+  std::string cursor_;
+};
+
+/// Every event of `store`'s user's journal, from the start.
+std::vector<event> all_events(const local_store& store) { return journal_reader(store).take(); }
+
+std::vector<std::string> names_of(const std::vector<event>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) out.push_back(e.name);
+  return out;
+}
+
+std::vector<std::string> data_of(const std::vector<event>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) out.push_back(e.data);
+  return out;
+}
+
+std::vector<std::string> texts_of(const std::vector<versioned_path>& versions) {
+  std::vector<std::string> out;
+  for (const auto& v : versions) out.push_back(v.to_string());
+  return out;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> values) {
+  std::sort(values.begin(), values.end());
+  return values;
+}
+
+/// Checks the fields every store event has: actor, a non-empty id not seen
+/// before (`ids` collects them), and occurred_at within [from, to].
+void check_fields(const event& e, const std::string& actor, timestamp from, timestamp to,
+                  std::set<std::string>& ids) {
+  INFO(e.name << " " << e.data);
+  CHECK(e.actor == actor);
+  CHECK_FALSE(e.id.empty());
+  CHECK(ids.insert(e.id).second);
+  CHECK(e.occurred_at >= from);
+  CHECK(e.occurred_at <= to);
+}
+
+/// Every file and folder under `root` with its content ("<dir>" for folders).
+std::map<std::string, std::string> snapshot(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    const auto name = entry.path().lexically_relative(root).generic_string();
+    if (entry.is_directory()) {
+      out[name] = "<dir>";
+    } else {
+      std::ifstream in(entry.path(), std::ios::binary);
+      out[name] = std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+  }
+  return out;
+}
+
+std::string repeat(char c, std::size_t n) { return std::string(n, c); }
+
+/// A selection in one expression.
+selection chosen(std::string prefix, bool recursive, std::optional<timestamp> since = std::nullopt,
+                 std::optional<timestamp> until = std::nullopt) {
+  selection which;
+  which.prefix = std::move(prefix);
+  which.recursive = recursive;
+  which.since = since;
+  which.until = until;
+  return which;
+}
+
+/// The version `v` with its path, for expectations.
+std::string text(const versioned_path& v) { return v.to_string(); }
+
+}  // namespace
+
+TEST_CASE("the semantics table: CREATE, SHARE, UNSHARE, DELETE and published events reach exactly the entitled users") {
+  asio::io_context io;
+  temp_dir dir;
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  local_store bob(io.get_executor(), dir.path(), "bob123");
+  local_store carol(io.get_executor(), dir.path(), "carol");
+  local_store dave(io.get_executor(), dir.path(), "dave");  // nothing is ever shared with dave
+  journal_reader alice_journal(alice), bob_journal(bob), carol_journal(carol), dave_journal(dave);
+  std::set<std::string> ids;
+
+  // create_file: a new version path✹owner_ms, CREATE to the owner only.
+  auto before = now_ms();
+  const auto a = alice.create_file("SharedEvents/a.txt", "alpha");
+  auto after = now_ms();
+  CHECK(a.path == "SharedEvents/a.txt");
+  CHECK(a.user == "alice222");
+  CHECK(a.created_at() >= before);
+  CHECK(a.created_at() <= after);
+  CHECK(a.to_string() == "SharedEvents/a.txt" + star + "alice222_" + std::to_string(a.timestamp_ms));
+  {
+    const auto got = alice_journal.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].name == "CREATE");
+    CHECK(got[0].data == text(a));
+    CHECK(got[0].path() == a);
+    check_fields(got[0], "alice222", before, after, ids);
+    CHECK(bob_journal.take().empty());
+    CHECK(carol_journal.take().empty());
+  }
+
+  // Two creates of one path in a tight loop never share a version name.
+  before = now_ms();
+  std::vector<versioned_path> loop;
+  for (int i = 0; i < 50; ++i) loop.push_back(alice.create_file("loop/same.txt", std::to_string(i)));
+  after = now_ms();
+  {
+    const auto names = texts_of(loop);
+    CHECK(std::set<std::string>(names.begin(), names.end()).size() == 50);
+    for (std::size_t i = 0; i < loop.size(); ++i) {
+      INFO("version " << i);
+      CHECK(loop[i].path == "loop/same.txt");
+      CHECK(loop[i].user == "alice222");
+      CHECK(loop[i].created_at() >= before);
+      // A version made in a taken millisecond is stamped later, at most one
+      // millisecond per earlier version.
+      CHECK(loop[i].created_at() <= after + std::chrono::milliseconds(50));
+      CHECK(alice.read_file(loop[i]) == std::to_string(i));
+    }
+    const auto got = alice_journal.take();
+    CHECK(names_of(got) == std::vector<std::string>(50, "CREATE"));
+    CHECK(data_of(got) == names);
+    for (const auto& e : got) check_fields(e, "alice222", before, after, ids);
+    CHECK(bob_journal.take().empty());
+  }
+
+  const auto b = alice.create_file("SharedEvents/b.txt", "beta");
+  const auto other = alice.create_file("Other/c.txt", "gamma");
+  CHECK(alice_journal.take().size() == 2);
+
+  // share_files: SHARE to each named user per selected version; not to the owner, not to others.
+  before = now_ms();
+  const auto shared = alice.share_files(chosen("SharedEvents/", true), {"bob123", "carol"}, true);
+  after = now_ms();
+  CHECK(texts_of(shared) == std::vector<std::string>{text(a), text(b)});
+  for (auto* journal : {&bob_journal, &carol_journal}) {
+    const auto got = journal->take();
+    CHECK(names_of(got) == std::vector<std::string>{"SHARE", "SHARE"});
+    CHECK(sorted(data_of(got)) == sorted({text(a), text(b)}));
+    for (const auto& e : got) check_fields(e, "alice222", before, after, ids);
+  }
+  CHECK(alice_journal.take().empty());
+  CHECK(dave_journal.take().empty());
+
+  // unshare_files: UNSHARE only to named users that had the version.
+  before = now_ms();
+  const auto unshared = alice.share_files(chosen("SharedEvents/a.txt", false), {"carol", "dave"}, false);
+  after = now_ms();
+  CHECK(texts_of(unshared) == std::vector<std::string>{text(a)});
+  {
+    const auto got = carol_journal.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].name == "UNSHARE");
+    CHECK(got[0].data == text(a));
+    check_fields(got[0], "alice222", before, after, ids);
+  }
+  CHECK(dave_journal.take().empty());
+  CHECK(bob_journal.take().empty());
+  CHECK(alice_journal.take().empty());
+
+  // delete_files: DELETE to the owner and to every user the version is
+  // still shared with (carol was unshared from a, so she gets b only).
+  before = now_ms();
+  const auto deleted = alice.delete_files(chosen("SharedEvents", true));
+  after = now_ms();
+  CHECK(texts_of(deleted) == std::vector<std::string>{text(a), text(b)});
+  {
+    const auto to_alice = alice_journal.take();
+    CHECK(names_of(to_alice) == std::vector<std::string>{"DELETE", "DELETE"});
+    CHECK(sorted(data_of(to_alice)) == sorted({text(a), text(b)}));
+    for (const auto& e : to_alice) check_fields(e, "alice222", before, after, ids);
+    const auto to_bob = bob_journal.take();
+    CHECK(names_of(to_bob) == std::vector<std::string>{"DELETE", "DELETE"});
+    CHECK(sorted(data_of(to_bob)) == sorted({text(a), text(b)}));
+    for (const auto& e : to_bob) check_fields(e, "alice222", before, after, ids);
+    const auto to_carol = carol_journal.take();
+    REQUIRE(to_carol.size() == 1);
+    CHECK(to_carol[0].name == "DELETE");
+    CHECK(to_carol[0].data == text(b));
+    check_fields(to_carol[0], "alice222", before, after, ids);
+    CHECK(dave_journal.take().empty());
+  }
+  // The version never selected is untouched.
+  CHECK(alice.read_file(other) == "gamma");
+
+  // publish_event: that event to exactly the named users, actor = publisher.
+  std::string payload = "line 1\nline 2 \"quoted\" \\ ";
+  payload += star;
+  payload += std::string(1, '\0');
+  payload += " end";
+  before = now_ms();
+  const auto published = alice.publish_event("build.done", payload, {"bob123", "dave"});
+  after = now_ms();
+  REQUIRE(published.size() == 2);
+  {
+    const auto to_bob = bob_journal.take();
+    REQUIRE(to_bob.size() == 1);
+    CHECK(to_bob[0].name == "build.done");
+    CHECK(to_bob[0].data == payload);
+    CHECK(to_bob[0].id == published[0]);
+    check_fields(to_bob[0], "alice222", before, after, ids);
+    const auto to_dave = dave_journal.take();
+    REQUIRE(to_dave.size() == 1);
+    CHECK(to_dave[0].name == "build.done");
+    CHECK(to_dave[0].data == payload);
+    CHECK(to_dave[0].id == published[1]);
+    check_fields(to_dave[0], "alice222", before, after, ids);
+    CHECK(alice_journal.take().empty());
+    CHECK(carol_journal.take().empty());
+  }
+  // Bob publishing: actor is bob.
+  const auto from_bob = bob.publish_event("ping", "{}", {"alice222"});
+  {
+    const auto got = alice_journal.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].actor == "bob123");
+    CHECK(got[0].id == from_bob.at(0));
+  }
+
+  // Naming yourself in a share does nothing for yourself.
+  const auto mine = alice.create_file("self.txt", "s");
+  CHECK(alice_journal.take().size() == 1);
+  CHECK(texts_of(alice.share_files(chosen("self.txt", false), {"alice222"}, true)) == std::vector<std::string>{text(mine)});
+  CHECK(alice_journal.take().empty());
+}
+
+TEST_CASE("selection: recursive and non-recursive prefixes, inclusive time bounds, open bounds") {
+  asio::io_context io;
+  temp_dir dir;
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  local_store bob(io.get_executor(), dir.path(), "bob123");
+
+  std::map<std::string, versioned_path> v;
+  for (const char* path : {"top.txt", "Shared/a.txt", "Shared/b.txt", "Shared/sub/c.txt", "Shared/sub/deep/d.txt",
+                           "SharedEvents/x.txt", "Sharedness.txt", "docs/report.txt", "docs/report.txt.bak"}) {
+    v[path] = alice.create_file(path, path);
+  }
+  // Bob's own files are never part of alice's selections.
+  bob.create_file("Shared/bob.txt", "b");
+
+  const auto selected = [&](const selection& which) { return sorted(texts_of(alice.share_files(which, {"bob123"}, true))); };
+  const auto expect = [&](std::initializer_list<const char*> paths) {
+    std::vector<std::string> out;
+    for (const char* p : paths) out.push_back(text(v.at(p)));
+    return sorted(out);
+  };
+
+  SECTION("recursive: every path starting with the prefix, as a string") {
+    CHECK(selected(chosen("Shared", true)) == expect({"Shared/a.txt", "Shared/b.txt", "Shared/sub/c.txt",
+                                                      "Shared/sub/deep/d.txt", "SharedEvents/x.txt",
+                                                      "Sharedness.txt"}));
+    CHECK(selected(chosen("Shared/", true)) ==
+          expect({"Shared/a.txt", "Shared/b.txt", "Shared/sub/c.txt", "Shared/sub/deep/d.txt"}));
+    CHECK(selected(chosen("Shared/sub", true)) == expect({"Shared/sub/c.txt", "Shared/sub/deep/d.txt"}));
+    CHECK(selected(chosen("docs/report.txt", true)) == expect({"docs/report.txt", "docs/report.txt.bak"}));
+    CHECK(selected(chosen("", true)).size() == v.size());
+    CHECK(selected(chosen("nothing", true)).empty());
+  }
+  SECTION("non-recursive: the named file only, or a folder's direct children") {
+    CHECK(selected(chosen("docs/report.txt", false)) == expect({"docs/report.txt"}));
+    CHECK(selected(chosen("Shared", false)) == expect({"Shared/a.txt", "Shared/b.txt"}));
+    CHECK(selected(chosen("Shared/", false)) == expect({"Shared/a.txt", "Shared/b.txt"}));
+    CHECK(selected(chosen("Shared/sub", false)) == expect({"Shared/sub/c.txt"}));
+    CHECK(selected(chosen("Shared/sub/", false)) == expect({"Shared/sub/c.txt"}));
+    CHECK(selected(chosen("", false)) == expect({"top.txt", "Sharedness.txt"}));
+    CHECK(selected(chosen("Shar", false)).empty());
+    CHECK(selected(chosen("Shared/a", false)).empty());
+  }
+  SECTION("the selection that delete_files uses is the same") {
+    const auto deleted = sorted(texts_of(alice.delete_files(chosen("Shared", false))));
+    CHECK(deleted == expect({"Shared/a.txt", "Shared/b.txt"}));
+    CHECK(sorted(texts_of(alice.list_files("Shared/", true))) ==
+          expect({"Shared/sub/c.txt", "Shared/sub/deep/d.txt"}));
+  }
+  SECTION("since and until are inclusive bounds on the creation time; either may be open") {
+    std::vector<versioned_path> t;
+    for (int i = 0; i < 3; ++i) {
+      t.push_back(alice.create_file("timed/x.txt", std::to_string(i)));
+      std::this_thread::sleep_for(3ms);
+    }
+    REQUIRE(t[0].timestamp_ms < t[1].timestamp_ms);
+    REQUIRE(t[1].timestamp_ms < t[2].timestamp_ms);
+    const auto t0 = t[0].created_at(), t1 = t[1].created_at(), t2 = t[2].created_at();
+    const auto ms = std::chrono::milliseconds(1);
+    const auto texts = [&](std::initializer_list<int> which) {
+      std::vector<std::string> out;
+      for (int i : which) out.push_back(text(t[static_cast<std::size_t>(i)]));
+      return sorted(out);
+    };
+    CHECK(selected(chosen("timed/", true, t1, t1)) == texts({1}));
+    CHECK(selected(chosen("timed/x.txt", false, t0, t0)) == texts({0}));
+    CHECK(selected(chosen("timed/", true, t2, t2)) == texts({2}));
+    CHECK(selected(chosen("timed/", true, t1, std::nullopt)) == texts({1, 2}));
+    CHECK(selected(chosen("timed/", true, std::nullopt, t1)) == texts({0, 1}));
+    CHECK(selected(chosen("timed/", true, t0, t2)) == texts({0, 1, 2}));
+    CHECK(selected(chosen("timed/", true, t0 + ms, t2 - ms)) == texts({1}));
+    CHECK(selected(chosen("timed/", true)) == texts({0, 1, 2}));
+    CHECK(selected(chosen("timed/", true, t2 + ms, std::nullopt)).empty());
+    CHECK(selected(chosen("timed/", true, std::nullopt, t0 - ms)).empty());
+    CHECK(selected(chosen("timed/", true, t2, t0)).empty());
+    // A time bound and the prefix both apply.
+    CHECK(selected(chosen("", true, t1, t1)) == texts({1}));
+  }
+}
+
+TEST_CASE("read_file and list_files: own and shared versions only; not-shared and missing look the same") {
+  asio::io_context io;
+  temp_dir dir;
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  local_store bob(io.get_executor(), dir.path(), "bob123");
+  local_store carol(io.get_executor(), dir.path(), "carol");
+
+  const auto denied = [](local_store& store, const versioned_path& v) {
+    const auto f = failure_of([&] { store.read_file(v); });
+    INFO(store.user() << " reading " << v.to_string() << ": " << f.what);
+    return f.code == errc::permission_denied;
+  };
+
+  const auto v = alice.create_file("docs/a.txt", "contents of a");
+  CHECK(alice.read_file(v) == "contents of a");
+  CHECK(denied(bob, v));
+  CHECK(denied(carol, v));
+
+  alice.share_files(chosen("docs/a.txt", false), {"bob123"}, true);
+  CHECK(bob.read_file(v) == "contents of a");
+  CHECK(denied(carol, v));
+
+  alice.share_files(chosen("docs/a.txt", false), {"bob123"}, false);
+  CHECK(denied(bob, v));
+  CHECK(alice.read_file(v) == "contents of a");
+
+  alice.share_files(chosen("docs/", false), {"bob123"}, true);
+  CHECK(bob.read_file(v) == "contents of a");
+  alice.delete_files(chosen("docs/a.txt", false));
+  CHECK(denied(bob, v));
+  CHECK(denied(alice, v));
+
+  SECTION("not shared and does not exist: the same code and the same message") {
+    const auto w = alice.create_file("docs/w.txt", "w");
+    versioned_path missing = w;
+    missing.timestamp_ms += 123456;
+    versioned_path nobody{"docs/w.txt", "nobody", w.timestamp_ms};
+    const auto not_shared = failure_of([&] { carol.read_file(w); });
+    const auto not_there = failure_of([&] { carol.read_file(missing); });
+    const auto no_owner = failure_of([&] { carol.read_file(nobody); });
+    const auto own_missing = failure_of([&] { alice.read_file(missing); });
+    CHECK(not_shared.code == errc::permission_denied);
+    CHECK(not_there.code == errc::permission_denied);
+    CHECK(no_owner.code == errc::permission_denied);
+    CHECK(own_missing.code == errc::permission_denied);
+    // With the version's own text taken out, the messages are identical.
+    const auto shape = [](std::string what, const versioned_path& of) {
+      const auto quoted = detail::quote(of.to_string());
+      const auto at = what.find(quoted);
+      if (at != std::string::npos) what.replace(at, quoted.size(), "<version>");
+      return what;
+    };
+    CHECK_THAT(not_shared.what, Catch::Contains(detail::quote(w.to_string())));
+    CHECK(shape(not_shared.what, w) == shape(not_there.what, missing));
+    CHECK(shape(not_shared.what, w) == shape(no_owner.what, nobody));
+  }
+
+  SECTION("list_files: own and shared versions under a prefix, recursive or not") {
+    const auto a1 = alice.create_file("docs/one.txt", "1");
+    const auto a2 = alice.create_file("docs/sub/two.txt", "2");
+    const auto a3 = alice.create_file("docs/three.txt", "3");
+    const auto a4 = alice.create_file("top.txt", "4");
+    const auto b1 = bob.create_file("docs/bob.txt", "b");
+    const auto c1 = carol.create_file("docs/carol.txt", "c");
+    alice.share_files(chosen("docs/one.txt", false), {"bob123"}, true);
+    alice.share_files(chosen("docs/sub/", true), {"bob123"}, true);
+    carol.share_files(chosen("docs/carol.txt", false), {"bob123"}, true);
+    carol.share_files(chosen("docs/carol.txt", false), {"bob123"}, false);
+
+    CHECK(sorted(texts_of(bob.list_files("docs", false))) == sorted({text(a1), text(b1)}));
+    CHECK(sorted(texts_of(bob.list_files("docs/", false))) == sorted({text(a1), text(b1)}));
+    CHECK(sorted(texts_of(bob.list_files("docs", true))) == sorted({text(a1), text(a2), text(b1)}));
+    CHECK(sorted(texts_of(bob.list_files("", true))) == sorted({text(a1), text(a2), text(b1)}));
+    CHECK(sorted(texts_of(bob.list_files("docs/sub", false))) == sorted({text(a2)}));
+    CHECK(bob.list_files("top", true).empty());
+    CHECK(sorted(texts_of(alice.list_files("", true))) == sorted({text(a1), text(a2), text(a3), text(a4)}));
+    CHECK(sorted(texts_of(alice.list_files("", false))) == sorted({text(a4)}));
+    CHECK(sorted(texts_of(carol.list_files("docs", true))) == sorted({text(c1)}));
+    // Every listed version can be read.
+    for (const auto& listed : bob.list_files("", true)) CHECK_NOTHROW(bob.read_file(listed));
+  }
+}
+
+TEST_CASE("validation: bad paths, user names, event names and data are rejected and nothing is written") {
+  asio::io_context io;
+  temp_dir dir;
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  local_store bob(io.get_executor(), dir.path(), "bob123");
+  // Something to share, so that a share that got through would write.
+  const auto existing = alice.create_file("docs/a.txt", "a");
+  const auto before = snapshot(dir.path());
+  const auto unchanged = [&] { return snapshot(dir.path()) == before; };
+
+  SECTION("paths") {
+    struct bad_path {
+      std::string path;
+      std::string quoted;  // how what() shows it
+    };
+    const std::vector<bad_path> cases{
+        {"../x", "\"../x\""},
+        {"a/../b", "\"a/../b\""},
+        {"..", "\"..\""},
+        {"/etc/passwd", "\"/etc/passwd\""},
+        {std::string("a\0b", 3), "\"a\\x00b\""},
+        {"a" + star + "b", "\"a" + star + "b\""},
+        {"", "\"\""},
+        {"a//b", "\"a//b\""},
+        {"a/b/", "\"a/b/\""},
+        {"bad\xFFname", "\"bad\\xffname\""},
+        {"bad\xC3", "\"bad\\xc3\""},
+        {".storewatch-x", "\".storewatch-x\""},
+        {"docs/.storewatch-tmp/x", "\"docs/.storewatch-tmp/x\""},
+        {"./a", "\"./a\""},
+        {"a\nb", "\"a\\x0ab\""},
+    };
+    for (const auto& [path, quoted] : cases) {
+      INFO("path " << quoted);
+      const auto f = failure_of([&] { alice.create_file(path, "x"); });
+      CHECK(f.code == errc::invalid_path);
+      CHECK_THAT(f.what, Catch::Contains(quoted));
+      CHECK(unchanged());
+    }
+    // As prefixes: empty and a trailing '/' are fine; the others are not.
+    for (const auto& [path, quoted] : cases) {
+      if (path.empty() || path == "a/b/") continue;
+      INFO("prefix " << quoted);
+      CHECK(failure_of([&] { alice.share_files(chosen(path, true), {"bob123"}, true); }).code == errc::invalid_path);
+      CHECK(failure_of([&] { alice.share_files(chosen(path, true), {"bob123"}, false); }).code == errc::invalid_path);
+      CHECK(failure_of([&] { alice.delete_files(chosen(path, false)); }).code == errc::invalid_path);
+      CHECK(failure_of([&] { alice.list_files(path, true); }).code == errc::invalid_path);
+      CHECK(failure_of([&] { alice.read_file(versioned_path{path, "alice222", existing.timestamp_ms}); }).code ==
+            errc::invalid_path);
+      CHECK(unchanged());
+    }
+    CHECK_NOTHROW(alice.list_files("", true));
+    CHECK_NOTHROW(alice.list_files("docs/", false));
+  }
+
+  SECTION("user names") {
+    const std::vector<std::string> bad_users{"", "a/b", "..", ".", repeat('u', 65), "bob 1", "bob\xC3\xA9",
+                                             std::string("bo\0b", 4)};
+    for (const auto& user : bad_users) {
+      INFO("user " << detail::quote(user));
+      CHECK(failure_of([&] { local_store store(io.get_executor(), dir.path(), user); }).code == errc::invalid_user);
+      // The good name first: nothing reaches bob either.
+      CHECK(failure_of([&] { alice.share_files(chosen("docs/", true), {"bob123", user}, true); }).code ==
+            errc::invalid_user);
+      CHECK(failure_of([&] { alice.share_files(chosen("docs/", true), {"bob123", user}, false); }).code ==
+            errc::invalid_user);
+      CHECK(failure_of([&] { alice.publish_event("note", "x", {"bob123", user}); }).code == errc::invalid_user);
+      CHECK(unchanged());
+    }
+    const auto f = failure_of([&] { local_store store(io.get_executor(), dir.path(), "bob 1"); });
+    CHECK_THAT(f.what, Catch::Contains("\"bob 1\""));
+    // The limits themselves are fine.
+    CHECK_NOTHROW(local_store(io.get_executor(), dir.path(), repeat('u', 64)));
+    CHECK_NOTHROW(local_store(io.get_executor(), dir.path(), "A-z_0.9"));
+  }
+
+  SECTION("event names and data") {
+    for (const auto& name : std::vector<std::string>{"", "with space", repeat('n', 129), "\xC3\xA9v\xC3\xA9nement",
+                                                     "tab\there", std::string("nul\0", 4), "del\x7F"}) {
+      INFO("name " << detail::quote(name));
+      const auto f = failure_of([&] { alice.publish_event(name, "x", {"bob123"}); });
+      CHECK(f.code == errc::invalid_event_name);
+      CHECK(unchanged());
+    }
+    for (const auto& data : std::vector<std::string>{repeat('d', 64 * 1024 + 1), "bad\xFF", "\xED\xA0\x80"}) {
+      INFO("data of " << data.size() << " bytes");
+      CHECK(failure_of([&] { alice.publish_event("note", data, {"bob123"}); }).code == errc::invalid_event);
+      CHECK(unchanged());
+    }
+    // The limits themselves are fine, and arrive intact.
+    journal_reader bob_journal(bob);
+    const auto big = repeat('d', 64 * 1024);
+    const auto long_name = repeat('n', 128);
+    alice.publish_event(long_name, big, {"bob123"});
+    const auto got = bob_journal.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].name == long_name);
+    CHECK(got[0].data == big);
+  }
+}
+
+TEST_CASE("publish_event rejects the names the store uses for its own events") {
+  // event.hpp: "Applications may publish events under any other name." A
+  // published "SHARE" or "DELETE" would reach bob's handlers as if a file
+  // had been shared with or deleted from him.
+  asio::io_context io;
+  temp_dir dir;
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  local_store bob(io.get_executor(), dir.path(), "bob123");
+  const auto forged = "secret.txt" + star + "carol_1761135341619";
+  for (const auto name : {event_name::create, event_name::share, event_name::unshare, event_name::delete_,
+                          event_name::gap}) {
+    INFO("name " << name);
+    CHECK(failure_of([&] { alice.publish_event(std::string(name), forged, {"bob123"}); }).code ==
+          errc::invalid_event_name);
+  }
+  CHECK(all_events(bob).empty());
+}
+
+TEST_CASE("randomized access model: 3 users, 1200 operations, reads, lists and journals agree with the model") {
+  asio::io_context io;
+  temp_dir dir;
+  const std::vector<std::string> users{"alice222", "bob_123", "carol.x"};
+  std::vector<std::unique_ptr<local_store>> stores;
+  std::vector<std::unique_ptr<journal_reader>> readers;
+  for (const auto& u : users) {
+    stores.push_back(std::make_unique<local_store>(io.get_executor(), dir.path(), u));
+    readers.push_back(std::make_unique<journal_reader>(*stores.back()));
+  }
+  const std::vector<std::string> paths{"a.txt", "docs", "docs/b.txt", "docs/sub/c.txt", "Shared/d.txt",
+                                       "SharedEvents/e.txt"};
+  const std::vector<std::string> prefixes{"",         "a.txt",  "docs",         "docs/",         "docs/sub",
+                                          "docs/b",   "Shared", "SharedEvents/", "SharedEvents/e.txt", "none"};
+
+  struct model_version {
+    versioned_path version;
+    std::string bytes;
+    std::set<std::string> shared;
+  };
+  std::map<std::string, model_version> live;  // by versioned name
+  std::vector<versioned_path> ever;
+  using entry = std::tuple<std::string, std::string, std::string>;  // name, data, actor
+  std::map<std::string, std::multiset<entry>> entitled;
+  std::map<std::string, std::multiset<entry>> expected_delta;
+
+  const auto model_selects = [](const std::string& prefix, bool recursive, std::optional<timestamp> since,
+                                std::optional<timestamp> until, const versioned_path& v) {
+    if (since && v.created_at() < *since) return false;
+    if (until && v.created_at() > *until) return false;
+    if (recursive) return v.path.compare(0, prefix.size(), prefix) == 0;
+    if (v.path == prefix) return true;
+    std::string folder = prefix;
+    if (!folder.empty() && folder.back() == '/') folder.pop_back();
+    const auto slash = v.path.rfind('/');
+    return (slash == std::string::npos ? std::string() : v.path.substr(0, slash)) == folder;
+  };
+  const auto visible = [&](const std::string& user, const model_version& m) {
+    return m.version.user == user || m.shared.count(user) > 0;
+  };
+  const auto send = [&](const std::string& to, std::string_view name, const std::string& data,
+                        const std::string& actor) {
+    entry e{std::string(name), data, actor};
+    entitled[to].insert(e);
+    expected_delta[to].insert(e);
+  };
+
+  std::mt19937 random(20251022);
+  const auto below = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(random); };
+  const auto some_users = [&] {
+    std::vector<std::string> out;
+    for (const auto& u : users) {
+      if (below(2) == 0) out.push_back(u);
+    }
+    return out;
+  };
+  std::string op_text;
+  int counts[7] = {};
+  constexpr int operations = 1200;
+
+  for (int op = 0; op < operations; ++op) {
+    const auto actor_index = below(users.size());
+    const auto& actor = users[actor_index];
+    auto& store = *stores[actor_index];
+    const auto kind = below(100);
+    expected_delta.clear();
+    std::ostringstream describe;
+    describe << "op " << op << " by " << actor << ": ";
+
+    if (kind < 25) {  // create
+      ++counts[0];
+      const auto& path = paths[below(paths.size())];
+      std::string bytes = "bytes of op ";
+      bytes += std::to_string(op);
+      describe << "create " << path;
+      op_text = describe.str();
+      INFO(op_text);
+      const auto v = store.create_file(path, bytes);
+      REQUIRE(v.path == path);
+      REQUIRE(v.user == actor);
+      REQUIRE(live.count(text(v)) == 0);
+      live[text(v)] = {v, bytes, {}};
+      ever.push_back(v);
+      send(actor, event_name::create, text(v), actor);
+    } else if (kind < 55) {  // share, unshare, delete
+      const bool is_delete = kind >= 47;
+      const bool is_share = kind < 40;
+      ++counts[is_delete ? 3 : is_share ? 1 : 2];
+      const auto& prefix = prefixes[below(prefixes.size())];
+      const bool recursive = below(2) == 0;
+      std::vector<timestamp> times;
+      for (const auto& [name, m] : live) {
+        if (m.version.user == actor) times.push_back(m.version.created_at());
+      }
+      std::optional<timestamp> since, until;
+      if (!times.empty()) {
+        const auto bounds = below(4);
+        if (bounds == 1 || bounds == 3) since = times[below(times.size())];
+        if (bounds == 2 || bounds == 3) until = times[below(times.size())];
+      }
+      const auto named = some_users();
+      describe << (is_delete ? "delete " : is_share ? "share " : "unshare ") << '"' << prefix << '"'
+               << (recursive ? " recursive" : " non-recursive");
+      if (since) describe << " since " << since->time_since_epoch().count();
+      if (until) describe << " until " << until->time_since_epoch().count();
+      if (!is_delete) {
+        describe << " with";
+        for (const auto& u : named) describe << " " << u;
+      }
+      op_text = describe.str();
+      INFO(op_text);
+      const auto which = chosen(prefix, recursive, since, until);
+      const auto got = is_delete ? store.delete_files(which) : store.share_files(which, named, is_share);
+      std::vector<std::string> expected_versions;
+      for (auto it = live.begin(); it != live.end();) {
+        auto& m = it->second;
+        if (m.version.user != actor || !model_selects(prefix, recursive, since, until, m.version)) {
+          ++it;
+          continue;
+        }
+        expected_versions.push_back(it->first);
+        if (is_delete) {
+          send(actor, event_name::delete_, it->first, actor);
+          for (const auto& grantee : m.shared) send(grantee, event_name::delete_, it->first, actor);
+          it = live.erase(it);
+          continue;
+        }
+        for (const auto& u : named) {
+          if (u == actor) continue;
+          if (is_share) {
+            m.shared.insert(u);
+            send(u, event_name::share, it->first, actor);
+          } else if (m.shared.erase(u) > 0) {
+            send(u, event_name::unshare, it->first, actor);
+          }
+        }
+        ++it;
+      }
+      REQUIRE(sorted(texts_of(got)) == sorted(expected_versions));
+    } else if (kind < 65) {  // publish
+      ++counts[4];
+      static const std::vector<std::string> names{"NOTE", "app.event-1", "x_y"};
+      const auto& name = names[below(names.size())];
+      std::string data = "note ";
+      data += std::to_string(op);
+      data += " \xE2\x9C\x93";
+      const auto named = some_users();
+      describe << "publish " << name << " to";
+      for (const auto& u : named) describe << " " << u;
+      op_text = describe.str();
+      INFO(op_text);
+      const auto ids = store.publish_event(name, data, named);
+      REQUIRE(ids.size() == named.size());
+      for (const auto& u : named) send(u, name, data, actor);
+    } else if (kind < 82) {  // read
+      ++counts[5];
+      if (ever.empty()) continue;
+      const auto& v = ever[below(ever.size())];
+      describe << "read " << text(v);
+      op_text = describe.str();
+      INFO(op_text);
+      const auto found = live.find(text(v));
+      if (found != live.end() && visible(actor, found->second)) {
+        REQUIRE(store.read_file(v) == found->second.bytes);
+      } else {
+        REQUIRE(failure_of([&] { store.read_file(v); }).code == errc::permission_denied);
+      }
+    } else {  // list
+      ++counts[6];
+      const auto& prefix = prefixes[below(prefixes.size())];
+      const bool recursive = below(2) == 0;
+      describe << "list \"" << prefix << (recursive ? "\" recursive" : "\" non-recursive");
+      op_text = describe.str();
+      INFO(op_text);
+      std::vector<std::string> expected;
+      for (const auto& [name, m] : live) {
+        if (visible(actor, m) && model_selects(prefix, recursive, std::nullopt, std::nullopt, m.version)) {
+          expected.push_back(name);
+        }
+      }
+      REQUIRE(sorted(texts_of(store.list_files(prefix, recursive))) == sorted(expected));
+    }
+
+    // After every operation: every user's view and new journal events agree with the model.
+    INFO("after " << op_text);
+    for (std::size_t u = 0; u < users.size(); ++u) {
+      const auto& user = users[u];
+      INFO("as " << user);
+      std::vector<std::string> expected;
+      for (const auto& [name, m] : live) {
+        if (visible(user, m)) expected.push_back(name);
+      }
+      REQUIRE(sorted(texts_of(stores[u]->list_files("", true))) == sorted(expected));
+      for (const auto& [name, m] : live) {
+        if (visible(user, m)) {
+          REQUIRE(stores[u]->read_file(m.version) == m.bytes);
+        } else {
+          REQUIRE(failure_of([&] { stores[u]->read_file(m.version); }).code == errc::permission_denied);
+        }
+      }
+      for (int sample = 0; sample < 4 && !ever.empty(); ++sample) {
+        const auto& v = ever[below(ever.size())];
+        if (live.count(text(v)) > 0) continue;
+        INFO("deleted " << text(v));
+        REQUIRE(failure_of([&] { stores[u]->read_file(v); }).code == errc::permission_denied);
+      }
+      std::multiset<entry> got;
+      for (const auto& e : readers[u]->take()) got.insert({e.name, e.data, e.actor});
+      REQUIRE(got == expected_delta[user]);
+    }
+  }
+
+  INFO("operations: create " << counts[0] << ", share " << counts[1] << ", unshare " << counts[2] << ", delete "
+                             << counts[3] << ", publish " << counts[4] << ", read " << counts[5] << ", list "
+                             << counts[6]);
+  for (const int count : counts) CHECK(count > 30);
+  // Each whole journal, from the start: exactly what the user is entitled to.
+  std::set<std::string> ids;
+  for (std::size_t u = 0; u < users.size(); ++u) {
+    INFO("journal of " << users[u]);
+    const auto events = all_events(*stores[u]);
+    std::multiset<entry> got;
+    for (const auto& e : events) {
+      got.insert({e.name, e.data, e.actor});
+      CHECK_FALSE(e.id.empty());
+      CHECK(ids.insert(e.id).second);
+    }
+    CHECK(got.size() == entitled[users[u]].size());
+    CHECK(got == entitled[users[u]]);
+  }
+}
+
+TEST_CASE("two store objects for one user: all CREATE events, unique ids, each writer's order kept") {
+  asio::io_context io;
+  temp_dir dir;
+  local_store first(io.get_executor(), dir.path(), "alice222");
+  local_store second(io.get_executor(), dir.path(), "alice222");
+  std::vector<versioned_path> by_first, by_second;
+  for (int i = 0; i < 100; ++i) {
+    by_first.push_back(first.create_file("same.txt", "first"));
+    by_second.push_back(second.create_file("same.txt", "second"));
+    if (i % 10 == 0) by_first.push_back(first.create_file("other.txt", "first"));
+  }
+  auto all_names = texts_of(by_first);
+  for (const auto& s : texts_of(by_second)) all_names.push_back(s);
+  CHECK(std::set<std::string>(all_names.begin(), all_names.end()).size() == all_names.size());
+
+  const auto events = all_events(first);
+  CHECK(events.size() == all_names.size());
+  CHECK(names_of(events) == std::vector<std::string>(all_names.size(), "CREATE"));
+  CHECK(sorted(data_of(events)) == sorted(all_names));
+  std::set<std::string> ids;
+  for (const auto& e : events) ids.insert(e.id);
+  CHECK(ids.size() == events.size());
+  CHECK(ids.count("") == 0);
+  // Per-writer order: each writer's events, in journal order, are its creates in order.
+  const auto subsequence = [&](const std::vector<versioned_path>& mine) {
+    std::set<std::string> names;
+    for (const auto& v : mine) names.insert(text(v));
+    std::vector<std::string> out;
+    for (const auto& e : events) {
+      if (names.count(e.data) > 0) out.push_back(e.data);
+    }
+    return out;
+  };
+  CHECK(subsequence(by_first) == texts_of(by_first));
+  CHECK(subsequence(by_second) == texts_of(by_second));
+  // Both stores see every version.
+  CHECK(first.list_files("", true).size() == all_names.size());
+  CHECK(second.read_file(by_first.front()) == "first");
+  CHECK(first.read_file(by_second.back()) == "second");
+}
+
+TEST_CASE("durable shape: after create_file the version file is in place and no temporary is left") {
+  asio::io_context io;
+  temp_dir dir;
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  local_store bob(io.get_executor(), dir.path(), "bob123");
+  const auto temporaries = [&] {
+    std::vector<std::string> found;
+    for (const auto& entry : fs::recursive_directory_iterator(dir.path())) {
+      const auto name = entry.path().filename().string();
+      if (name.find(".storewatch-") != std::string::npos || name.ends_with(".tmp")) {
+        found.push_back(entry.path().string());
+      }
+    }
+    return found;
+  };
+  const auto deep = alice.create_file("docs/deep/x.txt", "deep bytes");
+  {
+    const auto file = dir.path() / "versions" / "alice222" / deep.to_string();
+    CHECK(file.parent_path() == dir.path() / "versions" / "alice222" / "docs" / "deep");
+    INFO(file);
+    REQUIRE(fs::is_regular_file(file));
+    std::ifstream in(file, std::ios::binary);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()) == "deep bytes");
+    CHECK(temporaries().empty());
+  }
+  const auto top = alice.create_file("top.txt", std::string(100000, 'z'));
+  CHECK(fs::file_size(dir.path() / "versions" / "alice222" / top.to_string()) == 100000);
+  CHECK(temporaries().empty());
+  for (int i = 0; i < 20; ++i) alice.create_file("top.txt", "again");
+  const auto empty = bob.create_file("bob.txt", "");
+  alice.share_files(chosen("", true), {"bob123"}, true);
+  alice.publish_event("note", "x", {"bob123", "carol"});
+  alice.delete_files(chosen("docs/", true));
+  CHECK(temporaries().empty());
+  CHECK_FALSE(fs::exists(dir.path() / "versions" / "alice222" / deep.to_string()));
+  CHECK(fs::is_regular_file(dir.path() / "versions" / "bob123" / empty.to_string()));
+  CHECK(bob.read_file(empty).empty());
+}
+
+TEST_CASE("async wrappers: use_awaitable, plain callbacks completed later, errors with last_error") {
+  asio::io_context io;
+  temp_dir dir;
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  local_store bob(io.get_executor(), dir.path(), "bob123");
+
+  SECTION("use_awaitable: every operation, and an error thrown as std::system_error") {
+    struct outcome {
+      versioned_path created;
+      std::vector<versioned_path> shared, unshared, deleted, listed;
+      std::string read_by_bob;
+      std::vector<std::string> ids;
+      failure denied;
+      bool done = false;
+    } out;
+    const auto script = [&]() -> asio::awaitable<void> {
+      std::string path = "async/a.txt";
+      std::string bytes = "async bytes";
+      auto create = alice.async_create_file(std::move(path), std::move(bytes), asio::use_awaitable);
+      out.created = co_await std::move(create);
+      std::vector<std::string> with_bob(1, "bob123");
+      auto share = alice.async_share_files(chosen("async/", true), with_bob, asio::use_awaitable);
+      out.shared = co_await std::move(share);
+      auto read = bob.async_read_file(out.created, asio::use_awaitable);
+      out.read_by_bob = co_await std::move(read);
+      std::string prefix = "async";
+      auto list = bob.async_list_files(std::move(prefix), true, asio::use_awaitable);
+      out.listed = co_await std::move(list);
+      auto unshare = alice.async_unshare_files(chosen("async/a.txt", false), with_bob, asio::use_awaitable);
+      out.unshared = co_await std::move(unshare);
+      auto read_again = bob.async_read_file(out.created, asio::use_awaitable);
+      try {
+        co_await std::move(read_again);
+      } catch (const std::system_error& error) {
+        out.denied = {error.code(), error.what()};
+      }
+      std::string name = "note";
+      std::string data = "hello";
+      auto publish = alice.async_publish_event(std::move(name), std::move(data), with_bob, asio::use_awaitable);
+      out.ids = co_await std::move(publish);
+      auto remove = alice.async_delete_files(chosen("", true), asio::use_awaitable);
+      out.deleted = co_await std::move(remove);
+      out.done = true;
+    };
+    asio::co_spawn(io, script(), [](std::exception_ptr error) {
+      if (error) std::rethrow_exception(error);
+    });
+    REQUIRE(run_until(io, [&] { return out.done; }));
+    CHECK(out.created.path == "async/a.txt");
+    CHECK(texts_of(out.shared) == std::vector<std::string>{text(out.created)});
+    CHECK(out.read_by_bob == "async bytes");
+    CHECK(texts_of(out.listed) == std::vector<std::string>{text(out.created)});
+    CHECK(texts_of(out.unshared) == std::vector<std::string>{text(out.created)});
+    CHECK(out.denied.code == errc::permission_denied);
+    CHECK(out.ids.size() == 1);
+    CHECK(texts_of(out.deleted) == std::vector<std::string>{text(out.created)});
+    CHECK(names_of(all_events(bob)) == std::vector<std::string>{"SHARE", "UNSHARE", "note"});
+    CHECK(names_of(all_events(alice)) == std::vector<std::string>{"CREATE", "DELETE"});
+  }
+
+  SECTION("a plain callback is never called inside the initiating function") {
+    bool called = false;
+    std::error_code result_ec = make_error_code(errc::stopped);
+    versioned_path result;
+    alice.async_create_file("cb.txt", "callback", [&](std::error_code ec, versioned_path v) {
+      called = true;
+      result_ec = ec;
+      result = std::move(v);
+    });
+    CHECK_FALSE(called);
+    REQUIRE(run_until(io, [&] { return called; }));
+    CHECK_FALSE(result_ec);
+    CHECK(result.path == "cb.txt");
+    CHECK(alice.read_file(result) == "callback");
+
+    bool listed = false;
+    std::vector<versioned_path> found;
+    alice.async_list_files("", true, [&](std::error_code ec, std::vector<versioned_path> v) {
+      CHECK_FALSE(ec);
+      found = std::move(v);
+      listed = true;
+    });
+    CHECK_FALSE(listed);
+    REQUIRE(run_until(io, [&] { return listed; }));
+    CHECK(texts_of(found) == std::vector<std::string>{text(result)});
+  }
+
+  SECTION("an error: ec set, an empty result, last_error names the argument") {
+    bool called = false;
+    std::error_code result_ec;
+    alice.async_create_file("../escape.txt", "x", [&](std::error_code ec, versioned_path v) {
+      called = true;
+      result_ec = ec;
+      CHECK(v.path.empty());
+    });
+    CHECK_FALSE(called);
+    REQUIRE(run_until(io, [&] { return called; }));
+    CHECK(result_ec == errc::invalid_path);
+    CHECK_THAT(alice.last_error(), Catch::Contains("\"../escape.txt\""));
+
+    called = false;
+    alice.async_share_files(chosen("", true), {"bob 1"}, [&](std::error_code ec, std::vector<versioned_path>) {
+      called = true;
+      result_ec = ec;
+    });
+    REQUIRE(run_until(io, [&] { return called; }));
+    CHECK(result_ec == errc::invalid_user);
+    CHECK_THAT(alice.last_error(), Catch::Contains("\"bob 1\""));
+
+    called = false;
+    alice.async_publish_event("bad name", "x", {"bob123"}, [&](std::error_code ec, std::vector<std::string> ids) {
+      called = true;
+      result_ec = ec;
+      CHECK(ids.empty());
+    });
+    REQUIRE(run_until(io, [&] { return called; }));
+    CHECK(result_ec == errc::invalid_event_name);
+    CHECK_THAT(alice.last_error(), Catch::Contains("\"bad name\""));
+    CHECK(all_events(alice).empty());
+    CHECK(all_events(bob).empty());
+  }
+}
+
+TEST_CASE("events() with an event_listener: bob receives alice's SHARE then DELETE, nothing for unshared files") {
+  asio::io_context io;
+  temp_dir dir;
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  local_store bob(io.get_executor(), dir.path(), "bob123");
+  auto source = bob.events();
+  listener_options options;
+  options.poller.poll_interval = 10ms;
+  std::vector<std::string> errors;
+  options.on_error = [&](std::error_code, std::string_view message) { errors.emplace_back(message); };
+  event_listener listener(io.get_executor(), source, options);
+  std::vector<event> got;
+  listener.add_event_listener([&](const event& e) { got.push_back(e); });
+  listener.start();
+  run_until(io, [] { return false; }, 30ms);  // the listener has polled an empty journal
+
+  const auto secret = alice.create_file("SharedEvents/secret.txt", "not for bob");
+  const auto shared = alice.create_file("SharedEvents/alice_to_bob.txt", "for bob");
+  alice.share_files(chosen("SharedEvents/alice_to_bob.txt", false), {"bob123"}, true);
+  alice.delete_files(chosen("SharedEvents/", true));
+  REQUIRE(run_until(io, [&] { return got.size() >= 2; }));
+  run_until(io, [] { return false; }, 100ms);  // ten more polls: nothing else arrives
+
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].name == "SHARE");
+  CHECK(got[0].data == text(shared));
+  CHECK(got[0].actor == "alice222");
+  CHECK(got[1].name == "DELETE");
+  CHECK(got[1].data == text(shared));
+  CHECK(got[1].actor == "alice222");
+  CHECK(got[0].id != got[1].id);
+  for (const auto& e : got) CHECK(e.data != text(secret));
+  CHECK(errors.empty());
+  listener.stop();
+  run_to_idle(io);
+  CHECK_FALSE(listener.running());
+}

@@ -1,0 +1,57 @@
+// Alice's side of the two-user demo: create a file, share it with bob123,
+// pause so that Bob sees the SHARE first, then delete it.
+#include "demo_options.hpp"
+
+#include <storewatch/storewatch.hpp>
+
+#include <cstdio>
+
+namespace {
+
+asio::awaitable<void> act(storewatch::local_store& store, const std::string& friend_name,
+                          std::chrono::milliseconds pause) {
+  using asio::use_awaitable;
+  const std::string path = "SharedEvents/alice_to_bob.txt";
+  const auto version = co_await store.async_create_file(path, "Hello Bob, from Alice.\n", use_awaitable);
+  std::printf("%s created %s\n", store.user().c_str(), version.to_string().c_str());
+
+  storewatch::selection file{path, false};
+  std::vector<std::string> with{friend_name};
+  const auto shared = co_await store.async_share_files(file, with, use_awaitable);
+  std::printf("%s shared %zu version(s) with %s\n", store.user().c_str(), shared.size(), friend_name.c_str());
+
+  asio::steady_timer timer(store.get_executor(), pause);
+  co_await timer.async_wait(use_awaitable);
+
+  const auto deleted = co_await store.async_delete_files(file, use_awaitable);
+  std::printf("%s deleted %zu version(s)\n", store.user().c_str(), deleted.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, demo::option> options{
+      {"root", {"root", "storewatch-demo", "the store's directory"}},
+      {"user", {"user", "alice222", "who acts"}},
+      {"to", {"to", "bob123", "who the file is shared with"}},
+      {"pause", {"pause", "2", "seconds between sharing and deleting"}},
+  };
+  demo::parse(argc, argv, options, "Alice: creates a file, shares it with Bob, then deletes it.");
+  try {
+    asio::io_context io;
+    storewatch::local_store store(io.get_executor(), options["root"].value, options["user"].value);
+    const auto pause = std::chrono::milliseconds(static_cast<long long>(std::stod(options["pause"].value) * 1000));
+    asio::co_spawn(io, act(store, options["to"].value, pause), [&](std::exception_ptr error) {
+      if (!error) return;
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::system_error&) {
+        throw std::runtime_error(store.last_error());  // names the file or argument at fault
+      }
+    });
+    io.run();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "alice_sender: %s\n", error.what());
+    return 1;
+  }
+}
