@@ -1,8 +1,14 @@
-// One journal record per line: "<crc32 of the JSON, 8 hex digits> <event JSON>\n".
+// One journal record per line:
 //
-// A line is self-checking, so a reader can tell a complete record from a torn
-// or corrupted one and skip to the next newline; a text format keeps the
-// journals readable with ordinary tools.
+//   <crc32, 8 hex digits> <id>\t<name>\t<actor>\t<occurred_at ms>\t<data>[\t<attributes JSON>]\n
+//
+// Fields escape '\\', tab and newline as "\\\\", "\\t" and "\\n", so a line
+// holds exactly one record and a reader can resynchronise at the next
+// newline. The checksum covers everything after the space: a torn or
+// corrupted record is recognised and never delivered. A text format keeps
+// journals readable with ordinary tools; it is parsed without a JSON parser
+// (the attributes, when there are any, excepted), which makes catching up on
+// a long journal several times faster than JSON lines would be.
 #pragma once
 
 #include <storewatch/event.hpp>
@@ -10,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,14 +29,57 @@ inline std::uint32_t checksum(std::string_view bytes) noexcept {
       ::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
 }
 
+inline void append_escaped(std::string& out, std::string_view field) {
+  for (const char c : field) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      default: out += c;
+    }
+  }
+}
+
+// Unescapes `field` into `out`; false for a dangling or unknown escape.
+inline bool unescape(std::string_view field, std::string& out) {
+  out.clear();
+  out.reserve(field.size());
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    if (field[i] != '\\') {
+      out += field[i];
+      continue;
+    }
+    if (++i == field.size()) return false;
+    switch (field[i]) {
+      case '\\': out += '\\'; break;
+      case 't': out += '\t'; break;
+      case 'n': out += '\n'; break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
 /// The record line for `e`, newline included.
 inline std::string encode_record(const event& e) {
-  const std::string json = nlohmann::json(e).dump();
-  static constexpr char hex[] = "0123456789abcdef";
   std::string line(9, ' ');
-  const auto sum = checksum(json);
+  line.reserve(9 + e.id.size() + e.name.size() + e.actor.size() + e.data.size() + 32);
+  append_escaped(line, e.id);
+  line += '\t';
+  append_escaped(line, e.name);
+  line += '\t';
+  append_escaped(line, e.actor);
+  line += '\t';
+  line += std::to_string(e.occurred_at.time_since_epoch().count());
+  line += '\t';
+  append_escaped(line, e.data);
+  if (!e.attributes.is_null()) {
+    line += '\t';
+    append_escaped(line, e.attributes.dump());
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  const auto sum = checksum(std::string_view(line).substr(9));
   for (int i = 0; i < 8; ++i) line[static_cast<std::size_t>(i)] = hex[(sum >> (28 - 4 * i)) & 0xF];
-  line += json;
   line += '\n';
   return line;
 }
@@ -38,34 +88,67 @@ inline std::string encode_record(const event& e) {
 /// sets `why`.
 inline std::optional<event> decode_record(std::string_view line, std::string& why) {
   if (line.size() < 10 || line[8] != ' ') {
-    why = "not a record (expected 8 hex digits, a space and JSON)";
+    why = "not a record (expected 8 hex digits, a space and tab-separated fields)";
     return std::nullopt;
   }
   std::uint32_t expected = 0;
-  for (std::size_t i = 0; i < 8; ++i) {
-    const char c = line[i];
-    std::uint32_t digit = 0;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<std::uint32_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<std::uint32_t>(c - 'a' + 10);
-    } else {
-      why = "not a record (bad checksum digits)";
-      return std::nullopt;
-    }
-    expected = (expected << 4) | digit;
+  if (std::from_chars(line.data(), line.data() + 8, expected, 16).ptr != line.data() + 8 ||
+      line.substr(0, 8).find_first_of("ABCDEF+-") != std::string_view::npos) {
+    why = "not a record (bad checksum digits)";
+    return std::nullopt;
   }
-  const auto json = line.substr(9);
-  if (checksum(json) != expected) {
+  std::string_view rest = line.substr(9);
+  if (checksum(rest) != expected) {
     why = "checksum mismatch (torn or corrupted record)";
     return std::nullopt;
   }
-  try {
-    return parse_event_json(json);
-  } catch (const std::system_error& error) {
-    why = error.what();
+  std::string_view fields[6];
+  std::size_t count = 0;
+  for (;;) {
+    const auto tab = rest.find('\t');
+    if (count == 6) {
+      why = "too many fields";
+      return std::nullopt;
+    }
+    fields[count++] = rest.substr(0, tab);
+    if (tab == std::string_view::npos) break;
+    rest.remove_prefix(tab + 1);
+  }
+  if (count < 5) {
+    why = "expected at least 5 fields (id, name, actor, occurred_at, data), found " + std::to_string(count);
     return std::nullopt;
   }
+  event e;
+  std::int64_t milliseconds = 0;
+  const auto& when = fields[3];
+  const auto parsed = std::from_chars(when.data(), when.data() + when.size(), milliseconds);
+  if (when.empty() || parsed.ec != std::errc{} || parsed.ptr != when.data() + when.size()) {
+    why = "field occurred_at is not an integer";
+    return std::nullopt;
+  }
+  e.occurred_at = timestamp{std::chrono::milliseconds{milliseconds}};
+  if (!unescape(fields[0], e.id) || !unescape(fields[1], e.name) || !unescape(fields[2], e.actor) ||
+      !unescape(fields[4], e.data)) {
+    why = "bad escape sequence";
+    return std::nullopt;
+  }
+  if (e.id.empty() || e.name.empty()) {
+    why = e.id.empty() ? "field id is empty" : "field name is empty";
+    return std::nullopt;
+  }
+  if (count == 6) {
+    std::string attributes;
+    if (!unescape(fields[5], attributes)) {
+      why = "bad escape sequence";
+      return std::nullopt;
+    }
+    e.attributes = nlohmann::json::parse(attributes, nullptr, false);
+    if (e.attributes.is_discarded()) {
+      why = "field attributes is not JSON";
+      return std::nullopt;
+    }
+  }
+  return e;
 }
 
 }  // namespace storewatch::detail

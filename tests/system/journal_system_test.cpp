@@ -1,0 +1,499 @@
+// Multi-process tests of the local store's journals (DESIGN.md invariants
+// 2 and 3): concurrent writer processes, writers killed with SIGKILL, and a
+// listener process killed and restarted from its checkpoint.
+//
+// Helper programs (this folder): STOREWATCH_WRITER_PROCESS publishes
+// "<name>:<sequence>" events to bob123 and prints each completed sequence
+// number; STOREWATCH_LISTENER_PROCESS appends "<id> <data>" per delivered
+// event to a file, fsynced before its handler returns.
+//
+// Every wait is a bounded loop over a condition; nothing sleeps for a fixed
+// time.
+#include "common/fixture.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string writer_program = STOREWATCH_WRITER_PROCESS;
+const std::string listener_program = STOREWATCH_LISTENER_PROCESS;
+
+/// Generous: sanitizer builds on a loaded 2-core machine.
+constexpr auto process_limit = std::chrono::seconds(240);
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return {};
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// The complete lines of `file` (a last line without its newline is still
+/// being written, so it is left out).
+std::vector<std::string> complete_lines(const fs::path& file) {
+  const auto text = read_text(file);
+  std::vector<std::string> lines;
+  std::size_t at = 0;
+  for (;;) {
+    const auto newline = text.find('\n', at);
+    if (newline == std::string::npos) break;
+    lines.push_back(text.substr(at, newline - at));
+    at = newline + 1;
+  }
+  return lines;
+}
+
+std::size_t count_lines(const fs::path& file) {
+  const auto text = read_text(file);
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+/// A child process, killed and reaped at scope end if still running (so a
+/// failed test leaves no process behind).
+class child {
+ public:
+  child(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
+    posix_spawn_file_actions_t actions;
+    REQUIRE(::posix_spawn_file_actions_init(&actions) == 0);
+    REQUIRE(::posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644) == 0);
+    REQUIRE(::posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644) == 0);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const int spawned = ::posix_spawn(&pid_, argv.front().c_str(), &actions, nullptr, args.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    INFO("spawning " << argv.front());
+    REQUIRE(spawned == 0);
+    err_ = err;
+  }
+  child(const child&) = delete;
+  child& operator=(const child&) = delete;
+  ~child() {
+    if (!status_) {
+      ::kill(pid_, SIGKILL);
+      int ignored = 0;
+      ::waitpid(pid_, &ignored, 0);
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+  bool exited() const { return status_.has_value(); }
+
+  /// Reaps the process if it has exited; true once it has.
+  bool poll() {
+    if (status_) return true;
+    int status = 0;
+    const auto reaped = ::waitpid(pid_, &status, WNOHANG);
+    if (reaped == pid_) status_ = status;
+    return status_.has_value();
+  }
+
+  /// Waits (bounded) for the process to exit; returns its wait status.
+  int wait() {
+    const auto deadline = std::chrono::steady_clock::now() + process_limit;
+    while (!poll()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        FAIL("process " << pid_ << " did not exit within " << process_limit.count() << " s");
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    return *status_;
+  }
+
+  void kill(int signal) { REQUIRE(::kill(pid_, signal) == 0); }
+
+  /// Exited normally with status 0.
+  bool succeeded() const { return status_ && WIFEXITED(*status_) && WEXITSTATUS(*status_) == 0; }
+  bool killed_by(int signal) const { return status_ && WIFSIGNALED(*status_) && WTERMSIG(*status_) == signal; }
+  std::string stderr_text() const { return read_text(err_); }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  fs::path err_;
+};
+
+/// Waits (bounded, polling every few ms) for `condition`.
+bool wait_for(const std::function<bool()>& condition, std::chrono::steady_clock::duration limit = process_limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return condition();
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+std::unique_ptr<child> start_writer(const fs::path& root, const fs::path& work, const std::string& name,
+                                    long long count, long long interval_us = 0) {
+  return std::make_unique<child>(
+      std::vector<std::string>{writer_program, "--root", root.string(), "--name", name, "--count",
+                               std::to_string(count), "--interval-us", std::to_string(interval_us)},
+      work / (name + ".out"), work / (name + ".err"));
+}
+
+/// "<writer>:<sequence>" → (writer, sequence); nullopt when it is not that.
+std::optional<std::pair<std::string, long long>> parse_data(const std::string& data) {
+  const auto colon = data.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= data.size()) return std::nullopt;
+  const auto digits = data.substr(colon + 1);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  if (digits.size() > 1 && digits.front() == '0') return std::nullopt;
+  return std::make_pair(data.substr(0, colon), std::stoll(digits));
+}
+
+/// The sequence numbers a writer printed (= whose publish_event completed).
+std::vector<long long> printed_sequences(const fs::path& file) {
+  std::vector<long long> out;
+  for (const auto& line : complete_lines(file)) out.push_back(std::stoll(line));
+  return out;
+}
+
+/// An in-process listener on bob123's journal that keeps every event and
+/// every reported problem.
+struct in_process_listener {
+  explicit in_process_listener(const fs::path& root)
+      : bob(io.get_executor(), root, "bob123"), source(bob.events()), listener(io.get_executor(), source, options()) {
+    listener.add_event_listener([this](const event& e) { events.push_back(e); });
+    listener.start();
+  }
+
+  listener_options options() {
+    listener_options o;
+    o.poller.poll_interval = 10ms;
+    o.on_error = [this](std::error_code, std::string_view message) { errors.emplace_back(message); };
+    return o;
+  }
+
+  /// Runs until `condition` holds (bounded).
+  bool run_until(const std::function<bool()>& condition) { return test::run_until(io, condition, process_limit); }
+
+  /// Runs until the listener has polled `n` more times: whatever was in the
+  /// journal before has then been delivered.
+  void settle(std::uint64_t n = 3) {
+    const auto polls = listener.stats().polls;
+    REQUIRE(run_until([&] { return listener.stats().polls >= polls + n; }));
+  }
+
+  void stop() {
+    listener.stop();
+    run_to_idle(io);
+  }
+
+  asio::io_context io;
+  local_store bob;
+  journal_source source;
+  event_listener listener;
+  std::vector<event> events;
+  std::vector<std::string> errors;
+};
+
+/// The events of each writer tag, in delivery order, checking every event's
+/// form and that ids are unique.
+std::map<std::string, std::vector<long long>> by_writer(const std::vector<event>& events) {
+  std::map<std::string, std::vector<long long>> out;
+  std::set<std::string> ids;
+  for (const auto& e : events) {
+    INFO("event " << e.name << " " << e.data << " id " << e.id);
+    CHECK(ids.insert(e.id).second);
+    CHECK(e.name == "NOTE");
+    CHECK(e.actor == "alice222");
+    const auto parsed = parse_data(e.data);
+    REQUIRE(parsed);
+    out[parsed->first].push_back(parsed->second);
+  }
+  return out;
+}
+
+bool strictly_increasing(const std::vector<long long>& v) { return std::adjacent_find(v.begin(), v.end(), std::greater_equal<>()) == v.end(); }
+
+std::vector<long long> iota_vector(long long n) {
+  std::vector<long long> v(static_cast<std::size_t>(n));
+  for (long long i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = i;
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("4 writer processes x 10,000 events at once: one listener gets all 40,000, each once, per-writer order kept") {
+  constexpr int writers = 4;
+  constexpr long long per_writer = 10000;
+  temp_dir dir;
+  const auto root = dir.path() / "store";
+  in_process_listener bob(root);
+
+  std::vector<std::unique_ptr<child>> children;
+  for (int w = 0; w < writers; ++w) children.push_back(start_writer(root, dir.path(), "writer" + std::to_string(w), per_writer));
+
+  const auto all_exited = [&] {
+    bool all = true;
+    for (auto& c : children) all = c->poll() && all;
+    return all;
+  };
+  const bool done = bob.run_until([&] { return all_exited() && bob.events.size() >= writers * per_writer; });
+  for (auto& c : children) {
+    INFO("writer stderr: " << c->stderr_text());
+    CHECK(c->succeeded());
+  }
+  REQUIRE(done);
+  bob.settle();  // anything extra (a duplicate) would arrive now
+  bob.stop();
+
+  CHECK(bob.events.size() == writers * per_writer);
+  const auto sequences = by_writer(bob.events);
+  REQUIRE(sequences.size() == writers);
+  for (const auto& [writer, seqs] : sequences) {
+    INFO(writer);
+    CHECK(strictly_increasing(seqs));
+    CHECK(seqs == iota_vector(per_writer));
+  }
+  CHECK(bob.errors.empty());
+  for (const auto& e : bob.errors) UNSCOPED_INFO(e);
+}
+
+TEST_CASE("writers killed with SIGKILL mid-stream, repeatedly: no torn event, every completed publish delivered, a later writer unaffected") {
+  constexpr int kills = 5;
+  constexpr long long final_count = 500;
+  temp_dir dir;
+  const auto root = dir.path() / "store";
+  in_process_listener bob(root);
+  std::mt19937 random{std::random_device{}()};
+
+  std::vector<std::string> killed;
+  for (int k = 0; k < kills; ++k) {
+    const auto name = "killed" + std::to_string(k);
+    // Far more than it can publish before the kill.
+    auto writer = start_writer(root, dir.path(), name, 1000000);
+    const auto threshold = std::uniform_int_distribution<std::size_t>(1, 400)(random);
+    const auto out = dir.path() / (name + ".out");
+    // Kill after a random number of completed publishes; the listener keeps
+    // running meanwhile.
+    REQUIRE(bob.run_until([&] { return count_lines(out) >= threshold || writer->poll(); }));
+    REQUIRE_FALSE(writer->exited());
+    writer->kill(SIGKILL);
+    writer->wait();
+    CHECK(writer->killed_by(SIGKILL));
+    killed.push_back(name);
+
+    // What a kill in the middle of a write would leave: half a record at the
+    // end of the dead writer's newest segment. It must never be delivered,
+    // nor reported (the reader cannot tell it from a record being written),
+    // nor hold up other writers.
+    const auto journal = root / "journals" / "bob123";
+    std::optional<fs::path> writer_dir;
+    for (const auto& w : detail::list_writers(journal)) {
+      if (w.find("-" + std::to_string(writer->pid()) + "-") != std::string::npos) writer_dir = journal / w;
+    }
+    REQUIRE(writer_dir);
+    const auto segments = detail::list_segments(*writer_dir);
+    REQUIRE_FALSE(segments.empty());
+    event torn = make_event("NOTE", name + ":torn", "torn-" + std::to_string(k));
+    torn.actor = "alice222";
+    const auto line = detail::encode_record(torn);
+    std::ofstream(*writer_dir / detail::segment_name(segments.back()), std::ios::binary | std::ios::app)
+        << line.substr(0, line.size() / 2);
+  }
+
+  auto last = start_writer(root, dir.path(), "final", final_count);
+  const auto final_delivered = [&] {
+    return std::count_if(bob.events.begin(), bob.events.end(),
+                         [](const event& e) { return e.data.starts_with("final:"); });
+  };
+  REQUIRE(bob.run_until([&] { return last->poll() && final_delivered() >= final_count; }));
+  INFO("final writer stderr: " << last->stderr_text());
+  CHECK(last->succeeded());
+  bob.settle();
+  bob.stop();
+
+  for (const auto& e : bob.events) CHECK_FALSE(e.data.ends_with(":torn"));
+  const auto sequences = by_writer(bob.events);
+  CHECK(sequences.at("final") == iota_vector(final_count));
+  for (const auto& name : killed) {
+    INFO(name);
+    const auto printed = printed_sequences(dir.path() / (name + ".out"));
+    REQUIRE_FALSE(printed.empty());
+    REQUIRE(sequences.count(name) == 1);
+    const auto& delivered = sequences.at(name);
+    // Nothing lost and nothing invented: every completed publish arrived, in
+    // order; at most one more, the one in progress at the kill (durable
+    // before its sequence was printed).
+    CHECK(delivered.size() >= printed.size());
+    CHECK(delivered.size() <= printed.size() + 1);
+    CHECK(delivered == iota_vector(static_cast<long long>(delivered.size())));
+    CHECK(printed == iota_vector(static_cast<long long>(printed.size())));
+  }
+  CHECK(bob.errors.empty());
+  for (const auto& e : bob.errors) UNSCOPED_INFO(e);
+}
+
+TEST_CASE("a listener process killed with SIGKILL and restarted from its checkpoint, repeatedly: nothing lost, bounded repeats with the same id; SIGTERM then restart repeats nothing") {
+  // The listener saves its checkpoint at the latest after every
+  // `checkpoint_every` deliveries (and whenever it has caught up, and on
+  // stop). A handler's output line is fsynced before the listener records the
+  // event, so at a SIGKILL at most `checkpoint_every` delivered events are
+  // not in the saved checkpoint: the 16th is delivered, and the kill comes
+  // before its save completes. A restart delivers exactly those again (the
+  // checkpoint lists the ids delivered after its cursor, so nothing saved
+  // repeats). Hence: at most 16 repeats per restart.
+  constexpr std::size_t checkpoint_every = 16;
+  constexpr int kill_rounds = 5;
+  constexpr long long count = 4000;
+  temp_dir dir;
+  const auto root = dir.path() / "store";
+  const auto checkpoint_file = dir.path() / "bob.checkpoint";
+  std::mt19937 random{std::random_device{}()};
+
+  auto writer = start_writer(root, dir.path(), "writer", count, 500);
+
+  struct line {
+    std::string id;
+    std::string data;
+  };
+  std::vector<std::vector<line>> rounds;
+  const auto parse_output = [](const fs::path& file) {
+    std::vector<line> out;
+    for (const auto& text : complete_lines(file)) {
+      const auto space = text.find(' ');
+      REQUIRE(space != std::string::npos);
+      out.push_back({text.substr(0, space), text.substr(space + 1)});
+    }
+    return out;
+  };
+  std::set<std::string> seen_ids;  // over all earlier rounds
+  std::map<std::string, std::string> id_of_data;
+  std::set<std::string> union_data;
+
+  const auto start_listener = [&](int round) {
+    const auto name = "listener" + std::to_string(round);
+    return std::make_unique<child>(
+        std::vector<std::string>{listener_program, "--root", root.string(), "--checkpoint", checkpoint_file.string(),
+                                 "--output", (dir.path() / (name + ".lines")).string(), "--checkpoint-every",
+                                 std::to_string(checkpoint_every), "--poll-ms", "10"},
+        dir.path() / (name + ".out"), dir.path() / (name + ".err"));
+  };
+  // Checks one round's output against all earlier ones; returns its repeats.
+  const auto take_round = [&](int round) {
+    const auto lines = parse_output(dir.path() / ("listener" + std::to_string(round) + ".lines"));
+    std::size_t repeats = 0;
+    bool new_seen = false;
+    std::set<std::string> ids_this_round;
+    for (const auto& [id, data] : lines) {
+      INFO("round " << round << ": " << id << " " << data);
+      CHECK(ids_this_round.insert(id).second);  // never twice within a run
+      REQUIRE(parse_data(data));
+      const auto [known, inserted] = id_of_data.emplace(data, id);
+      CHECK(known->second == id);  // a repeat carries the same id
+      if (seen_ids.count(id) > 0) {
+        ++repeats;
+        CHECK_FALSE(new_seen);  // repeats come first: they are what follows the checkpoint
+      } else {
+        new_seen = true;
+      }
+      union_data.insert(data);
+    }
+    for (const auto& l : lines) seen_ids.insert(l.id);
+    rounds.push_back(lines);
+    return repeats;
+  };
+  const auto writer_data_complete = [&](long long n) {
+    for (long long i = 0; i < n; ++i) {
+      if (union_data.count("writer:" + std::to_string(i)) == 0) return false;
+    }
+    return true;
+  };
+
+  int round = 0;
+  for (; round < kill_rounds; ++round) {
+    auto listener = start_listener(round);
+    const auto threshold = std::uniform_int_distribution<std::size_t>(20, 200)(random);
+    const auto lines_file = dir.path() / ("listener" + std::to_string(round) + ".lines");
+    // Kill once it has delivered a random number of events (or, if the
+    // writer is already done, once everything is there).
+    REQUIRE(wait_for([&] {
+      writer->poll();
+      if (count_lines(lines_file) >= threshold) return true;
+      if (!writer->exited()) return false;
+      auto copy = union_data;
+      for (const auto& l : parse_output(lines_file)) copy.insert(l.data);
+      return copy.size() >= static_cast<std::size_t>(count);
+    }));
+    REQUIRE_FALSE(listener->poll());
+    listener->kill(SIGKILL);
+    listener->wait();
+    CHECK(listener->killed_by(SIGKILL));
+    const auto repeats = take_round(round);
+    INFO("round " << round << " (SIGKILL) listener stderr: " << listener->stderr_text());
+    CHECK(repeats <= checkpoint_every);
+  }
+  const bool writer_ran_during_kills = !writer->poll();
+
+  // A listener stopped with SIGTERM once everything is delivered...
+  {
+    auto listener = start_listener(round);
+    REQUIRE(wait_for([&] {
+      const auto lines = parse_output(dir.path() / ("listener" + std::to_string(round) + ".lines"));
+      auto copy = union_data;
+      for (const auto& l : lines) copy.insert(l.data);
+      return writer->poll() && copy.size() >= static_cast<std::size_t>(count);
+    }));
+    listener->kill(SIGTERM);
+    listener->wait();
+    INFO("SIGTERM round listener stderr: " << listener->stderr_text());
+    CHECK(listener->succeeded());
+    CHECK(take_round(round) <= checkpoint_every);  // repeats from the last SIGKILL
+    ++round;
+  }
+  CHECK(writer->succeeded());
+  CHECK(writer_data_complete(count));
+  CHECK(union_data.size() == static_cast<std::size_t>(count));
+
+  // ...and restarted repeats nothing: it delivers only what is new.
+  {
+    auto listener = start_listener(round);
+    constexpr long long more = 10;
+    auto late_writer = start_writer(root, dir.path(), "late", more);
+    const auto lines_file = dir.path() / ("listener" + std::to_string(round) + ".lines");
+    REQUIRE(wait_for([&] { return late_writer->poll() && count_lines(lines_file) >= static_cast<std::size_t>(more); }));
+    CHECK(late_writer->succeeded());
+    listener->kill(SIGTERM);
+    listener->wait();
+    INFO("last listener stderr: " << listener->stderr_text());
+    CHECK(listener->succeeded());
+    const auto repeats = take_round(round);
+    CHECK(repeats == 0);
+    std::vector<std::string> got;
+    for (const auto& l : rounds.back()) got.push_back(l.data);
+    std::vector<std::string> expected;
+    for (long long i = 0; i < more; ++i) expected.push_back("late:" + std::to_string(i));
+    CHECK(got == expected);
+  }
+  // The kills did happen while the writer was still publishing (not a
+  // requirement of the library, but of this test's meaning).
+  CHECK(writer_ran_during_kills);
+}

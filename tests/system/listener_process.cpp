@@ -1,0 +1,115 @@
+// A listener process for the system tests: an event_listener on bob123's
+// journal in the store at --root, resuming from --checkpoint. Each delivered
+// event is appended to --output as one line "<id> <data>\n" and the file is
+// fsynced before the handler returns, so a line in the output means "the
+// handler finished with this event". SIGTERM (or SIGINT) stops the listener
+// (which saves the checkpoint) and the process exits 0.
+//
+//   storewatch_listener_process --root DIR --checkpoint FILE --output FILE
+//                               [--checkpoint-every 256] [--poll-ms 10]
+#include <storewatch/storewatch.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace {
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "listener_process: %s\nusage: listener_process --root DIR --checkpoint FILE --output FILE "
+               "[--checkpoint-every N] [--poll-ms MS]\n",
+               why);
+  std::exit(2);
+}
+
+void write_line_durably(int fd, const std::string& line) {
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    const auto written = ::write(fd, rest.data(), rest.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) {
+      std::perror("listener_process: write");
+      std::_Exit(3);
+    }
+    rest.remove_prefix(static_cast<std::size_t>(written));
+  }
+  if (::fsync(fd) != 0) {
+    std::perror("listener_process: fsync");
+    std::_Exit(3);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string root;
+  std::string checkpoint;
+  std::string output;
+  long long checkpoint_every = 256;
+  long long poll_ms = 10;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view option = argv[i];
+    if (i + 1 >= argc) usage("an option lacks its value");
+    const char* value = argv[++i];
+    if (option == "--root") {
+      root = value;
+    } else if (option == "--checkpoint") {
+      checkpoint = value;
+    } else if (option == "--output") {
+      output = value;
+    } else if (option == "--checkpoint-every") {
+      checkpoint_every = std::atoll(value);
+    } else if (option == "--poll-ms") {
+      poll_ms = std::atoll(value);
+    } else {
+      usage("unknown option");
+    }
+  }
+  if (root.empty() || checkpoint.empty() || output.empty() || checkpoint_every < 1 || poll_ms < 1) {
+    usage("--root, --checkpoint and --output are required");
+  }
+
+  const int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::perror("listener_process: open output");
+    return 1;
+  }
+  try {
+    asio::io_context io;
+    storewatch::local_store store(io.get_executor(), root, "bob123");
+    auto source = store.events();
+    storewatch::listener_options options;
+    options.checkpoint = checkpoint;
+    options.checkpoint_every = static_cast<std::size_t>(checkpoint_every);
+    options.poller.poll_interval = std::chrono::milliseconds(poll_ms);
+    storewatch::event_listener listener(io.get_executor(), source, options);
+    listener.add_event_listener([fd](const storewatch::event& e) {
+      std::string line = e.id;
+      line += ' ';
+      line += e.data;
+      line += '\n';
+      write_line_durably(fd, line);
+    });
+    asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](std::error_code ec, int) {
+      if (!ec) listener.stop();
+    });
+    listener.start();
+    io.run();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "listener_process: %s\n", error.what());
+    ::close(fd);
+    return 1;
+  }
+  ::close(fd);
+  return 0;
+}

@@ -1,0 +1,82 @@
+// A writer process for the system tests: opens a local_store at --root as
+// user --user (default alice222) and publishes --count application events
+// "NOTE" to bob123, with data "<name>:<sequence>", one publish_event each.
+// After each publish_event has completed (the event is durable) it prints
+// "<sequence>\n" to stdout and flushes, so a test that kills it knows which
+// events were complete.
+//
+//   storewatch_writer_process --root DIR --name writer0 --count 10000
+//                             [--user alice222] [--interval-us 0] [--segment-bytes N]
+#include <storewatch/storewatch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "writer_process: %s\nusage: writer_process --root DIR --name NAME --count N [--user USER] "
+               "[--interval-us US] [--segment-bytes BYTES]\n",
+               why);
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string root;
+  std::string name;
+  std::string user = "alice222";
+  long long count = -1;
+  long long interval_us = 0;
+  unsigned long long segment_bytes = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view option = argv[i];
+    if (i + 1 >= argc) usage("an option lacks its value");
+    const char* value = argv[++i];
+    if (option == "--root") {
+      root = value;
+    } else if (option == "--name") {
+      name = value;
+    } else if (option == "--user") {
+      user = value;
+    } else if (option == "--count") {
+      count = std::atoll(value);
+    } else if (option == "--interval-us") {
+      interval_us = std::atoll(value);
+    } else if (option == "--segment-bytes") {
+      segment_bytes = std::strtoull(value, nullptr, 10);
+    } else {
+      usage("unknown option");
+    }
+  }
+  if (root.empty() || name.empty() || count < 0) usage("--root, --name and --count are required");
+
+  try {
+    asio::io_context io;
+    storewatch::local_store_options options;
+    if (segment_bytes > 0) options.segment_bytes = segment_bytes;
+    storewatch::local_store store(io.get_executor(), root, user, options);
+    const std::vector<std::string> users{"bob123"};
+    for (long long sequence = 0; sequence < count; ++sequence) {
+      std::string data = name;
+      data += ':';
+      data += std::to_string(sequence);
+      store.publish_event("NOTE", data, users);
+      std::printf("%lld\n", sequence);
+      std::fflush(stdout);
+      if (interval_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(interval_us));
+    }
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "writer_process %s: %s\n", name.c_str(), error.what());
+    return 1;
+  }
+  return 0;
+}
