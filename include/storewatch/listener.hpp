@@ -50,6 +50,9 @@ struct listener_options {
   /// A checkpoint file: resume after the last delivered event, and save
   /// progress. Without one, the listener starts at the source's beginning.
   std::optional<std::filesystem::path> checkpoint{};
+  /// Where to start when there is no checkpoint, or it holds nothing yet
+  /// (a source cursor; empty: the source's beginning).
+  std::string start_cursor{};
   /// Save the checkpoint after this many deliveries at most; it is also
   /// saved whenever the handlers have caught up, and on `stop()`. After a
   /// crash, at most this many events can be delivered again.
@@ -142,7 +145,9 @@ class basic_event_listener {
     if (started_) return;
     started_ = true;
     running_ = true;
-    poller_->start(checkpoint_ ? checkpoint_->state() : checkpoint_state{});
+    checkpoint_state from{options_.start_cursor, {}};
+    if (checkpoint_ && !(checkpoint_->state() == checkpoint_state{})) from = checkpoint_->state();
+    poller_->start(std::move(from));
     asio::co_spawn(stream_.get_executor(), deliver_loop(), [](std::exception_ptr error) {
       if (error) std::rethrow_exception(error);
     });
