@@ -78,7 +78,8 @@ inline void validate_user(std::string_view user) {
 }
 
 /// Throws `std::system_error(errc::invalid_event_name)` unless `name` is
-/// 1-128 printable ASCII characters without spaces; and
+/// 1-128 printable ASCII characters without spaces, other than the store's
+/// own event names (so nobody can forge a SHARE or DELETE); and
 /// `std::system_error(errc::invalid_event)` for data that is not valid
 /// UTF-8 or longer than 64 KiB.
 inline void validate_application_event(std::string_view name, std::string_view data) {
@@ -89,6 +90,10 @@ inline void validate_application_event(std::string_view name, std::string_view d
   if (name.size() > max_event_name_bytes) fail("is longer than 128 characters");
   for (const char c : name) {
     if (c <= 0x20 || c >= 0x7F) fail("may only contain printable ASCII characters without spaces");
+  }
+  for (const auto reserved : {event_name::create, event_name::share, event_name::unshare, event_name::delete_,
+                              event_name::gap}) {
+    if (name == reserved) fail("is one of the store's own event names (CREATE, SHARE, UNSHARE, DELETE, GAP)");
   }
   if (data.size() > max_event_data_bytes) {
     throw std::system_error(errc::invalid_event, "event " + std::string(name) + ": data is longer than 64 KiB");

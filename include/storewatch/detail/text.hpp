@@ -42,6 +42,20 @@ inline bool is_valid_utf8(std::string_view text) noexcept {
   return true;
 }
 
+/// Parses a non-empty run of decimal digits that fits in 64 bits.
+inline bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
+  if (text.empty() || text.size() > 20) return false;
+  std::uint64_t result = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return false;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (result > (UINT64_MAX - digit) / 10) return false;
+    result = result * 10 + digit;
+  }
+  value = result;
+  return true;
+}
+
 /// `text` in double quotes, with control bytes, quotes, backslashes and bytes
 /// of invalid UTF-8 escaped, cut after `limit` bytes: safe to put in an error
 /// message whatever the input was.

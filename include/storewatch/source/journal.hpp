@@ -2,14 +2,17 @@
 // writer side, and the source that polls it.
 //
 //   <journal dir>/epoch                      random id, made once; a new id means a new journal
-//   <journal dir>/<writer>/0000000000.log    one folder per writer (a store object of one
-//   <journal dir>/<writer>/0000000001.log    process), append-only segments of record lines
+//   <journal dir>/<writer>/00000000000000000000.log   one folder per writer (a store object of
+//   <journal dir>/<writer>/00000000000067108913.log   one process), append-only segments of record
+//                                                       lines, each named by the writer's byte
+//                                                       offset where it starts
 //
 // Each writer appends only to its own files, so writers need no locks, a
 // writer killed mid-record can only leave a torn tail in its own file (never
 // delivered: each record carries a checksum), and per-writer order is file
-// order. Cursors hold a position per writer, so writers' clocks play no part
-// in what is read next.
+// order. Cursors hold a byte offset per writer (across its segments), so
+// writers' clocks play no part in what is read next, and a removed segment
+// is a gap only if the cursor pointed before its end.
 #pragma once
 
 #include <storewatch/detail/config.hpp>
@@ -22,7 +25,6 @@
 #include <storewatch/source.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -39,18 +41,18 @@ namespace detail {
 
 inline constexpr std::string_view journal_what = "journal";
 
-inline std::string segment_name(std::uint64_t segment) {
-  std::string digits = std::to_string(segment);
-  return std::string(10 - std::min<std::size_t>(10, digits.size()), '0') + digits + ".log";
+/// The file name of the segment that starts at byte `base` of its writer.
+inline std::string segment_name(std::uint64_t base) {
+  std::string digits = std::to_string(base);
+  return std::string(20 - std::min<std::size_t>(20, digits.size()), '0') + digits + ".log";
 }
 
 inline std::optional<std::uint64_t> parse_segment_name(std::string_view name) {
   if (!name.ends_with(".log")) return std::nullopt;
   name.remove_suffix(4);
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), value);
-  if (ec != std::errc{} || end != name.data() + name.size() || name.empty()) return std::nullopt;
-  return value;
+  std::uint64_t base = 0;
+  if (name.size() != 20 || !parse_decimal(name, base)) return std::nullopt;
+  return base;
 }
 
 inline bool is_writer_name(std::string_view name) {
@@ -60,7 +62,7 @@ inline bool is_writer_name(std::string_view name) {
   });
 }
 
-/// Segment numbers of one writer, ascending.
+/// Segment bases of one writer, ascending.
 inline std::vector<std::uint64_t> list_segments(const std::filesystem::path& writer_dir) {
   std::vector<std::uint64_t> segments;
   std::error_code ec;
@@ -121,26 +123,19 @@ inline void ensure_journal(const std::filesystem::path& journal_dir) {
   fsync_directory(journal_dir, errc::store_io_failed, journal_what);
 }
 
-/// A position in one writer's segments.
-struct journal_position {
-  std::uint64_t segment = 0;
-  std::uint64_t offset = 0;
-};
-
-/// A decoded journal cursor: the journal's epoch and a position per writer.
+/// A decoded journal cursor: the journal's epoch and, per writer, the byte
+/// offset (across its segments) up to which it was read.
 struct journal_cursor {
   std::string epoch;
-  std::map<std::string, journal_position> writers;
+  std::map<std::string, std::uint64_t> writers;
 
   std::string encode() const {
     std::string out = "j1;" + epoch;
-    for (const auto& [writer, position] : writers) {
+    for (const auto& [writer, offset] : writers) {
       out += ';';
       out += writer;
       out += '=';
-      out += std::to_string(position.segment);
-      out += ':';
-      out += std::to_string(position.offset);
+      out += std::to_string(offset);
     }
     return out;
   }
@@ -161,29 +156,20 @@ struct journal_cursor {
       return field;
     };
     cursor.epoch = next_field();
+    if (!cursor.epoch.empty() && !is_writer_name(cursor.epoch)) {
+      why = "has a bad epoch " + quote(cursor.epoch);
+      return std::nullopt;
+    }
     while (!text.empty()) {
       const auto field = next_field();
       const auto equals = field.find('=');
-      const auto colon = field.find(':', equals == std::string_view::npos ? 0 : equals);
-      if (equals == std::string_view::npos || colon == std::string_view::npos ||
-          !is_writer_name(field.substr(0, equals))) {
-        why = "bad writer entry " + quote(field);
+      std::uint64_t offset = 0;
+      if (equals == std::string_view::npos || !is_writer_name(field.substr(0, equals)) ||
+          !parse_decimal(field.substr(equals + 1), offset)) {
+        why = "has a bad writer entry " + quote(field);
         return std::nullopt;
       }
-      journal_position position;
-      const auto segment = field.substr(equals + 1, colon - equals - 1);
-      const auto offset = field.substr(colon + 1);
-      const bool ok =
-          std::from_chars(segment.data(), segment.data() + segment.size(), position.segment).ptr ==
-              segment.data() + segment.size() &&
-          std::from_chars(offset.data(), offset.data() + offset.size(), position.offset).ptr ==
-              offset.data() + offset.size() &&
-          !segment.empty() && !offset.empty();
-      if (!ok) {
-        why = "bad position in " + quote(field);
-        return std::nullopt;
-      }
-      cursor.writers[std::string(field.substr(0, equals))] = position;
+      cursor.writers[std::string(field.substr(0, equals))] = offset;
     }
     return cursor;
   }
@@ -215,8 +201,9 @@ class journal_writer {
       if (::fsync(file.fd.get()) != 0) throw file_error(errc::store_io_failed, journal_what, file.path, "fsync", errno);
       file.dirty = false;
       if (file.size >= segment_bytes_) {
-        file.fd.reset();  // the next append starts the next segment
-        ++file.segment;
+        file.fd.reset();  // the next append starts the next segment, where this one ends
+        file.base += file.size;
+        file.size = 0;
       }
     }
   }
@@ -228,24 +215,30 @@ class journal_writer {
   struct open_file {
     unique_fd fd;
     std::filesystem::path path;
-    std::uint64_t segment = 0;
-    std::uint64_t size = 0;
+    std::uint64_t base = 0;  // where the open segment starts in this writer's bytes
+    std::uint64_t size = 0;  // bytes in the open segment
     bool dirty = false;
   };
 
   open_file& open_for(const std::string& user) {
     auto& file = files_[user];
-    if (file.fd) return file;
+    if (file.fd) {
+      // A journal deleted (and perhaps recreated) under a live writer: its
+      // file is gone, so start afresh in whatever journal is there now.
+      struct stat info {};
+      if (::fstat(file.fd.get(), &info) == 0 && info.st_nlink > 0) return file;
+      file = open_file{};
+    }
     const auto journal_dir = root_ / user;
     const auto writer_dir = journal_dir / name_;
-    if (file.segment == 0) {
+    if (file.base == 0) {
       ensure_journal(journal_dir);
       std::error_code ec;
       std::filesystem::create_directories(writer_dir, ec);
       if (ec) throw file_error(errc::store_io_failed, journal_what, writer_dir, "mkdir", ec.value());
       fsync_directory(journal_dir, errc::store_io_failed, journal_what);
     }
-    file.path = writer_dir / segment_name(file.segment);
+    file.path = writer_dir / segment_name(file.base);
     file.fd = unique_fd(::open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644));
     if (!file.fd) throw file_error(errc::store_io_failed, journal_what, file.path, "create", errno);
     fsync_directory(writer_dir, errc::store_io_failed, journal_what);
@@ -269,8 +262,8 @@ inline std::size_t compact_journal(const std::filesystem::path& journal_dir,
     const auto writer_dir = journal_dir / writer;
     auto segments = list_segments(writer_dir);
     if (!segments.empty()) segments.pop_back();
-    for (const auto segment : segments) {
-      const auto file = writer_dir / segment_name(segment);
+    for (const auto base : segments) {
+      const auto file = writer_dir / segment_name(base);
       std::error_code ec;
       if (std::filesystem::last_write_time(file, ec) < cutoff && !ec && std::filesystem::remove(file, ec)) ++removed;
     }
@@ -289,7 +282,7 @@ struct journal_source_options {
 
 /// Polls one user's journal (see the layout above).
 ///
-/// Cursor: "j1;<epoch>;<writer>=<segment>:<offset>;...". A cursor from
+/// Cursor: "j1;<epoch>;<writer>=<offset>;...". A cursor from
 /// another epoch (the journal was recreated), or pointing into segments
 /// that retention removed, yields a GAP event saying what is gone. Corrupt
 /// records are reported in `poll_result::problems` with the file and offset
@@ -359,10 +352,11 @@ class basic_journal_source {
                                   *epoch + "); events of the old journal after the cursor are unknown"));
       cursor->writers.clear();
     }
+    const bool resuming = !cursor->epoch.empty();
     cursor->epoch = *epoch;
     for (const auto& writer : detail::list_writers(dir_)) {
       if (result.events.size() >= max_events) break;
-      read_writer(writer, *cursor, result, max_events);
+      read_writer(writer, *cursor, resuming, result, max_events);
     }
     result.next_cursor = cursor->encode();
     return result;
@@ -378,51 +372,57 @@ class basic_journal_source {
     return e;
   }
 
-  void read_writer(const std::string& writer, detail::journal_cursor& cursor, poll_result& result,
+  void read_writer(const std::string& writer, detail::journal_cursor& cursor, bool resuming, poll_result& result,
                    std::size_t max_events) {
     const auto writer_dir = dir_ / writer;
-    const auto segments = detail::list_segments(writer_dir);
-    if (segments.empty()) return;
-    auto found = cursor.writers.find(writer);
-    detail::journal_position position{segments.front(), 0};
-    if (found != cursor.writers.end()) {
-      position = found->second;
-      if (position.segment < segments.front()) {
-        result.events.push_back(gap("journal " + writer_dir.string() + ": segments " +
-                                    std::to_string(position.segment) + " to " + std::to_string(segments.front() - 1) +
-                                    " were removed by retention before they were read"));
-        position = {segments.front(), 0};
-      }
+    const auto bases = detail::list_segments(writer_dir);
+    if (bases.empty()) return;
+    const auto known = cursor.writers.find(writer);
+    std::uint64_t offset = known != cursor.writers.end() ? known->second : 0;
+    if (offset < bases.front() && (known != cursor.writers.end() || resuming)) {
+      result.events.push_back(gap("journal " + writer_dir.string() + ": bytes " + std::to_string(offset) + " to " +
+                                  std::to_string(bases.front()) +
+                                  " of this writer were removed by retention before they were read"));
     }
-    for (;;) {
-      const bool newest = position.segment >= segments.back();
-      const bool finished = read_segment(writer_dir, position, !newest, result, max_events);
-      if (!finished || newest || result.events.size() >= max_events) break;
-      const auto next = std::upper_bound(segments.begin(), segments.end(), position.segment);
-      if (next == segments.end()) break;
-      position = {*next, 0};
+    offset = std::max(offset, bases.front());
+    for (auto segment = std::upper_bound(bases.begin(), bases.end(), offset); result.events.size() < max_events;) {
+      const auto base = *std::prev(segment);
+      const bool sealed = segment != bases.end();
+      const bool finished = read_segment(writer_dir / detail::segment_name(base), base, offset, sealed, result,
+                                         max_events);
+      if (!finished || !sealed) break;
+      offset = *segment++;  // the next segment starts where this one ended
     }
-    cursor.writers[writer] = position;
+    cursor.writers[writer] = offset;
   }
 
-  // Reads records of one segment from `position.offset`, advancing it.
-  // Returns true when the segment was read to its end.
-  bool read_segment(const std::filesystem::path& writer_dir, detail::journal_position& position, bool sealed,
+  // Reads the records of the segment starting at `base` from `offset` (a
+  // writer-wide byte offset), advancing it. Returns true when the segment
+  // was read to its end.
+  bool read_segment(const std::filesystem::path& file, std::uint64_t base, std::uint64_t& offset, bool sealed,
                     poll_result& result, std::size_t max_events) {
-    const auto file = writer_dir / detail::segment_name(position.segment);
     detail::unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
       if (errno == ENOENT) return true;  // removed meanwhile: the caller moves on
       throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "open", errno);
     }
     struct stat info {};
-    if (::fstat(fd.get(), &info) != 0) throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "stat", errno);
-    const auto size = static_cast<std::uint64_t>(info.st_size);
+    if (::fstat(fd.get(), &info) != 0) {
+      throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "stat", errno);
+    }
+    const auto end = base + static_cast<std::uint64_t>(info.st_size);
+    if (offset > end) {
+      result.problems.push_back({errc::invalid_cursor, "journal " + file.string() + ": cursor offset " +
+                                                           std::to_string(offset) + " is past the end (" +
+                                                           std::to_string(end) + "); reading on from the end"});
+      offset = end;
+    }
+    const auto where = [&] { return "journal " + file.string() + " offset " + std::to_string(offset - base); };
     std::string buffer;
-    while (position.offset < size && result.events.size() < max_events) {
-      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(options_.read_chunk, size - position.offset));
+    while (offset < end && result.events.size() < max_events) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(options_.read_chunk, end - offset));
       buffer.resize(want);
-      const auto got = ::pread(fd.get(), buffer.data(), want, static_cast<off_t>(position.offset));
+      const auto got = ::pread(fd.get(), buffer.data(), want, static_cast<off_t>(offset - base));
       if (got < 0) {
         if (errno == EINTR) continue;
         throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "read", errno);
@@ -434,42 +434,33 @@ class basic_journal_source {
       while (!rest.empty() && result.events.size() < max_events) {
         const auto newline = rest.find('\n');
         if (newline == std::string_view::npos) break;
-        const auto line = rest.substr(0, newline);
         std::string why;
-        if (auto e = detail::decode_record(line, why)) {
+        if (auto e = detail::decode_record(rest.substr(0, newline), why)) {
           result.events.push_back(std::move(*e));
         } else {
-          result.problems.push_back({errc::corrupt_record, "journal " + file.string() + " offset " +
-                                                               std::to_string(position.offset) + ": " + why +
-                                                               "; skipped " + std::to_string(newline + 1) + " bytes"});
+          result.problems.push_back(
+              {errc::corrupt_record, where() + ": " + why + "; skipped " + std::to_string(newline + 1) + " bytes"});
         }
-        position.offset += newline + 1;
+        offset += newline + 1;
         rest.remove_prefix(newline + 1);
         progressed = true;
       }
-      if (result.events.size() >= max_events) return false;
-      if (!progressed) {
-        // No newline in what is left of the chunk.
-        if (buffer.size() == options_.read_chunk) {
-          result.problems.push_back({errc::corrupt_record, "journal " + file.string() + " offset " +
-                                                               std::to_string(position.offset) +
-                                                               ": no record end within " +
-                                                               std::to_string(options_.read_chunk) + " bytes; skipped"});
-          position.offset += buffer.size();
-          continue;
-        }
-        if (sealed) {  // the writer moved on: this tail will never be completed
-          result.problems.push_back({errc::corrupt_record, "journal " + file.string() + " offset " +
-                                                               std::to_string(position.offset) + ": torn record of " +
-                                                               std::to_string(size - position.offset) +
-                                                               " bytes at the end of a finished segment; skipped"});
-          position.offset = size;
-          return true;
-        }
-        return false;  // a record being written: wait for the rest
+      if (result.events.size() >= max_events) return offset >= end;
+      if (progressed) continue;
+      // No newline in what is left of the chunk.
+      if (buffer.size() == options_.read_chunk) {
+        result.problems.push_back({errc::corrupt_record, where() + ": no record end within " +
+                                                             std::to_string(options_.read_chunk) + " bytes; skipped"});
+        offset += buffer.size();
+        continue;
       }
+      if (!sealed) return false;  // a record being written: wait for the rest
+      // The writer moved on to a later segment: this tail will never be completed.
+      result.problems.push_back({errc::corrupt_record, where() + ": torn record of " + std::to_string(end - offset) +
+                                                           " bytes at the end of a finished segment; skipped"});
+      offset = end;
     }
-    return position.offset >= size;
+    return offset >= end;
   }
 
   executor_type executor_;

@@ -4,6 +4,7 @@
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/intercept.hpp>
 #include <storewatch/detail/post.hpp>
+#include <storewatch/detail/text.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/source.hpp>
@@ -121,23 +122,36 @@ class basic_memory_source {
   /// cancelled. Cancellation: terminal, partial, total.
   template <asio::completion_token_for<void(std::error_code)> CompletionToken>
   auto async_wait_for_change(std::string_view cursor, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code)>(
-        [this](auto handler, std::string cursor) {
+    enum class step { start, check, woken };
+    return asio::async_compose<CompletionToken, void(std::error_code)>(
+        [this, cursor = std::string(cursor), at = step::start](auto& self, std::error_code = {}) mutable {
+          if (at == step::start) {  // never complete inside the initiating call
+            at = step::check;
+            self.reset_cancellation_state(asio::enable_total_cancellation());
+            asio::post(executor_, std::move(self));
+            return;
+          }
+          bool ready = false;
           {
             std::lock_guard lock(mutex_);
-            if (has_events_after(cursor)) {
-              detail::post_completion(executor_, std::move(handler), std::error_code{});
-              return;
-            }
-            ++waiting_;
+            if (at == step::woken) --waiting_;
+            ready = has_events_after(cursor);
+            if (!ready) ++waiting_;
           }
-          change_.async_wait(detail::intercept(std::move(handler), [this, cursor](std::error_code& ec) {
+          if (ready) {
+            self.complete(std::error_code{});
+          } else if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none) {
             std::lock_guard lock(mutex_);
             --waiting_;
-            ec = has_events_after(cursor) ? std::error_code{} : make_error_code(asio::error::operation_aborted);
-          }));
+            self.complete(asio::error::operation_aborted);
+          } else {
+            // Woken for someone else's cursor (publish wakes every waiter),
+            // or not woken yet: wait on.
+            at = step::woken;
+            change_.async_wait(std::move(self));
+          }
         },
-        token, std::string(cursor));
+        token, executor_);
   }
 
  private:
@@ -147,9 +161,7 @@ class basic_memory_source {
     if (cursor.empty()) return 0;
     const auto colon = cursor.rfind(':');
     std::uint64_t sequence = 0;
-    const char* last = cursor.data() + cursor.size();
-    if (colon == std::string_view::npos || colon + 1 == cursor.size() ||
-        std::from_chars(cursor.data() + colon + 1, last, sequence).ptr != last) {
+    if (colon == std::string_view::npos || !detail::parse_decimal(cursor.substr(colon + 1), sequence)) {
       ec = errc::invalid_cursor;
       return std::nullopt;
     }
