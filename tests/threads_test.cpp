@@ -341,6 +341,16 @@ TEST_CASE("a multi-threaded io_context loses no wake-up: with an hour's poll int
     asio::post(strand, [&] { listener.start(); });
     io_runners runners(io, 4);
 
+    // Handlers come and go meanwhile, as in the test above; the extra
+    // thread also makes the interleavings more varied.
+    std::atomic<bool> done{false};
+    std::thread churner([&] {
+      while (!done) {
+        const auto id = listener.add_event_listener([](const event&) {});
+        std::this_thread::yield();
+        listener.remove_event_listener(id);
+      }
+    });
     std::vector<std::thread> writers;
     for (int p = 0; p < publishers; ++p) {
       writers.emplace_back([&, p] {
@@ -357,6 +367,8 @@ TEST_CASE("a multi-threaded io_context loses no wake-up: with an hour's poll int
       std::this_thread::sleep_for(1ms);
     }
     const int delivered_in_time = delivered.load();
+    done = true;
+    churner.join();
     asio::post(strand, [&] { listener.stop(); });
     const bool returned_on_its_own = runners.join();
     INFO("round " << round);
