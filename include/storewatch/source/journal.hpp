@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -34,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/inotify.h>
 #include <sys/stat.h>
 
 namespace storewatch {
@@ -271,6 +273,31 @@ inline std::size_t compact_journal(const std::filesystem::path& journal_dir,
   return removed;
 }
 
+/// Reads every pending inotify event from `fd` (non-blocking) and returns the
+/// names of folders created in the folder watched by `parent_watch`.
+/// An ordinary function, not a coroutine: inotify_event has a flexible array
+/// member and is copied out of the byte buffer with memcpy for alignment.
+inline std::vector<std::string> drain_inotify(int fd, int parent_watch) {
+  std::vector<std::string> new_folders;
+  alignas(inotify_event) char buffer[16384];
+  for (;;) {
+    const auto got = ::read(fd, buffer, sizeof buffer);
+    if (got <= 0) break;  // EAGAIN: drained
+    for (std::size_t at = 0; at + sizeof(inotify_event) <= static_cast<std::size_t>(got);) {
+      inotify_event header;
+      std::memcpy(&header, buffer + at, sizeof header);
+      const std::size_t length = sizeof header + header.len;
+      if (at + length > static_cast<std::size_t>(got)) break;
+      if (header.wd == parent_watch && (header.mask & IN_ISDIR) && (header.mask & (IN_CREATE | IN_MOVED_TO)) &&
+          header.len > 0) {
+        new_folders.emplace_back(buffer + at + sizeof header);  // NUL-padded name
+      }
+      at += length;
+    }
+  }
+  return new_folders;
+}
+
 }  // namespace detail
 
 /// Options of a journal source.
@@ -325,6 +352,46 @@ class basic_journal_source {
           });
         },
         token, std::string(cursor), max_events);
+  }
+
+  /// Completes when the journal may have changed since the last wait: an
+  /// inotify watch on the journal folder and each writer's folder, read
+  /// through a `posix::stream_descriptor` on the source's executor (no
+  /// thread). A hint only: the poller polls at its interval anyway, which
+  /// covers mounts where inotify does not see other machines' writes.
+  /// The first wait completes at once (a change may have slipped in before
+  /// the watches existed). Makes the journal folder if it does not exist.
+  /// Completion signature: `void(std::error_code)`. Errors: the system's
+  /// error when inotify is unavailable (the poller then polls only);
+  /// `operation_aborted` when cancelled. Cancellation: terminal, partial,
+  /// total.
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken>
+  auto async_wait_for_change(std::string_view /*cursor*/, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [this](auto handler) {
+          if (!notifier_) {
+            std::error_code ec;
+            try {
+              arm();
+            } catch (const std::system_error& error) {
+              ec = error.code();
+              last_error_ = error.what();
+            }
+            detail::post_completion(executor_, std::move(handler), ec);
+            return;
+          }
+          notifier_->async_wait(asio::posix::descriptor_base::wait_read,
+                                detail::intercept(std::move(handler), [this](std::error_code& ec) {
+                                  if (ec) return;
+                                  try {
+                                    on_notified();
+                                  } catch (const std::system_error& error) {
+                                    ec = error.code();
+                                    last_error_ = error.what();
+                                  }
+                                }));
+        },
+        token);
   }
 
   /// What the last failed poll said (file and step).
@@ -463,10 +530,43 @@ class basic_journal_source {
     return offset >= end;
   }
 
+  // Creates the inotify descriptor and watches the journal and its writers.
+  void arm() {
+    detail::ensure_journal(dir_);
+    const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) throw detail::file_error(errc::store_io_failed, detail::journal_what, dir_, "inotify_init1", errno);
+    notifier_.emplace(executor_, fd);
+    journal_watch_ = ::inotify_add_watch(fd, dir_.c_str(), IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_ONLYDIR);
+    if (journal_watch_ < 0) {
+      const int error_number = errno;
+      notifier_.reset();
+      throw detail::file_error(errc::store_io_failed, detail::journal_what, dir_, "inotify_add_watch", error_number);
+    }
+    for (const auto& writer : detail::list_writers(dir_)) watch_writer(writer);
+  }
+
+  void watch_writer(const std::string& writer) {
+    const auto folder = dir_ / writer;
+    if (::inotify_add_watch(notifier_->native_handle(), folder.c_str(), IN_MODIFY | IN_CREATE | IN_ONLYDIR) < 0 &&
+        errno != ENOENT) {
+      throw detail::file_error(errc::store_io_failed, detail::journal_what, folder, "inotify_add_watch", errno);
+    }
+  }
+
+  void on_notified() {
+    for (const auto& folder : detail::drain_inotify(notifier_->native_handle(), journal_watch_)) {
+      if (detail::is_writer_name(folder)) watch_writer(folder);
+    }
+    struct stat info {};
+    if (::stat(dir_.c_str(), &info) != 0) notifier_.reset();  // the journal was removed: arm again next time
+  }
+
   executor_type executor_;
   std::filesystem::path dir_;
   journal_source_options options_;
   std::string last_error_;
+  std::optional<asio::posix::basic_stream_descriptor<Executor>> notifier_;
+  int journal_watch_ = -1;
 };
 
 /// The journal source on `asio::any_io_executor`.
