@@ -59,9 +59,12 @@ class journal_reader {
     for (;;) {
       auto result = source_.poll(cursor_, 1000);
       for (const auto& problem : result.problems) FAIL_CHECK("journal problem: " << problem.message);
+      // A poll that returns events without moving the cursor (a GAP for a
+      // cursor it did not understand) would repeat forever.
+      const bool moved = result.next_cursor != cursor_;
       cursor_ = result.next_cursor;
-      if (result.events.empty()) break;
       for (auto& e : result.events) all.push_back(std::move(e));
+      if (result.events.empty() || !moved) break;
     }
     return all;
   }
