@@ -190,7 +190,18 @@ class journal_writer {
   void append(const std::string& user, std::string_view lines) {
     auto& file = open_for(user);
     if (!write_all(file.fd.get(), lines)) {
-      throw file_error(errc::store_io_failed, journal_what, file.path, "write", errno);
+      const int error_number = errno;
+      // Take back the part that was written, so the next record does not
+      // join it into one corrupt line. If that fails too, the rest of this
+      // segment is unusable: go on in a new segment after its actual end.
+      if (::ftruncate(file.fd.get(), static_cast<off_t>(file.size)) != 0) {
+        struct stat info {};
+        const auto actual = ::fstat(file.fd.get(), &info) == 0 ? static_cast<std::uint64_t>(info.st_size) : file.size;
+        file.fd.reset();
+        file.base += std::max(actual, file.size);
+        file.size = 0;
+      }
+      throw file_error(errc::store_io_failed, journal_what, file.path, "write", error_number);
     }
     file.size += lines.size();
     file.dirty = true;
@@ -242,6 +253,11 @@ class journal_writer {
     }
     file.path = writer_dir / segment_name(file.base);
     file.fd = unique_fd(::open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644));
+    if (!file.fd && errno == ENOENT && file.base != 0) {
+      // The journal was deleted between two segments: start a new one.
+      file = open_file{};
+      return open_for(user);
+    }
     if (!file.fd) throw file_error(errc::store_io_failed, journal_what, file.path, "create", errno);
     fsync_directory(writer_dir, errc::store_io_failed, journal_what);
     file.size = 0;
@@ -455,8 +471,13 @@ class basic_journal_source {
     for (auto segment = std::upper_bound(bases.begin(), bases.end(), offset); result.events.size() < max_events;) {
       const auto base = *std::prev(segment);
       const bool sealed = segment != bases.end();
+      bool vanished = false;
       const bool finished = read_segment(writer_dir / detail::segment_name(base), base, offset, sealed, result,
-                                         max_events);
+                                         max_events, vanished);
+      if (vanished && sealed && offset < *segment) {
+        result.events.push_back(gap("journal " + writer_dir.string() + ": bytes " + std::to_string(offset) + " to " +
+                                    std::to_string(*segment) + " of this writer were removed while being read"));
+      }
       if (!finished || !sealed) break;
       offset = *segment++;  // the next segment starts where this one ended
     }
@@ -467,10 +488,11 @@ class basic_journal_source {
   // writer-wide byte offset), advancing it. Returns true when the segment
   // was read to its end.
   bool read_segment(const std::filesystem::path& file, std::uint64_t base, std::uint64_t& offset, bool sealed,
-                    poll_result& result, std::size_t max_events) {
+                    poll_result& result, std::size_t max_events, bool& vanished) {
     detail::unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
-      if (errno == ENOENT) return true;  // removed meanwhile: the caller moves on
+      vanished = errno == ENOENT;
+      if (vanished) return true;  // compacted meanwhile: the caller reports the gap
       throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "open", errno);
     }
     struct stat info {};
