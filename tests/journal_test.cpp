@@ -907,3 +907,40 @@ TEST_CASE("poll cost: after 20,000 events are read, a poll with the final cursor
   CHECK(one.events[0].data == "n20000");
   CHECK(one.problems.empty());
 }
+
+TEST_CASE("clock skew: a writer whose clock is hours behind, or ahead, loses nothing to a resuming reader") {
+  temp_dir dir;
+  const auto journals = dir.path() / "journals";
+  const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  const auto write = [&](detail::journal_writer& writer, const std::string& data, timestamp when) {
+    event e;
+    e.name = "SKEW";
+    e.data = data;
+    e.id = writer.name() + "-" + std::to_string(writer.next_sequence());
+    e.occurred_at = when;
+    writer.append("bob123", detail::encode_record(e));
+    writer.sync();
+  };
+  detail::journal_writer ahead(journals, "ahead", 1 << 20);
+  detail::journal_writer behind(journals, "behind", 1 << 20);
+  write(ahead, "a0", now + std::chrono::hours(3));
+  journal_source source(asio::system_executor(), journals / "bob123");
+  auto first = source.poll("", 100);
+  REQUIRE(data_of(first.events) == std::vector<std::string>{"a0"});
+  // After the reader has seen an event stamped three hours ahead, a writer
+  // whose clock is three hours behind appends: the reader still gets it,
+  // because cursors are byte offsets per writer, not times.
+  write(behind, "b0", now - std::chrono::hours(3));
+  write(ahead, "a1", now + std::chrono::hours(3));
+  write(behind, "b1", now - std::chrono::hours(3) - 5s);  // even going backwards within one writer
+  const auto second = source.poll(first.next_cursor, 100);
+  auto got = data_of(second.events);
+  std::sort(got.begin(), got.end());
+  CHECK(got == std::vector<std::string>{"a1", "b0", "b1"});
+  // Per-writer order is file order, whatever the timestamps say.
+  std::vector<std::string> behind_order;
+  for (const auto& e : second.events) {
+    if (e.data.starts_with("b")) behind_order.push_back(e.data);
+  }
+  CHECK(behind_order == std::vector<std::string>{"b0", "b1"});
+}
