@@ -8,6 +8,9 @@
 
 #include <storewatch/storewatch.hpp>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -152,6 +155,27 @@ void print_versions(const std::vector<versioned_path>& versions) {
   for (const auto& v : versions) std::printf("%s\n", v.to_string().c_str());
 }
 
+/// Writes all of `line` to standard output, unbuffered. A tail's SIGTERM
+/// interrupts a write blocked on a full pipe (Asio installs its handler
+/// without SA_RESTART), and stdio drops its buffer on that EINTR: the event
+/// would count as printed but never reach the reader. This loop retries
+/// instead. If stdout fails for good, the process ends at once without
+/// saving its checkpoint, so the next run prints the event again, as after
+/// a SIGKILL.
+void print_line(std::string line) {
+  line += '\n';
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    const auto written = ::write(STDOUT_FILENO, rest.data(), rest.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0) {
+      std::fprintf(stderr, "storewatch: writing an event to standard output: %s\n", std::strerror(errno));
+      std::_Exit(1);
+    }
+    rest.remove_prefix(static_cast<std::size_t>(written));
+  }
+}
+
 std::string event_json(const event& e) {
   return nlohmann::json{{"id", e.id},
                         {"name", e.name},
@@ -159,6 +183,14 @@ std::string event_json(const event& e) {
                         {"actor", e.actor},
                         {"occurred_at", cli::format_time(e.occurred_at)}}
       .dump();
+}
+
+/// One readable line: time, name and actor aligned, then the data.
+std::string event_text(const event& e) {
+  std::string name = e.name, actor = e.actor;
+  name.resize(std::max<std::size_t>(name.size(), 8), ' ');
+  actor.resize(std::max<std::size_t>(actor.size(), 10), ' ');
+  return cli::format_time(e.occurred_at) + "  " + name + " " + actor + " " + e.data;
 }
 
 int run_tail(context& c, local_store& store, asio::io_context& io) {
@@ -180,13 +212,18 @@ int run_tail(context& c, local_store& store, asio::io_context& io) {
   if (count && *count != static_cast<double>(static_cast<std::uint64_t>(*count))) {
     throw usage_error("option '--count': '" + *args.get("count") + "' is not a whole number");
   }
+  // Seconds as milliseconds; anything beyond a century counts as a century
+  // (and `inf` too), so no conversion overflows.
+  const auto to_duration = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(seconds, 3.2e9) * 1000));
+  };
   const auto timeout = number("timeout");
   const auto interval = number("interval").value_or(0.2);
 
   detail::ensure_journal(c.root / "journals" / c.user);  // listening makes the user known
   auto source = store.events();
   listener_options options;
-  options.poller.poll_interval = std::chrono::milliseconds(static_cast<std::int64_t>(interval * 1000));
+  options.poller.poll_interval = std::max(to_duration(interval), std::chrono::milliseconds(1));
   options.checkpoint_every = tail_checkpoint_every;
   options.on_error = [](std::error_code, std::string_view message) {
     std::fprintf(stderr, "storewatch: %.*s\n", static_cast<int>(message.size()), message.data());
@@ -216,13 +253,7 @@ int run_tail(context& c, local_store& store, asio::io_context& io) {
   const bool json = format == "json";
   listener->add_event_listener(
       [&](const event& e) {
-        if (json) {
-          std::printf("%s\n", event_json(e).c_str());
-        } else {
-          std::printf("%s  %-8s %-10s %s\n", cli::format_time(e.occurred_at).c_str(), e.name.c_str(),
-                      e.actor.c_str(), e.data.c_str());
-        }
-        std::fflush(stdout);
+        print_line(json ? event_json(e) : event_text(e));
         if (count && ++printed == static_cast<std::uint64_t>(*count)) listener->stop();
       },
       filter);
@@ -234,7 +265,7 @@ int run_tail(context& c, local_store& store, asio::io_context& io) {
   bool timed_out = false;
   asio::steady_timer timer(io);
   if (timeout) {
-    timer.expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(*timeout * 1000)));
+    timer.expires_after(to_duration(*timeout));
     timer.async_wait([&](std::error_code ec) {
       if (ec) return;
       timed_out = true;

@@ -1,0 +1,1140 @@
+// Tests of the storewatch command-line tool (tools/storewatch.cpp): the built
+// binary (STOREWATCH_TOOL) runs as a subprocess with pipes for its stdin,
+// stdout and stderr and STOREWATCH_ROOT set to a fresh temp dir; the
+// argument parser (cli.hpp) and the time parser (time_text.hpp) are also
+// tested directly.
+//
+// Every wait is a bounded loop over a condition (reading the child's output
+// meanwhile); nothing sleeps for a fixed time.
+#include "common/fixture.hpp"
+
+#include "cli.hpp"
+#include "time_text.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+namespace {
+
+const std::string tool = STOREWATCH_TOOL;
+
+/// Generous: sanitizer builds on a loaded 2-core machine. The tests wait
+/// for their conditions, not for this long.
+constexpr auto process_limit = std::chrono::seconds(60);
+
+using steady = std::chrono::steady_clock;
+
+void write_file(const fs::path& file, std::string_view bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t at = 0;
+  for (;;) {
+    const auto newline = text.find('\n', at);
+    if (newline == std::string::npos) break;  // an unfinished last line is left out
+    lines.push_back(text.substr(at, newline - at));
+    at = newline + 1;
+  }
+  return lines;
+}
+
+/// A child process with pipes for stdin (or /dev/null), stdout and stderr.
+/// Killed and reaped at scope end if still running, so a failed test leaves
+/// no process behind.
+class process {
+ public:
+  /// Runs `argv` with STOREWATCH_ROOT=`root`, STOREWATCH_USER unset (unless
+  /// `extra_env` sets it) and `input` on stdin.
+  process(const std::vector<std::string>& argv, const fs::path& root, std::optional<std::string> input = std::nullopt,
+          const std::vector<std::string>& extra_env = {}) {
+    // Writing to a child that has exited must not kill the test.
+    static const bool sigpipe_ignored = std::signal(SIGPIPE, SIG_IGN) != SIG_ERR;
+    REQUIRE(sigpipe_ignored);
+
+    int out[2], err[2], in[2] = {-1, -1};
+    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+    if (input) REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+
+    posix_spawn_file_actions_t actions;
+    REQUIRE(::posix_spawn_file_actions_init(&actions) == 0);
+    if (input) {
+      REQUIRE(::posix_spawn_file_actions_adddup2(&actions, in[0], 0) == 0);
+    } else {
+      REQUIRE(::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) == 0);
+    }
+    REQUIRE(::posix_spawn_file_actions_adddup2(&actions, out[1], 1) == 0);
+    REQUIRE(::posix_spawn_file_actions_adddup2(&actions, err[1], 2) == 0);
+
+    // The child starts with default signal dispositions and nothing blocked.
+    posix_spawnattr_t attributes;
+    REQUIRE(::posix_spawnattr_init(&attributes) == 0);
+    sigset_t defaults, none;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGINT);
+    sigemptyset(&none);
+    REQUIRE(::posix_spawnattr_setsigdefault(&attributes, &defaults) == 0);
+    REQUIRE(::posix_spawnattr_setsigmask(&attributes, &none) == 0);
+    REQUIRE(::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) == 0);
+
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+      const std::string_view entry = *e;
+      if (entry.starts_with("STOREWATCH_ROOT=") || entry.starts_with("STOREWATCH_USER=")) continue;
+      env.emplace_back(entry);
+    }
+    env.push_back("STOREWATCH_ROOT=" + root.string());
+    env.insert(env.end(), extra_env.begin(), extra_env.end());
+    std::vector<char*> env_pointers;
+    for (auto& e : env) env_pointers.push_back(e.data());
+    env_pointers.push_back(nullptr);
+    std::vector<std::string> args = argv;
+    std::vector<char*> arg_pointers;
+    for (auto& a : args) arg_pointers.push_back(a.data());
+    arg_pointers.push_back(nullptr);
+
+    const int spawned =
+        ::posix_spawn(&pid_, args.front().c_str(), &actions, &attributes, arg_pointers.data(), env_pointers.data());
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attributes);
+    ::close(out[1]);
+    ::close(err[1]);
+    if (input) ::close(in[0]);
+    INFO("spawning " << args.front());
+    REQUIRE(spawned == 0);
+    out_fd_ = out[0];
+    err_fd_ = err[0];
+    ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+    ::fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+    if (input) {
+      // Inputs here are small: a pipe holds them without the child reading.
+      std::string_view rest = *input;
+      while (!rest.empty()) {
+        const auto written = ::write(in[1], rest.data(), rest.size());
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) break;  // the child went away; its status says why
+        rest.remove_prefix(static_cast<std::size_t>(written));
+      }
+      ::close(in[1]);
+    }
+  }
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+  ~process() {
+    if (!status_) {
+      ::kill(pid_, SIGKILL);
+      int ignored = 0;
+      ::waitpid(pid_, &ignored, 0);
+    }
+    if (out_fd_ >= 0) ::close(out_fd_);
+    if (err_fd_ >= 0) ::close(err_fd_);
+  }
+
+  pid_t pid() const { return pid_; }
+
+  /// Reads what stdout and stderr have, waiting at most `limit` for some.
+  void pump(std::chrono::milliseconds limit = 5ms) {
+    pollfd fds[2];
+    nfds_t count = 0;
+    if (out_fd_ >= 0) fds[count++] = {out_fd_, POLLIN, 0};
+    if (err_fd_ >= 0) fds[count++] = {err_fd_, POLLIN, 0};
+    if (count == 0) return;
+    if (::poll(fds, count, static_cast<int>(limit.count())) <= 0) return;
+    drain(out_fd_, out_);
+    drain(err_fd_, err_);
+  }
+
+  /// Reaps the process if it has exited; true once it has.
+  bool exited() {
+    if (status_) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
+    return status_.has_value();
+  }
+
+  /// Waits (bounded) for the process to exit and its output to end; returns
+  /// its exit status, or 128 + the signal that ended it.
+  int wait(std::chrono::steady_clock::duration limit = process_limit) {
+    const auto deadline = steady::now() + limit;
+    while (!(exited() && out_fd_ < 0 && err_fd_ < 0)) {
+      if (steady::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        FAIL("process " << pid_ << " did not exit within the limit; stderr: " << err_);
+      }
+      pump(exited() ? 1ms : 5ms);
+    }
+    return status();
+  }
+
+  int status() const {
+    if (!status_) return -1;
+    if (WIFEXITED(*status_)) return WEXITSTATUS(*status_);
+    if (WIFSIGNALED(*status_)) return 128 + WTERMSIG(*status_);
+    return -1;
+  }
+  bool killed_by(int signal) const { return status_ && WIFSIGNALED(*status_) && WTERMSIG(*status_) == signal; }
+
+  void signal(int signal) { REQUIRE(::kill(pid_, signal) == 0); }
+
+  /// Whether the process's main thread is asleep (state S): waiting in its
+  /// event loop, or blocked writing to a full pipe.
+  bool sleeping() const {
+    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto paren = text.rfind(')');
+    return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'S';
+  }
+
+  const std::string& out() const { return out_; }
+  const std::string& err() const { return err_; }
+  std::vector<std::string> lines() const { return split_lines(out_); }
+
+ private:
+  static void drain(int& fd, std::string& into) {
+    if (fd < 0) return;
+    char buffer[65536];
+    for (;;) {
+      const auto got = ::read(fd, buffer, sizeof buffer);
+      if (got > 0) {
+        into.append(buffer, static_cast<std::size_t>(got));
+        continue;
+      }
+      if (got < 0 && errno == EINTR) continue;
+      if (got == 0) {
+        ::close(fd);
+        fd = -1;
+      }
+      return;  // EOF, or nothing more for now
+    }
+  }
+
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  std::string out_, err_;
+};
+
+std::vector<std::string> with_tool(std::vector<std::string> args) {
+  args.insert(args.begin(), tool);
+  return args;
+}
+
+/// The tool, started.
+std::unique_ptr<process> start(const fs::path& root, const std::vector<std::string>& args,
+                               std::optional<std::string> input = std::nullopt,
+                               const std::vector<std::string>& extra_env = {}) {
+  return std::make_unique<process>(with_tool(args), root, std::move(input), extra_env);
+}
+
+struct outcome {
+  int status = -1;
+  std::string out, err;
+};
+
+/// The tool, run to its end.
+outcome run(const fs::path& root, const std::vector<std::string>& args, std::optional<std::string> input = std::nullopt,
+            const std::vector<std::string>& extra_env = {}) {
+  process p(with_tool(args), root, std::move(input), extra_env);
+  const int status = p.wait();
+  return {status, p.out(), p.err()};
+}
+
+std::string describe(const std::vector<std::string>& args) {
+  std::string text = "storewatch";
+  for (const auto& a : args) text += " '" + a + "'";
+  return text;
+}
+
+/// Runs the tool and requires status 0 and nothing on stderr; returns stdout.
+std::string run_ok(const fs::path& root, const std::vector<std::string>& args,
+                   std::optional<std::string> input = std::nullopt) {
+  const auto r = run(root, args, std::move(input));
+  INFO(describe(args) << "\nstatus " << r.status << "\nstdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.status == 0);
+  REQUIRE(r.err.empty());
+  return r.out;
+}
+
+/// Waits (bounded) for `condition`, reading the output of `children` meanwhile.
+bool wait_for(const std::function<bool()>& condition, std::initializer_list<process*> children = {},
+              std::chrono::steady_clock::duration limit = process_limit) {
+  const auto deadline = steady::now() + limit;
+  while (!condition()) {
+    if (steady::now() > deadline) return condition();
+    if (children.size() == 0) {
+      ::poll(nullptr, 0, 2);
+    } else {
+      for (auto* c : children) c->pump(children.size() == 1 ? 5ms : 1ms);
+    }
+  }
+  return true;
+}
+
+/// A started `tail` has read its journal's end and is waiting for events:
+/// the journal folder it creates exists and its main thread sleeps in its
+/// event loop (or it has already exited, which the caller then checks).
+void wait_until_tailing(process& tail, const fs::path& root, const std::string& user) {
+  const bool ready = wait_for(
+      [&] { return tail.exited() || (fs::exists(root / "journals" / user) && tail.sleeping()); }, {&tail});
+  INFO("stderr: " << tail.err());
+  REQUIRE(ready);
+}
+
+bool one_line(const std::string& text) {
+  return !text.empty() && text.back() == '\n' && std::count(text.begin(), text.end(), '\n') == 1;
+}
+
+/// "2025-10-22T12:15:41.619Z": digits where the pattern has 'd', an optional
+/// fraction, and a Z.
+bool is_iso_utc(std::string_view text) {
+  constexpr std::string_view pattern = "dddd-dd-ddTdd:dd:dd";
+  if (text.size() < pattern.size() + 1) return false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const bool digit = text[i] >= '0' && text[i] <= '9';
+    if (pattern[i] == 'd' ? !digit : text[i] != pattern[i]) return false;
+  }
+  auto rest = text.substr(pattern.size());
+  if (rest.starts_with('.')) {
+    rest.remove_prefix(1);
+    const auto digits = rest.find_first_not_of("0123456789");
+    if (digits == 0 || digits == std::string_view::npos) return false;
+    rest.remove_prefix(digits);
+  }
+  return rest == "Z";
+}
+
+/// One line of `tail --format json`: an object with string fields id, name,
+/// data, actor and occurred_at (ISO 8601 UTC, near now).
+struct printed_event {
+  std::string id, name, data, actor, occurred_at;
+};
+
+printed_event parse_json_line(const std::string& line) {
+  INFO("line: " << line);
+  nlohmann::json j;
+  REQUIRE_NOTHROW(j = nlohmann::json::parse(line));
+  REQUIRE(j.is_object());
+  for (const char* field : {"id", "name", "data", "actor", "occurred_at"}) {
+    INFO("field " << field);
+    REQUIRE(j.contains(field));
+    REQUIRE(j[field].is_string());
+  }
+  printed_event e{j["id"].get<std::string>(), j["name"].get<std::string>(), j["data"].get<std::string>(),
+                  j["actor"].get<std::string>(), j["occurred_at"].get<std::string>()};
+  CHECK(!e.id.empty());
+  CHECK(is_iso_utc(e.occurred_at));
+  const auto when = cli::parse_time(e.occurred_at);
+  REQUIRE(when);
+  const auto now = std::chrono::system_clock::now();
+  CHECK(*when > now - 10min);
+  CHECK(*when < now + 10min);
+  return e;
+}
+
+std::vector<printed_event> parse_json_lines(const std::string& text) {
+  std::vector<printed_event> events;
+  for (const auto& line : split_lines(text)) events.push_back(parse_json_line(line));
+  return events;
+}
+
+/// The events a tail has printed so far, parsed as its lines complete; each
+/// event's data also goes into `seen`.
+struct tail_output {
+  explicit tail_output(std::set<std::string>* seen) : seen(seen) {}
+  void update(const process& p) {
+    const auto& text = p.out();
+    for (;;) {
+      const auto newline = text.find('\n', consumed);
+      if (newline == std::string::npos) return;
+      events.push_back(parse_json_line(text.substr(consumed, newline - consumed)));
+      seen->insert(events.back().data);
+      consumed = newline + 1;
+    }
+  }
+  std::set<std::string>* seen;
+  std::vector<printed_event> events;
+  std::size_t consumed = 0;
+};
+
+/// Appends `count` application events "<prefix><i>" for bob123, as the
+/// local store's publish does (same records, ids "<writer>-<sequence>") but
+/// with one fsync for the lot, so a backlog of thousands is quick to make.
+/// Returns data → id.
+std::map<std::string, std::string> publish_backlog(const fs::path& root, const std::string& prefix, int count) {
+  std::random_device random;
+  detail::journal_writer writer(root / "journals", "backlog-" + std::to_string(random()), 64ull << 20);
+  std::map<std::string, std::string> ids;
+  for (int i = 0; i < count; ++i) {
+    event e;
+    e.name = "BACKLOG";
+    e.data = prefix + std::to_string(i);
+    e.actor = "alice222";
+    e.occurred_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    e.id = writer.name() + "-" + std::to_string(writer.next_sequence());
+    writer.append("bob123", detail::encode_record(e));
+    ids[e.data] = e.id;
+  }
+  writer.sync();
+  return ids;
+}
+
+/// Publishes NAME DATA to bob123 with the tool; returns the id it printed.
+std::string publish(const fs::path& root, const std::string& name, const std::string& data) {
+  const auto out = run_ok(root, {"--user", "alice222", "publish", name, data, "--to", "bob123"});
+  const auto lines = split_lines(out);
+  REQUIRE(lines.size() == 1);
+  REQUIRE(!lines[0].empty());
+  return lines[0];
+}
+
+/// Runs the tool and requires `status`, nothing on stdout, and one line on
+/// stderr that names each of `named`.
+void check_failure(int status, const fs::path& root, const std::vector<std::string>& args,
+                   const std::vector<std::string>& named) {
+  const auto r = run(root, args);
+  INFO(describe(args) << "\nstatus " << r.status << "\nstdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.status == status);
+  CHECK(r.out.empty());
+  CHECK(one_line(r.err));
+  CHECK_THAT(r.err, StartsWith("storewatch: "));
+  for (const auto& n : named) CHECK_THAT(r.err, Contains(n));
+}
+
+void check_usage_error(const fs::path& root, const std::vector<std::string>& args,
+                       const std::vector<std::string>& named) {
+  check_failure(2, root, args, named);
+}
+
+void check_runtime_error(const fs::path& root, const std::vector<std::string>& args,
+                         const std::vector<std::string>& named) {
+  check_failure(1, root, args, named);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// cli::parse_time, cli::format_time
+
+TEST_CASE("parse_time reads epoch milliseconds and ISO 8601", "[cli][time]") {
+  using namespace std::chrono;
+  const auto at = [](int y, unsigned m, unsigned d, int h = 0, int mi = 0, int s = 0, int ms = 0) {
+    return timestamp{time_point_cast<milliseconds>(sys_days{year{y} / month{m} / day{d}} + hours{h} + minutes{mi} +
+                                                   seconds{s} + milliseconds{ms})};
+  };
+  CHECK(cli::parse_time("1761135341619") == at(2025, 10, 22, 12, 15, 41, 619));
+  CHECK(cli::parse_time("0") == timestamp{});
+  CHECK(cli::parse_time("2025-10-22T12:15:41Z") == at(2025, 10, 22, 12, 15, 41));
+  CHECK(cli::parse_time("2025-10-22T12:15:41.619Z") == at(2025, 10, 22, 12, 15, 41, 619));
+  CHECK(cli::parse_time("2025-10-22T12:15:41.6Z") == at(2025, 10, 22, 12, 15, 41, 600));
+  CHECK(cli::parse_time("2025-10-22T12:15:41.61999Z") == at(2025, 10, 22, 12, 15, 41, 619));
+  CHECK(cli::parse_time("2025-10-22T12:15:41+02:00") == at(2025, 10, 22, 10, 15, 41));
+  CHECK(cli::parse_time("2025-10-22T12:15:41.619+02:00") == at(2025, 10, 22, 10, 15, 41, 619));
+  CHECK(cli::parse_time("2025-10-22T01:15:41-05:30") == at(2025, 10, 22, 6, 45, 41));
+  CHECK(cli::parse_time("2025-10-22T00:30:00+01:00") == at(2025, 10, 21, 23, 30, 0));
+  CHECK(cli::parse_time("2025-10-22") == at(2025, 10, 22));
+  CHECK(cli::parse_time("2024-02-29") == at(2024, 2, 29));
+  CHECK(cli::parse_time("2025-10-22 12:15:41Z") == at(2025, 10, 22, 12, 15, 41));
+}
+
+TEST_CASE("parse_time rejects what is not a time", "[cli][time]") {
+  for (const std::string_view text :
+       {"", "2025-13-01", "2025-00-10", "2025-02-29", "2025-10-32", "2025-10-22T25:00:00Z", "2025-10-22T12:60:00Z",
+        "yesterday", "2025-10-22T12:15:41", "2025-10-22T12:15:41.Z", "2025-10-22T12:15Z", "2025-10-22T",
+        "2025-10-22Z", "2025-10-22T12:15:41Zjunk", "2025-10-22T12:15:41+2:00", "2025-10-22T12:15:41+24:00",
+        "25-10-22", "-1", "1761135341619ms", "99999999999999999999999", " 2025-10-22"}) {
+    INFO("'" << text << "'");
+    CHECK_FALSE(cli::parse_time(text).has_value());
+  }
+}
+
+TEST_CASE("format_time writes ISO 8601 UTC with milliseconds and parse_time reads it back", "[cli][time]") {
+  using namespace std::chrono;
+  CHECK(cli::format_time(timestamp{}) == "1970-01-01T00:00:00.000Z");
+  CHECK(cli::format_time(timestamp{milliseconds{1761135341619}}) == "2025-10-22T12:15:41.619Z");
+  for (const std::string_view text :
+       {"2025-10-22T12:15:41.619Z", "2026-11-27T04:05:06.123Z", "2024-02-29T23:59:59.999Z", "2000-01-01T00:00:00.001Z"}) {
+    const auto parsed = cli::parse_time(text);
+    REQUIRE(parsed);
+    CHECK(cli::format_time(*parsed) == text);
+  }
+  const auto now = time_point_cast<milliseconds>(system_clock::now());
+  CHECK(cli::parse_time(cli::format_time(now)) == now);
+}
+
+// ---------------------------------------------------------------------------
+// cli::parse, cli::split_list
+
+TEST_CASE("cli::parse reads options by the command's table", "[cli][parse]") {
+  const cli::command_spec spec{
+      "demo", "A [B]", 1, 2, {{"flag", false, "a flag"}, {"value", true, "takes a value"}}, "a demo command"};
+
+  SECTION("positionals, '--name value', '--name=value' and flags") {
+    const auto a = cli::parse(spec, {"one", "--value", "v1", "--flag", "two"});
+    CHECK(a.positionals == std::vector<std::string>{"one", "two"});
+    CHECK(a.has("flag"));
+    CHECK(a.get("flag") == std::optional<std::string>(""));
+    CHECK(a.get("value") == std::optional<std::string>("v1"));
+    CHECK_FALSE(a.get("other").has_value());
+
+    const auto b = cli::parse(spec, {"--value=x=y", "one"});
+    CHECK(b.get("value") == std::optional<std::string>("x=y"));
+    CHECK_FALSE(b.has("flag"));
+    const auto c = cli::parse(spec, {"--value=", "one"});
+    CHECK(c.get("value") == std::optional<std::string>(""));
+    // A value may look like an option.
+    const auto d = cli::parse(spec, {"one", "--value", "--flag"});
+    CHECK(d.get("value") == std::optional<std::string>("--flag"));
+    CHECK_FALSE(d.has("flag"));
+  }
+  SECTION("'--' ends the options") {
+    const auto a = cli::parse(spec, {"--", "--flag", "-x"});
+    CHECK(a.positionals == std::vector<std::string>{"--flag", "-x"});
+    CHECK_FALSE(a.has("flag"));
+    // A single dash is a positional (stdin for create).
+    CHECK(cli::parse(spec, {"a", "-"}).positionals == std::vector<std::string>{"a", "-"});
+  }
+  SECTION("usage errors name the argument") {
+    const auto fails_naming = [&](const std::vector<std::string>& args, const std::string& named) {
+      INFO("args: " << args.size() << " named " << named);
+      try {
+        cli::parse(spec, args);
+        FAIL("no usage_error");
+      } catch (const cli::usage_error& error) {
+        CHECK_THAT(error.what(), Contains(named));
+      }
+    };
+    fails_naming({"one", "--bogus"}, "--bogus");
+    fails_naming({"one", "--bogus=1"}, "--bogus");
+    fails_naming({"one", "--value"}, "--value");
+    fails_naming({"one", "--flag=yes"}, "--flag");
+    fails_naming({"one", "--flag", "--flag"}, "--flag");
+    fails_naming({"one", "--value", "a", "--value=b"}, "--value");
+    fails_naming({}, "A [B]");
+    fails_naming({"--flag"}, "A [B]");
+    fails_naming({"one", "two", "three"}, "three");
+  }
+}
+
+TEST_CASE("cli::split_list splits on commas and rejects empty items", "[cli][parse]") {
+  CHECK(cli::split_list("a", "with") == std::vector<std::string>{"a"});
+  CHECK(cli::split_list("a,b,c", "with") == std::vector<std::string>{"a", "b", "c"});
+  for (const std::string_view text : {"", ",", "a,", ",a", "a,,b"}) {
+    INFO("'" << text << "'");
+    try {
+      cli::split_list(text, "with");
+      FAIL("no usage_error");
+    } catch (const cli::usage_error& error) {
+      CHECK_THAT(error.what(), Contains("--with"));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The binary
+
+TEST_CASE("two users in two processes: bob's tail gets alice's SHARE then DELETE", "[cli][tail]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  auto tail = start(root, {"--user", "bob123", "tail", "--count", "2", "--format", "json", "--timeout", "30"});
+  wait_until_tailing(*tail, root, "bob123");
+  REQUIRE_FALSE(tail->exited());
+
+  const auto created = run_ok(root, {"--user", "alice222", "create", "SharedEvents/a.txt", "-"}, "hello\n");
+  const auto created_lines = split_lines(created);
+  REQUIRE(created_lines.size() == 1);
+  const auto version = versioned_path::try_parse(created_lines[0]);
+  REQUIRE(version);
+  CHECK(version->path == "SharedEvents/a.txt");
+  CHECK(version->user == "alice222");
+  CHECK(run_ok(root, {"--user", "alice222", "share", "SharedEvents/", "--with", "bob123"}) == created);
+  CHECK(run_ok(root, {"--user", "bob123", "cat", created_lines[0]}) == "hello\n");
+  CHECK(run_ok(root, {"--user", "alice222", "delete", "SharedEvents/", "--recursive"}) == created);
+
+  const int status = tail->wait();
+  INFO("tail stdout: " << tail->out() << "\ntail stderr: " << tail->err());
+  CHECK(status == 0);
+  CHECK(tail->err().empty());
+  const auto events = parse_json_lines(tail->out());
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].name == "SHARE");
+  CHECK(events[0].data == created_lines[0]);
+  CHECK(events[0].actor == "alice222");
+  CHECK(events[1].name == "DELETE");
+  CHECK(events[1].data == created_lines[0]);
+  CHECK(events[1].actor == "alice222");
+  CHECK(events[0].id != events[1].id);
+  CHECK(cli::parse_time(events[0].occurred_at) <= cli::parse_time(events[1].occurred_at));
+
+  // Deleted: bob can no longer read it.
+  check_runtime_error(root, {"--user", "bob123", "cat", created_lines[0]}, {"bob123", "SharedEvents/a.txt"});
+}
+
+TEST_CASE("tail --count stops after N events and --checkpoint continues after them (json by default on a pipe)",
+          "[cli][tail]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(publish(root, "EV", "e" + std::to_string(i)));
+  const auto checkpoint = (root / "tail.checkpoint").string();
+
+  const auto first = parse_json_lines(
+      run_ok(root, {"--user", "bob123", "tail", "--from-start", "--count", "2", "--checkpoint", checkpoint}));
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].data == "e0");
+  CHECK(first[1].data == "e1");
+  CHECK(first[0].id == ids[0]);
+  CHECK(first[0].name == "EV");
+
+  const auto rest = parse_json_lines(run_ok(
+      root, {"--user", "bob123", "tail", "--checkpoint", checkpoint, "--count", "3", "--format", "json"}));
+  REQUIRE(rest.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(rest[i].data == "e" + std::to_string(i + 2));
+    CHECK(rest[i].id == ids[i + 2]);
+  }
+
+  // Filters: --names and --prefix.
+  publish(root, "OTHER", "x1");
+  const auto filtered = parse_json_lines(run_ok(
+      root, {"--user", "bob123", "tail", "--from-start", "--names", "OTHER,NONE", "--count", "1", "--timeout", "20"}));
+  REQUIRE(filtered.size() == 1);
+  CHECK(filtered[0].data == "x1");
+  const auto prefixed = parse_json_lines(
+      run_ok(root, {"--user", "bob123", "tail", "--from-start", "--prefix", "e3", "--count", "1", "--timeout", "20"}));
+  REQUIRE(prefixed.size() == 1);
+  CHECK(prefixed[0].data == "e3");
+
+  // Text: one aligned line per event with its time, name, actor and data.
+  const auto text = run_ok(root, {"--user", "bob123", "tail", "--from-start", "--count", "1", "--format", "text"});
+  const auto lines = split_lines(text);
+  REQUIRE(lines.size() == 1);
+  CHECK_THAT(lines[0], Contains("EV") && Contains("alice222") && Contains("e0"));
+  CHECK(is_iso_utc(lines[0].substr(0, lines[0].find(' '))));
+}
+
+TEST_CASE("tail --checkpoint across SIGTERM and restart prints every event exactly once", "[cli][tail][checkpoint]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto checkpoint = (root / "tail.checkpoint").string();
+  const std::vector<std::string> tail_args{"--user", "bob123", "tail", "--checkpoint", checkpoint, "--from-start",
+                                           "--format", "json"};
+  std::map<std::string, std::string> published;  // data → id
+  std::vector<printed_event> printed;            // by every run, in order
+  std::set<std::string> seen;
+  const auto covered = [&] {
+    return seen.size() >= published.size() &&
+           std::all_of(published.begin(), published.end(), [&](const auto& p) { return seen.count(p.first) > 0; });
+  };
+
+  // Reads `tail` until `ready()`, then (not reading, so a tail with more to
+  // print blocks on its full stdout) waits until it sleeps, and stops it
+  // with SIGTERM; requires status 0.
+  const auto stop = [&](process& tail, tail_output& output, const std::function<bool()>& ready) {
+    const bool got = wait_for(
+        [&] {
+          output.update(tail);
+          return tail.exited() || ready();
+        },
+        {&tail});
+    INFO("stdout: " << tail.out() << "\nstderr: " << tail.err());
+    REQUIRE(got);
+    REQUIRE(wait_for([&] { return tail.exited() || tail.sleeping(); }));
+    REQUIRE_FALSE(tail.exited());
+    tail.signal(SIGTERM);
+    CHECK(tail.wait() == 0);
+    CHECK(tail.err().empty());
+    output.update(tail);
+    printed.insert(printed.end(), output.events.begin(), output.events.end());
+  };
+
+  SECTION("rounds of publish, tail until caught up, SIGTERM") {
+    for (int round = 0; round < 4; ++round) {
+      for (int i = 0; i < 3; ++i) {
+        const auto data = "r" + std::to_string(round) + "-" + std::to_string(i);
+        published[data] = publish(root, "ROUND", data);
+      }
+      auto tail = start(root, tail_args);
+      tail_output output(&seen);
+      stop(*tail, output, covered);
+    }
+    // A restart with nothing new prints nothing.
+    auto tail = start(root, tail_args);
+    wait_until_tailing(*tail, root, "bob123");
+    tail_output output(&seen);
+    stop(*tail, output, [] { return true; });
+    CHECK(output.events.empty());
+  }
+
+  SECTION("SIGTERM mid-backlog, while the tail is blocked writing to a full stdout pipe") {
+    published = publish_backlog(root, "bk:", 3000);
+    std::mt19937 random(std::random_device{}());
+    int stops = 0;
+    for (; stops < 20 && !covered(); ++stops) {
+      auto tail = start(root, tail_args);
+      tail_output output(&seen);
+      const auto lines = std::uniform_int_distribution<std::size_t>(1, 400)(random);
+      stop(*tail, output, [&] { return output.events.size() >= lines || covered(); });
+    }
+    CHECK(stops >= 2);
+    auto tail = start(root, tail_args);
+    tail_output output(&seen);
+    wait_until_tailing(*tail, root, "bob123");
+    stop(*tail, output, covered);
+  }
+
+  std::map<std::string, int> times;
+  for (const auto& e : printed) {
+    ++times[e.data];
+    INFO(e.data);
+    REQUIRE(published.count(e.data) == 1);
+    CHECK(e.id == published[e.data]);
+  }
+  std::size_t wrong = 0;
+  for (const auto& [data, id] : published) {
+    if (times[data] == 1) continue;
+    ++wrong;
+    if (wrong <= 10) {
+      INFO(data << " printed " << times[data] << " times");
+      CHECK(times[data] == 1);
+    }
+  }
+  CHECK(wrong == 0);
+  CHECK(printed.size() == published.size());
+}
+
+TEST_CASE("tail --checkpoint across SIGKILL and restart loses nothing and repeats at most 64 events",
+          "[cli][tail][checkpoint]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto checkpoint = (root / "tail.checkpoint").string();
+  const std::vector<std::string> tail_args{"--user", "bob123", "tail", "--checkpoint", checkpoint, "--from-start",
+                                           "--format", "json"};
+  constexpr std::size_t repeat_bound = 64;  // the README: checkpoint_every
+  const auto seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937 random(seed);
+
+  // A backlog (so kills land mid-catch-up, where repeats can reach the
+  // bound), and a writer process publishing while the tail is killed.
+  auto published = publish_backlog(root, "bk:", 1500);
+  constexpr int writer_events = 120;
+  process writer({"/bin/sh", "-c",
+                  "i=1; while [ $i -le $2 ]; do \"$1\" --user alice222 publish WRITER w:$i --to bob123 || exit 1; "
+                  "i=$((i+1)); done",
+                  "sh", tool, std::to_string(writer_events)},
+                 root);
+
+  std::vector<std::vector<printed_event>> runs;
+  std::set<std::string> seen;
+  const auto seen_all = [&] {
+    if (!writer.exited()) return false;
+    for (const auto& [data, id] : published) {
+      if (!seen.count(data)) return false;
+    }
+    for (int i = 1; i <= writer_events; ++i) {
+      if (!seen.count("w:" + std::to_string(i))) return false;
+    }
+    return true;
+  };
+
+  int kills = 0;
+  for (int attempt = 0; attempt < 80 && !(kills >= 8 && seen_all()); ++attempt) {
+    auto tail = start(root, tail_args);
+    tail_output output(&seen);
+    const auto started = steady::now();
+    if (attempt % 2 == 0) {
+      // Once it has printed a random number of lines (or a while has passed).
+      const auto lines = std::uniform_int_distribution<std::size_t>(1, 200)(random);
+      wait_for(
+          [&] {
+            output.update(*tail);
+            return tail->exited() || output.events.size() >= lines;
+          },
+          {tail.get(), &writer}, 1s);
+    } else {
+      // At a random moment after its start.
+      const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(random));
+      wait_for([&] { return tail->exited() || steady::now() - started >= delay; }, {tail.get(), &writer});
+    }
+    INFO("stderr: " << tail->err());
+    REQUIRE_FALSE(tail->exited());
+    tail->signal(SIGKILL);
+    tail->wait();
+    CHECK(tail->killed_by(SIGKILL));
+    output.update(*tail);
+    runs.push_back(output.events);
+    ++kills;
+    writer.pump(0ms);
+    writer.exited();
+  }
+  {
+    INFO("writer stderr: " << writer.err());
+    REQUIRE(writer.wait() == 0);
+  }
+  // The writer printed one id per event it published.
+  const auto writer_ids = split_lines(writer.out());
+  REQUIRE(writer_ids.size() == static_cast<std::size_t>(writer_events));
+  for (int i = 1; i <= writer_events; ++i) published["w:" + std::to_string(i)] = writer_ids[i - 1];
+
+  // A last run that ends cleanly once it has caught up.
+  {
+    auto tail = start(root, tail_args);
+    tail_output output(&seen);
+    wait_until_tailing(*tail, root, "bob123");
+    const bool caught_up = wait_for(
+        [&] {
+          output.update(*tail);
+          return tail->exited() || std::all_of(published.begin(), published.end(),
+                                               [&](const auto& p) { return seen.count(p.first) > 0; });
+        },
+        {tail.get()});
+    INFO("stderr: " << tail->err());
+    REQUIRE(caught_up);
+    REQUIRE(wait_for([&] { return tail->exited() || tail->sleeping(); }));
+    REQUIRE_FALSE(tail->exited());
+    tail->signal(SIGTERM);
+    CHECK(tail->wait() == 0);
+    output.update(*tail);
+    runs.push_back(output.events);
+  }
+
+  // Every event at least once, each with the id it was published with;
+  // a run repeats at most `repeat_bound` events of the runs before it.
+  std::set<std::string> before;
+  std::size_t most_repeats = 0;
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    std::size_t repeats = 0;
+    std::set<std::string> this_run;
+    for (const auto& e : runs[r]) {
+      INFO("run " << r << ": " << e.data << " id " << e.id);
+      REQUIRE(published.count(e.data) == 1);
+      CHECK(e.id == published[e.data]);
+      CHECK(this_run.insert(e.data).second);  // never twice in one run
+      if (before.count(e.data)) ++repeats;
+    }
+    INFO("run " << r << " of " << runs.size() << " printed " << runs[r].size() << ", repeating " << repeats);
+    CHECK(repeats <= repeat_bound);
+    most_repeats = std::max(most_repeats, repeats);
+    before.insert(this_run.begin(), this_run.end());
+  }
+  std::size_t missing = 0;
+  for (const auto& [data, id] : published) missing += before.count(data) == 0 ? 1 : 0;
+  CHECK(missing == 0);
+  CHECK(kills >= 8);
+  WARN(kills << " kills; at most " << most_repeats << " repeats in a run");
+}
+
+TEST_CASE("usage errors: status 2 and one stderr line naming the argument and nothing on stdout", "[cli][errors]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto file = root / "input.txt";
+  write_file(file, "x");
+  const std::vector<std::string> alice{"--user", "alice222"};
+  const auto as_alice = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), alice.begin(), alice.end());
+    return args;
+  };
+
+  // alice is known to the store, so only the arguments can be at fault.
+  const auto created = run_ok(root, as_alice({"create", "kept.txt", file.string()}));
+
+  check_usage_error(root, {}, {"command"});
+  check_usage_error(root, as_alice({"frob"}), {"frob"});
+  check_usage_error(root, as_alice({"ls", "--bogus"}), {"--bogus"});
+  check_usage_error(root, {"--bogus", "ls"}, {"--bogus"});
+  check_usage_error(root, {"ls", "--user", "alice222"}, {"--user"});
+  check_usage_error(root, {"--user"}, {"--user"});
+  check_usage_error(root, as_alice({"share", "Shared/"}), {"--with"});
+  check_usage_error(root, as_alice({"share", "Shared/", "--with"}), {"--with"});
+  check_usage_error(root, as_alice({"share", "Shared/", "--with", "bob123,"}), {"--with"});
+  check_usage_error(root, as_alice({"share", "Shared/", "--with", "bob 123"}), {"bob 123"});
+  check_usage_error(root, as_alice({"share", "Shared/", "--with", "bob123", "--since", "yesterday"}),
+                    {"--since", "yesterday"});
+  check_usage_error(root, as_alice({"delete", "Shared/", "--until", "2025-10-22T12:15:41"}), {"--until"});
+  check_usage_error(root, as_alice({"unshare", "Shared/", "--with", "bob123", "--since", "2025-13-01"}),
+                    {"--since", "2025-13-01"});
+  check_usage_error(root, as_alice({"publish", "EV", "data"}), {"--to"});
+  check_usage_error(root, as_alice({"publish", "SHARE", "data", "--to", "bob123"}), {"SHARE"});
+  check_usage_error(root, as_alice({"tail", "--format", "xml"}), {"--format", "xml"});
+  check_usage_error(root, as_alice({"tail", "--count", "x"}), {"--count", "'x'"});
+  check_usage_error(root, as_alice({"tail", "--count", "-1"}), {"--count"});
+  check_usage_error(root, as_alice({"tail", "--count", "1.5"}), {"--count"});
+  check_usage_error(root, as_alice({"tail", "--count", "1e30"}), {"--count"});  // too large for a count
+  check_usage_error(root, as_alice({"tail", "--count", "inf"}), {"--count"});
+  check_usage_error(root, as_alice({"tail", "--timeout", "soon"}), {"--timeout"});
+  check_usage_error(root, as_alice({"tail", "--interval", "nan"}), {"--interval"});
+  check_usage_error(root, as_alice({"tail", "--names", "SHARE,,DELETE"}), {"--names"});
+  check_usage_error(root, as_alice({"tail", "extra"}), {"extra"});
+  check_usage_error(root, as_alice({"create", "../x", file.string()}), {"../x"});
+  check_usage_error(root, as_alice({"create", "a/../x", file.string()}), {"a/../x"});
+  check_usage_error(root, as_alice({"share", "../", "--with", "bob123"}), {"../"});
+  check_usage_error(root, as_alice({"ls", "a/.."}), {"a/.."});
+  check_usage_error(root, as_alice({"create"}), {"PATH"});
+  check_usage_error(root, as_alice({"cat", "a", "b"}), {"'b'"});
+  check_usage_error(root, as_alice({"cat", "not-a-version"}), {"not-a-version"});
+  check_usage_error(root, {"--user", "bad/user", "ls"}, {"bad/user"});
+  check_usage_error(root, {"--user", "..", "ls"}, {".."});
+  check_usage_error(root, {"ls"}, {"--user"});
+  check_usage_error(root, {"--user=", "ls"}, {"--user"});
+
+  // Nothing was created, shared or deleted by the failed commands.
+  CHECK(run_ok(root, as_alice({"ls", "--recursive"})) == created);
+}
+
+TEST_CASE("runtime errors: status 1 and one stderr line naming the path or user and nothing on stdout", "[cli][errors]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto file = root / "input.txt";
+  write_file(file, "secret");
+  const auto version = split_lines(run_ok(root, {"--user", "alice222", "create", "Private/a.txt", file.string()}));
+  REQUIRE(version.size() == 1);
+  publish(root, "HELLO", "carol is known now");  // to bob123
+  run_ok(root, {"--user", "alice222", "publish", "HELLO", "hi", "--to", "carol"});
+
+  SECTION("missing root") {
+    const std::string missing = "/nonexistent/x";
+    REQUIRE_FALSE(fs::exists(missing));
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"--root", missing, "--user", "bob123", "ls"},
+          {"--root", missing, "--user", "bob123", "cat", version[0]},
+          {"--root", missing, "--user", "bob123", "tail", "--count", "1", "--timeout", "5"},
+          {"--root", missing, "stats"},
+          {"--root=" + missing, "--user", "alice222", "create", "a.txt", file.string()},
+          {"--root", missing, "--user", "alice222", "publish", "EV", "x", "--to", "bob123"}}) {
+      check_runtime_error(root, args, {missing});
+    }
+    CHECK_FALSE(fs::exists(missing));
+    // STOREWATCH_ROOT as well as --root.
+    check_runtime_error(root / "missing", {"--user", "bob123", "ls"}, {(root / "missing").string()});
+  }
+  SECTION("unknown user") {
+    check_runtime_error(root, {"--user", "dave", "ls"}, {"dave"});
+    check_runtime_error(root, {"--user", "dave", "ls", "Private/", "--recursive"}, {"dave"});
+    check_runtime_error(root, {"--user", "dave", "cat", version[0]}, {"dave"});
+    // Asking did not make dave known.
+    check_runtime_error(root, {"--user", "dave", "ls"}, {"dave"});
+  }
+  SECTION("a version not shared with you") {
+    check_runtime_error(root, {"--user", "bob123", "cat", version[0]}, {"bob123", "Private/a.txt"});
+    check_runtime_error(root, {"--user", "carol", "cat", version[0]}, {"carol", "Private/a.txt"});
+    const auto r = run(root, {"--user", "carol", "cat", version[0]});
+    CHECK_THAT(r.err, Contains("permission denied") || Contains("not shared"));
+    // A version that does not exist, even for its owner.
+    check_runtime_error(root, {"--user", "alice222", "cat", "Private/b.txt\xE2\x9C\xB9" "alice222_1"},
+                        {"Private/b.txt"});
+  }
+  SECTION("a missing input file") {
+    check_runtime_error(root, {"--user", "alice222", "create", "a.txt", (root / "no-such-file").string()},
+                        {(root / "no-such-file").string()});
+  }
+}
+
+TEST_CASE("help and version: --help and COMMAND --help and --version print to stdout with status 0", "[cli]") {
+  temp_dir dir;
+  const auto missing = dir.path() / "no-store-needed";
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--help"}, {"-h"}, {"--root", "x", "--help"}}) {
+    const auto r = run(missing, args);
+    INFO(describe(args) << "\nstderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.empty());
+    CHECK_THAT(r.out, Contains("usage"));
+    for (const char* command : {"create", "share", "unshare", "delete", "publish", "ls", "cat", "tail", "stats"}) {
+      CHECK_THAT(r.out, Contains(command));
+    }
+  }
+  for (const std::string command : {"create", "share", "unshare", "delete", "publish", "ls", "cat", "tail", "stats"}) {
+    const auto r = run(missing, {command, "--help"});
+    INFO(command << " --help\nstderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.empty());
+    CHECK_THAT(r.out, Contains("usage") && Contains(command));
+  }
+  const auto tail_help = run(missing, {"tail", "--help"});
+  for (const char* option : {"--from-start", "--checkpoint", "--names", "--prefix", "--format", "--count", "--timeout",
+                             "--interval"}) {
+    CHECK_THAT(tail_help.out, Contains(option));
+  }
+  const auto share_help = run(missing, {"share", "--with", "x", "--help"});
+  CHECK(share_help.status == 0);
+  CHECK_THAT(share_help.out, Contains("--with") && Contains("--recursive") && Contains("--since"));
+
+  const auto version = run(missing, {"--version"});
+  CHECK(version.status == 0);
+  CHECK(version.err.empty());
+  CHECK_THAT(version.out, StartsWith("storewatch "));
+  CHECK(one_line(version.out));
+  CHECK_FALSE(fs::exists(missing));
+}
+
+TEST_CASE("tail --timeout: status 124 when --count events did not arrive in time", "[cli][tail]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto started = steady::now();
+  const auto r = run(root, {"--user", "bob123", "tail", "--timeout", "0.3", "--count", "5"});
+  const auto took = steady::now() - started;
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 124);
+  CHECK(r.out.empty());
+  CHECK(took >= 300ms);
+
+  // Some events, but fewer than --count: they are printed, then 124.
+  publish(root, "EV", "only one");
+  const auto partial = run(root, {"--user", "bob123", "tail", "--from-start", "--timeout", "0.3", "--count", "2"});
+  CHECK(partial.status == 124);
+  const auto events = parse_json_lines(partial.out);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].data == "only one");
+
+  // Without --count, the timeout just ends the tail.
+  const auto plain = run(root, {"--user", "bob123", "tail", "--timeout", "0.3"});
+  CHECK(plain.status == 0);
+  CHECK(plain.out.empty());
+}
+
+TEST_CASE("tail --timeout with a huge or infinite value does not time out at once", "[cli][tail]") {
+  // A timeout too large for the timer must not become "already expired";
+  // rejecting it as a usage error (status 2) would also do.
+  for (const std::string timeout : {"1e300", "inf", "1e16"}) {
+    temp_dir dir;
+    const auto& root = dir.path();
+    auto tail = start(root, {"--user", "bob123", "tail", "--count", "1", "--timeout", timeout});
+    wait_until_tailing(*tail, root, "bob123");
+    if (!tail->exited()) publish(root, "EV", "after a while");
+    const int status = tail->wait();
+    INFO("tail --count 1 --timeout " << timeout << "\nstatus " << status << "\nstdout: " << tail->out()
+                                     << "\nstderr: " << tail->err());
+    if (status == 2) {
+      CHECK_THAT(tail->err(), Contains("--timeout"));
+      continue;
+    }
+    CHECK(status == 0);
+    CHECK(split_lines(tail->out()).size() == 1);
+  }
+}
+
+TEST_CASE("ls and cat: what bob can see and its exact bytes", "[cli][files]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  // A NUL, bytes that are not UTF-8, a CR LF, and a trailing NUL.
+  const char raw[] = "a\0b\xff\xfe\x80\xC3 end\r\n";
+  const std::string bytes(raw, sizeof raw);  // with the terminating NUL
+  const char raw_more[] = "\x01\x02\xE2\x9C\xB9\xF0\x9F\x98\x80 stdin\n\xff";
+  const std::string more = std::string(1, '\0') + std::string(raw_more, sizeof raw_more - 1);
+  REQUIRE(bytes.size() == 14);
+  const auto file = root / "input.bin";
+  write_file(file, bytes);
+
+  const auto first = run_ok(root, {"--user", "alice222", "create", "Shared/bin.dat", file.string()});
+  const auto second = run_ok(root, {"--user", "alice222", "create", "Shared/sub/stdin.dat", "-"}, more);
+  const auto own = run_ok(root, {"--user", "alice222", "create", "Private/p.txt", file.string()});
+  REQUIRE(split_lines(first).size() == 1);
+  REQUIRE(split_lines(second).size() == 1);
+  const auto v1 = split_lines(first)[0];
+  const auto v2 = split_lines(second)[0];
+  CHECK(run_ok(root, {"--user", "alice222", "share", "Shared/", "--with", "bob123", "--recursive"}) == first + second);
+
+  CHECK(run_ok(root, {"--user", "bob123", "ls", "--recursive"}) == first + second);
+  CHECK(run_ok(root, {"--user", "bob123", "ls", "Shared/"}) == first);
+  CHECK(run_ok(root, {"--user", "bob123", "ls", "Shared/sub/", "--recursive"}) == second);
+  CHECK(run_ok(root, {"--user", "bob123", "ls"}).empty());
+  CHECK(run_ok(root, {"--user", "alice222", "ls", "--recursive"}) == own + first + second);
+
+  CHECK(run_ok(root, {"--user", "bob123", "cat", v1}) == bytes);
+  CHECK(run_ok(root, {"--user", "bob123", "cat", v2}) == more);
+  CHECK(run_ok(root, {"--user", "alice222", "cat", v1}) == bytes);
+  CHECK(run_ok(root, {"--user", "alice222", "cat", "--", v2}) == more);
+
+  // STOREWATCH_USER stands in for --user.
+  const auto r = run(root, {"cat", v1}, std::nullopt, {"STOREWATCH_USER=bob123"});
+  CHECK(r.status == 0);
+  CHECK(r.out == bytes);
+
+  // Unshared: gone from bob's view.
+  CHECK(run_ok(root, {"--user", "alice222", "unshare", "Shared/sub/", "--with", "bob123"}) == second);
+  CHECK(run_ok(root, {"--user", "bob123", "ls", "--recursive"}) == first);
+  check_runtime_error(root, {"--user", "bob123", "cat", v2}, {"bob123"});
+}
+
+TEST_CASE("stats prints a line per user with event counts", "[cli][stats]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  run_ok(root, {"--user", "alice222", "create", "Shared/a.txt", "-"}, "a");  // alice: CREATE
+  run_ok(root, {"--user", "alice222", "share", "Shared/", "--with", "bob123"});  // bob: SHARE
+  publish(root, "EV", "1");                                                      // bob
+  publish(root, "EV", "2");                                                      // bob
+  run_ok(root, {"--user", "alice222", "publish", "EV", "3", "--to", "carol"});   // carol
+  run_ok(root, {"--user", "alice222", "delete", "Shared/", "--recursive"});      // alice and bob: DELETE
+
+  const auto out = run_ok(root, {"stats"});
+  INFO(out);
+  std::map<std::string, std::vector<std::string>> rows;
+  for (const auto& line : split_lines(out)) {
+    std::istringstream fields(line);
+    std::vector<std::string> row{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+    if (!row.empty()) rows[row[0]] = row;
+  }
+  REQUIRE(rows.count("alice222"));
+  REQUIRE(rows.count("bob123"));
+  REQUIRE(rows.count("carol"));
+  REQUIRE(rows.count("total"));
+  CHECK(rows.size() == 5);  // the header, three users, the total
+  CHECK(rows["alice222"][1] == "2");
+  CHECK(rows["bob123"][1] == "4");
+  CHECK(rows["carol"][1] == "1");
+  CHECK(rows["total"][1] == "7");
+  for (const char* user : {"alice222", "bob123", "carol"}) {
+    const auto& row = rows[user];
+    INFO(user);
+    REQUIRE(row.size() == 6);  // user events writers bytes oldest newest
+    CHECK(std::stoul(row[2]) >= 1);
+    CHECK(std::stoul(row[3]) > 0);
+    const auto oldest = cli::parse_time(row[4]);
+    const auto newest = cli::parse_time(row[5]);
+    REQUIRE(oldest);
+    REQUIRE(newest);
+    CHECK(*oldest <= *newest);
+  }
+
+  // An empty store: the header and a zero total.
+  temp_dir empty;
+  const auto none = split_lines(run_ok(empty.path(), {"stats"}));
+  REQUIRE(none.size() == 2);
+  CHECK_THAT(none[1], StartsWith("total"));
+}
