@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what storewatch needs from Debian 12's packages (as root, or with sudo).
-#   scripts/setup.sh          everything: compilers, sanitizer runtimes, libraries, Catch2
+#   scripts/setup.sh          everything: compilers, sanitizer runtimes, libraries, Catch2,
+#                             and the packaging and docs tools
 #   scripts/setup.sh --demo   only what building the examples needs
 set -euo pipefail
 
 packages=(g++ cmake ninja-build libasio-dev nlohmann-json3-dev zlib1g-dev)
 if [[ "${1:-}" != "--demo" ]]; then
   packages+=(catch2 clang-16 libclang-rt-16-dev)
+  # The packaging tests: pkg-config, the Conan recipe's stand-in run and
+  # lint, and the API reference (docs/Doxyfile).
+  packages+=(pkgconf python3 pyflakes3 doxygen)
 fi
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite in four configurations:
-#   gcc     g++ 12, debug
+#   gcc     g++ 12, debug; also the packaging tests (install, vcpkg port, Conan
+#           recipe, consumer projects) and the doxygen run
 #   clang   clang 16, release (benchmarks included, as smoke tests)
 #   asan    g++ 12 with AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan    clang 16 with ThreadSanitizer
@@ -18,7 +19,7 @@ configure() {
   local name=$1
   local dir=build/$name
   case $name in
-    gcc) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug ;;
+    gcc) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DSTOREWATCH_TEST_PACKAGING=ON ;;
     clang) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Release ;;
     asan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
             -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \

@@ -23,10 +23,6 @@
 
 #include <unistd.h>
 
-#ifndef STOREWATCH_VERSION
-#define STOREWATCH_VERSION "unknown"
-#endif
-
 namespace {
 
 using namespace storewatch;
@@ -388,7 +384,7 @@ int main(int argc, char** argv) {
         return 0;
       }
       if (arg == "--version") {
-        std::printf("storewatch %s\n", STOREWATCH_VERSION);
+        std::printf("storewatch %s\n", STOREWATCH_VERSION_STRING);
         return 0;
       }
       if (arg == "--root" || arg == "--user") {

@@ -10,5 +10,6 @@
 #include <storewatch/source/memory.hpp>
 #include <storewatch/stats.hpp>
 #include <storewatch/stream.hpp>
+#include <storewatch/version.hpp>
 #include <storewatch/source/journal.hpp>
 #include <storewatch/store/local_store.hpp>

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds and runs the co_await and callback examples as a project outside
+# storewatch's tree would:
+#   consume.sh find_package     PREFIX WORK CXX   find_package(storewatch) from PREFIX
+#   consume.sh pkg_config       PREFIX WORK CXX   the compiler flags from PREFIX's storewatch.pc
+#   consume.sh add_subdirectory -      WORK CXX   storewatch's source tree vendored
+set -euo pipefail
+mode=$1 prefix=$2 work=$3 cxx=$4
+here=$(cd "$(dirname "$0")" && pwd)
+examples=$here/../../examples
+rm -rf "$work"
+mkdir -p "$work"
+
+case $mode in
+  find_package | add_subdirectory)
+    cmake -S "$here/$mode" -B "$work" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix"
+    cmake --build "$work"
+    ;;
+  pkg_config)
+    export PKG_CONFIG_PATH=$prefix/share/pkgconfig
+    for name in await_loop callback_listeners; do
+      # shellcheck disable=SC2046 # pkg-config's output is a list of flags
+      "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags storewatch) \
+        "$examples/$name.cpp" -o "$work/$name" $(pkg-config --libs storewatch)
+    done
+    ;;
+  *) echo "consume.sh: unknown mode '$mode'" >&2; exit 2 ;;
+esac
+
+cd "$work"
+for program in await_loop callback_listeners consumer_await consumer_callbacks; do
+  if [[ -x $program ]]; then
+    echo "== running $program"
+    ./"$program"
+  fi
+done

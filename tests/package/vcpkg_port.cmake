@@ -1,0 +1,114 @@
+# Runs ports/storewatch/portfile.cmake without vcpkg (which cannot reach its
+# registry here): vcpkg's helper functions are replaced by stand-ins that do
+# what vcpkg would do with the port's arguments, so the CMake configure and
+# install the port asks for are the ones that run.
+#
+#   cmake -DSOURCE=<repo> -DWORK=<scratch dir> -DFEATURES="tools" -P vcpkg_port.cmake
+#
+# The package lands in WORK/packages, laid out as vcpkg installs it.
+cmake_minimum_required(VERSION 3.20)
+foreach(var SOURCE WORK)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "vcpkg_port.cmake: -D${var}= is required")
+  endif()
+endforeach()
+
+set(PORT storewatch)
+set(CMAKE_CURRENT_LIST_DIR_OF_PORT "${SOURCE}/ports/storewatch")
+file(READ "${CMAKE_CURRENT_LIST_DIR_OF_PORT}/vcpkg.json" manifest)
+string(JSON VERSION GET "${manifest}" version-semver)
+set(CURRENT_PACKAGES_DIR "${WORK}/packages")
+file(REMOVE_RECURSE "${WORK}")
+set(configure_options "")
+
+function(vcpkg_from_github)
+  cmake_parse_arguments(arg "" "OUT_SOURCE_PATH;REPO;REF;SHA512;HEAD_REF" "" ${ARGN})
+  set(${arg_OUT_SOURCE_PATH} "${SOURCE}" PARENT_SCOPE)
+endfunction()
+
+function(vcpkg_check_features)
+  cmake_parse_arguments(arg "" "OUT_FEATURE_OPTIONS" "FEATURES" ${ARGN})
+  set(options "")
+  while(arg_FEATURES)
+    list(POP_FRONT arg_FEATURES feature option)
+    if(feature IN_LIST FEATURES)
+      list(APPEND options "-D${option}=ON")
+    else()
+      list(APPEND options "-D${option}=OFF")
+    endif()
+  endwhile()
+  set(${arg_OUT_FEATURE_OPTIONS} "${options}" PARENT_SCOPE)
+endfunction()
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE status)
+  if(NOT status EQUAL 0)
+    list(JOIN ARGN " " command)
+    message(FATAL_ERROR "vcpkg_port.cmake: '${command}' failed (${status})")
+  endif()
+endfunction()
+
+function(vcpkg_cmake_configure)
+  cmake_parse_arguments(arg "" "SOURCE_PATH" "OPTIONS" ${ARGN})
+  message(STATUS "port configure options: ${arg_OPTIONS}")
+  run("${CMAKE_COMMAND}" -S "${arg_SOURCE_PATH}" -B "${WORK}/build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+      "-DCMAKE_INSTALL_PREFIX=${CURRENT_PACKAGES_DIR}" ${arg_OPTIONS})
+endfunction()
+
+function(vcpkg_cmake_install)
+  run("${CMAKE_COMMAND}" --build "${WORK}/build")
+  run("${CMAKE_COMMAND}" --install "${WORK}/build")
+endfunction()
+
+function(vcpkg_cmake_config_fixup)
+  cmake_parse_arguments(arg "" "CONFIG_PATH" "" ${ARGN})
+  # vcpkg moves CONFIG_PATH to share/${PORT}; the port must already use that.
+  if(NOT arg_CONFIG_PATH STREQUAL "share/${PORT}" OR NOT EXISTS "${CURRENT_PACKAGES_DIR}/share/${PORT}/${PORT}-config.cmake")
+    message(FATAL_ERROR "vcpkg_port.cmake: no package config at ${CURRENT_PACKAGES_DIR}/${arg_CONFIG_PATH}")
+  endif()
+endfunction()
+
+function(vcpkg_fixup_pkgconfig)
+  file(GLOB pc_files "${CURRENT_PACKAGES_DIR}/share/pkgconfig/*.pc" "${CURRENT_PACKAGES_DIR}/lib/pkgconfig/*.pc")
+  if(NOT pc_files)
+    message(FATAL_ERROR "vcpkg_port.cmake: no pkg-config file installed")
+  endif()
+endfunction()
+
+function(vcpkg_copy_tools)
+  cmake_parse_arguments(arg "AUTO_CLEAN" "" "TOOL_NAMES" ${ARGN})
+  foreach(tool IN LISTS arg_TOOL_NAMES)
+    file(MAKE_DIRECTORY "${CURRENT_PACKAGES_DIR}/tools/${PORT}")
+    file(RENAME "${CURRENT_PACKAGES_DIR}/bin/${tool}" "${CURRENT_PACKAGES_DIR}/tools/${PORT}/${tool}")
+  endforeach()
+  if(arg_AUTO_CLEAN)
+    file(REMOVE_RECURSE "${CURRENT_PACKAGES_DIR}/bin")
+  endif()
+endfunction()
+
+function(vcpkg_install_copyright)
+  cmake_parse_arguments(arg "" "" "FILE_LIST" ${ARGN})
+  file(READ "${arg_FILE_LIST}" text)
+  file(WRITE "${CURRENT_PACKAGES_DIR}/share/${PORT}/copyright" "${text}")
+endfunction()
+
+# The portfile refers to its own folder as CMAKE_CURRENT_LIST_DIR, which
+# include() sets.
+include("${CMAKE_CURRENT_LIST_DIR_OF_PORT}/portfile.cmake")
+
+# What a vcpkg user gets.
+set(expected include/storewatch/storewatch.hpp include/storewatch/version.hpp share/storewatch/storewatch-config.cmake
+             share/storewatch/storewatch-config-version.cmake share/storewatch/usage share/storewatch/copyright
+             share/pkgconfig/storewatch.pc)
+if("tools" IN_LIST FEATURES)
+  list(APPEND expected tools/storewatch/storewatch)
+endif()
+foreach(file IN LISTS expected)
+  if(NOT EXISTS "${CURRENT_PACKAGES_DIR}/${file}")
+    message(FATAL_ERROR "vcpkg_port.cmake: the port did not install ${file}")
+  endif()
+endforeach()
+if(EXISTS "${CURRENT_PACKAGES_DIR}/bin" OR EXISTS "${CURRENT_PACKAGES_DIR}/debug")
+  message(FATAL_ERROR "vcpkg_port.cmake: bin/ or debug/ left in the package")
+endif()
+message(STATUS "vcpkg port: installed to ${CURRENT_PACKAGES_DIR} with features '${FEATURES}'")
