@@ -178,15 +178,23 @@ std::vector<long long> printed_sequences(const fs::path& file) {
 /// An in-process listener on bob123's journal that keeps every event and
 /// every reported problem.
 struct in_process_listener {
-  explicit in_process_listener(const fs::path& root)
-      : bob(io.get_executor(), root, "bob123"), source(bob.events()), listener(io.get_executor(), source, options()) {
-    listener.add_event_listener([this](const event& e) { events.push_back(e); });
+  /// Polls every `interval`, and also wakes on journal changes unless
+  /// `wake_ups` is false.
+  explicit in_process_listener(const fs::path& root, std::chrono::milliseconds interval = 10ms, bool wake_ups = true)
+      : bob(io.get_executor(), root, "bob123"),
+        source(bob.events()),
+        listener(io.get_executor(), source, options(interval, wake_ups)) {
+    listener.add_event_listener([this](const event& e) {
+      events.push_back(e);
+      arrivals.push_back(std::chrono::steady_clock::now());
+    });
     listener.start();
   }
 
-  listener_options options() {
+  listener_options options(std::chrono::milliseconds interval, bool wake_ups) {
     listener_options o;
-    o.poller.poll_interval = 10ms;
+    o.poller.poll_interval = interval;
+    o.poller.wake_ups = wake_ups;
     o.on_error = [this](std::error_code, std::string_view message) { errors.emplace_back(message); };
     return o;
   }
@@ -221,6 +229,7 @@ struct in_process_listener {
   journal_source source;
   event_listener listener;
   std::vector<event> events;
+  std::vector<std::chrono::steady_clock::time_point> arrivals;  // of each event
   std::vector<std::string> errors;
 };
 
@@ -292,6 +301,66 @@ TEST_CASE("4 writer processes x 10,000 events: all 40,000 arrive once, in per-wr
   }
   CHECK(bob.errors.empty());
   for (const auto& e : bob.errors) UNSCOPED_INFO(e);
+}
+
+TEST_CASE("wake-ups: with a 60 s poll interval, each event another process appends arrives within 2 s") {
+  constexpr long long count = 10;
+  constexpr auto bound = 2s;
+  temp_dir dir;
+  const auto root = dir.path() / "store";
+  in_process_listener bob(root, 60s);
+  // The first poll, and the one right after the watches are set: from here
+  // on the next poll is a minute away unless a wake-up comes.
+  bob.settle(2);
+  const auto polls_before = bob.listener.stats().polls;
+
+  // 300 ms apart, so each event is its own wake-up.
+  auto writer = start_writer(root, dir.path(), "writer", count, 300000);
+  const auto out = dir.path() / "writer.out";
+  // When the test first saw each publish complete (the writer prints its
+  // sequence number after publish_event returned).
+  std::vector<std::chrono::steady_clock::time_point> durable;
+  const bool done = bob.run_until([&] {
+    for (auto n = count_lines(out); durable.size() < n;) durable.push_back(std::chrono::steady_clock::now());
+    return writer->poll() && bob.events.size() >= static_cast<std::size_t>(count);
+  });
+  INFO("writer stderr: " << writer->stderr_text());
+  CHECK(writer->succeeded());
+  REQUIRE(done);
+  REQUIRE(durable.size() == static_cast<std::size_t>(count));
+  const auto sequences = by_writer(bob.events);
+  REQUIRE(sequences.at("writer") == iota_vector(count));
+  for (std::size_t i = 0; i < durable.size(); ++i) {
+    const auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(bob.arrivals[i] - durable[i]);
+    INFO("event " << i << " arrived " << latency.count() << " ms after its publish completed");
+    CHECK(latency < bound);
+  }
+  // Woken, not polling: about one poll per wake-up, never a timer storm.
+  CHECK(bob.listener.stats().polls - polls_before <= 4 * count);
+  CHECK(bob.errors.empty());
+  bob.stop();
+}
+
+TEST_CASE("forced polling (wake_ups off): 2 writer processes x 2,000 events all arrive once, in order") {
+  constexpr long long per_writer = 2000;
+  temp_dir dir;
+  const auto root = dir.path() / "store";
+  in_process_listener bob(root, 20ms, false);
+  bob.settle(2);
+  auto first = start_writer(root, dir.path(), "first", per_writer);
+  auto second = start_writer(root, dir.path(), "second", per_writer);
+  const bool done = bob.run_until(
+      [&] { return first->poll() && second->poll() && bob.events.size() >= 2 * static_cast<std::size_t>(per_writer); });
+  CHECK(first->succeeded());
+  CHECK(second->succeeded());
+  REQUIRE(done);
+  bob.settle();  // a duplicate would arrive now
+  bob.stop();
+  CHECK(bob.events.size() == 2 * static_cast<std::size_t>(per_writer));
+  const auto sequences = by_writer(bob.events);
+  CHECK(sequences.at("first") == iota_vector(per_writer));
+  CHECK(sequences.at("second") == iota_vector(per_writer));
+  CHECK(bob.errors.empty());
 }
 
 TEST_CASE("writers killed with SIGKILL mid-stream: no torn event, no completed publish lost") {
