@@ -11,6 +11,8 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The packaging tests: pkg-config, the Conan recipe's stand-in run and
   # lint, and the API reference (docs/Doxyfile).
   packages+=(pkgconf python3 pyflakes3 doxygen)
+  # The baseline of benchmarks/wakeup_latency.
+  packages+=(inotify-tools)
 fi
 
 missing=()
