@@ -1,0 +1,536 @@
+// The directory source's snapshot of a tree and the scans that diff it.
+//
+// The snapshot keeps, per directory (by path relative to the root, "" for
+// the root), its entries sorted by name with inode, size, mtime and kind:
+// about 64 bytes per entry plus the name's bytes beyond 15. A scan lists a
+// directory, diffs the listing against the snapshot, and notes what is gone,
+// new, or modified; `finish` then pairs gone and new entries by inode into
+// renames and turns the rest into creates and deletes (whole subtrees for
+// directories). Blocking system calls throughout; the source runs them on
+// its executor.
+#pragma once
+
+#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/detail/text.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace storewatch::detail {
+
+enum class entry_kind : std::uint8_t { file, directory, symlink, other };
+
+inline char kind_letter(entry_kind kind) { return "fdlo"[static_cast<int>(kind)]; }
+inline std::string_view kind_name(entry_kind kind) {
+  constexpr std::string_view names[] = {"file", "directory", "symlink", "other"};
+  return names[static_cast<int>(kind)];
+}
+inline std::optional<entry_kind> kind_from_name(std::string_view name) {
+  for (int k = 0; k < 4; ++k) {
+    if (kind_name(static_cast<entry_kind>(k)) == name) return static_cast<entry_kind>(k);
+  }
+  return std::nullopt;
+}
+
+struct entry_state {
+  std::uint64_t inode = 0;
+  std::int64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  entry_kind kind = entry_kind::file;
+
+  friend bool operator==(const entry_state&, const entry_state&) = default;
+};
+
+struct tree_entry {
+  std::string name;
+  entry_state state;
+};
+
+struct tree_directory {
+  std::vector<tree_entry> entries;  // sorted by name
+  int watch = -1;                   // inotify watch descriptor, -1 when none
+};
+
+inline std::string child_path(std::string_view dir, std::string_view name) {
+  std::string path;
+  path.reserve(dir.size() + 1 + name.size());
+  path += dir;
+  if (!dir.empty()) path += '/';
+  path += name;
+  return path;
+}
+
+/// `path` is `dir` or lies below it.
+inline bool within(std::string_view path, std::string_view dir) {
+  if (dir.empty()) return true;
+  return path.starts_with(dir) && (path.size() == dir.size() || path[dir.size()] == '/');
+}
+
+/// One change a scan found.
+struct tree_change {
+  enum class kind { create, modify, remove, rename };
+  kind what{};
+  std::string path;   // the entry's path (after a rename: the new one)
+  std::string from;   // a rename's old path
+  entry_state state;  // after the change (for a removal: before it)
+};
+
+/// Which entries the snapshot holds.
+struct tree_filter {
+  std::vector<std::string> include;  // files must match one (when any are given)
+  std::vector<std::string> exclude;  // files and directories matching one are left out
+  bool hidden = true;                // names starting with '.'
+  bool symlinks = true;              // symbolic links, as entries (never followed)
+  bool recursive = true;             // below the root's own entries
+
+  /// A pattern with a '/' matches the relative path, one without matches
+  /// the name (fnmatch; '*' does not cross a '/').
+  static bool matches(const std::string& pattern, std::string_view dir, std::string_view name) {
+    const bool whole = pattern.find('/') != std::string::npos;
+    const std::string subject = whole ? child_path(dir, name) : std::string(name);
+    return ::fnmatch(pattern.c_str(), subject.c_str(), FNM_PATHNAME) == 0;
+  }
+
+  /// Entry `name` of directory `dir` (relative paths) is in the snapshot.
+  bool accepts(std::string_view dir, std::string_view name, entry_kind kind) const {
+    if (!hidden && name.starts_with('.')) return false;
+    if (!symlinks && kind == entry_kind::symlink) return false;
+    for (const auto& pattern : exclude) {
+      if (matches(pattern, dir, name)) return false;
+    }
+    if (kind == entry_kind::directory || include.empty()) return true;
+    return std::any_of(include.begin(), include.end(),
+                       [&](const std::string& pattern) { return matches(pattern, dir, name); });
+  }
+};
+
+/// What a scanner needs from the watch mechanism (inotify, or nothing).
+struct tree_watcher {
+  virtual ~tree_watcher() = default;
+  /// Starts watching directory `dir`; the watch descriptor, or -1.
+  virtual int add(const std::string& dir) = 0;
+  /// Stops watch `watch` (a directory that left the tree).
+  virtual void remove(int watch) = 0;
+  /// Directory watched by `watch` is now at `dir`.
+  virtual void moved(int watch, const std::string& dir) = 0;
+};
+
+class tree_scanner {
+ public:
+  /// `fault`, for tests: an errno to fake when opening directory `dir`
+  /// (0: none).
+  tree_scanner(std::filesystem::path root, tree_filter filter, tree_watcher& watcher,
+               std::function<int(const std::string& dir)> fault = {})
+      : root_(std::move(root)), filter_(std::move(filter)), watcher_(watcher), fault_(std::move(fault)) {
+    directories_.emplace("", tree_directory{});
+  }
+
+  const std::unordered_map<std::string, tree_directory>& directories() const noexcept { return directories_; }
+  std::size_t entry_count() const noexcept {
+    std::size_t n = 0;
+    for (const auto& [dir, node] : directories_) n += node.entries.size();
+    return n;
+  }
+  const std::filesystem::path& root() const noexcept { return root_; }
+
+  /// Problems met since the last call: unreadable directories (reported
+  /// once each until they are readable again), a missing root.
+  std::vector<std::string> take_problems() { return std::exchange(problems_, {}); }
+
+  /// Rescans the whole tree; returns what changed.
+  std::vector<tree_change> scan_all() {
+    round r;
+    if (auto& root = directories_[""]; root.watch < 0) root.watch = watcher_.add("");
+    rescan("", true, r);
+    return finish(r);
+  }
+
+  /// Rescans the listed directories (not below them, except where a new
+  /// directory appeared); returns what changed.
+  std::vector<tree_change> scan(const std::set<std::string>& dirs) {
+    round r;
+    for (const auto& dir : dirs) {
+      if (directories_.count(dir)) rescan(dir, false, r);
+    }
+    return finish(r);
+  }
+
+  /// Applies a change already known (replaying a journal).
+  void apply(const tree_change& change) {
+    const auto [dir, name] = split(change.path);
+    switch (change.what) {
+      case tree_change::kind::create:
+      case tree_change::kind::modify:
+        put(dir, name, change.state);
+        if (change.state.kind == entry_kind::directory && filter_.recursive) directories_.try_emplace(change.path);
+        break;
+      case tree_change::kind::remove:
+        drop_subtree(change.path);
+        erase(dir, name);
+        break;
+      case tree_change::kind::rename: {
+        const auto [old_dir, old_name] = split(change.from);
+        erase(old_dir, old_name);
+        put(dir, name, change.state);
+        if (change.state.kind == entry_kind::directory && filter_.recursive) rekey(change.from, change.path);
+        break;
+      }
+    }
+  }
+
+  /// The snapshot as text: one line per entry, "<dir>\t<name>\t<kind
+  /// letter>\t<inode>\t<size>\t<mtime ns>", fields escaped as in journal
+  /// records.
+  std::string serialize() const {
+    std::string out;
+    std::vector<const std::string*> dirs;
+    for (const auto& [dir, node] : directories_) dirs.push_back(&dir);
+    std::sort(dirs.begin(), dirs.end(), [](auto* a, auto* b) { return *a < *b; });
+    for (const auto* dir : dirs) {
+      for (const auto& e : directories_.at(*dir).entries) {
+        append_escaped(out, *dir);
+        out += '\t';
+        append_escaped(out, e.name);
+        out += '\t';
+        out += kind_letter(e.state.kind);
+        out += '\t' + std::to_string(e.state.inode) + '\t' + std::to_string(e.state.size) + '\t' +
+               std::to_string(e.state.mtime_ns) + '\n';
+      }
+    }
+    return out;
+  }
+
+  /// Reads `serialize`'s form; false (with `why`: the line) when malformed.
+  bool deserialize(std::string_view text, std::string& why) {
+    directories_.clear();
+    directories_.emplace("", tree_directory{});
+    std::size_t line_number = 0;
+    while (!text.empty()) {
+      ++line_number;
+      const auto newline = text.find('\n');
+      const auto line = text.substr(0, newline);
+      text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
+      std::vector<std::string_view> fields;
+      for (std::size_t at = 0;;) {
+        const auto tab = line.find('\t', at);
+        fields.push_back(line.substr(at, tab == std::string_view::npos ? std::string_view::npos : tab - at));
+        if (tab == std::string_view::npos) break;
+        at = tab + 1;
+      }
+      std::string dir, name;
+      std::uint64_t inode = 0, size = 0, mtime = 0;
+      const auto kind = fields.size() == 6 && fields[2].size() == 1
+                            ? std::string_view("fdlo").find(fields[2][0])
+                            : std::string_view::npos;
+      if (fields.size() != 6 || !unescape(fields[0], dir) || !unescape(fields[1], name) || name.empty() ||
+          kind == std::string_view::npos || !parse_decimal(fields[3], inode) || !parse_decimal(fields[4], size) ||
+          !parse_decimal(fields[5], mtime)) {
+        why = "line " + std::to_string(line_number) + " is not an entry";
+        return false;
+      }
+      const entry_state state{inode, static_cast<std::int64_t>(size), static_cast<std::int64_t>(mtime),
+                              static_cast<entry_kind>(kind)};
+      directories_[dir].entries.push_back({name, state});
+      if (state.kind == entry_kind::directory && filter_.recursive) directories_.try_emplace(child_path(dir, name));
+    }
+    for (auto& [dir, node] : directories_) {
+      std::sort(node.entries.begin(), node.entries.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    }
+    return true;
+  }
+
+  /// Sets a watch on every directory that has none (after deserialize).
+  void watch_all() {
+    for (auto& [dir, node] : directories_) {
+      if (node.watch < 0) node.watch = watcher_.add(dir);
+    }
+  }
+
+ private:
+  struct found {
+    std::string path;
+    entry_state state;
+  };
+  struct round {
+    std::vector<found> gone, added, modified;
+  };
+
+  static std::pair<std::string, std::string> split(std::string_view path) {
+    const auto slash = path.rfind('/');
+    if (slash == std::string_view::npos) return {std::string(), std::string(path)};
+    return {std::string(path.substr(0, slash)), std::string(path.substr(slash + 1))};
+  }
+
+  void put(const std::string& dir, const std::string& name, const entry_state& state) {
+    auto& entries = directories_[dir].entries;
+    const auto at = std::lower_bound(entries.begin(), entries.end(), name,
+                                     [](const tree_entry& e, const std::string& n) { return e.name < n; });
+    if (at != entries.end() && at->name == name) {
+      at->state = state;
+    } else {
+      entries.insert(at, tree_entry{name, state});
+    }
+  }
+
+  void erase(const std::string& dir, const std::string& name) {
+    const auto node = directories_.find(dir);
+    if (node == directories_.end()) return;
+    auto& entries = node->second.entries;
+    const auto at = std::lower_bound(entries.begin(), entries.end(), name,
+                                     [](const tree_entry& e, const std::string& n) { return e.name < n; });
+    if (at != entries.end() && at->name == name) entries.erase(at);
+  }
+
+  /// Forgets directory `path` and everything below it (entries and watches).
+  void drop_subtree(const std::string& path) {
+    for (auto it = directories_.begin(); it != directories_.end();) {
+      if (!it->first.empty() && within(it->first, path)) {
+        if (it->second.watch >= 0) watcher_.remove(it->second.watch);
+        it = directories_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  /// Directory `from` and everything below it are now under `to`.
+  void rekey(const std::string& from, const std::string& to) {
+    std::vector<std::pair<std::string, tree_directory>> moved;
+    for (auto it = directories_.begin(); it != directories_.end();) {
+      if (!it->first.empty() && within(it->first, from)) {
+        moved.emplace_back(to + it->first.substr(from.size()), std::move(it->second));
+        it = directories_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [dir, node] : moved) {
+      if (node.watch >= 0) watcher_.moved(node.watch, dir);
+      directories_[dir] = std::move(node);
+    }
+  }
+
+  /// Opens directory `dir` below the root one component at a time, never
+  /// following a symbolic link. -1 with errno on failure.
+  int open_directory(const std::string& dir) {
+    if (fault_) {
+      if (const int injected = fault_(dir)) {
+        errno = injected;
+        return -1;
+      }
+    }
+    int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    std::string_view rest = dir;
+    while (fd >= 0 && !rest.empty()) {
+      const auto slash = rest.find('/');
+      const std::string component(rest.substr(0, slash));
+      rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+      const int next = ::openat(fd, component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      const int error_number = errno;
+      ::close(fd);
+      fd = next;
+      errno = error_number;
+    }
+    return fd;
+  }
+
+  void report(const std::string& dir, int error_number) {
+    if (!unreadable_.insert(dir).second) return;  // said already
+    problems_.push_back("directory " + (root_ / dir).string() + ": " + std::generic_category().message(error_number) +
+                        "; skipped, the watch continues");
+  }
+
+  /// Lists `dir`, diffs it against the snapshot into `r`, and updates the
+  /// snapshot. With `recursive`, does the same below it for directories
+  /// that were there before (new ones are scanned in `finish`).
+  void rescan(const std::string& dir, bool recursive, round& r) {
+    const int fd = open_directory(dir);
+    if (fd < 0) {
+      const int error_number = errno;
+      // Gone: its parent's listing reports that. The root has no parent.
+      if ((error_number == ENOENT || error_number == ENOTDIR || error_number == ELOOP) && !dir.empty()) return;
+      report(dir, error_number);
+      return;
+    }
+    unreadable_.erase(dir);
+    std::vector<tree_entry> now;
+    if (DIR* listing = ::fdopendir(fd)) {
+      while (const dirent* d = ::readdir(listing)) {
+        const std::string_view name = d->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat info {};
+        if (::fstatat(fd, d->d_name, &info, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone meanwhile
+        entry_state state{static_cast<std::uint64_t>(info.st_ino), static_cast<std::int64_t>(info.st_size),
+                          static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec,
+                          S_ISREG(info.st_mode)   ? entry_kind::file
+                          : S_ISDIR(info.st_mode) ? entry_kind::directory
+                          : S_ISLNK(info.st_mode) ? entry_kind::symlink
+                                                  : entry_kind::other};
+        if (state.kind == entry_kind::directory) state.size = 0;  // a directory's size says nothing useful
+        if (!filter_.accepts(dir, name, state.kind)) continue;
+        now.push_back({std::string(name), state});
+      }
+      ::closedir(listing);
+    } else {
+      ::close(fd);
+      report(dir, errno);
+      return;
+    }
+    std::sort(now.begin(), now.end(), [](const tree_entry& a, const tree_entry& b) { return a.name < b.name; });
+
+    auto& old = directories_[dir].entries;
+    std::vector<std::string> subdirectories;
+    auto o = old.begin();
+    auto n = now.begin();
+    while (o != old.end() || n != now.end()) {
+      if (n == now.end() || (o != old.end() && o->name < n->name)) {
+        r.gone.push_back({child_path(dir, o->name), o->state});
+        ++o;
+      } else if (o == old.end() || n->name < o->name) {
+        r.added.push_back({child_path(dir, n->name), n->state});
+        ++n;
+      } else {
+        const auto& before = o->state;
+        const auto& after = n->state;
+        if (before.inode != after.inode || before.kind != after.kind) {
+          r.gone.push_back({child_path(dir, o->name), before});
+          r.added.push_back({child_path(dir, n->name), after});
+        } else if (after.kind == entry_kind::directory) {
+          subdirectories.push_back(child_path(dir, n->name));
+        } else if (before != after) {
+          r.modified.push_back({child_path(dir, n->name), after});
+        }
+        ++o;
+        ++n;
+      }
+    }
+    now.shrink_to_fit();
+    directories_[dir].entries = std::move(now);
+    if (recursive && filter_.recursive) {
+      for (const auto& sub : subdirectories) rescan(sub, true, r);
+    }
+  }
+
+  /// Adds directory `path` (new to the snapshot) and everything below it,
+  /// each as a create.
+  void add_new_directory(const std::string& path, std::vector<tree_change>& out) {
+    if (!filter_.recursive) return;
+    auto& node = directories_[path];
+    if (node.watch < 0) node.watch = watcher_.add(path);  // before listing: nothing slips past
+    round r;
+    rescan(path, false, r);
+    for (auto& f : r.added) {
+      out.push_back({tree_change::kind::create, f.path, {}, f.state});
+      if (f.state.kind == entry_kind::directory) add_new_directory(f.path, out);
+    }
+  }
+
+  std::vector<tree_change> finish(round& r) {
+    std::vector<tree_change> out;
+    // Renames: an entry gone from one path and new at another with the same
+    // inode and kind (and, for files, size and mtime: a rename changes
+    // neither, a reused inode almost surely does).
+    std::unordered_multimap<std::uint64_t, std::size_t> gone_by_inode;
+    for (std::size_t i = 0; i < r.gone.size(); ++i) gone_by_inode.emplace(r.gone[i].state.inode, i);
+    std::vector<bool> gone_used(r.gone.size()), added_used(r.added.size());
+    std::set<std::string> renamed_to;
+    for (std::size_t a = 0; a < r.added.size(); ++a) {
+      const auto& added = r.added[a];
+      const auto [first, last] = gone_by_inode.equal_range(added.state.inode);
+      for (auto it = first; it != last; ++it) {
+        const auto& gone = r.gone[it->second];
+        if (gone_used[it->second] || gone.path == added.path || gone.state.kind != added.state.kind) continue;
+        if (added.state.kind != entry_kind::directory &&
+            (gone.state.size != added.state.size || gone.state.mtime_ns != added.state.mtime_ns)) {
+          continue;
+        }
+        gone_used[it->second] = true;
+        added_used[a] = true;
+        renamed_to.insert(added.path);
+        out.push_back({tree_change::kind::rename, added.path, gone.path, added.state});
+        if (added.state.kind == entry_kind::directory && filter_.recursive) {
+          rekey(gone.path, added.path);
+          // Its content may have changed too.
+          round inner;
+          rescan(added.path, true, inner);
+          auto more = finish(inner);
+          out.insert(out.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+        }
+        break;
+      }
+    }
+    // Replaced in place: the same path, a new inode. A file is modified (an
+    // editor's save: write a temporary, rename it over the file); an entry
+    // that changed kind is removed and created.
+    std::unordered_map<std::string, std::size_t> gone_by_path;
+    for (std::size_t g = 0; g < r.gone.size(); ++g) {
+      if (!gone_used[g]) gone_by_path.emplace(r.gone[g].path, g);
+    }
+    for (std::size_t a = 0; a < r.added.size(); ++a) {
+      if (added_used[a]) continue;
+      const auto g = gone_by_path.find(r.added[a].path);
+      if (g == gone_by_path.end()) continue;
+      const auto& before = r.gone[g->second].state;
+      const auto& after = r.added[a].state;
+      if (before.kind == entry_kind::directory || after.kind == entry_kind::directory) continue;
+      if (before.kind == after.kind) {
+        out.push_back({tree_change::kind::modify, r.added[a].path, {}, after});
+        added_used[a] = true;
+        gone_used[g->second] = true;
+      }
+    }
+    // Removed: a directory's whole subtree, deepest first, then itself. A
+    // path a rename replaced was not removed.
+    for (std::size_t g = 0; g < r.gone.size(); ++g) {
+      if (gone_used[g] || renamed_to.count(r.gone[g].path)) continue;
+      const auto& gone = r.gone[g];
+      if (gone.state.kind == entry_kind::directory) remove_subtree(gone.path, out);
+      out.push_back({tree_change::kind::remove, gone.path, {}, gone.state});
+    }
+    for (auto& m : r.modified) out.push_back({tree_change::kind::modify, m.path, {}, m.state});
+    // Created: a new directory with everything in it.
+    for (std::size_t a = 0; a < r.added.size(); ++a) {
+      if (added_used[a]) continue;
+      out.push_back({tree_change::kind::create, r.added[a].path, {}, r.added[a].state});
+      if (r.added[a].state.kind == entry_kind::directory) add_new_directory(r.added[a].path, out);
+    }
+    return out;
+  }
+
+  void remove_subtree(const std::string& path, std::vector<tree_change>& out) {
+    const auto node = directories_.find(path);
+    if (node == directories_.end()) return;
+    const auto entries = node->second.entries;
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+      const auto child = child_path(path, it->name);
+      if (it->state.kind == entry_kind::directory) remove_subtree(child, out);
+      out.push_back({tree_change::kind::remove, child, {}, it->state});
+    }
+    drop_subtree(path);
+  }
+
+  std::filesystem::path root_;
+  tree_filter filter_;
+  tree_watcher& watcher_;
+  std::function<int(const std::string&)> fault_;
+  std::unordered_map<std::string, tree_directory> directories_;
+  std::set<std::string> unreadable_;
+  std::vector<std::string> problems_;
+};
+
+}  // namespace storewatch::detail

@@ -1,0 +1,517 @@
+/// \file
+/// A source that watches a directory tree: CREATE, MODIFY, DELETE and
+/// RENAME events for the files and directories in it.
+#pragma once
+
+#include <storewatch/detail/config.hpp>
+#include <storewatch/detail/files.hpp>
+#include <storewatch/detail/intercept.hpp>
+#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/detail/post.hpp>
+#include <storewatch/detail/tree.hpp>
+#include <storewatch/error.hpp>
+#include <storewatch/event.hpp>
+#include <storewatch/source.hpp>
+#include <storewatch/source/journal.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+namespace storewatch {
+
+namespace event_name {
+/// A file's content or metadata changed, or it was replaced in place (an
+/// editor's save); `data` is its path relative to the watched root.
+inline constexpr std::string_view modify = "MODIFY";
+/// An entry moved within the watched tree; `data` is its new relative path,
+/// `attributes["from"]` the old one. A directory's move is one RENAME.
+inline constexpr std::string_view rename = "RENAME";
+}  // namespace event_name
+
+/// Options of a directory source.
+struct directory_options {
+  /// Watch the whole tree; false: only the root directory's own entries.
+  bool recursive = true;
+  /// Only files matching one of these globs (none: every file). A glob with
+  /// a '/' matches the path relative to the root, one without matches the
+  /// name; `*` does not cross a '/'.
+  std::vector<std::string> include{};
+  /// Files and directories matching one of these are left out (a directory
+  /// with everything below it).
+  std::vector<std::string> exclude{};
+  /// Entries whose names start with '.'.
+  bool hidden = true;
+  /// Symbolic links, reported as entries of their own. Links are never
+  /// followed, so none leads out of the root and a loop costs nothing.
+  bool symlinks = true;
+  /// How long a directory must be quiet after a change before it is
+  /// rescanned: the steps of one editor's save (write a temporary, rename it
+  /// over the file) then come out as one MODIFY.
+  std::chrono::milliseconds settle{50};
+  /// Watch with inotify. Without it (or where inotify cannot watch: watch
+  /// limits, network file systems' remote writers) every poll rescans.
+  bool wake_ups = true;
+  /// With inotify, a full rescan this often anyway: the safety net.
+  std::chrono::milliseconds full_rescan_interval{std::chrono::minutes(1)};
+  /// Where the source keeps its event journal and snapshot. A restarted
+  /// source with the same folder reports what changed while it was down.
+  /// Empty: a private temporary folder, removed with the source.
+  std::filesystem::path state_dir{};
+  /// On the very first scan (no saved snapshot), report every entry as
+  /// CREATE; by default that scan only sets the baseline.
+  bool report_existing = false;
+  /// The snapshot is saved after this many events (and when the source is
+  /// destroyed); a restart replays the journal after it.
+  std::size_t snapshot_every = 10000;
+  /// Most inotify watches this source sets; 0: as many as the system allows.
+  /// (When they run out, directories without one are found by rescans.)
+  std::size_t max_watches = 0;
+  /// For tests: an errno to fake when opening a directory (path relative to
+  /// the root); 0 for none.
+  std::function<int(const std::string&)> fault{};
+};
+
+/// Watches the directory tree under `root` and serves its changes as events
+/// to a poller: CREATE, MODIFY, DELETE (`event_name::delete_`) and RENAME,
+/// with `data` the path relative to the root and `attributes` holding
+/// "kind" ("file", "directory", "symlink", "other"), "inode", "size",
+/// "mtime_ns" and, for RENAME, "from".
+///
+/// Correctness comes from snapshots: the source keeps each directory's
+/// entries (name, inode, size, mtime, kind) and diffs fresh listings against
+/// them; inotify only says where to look sooner. A queue overflow or a
+/// missing watch makes it rescan. Entries gone from one path and present at
+/// another with the same inode are a RENAME. A directory that cannot be read
+/// is reported once (path and reason) and skipped.
+///
+/// Events are written to a journal in `state_dir` before they are served, so
+/// cursors, checkpoints, GAP and exactly-once delivery work as for a store's
+/// journal; the first poll scans the tree (blocking, on the executor).
+/// Not thread-safe: use it from one thread or strand (the poller does).
+template <class Executor = asio::any_io_executor>
+class basic_directory_source {
+ public:
+  using executor_type = Executor;
+
+  /// Watches `root`. Throws `std::system_error` (`errc::store_io_failed`)
+  /// when the state folder cannot be made.
+  basic_directory_source(const executor_type& executor, std::filesystem::path root, directory_options options = {})
+      : executor_(executor),
+        options_(std::move(options)),
+        state_(make_state_dir(options_.state_dir)),
+        journal_(executor, state_.path / journal_user),
+        writer_(state_.path, make_writer_name(), 64ull << 20),
+        watcher_(*this),
+        scanner_(std::move(root),
+                 detail::tree_filter{options_.include, options_.exclude, options_.hidden, options_.symlinks,
+                                     options_.recursive},
+                 watcher_, options_.fault),
+        settle_timer_(executor) {}
+
+  basic_directory_source(const basic_directory_source&) = delete;
+  basic_directory_source& operator=(const basic_directory_source&) = delete;
+
+  /// Saves the snapshot (if anything changed since) and, for a private
+  /// state folder, removes it.
+  ~basic_directory_source() {
+    if (started_ && events_since_snapshot_ > 0 && !state_.owned) {
+      try {
+        save_snapshot();
+      } catch (const std::system_error&) {
+        // The journal has the events; the next start replays them.
+      }
+    }
+  }
+
+  executor_type get_executor() noexcept { return executor_; }
+  const std::filesystem::path& root() const noexcept { return scanner_.root(); }
+  /// Entries in the snapshot.
+  std::size_t entry_count() const noexcept { return scanner_.entry_count(); }
+
+  /// Scans what is due (directories whose settle time passed; everything
+  /// when a full rescan is due), then reads up to `max_events` events after
+  /// `cursor`. Completion signature: `void(std::error_code, poll_result)`.
+  /// Errors: `errc::store_io_failed` when the state folder cannot be
+  /// written or read (the poller retries). Unreadable directories are
+  /// `poll_result::problems`.
+  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
+  auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
+        [this](auto handler, std::string cursor, std::size_t max_events) {
+          asio::post(executor_, [this, h = std::move(handler), cursor = std::move(cursor), max_events]() mutable {
+            std::error_code ec;
+            poll_result result;
+            try {
+              result = poll(cursor, max_events);
+            } catch (const std::system_error& error) {
+              ec = error.code();
+              last_error_ = error.what();
+            }
+            detail::post_completion(executor_, std::move(h), ec, std::move(result));
+          });
+        },
+        token, std::string(cursor), max_events);
+  }
+
+  /// Completes when the tree may have changed: a directory's settle time
+  /// has passed, or inotify reported a change. A hint only.
+  /// Completion signature: `void(std::error_code)`. Errors: `errc::source_unavailable`
+  /// when there is no inotify watch (wake-ups off, or inotify unavailable);
+  /// `operation_aborted` when cancelled. Cancellation: terminal, partial,
+  /// total.
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken>
+  auto async_wait_for_change(std::string_view /*cursor*/, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [this](auto handler) {
+          if (!notifier_ || unwatched_) {
+            detail::post_completion(executor_, std::move(handler), make_error_code(errc::source_unavailable));
+            return;
+          }
+          if (!dirty_.empty()) {
+            auto earliest = dirty_.begin()->second.due;
+            for (const auto& [dir, mark] : dirty_) earliest = std::min(earliest, mark.due);
+            settle_timer_.expires_at(earliest);
+            settle_timer_.async_wait(std::move(handler));
+            return;
+          }
+          notifier_->async_wait(asio::posix::descriptor_base::wait_read,
+                                detail::intercept(std::move(handler), [this](std::error_code& ec) {
+                                  if (!ec) drain();
+                                }));
+        },
+        token);
+  }
+
+  /// Synchronous `async_poll`.
+  poll_result poll(std::string_view cursor, std::size_t max_events) {
+    std::vector<source_problem> problems;
+    if (!started_) {
+      start();
+    } else {
+      scan_due();
+    }
+    for (auto& message : scanner_.take_problems()) problems.push_back({errc::source_unavailable, std::move(message)});
+    for (auto& message : std::exchange(notes_, {})) problems.push_back({errc::source_unavailable, std::move(message)});
+    auto result = journal_.poll(cursor, max_events);
+    result.problems.insert(result.problems.begin(), std::make_move_iterator(problems.begin()),
+                           std::make_move_iterator(problems.end()));
+    return result;
+  }
+
+  /// What the last failed poll said.
+  const std::string& last_error() const noexcept { return last_error_; }
+
+ private:
+  static constexpr const char* journal_user = "events";
+
+  struct state_folder {
+    std::filesystem::path path;
+    bool owned = false;
+    state_folder(std::filesystem::path p, bool o) : path(std::move(p)), owned(o) {}
+    state_folder(const state_folder&) = delete;
+    state_folder& operator=(const state_folder&) = delete;
+    ~state_folder() {
+      std::error_code ignored;
+      if (owned) std::filesystem::remove_all(path, ignored);
+    }
+  };
+
+  static state_folder make_state_dir(const std::filesystem::path& wanted) {
+    if (!wanted.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(wanted, ec);
+      if (ec) throw detail::file_error(errc::store_io_failed, "directory source state", wanted, "mkdir", ec.value());
+      return {wanted, false};
+    }
+    std::string pattern = (std::filesystem::temp_directory_path() / "storewatch-directory-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw detail::file_error(errc::store_io_failed, "directory source state", pattern, "mkdtemp", errno);
+    }
+    return {pattern, true};
+  }
+
+  static std::string make_writer_name() {
+    // Name order is start order, so a restarted source's events sort after
+    // its predecessor's.
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    std::string digits = std::to_string(ms);
+    digits.insert(0, 16 - std::min<std::size_t>(16, digits.size()), '0');
+    return "dir-" + digits + "-" + detail::random_hex(6);
+  }
+
+  struct inotify_watcher final : detail::tree_watcher {
+    explicit inotify_watcher(basic_directory_source& source) : source(source) {}
+    int add(const std::string& dir) override { return source.add_watch(dir); }
+    void remove(int watch) override {
+      if (source.notifier_) ::inotify_rm_watch(source.notifier_->native_handle(), watch);
+      source.watches_.erase(watch);
+    }
+    void moved(int watch, const std::string& dir) override { source.watches_[watch] = dir; }
+    basic_directory_source& source;
+  };
+
+  struct dirty_mark {
+    std::chrono::steady_clock::time_point first, due;
+  };
+
+  int add_watch(const std::string& dir) {
+    if (!notifier_) return -1;
+    if (options_.max_watches && watches_.size() >= options_.max_watches) {
+      out_of_watches(dir, ENOSPC);
+      return -1;
+    }
+    constexpr std::uint32_t mask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVED_FROM |
+                                   IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW |
+                                   IN_EXCL_UNLINK;
+    const auto path = dir.empty() ? scanner_.root() : scanner_.root() / dir;
+    const int watch = ::inotify_add_watch(notifier_->native_handle(), path.c_str(), mask);
+    if (watch < 0) {
+      if (errno == ENOSPC || errno == ENOMEM) out_of_watches(dir, errno);
+      return -1;  // gone or unreadable: the scan says so
+    }
+    watches_[watch] = dir;
+    return watch;
+  }
+
+  void out_of_watches(const std::string& dir, int error_number) {
+    if (!unwatched_) {
+      notes_.push_back("directory " + (scanner_.root() / dir).string() + ": no inotify watch (" +
+                       std::generic_category().message(error_number) +
+                       "; see fs.inotify.max_user_watches); the tree is rescanned at every poll instead");
+    }
+    unwatched_ = true;
+  }
+
+  void start() {
+    if (options_.wake_ups) {
+      const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+      if (fd >= 0) {
+        notifier_.emplace(executor_, fd);
+      } else {
+        notes_.push_back("inotify is unavailable (" + std::generic_category().message(errno) +
+                         "); the tree is rescanned at every poll");
+      }
+    }
+    bool known = false;
+    std::string cursor;
+    if (auto text = detail::read_whole_file(state_.path / "snapshot", errc::store_io_failed, "snapshot")) {
+      std::string why;
+      const auto newline = text->find('\n');
+      const std::string_view header = std::string_view(*text).substr(0, newline);
+      if (newline != std::string::npos && header.starts_with(snapshot_header) &&
+          scanner_.deserialize(std::string_view(*text).substr(newline + 1), why)) {
+        cursor = std::string(header.substr(snapshot_header.size()));
+        known = true;
+      } else {
+        notes_.push_back("snapshot " + (state_.path / "snapshot").string() + " is unreadable (" +
+                         (why.empty() ? "bad header" : why) + "); rebuilding it from the journal");
+      }
+    }
+    // Replay what the journal has after the snapshot: the state served so far.
+    for (;;) {
+      auto batch = journal_.poll(cursor, 4096);
+      cursor = std::move(batch.next_cursor);
+      if (batch.events.empty()) break;
+      for (const auto& e : batch.events) {
+        if (e.name == event_name::gap) continue;
+        if (auto change = to_change(e)) {
+          scanner_.apply(*change);
+          known = true;
+        }
+      }
+    }
+    scanner_.watch_all();
+    auto changes = scanner_.scan_all();
+    started_ = true;
+    last_full_scan_ = std::chrono::steady_clock::now();
+    if (known || options_.report_existing) append(changes);
+    save_snapshot();
+  }
+
+  /// Reads inotify's queue and marks the directories it names.
+  void drain() {
+    const auto now = std::chrono::steady_clock::now();
+    alignas(inotify_event) char buffer[65536];
+    for (;;) {
+      const auto got = ::read(notifier_->native_handle(), buffer, sizeof buffer);
+      if (got <= 0) break;
+      for (std::size_t at = 0; at + sizeof(inotify_event) <= static_cast<std::size_t>(got);) {
+        inotify_event header;
+        std::memcpy(&header, buffer + at, sizeof header);
+        at += sizeof(inotify_event) + header.len;
+        if (header.mask & IN_Q_OVERFLOW) {
+          if (!overflowed_) notes_.push_back("inotify's queue overflowed; rescanning the whole tree");
+          overflowed_ = true;
+          continue;
+        }
+        const auto found = watches_.find(header.wd);
+        if (found == watches_.end()) continue;
+        std::string dir = found->second;
+        if (header.mask & IN_IGNORED) {
+          watches_.erase(found);
+          continue;
+        }
+        if (header.mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+          // Its parent's listing says where it went.
+          const auto slash = dir.rfind('/');
+          dir = slash == std::string::npos ? std::string() : dir.substr(0, slash);
+        }
+        auto [mark, fresh] = dirty_.try_emplace(dir, dirty_mark{now, now});
+        // Quiet for `settle`, but not postponed forever by a busy writer.
+        mark->second.due = std::min(now + options_.settle, mark->second.first + 10 * options_.settle);
+      }
+    }
+  }
+
+  void scan_due() {
+    if (notifier_) drain();
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<detail::tree_change> changes;
+    if (!notifier_ || unwatched_ || overflowed_ || now - last_full_scan_ >= options_.full_rescan_interval) {
+      changes = scanner_.scan_all();
+      dirty_.clear();
+      overflowed_ = false;
+      last_full_scan_ = now;
+    } else {
+      std::set<std::string> due;
+      for (auto it = dirty_.begin(); it != dirty_.end();) {
+        if (it->second.due <= now) {
+          due.insert(it->first);
+          it = dirty_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (due.empty()) return;
+      changes = scanner_.scan(due);
+    }
+    append(changes);
+    if (events_since_snapshot_ >= options_.snapshot_every) save_snapshot();
+  }
+
+  /// Writes `changes` to the journal, durably.
+  void append(const std::vector<detail::tree_change>& changes) {
+    if (changes.empty()) return;
+    std::string lines;
+    const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    for (const auto& change : changes) {
+      event e;
+      switch (change.what) {
+        case detail::tree_change::kind::create: e.name = event_name::create; break;
+        case detail::tree_change::kind::modify: e.name = event_name::modify; break;
+        case detail::tree_change::kind::remove: e.name = event_name::delete_; break;
+        case detail::tree_change::kind::rename: e.name = event_name::rename; break;
+      }
+      e.data = change.path;
+      e.id = writer_.name() + "-" + std::to_string(writer_.next_sequence());
+      e.occurred_at = now;
+      e.attributes = {{"kind", detail::kind_name(change.state.kind)},
+                      {"inode", change.state.inode},
+                      {"size", change.state.size},
+                      {"mtime_ns", change.state.mtime_ns}};
+      if (change.what == detail::tree_change::kind::rename) e.attributes["from"] = change.from;
+      lines += detail::encode_record(e);
+    }
+    writer_.append(journal_user, lines);
+    writer_.sync();
+    events_since_snapshot_ += changes.size();
+  }
+
+  /// The change a journal event records; nullopt for one that is not ours.
+  static std::optional<detail::tree_change> to_change(const event& e) {
+    detail::tree_change change;
+    if (e.name == event_name::create) {
+      change.what = detail::tree_change::kind::create;
+    } else if (e.name == event_name::modify) {
+      change.what = detail::tree_change::kind::modify;
+    } else if (e.name == event_name::delete_) {
+      change.what = detail::tree_change::kind::remove;
+    } else if (e.name == event_name::rename) {
+      change.what = detail::tree_change::kind::rename;
+    } else {
+      return std::nullopt;
+    }
+    const auto& a = e.attributes;
+    if (!a.is_object() || !a.contains("kind") || !a["kind"].is_string() || !a.contains("inode") ||
+        !a["inode"].is_number_unsigned() || !a.contains("size") || !a["size"].is_number_integer() ||
+        !a.contains("mtime_ns") || !a["mtime_ns"].is_number_integer()) {
+      return std::nullopt;
+    }
+    const auto kind = detail::kind_from_name(a["kind"].get<std::string>());
+    if (!kind) return std::nullopt;
+    change.path = e.data;
+    change.state = {a["inode"].get<std::uint64_t>(), a["size"].get<std::int64_t>(), a["mtime_ns"].get<std::int64_t>(),
+                    *kind};
+    if (change.what == detail::tree_change::kind::rename) {
+      if (!a.contains("from") || !a["from"].is_string()) return std::nullopt;
+      change.from = a["from"].get<std::string>();
+    }
+    return change;
+  }
+
+  /// The cursor at the journal's end: every writer's bytes.
+  std::string end_cursor() const {
+    const auto dir = state_.path / journal_user;
+    detail::journal_cursor cursor;
+    cursor.epoch = detail::read_epoch(dir).value_or("");
+    for (const auto& writer : detail::list_writers(dir)) {
+      const auto segments = detail::list_segments(dir / writer);
+      if (segments.empty()) continue;
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(dir / writer / detail::segment_name(segments.back()), ec);
+      cursor.writers[writer] = segments.back() + (ec ? 0 : size);
+    }
+    return cursor.encode();
+  }
+
+  void save_snapshot() {
+    detail::write_file_atomically(state_.path / "snapshot",
+                                  std::string(snapshot_header) + end_cursor() + "\n" + scanner_.serialize(),
+                                  errc::store_io_failed, "directory source snapshot");
+    events_since_snapshot_ = 0;
+  }
+
+  static constexpr std::string_view snapshot_header = "storewatch-tree 1\t";
+
+  executor_type executor_;
+  directory_options options_;
+  state_folder state_;
+  basic_journal_source<Executor> journal_;
+  detail::journal_writer writer_;
+  inotify_watcher watcher_;
+  std::optional<asio::posix::stream_descriptor> notifier_;
+  std::unordered_map<int, std::string> watches_;
+  detail::tree_scanner scanner_;
+  asio::steady_timer settle_timer_;
+  std::map<std::string, dirty_mark> dirty_;
+  std::vector<std::string> notes_;
+  std::string last_error_;
+  std::chrono::steady_clock::time_point last_full_scan_{};
+  std::size_t events_since_snapshot_ = 0;
+  bool started_ = false;
+  bool unwatched_ = false;
+  bool overflowed_ = false;
+};
+
+/// A directory source on `asio::any_io_executor`.
+using directory_source = basic_directory_source<>;
+
+}  // namespace storewatch
