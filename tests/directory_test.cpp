@@ -1,0 +1,461 @@
+// Tests for storewatch/source/directory.hpp: a directory tree as a source of
+// CREATE, MODIFY, DELETE and RENAME events, through an event_listener.
+//
+// Each step changes the tree, then waits (bounded) for the events it must
+// produce; settling and rescans are waited for, never slept through.
+#include "common/fixture.hpp"
+
+#include <storewatch/source/directory.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write(const fs::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << text;
+  REQUIRE(out.good());
+}
+
+void append(const fs::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary | std::ios::app);
+  out << text;
+  REQUIRE(out.good());
+}
+
+/// "NAME path" or "RENAME from -> to": one event, as the tests spell them.
+std::string describe(const event& e) {
+  if (e.name == event_name::rename) return "RENAME " + e.attributes.value("from", std::string("?")) + " -> " + e.data;
+  return e.name + " " + e.data;
+}
+
+/// A directory source on `root` with an event_listener collecting events
+/// and reported problems, all on one io_context.
+struct watch {
+  explicit watch(const fs::path& root, directory_options options = {}, fs::path checkpoint = {},
+                 std::chrono::milliseconds interval = 20ms)
+      : source(io.get_executor(), root, std::move(options)),
+        listener(io.get_executor(), source, listener_options_for(std::move(checkpoint), interval)) {
+    listener.add_event_listener([this](const event& e) { events.push_back(e); });
+    listener.start();
+    // The first poll scans the tree: the baseline.
+    REQUIRE(run_until(io, [&] { return listener.stats().polls >= 1; }));
+  }
+
+  listener_options listener_options_for(fs::path checkpoint, std::chrono::milliseconds interval) {
+    listener_options o;
+    o.poller.poll_interval = interval;
+    if (!checkpoint.empty()) o.checkpoint = std::move(checkpoint);
+    o.checkpoint_every = 1;
+    o.on_error = [this](std::error_code, std::string_view message) { problems.emplace_back(message); };
+    return o;
+  }
+
+  /// Waits until `n` events (in all) have arrived; returns the new ones.
+  std::vector<std::string> expect(std::size_t n) {
+    const auto before = seen;
+    const bool arrived = run_until(io, [&] { return events.size() >= seen + n; });
+    std::vector<std::string> out;
+    for (std::size_t i = before; i < events.size(); ++i) out.push_back(describe(events[i]));
+    INFO("got " << out.size() << " of " << n << ": " << join(out));
+    REQUIRE(arrived);
+    seen = events.size();
+    return out;
+  }
+
+  /// The events of a few more polls: anything left over would show here.
+  std::vector<std::string> rest(std::uint64_t polls = 3) {
+    const auto start = listener.stats().polls;
+    REQUIRE(run_until(io, [&] { return listener.stats().polls >= start + polls; }));
+    std::vector<std::string> out;
+    for (std::size_t i = seen; i < events.size(); ++i) out.push_back(describe(events[i]));
+    seen = events.size();
+    return out;
+  }
+
+  /// With wake-ups and no polling to wait for: writes a file `name` in
+  /// `root` and requires that its CREATE is the only new event, so nothing
+  /// was pending or repeated.
+  void nothing_else(const fs::path& root, const std::string& name = "sentinel") {
+    write(root / name, "s");
+    CHECK(expect(1) == std::vector<std::string>{"CREATE " + name});
+  }
+
+  void stop() {
+    listener.stop();
+    run_to_idle(io);
+  }
+
+  static std::string join(const std::vector<std::string>& items) {
+    std::string text;
+    for (std::size_t i = 0; i < items.size() && i < 20; ++i) text += "[" + items[i] + "] ";
+    if (items.size() > 20) text += "and " + std::to_string(items.size() - 20) + " more";
+    return text;
+  }
+
+  asio::io_context io;
+  directory_source source;
+  event_listener listener;
+  std::vector<event> events;
+  std::vector<std::string> problems;
+  std::size_t seen = 0;
+};
+
+std::multiset<std::string> as_set(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+TEST_CASE("directory: existing entries are the baseline; creates, modifies, deletes and renames are reported") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "docs");
+  write(root / "docs" / "old.txt", "old");
+  watch w(root, {}, {}, 1h);  // an hour: every event below comes from a wake-up
+  w.nothing_else(root, "start");  // and nothing for what was there
+
+  write(root / "a.txt", "a");
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE a.txt"});
+  const auto created = w.events.back();
+  CHECK(created.attributes["kind"] == "file");
+  CHECK(created.attributes["size"] == 1);
+  CHECK(!created.id.empty());
+
+  append(root / "a.txt", "bc");
+  CHECK(w.expect(1) == std::vector<std::string>{"MODIFY a.txt"});
+  CHECK(w.events.back().attributes["size"] == 3);
+
+  fs::rename(root / "a.txt", root / "docs" / "b.txt");
+  CHECK(w.expect(1) == std::vector<std::string>{"RENAME a.txt -> docs/b.txt"});
+
+  fs::create_directories(root / "new" / "deep");
+  write(root / "new" / "deep" / "c.txt", "c");
+  CHECK(as_set(w.expect(3)) == as_set({"CREATE new", "CREATE new/deep", "CREATE new/deep/c.txt"}));
+
+  fs::remove(root / "docs" / "old.txt");
+  CHECK(w.expect(1) == std::vector<std::string>{"DELETE docs/old.txt"});
+
+  // A directory's move is one RENAME; what is later written in it has its new path.
+  fs::rename(root / "new", root / "moved");
+  CHECK(w.expect(1) == std::vector<std::string>{"RENAME new -> moved"});
+  write(root / "moved" / "deep" / "d.txt", "d");
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE moved/deep/d.txt"});
+
+  // A removed directory: everything in it, deepest first, then itself.
+  fs::remove_all(root / "moved");
+  const auto removed = w.expect(4);
+  CHECK(as_set(removed) == as_set({"DELETE moved/deep/c.txt", "DELETE moved/deep/d.txt", "DELETE moved/deep",
+                                   "DELETE moved"}));
+  CHECK(removed.back() == "DELETE moved");
+
+  w.nothing_else(root);
+  CHECK(w.problems.empty());
+  w.stop();
+}
+
+TEST_CASE("directory: an editor's save (write a temporary, rename it over the file) is one MODIFY") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root);
+  write(root / "notes.txt", "v1");
+  directory_options options;
+  options.settle = 300ms;  // longer than the save's steps take
+  watch w(root, options, {}, 1h);
+
+  write(root / ".notes.txt.swp", "v2 with more");
+  fs::rename(root / ".notes.txt.swp", root / "notes.txt");
+  CHECK(w.expect(1) == std::vector<std::string>{"MODIFY notes.txt"});
+  CHECK(w.events.back().attributes["size"] == 12);
+  w.nothing_else(root);
+  w.stop();
+}
+
+TEST_CASE("directory: forced polling (no inotify) still reports every change, and says so once") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root);
+  directory_options options;
+  options.wake_ups = false;
+  watch w(root, options, {}, 20ms);
+  for (int i = 0; i < 50; ++i) write(root / ("f" + std::to_string(i)), "x");
+  CHECK(w.expect(50).size() == 50);
+  fs::rename(root / "f7", root / "g7");
+  fs::remove(root / "f8");
+  CHECK(as_set(w.expect(2)) == as_set({"RENAME f7 -> g7", "DELETE f8"}));
+  CHECK(w.rest().empty());
+  // The poller reports once that wake-ups are not available.
+  CHECK(std::count_if(w.problems.begin(), w.problems.end(),
+                      [](const std::string& p) { return p.find("wake-ups failed") != std::string::npos; }) == 1);
+  w.stop();
+}
+
+TEST_CASE("directory: an inotify queue overflow is rescanned - 20,000 files created while nobody read, each reported once") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root);
+  std::size_t queue = 16384;
+  if (std::ifstream limit("/proc/sys/fs/inotify/max_queued_events"); limit) limit >> queue;
+  const std::size_t files = std::max<std::size_t>(20000, queue + 2000);
+  watch w(root, {}, {}, 1h);  // an hour: only wake-ups and rescans bring events
+  // The io_context does not run meanwhile, so the kernel's queue overflows.
+  for (std::size_t i = 0; i < files; ++i) write(root / ("f" + std::to_string(i)), "x");
+  const auto events = w.expect(files);
+  std::set<std::string> unique(events.begin(), events.end());
+  CHECK(unique.size() == files);
+  CHECK(std::all_of(events.begin(), events.end(), [](const std::string& e) { return e.starts_with("CREATE f"); }));
+  w.nothing_else(root);  // a repeat would come before it
+  CHECK(std::count_if(w.problems.begin(), w.problems.end(),
+                      [](const std::string& p) { return p.find("overflowed") != std::string::npos; }) >= 1);
+  w.stop();
+}
+
+TEST_CASE("directory: out of inotify watches - directories without one are rescanned, reported once") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  for (const char* d : {"a", "b", "c", "d"}) fs::create_directories(root / d);
+  directory_options options;
+  options.max_watches = 2;  // the root and one more
+  watch w(root, options, {}, 20ms);
+  for (const char* d : {"a", "b", "c", "d"}) write(root / d / "file", d);
+  CHECK(as_set(w.expect(4)) == as_set({"CREATE a/file", "CREATE b/file", "CREATE c/file", "CREATE d/file"}));
+  CHECK(std::count_if(w.problems.begin(), w.problems.end(),
+                      [](const std::string& p) { return p.find("no inotify watch") != std::string::npos; }) == 1);
+  CHECK(w.rest().empty());
+  w.stop();
+}
+
+TEST_CASE("directory: symbolic links are entries, never followed - a loop or a link out of the root is no error") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "sub");
+  fs::create_directories(dir.path() / "outside");
+  write(dir.path() / "outside" / "secret.txt", "s");
+  watch w(root, {}, {}, 20ms);
+  fs::create_directory_symlink(dir.path() / "outside", root / "out");
+  fs::create_symlink("loop", root / "loop");
+  fs::create_directory_symlink("..", root / "sub" / "up");
+  CHECK(as_set(w.expect(3)) == as_set({"CREATE out", "CREATE loop", "CREATE sub/up"}));
+  for (const auto& e : w.events) CHECK(e.attributes["kind"] == "symlink");
+  // Changes behind the link are outside the tree.
+  write(dir.path() / "outside" / "more.txt", "m");
+  write(root / "sub" / "inside.txt", "i");
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE sub/inside.txt"});
+  CHECK(w.rest(5).empty());
+  INFO(w.join(w.problems));
+  CHECK(w.problems.empty());
+
+  // With symlinks off they are not entries at all.
+  directory_options no_links;
+  no_links.symlinks = false;
+  watch quiet(root, no_links, {}, 20ms);
+  fs::create_symlink("a", root / "another");
+  write(root / "plain.txt", "p");
+  CHECK(quiet.expect(1) == std::vector<std::string>{"CREATE plain.txt"});
+  CHECK(quiet.rest().empty());
+  quiet.stop();
+  w.stop();
+}
+
+TEST_CASE("directory: an unreadable subdirectory is reported once with its path and reason; the watch goes on") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "open");
+  fs::create_directories(root / "secret");
+  write(root / "secret" / "before.txt", "b");
+  bool denied = true;
+  directory_options options;
+  // As root (CI) permissions do not deny; this seam does.
+  options.fault = [&](const std::string& d) { return denied && d == "secret" ? EACCES : 0; };
+  watch w(root, options, {}, 20ms);
+  write(root / "secret" / "hidden.txt", "h");
+  write(root / "open" / "seen.txt", "s");
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE open/seen.txt"});
+  CHECK(w.rest(5).empty());
+  const auto reports = std::count_if(w.problems.begin(), w.problems.end(), [&](const std::string& p) {
+    return p.find((root / "secret").string()) != std::string::npos && p.find("Permission denied") != std::string::npos;
+  });
+  CHECK(reports == 1);  // once, not at every rescan
+
+  denied = false;
+  write(root / "secret" / "after.txt", "a");
+  // Readable again: what it holds now is found, including what was there
+  // before the watch could see it.
+  const auto found = w.expect(3);
+  CHECK(as_set(found) ==
+        as_set({"CREATE secret/before.txt", "CREATE secret/hidden.txt", "CREATE secret/after.txt"}));
+  w.stop();
+}
+
+TEST_CASE("directory: include, exclude, hidden and non-recursive filters") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "src");
+  fs::create_directories(root / "build");
+  directory_options options;
+  options.include = {"*.cpp", "src/*.hpp"};
+  options.exclude = {"build"};
+  options.hidden = false;
+  watch w(root, options, {}, 20ms);
+  write(root / "src" / "a.cpp", "");
+  write(root / "src" / "a.hpp", "");
+  write(root / "b.hpp", "");   // a .hpp not under src/
+  write(root / "src" / "c.txt", "");
+  write(root / "build" / "x.cpp", "");
+  write(root / ".hidden.cpp", "");
+  CHECK(as_set(w.expect(2)) == as_set({"CREATE src/a.cpp", "CREATE src/a.hpp"}));
+  CHECK(w.rest(5).empty());
+  w.stop();
+
+  directory_options flat;
+  flat.recursive = false;
+  watch top(root, flat, {}, 20ms);
+  fs::create_directories(root / "newdir");
+  write(root / "newdir" / "inner.txt", "");
+  write(root / "top.txt", "");
+  CHECK(as_set(top.expect(2)) == as_set({"CREATE newdir", "CREATE top.txt"}));
+  CHECK(top.rest(5).empty());
+  top.stop();
+}
+
+TEST_CASE("directory: restarted with its state and a checkpoint, it reports only what changed while it was down") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  const auto state = dir.path() / "state";
+  const auto checkpoint = dir.path() / "checkpoint";
+  fs::create_directories(root / "d");
+  write(root / "keep.txt", "k");
+  write(root / "edit.txt", "e");
+  write(root / "gone.txt", "g");
+  write(root / "d" / "move.txt", "m");
+  directory_options options;
+  options.state_dir = state;
+  std::set<std::string> ids;
+  {
+    watch w(root, options, checkpoint, 20ms);
+    write(root / "first.txt", "1");
+    CHECK(w.expect(1) == std::vector<std::string>{"CREATE first.txt"});
+    for (const auto& e : w.events) ids.insert(e.id);
+    w.stop();
+  }
+  // While it is down.
+  append(root / "edit.txt", "more");
+  fs::remove(root / "gone.txt");
+  fs::rename(root / "d" / "move.txt", root / "moved.txt");
+  write(root / "new.txt", "n");
+  {
+    watch w(root, options, checkpoint, 20ms);
+    const auto offline = w.expect(4);
+    CHECK(as_set(offline) ==
+          as_set({"MODIFY edit.txt", "DELETE gone.txt", "RENAME d/move.txt -> moved.txt", "CREATE new.txt"}));
+    CHECK(w.rest().empty());  // not everything again, not first.txt again
+    for (const auto& e : w.events) CHECK(ids.insert(e.id).second);
+    w.stop();
+  }
+  // A restart with nothing changed reports nothing.
+  {
+    watch w(root, options, checkpoint, 20ms);
+    CHECK(w.rest().empty());
+    w.stop();
+  }
+}
+
+TEST_CASE("directory: events not yet delivered when it stopped are delivered after the restart, once") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  const auto state = dir.path() / "state";
+  const auto checkpoint = dir.path() / "checkpoint";
+  fs::create_directories(root);
+  directory_options options;
+  options.state_dir = state;
+  std::vector<std::string> delivered;
+  {
+    // A handler that takes the first 3 events, then stops the listener: the
+    // source has journaled all 10.
+    asio::io_context io;
+    directory_source source(io.get_executor(), root, options);
+    listener_options o;
+    o.poller.poll_interval = 20ms;
+    o.checkpoint = checkpoint;
+    event_listener listener(io.get_executor(), source, o);
+    listener.add_event_listener([&](const event& e) {
+      delivered.push_back(e.data);
+      if (delivered.size() == 3) listener.stop();
+    });
+    listener.start();
+    REQUIRE(run_until(io, [&] { return listener.stats().polls >= 1; }));
+    for (int i = 0; i < 10; ++i) write(root / ("f" + std::to_string(i)), "x");
+    REQUIRE(run_until(io, [&] { return !listener.running(); }));
+    run_to_idle(io);
+  }
+  REQUIRE(delivered.size() == 3);
+  watch w(root, options, checkpoint, 20ms);
+  for (auto& e : w.expect(7)) delivered.push_back(e.substr(std::string("CREATE ").size()));
+  CHECK(w.rest().empty());
+  std::sort(delivered.begin(), delivered.end());
+  CHECK(std::adjacent_find(delivered.begin(), delivered.end()) == delivered.end());
+  CHECK(delivered.size() == 10);
+  w.stop();
+}
+
+TEST_CASE("directory: a corrupt snapshot is reported and rebuilt from the journal") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  const auto state = dir.path() / "state";
+  fs::create_directories(root);
+  directory_options options;
+  options.state_dir = state;
+  {
+    watch w(root, options, dir.path() / "checkpoint", 20ms);
+    write(root / "a.txt", "a");
+    CHECK(w.expect(1) == std::vector<std::string>{"CREATE a.txt"});
+    w.stop();
+  }
+  write(state / "snapshot", "storewatch-tree 1\tj1;;\nnot\tan entry\n");
+  write(root / "b.txt", "b");
+  watch w(root, options, dir.path() / "checkpoint", 20ms);
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE b.txt"});  // a.txt is known from the journal
+  CHECK(w.rest().empty());
+  CHECK(std::count_if(w.problems.begin(), w.problems.end(), [&](const std::string& p) {
+          return p.find((state / "snapshot").string()) != std::string::npos && p.find("line 1") != std::string::npos;
+        }) == 1);
+  w.stop();
+}
+
+TEST_CASE("directory snapshot: serialize and deserialize round trip, names with tabs and newlines included") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "sub dir");
+  write(root / "tab\there", "1");
+  write(root / "new\nline", "22");
+  write(root / "sub dir" / "x", "333");
+  struct no_watcher final : detail::tree_watcher {
+    int add(const std::string&) override { return -1; }
+    void remove(int) override {}
+    void moved(int, const std::string&) override {}
+  } watcher;
+  detail::tree_scanner scanner(root, {}, watcher);
+  CHECK(scanner.scan_all().size() == 4);
+  const auto text = scanner.serialize();
+  detail::tree_scanner copy(root, {}, watcher);
+  std::string why;
+  REQUIRE(copy.deserialize(text, why));
+  CHECK(copy.serialize() == text);
+  CHECK(copy.entry_count() == 4);
+  CHECK(copy.scan_all().empty());  // the same tree: no changes
+  CHECK_FALSE(copy.deserialize("a\tb\tq\t1\t2\t3\n", why));
+  CHECK(why == "line 1 is not an entry");
+}
