@@ -344,6 +344,7 @@ bool is_iso_utc(std::string_view text) {
 /// data, actor and occurred_at (ISO 8601 UTC, near now).
 struct printed_event {
   std::string id, name, data, actor, occurred_at;
+  nlohmann::json attributes;
 };
 
 printed_event parse_json_line(const std::string& line) {
@@ -357,7 +358,7 @@ printed_event parse_json_line(const std::string& line) {
     REQUIRE(j[field].is_string());
   }
   printed_event e{j["id"].get<std::string>(), j["name"].get<std::string>(), j["data"].get<std::string>(),
-                  j["actor"].get<std::string>(), j["occurred_at"].get<std::string>()};
+                  j["actor"].get<std::string>(), j["occurred_at"].get<std::string>(), j.value("attributes", nlohmann::json())};
   CHECK(!e.id.empty());
   CHECK(is_iso_utc(e.occurred_at));
   const auto when = cli::parse_time(e.occurred_at);
@@ -975,11 +976,13 @@ TEST_CASE("help and version: --help and COMMAND --help and --version print to st
     CHECK(r.status == 0);
     CHECK(r.err.empty());
     CHECK_THAT(r.out, Contains("usage"));
-    for (const char* command : {"create", "share", "unshare", "delete", "publish", "ls", "cat", "tail", "stats"}) {
+    for (const char* command :
+         {"create", "share", "unshare", "delete", "publish", "ls", "cat", "tail", "stats", "watch"}) {
       CHECK_THAT(r.out, Contains(command));
     }
   }
-  for (const std::string command : {"create", "share", "unshare", "delete", "publish", "ls", "cat", "tail", "stats"}) {
+  for (const std::string command :
+       {"create", "share", "unshare", "delete", "publish", "ls", "cat", "tail", "stats", "watch"}) {
     const auto r = run(missing, {command, "--help"});
     INFO(command << " --help\nstderr: " << r.err);
     CHECK(r.status == 0);
@@ -1136,4 +1139,68 @@ TEST_CASE("stats prints a line per user with event counts", "[cli][stats]") {
   const auto none = split_lines(run_ok(empty.path(), {"stats"}));
   REQUIRE(none.size() == 2);
   CHECK_THAT(none[1], StartsWith("total"));
+}
+
+TEST_CASE("watch DIR: a directory's changes as JSON lines, and with --state a restart prints only what changed meanwhile",
+          "[cli][watch]") {
+  temp_dir dir;
+  const auto tree = dir.path() / "tree";
+  const auto state = dir.path() / "state";
+  fs::create_directories(tree / "sub");
+  write_file(tree / "before.txt", "b");
+  const std::vector<std::string> args{"watch", tree.string(), "--state", state.string(), "--timeout", "30"};
+  const auto with = [&](std::vector<std::string> more) {
+    auto all = args;
+    all.insert(all.end(), more.begin(), more.end());
+    return all;
+  };
+
+  auto watch = start(dir.path(), with({"--count", "4"}));
+  // Watching once its state folder has a snapshot: the baseline scan is done.
+  const bool ready = wait_for([&] { return watch->exited() || fs::exists(state / "snapshot"); }, {watch.get()});
+  INFO("stderr: " << watch->err());
+  REQUIRE(ready);
+  REQUIRE_FALSE(watch->exited());
+  const auto seen = [&](std::size_t n) {
+    return wait_for([&] { return watch->exited() || split_lines(watch->out()).size() >= n; }, {watch.get()});
+  };
+  write_file(tree / "a.txt", "a");
+  REQUIRE(seen(1));
+  fs::rename(tree / "a.txt", tree / "sub" / "a.txt");
+  REQUIRE(seen(2));
+  write_file(tree / "sub" / "a.txt", "longer");
+  REQUIRE(seen(3));
+  fs::remove(tree / "before.txt");
+  CHECK(watch->wait() == 0);
+  CHECK(watch->err().empty());
+  const auto events = parse_json_lines(watch->out());
+  REQUIRE(events.size() == 4);
+  CHECK(events[0].name == "CREATE");
+  CHECK(events[0].data == "a.txt");
+  CHECK(events[1].name == "RENAME");
+  CHECK(events[1].data == "sub/a.txt");
+  CHECK(events[1].attributes["from"] == "a.txt");
+  CHECK(events[2].name == "MODIFY");
+  CHECK(events[2].attributes["size"] == 6);
+  CHECK(events[3].name == "DELETE");
+  CHECK(events[3].data == "before.txt");
+
+  // Changed while no watch ran: exactly that, once.
+  write_file(tree / "offline.txt", "o");
+  const auto offline = run(dir.path(), with({"--count", "1"}));
+  INFO("stderr: " << offline.err);
+  CHECK(offline.status == 0);
+  const auto later = parse_json_lines(offline.out);
+  REQUIRE(later.size() == 1);
+  CHECK(later[0].name == "CREATE");
+  CHECK(later[0].data == "offline.txt");
+  // Nothing new: nothing printed, status 124 at the timeout.
+  const auto nothing = run(dir.path(), {"watch", tree.string(), "--state", state.string(), "--count", "1", "--timeout", "0.5"});
+  CHECK(nothing.status == 124);
+  CHECK(nothing.out.empty());
+
+  check_runtime_error(dir.path(), {"watch", (dir.path() / "missing").string()}, {(dir.path() / "missing").string()});
+  check_usage_error(dir.path(), {"watch"}, {"DIR"});
+  check_usage_error(dir.path(), {"watch", tree.string(), "--include", "a,,b"}, {"--include"});
+  check_usage_error(dir.path(), {"watch", tree.string(), "--settle", "soon"}, {"--settle"});
 }

@@ -67,6 +67,23 @@ const std::vector<cli::command_spec>& commands() {
         {"interval", true, "poll interval in SECONDS (default 0.2)"}},
        "print your events as they happen"},
       {"stats", "", 0, 0, {}, "journal size, writers, oldest/newest event and event count per user"},
+      {"watch", "DIR", 1, 1,
+       {{"state", true, "keep the watch's journal, snapshot and checkpoint in FOLDER: a restarted watch "
+                        "prints what changed while it was down, and nothing twice"},
+        {"include", true, "only files matching these globs: G1[,G2...] (a glob with '/' matches the relative path)"},
+        {"exclude", true, "leave out files and folders matching these globs"},
+        {"no-hidden", false, "leave out names starting with '.'"},
+        {"no-symlinks", false, "leave out symbolic links (they are never followed anyway)"},
+        {"flat", false, "only DIR's own entries, not the folders below it"},
+        {"existing", false, "on the first run, print what is already there as CREATE"},
+        {"settle", true, "SECONDS a folder must be quiet before it is rescanned (default 0.05)"},
+        {"names", true, "only these event names: CREATE,MODIFY,DELETE,RENAME"},
+        {"prefix", true, "only paths starting with P"},
+        {"format", true, "json (one object per line) or text (default: text on a terminal)"},
+        {"count", true, "exit 0 after N events"},
+        {"timeout", true, "give up after SECONDS; exit 124 if --count events have not arrived"},
+        {"interval", true, "poll interval in SECONDS, the safety net under inotify (default 1)"}},
+       "print the changes in a directory tree as they happen (no store needed)"},
   };
   return table;
 }
@@ -173,12 +190,13 @@ void print_line(std::string line) {
 }
 
 std::string event_json(const event& e) {
-  return nlohmann::json{{"id", e.id},
+  nlohmann::json j{{"id", e.id},
                         {"name", e.name},
                         {"data", e.data},
                         {"actor", e.actor},
-                        {"occurred_at", cli::format_time(e.occurred_at)}}
-      .dump();
+                        {"occurred_at", cli::format_time(e.occurred_at)}};
+  if (!e.attributes.is_null()) j["attributes"] = e.attributes;
+  return j.dump();
 }
 
 /// One readable line: time, name and actor aligned, then the data.
@@ -186,46 +204,114 @@ std::string event_text(const event& e) {
   std::string name = e.name, actor = e.actor;
   name.resize(std::max<std::size_t>(name.size(), 8), ' ');
   actor.resize(std::max<std::size_t>(actor.size(), 10), ' ');
-  return cli::format_time(e.occurred_at) + "  " + name + " " + actor + " " + e.data;
+  std::string data = e.data;
+  if (e.name == event_name::rename && e.attributes.is_object() && e.attributes.contains("from") &&
+      e.attributes["from"].is_string()) {
+    data = e.attributes["from"].get<std::string>() + " -> " + data;
+  }
+  return cli::format_time(e.occurred_at) + "  " + name + " " + actor + " " + data;
+}
+
+/// What `tail` and `watch` share: how to print, when to stop.
+struct follow_settings {
+  bool json = true;
+  std::optional<std::uint64_t> count;
+  std::optional<std::chrono::milliseconds> timeout;
+  std::chrono::milliseconds interval{200};
+  event_filter filter;
+};
+
+/// Seconds as milliseconds; anything beyond a century counts as a century
+/// (and `inf` too), so no conversion overflows.
+std::chrono::milliseconds to_duration(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(seconds, 3.2e9) * 1000));
+}
+
+/// Option `--NAME` as a non-negative number, if given.
+std::optional<double> number_option(const cli::parsed_args& args, std::string_view name) {
+  const auto text = args.get(name);
+  if (!text) return std::nullopt;
+  char* end = nullptr;
+  const double value = std::strtod(text->c_str(), &end);
+  if (text->empty() || *end != '\0' || !(value >= 0)) {
+    throw usage_error("option '--" + std::string(name) + "': '" + *text + "' is not a non-negative number");
+  }
+  return value;
+}
+
+follow_settings parse_follow(const cli::parsed_args& args, double default_interval) {
+  follow_settings settings;
+  const auto format = args.get("format").value_or(::isatty(STDOUT_FILENO) ? "text" : "json");
+  if (format != "json" && format != "text") throw usage_error("option '--format': '" + format + "' is not json or text");
+  settings.json = format == "json";
+  if (const auto count = number_option(args, "count")) {
+    if (*count != static_cast<double>(static_cast<std::uint64_t>(*count))) {
+      throw usage_error("option '--count': '" + *args.get("count") + "' is not a whole number");
+    }
+    settings.count = static_cast<std::uint64_t>(*count);
+  }
+  if (const auto timeout = number_option(args, "timeout")) settings.timeout = to_duration(*timeout);
+  settings.interval =
+      std::max(to_duration(number_option(args, "interval").value_or(default_interval)), std::chrono::milliseconds(1));
+  if (const auto names = args.get("names")) settings.filter.names = cli::split_list(*names, "names");
+  settings.filter.prefix = args.get("prefix").value_or("");
+  return settings;
+}
+
+/// Prints `source`'s events until --count, --timeout, SIGINT or SIGTERM;
+/// returns the exit status.
+template <class Source>
+int follow(asio::io_context& io, Source& source, listener_options options, const follow_settings& settings) {
+  options.poller.poll_interval = settings.interval;
+  options.on_error = [](std::error_code, std::string_view message) {
+    std::fprintf(stderr, "storewatch: %.*s\n", static_cast<int>(message.size()), message.data());
+  };
+  std::optional<event_listener> listener;
+  try {
+    listener.emplace(io.get_executor(), source, options);
+  } catch (const std::system_error& error) {
+    throw runtime_failure(error.what());
+  }
+  std::uint64_t printed = 0;
+  listener->add_event_listener(
+      [&](const event& e) {
+        print_line(settings.json ? event_json(e) : event_text(e));
+        if (settings.count && ++printed == *settings.count) listener->stop();
+      },
+      settings.filter);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code ec, int) {
+    if (!ec) listener->stop();
+  });
+  bool timed_out = false;
+  asio::steady_timer timer(io);
+  if (settings.timeout) {
+    timer.expires_after(*settings.timeout);
+    timer.async_wait([&](std::error_code ec) {
+      if (ec) return;
+      timed_out = true;
+      listener->stop();
+    });
+  }
+  if (settings.count && *settings.count == 0) return 0;
+  listener->start();
+  while (listener->running()) io.run_one();
+  signals.cancel();
+  timer.cancel();
+  io.run();
+  return timed_out && settings.count ? 124 : 0;
 }
 
 int run_tail(context& c, local_store& store, asio::io_context& io) {
   require_root(c);
-  const auto& args = c.args;
-  const auto format = args.get("format").value_or(::isatty(STDOUT_FILENO) ? "text" : "json");
-  if (format != "json" && format != "text") throw usage_error("option '--format': '" + format + "' is not json or text");
-  const auto number = [&](std::string_view name) -> std::optional<double> {
-    const auto text = args.get(name);
-    if (!text) return std::nullopt;
-    char* end = nullptr;
-    const double value = std::strtod(text->c_str(), &end);
-    if (text->empty() || *end != '\0' || !(value >= 0)) {
-      throw usage_error("option '--" + std::string(name) + "': '" + *text + "' is not a non-negative number");
-    }
-    return value;
-  };
-  const auto count = number("count");
-  if (count && *count != static_cast<double>(static_cast<std::uint64_t>(*count))) {
-    throw usage_error("option '--count': '" + *args.get("count") + "' is not a whole number");
-  }
-  // Seconds as milliseconds; anything beyond a century counts as a century
-  // (and `inf` too), so no conversion overflows.
-  const auto to_duration = [](double seconds) {
-    return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(seconds, 3.2e9) * 1000));
-  };
-  const auto timeout = number("timeout");
-  const auto interval = number("interval").value_or(0.2);
-
+  const auto settings = parse_follow(c.args, 0.2);
   detail::ensure_journal(c.root / "journals" / c.user);  // listening makes the user known
   auto source = store.events();
   listener_options options;
-  options.poller.poll_interval = std::max(to_duration(interval), std::chrono::milliseconds(1));
   options.checkpoint_every = tail_checkpoint_every;
-  options.on_error = [](std::error_code, std::string_view message) {
-    std::fprintf(stderr, "storewatch: %.*s\n", static_cast<int>(message.size()), message.data());
-  };
-  if (const auto file = args.get("checkpoint")) options.checkpoint = *file;
-  if (!args.has("from-start")) {
+  if (const auto file = c.args.get("checkpoint")) options.checkpoint = *file;
+  if (!c.args.has("from-start")) {
     // Start at the journal's end as it is now: read past everything there.
     std::string cursor;
     for (;;) {
@@ -235,46 +321,35 @@ int run_tail(context& c, local_store& store, asio::io_context& io) {
     }
     options.start_cursor = cursor;
   }
-  event_filter filter;
-  if (const auto names = args.get("names")) filter.names = cli::split_list(*names, "names");
-  filter.prefix = args.get("prefix").value_or("");
+  return follow(io, source, std::move(options), settings);
+}
 
-  std::optional<event_listener> listener;
+int run_watch(context& c, asio::io_context& io) {
+  const std::filesystem::path dir = c.args.positionals[0];
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) throw runtime_failure("directory " + dir.string() + " does not exist");
+  const auto settings = parse_follow(c.args, 1.0);
+  directory_options source_options;
+  source_options.recursive = !c.args.has("flat");
+  source_options.hidden = !c.args.has("no-hidden");
+  source_options.symlinks = !c.args.has("no-symlinks");
+  source_options.report_existing = c.args.has("existing");
+  if (const auto globs = c.args.get("include")) source_options.include = cli::split_list(*globs, "include");
+  if (const auto globs = c.args.get("exclude")) source_options.exclude = cli::split_list(*globs, "exclude");
+  if (const auto settle = number_option(c.args, "settle")) source_options.settle = to_duration(*settle);
+  listener_options options;
+  options.checkpoint_every = tail_checkpoint_every;
+  if (const auto state = c.args.get("state")) {
+    source_options.state_dir = *state;
+    options.checkpoint = std::filesystem::path(*state) / "checkpoint";
+  }
+  std::optional<directory_source> source;
   try {
-    listener.emplace(io.get_executor(), source, options);
+    source.emplace(io.get_executor(), dir, std::move(source_options));
   } catch (const std::system_error& error) {
     throw runtime_failure(error.what());
   }
-  std::uint64_t printed = 0;
-  const bool json = format == "json";
-  listener->add_event_listener(
-      [&](const event& e) {
-        print_line(json ? event_json(e) : event_text(e));
-        if (count && ++printed == static_cast<std::uint64_t>(*count)) listener->stop();
-      },
-      filter);
-
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code ec, int) {
-    if (!ec) listener->stop();
-  });
-  bool timed_out = false;
-  asio::steady_timer timer(io);
-  if (timeout) {
-    timer.expires_after(to_duration(*timeout));
-    timer.async_wait([&](std::error_code ec) {
-      if (ec) return;
-      timed_out = true;
-      listener->stop();
-    });
-  }
-  if (count && *count == 0) return 0;
-  listener->start();
-  while (listener->running()) io.run_one();
-  signals.cancel();
-  timer.cancel();
-  io.run();
-  return timed_out && count ? 124 : 0;
+  return follow(io, *source, std::move(options), settings);
 }
 
 struct journal_summary {
@@ -328,6 +403,7 @@ int run_command(context& c) {
   const auto name = c.command->name;
   asio::io_context io;
   if (name == "stats") return run_stats(c, io);
+  if (name == "watch") return run_watch(c, io);
   if (c.user.empty()) throw usage_error("'" + std::string(name) + "' needs --user NAME (or STOREWATCH_USER)");
   if (name == "create" || name == "share" || name == "unshare" || name == "delete" || name == "publish") {
     std::error_code ec;
