@@ -1,4 +1,6 @@
-// storewatch: real-time notifications of file operations on a shared store.
+/// \file
+/// The umbrella header: includes every public header of storewatch,
+/// real-time notifications of file operations on a shared store.
 #pragma once
 
 #include <storewatch/checkpoint.hpp>
@@ -11,5 +13,17 @@
 #include <storewatch/stats.hpp>
 #include <storewatch/stream.hpp>
 #include <storewatch/version.hpp>
+#include <storewatch/source/directory.hpp>
 #include <storewatch/source/journal.hpp>
 #include <storewatch/store/local_store.hpp>
+
+/// \namespace storewatch
+/// Real-time notifications of file operations (CREATE, SHARE, UNSHARE,
+/// DELETE and applications' own events) for Asio services.
+///
+/// A source (`memory_source`, `journal_source`, or `local_store::events()`)
+/// is read by a `poller` into a bounded `event_stream`, which consumers
+/// `co_await` (`async_next`); an `event_listener` wraps the three and calls
+/// handlers, keeping a `checkpoint`. Everything runs on the executors you
+/// give; the library starts no thread. Errors are `errc` values in the
+/// "storewatch" category.
