@@ -11,8 +11,9 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The packaging tests: pkg-config, the Conan recipe's stand-in run and
   # lint, and the API reference (docs/Doxyfile).
   packages+=(pkgconf python3 pyflakes3 doxygen)
-  # The baseline of benchmarks/wakeup_latency.
-  packages+=(inotify-tools)
+  # The baseline of benchmarks/wakeup_latency, and a peer figure in
+  # benchmarks/directory_scan.
+  packages+=(inotify-tools python3-watchdog)
 fi
 
 missing=()
