@@ -1,4 +1,5 @@
-// Durable cursors: where a listener resumes, and what it already delivered.
+/// \file
+/// Durable cursors: where a listener resumes, and what it already delivered.
 #pragma once
 
 #include <storewatch/detail/files.hpp>
@@ -19,13 +20,15 @@ namespace storewatch {
 /// Where to resume: the source cursor, plus the ids of events delivered
 /// after that cursor (so a restart can drop them as duplicates).
 struct checkpoint_state {
-  std::string cursor{};
-  std::vector<std::string> delivered_ids{};
+  std::string cursor{};                      ///< a source cursor; empty: the source's beginning
+  std::vector<std::string> delivered_ids{};  ///< ids of events after `cursor` already delivered
 
+  /// Equal when cursor and ids (in order) are.
   friend bool operator==(const checkpoint_state&, const checkpoint_state&) = default;
 };
 
-/// The text form of a checkpoint (JSON, one object).
+/// The text form of a checkpoint: one JSON object,
+/// `{"format": 1, "cursor": ..., "delivered_after_cursor": [...]}`.
 inline std::string encode_checkpoint(const checkpoint_state& state) {
   return nlohmann::json{{"format", 1}, {"cursor", state.cursor}, {"delivered_after_cursor", state.delivered_ids}}
              .dump();
@@ -68,7 +71,7 @@ inline checkpoint_state decode_checkpoint(std::string_view text, std::string_vie
 /// event; `save()` writes the state durably (temporary file, fsync,
 /// rename), so after a crash the file holds the last saved state, never a
 /// torn one. File I/O blocks the calling thread: call it where blocking for
-/// an fsync is acceptable.
+/// an fsync is acceptable. Not thread-safe.
 class checkpoint {
  public:
   /// Loads `file` if it exists (a missing file means "from the start").
@@ -81,12 +84,15 @@ class checkpoint {
     }
   }
 
+  /// The checkpoint's file.
   const std::filesystem::path& file() const noexcept { return file_; }
 
   /// Where to resume, and which events past it were delivered already.
   const checkpoint_state& state() const noexcept { return state_; }
 
-  /// Notes that `e` reached the handlers.
+  /// Notes that `e` reached the handlers: an event that carries a cursor
+  /// (the last of a poll) moves the state to that cursor and clears the ids;
+  /// any other adds its id. Not saved until `save()`.
   void record(const event& e) {
     if (!e.cursor.empty()) {
       state_.cursor = e.cursor;

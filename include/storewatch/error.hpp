@@ -1,4 +1,5 @@
-// storewatch's error codes and their std::error_category.
+/// \file
+/// The error codes of storewatch and their std::error_category.
 #pragma once
 
 #include <string>
@@ -11,14 +12,17 @@ enum class errc : int {
   end_of_stream = 1,       ///< the stream was closed and every buffered event has been taken
   stopped,                 ///< the poller or listener was stopped
   invalid_versioned_path,  ///< text is not of the form path✹user_timestampms
-  invalid_event,           ///< an event (or its JSON) lacks a required field or has a bad one
+  invalid_event,           ///< an event (or its JSON) lacks a required field or has a bad one,
+                           ///< or published data is not UTF-8 or is over 64 KiB
   invalid_cursor,          ///< a cursor or checkpoint could not be decoded
   source_unavailable,      ///< a source failed to poll; the poller retries with backoff
   checkpoint_failed,       ///< a checkpoint file could not be read or written
   handler_failed,          ///< an event handler threw; other handlers still got the event
-  invalid_path,            ///< a store path is empty, absolute, has "..", NUL, U+2739 or bad UTF-8
-  invalid_user,            ///< a user name is empty, too long, or has characters other than A-Z a-z 0-9 . _ -
-  invalid_event_name,      ///< an application event name is empty, too long or not printable ASCII
+  invalid_path,            ///< a store path is empty, absolute or too long, or has ".", ".." or empty
+                           ///< components, NUL, control characters, U+2739, a ".storewatch-" name or bad UTF-8
+  invalid_user,            ///< a user name is empty, too long, "." or "..", or has characters other than A-Z a-z 0-9 . _ -
+  invalid_event_name,      ///< an application event name is empty, too long, not printable ASCII,
+                           ///< has a space, or is one of the store's own (CREATE, ..., GAP)
   permission_denied,       ///< the version does not exist or is not visible to this user
   corrupt_record,          ///< a journal record failed its checksum or could not be decoded
   store_io_failed,         ///< a file of the store could not be read or written
@@ -73,11 +77,14 @@ inline const std::error_category& error_category() noexcept {
   return instance;
 }
 
+/// `e` as a `std::error_code` in `error_category()`; found by argument-dependent
+/// lookup, so `std::error_code ec = errc::stopped;` works.
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
 }  // namespace storewatch
 
+/// Makes `storewatch::errc` convertible to `std::error_code`.
 template <>
 struct std::is_error_code_enum<storewatch::errc> : std::true_type {};

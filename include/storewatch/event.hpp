@@ -1,4 +1,5 @@
-// The event delivered to listeners, and the versioned paths file events carry.
+/// \file
+/// The event delivered to listeners, and the versioned paths file events carry.
 #pragma once
 
 #include <storewatch/error.hpp>
@@ -20,9 +21,15 @@ namespace storewatch {
 /// The names of the events storewatch itself produces. Applications may
 /// publish events under any other name.
 namespace event_name {
+/// A version was created; `data` is its versioned path. Goes to the owner.
 inline constexpr std::string_view create = "CREATE";
+/// A version was shared with the receiving user; `data` is its versioned path.
 inline constexpr std::string_view share = "SHARE";
+/// A version is no longer shared with the receiving user; `data` is its
+/// versioned path.
 inline constexpr std::string_view unshare = "UNSHARE";
+/// A version was deleted; `data` is its versioned path. Goes to the owner and
+/// every user it was shared with. (`delete_`: `delete` is a keyword.)
 inline constexpr std::string_view delete_ = "DELETE";
 /// Events were lost before this listener could read them (for example, a
 /// journal was compacted past its cursor); `data` says which range.
@@ -54,6 +61,7 @@ struct versioned_path {
     return out;
   }
 
+  /// `timestamp_ms` as a `timestamp`.
   timestamp created_at() const { return timestamp{std::chrono::milliseconds{timestamp_ms}}; }
 
   /// Parses `text`; never throws for bad input. On failure returns nullopt
@@ -73,6 +81,7 @@ struct versioned_path {
     return std::move(*parsed);
   }
 
+  /// Equal when path, user and timestamp are.
   friend bool operator==(const versioned_path&, const versioned_path&) = default;
 };
 
@@ -128,6 +137,7 @@ struct event {
   /// The parsed versioned path in `data`, or nullopt when `data` is not one.
   std::optional<versioned_path> path() const { return versioned_path::try_parse(data); }
 
+  /// Compares every member but `cursor`, which depends on how the event was read.
   friend bool operator==(const event& a, const event& b) {
     return a.name == b.name && a.data == b.data && a.id == b.id && a.actor == b.actor &&
            a.occurred_at == b.occurred_at && a.attributes == b.attributes;

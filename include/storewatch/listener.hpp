@@ -1,4 +1,5 @@
-// event_listener: callbacks over a poller and a stream, with optional checkpoint.
+/// \file
+/// `event_listener`: callbacks over a poller and a stream, with optional checkpoint.
 #pragma once
 
 #include <storewatch/checkpoint.hpp>
@@ -31,6 +32,7 @@ struct event_filter {
   std::vector<std::string> names{};  ///< event names to accept, e.g. {"SHARE", "DELETE"}
   std::string prefix{};              ///< accept only events whose data (the versioned path) starts with this
 
+  /// True when `e`'s name is one of `names` and its data starts with `prefix`.
   bool matches(const event& e) const {
     if (!names.empty() && std::find(names.begin(), names.end(), e.name) == names.end()) return false;
     return std::string_view(e.data).starts_with(prefix);
@@ -48,14 +50,15 @@ struct listener_options {
   /// Events buffered between the poller and the handlers.
   std::size_t capacity = basic_event_stream<>::default_capacity;
   /// A checkpoint file: resume after the last delivered event, and save
-  /// progress. Without one, the listener starts at the source's beginning.
+  /// progress. Without one, the listener starts at `start_cursor`.
   std::optional<std::filesystem::path> checkpoint{};
   /// Where to start when there is no checkpoint, or it holds nothing yet
   /// (a source cursor; empty: the source's beginning).
   std::string start_cursor{};
   /// Save the checkpoint after this many deliveries at most; it is also
-  /// saved whenever the handlers have caught up, and on `stop()`. After a
-  /// crash, at most this many events can be delivered again.
+  /// saved whenever the handlers have caught up, and when delivery ends
+  /// after `stop()`. After a crash, at most this many events can be
+  /// delivered again.
   std::size_t checkpoint_every = 256;
   /// Where errors go (poll failures, skipped bad input, handler exceptions,
   /// checkpoint failures); empty means one line on stderr each.
@@ -68,21 +71,32 @@ struct listener_options {
 /// were added. One that throws is reported to `on_error` and the others
 /// still get the event. Handlers may add or remove handlers (their own
 /// included); the change applies from the next event. `add_event_listener`,
-/// `remove_event_listener` and `remove_all_event_listeners` may be called
-/// from any thread; `start` and `stop` on the listener's executor.
+/// `remove_event_listener`, `remove_all_event_listeners`, `listener_count`
+/// and `stats` may be called from any thread; `start`, `stop`, `running` and
+/// `saved_checkpoint` on the listener's executor. The poll loop, delivery
+/// and checkpoint saves (blocking, with fsync) run on that executor too.
+///
+/// Keep the listener alive until its stop has run through: `running()`
+/// turns false when delivery ends, possibly before the poll loop has; an
+/// io_context whose `run()` has returned has finished both.
 template <class Executor = asio::any_io_executor>
 class basic_event_listener {
  public:
+  /// The executor type; handlers and the poll loop run on it.
   using executor_type = Executor;
+  /// How a handler is stored, whichever form it was added in.
   using handler_type = std::function<void(const event&)>;
 
+  /// The listener type on another executor type.
   template <class OtherExecutor>
   struct rebind_executor {
-    using other = basic_event_listener<OtherExecutor>;
+    using other = basic_event_listener<OtherExecutor>;  ///< the listener on `OtherExecutor`
   };
 
-  /// A listener for `source`, which must outlive it. Throws
-  /// `std::system_error` when the checkpoint file exists but cannot be read.
+  /// A listener for `source`, which must outlive it, on `executor`. Loads the
+  /// checkpoint when `options` names one. Throws `std::system_error` when
+  /// that file exists but cannot be read (`errc::checkpoint_failed`) or is
+  /// not a checkpoint (`errc::invalid_cursor`).
   template <event_source Source>
   basic_event_listener(const executor_type& executor, Source& source, listener_options options = {})
       : options_(std::move(options)), stream_(executor, options_.capacity) {
@@ -95,10 +109,13 @@ class basic_event_listener {
   basic_event_listener(const basic_event_listener&) = delete;
   basic_event_listener& operator=(const basic_event_listener&) = delete;
 
+  /// The executor given at construction.
   executor_type get_executor() noexcept { return stream_.get_executor(); }
 
   /// Adds `handler`, called for each event `filter` accepts. `handler` takes
-  /// `(const event&)` or `(std::string_view name, std::string_view data)`.
+  /// `(const event&)` or `(std::string_view name, std::string_view data)`,
+  /// and must be copyable (it is kept in a `std::function`). Returns its id.
+  /// Thread-safe.
   template <class Handler>
   listener_id add_event_listener(Handler handler, event_filter filter = {}) {
     handler_type call;
@@ -117,7 +134,8 @@ class basic_event_listener {
     return id;
   }
 
-  /// Removes the handler `id`; returns false if there was none.
+  /// Removes the handler `id`; returns false if there was none. A delivery
+  /// already under way may still call it for that event. Thread-safe.
   bool remove_event_listener(listener_id id) {
     std::lock_guard lock(handlers_mutex_);
     auto next = std::make_shared<handler_list>(*handlers_);
@@ -126,21 +144,22 @@ class basic_event_listener {
     return removed > 0;
   }
 
-  /// Removes every handler.
+  /// Removes every handler (as `remove_event_listener` does one). Thread-safe.
   void remove_all_event_listeners() {
     std::lock_guard lock(handlers_mutex_);
     handlers_ = std::make_shared<handler_list>();
   }
 
-  /// How many handlers are attached.
+  /// How many handlers are attached. Thread-safe.
   std::size_t listener_count() const {
     std::lock_guard lock(handlers_mutex_);
     return handlers_->size();
   }
 
-  /// Starts polling and delivering, from the checkpoint when there is one.
-  /// A listener starts once; to resume later, make a new one with the same
-  /// checkpoint.
+  /// Starts polling and delivering, from the checkpoint when there is one
+  /// (and it holds a state), else from `start_cursor`. Returns at once.
+  /// A listener starts once: later calls do nothing; to resume later, make a
+  /// new one with the same checkpoint.
   void start() {
     if (started_) return;
     started_ = true;
@@ -153,22 +172,26 @@ class basic_event_listener {
     });
   }
 
-  /// Stops polling and delivering promptly and saves the checkpoint. Events
-  /// polled but not yet delivered are not marked delivered, so a listener
-  /// resuming from the checkpoint gets them.
+  /// Stops polling and delivering promptly and saves the checkpoint. Returns
+  /// at once; delivery ends shortly after, on the listener's executor, after
+  /// the handlers in progress have returned, and the checkpoint is saved then.
+  /// Events polled but not yet delivered are not marked delivered, so a
+  /// listener resuming from the checkpoint gets them. Does nothing before
+  /// `start()` or when already stopping.
   void stop() {
     if (!running_ || stopping_) return;
     stopping_ = true;
     poller_->stop();
   }
 
+  /// True from `start()` until delivery has ended.
   bool running() const noexcept { return running_; }
 
   /// The counters: delivered, queue depth, lag, polls, retries, errors.
   /// May be called from any thread.
   stats_snapshot stats() const noexcept { return stream_.stats().snapshot(); }
 
-  /// The checkpoint, when the options named one.
+  /// The checkpoint, when the options named one. Delivery updates it.
   const std::optional<checkpoint>& saved_checkpoint() const noexcept { return checkpoint_; }
 
  private:

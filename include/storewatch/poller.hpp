@@ -1,4 +1,5 @@
-// The poll loop: reads a source, feeds a stream, retries, waits, stops.
+/// \file
+/// The poll loop: reads a source, feeds a stream, retries, waits, stops.
 #pragma once
 
 #include <storewatch/checkpoint.hpp>
@@ -23,10 +24,13 @@ namespace storewatch {
 
 /// Receives what went wrong: a failed poll, bad input a source skipped, a
 /// handler that threw, a checkpoint that could not be saved. `message` says
-/// what and where. Called on the executor of the reporting object.
+/// what and where. Called on the executor of the reporting object. It
+/// should not throw: an exception from it ends the loop that called it and
+/// propagates out of that executor's `run()`.
 using error_handler = std::function<void(std::error_code code, std::string_view message)>;
 
-/// The default error handler: one line on stderr.
+/// The default error handler: one line on stderr, `storewatch: ` and the
+/// message.
 inline void print_error(std::error_code, std::string_view message) {
   std::fprintf(stderr, "storewatch: %.*s\n", static_cast<int>(message.size()), message.data());
 }
@@ -36,7 +40,8 @@ struct poller_options {
   /// How long to wait between polls that found nothing new. With wake-ups
   /// this is the safety net; without them, the latency bound.
   std::chrono::milliseconds poll_interval{5000};
-  /// Also wait for the source's change notification (when it has one).
+  /// Also wait for the source's change notification (when it has one). If
+  /// that wait fails, the failure is reported and the poller polls only.
   bool wake_ups = true;
   /// Delays between retries of failing polls.
   backoff_policy backoff{};
@@ -57,15 +62,20 @@ struct poller_options {
 /// delivered are dropped (counted as duplicates).
 ///
 /// When the loop ends it closes the stream: consumers take what is buffered,
-/// then get `errc::end_of_stream`. Not thread-safe: call `start`, `stop` and
-/// `async_run` on the stream's executor. Source and stream must outlive the
-/// run.
+/// then get `errc::end_of_stream`. The stream stays closed, so a poller and
+/// its stream serve one run; start one run at a time. Not thread-safe: call
+/// `start`, `stop` and `async_run` on the stream's executor, where the loop
+/// and `on_error` run. Source, stream and poller must outlive the run.
 template <event_source Source, class Executor = asio::any_io_executor>
 class poller {
  public:
+  /// The stream's executor type.
   using executor_type = Executor;
+  /// The stream this poller feeds.
   using stream_type = basic_event_stream<Executor>;
 
+  /// A poller that reads `source` into `stream`. An empty `on_error` becomes
+  /// `print_error`; a `batch_size` of 0 becomes 1.
   poller(Source& source, stream_type& stream, poller_options options = {})
       : source_(source), stream_(stream), options_(std::move(options)), timer_(stream.get_executor()) {
     if (!options_.on_error) options_.on_error = print_error;
@@ -75,16 +85,26 @@ class poller {
   poller(const poller&) = delete;
   poller& operator=(const poller&) = delete;
 
+  /// The stream's executor, on which the loop runs.
   executor_type get_executor() noexcept { return stream_.get_executor(); }
 
+  /// The options in effect (with the defaults filled in).
   const poller_options& options() const noexcept { return options_; }
 
-  /// Runs the poll loop from `from` until stopped.
+  /// Runs the poll loop from `from` (a cursor, and ids already delivered
+  /// after it) until stopped.
   ///
   /// Completion signature: `void(std::error_code)`: `errc::stopped` after
   /// `stop()` or cancellation, `errc::end_of_stream` when somebody else
-  /// closed the stream. Cancellation: terminal (ends the loop, cancelling
-  /// the poll or wait in progress).
+  /// closed the stream (noticed when the loop next pushes an event). Failed
+  /// polls do not end it. The loop runs on the stream's executor; the handler
+  /// never runs inside this call and runs on its associated executor
+  /// (default: the stream's). An exception escaping the loop (from `on_error`,
+  /// or one a source throws that is not a `std::system_error`) is rethrown
+  /// from the completion, out of the executor's `run()`.
+  /// Cancellation: terminal only (partial and total are ignored): cancels
+  /// the wait or push in progress (and the poll, if the source supports it)
+  /// and completes with `errc::stopped`.
   template <asio::completion_token_for<void(std::error_code)> CompletionToken>
   auto async_run(checkpoint_state from, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
@@ -105,13 +125,23 @@ class poller {
         token, std::move(from));
   }
 
-  /// Starts the loop in the background; `stop()` ends it.
+  /// Starts the loop in the background (`async_run` with a handler that
+  /// ignores the result); `stop()` ends it.
   void start(checkpoint_state from = {}) {
     async_run(std::move(from), asio::bind_cancellation_slot(stop_signal_.slot(), [](std::error_code) {}));
   }
 
-  /// Ends the loop promptly: cancels the poll or wait in progress, ends a
-  /// push suspended on a full stream, and closes the stream.
+  /// Ends the loop promptly: cancels the wait in progress (and the poll, if
+  /// the source's `async_poll` supports cancellation), ends a push suspended
+  /// on a full stream, and closes the stream. Returns at once; the loop ends
+  /// shortly after, on the stream's executor. Does nothing when no run is in
+  /// progress or it is already stopping.
+  ///
+  /// Only a run begun with `start()` receives the cancellation. A run begun
+  /// with `async_run` sees the stop at its next step (the interval timer and
+  /// a suspended push end at once), but a wake-up wait
+  /// (`async_wait_for_change`) in progress runs on until the source signals
+  /// a change; cancel through the handler's cancellation slot instead.
   void stop() {
     if (!running_ || stopping_) return;
     stopping_ = true;
@@ -120,6 +150,7 @@ class poller {
     stream_.close();
   }
 
+  /// True from the start of a run until its loop has ended.
   bool running() const noexcept { return running_; }
 
  private:
@@ -250,6 +281,7 @@ class poller {
   bool stopping_ = false;
 };
 
+/// Deduces `poller<Source, Executor>` from the source and the stream.
 template <class Source, class Executor>
 poller(Source&, basic_event_stream<Executor>&, poller_options = {}) -> poller<Source, Executor>;
 

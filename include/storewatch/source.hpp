@@ -1,4 +1,5 @@
-// What the poller needs from a source of events.
+/// \file
+/// What the poller needs from a source of events.
 #pragma once
 
 #include <storewatch/detail/config.hpp>
@@ -16,8 +17,8 @@ namespace storewatch {
 /// Something wrong in the source's data that the source skipped, such as a
 /// corrupt record; `message` names where (file, offset, line).
 struct source_problem {
-  std::error_code code{};
-  std::string message{};
+  std::error_code code{};  ///< what kind of problem, e.g. `errc::corrupt_record`
+  std::string message{};   ///< what and where, for the error handler
 };
 
 /// What one poll returns.
@@ -32,9 +33,12 @@ struct poll_result {
 ///
 /// Cursors are opaque text: the empty cursor means "from the start"; a
 /// source must accept any cursor it returned in `next_cursor`, also after a
-/// restart of the process, and must reject others with
-/// `errc::invalid_cursor`. When events a cursor points to are gone, the
-/// source returns a GAP event saying so rather than skipping silently.
+/// restart of the process. A cursor it cannot use the built-in sources
+/// report in `poll_result::problems` with `errc::invalid_cursor`, answer
+/// with a GAP event and read from their oldest events; they do not fail the
+/// poll, which the poller would retry with the same cursor. When events a
+/// cursor points to are gone, the source returns a GAP event saying so
+/// rather than skipping silently.
 template <class Source>
 concept event_source = requires(Source& source, std::string_view cursor, std::size_t max_events) {
   { source.async_poll(cursor, max_events, asio::use_awaitable) } -> std::same_as<asio::awaitable<poll_result>>;

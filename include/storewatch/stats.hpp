@@ -1,4 +1,5 @@
-// Counters an operator needs: what was delivered, how far behind, what failed.
+/// \file
+/// Counters an operator needs: what was delivered, how far behind, what failed.
 #pragma once
 
 #include <atomic>
@@ -18,8 +19,8 @@ struct stats_snapshot {
   std::uint64_t gaps{};            ///< GAP events (lost ranges) seen
   std::uint64_t problems{};        ///< bad input the source skipped (each reported)
   std::uint64_t handler_errors{};  ///< exceptions thrown by listener handlers
-  std::int64_t queue_depth{};      ///< events waiting in the stream
-  std::chrono::milliseconds lag{};                 ///< now − occurred_at of the last delivered event
+  std::int64_t queue_depth{};      ///< events waiting in the stream: enqueued − delivered, never negative
+  std::chrono::milliseconds lag{};                 ///< when the last event was delivered: then − its occurred_at
   std::chrono::microseconds last_poll_duration{};  ///< how long the last poll took
 };
 
@@ -28,6 +29,8 @@ struct stats_snapshot {
 /// `snapshot()` may be called from any thread at any time.
 class stream_stats {
  public:
+  /// The counters now, each read on its own (relaxed), so they need not be
+  /// mutually consistent.
   stats_snapshot snapshot() const noexcept {
     stats_snapshot s;
     s.enqueued = enqueued.load(std::memory_order_relaxed);
@@ -46,21 +49,22 @@ class stream_stats {
     return s;
   }
 
+  /// Adds `n` to `counter` (relaxed).
   static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
     counter.fetch_add(n, std::memory_order_relaxed);
   }
 
-  std::atomic<std::uint64_t> enqueued{0};
-  std::atomic<std::uint64_t> delivered{0};
-  std::atomic<std::uint64_t> duplicates{0};
-  std::atomic<std::uint64_t> polls{0};
-  std::atomic<std::uint64_t> poll_errors{0};
-  std::atomic<std::uint64_t> retries{0};
-  std::atomic<std::uint64_t> gaps{0};
-  std::atomic<std::uint64_t> problems{0};
-  std::atomic<std::uint64_t> handler_errors{0};
-  std::atomic<std::int64_t> lag_ms{0};
-  std::atomic<std::int64_t> last_poll_us{0};
+  std::atomic<std::uint64_t> enqueued{0};        ///< see `stats_snapshot::enqueued`
+  std::atomic<std::uint64_t> delivered{0};       ///< see `stats_snapshot::delivered`
+  std::atomic<std::uint64_t> duplicates{0};      ///< see `stats_snapshot::duplicates`
+  std::atomic<std::uint64_t> polls{0};           ///< see `stats_snapshot::polls`
+  std::atomic<std::uint64_t> poll_errors{0};     ///< see `stats_snapshot::poll_errors`
+  std::atomic<std::uint64_t> retries{0};         ///< see `stats_snapshot::retries`
+  std::atomic<std::uint64_t> gaps{0};            ///< see `stats_snapshot::gaps`
+  std::atomic<std::uint64_t> problems{0};        ///< see `stats_snapshot::problems`
+  std::atomic<std::uint64_t> handler_errors{0};  ///< see `stats_snapshot::handler_errors`
+  std::atomic<std::int64_t> lag_ms{0};           ///< `stats_snapshot::lag`, in milliseconds
+  std::atomic<std::int64_t> last_poll_us{0};     ///< `stats_snapshot::last_poll_duration`, in microseconds
 };
 
 }  // namespace storewatch

@@ -1,4 +1,5 @@
-// event_stream: the bounded, awaitable queue between a poller and its consumer.
+/// \file
+/// `event_stream`: the bounded, awaitable queue between a poller and its consumer.
 #pragma once
 
 #include <storewatch/detail/config.hpp>
@@ -26,21 +27,25 @@ namespace storewatch {
 template <class Executor = asio::any_io_executor>
 class basic_event_stream {
  public:
+  /// The executor type; handlers without an associated executor run on it.
   using executor_type = Executor;
 
   /// Rebinds the stream to another executor type, so
   /// `asio::use_awaitable_t<>::as_default_on_t<event_stream>` works.
   template <class OtherExecutor>
   struct rebind_executor {
-    using other = basic_event_stream<OtherExecutor>;
+    using other = basic_event_stream<OtherExecutor>;  ///< the stream on `OtherExecutor`
   };
 
   /// Default number of events the stream buffers.
   static constexpr std::size_t default_capacity = 1024;
 
+  /// A stream on `executor` that buffers up to `capacity` events. With
+  /// capacity 0 it buffers none: each push waits for a consumer.
   explicit basic_event_stream(const executor_type& executor, std::size_t capacity = default_capacity)
       : channel_(executor, capacity), capacity_(capacity) {}
 
+  /// A stream on `context`'s executor.
   template <class ExecutionContext>
     requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
   explicit basic_event_stream(ExecutionContext& context, std::size_t capacity = default_capacity)
@@ -49,16 +54,23 @@ class basic_event_stream {
   basic_event_stream(const basic_event_stream&) = delete;
   basic_event_stream& operator=(const basic_event_stream&) = delete;
 
+  /// The executor given at construction.
   executor_type get_executor() noexcept { return channel_.get_executor(); }
 
+  /// Most events buffered at once.
   std::size_t capacity() const noexcept { return capacity_; }
+  /// False once `close()` was called, even while buffered events remain.
   bool is_open() const noexcept { return !closed_; }
 
-  /// True when `async_next` would complete without waiting.
+  /// True when something is buffered for `async_next`: an event, or the end
+  /// of the stream after `close()`. `async_next` then completes without
+  /// waiting for a producer.
   bool ready() const noexcept { return channel_.ready(); }
 
-  /// Counters for this stream and the poller feeding it.
+  /// Counters for this stream and the poller feeding it; readable from any
+  /// thread.
   stream_stats& stats() noexcept { return stats_; }
+  /// \copydoc stats()
   const stream_stats& stats() const noexcept { return stats_; }
 
   /// Waits for the next event.
@@ -66,11 +78,16 @@ class basic_event_stream {
   /// Completion signature: `void(std::error_code, event)`.
   /// Errors: `errc::end_of_stream` once the stream is closed and every event
   /// buffered before `close()` has been taken; `asio::error::operation_aborted`
-  /// when cancelled. The handler never runs inside this call.
+  /// when cancelled. The handler never runs inside this call; it runs on its
+  /// associated executor (default: the stream's). Events are taken in the
+  /// order they were pushed.
   /// Cancellation: terminal, partial and total; a cancelled wait takes no
   /// event. Do not race it against a timer with `||`: a completion that
   /// wins the race at the same moment is discarded with its event. Bound the
   /// wait some other way (close the stream, or stop the poller).
+  /// Keep one `async_next` pending at a time: `close()` ends only one waiting
+  /// call. A taken event counts in `stats().delivered` and sets
+  /// `stats().lag_ms`.
   template <asio::completion_token_for<void(std::error_code, event)> CompletionToken =
                 asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
@@ -78,8 +95,9 @@ class basic_event_stream {
         [this](auto handler) { this->start_next(std::move(handler)); }, token);
   }
 
-  /// Puts `e` into the stream if there is room; never blocks.
-  /// Returns false when the stream is full or closed, leaving `e` as it was.
+  /// Puts `e` into the stream if there is room, or hands it to a waiting
+  /// consumer; never blocks. Returns false when the stream is full or
+  /// closed, leaving `e` as it was. Counts in `stats().enqueued`.
   bool try_push(event& e) {
     if (closed_) return false;
     if (!channel_.try_send(std::error_code{}, std::move(e))) {
@@ -97,10 +115,14 @@ class basic_event_stream {
 
   /// Puts `e` into the stream, suspending while it is full (backpressure).
   ///
-  /// Completion signature: `void(std::error_code)`.
+  /// Completion signature: `void(std::error_code)`; success means the event
+  /// is buffered or taken (and counts in `stats().enqueued`).
   /// Errors: `errc::end_of_stream` if the stream is or becomes closed
   /// (the event is then not queued); `asio::error::operation_aborted` when
-  /// cancelled. Cancellation: terminal, partial and total.
+  /// cancelled. The handler never runs inside this call; it runs on its
+  /// associated executor (default: the stream's).
+  /// Cancellation: terminal, partial and total; a cancelled push queues
+  /// nothing and the event is lost to the caller (it was moved in).
   template <asio::completion_token_for<void(std::error_code)> CompletionToken =
                 asio::default_completion_token_t<executor_type>>
   auto async_push(event e, CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {

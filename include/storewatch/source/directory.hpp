@@ -107,6 +107,8 @@ struct directory_options {
 template <class Executor = asio::any_io_executor>
 class basic_directory_source {
  public:
+  /// The executor type; scans, reads and completions without an associated
+  /// executor run on it.
   using executor_type = Executor;
 
   /// Watches `root`. Throws `std::system_error` (`errc::store_io_failed`)
@@ -139,7 +141,9 @@ class basic_directory_source {
     }
   }
 
+  /// The executor given at construction.
   executor_type get_executor() noexcept { return executor_; }
+  /// The watched directory.
   const std::filesystem::path& root() const noexcept { return scanner_.root(); }
   /// Entries in the snapshot.
   std::size_t entry_count() const noexcept { return scanner_.entry_count(); }
@@ -149,7 +153,10 @@ class basic_directory_source {
   /// `cursor`. Completion signature: `void(std::error_code, poll_result)`.
   /// Errors: `errc::store_io_failed` when the state folder cannot be
   /// written or read (the poller retries). Unreadable directories are
-  /// `poll_result::problems`.
+  /// `poll_result::problems`. The scan and read are posted to the source's
+  /// executor and block it while they run; the handler runs after them,
+  /// never inside this call, on its associated executor (default: the
+  /// source's). Cancellation: none.
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
   auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
@@ -173,8 +180,9 @@ class basic_directory_source {
   /// has passed, or inotify reported a change. A hint only.
   /// Completion signature: `void(std::error_code)`. Errors: `errc::source_unavailable`
   /// when there is no inotify watch (wake-ups off, or inotify unavailable);
-  /// `operation_aborted` when cancelled. Cancellation: terminal, partial,
-  /// total.
+  /// `operation_aborted` when cancelled. The handler never runs inside this
+  /// call; it runs on its associated executor (default: the source's).
+  /// Cancellation: terminal, partial, total.
   template <asio::completion_token_for<void(std::error_code)> CompletionToken>
   auto async_wait_for_change(std::string_view /*cursor*/, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(

@@ -1,3 +1,6 @@
+/// \file
+/// The per-user event journal of a local_store, and `journal_source`, which polls it.
+//
 // The per-user event journal of a local_store: its layout on disk, the
 // writer side, and the source that polls it.
 //
@@ -323,7 +326,8 @@ struct journal_source_options {
   std::size_t read_chunk = 1 << 20;
 };
 
-/// Polls one user's journal (see the layout above).
+/// Polls one user's journal (its layout is described at the top of
+/// source/journal.hpp).
 ///
 /// Cursor: "j1;<epoch>;<writer>=<offset>;...". A cursor from
 /// another epoch (the journal was recreated), or pointing into segments
@@ -333,24 +337,38 @@ struct journal_source_options {
 /// waited for (the writer may be writing it), and reported only once the
 /// writer has moved to a later segment.
 ///
-/// Blocking file reads run on the source's executor.
+/// Blocking file reads run on the source's executor. Not thread-safe, like
+/// any Asio I/O object: use it from one thread or strand. It must outlive
+/// its pending operations.
 template <class Executor = asio::any_io_executor>
 class basic_journal_source {
  public:
+  /// The executor type; reads and completions without an associated
+  /// executor run on it.
   using executor_type = Executor;
 
+  /// A source for the journal in `journal_dir` (`<root>/journals/<user>` of
+  /// a store). The folder need not exist yet: polls then find nothing.
   basic_journal_source(const executor_type& executor, std::filesystem::path journal_dir,
                        journal_source_options options = {})
       : executor_(executor), dir_(std::move(journal_dir)), options_(options) {}
 
+  /// The executor given at construction.
   executor_type get_executor() noexcept { return executor_; }
+  /// The journal's folder.
   const std::filesystem::path& directory() const noexcept { return dir_; }
 
   /// Reads up to `max_events` new events after `cursor`.
   /// Completion signature: `void(std::error_code, poll_result)`.
   /// Errors: `errc::store_io_failed` when the journal cannot be read (the
-  /// poller retries). A malformed cursor is reported as a problem, answered
-  /// with a GAP event, and reading starts from the oldest segments.
+  /// poller retries; `last_error()` names the file and step). A malformed
+  /// cursor is reported as a problem, answered with a GAP event, and reading
+  /// starts from the oldest segments.
+  /// The read is posted to the source's executor and blocks it while it
+  /// runs; the handler runs after it, never inside this call, on its
+  /// associated executor (default: the source's).
+  /// Cancellation: none; a poll reads only the bytes written since `cursor`,
+  /// at most `max_events` records.
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
   auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
@@ -376,10 +394,14 @@ class basic_journal_source {
   /// thread). A hint only: the poller polls at its interval anyway, which
   /// covers mounts where inotify does not see other machines' writes.
   /// The first wait completes at once (a change may have slipped in before
-  /// the watches existed). Makes the journal folder if it does not exist.
-  /// Completion signature: `void(std::error_code)`. Errors: the system's
-  /// error when inotify is unavailable (the poller then polls only);
-  /// `operation_aborted` when cancelled. Cancellation: terminal, partial,
+  /// the watches existed), as does the first after the journal folder was
+  /// removed. Makes the journal folder if it does not exist.
+  /// Completion signature: `void(std::error_code)`. Errors:
+  /// `errc::store_io_failed` when the folder cannot be made or inotify is
+  /// unavailable (`last_error()` names the step; the poller then polls
+  /// only); `operation_aborted` when cancelled. The handler never runs
+  /// inside this call; it runs on its associated executor (default: the
+  /// source's). Cancellation (of a wait that waits): terminal, partial,
   /// total.
   template <asio::completion_token_for<void(std::error_code)> CompletionToken>
   auto async_wait_for_change(std::string_view /*cursor*/, CompletionToken&& token) {
@@ -410,10 +432,12 @@ class basic_journal_source {
         token);
   }
 
-  /// What the last failed poll said (file and step).
+  /// What the last failed `async_poll` or `async_wait_for_change` said
+  /// (file and step).
   const std::string& last_error() const noexcept { return last_error_; }
 
-  /// The synchronous poll behind `async_poll`; throws `std::system_error`.
+  /// The synchronous poll behind `async_poll`, on the calling thread;
+  /// throws `std::system_error`.
   poll_result poll(std::string_view cursor_text, std::size_t max_events) {
     poll_result result;
     std::string why;

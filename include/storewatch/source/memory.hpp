@@ -1,4 +1,5 @@
-// memory_source: events published inside the process, for applications and tests.
+/// \file
+/// `memory_source`: events published inside the process, for applications and tests.
 #pragma once
 
 #include <storewatch/detail/config.hpp>
@@ -36,17 +37,22 @@ struct memory_source_options {
 ///
 /// Cursor: `<epoch>:<sequence of the next event>`. Supports wake-ups.
 /// `async_poll` and `async_wait_for_change` must be called from the
-/// executor's thread (or strand); `publish` from anywhere.
+/// executor's thread (or strand); `publish`, `fail_next_polls`,
+/// `poll_count` and `epoch` from anywhere. The source must outlive its
+/// pending operations.
 template <class Executor = asio::any_io_executor>
 class basic_memory_source {
  public:
+  /// The executor type; completions without an associated executor run on it.
   using executor_type = Executor;
 
+  /// The source type on another executor type.
   template <class OtherExecutor>
   struct rebind_executor {
-    using other = basic_memory_source<OtherExecutor>;
+    using other = basic_memory_source<OtherExecutor>;  ///< the source on `OtherExecutor`
   };
 
+  /// A source on `executor`; an empty `options.epoch` becomes a random one.
   explicit basic_memory_source(const executor_type& executor, memory_source_options options = {})
       : executor_(executor), change_(executor), options_(std::move(options)) {
     if (options_.epoch.empty()) {
@@ -56,11 +62,14 @@ class basic_memory_source {
     change_.expires_at(asio::steady_timer::time_point::max());
   }
 
+  /// The executor given at construction.
   executor_type get_executor() noexcept { return executor_; }
+  /// This run's epoch, the first part of every cursor.
   const std::string& epoch() const noexcept { return options_.epoch; }
 
   /// Appends `e`. An empty id becomes `<epoch>-<sequence>`; an unset
-  /// occurred_at becomes now. Returns the event's id.
+  /// occurred_at becomes now. Returns the event's id. Wakes the pending
+  /// `async_wait_for_change` operations (through the executor). Thread-safe.
   std::string publish(event e) {
     if (e.occurred_at == timestamp{}) {
       e.occurred_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
@@ -82,7 +91,7 @@ class basic_memory_source {
     return id;
   }
 
-  /// Appends an event named `name` with `data`, done by `actor`.
+  /// Appends an event named `name` with `data`, done by `actor`; as above.
   std::string publish(std::string name, std::string data, std::string actor = {}) {
     event e;
     e.name = std::move(name);
@@ -92,6 +101,7 @@ class basic_memory_source {
   }
 
   /// The next `count` polls fail with `code` (for tests of retries).
+  /// Thread-safe.
   void fail_next_polls(std::size_t count, std::error_code code = errc::source_unavailable) {
     std::lock_guard lock(mutex_);
     failures_left_ = count;
@@ -99,13 +109,18 @@ class basic_memory_source {
   }
 
   /// How many times `async_poll` was called, failed polls included.
+  /// Thread-safe.
   std::size_t poll_count() const noexcept { return polls_.load(std::memory_order_relaxed); }
 
   /// Reads up to `max_events` events from `cursor`.
   /// Completion signature: `void(std::error_code, poll_result)`.
   /// Errors: only what `fail_next_polls` scripted. A cursor this source
   /// cannot use is reported in `poll_result::problems` and answered with a
-  /// GAP event, then reading starts at the oldest event kept.
+  /// GAP event, then reading starts at the oldest event kept. A cursor of
+  /// another epoch, or of events retention dropped, gets the GAP event alone.
+  /// The events are read in this call; the handler runs later, never inside
+  /// it, on its associated executor (default: the source's).
+  /// Cancellation: none (nothing to wait for).
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
   auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
@@ -117,9 +132,13 @@ class basic_memory_source {
         token, std::string(cursor), max_events);
   }
 
-  /// Completes when events past `cursor` exist (at once if they already do).
+  /// Completes when events past `cursor` exist (at once if they already do,
+  /// or if `cursor` is malformed or of another epoch).
   /// Completion signature: `void(std::error_code)`; `operation_aborted` when
-  /// cancelled. Cancellation: terminal, partial, total.
+  /// cancelled. The handler never runs inside this call; it runs on its
+  /// associated executor (default: the source's). Several waits may be
+  /// pending; `publish` wakes them all. Cancellation: terminal, partial,
+  /// total.
   template <asio::completion_token_for<void(std::error_code)> CompletionToken>
   auto async_wait_for_change(std::string_view cursor, CompletionToken&& token) {
     enum class step { start, check, woken };

@@ -1,4 +1,5 @@
-// local_store: the embedded versioned file store with per-user event journals.
+/// \file
+/// `local_store`: the embedded versioned file store with per-user event journals.
 //
 //   <root>/versions/<owner>/<path>✹<owner>_<ms>            the bytes of each version
 //   <root>/shares/<user>/<owner>/<path>✹<owner>_<ms>       empty: shared with <user>
@@ -38,10 +39,11 @@ struct selection {
   /// A path prefix. With `recursive`, every path that starts with it; without,
   /// the file it names, or the files directly in the folder it names.
   std::string prefix{};
-  bool recursive = true;
+  bool recursive = true;  ///< see `prefix`
   std::optional<timestamp> since{};  ///< inclusive lower bound on a version's creation time
   std::optional<timestamp> until{};  ///< inclusive upper bound
 
+  /// True when `v` is selected (who owns it is not checked here).
   bool matches(const versioned_path& v) const {
     if (since && v.created_at() < *since) return false;
     if (until && v.created_at() > *until) return false;
@@ -67,22 +69,33 @@ struct local_store_options {
 /// `void(std::error_code, Result)`. It does blocking file I/O on the store's
 /// executor, and completes after the files and the events it wrote are
 /// durable (fsync). Errors are `errc::invalid_path`, `errc::invalid_user`,
-/// `errc::invalid_event_name`, `errc::permission_denied` or
-/// `errc::store_io_failed`; `last_error()` then says which file or argument.
-/// Not thread-safe: use one store object from one strand.
+/// `errc::invalid_event_name`, `errc::invalid_event`,
+/// `errc::permission_denied` or `errc::store_io_failed`; `last_error()` then
+/// says which file or argument. The operation is posted to the store's
+/// executor; the handler runs after it, never inside the initiating call, on
+/// its associated executor (default: the store's). Operations cannot be
+/// cancelled: once posted, each runs to the end.
+/// Not thread-safe: use one store object from one strand. Several store
+/// objects, also in several processes, may share one root. The store must
+/// outlive its pending operations.
 template <class Executor = asio::any_io_executor>
 class basic_local_store {
  public:
+  /// The executor type; operations and completions without an associated
+  /// executor run on it.
   using executor_type = Executor;
+  /// A list of versions, sorted by path, then creation time.
   using versions = std::vector<versioned_path>;
 
+  /// The store type on another executor type.
   template <class OtherExecutor>
   struct rebind_executor {
-    using other = basic_local_store<OtherExecutor>;
+    using other = basic_local_store<OtherExecutor>;  ///< the store on `OtherExecutor`
   };
 
-  /// Opens the store at `root` (created if missing) as `user`.
-  /// Throws `std::system_error` for an invalid user name.
+  /// Opens the store at `root` as `user`; its folders are made when first
+  /// needed. Throws `std::system_error` (`errc::invalid_user`) for an
+  /// invalid user name.
   basic_local_store(const executor_type& executor, std::filesystem::path root, std::string user,
                     local_store_options options = {})
       : executor_(executor),
@@ -92,8 +105,11 @@ class basic_local_store {
     detail::validate_user(user_);
   }
 
+  /// The executor given at construction.
   executor_type get_executor() noexcept { return executor_; }
+  /// The user this store object acts as.
   const std::string& user() const noexcept { return user_; }
+  /// The store's root folder.
   const std::filesystem::path& root() const noexcept { return root_; }
 
   /// What the last failed operation said: the file or argument at fault.
@@ -103,6 +119,8 @@ class basic_local_store {
   /// event goes to this user. Completes with the new version's name. Two
   /// versions of one path made in the same millisecond get distinct names
   /// (the second is stamped a millisecond later).
+  /// Completion signature: `void(std::error_code, versioned_path)`.
+  /// Errors: `errc::invalid_path`, `errc::store_io_failed`.
   template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken>
   auto async_create_file(std::string path, std::string bytes, CompletionToken&& token) {
     return run<versioned_path>(std::forward<CompletionToken>(token),
@@ -112,7 +130,11 @@ class basic_local_store {
   }
 
   /// Shares this user's versions that `which` selects with `users`; each
-  /// named user gets a SHARE event per version. Completes with the versions.
+  /// named user gets a SHARE event per version, also when it was shared with
+  /// them already. Naming oneself does nothing. Completes with the versions.
+  /// Completion signature: `void(std::error_code, versions)`.
+  /// Errors: `errc::invalid_path` (the prefix), `errc::invalid_user`,
+  /// `errc::store_io_failed`.
   template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
   auto async_share_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
     return run<versions>(std::forward<CompletionToken>(token),
@@ -122,7 +144,9 @@ class basic_local_store {
   }
 
   /// Stops sharing the selected versions with `users`; each user who had a
-  /// version gets an UNSHARE event for it. Completes with the versions.
+  /// version gets an UNSHARE event for it. Completes with the versions
+  /// selected. Completion signature: `void(std::error_code, versions)`.
+  /// Errors: as `async_share_files`.
   template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
   auto async_unshare_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
     return run<versions>(std::forward<CompletionToken>(token),
@@ -133,6 +157,8 @@ class basic_local_store {
 
   /// Deletes the selected versions; the owner and every user they were
   /// shared with get a DELETE event. Completes with the versions deleted.
+  /// Completion signature: `void(std::error_code, versions)`.
+  /// Errors: `errc::invalid_path` (the prefix), `errc::store_io_failed`.
   template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
   auto async_delete_files(selection which, CompletionToken&& token) {
     return run<versions>(std::forward<CompletionToken>(token),
@@ -141,13 +167,20 @@ class basic_local_store {
 
   /// The bytes of a version this user owns or that is shared with them;
   /// `errc::permission_denied` otherwise, also when it does not exist.
+  /// Completion signature: `void(std::error_code, std::string)`.
+  /// Errors: also `errc::invalid_path`, `errc::invalid_user` (the owner's
+  /// name), `errc::store_io_failed`.
   template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken>
   auto async_read_file(versioned_path version, CompletionToken&& token) {
     return run<std::string>(std::forward<CompletionToken>(token),
                             [this, version = std::move(version)] { return read_file(version); });
   }
 
-  /// The versions this user can read (own and shared) under `prefix`.
+  /// The versions this user can read (own and shared) under `prefix`, as a
+  /// `selection` with `recursive` selects them; sorted by path, time, owner.
+  /// Completion signature: `void(std::error_code, versions)`.
+  /// Errors: `errc::invalid_path` (the prefix); folders that cannot be read
+  /// are skipped.
   template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
   auto async_list_files(std::string prefix, bool recursive, CompletionToken&& token) {
     return run<versions>(std::forward<CompletionToken>(token),
@@ -156,6 +189,10 @@ class basic_local_store {
 
   /// Appends an application event `name` with `data` to the journals of
   /// `users`. Completes with the event ids, one per user.
+  /// Completion signature: `void(std::error_code, std::vector<std::string>)`.
+  /// Errors: `errc::invalid_event_name` (also for the store's own names),
+  /// `errc::invalid_event` (data not UTF-8 or over 64 KiB),
+  /// `errc::invalid_user`, `errc::store_io_failed`.
   template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken>
   auto async_publish_event(std::string name, std::string data, std::vector<std::string> users,
                            CompletionToken&& token) {
@@ -169,6 +206,8 @@ class basic_local_store {
   /// Removes journal segments older than `age` (never a writer's newest) from
   /// every user's journal. A listener whose cursor pointed into them gets a
   /// GAP event. Completes with the number of segments removed.
+  /// Completion signature: `void(std::error_code, std::size_t)`. Files it
+  /// cannot inspect or remove are skipped, not reported.
   template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken>
   auto async_compact(std::chrono::seconds age, CompletionToken&& token) {
     return run<std::size_t>(std::forward<CompletionToken>(token), [this, age] {
@@ -182,13 +221,16 @@ class basic_local_store {
     });
   }
 
-  /// This user's journal, as a source for a poller or listener.
+  /// This user's journal, as a source for a poller or listener: a new
+  /// source object on the store's executor.
   basic_journal_source<Executor> events(journal_source_options options = {}) const {
     return basic_journal_source<Executor>(executor_, root_ / "journals" / user_, options);
   }
 
   // The blocking operations behind the async ones; they throw std::system_error.
 
+  /// `async_create_file`, blocking the calling thread; throws
+  /// `std::system_error`.
   versioned_path create_file(const std::string& path, std::string_view bytes) {
     detail::validate_path(path);
     const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
@@ -216,6 +258,8 @@ class basic_local_store {
     return version;
   }
 
+  /// `async_share_files` (`share` true) or `async_unshare_files` (false),
+  /// blocking; throws `std::system_error`.
   versions share_files(const selection& which, const std::vector<std::string>& users, bool share) {
     detail::validate_path(which.prefix, true);
     for (const auto& u : users) detail::validate_user(u);
@@ -242,6 +286,7 @@ class basic_local_store {
     return selected;
   }
 
+  /// `async_delete_files`, blocking; throws `std::system_error`.
   versions delete_files(const selection& which) {
     detail::validate_path(which.prefix, true);
     const auto selected = own_selection(which);
@@ -260,6 +305,7 @@ class basic_local_store {
     return selected;
   }
 
+  /// `async_read_file`, blocking; throws `std::system_error`.
   std::string read_file(const versioned_path& version) {
     detail::validate_path(version.path);
     const auto denied = [&] {
@@ -277,6 +323,7 @@ class basic_local_store {
     return std::move(*bytes);
   }
 
+  /// `async_list_files`, blocking; throws `std::system_error`.
   versions list_files(const std::string& prefix, bool recursive) {
     detail::validate_path(prefix, true);
     const selection which{prefix, recursive};
@@ -295,6 +342,7 @@ class basic_local_store {
     return found;
   }
 
+  /// `async_publish_event`, blocking; throws `std::system_error`.
   std::vector<std::string> publish_event(const std::string& name, const std::string& data,
                                          const std::vector<std::string>& users) {
     detail::validate_application_event(name, data);
