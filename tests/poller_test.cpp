@@ -82,6 +82,26 @@ TEST_CASE("full batches are followed by another poll at once; the batch's last e
   run_to_idle(io);
 }
 
+TEST_CASE("idle intervals with wake-ups on: the timer keeps winning, polls go on, a late event arrives") {
+  // Regression: the memory source completed a cancelled wait while holding
+  // its lock; the poller resumed inside that completion and polled, taking
+  // the same lock: the io_context hung after the first idle interval.
+  asio::io_context io;
+  memory_source source(io.get_executor());
+  event_stream stream(io, 16);
+  poller poller(source, stream, {.poll_interval = 5ms});
+  poller.start();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  REQUIRE(run_until(io, [&] { return source.poll_count() >= 10; }));
+  source.publish("CREATE", "late");
+  REQUIRE(run_until(io, [&] { return got.size() == 1; }));
+  poller.stop();
+  run_to_idle(io);
+  CHECK(end == errc::end_of_stream);
+}
+
 TEST_CASE("without wake-ups a new event waits for the poll interval") {
   asio::io_context io;
   recording_source source(io.get_executor());

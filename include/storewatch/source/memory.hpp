@@ -160,8 +160,12 @@ class basic_memory_source {
           if (ready) {
             self.complete(std::error_code{});
           } else if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none) {
-            std::lock_guard lock(mutex_);
-            --waiting_;
+            {
+              std::lock_guard lock(mutex_);
+              --waiting_;
+            }
+            // Not under the lock: the handler may run inside complete() and
+            // poll this source.
             self.complete(asio::error::operation_aborted);
           } else {
             // Woken for someone else's cursor (publish wakes every waiter),
