@@ -150,6 +150,23 @@ TEST_CASE("close wakes a consumer waiting on an empty stream") {
   CHECK(*result == errc::end_of_stream);
 }
 
+TEST_CASE("close wakes every consumer waiting on an empty stream, not just one") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  std::vector<std::error_code> results;
+  for (int i = 0; i < 3; ++i) stream.async_next([&](std::error_code ec, event) { results.push_back(ec); });
+  io.poll();
+  REQUIRE(results.empty());
+  stream.close();
+  REQUIRE(run_until(io, [&] { return results.size() == 3; }));
+  for (const auto& ec : results) CHECK(ec == errc::end_of_stream);
+  // And one that comes later.
+  std::optional<std::error_code> later;
+  stream.async_next([&](std::error_code ec, event) { later = ec; });
+  REQUIRE(run_until(io, [&] { return later.has_value(); }));
+  CHECK(*later == errc::end_of_stream);
+}
+
 TEST_CASE("close ends a producer suspended on a full stream, keeping what was buffered") {
   asio::io_context io;
   event_stream stream(io, 2);

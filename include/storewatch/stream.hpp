@@ -9,6 +9,7 @@
 #include <storewatch/event.hpp>
 #include <storewatch/stats.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <system_error>
@@ -140,7 +141,15 @@ class basic_event_stream {
     // (the only case try_send fails), nobody waits to receive but producers
     // may wait to send: end them, since channel::close() would not (Asio
     // 1.22) and would also discard the buffered events.
-    if (!channel_.try_send(make_error_code(errc::end_of_stream), event{})) channel_.cancel();
+    // One end marker per consumer waiting (at least one), so none is left
+    // waiting.
+    const auto markers = std::max<std::size_t>(receivers_waiting_, 1);
+    for (std::size_t i = 0; i < markers; ++i) {
+      if (!channel_.try_send(make_error_code(errc::end_of_stream), event{})) {
+        channel_.cancel();
+        break;
+      }
+    }
   }
 
  private:
@@ -151,7 +160,9 @@ class basic_event_stream {
                               make_error_code(errc::end_of_stream), event{});
       return;
     }
+    ++receivers_waiting_;
     channel_.async_receive(detail::intercept(std::forward<Handler>(handler), [this](std::error_code& ec, event& e) {
+      --receivers_waiting_;
       if (!ec) {
         stats_.add(stats_.delivered);
         const auto lag = std::chrono::system_clock::now() - e.occurred_at;
@@ -185,6 +196,7 @@ class basic_event_stream {
   std::size_t capacity_;
   stream_stats stats_;
   bool closed_ = false;
+  std::size_t receivers_waiting_ = 0;  // async_next operations in the channel
 };
 
 /// The stream on `asio::any_io_executor`.
