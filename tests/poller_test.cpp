@@ -242,6 +242,24 @@ TEST_CASE("async_run completes with stopped when its cancellation slot fires") {
   CHECK(*result == errc::stopped);
 }
 
+TEST_CASE("stop() is prompt for a run begun with async_run too, while it waits for a wake-up") {
+  asio::io_context io;
+  recording_source source(io.get_executor());
+  event_stream stream(io, 16);
+  poller poller(source, stream, {.poll_interval = 1h});
+  std::optional<std::error_code> result;
+  poller.async_run({}, [&](std::error_code ec) { result = ec; });
+  REQUIRE(run_until(io, [&] { return source.wake_waits >= 1 && source.poll_times.size() >= 1; }));  // waiting
+  io.poll();
+  const auto started = std::chrono::steady_clock::now();
+  poller.stop();
+  run_to_idle(io);
+  CHECK(std::chrono::steady_clock::now() - started < 500ms);
+  REQUIRE(result);
+  CHECK(*result == errc::stopped);
+  CHECK_FALSE(poller.running());
+}
+
 TEST_CASE("async_run works with use_awaitable and ends when the stream is closed by its consumer") {
   asio::io_context io;
   memory_source source(io.get_executor());

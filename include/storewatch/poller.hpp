@@ -109,18 +109,26 @@ class poller {
   auto async_run(checkpoint_state from, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
         [this](auto handler, checkpoint_state from) {
+          // The loop listens to stop_signal_, which stop() emits and the
+          // handler's own cancellation slot (if any) forwards to.
           auto slot = asio::get_associated_cancellation_slot(handler);
+          if (slot.is_connected()) {
+            slot.assign([this](asio::cancellation_type type) { stop_signal_.emit(type); });
+          }
           auto handler_executor = asio::get_associated_executor(handler, get_executor());
           running_ = true;
           stopping_ = false;
           asio::co_spawn(get_executor(), run(std::move(from)),
                          asio::bind_cancellation_slot(
-                             slot, asio::bind_executor(std::move(handler_executor),
-                                                       [h = std::move(handler)](std::exception_ptr error,
-                                                                                std::error_code ec) mutable {
-                                                         if (error) std::rethrow_exception(error);
-                                                         std::move(h)(ec);
-                                                       })));
+                             stop_signal_.slot(),
+                             asio::bind_executor(std::move(handler_executor),
+                                                 [h = std::move(handler)](std::exception_ptr error,
+                                                                          std::error_code ec) mutable {
+                                                   auto user_slot = asio::get_associated_cancellation_slot(h);
+                                                   if (user_slot.is_connected()) user_slot.clear();
+                                                   if (error) std::rethrow_exception(error);
+                                                   std::move(h)(ec);
+                                                 })));
         },
         token, std::move(from));
   }
@@ -128,7 +136,7 @@ class poller {
   /// Starts the loop in the background (`async_run` with a handler that
   /// ignores the result); `stop()` ends it.
   void start(checkpoint_state from = {}) {
-    async_run(std::move(from), asio::bind_cancellation_slot(stop_signal_.slot(), [](std::error_code) {}));
+    async_run(std::move(from), [](std::error_code) {});
   }
 
   /// Ends the loop promptly: cancels the wait in progress (and the poll, if
@@ -136,12 +144,7 @@ class poller {
   /// on a full stream, and closes the stream. Returns at once; the loop ends
   /// shortly after, on the stream's executor. Does nothing when no run is in
   /// progress or it is already stopping.
-  ///
-  /// Only a run begun with `start()` receives the cancellation. A run begun
-  /// with `async_run` sees the stop at its next step (the interval timer and
-  /// a suspended push end at once), but a wake-up wait
-  /// (`async_wait_for_change`) in progress runs on until the source signals
-  /// a change; cancel through the handler's cancellation slot instead.
+  /// The same for a run begun with `start()` or with `async_run`.
   void stop() {
     if (!running_ || stopping_) return;
     stopping_ = true;
