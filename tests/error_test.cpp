@@ -33,6 +33,7 @@ const std::vector<std::pair<errc, std::string>>& all_errors() {
       {errc::permission_denied, "permission"},
       {errc::corrupt_record, "journal"},
       {errc::store_io_failed, "store"},
+      {errc::wake_ups_unavailable, "wake-ups"},
   };
   return errors;
 }

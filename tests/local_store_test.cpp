@@ -1030,14 +1030,15 @@ TEST_CASE("events() with an event_listener: bob receives alice's SHARE then DELE
   std::vector<event> got;
   listener.add_event_listener([&](const event& e) { got.push_back(e); });
   listener.start();
-  run_until(io, [] { return false; }, 30ms);  // the listener has polled an empty journal
+  REQUIRE(run_until(io, [&] { return listener.stats().polls >= 1; }));  // it has polled the empty journal
 
   const auto secret = alice.create_file("SharedEvents/secret.txt", "not for bob");
   const auto shared = alice.create_file("SharedEvents/alice_to_bob.txt", "for bob");
   alice.share_files(chosen("SharedEvents/alice_to_bob.txt", false), {"bob123"}, true);
   alice.delete_files(chosen("SharedEvents/", true));
   REQUIRE(run_until(io, [&] { return got.size() >= 2; }));
-  run_until(io, [] { return false; }, 100ms);  // ten more polls: nothing else arrives
+  const auto polls = listener.stats().polls;
+  REQUIRE(run_until(io, [&] { return listener.stats().polls >= polls + 10; }));  // nothing else arrives meanwhile
 
   REQUIRE(got.size() == 2);
   CHECK(got[0].name == "SHARE");
@@ -1052,4 +1053,40 @@ TEST_CASE("events() with an event_listener: bob receives alice's SHARE then DELE
   listener.stop();
   run_to_idle(io);
   CHECK_FALSE(listener.running());
+}
+
+TEST_CASE("wake-ups off (or a network file system): the listener polls at its interval and says so once") {
+  asio::io_context io;
+  temp_dir dir;
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  local_store bob(io.get_executor(), dir.path(), "bob123");
+  auto source = bob.events({.wake_ups = false});
+  listener_options options;
+  options.poller.poll_interval = 10ms;
+  std::vector<std::string> errors;
+  options.on_error = [&](std::error_code, std::string_view message) { errors.emplace_back(message); };
+  event_listener listener(io.get_executor(), source, options);
+  std::vector<event> got;
+  listener.add_event_listener([&](const event& e) { got.push_back(e); });
+  listener.start();
+  for (int i = 0; i < 5; ++i) alice.publish_event("NOTE", std::to_string(i), {"bob123"});
+  REQUIRE(run_until(io, [&] { return got.size() == 5; }));
+  const auto polls = listener.stats().polls;
+  REQUIRE(run_until(io, [&] { return listener.stats().polls >= polls + 5; }));
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0], Catch::Matchers::Contains("polling every 10 ms") &&
+                            Catch::Matchers::Contains("wake-ups unavailable"));
+  CHECK_THAT(source.last_error(), Catch::Matchers::Contains((dir.path() / "journals" / "bob123").string()));
+  listener.stop();
+  run_to_idle(io);
+}
+
+TEST_CASE("network file systems are recognised by their statfs magic numbers; a temp folder is local") {
+  CHECK(detail::network_file_system_name(0x6969) == "nfs");
+  CHECK(detail::network_file_system_name(0xFF534D42) == "cifs");
+  CHECK(detail::network_file_system_name(0x65735546) == "fuse");
+  CHECK_FALSE(detail::network_file_system_name(0xEF53));      // ext4
+  CHECK_FALSE(detail::network_file_system_name(0x01021994));  // tmpfs
+  temp_dir dir;
+  CHECK_FALSE(detail::network_file_system(dir.path()));
 }

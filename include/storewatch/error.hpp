@@ -26,6 +26,8 @@ enum class errc : int {
   permission_denied,       ///< the version does not exist or is not visible to this user
   corrupt_record,          ///< a journal record failed its checksum or could not be decoded
   store_io_failed,         ///< a file of the store could not be read or written
+  wake_ups_unavailable,    ///< a source cannot signal changes here (turned off, no inotify, or a network
+                           ///< file system whose other machines' writes inotify does not see): poll instead
 };
 
 namespace detail {
@@ -64,6 +66,9 @@ class error_category_impl final : public std::error_category {
         return "corrupt journal record (skipped)";
       case errc::store_io_failed:
         return "a file of the store could not be read or written";
+      case errc::wake_ups_unavailable:
+        return "wake-ups unavailable: change notifications are turned off or cannot see every write here "
+               "(no inotify, or a network file system)";
     }
     return "storewatch error " + std::to_string(value);
   }

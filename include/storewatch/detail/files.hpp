@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 namespace storewatch::detail {
@@ -21,6 +23,34 @@ inline std::system_error file_error(std::error_code code, std::string_view what,
                                     const char* action, int error_number) {
   return std::system_error(code, std::string(what) + " " + file.string() + ": " + action + " failed: " +
                                      std::generic_category().message(error_number));
+}
+
+/// The name of the network or cluster file system `folder` is on, where
+/// inotify sees only this machine's writes; nullopt for a local one (or
+/// when it cannot tell).
+/// The name of a network or cluster file system by its statfs magic
+/// number; nullopt for any other.
+inline std::optional<std::string_view> network_file_system_name(std::uint64_t magic) {
+  struct known {
+    std::uint64_t magic;
+    std::string_view name;
+  };
+  static constexpr known table[] = {
+      {0x6969, "nfs"},          {0x517B, "smb"},           {0xFF534D42, "cifs"},   {0xFE534D42, "smb2"},
+      {0x65735546, "fuse"},     {0x00C36400, "ceph"},      {0x5346414F, "afs"},    {0x73757245, "coda"},
+      {0x01021997, "9p"},       {0x01161970, "gfs2"},      {0x7461636F, "ocfs2"},  {0x0BD00BD0, "lustre"},
+      {0x20030528, "orangefs"}, {0x013111A8, "ibrix"},     {0x47504653, "gpfs"},
+  };
+  for (const auto& k : table) {
+    if (k.magic == magic) return k.name;
+  }
+  return std::nullopt;
+}
+
+inline std::optional<std::string_view> network_file_system(const std::filesystem::path& folder) {
+  struct statfs info {};
+  if (::statfs(folder.c_str(), &info) != 0) return std::nullopt;
+  return network_file_system_name(static_cast<std::uint64_t>(info.f_type));
 }
 
 /// Owns a file descriptor.

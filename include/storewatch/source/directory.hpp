@@ -178,8 +178,9 @@ class basic_directory_source {
 
   /// Completes when the tree may have changed: a directory's settle time
   /// has passed, or inotify reported a change. A hint only.
-  /// Completion signature: `void(std::error_code)`. Errors: `errc::source_unavailable`
-  /// when there is no inotify watch (wake-ups off, or inotify unavailable);
+  /// Completion signature: `void(std::error_code)`. Errors: `errc::wake_ups_unavailable`
+  /// when there is no inotify watch (wake-ups off, inotify unavailable, a
+  /// network file system, or out of watches);
   /// `operation_aborted` when cancelled. The handler never runs inside this
   /// call; it runs on its associated executor (default: the source's).
   /// Cancellation: terminal, partial, total.
@@ -188,7 +189,7 @@ class basic_directory_source {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
         [this](auto handler) {
           if (!notifier_ || unwatched_) {
-            detail::post_completion(executor_, std::move(handler), make_error_code(errc::source_unavailable));
+            detail::post_completion(executor_, std::move(handler), make_error_code(errc::wake_ups_unavailable));
             return;
           }
           if (!dirty_.empty()) {
@@ -309,7 +310,12 @@ class basic_directory_source {
   }
 
   void start() {
-    if (options_.wake_ups) {
+    const auto network = options_.wake_ups ? detail::network_file_system(scanner_.root()) : std::nullopt;
+    if (network) {
+      notes_.push_back("directory " + scanner_.root().string() + " is on a " + std::string(*network) +
+                       " file system, where inotify does not see writes made on other machines; the tree is "
+                       "rescanned at every poll");
+    } else if (options_.wake_ups) {
       const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
       if (fd >= 0) {
         notifier_.emplace(executor_, fd);

@@ -324,6 +324,11 @@ struct journal_source_options {
   /// Bytes read from one segment per step; a record longer than this is
   /// reported as corrupt.
   std::size_t read_chunk = 1 << 20;
+  /// Signal changes through inotify. Off (or on a network file system,
+  /// where inotify does not see other machines' writes),
+  /// `async_wait_for_change` fails with `errc::wake_ups_unavailable` and the
+  /// poller polls at its interval, saying so once.
+  bool wake_ups = true;
 };
 
 /// Polls one user's journal (its layout is described at the top of
@@ -399,7 +404,9 @@ class basic_journal_source {
   /// Completion signature: `void(std::error_code)`. Errors:
   /// `errc::store_io_failed` when the folder cannot be made or inotify is
   /// unavailable (`last_error()` names the step; the poller then polls
-  /// only); `operation_aborted` when cancelled. The handler never runs
+  /// only); `errc::wake_ups_unavailable` when `options.wake_ups` is off or
+  /// the journal is on a network file system (`last_error()` names it);
+  /// `operation_aborted` when cancelled. The handler never runs
   /// inside this call; it runs on its associated executor (default: the
   /// source's). Cancellation (of a wait that waits): terminal, partial,
   /// total.
@@ -579,6 +586,15 @@ class basic_journal_source {
   // Creates the inotify descriptor and watches the journal and its writers.
   void arm() {
     detail::ensure_journal(dir_);
+    if (!options_.wake_ups) {
+      throw std::system_error(errc::wake_ups_unavailable, "journal " + dir_.string() + ": wake-ups turned off");
+    }
+    if (const auto network = detail::network_file_system(dir_)) {
+      throw std::system_error(errc::wake_ups_unavailable, "journal " + dir_.string() + " is on a " +
+                                                              std::string(*network) +
+                                                              " file system: inotify does not see writes made on "
+                                                              "other machines");
+    }
     const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) throw detail::file_error(errc::store_io_failed, detail::journal_what, dir_, "inotify_init1", errno);
     notifier_.emplace(executor_, fd);
