@@ -290,17 +290,22 @@ class basic_local_store {
   versions delete_files(const selection& which) {
     detail::validate_path(which.prefix, true);
     const auto selected = own_selection(which);
+    std::set<std::filesystem::path> changed;  // folders whose removals must be made durable
     for (const auto& version : selected) {
       const auto file = own_versions() / version.to_string();
       if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
         throw detail::file_error(errc::store_io_failed, store_what, file, "unlink", errno);
       }
+      changed.insert(file.parent_path());
       append(user_, make_event(event_name::delete_, version.to_string()));
       for (const auto& grantee : grantees_of(version)) {
-        ::unlink(share_marker(grantee, version).c_str());
+        const auto marker = share_marker(grantee, version);
+        ::unlink(marker.c_str());
+        changed.insert(marker.parent_path());
         append(grantee, make_event(event_name::delete_, version.to_string()));
       }
     }
+    for (const auto& folder : changed) detail::fsync_directory(folder, errc::store_io_failed, store_what);
     writer_.sync();
     return selected;
   }
@@ -392,10 +397,16 @@ class basic_local_store {
     return root_ / "shares" / grantee / version.user / version.to_string();
   }
 
+  // Makes `folder` and any missing parents, each made durable in its parent
+  // (a file's fsync does not persist the folders leading to it).
   void make_directories(const std::filesystem::path& folder) {
-    std::error_code ec;
-    std::filesystem::create_directories(folder, ec);
-    if (ec) throw detail::file_error(errc::store_io_failed, store_what, folder, "mkdir", ec.value());
+    struct stat info {};
+    if (::stat(folder.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) return;
+    if (folder.has_parent_path() && folder.parent_path() != folder) make_directories(folder.parent_path());
+    if (::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST) {
+      throw detail::file_error(errc::store_io_failed, store_what, folder, "mkdir", errno);
+    }
+    detail::fsync_directory(folder.parent_path(), errc::store_io_failed, store_what);
   }
 
   // Every version stored under `folder` (a versions/<owner> or
