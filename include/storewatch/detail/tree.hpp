@@ -254,6 +254,12 @@ class tree_scanner {
     return true;
   }
 
+  /// Directory `dir` lost its watch (the kernel dropped it: the directory
+  /// was removed or replaced); its next rescan sets a new one.
+  void forget_watch(const std::string& dir) {
+    if (const auto node = directories_.find(dir); node != directories_.end()) node->second.watch = -1;
+  }
+
   /// Sets a watch on every directory that has none (after deserialize).
   void watch_all() {
     for (auto& [dir, node] : directories_) {
@@ -359,6 +365,8 @@ class tree_scanner {
   /// snapshot. With `recursive`, does the same below it for directories
   /// that were there before (new ones are scanned in `finish`).
   void rescan(const std::string& dir, bool recursive, round& r) {
+    // Watch before listing, so no change slips between the two.
+    if (auto& node = directories_[dir]; node.watch < 0) node.watch = watcher_.add(dir);
     const int fd = open_directory(dir);
     if (fd < 0) {
       const int error_number = errno;

@@ -380,19 +380,30 @@ class basic_directory_source {
         if (found == watches_.end()) continue;
         std::string dir = found->second;
         if (header.mask & IN_IGNORED) {
+          // The directory is gone or was replaced: rescan it and its parent;
+          // if it is there again, it gets a new watch.
           watches_.erase(found);
-          continue;
+          scanner_.forget_watch(dir);
+          mark(dir, now);
+          const auto slash = dir.rfind('/');
+          dir = slash == std::string::npos ? std::string() : dir.substr(0, slash);
         }
         if (header.mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
           // Its parent's listing says where it went.
           const auto slash = dir.rfind('/');
           dir = slash == std::string::npos ? std::string() : dir.substr(0, slash);
         }
-        auto [mark, fresh] = dirty_.try_emplace(dir, dirty_mark{now, now});
-        // Quiet for `settle`, but not postponed forever by a busy writer.
-        mark->second.due = std::min(now + options_.settle, mark->second.first + 10 * options_.settle);
+        mark(dir, now);
       }
     }
+  }
+
+  /// Directory `dir` changed at `now`: rescan it once it has been quiet for
+  /// `settle`, but not later than 10 settles after its first change (a busy
+  /// writer does not postpone it forever).
+  void mark(const std::string& dir, std::chrono::steady_clock::time_point now) {
+    auto [mark, fresh] = dirty_.try_emplace(dir, dirty_mark{now, now});
+    mark->second.due = std::min(now + options_.settle, mark->second.first + 10 * options_.settle);
   }
 
   void scan_due() {
