@@ -18,7 +18,7 @@ case $mode in
     ;;
   pkg_config)
     export PKG_CONFIG_PATH=$prefix/share/pkgconfig
-    for name in await_loop callback_listeners; do
+    for name in await_loop; do  # the CMake consumers build both examples
       # shellcheck disable=SC2046 # pkg-config's output is a list of flags
       "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags storewatch) \
         "$examples/$name.cpp" -o "$work/$name" $(pkg-config --libs storewatch)
