@@ -5,6 +5,8 @@
 #   clang   clang 16, release (benchmarks included, as smoke tests)
 #   asan    g++ 12 with AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan    clang 16 with ThreadSanitizer
+#   fuzz    the libFuzzer targets (tests/fuzz/run.sh), each for $STOREWATCH_FUZZ_SECONDS
+#           (default 10) seconds after replaying its corpus
 # All with -Wall -Wextra -Wpedantic -Werror. Name configurations to run only those:
 #   scripts/test.sh gcc tsan
 set -uo pipefail
@@ -13,7 +15,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
 
 configs=("$@")
-if ((${#configs[@]} == 0)); then configs=(gcc clang asan tsan); fi
+if ((${#configs[@]} == 0)); then configs=(gcc clang asan tsan fuzz); fi
 
 configure() {
   local name=$1
@@ -26,7 +28,7 @@ configure() {
             -DSTOREWATCH_BUILD_BENCHMARKS=OFF ;;
     tsan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
             -DCMAKE_CXX_FLAGS="-fsanitize=thread" -DSTOREWATCH_BUILD_BENCHMARKS=OFF ;;
-    *) echo "test.sh: unknown configuration '$name' (gcc, clang, asan, tsan)" >&2; return 2 ;;
+    *) echo "test.sh: unknown configuration '$name' (gcc, clang, asan, tsan, fuzz)" >&2; return 2 ;;
   esac >/dev/null
 }
 
@@ -38,6 +40,22 @@ passed=0
 failed=0
 status=0
 for name in "${configs[@]}"; do
+  if [[ $name == fuzz ]]; then
+    echo "== fuzz: build and run each target for ${STOREWATCH_FUZZ_SECONDS:-10} s"
+    log=build/fuzz-run.log
+    mkdir -p build
+    tests/fuzz/run.sh "${STOREWATCH_FUZZ_SECONDS:-10}" 2>&1 | tee "$log" | grep -v '^\['
+    result=${PIPESTATUS[0]}
+    ok=$(awk '/^fuzz_/ && NF == 4 && $4 == 0' "$log" | wc -l)
+    bad=$(awk '/^fuzz_/ && NF == 4 && $4 != 0' "$log" | wc -l)
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    if ((result != 0)); then
+      status=1
+      ((bad == 0)) && failed=$((failed + 1))  # the build itself failed
+    fi
+    continue
+  fi
   echo "== $name: configure and build"
   if ! configure "$name" || ! cmake --build "build/$name"; then
     echo "== $name: build FAILED"

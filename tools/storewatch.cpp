@@ -196,7 +196,8 @@ std::string event_json(const event& e) {
                         {"actor", e.actor},
                         {"occurred_at", cli::format_time(e.occurred_at)}};
   if (!e.attributes.is_null()) j["attributes"] = e.attributes;
-  return j.dump();
+  // Data is bytes; what is not UTF-8 is shown as U+FFFD rather than failing.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 /// One readable line: time, name and actor aligned, then the data.

@@ -16,6 +16,13 @@ namespace storewatch::cli {
 /// "2026-11-27T04:05:06.123Z"
 inline std::string format_time(timestamp t) {
   using namespace std::chrono;
+  // Years 0000-9999 only (what parse_time reads back); a time outside them,
+  // which only a damaged or hostile record holds, is shown as its raw
+  // milliseconds, without date arithmetic that would overflow or wrap.
+  constexpr std::int64_t first_ms = -62167219200000;  // 0000-01-01T00:00:00Z
+  constexpr std::int64_t last_ms = 253402300799999;   // 9999-12-31T23:59:59.999Z
+  const auto ms = t.time_since_epoch().count();
+  if (ms < first_ms || ms > last_ms) return std::to_string(ms) + "ms";
   const auto day = floor<days>(t);
   const year_month_day date{day};
   const hh_mm_ss time{t - day};

@@ -46,6 +46,8 @@ inline checkpoint_state decode_checkpoint(std::string_view text, std::string_vie
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& error) {
     fail("not a checkpoint (JSON syntax error at byte " + std::to_string(error.byte) + ")");
+  } catch (const nlohmann::json::exception& error) {
+    fail(std::string("not a checkpoint (") + error.what() + ")");  // say, a number beyond a double's range
   }
   if (!j.is_object()) fail("not a checkpoint (expected a JSON object)");
   const auto format = j.find("format");

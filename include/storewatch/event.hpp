@@ -203,6 +203,9 @@ inline event parse_event_json(std::string_view text) {
   } catch (const nlohmann::json::parse_error& error) {
     throw std::system_error(errc::invalid_event,
                             "event JSON: syntax error at byte " + std::to_string(error.byte) + ": " + error.what());
+  } catch (const nlohmann::json::exception& error) {
+    // A number beyond a double's range is out_of_range, not a parse_error.
+    throw std::system_error(errc::invalid_event, std::string("event JSON: ") + error.what());
   }
   return j.get<event>();
 }

@@ -247,6 +247,8 @@ class basic_event_listener {
       checkpoint_->save();
     } catch (const std::system_error& error) {
       options_.on_error(error.code(), error.what());
+    } catch (const std::exception& error) {
+      options_.on_error(errc::checkpoint_failed, error.what());
     }
   }
 

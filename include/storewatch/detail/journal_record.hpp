@@ -11,6 +11,7 @@
 // a long journal several times faster than JSON lines would be.
 #pragma once
 
+#include <storewatch/detail/text.hpp>
 #include <storewatch/event.hpp>
 
 #include <nlohmann/json.hpp>
@@ -75,7 +76,8 @@ inline std::string encode_record(const event& e) {
   append_escaped(line, e.data);
   if (!e.attributes.is_null()) {
     line += '\t';
-    append_escaped(line, e.attributes.dump());
+    // Never throws: bytes that are not UTF-8 become U+FFFD.
+    append_escaped(line, e.attributes.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   static constexpr char hex[] = "0123456789abcdef";
   const auto sum = checksum(std::string_view(line).substr(9));
@@ -134,6 +136,13 @@ inline std::optional<event> decode_record(std::string_view line, std::string& wh
   }
   if (e.id.empty() || e.name.empty()) {
     why = e.id.empty() ? "field id is empty" : "field name is empty";
+    return std::nullopt;
+  }
+  // Every writer writes UTF-8 (ids and names are checked ASCII, data is
+  // checked on publish); other bytes would break every JSON form of the
+  // event (checkpoints, output), so such a record is corrupt.
+  if (!is_valid_utf8(e.id) || !is_valid_utf8(e.name) || !is_valid_utf8(e.actor) || !is_valid_utf8(e.data)) {
+    why = "a field is not UTF-8";
     return std::nullopt;
   }
   if (count == 6) {

@@ -381,6 +381,15 @@ class tree_scanner {
       while (const dirent* d = ::readdir(listing)) {
         const std::string_view name = d->d_name;
         if (name == "." || name == "..") continue;
+        if (!is_valid_utf8(name)) {
+          // Events carry paths as text (JSON, the CLI's output): such a
+          // name could not be shown faithfully.
+          if (bad_names_.insert(child_path(dir, name)).second) {
+            problems_.push_back("entry " + quote(child_path(dir, name)) + " in " + root_.string() +
+                                ": its name is not UTF-8; skipped");
+          }
+          continue;
+        }
         struct stat info {};
         if (::fstatat(fd, d->d_name, &info, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone meanwhile
         entry_state state{static_cast<std::uint64_t>(info.st_ino), static_cast<std::int64_t>(info.st_size),
@@ -538,6 +547,7 @@ class tree_scanner {
   std::function<int(const std::string&)> fault_;
   std::unordered_map<std::string, tree_directory> directories_;
   std::set<std::string> unreadable_;
+  std::set<std::string> bad_names_;  // reported already
   std::vector<std::string> problems_;
 };
 

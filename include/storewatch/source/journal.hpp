@@ -20,6 +20,7 @@
 
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/files.hpp>
+#include <storewatch/detail/intercept.hpp>
 #include <storewatch/detail/journal_record.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/detail/text.hpp>
