@@ -8,9 +8,6 @@
 //   encoding that gives the same text (the encoding is canonical).
 // The cursor inside an accepted checkpoint is also given to the journal
 // cursor decoder, as a listener on a local_store would.
-// journal.hpp uses detail::intercept without including its header (reported;
-// remove this line once journal.hpp includes it itself).
-#include <storewatch/detail/intercept.hpp>
 #include <storewatch/checkpoint.hpp>
 #include <storewatch/source/journal.hpp>
 

@@ -8,9 +8,6 @@
 // - encode of an accepted cursor decodes to an equal cursor (epoch and
 //   every writer's offset), and encoding that gives the same text: the
 //   encoding is canonical.
-// journal.hpp uses detail::intercept without including its header (reported;
-// remove this line once journal.hpp includes it itself).
-#include <storewatch/detail/intercept.hpp>
 #include <storewatch/source/journal.hpp>
 
 #include <cstddef>
