@@ -13,6 +13,8 @@
 //            runs: events/s delivered  vs  files/s created
 //
 // Usage: directory_scan [files (default 100000) [burst files (default 100000)]]
+#include "bench_common.hpp"
+
 #include <storewatch/storewatch.hpp>
 
 #include <chrono>
@@ -30,18 +32,8 @@
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using namespace storewatch::bench;
 namespace fs = std::filesystem;
-
-double seconds_since(clock_type::time_point start) {
-  return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-struct scratch_dir {
-  fs::path path = fs::temp_directory_path() / ("storewatch-bench-" + std::to_string(std::random_device{}()));
-  scratch_dir() { fs::create_directories(path); }
-  ~scratch_dir() { fs::remove_all(path); }
-};
 
 void touch(const fs::path& file) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -11,6 +11,8 @@
 //               times (each durable before it returns)
 //
 // Usage: journal_catchup [events (default 1000000) [durable operations (default 200)]]
+#include "bench_common.hpp"
+
 #include <storewatch/storewatch.hpp>
 
 #include <chrono>
@@ -25,18 +27,7 @@
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point start) {
-  return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-struct scratch_dir {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("storewatch-bench-" + std::to_string(std::random_device{}()));
-  scratch_dir() { std::filesystem::create_directories(path); }
-  ~scratch_dir() { std::filesystem::remove_all(path); }
-};
+using namespace storewatch::bench;
 
 // Writes `count` SHARE events to bob123's journal in large batches (setup,
 // not measured). Returns the journal's size in bytes.

@@ -7,6 +7,8 @@
 //
 // Usage: load [writers (default 8) [listeners (default 4) [events per writer (default 5000)]]]
 // (It runs itself as --write and --listen for the child processes.)
+#include "bench_common.hpp"
+
 #include <storewatch/storewatch.hpp>
 
 #include <algorithm>
@@ -36,18 +38,8 @@ extern char** environ;
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using namespace storewatch::bench;
 namespace fs = std::filesystem;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
-}
-
-struct scratch_dir {
-  fs::path path = fs::temp_directory_path() / ("storewatch-bench-" + std::to_string(std::random_device{}()));
-  scratch_dir() { fs::create_directories(path); }
-  ~scratch_dir() { fs::remove_all(path); }
-};
 
 /// A writer: `count` events "<name>:<sequence>:<ns before the publish>" to bob123.
 int write_events(const fs::path& root, const std::string& name, long count) {
@@ -149,7 +141,7 @@ double run_writers(const char* self, const fs::path& root, int writers, long per
   for (auto& c : children) {
     if (!c->finish().second) throw std::runtime_error("a writer failed");
   }
-  return std::chrono::duration<double>(clock_type::now() - start).count();
+  return seconds_since(start);
 }
 
 }  // namespace

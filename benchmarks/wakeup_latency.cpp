@@ -11,6 +11,8 @@
 // minus that time, so both include the writer's append and fsync.
 //
 // Usage: wakeup_latency [events (default 1000) [gap between events in us (default 3000)]]
+#include "bench_common.hpp"
+
 #include <storewatch/storewatch.hpp>
 
 #include <algorithm>
@@ -39,18 +41,8 @@ extern char** environ;
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using namespace storewatch::bench;
 namespace fs = std::filesystem;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
-}
-
-struct scratch_dir {
-  fs::path path = fs::temp_directory_path() / ("storewatch-bench-" + std::to_string(std::random_device{}()));
-  scratch_dir() { fs::create_directories(path); }
-  ~scratch_dir() { fs::remove_all(path); }
-};
 
 /// The writer: `count` events to bob123, `gap_us` apart; prints
 /// "<sequence> <ns before the publish>" per event to stdout.

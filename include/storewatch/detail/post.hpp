@@ -3,6 +3,8 @@
 
 #include <storewatch/detail/config.hpp>
 
+#include <string>
+#include <system_error>
 #include <tuple>
 #include <utility>
 
@@ -19,6 +21,29 @@ void post_completion(const IoExecutor& io_executor, Handler&& handler, Args&&...
                                   arguments = std::make_tuple(std::forward<Args>(args)...)]() mutable {
                                    std::apply(std::move(h), std::move(arguments));
                                  }));
+}
+
+/// The initiating function of an operation that is one blocking call:
+/// posts `call()` to `executor` and completes `token` with
+/// `void(std::error_code, Result)`: its result, or the code of the
+/// `std::system_error` it threw (whose text goes to `last_error`).
+template <class Result, class Executor, class Call, class CompletionToken>
+auto async_blocking_call(const Executor& executor, std::string& last_error, Call call, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(std::error_code, Result)>(
+      [executor, &last_error](auto handler, Call call) {
+        asio::post(executor, [executor, &last_error, h = std::move(handler), call = std::move(call)]() mutable {
+          std::error_code ec;
+          Result result{};
+          try {
+            result = call();
+          } catch (const std::system_error& error) {
+            ec = error.code();
+            last_error = error.what();
+          }
+          post_completion(executor, std::move(h), ec, std::move(result));
+        });
+      },
+      token, std::move(call));
 }
 
 }  // namespace storewatch::detail

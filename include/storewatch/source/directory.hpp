@@ -159,21 +159,9 @@ class basic_directory_source {
   /// source's). Cancellation: none.
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
   auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
-        [this](auto handler, std::string cursor, std::size_t max_events) {
-          asio::post(executor_, [this, h = std::move(handler), cursor = std::move(cursor), max_events]() mutable {
-            std::error_code ec;
-            poll_result result;
-            try {
-              result = poll(cursor, max_events);
-            } catch (const std::system_error& error) {
-              ec = error.code();
-              last_error_ = error.what();
-            }
-            detail::post_completion(executor_, std::move(h), ec, std::move(result));
-          });
-        },
-        token, std::string(cursor), max_events);
+    return detail::async_blocking_call<poll_result>(
+        executor_, last_error_, [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
+        std::forward<CompletionToken>(token));
   }
 
   /// Completes when the tree may have changed: a directory's settle time
