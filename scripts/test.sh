@@ -21,7 +21,8 @@ configure() {
   local name=$1
   local dir=build/$name
   case $name in
-    gcc) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DSTOREWATCH_TEST_PACKAGING=ON ;;
+    gcc) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DSTOREWATCH_TEST_PACKAGING=ON \
+           -DSTOREWATCH_BUILD_BENCHMARKS=OFF ;;
     clang) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Release ;;
     asan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
             -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
