@@ -197,10 +197,10 @@ TEST_CASE("directory: a directory replaced by another of the same name - old con
   // The new directory may have the old one's inode number (the kernel
   // reuses it at once); then only the content is seen to change, and the
   // pair "DELETE d", "CREATE d" does not appear.
-  auto changes = as_set(w.expect(4));
+  auto changes = as_set(w.expect(4));  // at least 4; all 6 may have come at once
   const bool same_inode = changes.count("DELETE d") == 0;
-  if (!same_inode) {
-    for (auto& e : w.expect(2)) changes.insert(e);
+  if (!same_inode && changes.size() < 6) {
+    for (auto& e : w.expect(6 - changes.size())) changes.insert(e);
   }
   std::multiset<std::string> expected{"DELETE d/inner/deep.txt", "DELETE d/inner", "DELETE d/old.txt",
                                       "CREATE d/new.txt"};

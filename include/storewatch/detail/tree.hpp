@@ -64,6 +64,7 @@ struct tree_entry {
 struct tree_directory {
   std::vector<tree_entry> entries;  // sorted by name
   int watch = -1;                   // inotify watch descriptor, -1 when none
+  std::uint64_t inode = 0;          // of the directory these entries were listed from; 0: not known
 };
 
 inline std::string child_path(std::string_view dir, std::string_view name) {
@@ -274,6 +275,7 @@ class tree_scanner {
   };
   struct round {
     std::vector<found> gone, added, modified;
+    std::set<std::string> listed;  // directories rescanned in this round
   };
 
   static std::pair<std::string, std::string> split(std::string_view path) {
@@ -376,6 +378,22 @@ class tree_scanner {
       return;
     }
     unreadable_.erase(dir);
+    struct stat self {};
+    if (::fstat(fd, &self) == 0 && !dir.empty()) {
+      const auto inode = static_cast<std::uint64_t>(self.st_ino);
+      if (const auto known = directories_[dir].inode; known != 0 && known != inode) {
+        // Replaced by another directory: its parent's listing sees the old
+        // one gone and the new one added, and `finish` reports both with
+        // the old entries as they were. List the parent (once) instead.
+        ::close(fd);
+        const auto slash = dir.rfind('/');
+        const std::string parent = slash == std::string::npos ? std::string() : dir.substr(0, slash);
+        if (!r.listed.count(parent)) rescan(parent, false, r);
+        return;
+      }
+      directories_[dir].inode = inode;
+    }
+    r.listed.insert(dir);
     std::vector<tree_entry> now;
     if (DIR* listing = ::fdopendir(fd)) {
       while (const dirent* d = ::readdir(listing)) {
