@@ -14,6 +14,8 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The baseline of benchmarks/wakeup_latency, and a peer figure in
   # benchmarks/directory_scan.
   packages+=(inotify-tools python3-watchdog)
+  # SHA-256 and HMAC for the S3 component's SigV4 signing (tests/s3).
+  packages+=(libssl-dev)
 fi
 
 missing=()

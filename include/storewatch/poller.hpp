@@ -196,7 +196,7 @@ class poller {
         ++failures;
         stream_stats::add(stats.poll_errors);
         const auto delay = detail::backoff_delay(options_.backoff, failures, unit(random));
-        options_.on_error(ec, "poll failed (" + std::to_string(failures) + " in a row): " + ec.message() +
+        options_.on_error(ec, "poll failed (" + std::to_string(failures) + " in a row): " + reason(ec) +
                                   "; retrying in " + std::to_string(delay.count()) + " ms");
         timer_.expires_after(delay);
         co_await timer_.async_wait(as_tuple(asio::use_awaitable));
@@ -252,7 +252,7 @@ class poller {
             wake_ups = false;
             options_.on_error(wake_error, "wake-ups failed, polling every " +
                                               std::to_string(options_.poll_interval.count()) +
-                                              " ms instead: " + wake_error.message());
+                                              " ms instead: " + reason(wake_error));
           }
           if (co_await cancelled()) co_return errc::stopped;
           continue;
@@ -266,6 +266,15 @@ class poller {
   // Waits for the source's change signal; a failure is stored in `failure`
   // and ends the wait (so the caller can fall back to polling) instead of
   // being swallowed by `||`, which waits for one success.
+  // What went wrong: the source's own account when it keeps one (it names
+  // the file and the step), else the error code's message.
+  std::string reason(const std::error_code& ec) const {
+    if constexpr (requires { std::string(source_.last_error()); }) {
+      if (std::string said(source_.last_error()); !said.empty()) return said;
+    }
+    return ec.message();
+  }
+
   asio::awaitable<void> wait_for_change(const std::string& cursor, std::error_code& failure) {
     try {
       co_await source_.async_wait_for_change(cursor, asio::use_awaitable);

@@ -10,6 +10,8 @@
 #include <system_error>
 #include <utility>
 
+#include <storewatch/detail/sys.hpp>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -25,9 +27,6 @@ inline std::system_error file_error(std::error_code code, std::string_view what,
                                      std::generic_category().message(error_number));
 }
 
-/// The name of the network or cluster file system `folder` is on, where
-/// inotify sees only this machine's writes; nullopt for a local one (or
-/// when it cannot tell).
 /// The name of a network or cluster file system by its statfs magic
 /// number; nullopt for any other.
 inline std::optional<std::string_view> network_file_system_name(std::uint64_t magic) {
@@ -47,6 +46,9 @@ inline std::optional<std::string_view> network_file_system_name(std::uint64_t ma
   return std::nullopt;
 }
 
+/// The name of the network or cluster file system `folder` is on, where
+/// inotify sees only this machine's writes; nullopt for a local one (or
+/// when it cannot tell).
 inline std::optional<std::string_view> network_file_system(const std::filesystem::path& folder) {
   struct statfs info {};
   if (::statfs(folder.c_str(), &info) != 0) return std::nullopt;
@@ -79,10 +81,10 @@ class unique_fd {
   int fd_ = -1;
 };
 
-/// Writes all of `bytes` to `fd`; false (errno set) on failure.
-inline bool write_all(int fd, std::string_view bytes) {
+/// Writes all of `bytes` to `fd` (open on `path`); false (errno set) on failure.
+inline bool write_all(int fd, std::string_view bytes, const std::filesystem::path& path) {
   while (!bytes.empty()) {
-    const auto written = ::write(fd, bytes.data(), bytes.size());
+    const auto written = sys::write(fd, bytes.data(), bytes.size(), path.c_str());
     if (written < 0 && errno == EINTR) continue;
     if (written <= 0) {
       if (written == 0) errno = EIO;
@@ -96,7 +98,7 @@ inline bool write_all(int fd, std::string_view bytes) {
 /// The whole content of `file`, or nullopt when it does not exist.
 inline std::optional<std::string> read_whole_file(const std::filesystem::path& file, std::error_code code,
                                                   std::string_view what) {
-  unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  unique_fd fd(sys::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) return std::nullopt;
     throw file_error(code, what, file, "open", errno);
@@ -104,7 +106,7 @@ inline std::optional<std::string> read_whole_file(const std::filesystem::path& f
   std::string text;
   char buffer[8192];
   for (;;) {
-    const auto got = ::read(fd.get(), buffer, sizeof buffer);
+    const auto got = sys::read(fd.get(), buffer, sizeof buffer, file.c_str());
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) throw file_error(code, what, file, "read", errno);
     if (got == 0) break;
@@ -116,9 +118,19 @@ inline std::optional<std::string> read_whole_file(const std::filesystem::path& f
 /// fsyncs a directory, so that names created or renamed in it are durable.
 inline void fsync_directory(const std::filesystem::path& folder, std::error_code code, std::string_view what) {
   const auto& name = folder.empty() ? std::filesystem::path(".") : folder;
-  unique_fd fd(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  unique_fd fd(sys::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) throw file_error(code, what, name, "open", errno);
-  if (::fsync(fd.get()) != 0) throw file_error(code, what, name, "fsync", errno);
+  if (sys::fsync(fd.get(), name.c_str()) != 0) throw file_error(code, what, name, "fsync", errno);
+}
+
+/// Makes `folder` and any missing parents, each made durable in its parent
+/// (a file's fsync does not persist the folders leading to it).
+inline void make_directories(const std::filesystem::path& folder, std::error_code code, std::string_view what) {
+  struct stat info {};
+  if (::stat(folder.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) return;
+  if (folder.has_parent_path() && folder.parent_path() != folder) make_directories(folder.parent_path(), code, what);
+  if (sys::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST) throw file_error(code, what, folder, "mkdir", errno);
+  fsync_directory(folder.parent_path(), code, what);
 }
 
 /// Writes `bytes` to a new temporary file next to `file` and fsyncs it.
@@ -128,19 +140,19 @@ inline std::filesystem::path write_temporary(const std::filesystem::path& file, 
                                              std::string_view temporary_suffix = ".tmp") {
   auto temporary = file;
   temporary += std::string(temporary_suffix);
-  unique_fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  unique_fd fd(sys::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) throw file_error(code, what, temporary, "open", errno);
   const auto fail = [&](const char* action) {
     const int error_number = errno;
     fd.reset();
-    ::unlink(temporary.c_str());
+    sys::unlink(temporary.c_str());
     throw file_error(code, what, temporary, action, error_number);
   };
-  if (!write_all(fd.get(), bytes)) fail("write");
-  if (::fsync(fd.get()) != 0) fail("fsync");
+  if (!write_all(fd.get(), bytes, temporary)) fail("write");
+  if (sys::fsync(fd.get(), temporary.c_str()) != 0) fail("fsync");
   if (::close(fd.release()) != 0) {
     const int error_number = errno;
-    ::unlink(temporary.c_str());
+    sys::unlink(temporary.c_str());
     throw file_error(code, what, temporary, "close", error_number);
   }
   return temporary;
@@ -151,9 +163,9 @@ inline std::filesystem::path write_temporary(const std::filesystem::path& file, 
 inline void write_file_atomically(const std::filesystem::path& file, std::string_view bytes, std::error_code code,
                                   std::string_view what) {
   const auto temporary = write_temporary(file, bytes, code, what);
-  if (::rename(temporary.c_str(), file.c_str()) != 0) {
+  if (sys::rename(temporary.c_str(), file.c_str()) != 0) {
     const int error_number = errno;
-    ::unlink(temporary.c_str());
+    sys::unlink(temporary.c_str());
     throw file_error(code, what, file, "rename", error_number);
   }
   fsync_directory(file.parent_path(), code, what);

@@ -68,12 +68,22 @@ inline bool is_writer_name(std::string_view name) {
   });
 }
 
+/// The entries of a journal folder, or none when it does not exist; throws
+/// `store_io_failed` when it cannot be listed.
+inline std::vector<sys::entry> list_journal_folder(const std::filesystem::path& folder) {
+  std::error_code ec;
+  auto entries = sys::list(folder, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    throw file_error(errc::store_io_failed, journal_what, folder, "list", ec.value());
+  }
+  return entries;
+}
+
 /// Segment bases of one writer, ascending.
 inline std::vector<std::uint64_t> list_segments(const std::filesystem::path& writer_dir) {
   std::vector<std::uint64_t> segments;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(writer_dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (auto number = parse_segment_name(it->path().filename().native())) segments.push_back(*number);
+  for (const auto& entry : list_journal_folder(writer_dir)) {
+    if (auto number = parse_segment_name(entry.name)) segments.push_back(*number);
   }
   std::sort(segments.begin(), segments.end());
   return segments;
@@ -82,10 +92,8 @@ inline std::vector<std::uint64_t> list_segments(const std::filesystem::path& wri
 /// Writer folders of a journal, by name.
 inline std::vector<std::string> list_writers(const std::filesystem::path& journal_dir) {
   std::vector<std::string> writers;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(journal_dir, ec), end; !ec && it != end; it.increment(ec)) {
-    auto name = it->path().filename().native();
-    if (is_writer_name(name) && it->is_directory(ec)) writers.push_back(std::move(name));
+  for (auto& entry : list_journal_folder(journal_dir)) {
+    if (entry.directory && is_writer_name(entry.name)) writers.push_back(std::move(entry.name));
   }
   std::sort(writers.begin(), writers.end());
   return writers;
@@ -112,17 +120,15 @@ inline std::optional<std::string> read_epoch(const std::filesystem::path& journa
 /// Makes the journal folder and its epoch if they do not exist; safe when
 /// several processes race (the epoch is linked into place, never replaced).
 inline void ensure_journal(const std::filesystem::path& journal_dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(journal_dir, ec);
-  if (ec) throw file_error(errc::store_io_failed, journal_what, journal_dir, "mkdir", ec.value());
+  make_directories(journal_dir, errc::store_io_failed, journal_what);
   const auto epoch = journal_dir / "epoch";
   struct stat info {};
   if (::stat(epoch.c_str(), &info) == 0) return;
   const auto temporary = write_temporary(epoch, random_hex(16) + "\n", errc::store_io_failed, journal_what,
                                          ".storewatch-" + random_hex(8));
-  const int linked = ::link(temporary.c_str(), epoch.c_str());
+  const int linked = sys::link(temporary.c_str(), epoch.c_str());
   const int error_number = errno;
-  ::unlink(temporary.c_str());
+  sys::unlink(temporary.c_str());
   if (linked != 0 && error_number != EEXIST) {
     throw file_error(errc::store_io_failed, journal_what, epoch, "link", error_number);
   }
@@ -182,6 +188,10 @@ struct journal_cursor {
 };
 
 /// Appends records to users' journals as one writer. Not thread-safe.
+///
+/// What is appended since the last `sync()` is an operation's pending
+/// records: `sync()` commits them, `take_back()` removes them again, so an
+/// operation that fails leaves no record behind.
 class journal_writer {
  public:
   journal_writer(std::filesystem::path journals_root, std::string writer_name, std::uint64_t segment_bytes)
@@ -190,38 +200,41 @@ class journal_writer {
   const std::string& name() const noexcept { return name_; }
 
   /// Appends `lines` (complete records) to `user`'s journal. Not durable
-  /// until `sync()`.
+  /// until `sync()`. On failure nothing of `lines` stays in the journal.
   void append(const std::string& user, std::string_view lines) {
     auto& file = open_for(user);
-    if (!write_all(file.fd.get(), lines)) {
+    if (!write_all(file.fd.get(), lines, file.path)) {
       const int error_number = errno;
-      // Take back the part that was written, so the next record does not
-      // join it into one corrupt line. If that fails too, the rest of this
-      // segment is unusable: go on in a new segment after its actual end.
-      if (::ftruncate(file.fd.get(), static_cast<off_t>(file.size)) != 0) {
-        struct stat info {};
-        const auto actual = ::fstat(file.fd.get(), &info) == 0 ? static_cast<std::uint64_t>(info.st_size) : file.size;
-        file.fd.reset();
-        file.base += std::max(actual, file.size);
-        file.size = 0;
-      }
+      cut(file, file.size);  // so the next record does not join a partial one
       throw file_error(errc::store_io_failed, journal_what, file.path, "write", error_number);
     }
     file.size += lines.size();
-    file.dirty = true;
   }
 
   /// Makes everything appended so far durable, then rotates full segments.
+  /// On failure the caller should `take_back()` what is pending.
   void sync() {
     for (auto& [user, file] : files_) {
-      if (!file.dirty) continue;
-      if (::fsync(file.fd.get()) != 0) throw file_error(errc::store_io_failed, journal_what, file.path, "fsync", errno);
-      file.dirty = false;
-      if (file.size >= segment_bytes_) {
+      if (file.size != file.committed && sys::fsync(file.fd.get(), file.path.c_str()) != 0) {
+        throw file_error(errc::store_io_failed, journal_what, file.path, "fsync", errno);
+      }
+    }
+    for (auto& [user, file] : files_) {  // all durable: the operation is committed
+      file.committed = file.size;
+      if (file.fd && file.size >= segment_bytes_) {
         file.fd.reset();  // the next append starts the next segment, where this one ends
         file.base += file.size;
-        file.size = 0;
+        file.size = file.committed = 0;
       }
+    }
+  }
+
+  /// Removes the records appended since the last `sync()`. Never throws: a
+  /// segment that cannot be cut back is left, and later records go to a new
+  /// segment after its end.
+  void take_back() noexcept {
+    for (auto& [user, file] : files_) {
+      if (file.fd && file.size != file.committed) cut(file, file.committed);
     }
   }
 
@@ -232,10 +245,25 @@ class journal_writer {
   struct open_file {
     unique_fd fd;
     std::filesystem::path path;
-    std::uint64_t base = 0;  // where the open segment starts in this writer's bytes
-    std::uint64_t size = 0;  // bytes in the open segment
-    bool dirty = false;
+    std::uint64_t base = 0;       // where the open segment starts in this writer's bytes
+    std::uint64_t size = 0;       // bytes in the open segment
+    std::uint64_t committed = 0;  // of which synced by the last sync()
   };
+
+  // Truncates the open segment to `size` bytes. If that fails, the rest of
+  // the segment is unusable: go on in a new segment after its actual end.
+  static void cut(open_file& file, std::uint64_t size) noexcept {
+    if (sys::ftruncate(file.fd.get(), static_cast<off_t>(size), file.path.c_str()) == 0) {
+      file.size = size;
+      file.committed = std::min(file.committed, size);
+      return;
+    }
+    struct stat info {};
+    const auto actual = ::fstat(file.fd.get(), &info) == 0 ? static_cast<std::uint64_t>(info.st_size) : file.size;
+    file.fd.reset();
+    file.base += std::max(actual, file.size);
+    file.size = file.committed = 0;
+  }
 
   open_file& open_for(const std::string& user) {
     auto& file = files_[user];
@@ -250,13 +278,10 @@ class journal_writer {
     const auto writer_dir = journal_dir / name_;
     if (file.base == 0) {
       ensure_journal(journal_dir);
-      std::error_code ec;
-      std::filesystem::create_directories(writer_dir, ec);
-      if (ec) throw file_error(errc::store_io_failed, journal_what, writer_dir, "mkdir", ec.value());
-      fsync_directory(journal_dir, errc::store_io_failed, journal_what);
+      make_directories(writer_dir, errc::store_io_failed, journal_what);
     }
     file.path = writer_dir / segment_name(file.base);
-    file.fd = unique_fd(::open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644));
+    file.fd = unique_fd(sys::open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644));
     if (!file.fd && errno == ENOENT && file.base != 0) {
       // The journal was deleted between two segments: start a new one.
       file = open_file{};
@@ -264,7 +289,7 @@ class journal_writer {
     }
     if (!file.fd) throw file_error(errc::store_io_failed, journal_what, file.path, "create", errno);
     fsync_directory(writer_dir, errc::store_io_failed, journal_what);
-    file.size = 0;
+    file.size = file.committed = 0;
     return file;
   }
 
@@ -280,9 +305,20 @@ class journal_writer {
 inline std::size_t compact_journal(const std::filesystem::path& journal_dir,
                                    std::filesystem::file_time_type cutoff) {
   std::size_t removed = 0;
-  for (const auto& writer : list_writers(journal_dir)) {
+  std::vector<std::string> writers;
+  try {
+    writers = list_writers(journal_dir);
+  } catch (const std::system_error&) {
+    return 0;  // a journal it cannot list is left alone
+  }
+  for (const auto& writer : writers) {
     const auto writer_dir = journal_dir / writer;
-    auto segments = list_segments(writer_dir);
+    std::vector<std::uint64_t> segments;
+    try {
+      segments = list_segments(writer_dir);
+    } catch (const std::system_error&) {
+      continue;
+    }
     if (!segments.empty()) segments.pop_back();
     for (const auto base : segments) {
       const auto file = writer_dir / segment_name(base);
@@ -471,7 +507,7 @@ class basic_journal_source {
     e.name = event_name::gap;
     e.data = std::move(what);
     e.id = "gap-" + detail::random_hex(16);
-    e.occurred_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    e.occurred_at = detail::sys::now();
     return e;
   }
 
@@ -509,7 +545,7 @@ class basic_journal_source {
   // was read to its end.
   bool read_segment(const std::filesystem::path& file, std::uint64_t base, std::uint64_t& offset, bool sealed,
                     poll_result& result, std::size_t max_events, bool& vanished) {
-    detail::unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    detail::unique_fd fd(detail::sys::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
       vanished = errno == ENOENT;
       if (vanished) return true;  // compacted meanwhile: the caller reports the gap
@@ -531,13 +567,17 @@ class basic_journal_source {
     while (offset < end && result.events.size() < max_events) {
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(options_.read_chunk, end - offset));
       buffer.resize(want);
-      const auto got = ::pread(fd.get(), buffer.data(), want, static_cast<off_t>(offset - base));
-      if (got < 0) {
-        if (errno == EINTR) continue;
-        throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "read", errno);
+      std::size_t got = 0;  // a short read is not the end of the file: read on until `want` or the end
+      while (got < want) {
+        const auto n = detail::sys::pread(fd.get(), buffer.data() + got, want - got,
+                                          static_cast<off_t>(offset - base + got), file.c_str());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "read", errno);
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
       }
       if (got == 0) break;
-      buffer.resize(static_cast<std::size_t>(got));
+      buffer.resize(got);
       std::string_view rest(buffer);
       bool progressed = false;
       while (!rest.empty() && result.events.size() < max_events) {

@@ -71,7 +71,10 @@ struct local_store_options {
 /// durable (fsync). Errors are `errc::invalid_path`, `errc::invalid_user`,
 /// `errc::invalid_event_name`, `errc::invalid_event`,
 /// `errc::permission_denied` or `errc::store_io_failed`; `last_error()` then
-/// says which file or argument. The operation is posted to the store's
+/// says which file or argument. An operation that fails changes nothing:
+/// the files it made or removed and the records it appended are put back
+/// (an event a listener read before the failure can still be delivered,
+/// as the record was readable for that moment). The operation is posted to the store's
 /// executor; the handler runs after it, never inside the initiating call, on
 /// its associated executor (default: the store's). Operations cannot be
 /// cancelled: once posted, each runs to the end.
@@ -233,28 +236,29 @@ class basic_local_store {
   /// `std::system_error`.
   versioned_path create_file(const std::string& path, std::string_view bytes) {
     detail::validate_path(path);
-    const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-    versioned_path version{path, user_, now.time_since_epoch().count()};
+    versioned_path version{path, user_, detail::sys::now().time_since_epoch().count()};
     const auto target_of = [&] { return own_versions() / version.to_string(); };
     const auto folder = target_of().parent_path();
-    make_directories(folder);
+    detail::make_directories(folder, errc::store_io_failed, store_what);
     const auto temporary = detail::write_temporary(folder / (std::string(detail::reserved_prefix) + writer_.name()),
                                                    bytes, errc::store_io_failed, store_what);
     // link() never replaces: a name taken in this millisecond (by us or by
     // another process) moves the version to the next one.
     for (;;) {
-      if (::link(temporary.c_str(), target_of().c_str()) == 0) break;
+      if (detail::sys::link(temporary.c_str(), target_of().c_str()) == 0) break;
       if (errno != EEXIST) {
         const int error_number = errno;
-        ::unlink(temporary.c_str());
+        detail::sys::unlink(temporary.c_str());
         throw detail::file_error(errc::store_io_failed, store_what, target_of(), "link", error_number);
       }
       ++version.timestamp_ms;
     }
-    ::unlink(temporary.c_str());
+    detail::sys::unlink(temporary.c_str());
+    transaction change(writer_);
+    change.on_failure([target = target_of()] { detail::sys::unlink(target.c_str()); });
     detail::fsync_directory(folder, errc::store_io_failed, store_what);
     append(user_, make_event(event_name::create, version.to_string()));
-    writer_.sync();
+    change.commit();
     return version;
   }
 
@@ -264,17 +268,25 @@ class basic_local_store {
     detail::validate_path(which.prefix, true);
     for (const auto& u : users) detail::validate_user(u);
     const auto selected = own_selection(which);
+    transaction change(writer_);
     for (const auto& version : selected) {
       for (const auto& u : users) {
         if (u == user_) continue;
         const auto marker = share_marker(u, version);
         if (share) {
-          make_directories(marker.parent_path());
-          detail::unique_fd fd(::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-          if (!fd) throw detail::file_error(errc::store_io_failed, store_what, marker, "create", errno);
+          detail::make_directories(marker.parent_path(), errc::store_io_failed, store_what);
+          detail::unique_fd fd(detail::sys::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+          if (fd) {
+            change.on_failure([marker] { detail::sys::unlink(marker.c_str()); });
+          } else if (errno != EEXIST) {  // an already shared version is announced again
+            throw detail::file_error(errc::store_io_failed, store_what, marker, "create", errno);
+          }
           detail::fsync_directory(marker.parent_path(), errc::store_io_failed, store_what);
           append(u, make_event(event_name::share, version.to_string()));
-        } else if (::unlink(marker.c_str()) == 0) {
+        } else if (detail::sys::unlink(marker.c_str()) == 0) {
+          change.on_failure([marker] {
+            detail::unique_fd(detail::sys::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+          });
           detail::fsync_directory(marker.parent_path(), errc::store_io_failed, store_what);
           append(u, make_event(event_name::unshare, version.to_string()));
         } else if (errno != ENOENT) {
@@ -282,32 +294,48 @@ class basic_local_store {
         }
       }
     }
-    writer_.sync();
+    change.commit();
     return selected;
   }
 
   /// `async_delete_files`, blocking; throws `std::system_error`.
+  ///
+  /// Each file (the version and its share markers) is first renamed to a
+  /// reserved name, which reads and lists skip, so that a failure before the
+  /// DELETE events are durable can rename it back; after that the renamed
+  /// files are removed.
   versions delete_files(const selection& which) {
     detail::validate_path(which.prefix, true);
     const auto selected = own_selection(which);
-    std::set<std::filesystem::path> changed;  // folders whose removals must be made durable
-    for (const auto& version : selected) {
-      const auto file = own_versions() / version.to_string();
-      if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
-        throw detail::file_error(errc::store_io_failed, store_what, file, "unlink", errno);
+    transaction change(writer_);
+    std::set<std::filesystem::path> folders;  // whose renames must be made durable
+    std::vector<std::filesystem::path> removed;
+    const auto remove = [&](const std::filesystem::path& file) {
+      auto away = file.parent_path() / (std::string(detail::reserved_prefix) + "deleted-" + file.filename().native());
+      if (detail::sys::rename(file.c_str(), away.c_str()) != 0) {
+        if (errno == ENOENT) return false;  // deleted meanwhile by another writer, who reports it
+        throw detail::file_error(errc::store_io_failed, store_what, file, "rename", errno);
       }
-      changed.insert(file.parent_path());
+      change.on_failure([file, away] { detail::sys::rename(away.c_str(), file.c_str()); });
+      folders.insert(file.parent_path());
+      removed.push_back(std::move(away));
+      return true;
+    };
+    versions deleted;
+    for (const auto& version : selected) {
+      if (!remove(own_versions() / version.to_string())) continue;
+      deleted.push_back(version);
       append(user_, make_event(event_name::delete_, version.to_string()));
       for (const auto& grantee : grantees_of(version)) {
-        const auto marker = share_marker(grantee, version);
-        ::unlink(marker.c_str());
-        changed.insert(marker.parent_path());
-        append(grantee, make_event(event_name::delete_, version.to_string()));
+        if (remove(share_marker(grantee, version))) append(grantee, make_event(event_name::delete_, version.to_string()));
       }
     }
-    for (const auto& folder : changed) detail::fsync_directory(folder, errc::store_io_failed, store_what);
-    writer_.sync();
-    return selected;
+    for (const auto& folder : folders) detail::fsync_directory(folder, errc::store_io_failed, store_what);
+    change.commit();
+    // Done: the renamed files are invisible; removing them is tidying, and
+    // one left behind (by a failure here or a crash) is harmless.
+    for (const auto& file : removed) detail::sys::unlink(file.c_str());
+    return deleted;
   }
 
   /// `async_read_file`, blocking; throws `std::system_error`.
@@ -353,8 +381,9 @@ class basic_local_store {
     detail::validate_application_event(name, data);
     for (const auto& u : users) detail::validate_user(u);
     std::vector<std::string> ids;
+    transaction change(writer_);
     for (const auto& u : users) ids.push_back(append(u, make_event(name, data)));
-    writer_.sync();
+    change.commit();
     return ids;
   }
 
@@ -391,22 +420,39 @@ class basic_local_store {
         token, std::move(operation));
   }
 
+  // An operation's changes: its journal records, and the steps that undo its
+  // file changes. Unless committed (records made durable), they are undone
+  // when it goes out of scope, so that a failed operation leaves the files
+  // and the journals as they were.
+  class transaction {
+   public:
+    explicit transaction(detail::journal_writer& writer) : writer_(writer) {}
+    transaction(const transaction&) = delete;
+    transaction& operator=(const transaction&) = delete;
+    ~transaction() {
+      if (committed_) return;
+      writer_.take_back();
+      for (auto step = undo_.rbegin(); step != undo_.rend(); ++step) (*step)();
+    }
+
+    /// `step` (which must not throw) undoes a change made so far.
+    void on_failure(std::function<void()> step) { undo_.push_back(std::move(step)); }
+    /// Makes the records durable; throws (and undoes everything) if it cannot.
+    void commit() {
+      writer_.sync();
+      committed_ = true;
+    }
+
+   private:
+    detail::journal_writer& writer_;
+    std::vector<std::function<void()>> undo_;
+    bool committed_ = false;
+  };
+
   std::filesystem::path own_versions() const { return root_ / "versions" / user_; }
 
   std::filesystem::path share_marker(const std::string& grantee, const versioned_path& version) const {
     return root_ / "shares" / grantee / version.user / version.to_string();
-  }
-
-  // Makes `folder` and any missing parents, each made durable in its parent
-  // (a file's fsync does not persist the folders leading to it).
-  void make_directories(const std::filesystem::path& folder) {
-    struct stat info {};
-    if (::stat(folder.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) return;
-    if (folder.has_parent_path() && folder.parent_path() != folder) make_directories(folder.parent_path());
-    if (::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST) {
-      throw detail::file_error(errc::store_io_failed, store_what, folder, "mkdir", errno);
-    }
-    detail::fsync_directory(folder.parent_path(), errc::store_io_failed, store_what);
   }
 
   // Every version stored under `folder` (a versions/<owner> or
@@ -451,7 +497,7 @@ class basic_local_store {
     e.name = name;
     e.data = std::move(data);
     e.actor = user_;
-    e.occurred_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    e.occurred_at = detail::sys::now();
     return e;
   }
 

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Starts and stops the local S3 server for the S3 tests: s3rver
+# (@20minutes/s3rver 4.0.4, pinned in tests/s3/server/package-lock.json).
+#
+#   s3_env=$(scripts/s3-server.sh start)   install if needed, start on 127.0.0.1,
+#   eval "$s3_env"                         print `export` lines for the tests
+#                                          (`eval "$(... start)"` in one line would
+#                                          hide a failed start from `set -e`)
+#   scripts/s3-server.sh stop              stop it (by its PID) and remove its data
+#   scripts/s3-server.sh env               print the `export` lines again
+#
+# Settings (environment):
+#   STOREWATCH_S3_PORT       port to listen on; unset: 4568, or a free port if 4568
+#                            is taken; 0: a free port; any other value: exactly that
+#   STOREWATCH_S3_BUCKET     bucket created at start (default storewatch-test)
+#   STOREWATCH_S3_STATE_DIR  where the PID, port, log and data live
+#                            (default ${TMPDIR:-/tmp}/storewatch-s3rver)
+#   STOREWATCH_S3_START_TIMEOUT  seconds to wait for it to answer (default 30)
+#
+# Only the `export` lines go to standard output; messages go to standard error.
+# Credentials are s3rver's built-in pair S3RVER/S3RVER (any region is accepted).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+server_dir=$root/tests/s3/server
+state_dir=${STOREWATCH_S3_STATE_DIR:-${TMPDIR:-/tmp}/storewatch-s3rver}
+pid_file=$state_dir/s3rver.pid
+port_file=$state_dir/s3rver.port
+bucket_file=$state_dir/s3rver.bucket
+log_file=$state_dir/s3rver.log
+data_dir=$state_dir/data
+bucket=${STOREWATCH_S3_BUCKET:-storewatch-test}
+start_timeout=${STOREWATCH_S3_START_TIMEOUT:-30}
+access_key=S3RVER
+secret_key=S3RVER
+region=${AWS_REGION:-us-east-1}
+
+die() {
+  echo "s3-server: $*" >&2
+  exit 1
+}
+say() { echo "s3-server: $*" >&2; }
+
+usage() {
+  echo "usage: scripts/s3-server.sh start|stop|env" >&2
+  exit 2
+}
+
+# Whether a process is alive; a zombie counts as exited (it may wait a while to
+# be reaped by init once the shell that started it has gone).
+alive() {
+  local state
+  state=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
+
+# The PID in the pid file, if that process is still our s3rver (not a reused PID).
+running_pid() {
+  [[ -f $pid_file ]] || return 1
+  local pid
+  pid=$(<"$pid_file")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  alive "$pid" || return 1
+  local cmdline
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *storewatch-s3rver* ]] || return 1
+  echo "$pid"
+}
+
+print_env() {
+  local port=$1
+  printf 'export STOREWATCH_S3_ENDPOINT=%q\n' "http://127.0.0.1:$port"
+  printf 'export AWS_ACCESS_KEY_ID=%q\n' "$access_key"
+  printf 'export AWS_SECRET_ACCESS_KEY=%q\n' "$secret_key"
+  printf 'export AWS_REGION=%q\n' "$region"
+  printf 'export STOREWATCH_S3_BUCKET=%q\n' "$bucket"
+}
+
+check_node() {
+  command -v node >/dev/null || die "node not found: Node.js >= 20 is needed (s3rver 4.0.4 requires it; Debian 12's own nodejs is 18)"
+  command -v npm >/dev/null || die "npm not found: install npm for node $(node --version)"
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  ((major >= 20)) || die "node $(node --version) is too old: s3rver 4.0.4 needs Node.js >= 20"
+}
+
+install_server() {
+  [[ -f $server_dir/package-lock.json ]] || die "missing $server_dir/package-lock.json"
+  # npm ci leaves node_modules/.package-lock.json; reinstall when the lock file is newer.
+  local stamp=$server_dir/node_modules/.package-lock.json
+  if [[ -f $stamp && ! $server_dir/package-lock.json -nt $stamp && -f $server_dir/node_modules/@20minutes/s3rver/package.json ]]; then
+    return 0
+  fi
+  say "installing s3rver (npm ci in tests/s3/server)"
+  if ! (cd "$server_dir" && npm ci --no-audit --no-fund --loglevel=error >"$state_dir/npm-ci.log" 2>&1); then
+    cat "$state_dir/npm-ci.log" >&2
+    die "npm ci failed in $server_dir (log above)"
+  fi
+}
+
+# Runs in the background as the server. The package ships no bin/ script, so it is
+# started through its API: the bucket is created with configureBuckets(), and the
+# HTTP server is ours (s3rver's own run() crashes on a taken port instead of
+# rejecting). Arguments: data dir, port, whether the port was given, bucket, port
+# file. "storewatch-s3rver" in argv marks the process for `stop`.
+# shellcheck disable=SC2016 # JavaScript, not shell: ${...} is a template literal
+launcher='
+const [dataDir, portArg, portGiven, bucket, portFile] = process.argv.slice(2);
+const fs = require("fs");
+const http = require("http");
+const S3rver = require("@20minutes/s3rver");
+function listen(handler, port) {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer(handler);
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve(server));
+  });
+}
+(async () => {
+  const app = new S3rver({
+    directory: dataDir,
+    silent: false,
+    configureBuckets: [{ name: bucket, configs: [] }],
+  });
+  await app.configureBuckets();
+  const handler = app.getMiddleware();
+  let server;
+  try {
+    server = await listen(handler, Number(portArg));
+  } catch (err) {
+    if (err.code !== "EADDRINUSE" || portGiven === "1") throw err;
+    console.error(`port ${portArg} is taken; using a free port`);
+    server = await listen(handler, 0);
+  }
+  const { address, port } = server.address();
+  fs.writeFileSync(portFile + ".tmp", String(port));
+  fs.renameSync(portFile + ".tmp", portFile);
+  console.log(`s3rver listening on ${address}:${port}, bucket ${bucket}`);
+})().catch((err) => {
+  console.error(`s3rver failed to start: ${err.message || err}`);
+  process.exit(1);
+});
+'
+
+start() {
+  local pid
+  if pid=$(running_pid); then
+    die "already running (pid $pid, port $(cat "$port_file" 2>/dev/null || echo '?')); run 'scripts/s3-server.sh stop' first"
+  fi
+  check_node
+  command -v curl >/dev/null || die "curl not found (used to wait for the server)"
+  [[ $bucket =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "STOREWATCH_S3_BUCKET='$bucket' is not a valid bucket name"
+  local port=${STOREWATCH_S3_PORT:-4568} port_given=0
+  [[ -n ${STOREWATCH_S3_PORT:-} ]] && port_given=1
+  if [[ ! $port =~ ^[0-9]+$ ]] || ((port > 65535)); then
+    die "STOREWATCH_S3_PORT='$port' is not a port number"
+  fi
+  [[ $start_timeout =~ ^[0-9]+$ ]] || die "STOREWATCH_S3_START_TIMEOUT='$start_timeout' is not a number of seconds"
+
+  mkdir -p "$state_dir"
+  install_server
+  rm -rf "$data_dir"
+  rm -f "$pid_file" "$port_file" "$port_file.tmp"
+  mkdir -p "$data_dir"
+  echo "$bucket" >"$bucket_file"
+
+  # Own the fds so that `$(scripts/s3-server.sh start)` does not wait for the server.
+  (
+    cd "$server_dir"
+    export NODE_OPTIONS="--openssl-legacy-provider${NODE_OPTIONS:+ $NODE_OPTIONS}"
+    exec node -e "$launcher" storewatch-s3rver "$data_dir" "$port" "$port_given" "$bucket" "$port_file"
+  ) </dev/null >"$log_file" 2>&1 &
+  pid=$!
+  echo "$pid" >"$pid_file"
+
+  # Bounded wait: until the port file appears and the port answers HTTP.
+  local deadline=$((SECONDS + start_timeout)) bound_port=""
+  while :; do
+    if ! alive "$pid"; then
+      rm -f "$pid_file"
+      cat "$log_file" >&2
+      die "s3rver exited during start (log above, $log_file)"
+    fi
+    if [[ -z $bound_port && -s $port_file ]]; then
+      bound_port=$(<"$port_file")
+    fi
+    if [[ -n $bound_port ]] &&
+      curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$bound_port/" 2>/dev/null; then
+      break
+    fi
+    if ((SECONDS >= deadline)); then
+      kill "$pid" 2>/dev/null || true
+      rm -f "$pid_file"
+      cat "$log_file" >&2
+      die "s3rver did not answer within ${start_timeout}s (log above, $log_file)"
+    fi
+    sleep 0.1
+  done
+  say "s3rver $(node -p 'require(process.argv[1]).version' "$server_dir/node_modules/@20minutes/s3rver/package.json") running: pid $pid, http://127.0.0.1:$bound_port, bucket $bucket, log $log_file"
+  print_env "$bound_port"
+}
+
+stop() {
+  local pid
+  if ! pid=$(running_pid); then
+    if [[ -f $pid_file ]]; then
+      say "not running (stale pid file removed)"
+      rm -f "$pid_file" "$port_file" "$bucket_file"
+    else
+      say "not running"
+    fi
+    rm -rf "$data_dir"
+    return 0
+  fi
+  kill "$pid"
+  local deadline=$((SECONDS + 10))
+  while alive "$pid"; do
+    if ((SECONDS >= deadline)); then
+      say "pid $pid did not exit within 10s of SIGTERM; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      deadline=$((SECONDS + 5))
+      while alive "$pid"; do
+        ((SECONDS < deadline)) || die "pid $pid is still alive after SIGKILL"
+        sleep 0.1
+      done
+      break
+    fi
+    sleep 0.1
+  done
+  rm -f "$pid_file" "$port_file" "$bucket_file"
+  rm -rf "$data_dir"
+  say "stopped (pid $pid)"
+}
+
+case ${1:-} in
+  start) start ;;
+  stop) stop ;;
+  env)
+    running_pid >/dev/null || die "not running; run 'scripts/s3-server.sh start'"
+    bucket=$(<"$bucket_file")
+    print_env "$(<"$port_file")"
+    ;;
+  *) usage ;;
+esac

@@ -1,0 +1,414 @@
+// Faults injected through the system-call seam (tests/common/faults.hpp):
+// every store operation with each failing call it makes, short I/O, folders
+// vanishing and coming back, checkpoint failures, and clock jumps. A failed
+// operation reports a clear error and leaves the files and the journals in
+// agreement; a listener retries and delivers everything once, in order.
+#include "common/faults.hpp"
+#include "common/fixture.hpp"
+#include "common/recording_source.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string alice = "alice222";
+const std::string bob = "bob123";
+const std::string carol = "carol77";
+
+/// A store folder, on /dev/shm when there is one: the matrix below makes
+/// hundreds of small stores, and fsync there costs nothing.
+class scratch_store {
+ public:
+  scratch_store() {
+    std::random_device random;
+    const std::filesystem::path base = std::filesystem::is_directory("/dev/shm") ? std::filesystem::path("/dev/shm")
+                                                                                 : std::filesystem::temp_directory_path();
+    path_ = base / ("storewatch-fault-" + std::to_string(random()) + "-" + std::to_string(random()));
+    std::filesystem::create_directories(path_);
+  }
+  ~scratch_store() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  scratch_store(const scratch_store&) = delete;
+  scratch_store& operator=(const scratch_store&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// What one user's journal says they own, were shared, and were sent.
+struct replayed {
+  std::set<std::string> own;
+  std::set<std::string> shared;
+  std::map<std::string, int> published;  // application events by name
+};
+
+/// Replays `user`'s whole journal. An impossible sequence (a version
+/// created twice, deleted while absent, shared twice) or a corrupt record
+/// is a violation.
+replayed replay(const std::filesystem::path& root, const std::string& user, std::vector<std::string>& violations) {
+  asio::io_context io;
+  journal_source source(io.get_executor(), root / "journals" / user);
+  const auto result = source.poll("", 1'000'000);
+  for (const auto& problem : result.problems) violations.push_back(user + ": " + problem.message);
+  replayed state;
+  for (const auto& e : result.events) {
+    const auto bad = [&](const char* what) { violations.push_back(user + ": " + what + " " + e.name + " " + e.data); };
+    if (e.name == event_name::create) {
+      if (!state.own.insert(e.data).second) bad("repeated");
+    } else if (e.name == event_name::delete_) {
+      if (!(e.actor == user ? state.own : state.shared).erase(e.data)) bad("absent version in");
+    } else if (e.name == event_name::share) {
+      if (!state.shared.insert(e.data).second) bad("repeated");
+    } else if (e.name == event_name::unshare) {
+      if (!state.shared.erase(e.data)) bad("absent version in");
+    } else {
+      ++state.published[e.name];
+    }
+  }
+  return state;
+}
+
+/// Checks that each user's journal agrees with what the files show them,
+/// and that no reserved (temporary or half-deleted) file is left.
+std::vector<std::string> inconsistencies(const std::filesystem::path& root, bool reserved_files_allowed) {
+  std::vector<std::string> violations;
+  asio::io_context io;
+  for (const auto& user : {alice, bob, carol}) {
+    const auto journal = replay(root, user, violations);
+    local_store store(io.get_executor(), root, user);
+    std::set<std::string> own, shared;
+    for (const auto& v : store.list_files("", true)) (v.user == user ? own : shared).insert(v.to_string());
+    if (own != journal.own) violations.push_back(user + ": own versions differ from the journal's");
+    if (shared != journal.shared) violations.push_back(user + ": shared versions differ from the journal's");
+    for (const auto& name : own) {
+      const auto version = versioned_path::try_parse(name);
+      if (!version || store.read_file(*version).empty()) violations.push_back(user + ": cannot read " + name);
+    }
+  }
+  if (!reserved_files_allowed) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+      if (entry.path().filename().native().starts_with(".storewatch-")) {
+        violations.push_back("left behind: " + entry.path().string());
+      }
+    }
+  }
+  return violations;
+}
+
+/// The state every matrix case starts from: alice has two versions, the
+/// first shared with bob. (One store object, one journal writer: the
+/// journal orders only each writer's records.)
+void set_up(local_store& owner) {
+  owner.create_file("docs/a.txt", "alpha");
+  owner.create_file("docs/b.txt", "beta");
+  owner.share_files({"docs/a.txt", false}, {bob}, true);
+}
+
+struct operation {
+  const char* name;
+  std::function<void(local_store&)> run;
+  bool publishes = false;
+};
+
+const std::vector<operation>& operations() {
+  static const std::vector<operation> all{
+      {"create", [](local_store& s) { s.create_file("docs/new/c.txt", "gamma"); }},
+      {"share", [](local_store& s) { s.share_files({"docs/b.txt", false}, {bob, carol}, true); }},
+      {"unshare", [](local_store& s) { s.share_files({"docs/a.txt", false}, {bob}, false); }},
+      {"delete", [](local_store& s) { s.delete_files({"docs", true}); }},
+      {"publish", [](local_store& s) { s.publish_event("ping", "hello", {bob, carol}); }, true},
+  };
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("every store operation, failing at each call it makes with EIO, ENOSPC or EACCES: a clear error, "
+          "files and journals still agree, and a retry succeeds") {
+  const fault_call calls[] = {fault_call::open,   fault_call::write,  fault_call::fsync, fault_call::link,
+                              fault_call::rename, fault_call::unlink, fault_call::mkdir};
+  const int errors[] = {EIO, ENOSPC, EACCES};
+  std::size_t injected = 0, failed_cleanly = 0, completed_anyway = 0, inconsistent = 0;
+  for (const auto& op : operations()) {
+    for (const auto call : calls) {
+      for (const int error : errors) {
+        for (int nth = 0;; ++nth) {
+          INFO(op.name << ": call " << nth + 1 << " to " << call_name(call) << " fails with " << std::strerror(error));
+          asio::io_context io;
+          scratch_store dir;
+          local_store owner(io.get_executor(), dir.path(), alice);
+          set_up(owner);
+          bool failed = false;
+          std::size_t fired = 0;
+          {
+            fault_plan plan;
+            plan.fail(call, dir.path().string(), error, 1, nth);
+            try {
+              op.run(owner);
+            } catch (const std::system_error& e) {
+              failed = true;
+              CHECK(e.code() == errc::store_io_failed);
+              const std::string message = e.what();
+              CHECK_THAT(message, Catch::Contains(dir.path().string()) && Catch::Contains(std::strerror(error)));
+            }
+            fired = plan.fired();
+          }
+          if (fired == 0) {  // past the operation's last such call
+            CHECK_FALSE(failed);
+            break;
+          }
+          ++injected;
+          (failed ? failed_cleanly : completed_anyway) += 1;
+          // A failure after the operation committed (removing a temporary
+          // or a deleted file's renamed copy) may leave that file behind.
+          const auto found = inconsistencies(dir.path(), !failed);
+          CHECK(found == std::vector<std::string>{});
+          inconsistent += found.empty() ? 0 : 1;
+          if (failed) {
+            REQUIRE_NOTHROW(op.run(owner));
+            const auto after_retry = inconsistencies(dir.path(), true);
+            CHECK(after_retry == std::vector<std::string>{});
+            inconsistent += after_retry.empty() ? 0 : 1;
+          }
+          if (op.publishes) {
+            std::vector<std::string> violations;
+            CHECK(replay(dir.path(), bob, violations).published["ping"] == 1);
+            CHECK(replay(dir.path(), carol, violations).published["ping"] == 1);
+          }
+        }
+      }
+    }
+  }
+  std::printf("faults: store operations: %zu injected, %zu failed cleanly, %zu completed anyway, %zu inconsistent\n",
+              injected, failed_cleanly, completed_anyway, inconsistent);
+  CHECK(inconsistent == 0);
+  CHECK(failed_cleanly > 100);  // the matrix reached the operations' calls
+}
+
+TEST_CASE("short writes and short reads (1 byte per call): every operation completes with the right bytes") {
+  asio::io_context io;
+  scratch_store dir;
+  local_store owner(io.get_executor(), dir.path(), alice);
+  set_up(owner);
+  fault_plan plan;
+  plan.shorten(fault_call::write, dir.path().string(), 1).shorten(fault_call::read, dir.path().string(), 1);
+  for (const auto& op : operations()) op.run(owner);
+  const auto c = owner.list_files("docs/new", true);
+  CHECK(c.empty());  // deleted with the rest of docs/
+  const auto v = owner.create_file("kept.txt", std::string(5000, 'k'));
+  CHECK(owner.read_file(v) == std::string(5000, 'k'));
+  CHECK(plan.fired() > 5000);
+  plan.clear();
+  CHECK(inconsistencies(dir.path(), false).empty());
+}
+
+namespace {
+
+/// Bob's listener over his journal, recording deliveries and errors.
+struct bob_listener {
+  asio::io_context& io;
+  journal_source source;
+  error_log errors;
+  std::vector<event> got;
+  std::optional<event_listener> listener;
+
+  bob_listener(asio::io_context& context, const std::filesystem::path& root, listener_options options = {})
+      : io(context), source(context.get_executor(), root / "journals" / bob) {
+    options.poller.poll_interval = 20ms;
+    options.poller.backoff = {.initial = 1ms, .max = 20ms};
+    options.on_error = errors.handler();
+    listener.emplace(context.get_executor(), source, options);
+    listener->add_event_listener([this](const event& e) { got.push_back(e); });
+    listener->start();
+  }
+
+  std::vector<std::string> data() const {
+    std::vector<std::string> out;
+    for (const auto& e : got) out.push_back(e.data);
+    return out;
+  }
+
+  void stop() {
+    listener->stop();
+    run_to_idle(io);
+  }
+};
+
+std::vector<std::string> numbered(const std::string& prefix, int from, int to) {
+  std::vector<std::string> out;
+  for (int i = from; i < to; ++i) out.push_back(prefix + std::to_string(i));
+  return out;
+}
+
+void publish_all(local_store& store, const std::vector<std::string>& data) {
+  for (const auto& d : data) store.publish_event("note", d, {bob});
+}
+
+}  // namespace
+
+TEST_CASE("journal reads failing (open, read, list: EIO and EACCES): the listener reports, retries, and then "
+          "delivers every event once, in order") {
+  asio::io_context io;
+  scratch_store dir;
+  local_store owner(io.get_executor(), dir.path(), alice, {.segment_bytes = 512});  // many sealed segments
+  const auto journal = (dir.path() / "journals" / bob).string();
+  const auto first = numbered("n", 0, 40);
+  publish_all(owner, first);
+  fault_plan plan;
+  plan.fail(fault_call::list, journal, EIO, 3)
+      .fail(fault_call::open, journal, EACCES, 3)
+      .fail(fault_call::read, journal, EIO, 3, 2);  // the third read and two after it
+  bob_listener listener(io, dir.path());
+  REQUIRE(run_until(io, [&] { return listener.got.size() >= first.size() && plan.fired() == 9; }));
+  const auto second = numbered("n", 40, 80);
+  publish_all(owner, second);
+  auto all = first;
+  all.insert(all.end(), second.begin(), second.end());
+  REQUIRE(run_until(io, [&] { return listener.got.size() >= all.size(); }));
+  listener.stop();
+  CHECK(listener.data() == all);
+  CHECK(listener.listener->stats().poll_errors == 9);
+  REQUIRE(listener.errors.entries.size() == 9);
+  for (const auto& [ec, message] : listener.errors.entries) {
+    CHECK(ec == errc::store_io_failed);
+    CHECK_THAT(message, Catch::Contains(journal) && Catch::Contains("retrying"));
+  }
+}
+
+TEST_CASE("short reads (7 bytes per call) of a journal with sealed segments: every record once, no corrupt "
+          "record reported") {
+  asio::io_context io;
+  scratch_store dir;
+  local_store owner(io.get_executor(), dir.path(), alice, {.segment_bytes = 300});
+  const auto all = numbered("short-read-", 0, 60);
+  publish_all(owner, all);
+  fault_plan plan;
+  plan.shorten(fault_call::read, (dir.path() / "journals").string(), 7);
+  bob_listener listener(io, dir.path());
+  REQUIRE(run_until(io, [&] { return listener.got.size() >= all.size(); }));
+  listener.stop();
+  CHECK(listener.data() == all);
+  CHECK(listener.errors.entries.empty());
+  CHECK(plan.fired() > 100);
+}
+
+TEST_CASE("the journal folder and then the whole store vanish and come back: the listener goes on, nothing "
+          "lost or repeated") {
+  asio::io_context io;
+  scratch_store dir;
+  local_store owner(io.get_executor(), dir.path(), alice);
+  bob_listener listener(io, dir.path());
+  publish_all(owner, numbered("v", 0, 10));
+  REQUIRE(run_until(io, [&] { return listener.got.size() >= 10; }));
+
+  const auto journal = dir.path() / "journals" / bob;
+  const auto aside = dir.path().string() + "-aside";
+  std::filesystem::rename(journal, aside);
+  const auto polls = listener.listener->stats().polls;
+  REQUIRE(run_until(io, [&] { return listener.listener->stats().polls >= polls + 3; }));  // polled while gone
+  std::filesystem::rename(aside, journal);
+  publish_all(owner, numbered("v", 10, 20));
+  REQUIRE(run_until(io, [&] { return listener.got.size() >= 20; }));
+
+  std::filesystem::rename(dir.path(), aside);
+  const auto polls_again = listener.listener->stats().polls + listener.listener->stats().poll_errors;
+  REQUIRE(run_until(io, [&] {
+    const auto s = listener.listener->stats();
+    return s.polls + s.poll_errors >= polls_again + 3;
+  }));
+  std::filesystem::rename(aside, dir.path());
+  publish_all(owner, numbered("v", 20, 30));
+  REQUIRE(run_until(io, [&] { return listener.got.size() >= 30; }));
+  listener.stop();
+  CHECK(listener.data() == numbered("v", 0, 30));
+  for (const auto& e : listener.got) CHECK(e.name == "note");  // no GAP: the journal is the same one
+}
+
+TEST_CASE("checkpoint saves failing (fsync, rename): reported, delivery goes on, and a restart repeats at most "
+          "the unsaved events") {
+  asio::io_context io;
+  scratch_store dir;
+  local_store owner(io.get_executor(), dir.path(), alice);
+  const auto checkpoint = dir.path() / "bob.checkpoint";
+  listener_options options;
+  options.checkpoint = checkpoint;
+  options.checkpoint_every = 4;
+  const auto first = numbered("c", 0, 30);
+  std::vector<std::string> delivered;
+  {
+    fault_plan plan;
+    plan.fail(fault_call::fsync, "bob.checkpoint", EIO, 2).fail(fault_call::rename, "bob.checkpoint", ENOSPC, 2);
+    bob_listener listener(io, dir.path(), options);
+    publish_all(owner, first);
+    REQUIRE(run_until(io, [&] { return listener.got.size() >= first.size() && plan.fired() == 4; }));
+    listener.stop();
+    delivered = listener.data();
+    CHECK(delivered == first);
+    std::size_t reported = 0;
+    for (const auto& [ec, message] : listener.errors.entries) {
+      CHECK(ec == errc::checkpoint_failed);
+      CHECK_THAT(message, Catch::Contains(checkpoint.string()));
+      ++reported;
+    }
+    CHECK(reported == 4);
+  }
+  // Saved on stop (the faults were used up): a restart delivers only what is new.
+  const auto second = numbered("c", 30, 40);
+  publish_all(owner, second);
+  bob_listener restarted(io, dir.path(), options);
+  REQUIRE(run_until(io, [&] { return restarted.got.size() >= second.size(); }));
+  const auto polls = restarted.listener->stats().polls;
+  REQUIRE(run_until(io, [&] { return restarted.listener->stats().polls >= polls + 3; }));
+  restarted.stop();
+  CHECK(restarted.data() == second);
+}
+
+TEST_CASE("the clock jumps back an hour and forward a day between operations: versions stay distinct and "
+          "readable, and every event arrives once, in order") {
+  asio::io_context io;
+  scratch_store dir;
+  local_store owner(io.get_executor(), dir.path(), alice);
+  bob_listener listener(io, dir.path());
+  std::vector<versioned_path> versions;
+  std::vector<std::string> expected;
+  const auto step = [&](const std::string& data) {
+    versions.push_back(owner.create_file("clock/f.txt", data));
+    owner.share_files({versions.back().path, false, versions.back().created_at(), versions.back().created_at()},
+                      {bob}, true);
+    expected.push_back(versions.back().to_string());
+  };
+  step("now");
+  {
+    clock_skew back(-1h);
+    step("an hour ago");
+  }
+  {
+    clock_skew forward(24h);
+    step("tomorrow");
+  }
+  step("now again");
+  REQUIRE(run_until(io, [&] { return listener.got.size() >= expected.size(); }));
+  listener.stop();
+  CHECK(listener.data() == expected);  // journal order, whatever the clock said
+  std::set<std::string> distinct(expected.begin(), expected.end());
+  CHECK(distinct.size() == 4);
+  CHECK(versions[1].timestamp_ms < versions[0].timestamp_ms);
+  CHECK(versions[2].timestamp_ms > versions[3].timestamp_ms);
+  CHECK(owner.read_file(versions[1]) == "an hour ago");
+  CHECK(owner.read_file(versions[2]) == "tomorrow");
+  CHECK(owner.list_files("clock", true).size() == 4);
+  CHECK(inconsistencies(dir.path(), false).empty());
+}
