@@ -376,3 +376,115 @@ TEST_CASE("a multi-threaded io_context loses no wake-up: with an hour's poll int
     REQUIRE(delivered_in_time == total);
   }
 }
+
+TEST_CASE("a local store's journal on a 4-thread io_context and a strand: handlers added, removed and all "
+          "removed from other threads during delivery; every event once, in each writer's order") {
+  constexpr int writers = 2;
+  constexpr int per_writer = 600;
+  constexpr int total = writers * per_writer;
+
+  temp_dir dir;
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  using strand_type = asio::strand<asio::io_context::executor_type>;
+  basic_local_store<strand_type> bob(strand, dir.path(), "bob123");
+  auto source = bob.events();
+  std::mutex errors_mutex;
+  std::vector<std::string> errors;  // guarded by errors_mutex
+  listener_options options;
+  options.poller.poll_interval = 50ms;
+  options.on_error = [&](std::error_code, std::string_view message) {
+    std::lock_guard lock(errors_mutex);
+    errors.emplace_back(message);
+  };
+  basic_event_listener<strand_type> listener(strand, source, options);
+  auto second_source = bob.events();
+  basic_event_listener<strand_type> second(strand, second_source, options);
+
+  // Touched only by handlers, which the strand keeps serial (TSan checks).
+  std::array<int, writers> next{};
+  int disorders = 0;
+  std::atomic<int> delivered{0};
+  listener.add_event_listener([&](const event& e) {
+    // data is "w<writer>-<index>"
+    const auto dash = e.data.find('-');
+    int writer = -1, index = -1;
+    std::from_chars(e.data.data() + 1, e.data.data() + dash, writer);
+    std::from_chars(e.data.data() + dash + 1, e.data.data() + e.data.size(), index);
+    if (writer < 0 || writer >= writers || index != next[static_cast<std::size_t>(writer)]) ++disorders;
+    if (writer >= 0 && writer < writers) next[static_cast<std::size_t>(writer)] = index + 1;
+    delivered.fetch_add(1);
+  });
+
+  asio::post(strand, [&] {
+    listener.start();
+    second.start();
+  });
+  io_runners runners(io, 4);
+
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {  // each thread its own store object: its own journal writer
+      asio::io_context own;
+      local_store alice(own.get_executor(), dir.path(), "alice222");
+      for (int i = 0; i < per_writer; ++i) {
+        alice.publish_event("note", "w" + std::to_string(w) + "-" + std::to_string(i), {"bob123"});
+      }
+    });
+  }
+  // Extra handlers come and go on this listener; on a second one, over its
+  // own source object, handlers are added and swept away with
+  // remove_all_event_listeners.
+  std::atomic<bool> done{false};
+  std::atomic<long> extra_calls{0};
+  std::atomic<int> failed_removals{0};
+  std::atomic<int> rounds{0};
+  std::thread churner([&] {
+    while (!done) {
+      const auto a = listener.add_event_listener([&](const event&) { extra_calls.fetch_add(1); });
+      const auto b = listener.add_event_listener([&](std::string_view, std::string_view) { extra_calls.fetch_add(1); },
+                                                 {.names = {"note"}, .prefix = "w1-"});
+      std::this_thread::yield();
+      if (!listener.remove_event_listener(b)) failed_removals.fetch_add(1);
+      if (!listener.remove_event_listener(a)) failed_removals.fetch_add(1);
+      rounds.fetch_add(1);
+    }
+  });
+  std::atomic<int> sweeps{0};
+  std::thread sweeper([&] {
+    for (int added = 1; !done; ++added) {
+      second.add_event_listener([&](const event&) { extra_calls.fetch_add(1); });
+      if (added % 8 == 0) {
+        second.remove_all_event_listeners();
+        sweeps.fetch_add(1);
+      }
+      std::this_thread::yield();
+    }
+    second.remove_all_event_listeners();
+  });
+
+  for (auto& t : threads) t.join();
+  const auto deadline = std::chrono::steady_clock::now() + generous;
+  while (delivered.load() < total && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  done = true;
+  churner.join();
+  sweeper.join();
+  const int delivered_before_stop = delivered.load();
+  asio::post(strand, [&] {
+    listener.stop();
+    second.stop();
+  });
+  CHECK(runners.join());
+
+  CHECK(delivered_before_stop == total);
+  CHECK(sweeps.load() > 0);
+  CHECK(second.listener_count() == 0);
+  CHECK(disorders == 0);
+  for (const auto n : next) CHECK(n == per_writer);
+  CHECK(rounds.load() > 0);
+  CHECK(failed_removals.load() == 0);
+  CHECK(listener.listener_count() == 1);
+  CHECK(listener.stats().duplicates == 0);
+  std::lock_guard lock(errors_mutex);
+  CHECK(errors.empty());
+}
