@@ -120,7 +120,7 @@ std::multiset<std::string> as_set(const std::vector<std::string>& v) { return {v
 
 }  // namespace
 
-TEST_CASE("directory: existing entries are the baseline; creates, modifies, deletes and renames are reported") {
+TEST_CASE("directory: existing entries are the baseline, creates, modifies, deletes and renames are reported") {
   temp_dir dir;
   const auto root = dir.path() / "tree";
   fs::create_directories(root / "docs");
@@ -299,7 +299,7 @@ TEST_CASE("directory: symbolic links are entries, never followed - a loop or a l
   w.stop();
 }
 
-TEST_CASE("directory: an unreadable subdirectory is reported once with its path and reason; the watch goes on") {
+TEST_CASE("directory: an unreadable subdirectory is reported once with its path and reason, the watch goes on") {
   temp_dir dir;
   const auto root = dir.path() / "tree";
   fs::create_directories(root / "open");

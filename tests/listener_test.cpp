@@ -103,7 +103,7 @@ class stderr_capture {
 
 }  // namespace
 
-TEST_CASE("both handler forms get every event in source order; ids are distinct; listener_count counts") {
+TEST_CASE("both handler forms get every event in source order, ids are distinct, listener_count counts") {
   asio::io_context io;
   memory_source source(io.get_executor());
   event_listener listener(io.get_executor(), source, quiet_options());
@@ -151,7 +151,7 @@ TEST_CASE("both handler forms get every event in source order; ids are distinct;
   CHECK(by_event.size() == 5);
 }
 
-TEST_CASE("filters: by names, by path prefix, both; an empty filter gets everything") {
+TEST_CASE("filters: by names, by path prefix, both, an empty filter gets everything") {
   asio::io_context io;
   memory_source source(io.get_executor());
   event_listener listener(io.get_executor(), source, quiet_options());
@@ -214,7 +214,7 @@ TEST_CASE("each event goes to every handler in registration order before the nex
   stop_and_drain(io, listener);
 }
 
-TEST_CASE("a throwing handler is reported with the event and the exception; the others and later events go on") {
+TEST_CASE("a throwing handler is reported with the event and the exception, the others and later events go on") {
   asio::io_context io;
   memory_source source(io.get_executor());
   error_log errors;
@@ -603,7 +603,7 @@ TEST_CASE("a corrupt checkpoint file makes the constructor throw invalid_cursor 
   CHECK(io.poll() == 0);  // nothing was started
 }
 
-TEST_CASE("the listener's counters: delivered, poll errors and retries; all events arrive despite failed polls") {
+TEST_CASE("the listener's counters: delivered, poll errors and retries, all events arrive despite failed polls") {
   asio::io_context io;
   memory_source source(io.get_executor());
   error_log errors;

@@ -1,21 +1,17 @@
 // local_store: the semantics table (who receives what), selection rules,
-// reading and listing, validation, a randomized access model, two writers
-// for one user, the durable on-disk shape, the async wrappers, and the
-// journal as a listener's source.
+// reading and listing, validation, two writers for one user, the durable
+// on-disk shape, the async wrappers, and the journal as a listener's source.
+// The randomized access model is in access_model_test.cpp.
 #include "common/fixture.hpp"
 
 #include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <memory>
 #include <optional>
-#include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -379,7 +375,7 @@ TEST_CASE("selection: recursive and non-recursive prefixes, inclusive time bound
   }
 }
 
-TEST_CASE("read_file and list_files: own and shared versions only; not-shared and missing look the same") {
+TEST_CASE("read_file and list_files: own and shared versions only, not-shared and missing look the same") {
   asio::io_context io;
   temp_dir dir;
   local_store alice(io.get_executor(), dir.path(), "alice222");
@@ -579,238 +575,6 @@ TEST_CASE("publish_event rejects the names the store uses for its own events") {
           errc::invalid_event_name);
   }
   CHECK(all_events(bob).empty());
-}
-
-TEST_CASE("randomized access model: 3 users, 1200 operations, reads, lists and journals agree with the model") {
-  asio::io_context io;
-  temp_dir dir;
-  const std::vector<std::string> users{"alice222", "bob_123", "carol.x"};
-  std::vector<std::unique_ptr<local_store>> stores;
-  std::vector<std::unique_ptr<journal_reader>> readers;
-  for (const auto& u : users) {
-    stores.push_back(std::make_unique<local_store>(io.get_executor(), dir.path(), u));
-    readers.push_back(std::make_unique<journal_reader>(*stores.back()));
-  }
-  const std::vector<std::string> paths{"a.txt", "docs", "docs/b.txt", "docs/sub/c.txt", "Shared/d.txt",
-                                       "SharedEvents/e.txt"};
-  const std::vector<std::string> prefixes{"",         "a.txt",  "docs",         "docs/",         "docs/sub",
-                                          "docs/b",   "Shared", "SharedEvents/", "SharedEvents/e.txt", "none"};
-
-  struct model_version {
-    versioned_path version;
-    std::string bytes;
-    std::set<std::string> shared;
-  };
-  std::map<std::string, model_version> live;  // by versioned name
-  std::vector<versioned_path> ever;
-  using entry = std::tuple<std::string, std::string, std::string>;  // name, data, actor
-  std::map<std::string, std::multiset<entry>> entitled;
-  std::map<std::string, std::multiset<entry>> expected_delta;
-
-  const auto model_selects = [](const std::string& prefix, bool recursive, std::optional<timestamp> since,
-                                std::optional<timestamp> until, const versioned_path& v) {
-    if (since && v.created_at() < *since) return false;
-    if (until && v.created_at() > *until) return false;
-    if (recursive) return v.path.compare(0, prefix.size(), prefix) == 0;
-    if (v.path == prefix) return true;
-    std::string folder = prefix;
-    if (!folder.empty() && folder.back() == '/') folder.pop_back();
-    const auto slash = v.path.rfind('/');
-    return (slash == std::string::npos ? std::string() : v.path.substr(0, slash)) == folder;
-  };
-  const auto visible = [&](const std::string& user, const model_version& m) {
-    return m.version.user == user || m.shared.count(user) > 0;
-  };
-  const auto send = [&](const std::string& to, std::string_view name, const std::string& data,
-                        const std::string& actor) {
-    entry e{std::string(name), data, actor};
-    entitled[to].insert(e);
-    expected_delta[to].insert(e);
-  };
-
-  std::mt19937 random(20251022);
-  const auto below = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(random); };
-  const auto some_users = [&] {
-    std::vector<std::string> out;
-    for (const auto& u : users) {
-      if (below(2) == 0) out.push_back(u);
-    }
-    return out;
-  };
-  std::string op_text;
-  int counts[7] = {};
-  constexpr int operations = 1200;
-
-  for (int op = 0; op < operations; ++op) {
-    const auto actor_index = below(users.size());
-    const auto& actor = users[actor_index];
-    auto& store = *stores[actor_index];
-    const auto kind = below(100);
-    expected_delta.clear();
-    std::ostringstream describe;
-    describe << "op " << op << " by " << actor << ": ";
-
-    if (kind < 25) {  // create
-      ++counts[0];
-      const auto& path = paths[below(paths.size())];
-      std::string bytes = "bytes of op ";
-      bytes += std::to_string(op);
-      describe << "create " << path;
-      op_text = describe.str();
-      INFO(op_text);
-      const auto v = store.create_file(path, bytes);
-      REQUIRE(v.path == path);
-      REQUIRE(v.user == actor);
-      REQUIRE(live.count(text(v)) == 0);
-      live[text(v)] = {v, bytes, {}};
-      ever.push_back(v);
-      send(actor, event_name::create, text(v), actor);
-    } else if (kind < 55) {  // share, unshare, delete
-      const bool is_delete = kind >= 47;
-      const bool is_share = kind < 40;
-      ++counts[is_delete ? 3 : is_share ? 1 : 2];
-      const auto& prefix = prefixes[below(prefixes.size())];
-      const bool recursive = below(2) == 0;
-      std::vector<timestamp> times;
-      for (const auto& [name, m] : live) {
-        if (m.version.user == actor) times.push_back(m.version.created_at());
-      }
-      std::optional<timestamp> since, until;
-      if (!times.empty()) {
-        const auto bounds = below(4);
-        if (bounds == 1 || bounds == 3) since = times[below(times.size())];
-        if (bounds == 2 || bounds == 3) until = times[below(times.size())];
-      }
-      const auto named = some_users();
-      describe << (is_delete ? "delete " : is_share ? "share " : "unshare ") << '"' << prefix << '"'
-               << (recursive ? " recursive" : " non-recursive");
-      if (since) describe << " since " << since->time_since_epoch().count();
-      if (until) describe << " until " << until->time_since_epoch().count();
-      if (!is_delete) {
-        describe << " with";
-        for (const auto& u : named) describe << " " << u;
-      }
-      op_text = describe.str();
-      INFO(op_text);
-      const auto which = chosen(prefix, recursive, since, until);
-      const auto got = is_delete ? store.delete_files(which) : store.share_files(which, named, is_share);
-      std::vector<std::string> expected_versions;
-      for (auto it = live.begin(); it != live.end();) {
-        auto& m = it->second;
-        if (m.version.user != actor || !model_selects(prefix, recursive, since, until, m.version)) {
-          ++it;
-          continue;
-        }
-        expected_versions.push_back(it->first);
-        if (is_delete) {
-          send(actor, event_name::delete_, it->first, actor);
-          for (const auto& grantee : m.shared) send(grantee, event_name::delete_, it->first, actor);
-          it = live.erase(it);
-          continue;
-        }
-        for (const auto& u : named) {
-          if (u == actor) continue;
-          if (is_share) {
-            m.shared.insert(u);
-            send(u, event_name::share, it->first, actor);
-          } else if (m.shared.erase(u) > 0) {
-            send(u, event_name::unshare, it->first, actor);
-          }
-        }
-        ++it;
-      }
-      REQUIRE(sorted(texts_of(got)) == sorted(expected_versions));
-    } else if (kind < 65) {  // publish
-      ++counts[4];
-      static const std::vector<std::string> names{"NOTE", "app.event-1", "x_y"};
-      const auto& name = names[below(names.size())];
-      std::string data = "note ";
-      data += std::to_string(op);
-      data += " \xE2\x9C\x93";
-      const auto named = some_users();
-      describe << "publish " << name << " to";
-      for (const auto& u : named) describe << " " << u;
-      op_text = describe.str();
-      INFO(op_text);
-      const auto ids = store.publish_event(name, data, named);
-      REQUIRE(ids.size() == named.size());
-      for (const auto& u : named) send(u, name, data, actor);
-    } else if (kind < 82) {  // read
-      ++counts[5];
-      if (ever.empty()) continue;
-      const auto& v = ever[below(ever.size())];
-      describe << "read " << text(v);
-      op_text = describe.str();
-      INFO(op_text);
-      const auto found = live.find(text(v));
-      if (found != live.end() && visible(actor, found->second)) {
-        REQUIRE(store.read_file(v) == found->second.bytes);
-      } else {
-        REQUIRE(failure_of([&] { store.read_file(v); }).code == errc::permission_denied);
-      }
-    } else {  // list
-      ++counts[6];
-      const auto& prefix = prefixes[below(prefixes.size())];
-      const bool recursive = below(2) == 0;
-      describe << "list \"" << prefix << (recursive ? "\" recursive" : "\" non-recursive");
-      op_text = describe.str();
-      INFO(op_text);
-      std::vector<std::string> expected;
-      for (const auto& [name, m] : live) {
-        if (visible(actor, m) && model_selects(prefix, recursive, std::nullopt, std::nullopt, m.version)) {
-          expected.push_back(name);
-        }
-      }
-      REQUIRE(sorted(texts_of(store.list_files(prefix, recursive))) == sorted(expected));
-    }
-
-    // After every operation: every user's view and new journal events agree with the model.
-    INFO("after " << op_text);
-    for (std::size_t u = 0; u < users.size(); ++u) {
-      const auto& user = users[u];
-      INFO("as " << user);
-      std::vector<std::string> expected;
-      for (const auto& [name, m] : live) {
-        if (visible(user, m)) expected.push_back(name);
-      }
-      REQUIRE(sorted(texts_of(stores[u]->list_files("", true))) == sorted(expected));
-      for (const auto& [name, m] : live) {
-        if (visible(user, m)) {
-          REQUIRE(stores[u]->read_file(m.version) == m.bytes);
-        } else {
-          REQUIRE(failure_of([&] { stores[u]->read_file(m.version); }).code == errc::permission_denied);
-        }
-      }
-      for (int sample = 0; sample < 4 && !ever.empty(); ++sample) {
-        const auto& v = ever[below(ever.size())];
-        if (live.count(text(v)) > 0) continue;
-        INFO("deleted " << text(v));
-        REQUIRE(failure_of([&] { stores[u]->read_file(v); }).code == errc::permission_denied);
-      }
-      std::multiset<entry> got;
-      for (const auto& e : readers[u]->take()) got.insert({e.name, e.data, e.actor});
-      REQUIRE(got == expected_delta[user]);
-    }
-  }
-
-  INFO("operations: create " << counts[0] << ", share " << counts[1] << ", unshare " << counts[2] << ", delete "
-                             << counts[3] << ", publish " << counts[4] << ", read " << counts[5] << ", list "
-                             << counts[6]);
-  for (const int count : counts) CHECK(count > 30);
-  // Each whole journal, from the start: exactly what the user is entitled to.
-  std::set<std::string> ids;
-  for (std::size_t u = 0; u < users.size(); ++u) {
-    INFO("journal of " << users[u]);
-    const auto events = all_events(*stores[u]);
-    std::multiset<entry> got;
-    for (const auto& e : events) {
-      got.insert({e.name, e.data, e.actor});
-      CHECK_FALSE(e.id.empty());
-      CHECK(ids.insert(e.id).second);
-    }
-    CHECK(got.size() == entitled[users[u]].size());
-    CHECK(got == entitled[users[u]]);
-  }
 }
 
 TEST_CASE("two store objects for one user: all CREATE events, unique ids, each writer's order kept") {
@@ -1081,7 +845,7 @@ TEST_CASE("wake-ups off (or a network file system): the listener polls at its in
   run_to_idle(io);
 }
 
-TEST_CASE("network file systems are recognised by their statfs magic numbers; a temp folder is local") {
+TEST_CASE("network file systems are recognised by their statfs magic numbers, a temp folder is local") {
   CHECK(detail::network_file_system_name(0x6969) == "nfs");
   CHECK(detail::network_file_system_name(0xFF534D42) == "cifs");
   CHECK(detail::network_file_system_name(0x65735546) == "fuse");

@@ -344,7 +344,7 @@ TEST_CASE("a cursor whose sequence overflows 64 bits is malformed, not the start
 
 // ---------------------------------------------------------------- scripted failures
 
-TEST_CASE("fail_next_polls(n, code): the next n polls fail with code, then polls succeed; poll_count counts all") {
+TEST_CASE("fail_next_polls(n, code): the next n polls fail with code, then polls succeed, poll_count counts all") {
   asio::io_context io;
   memory_source source(io.get_executor(), {.epoch = "ep"});
   publish_numbered(source, "f", 0, 2);

@@ -59,7 +59,7 @@ TEST_CASE("the poller delivers events published before and after it starts, in o
   CHECK(end == errc::end_of_stream);
 }
 
-TEST_CASE("full batches are followed by another poll at once; the batch's last event carries the cursor") {
+TEST_CASE("full batches are followed by another poll at once, the batch's last event carries the cursor") {
   asio::io_context io;
   recording_source source(io.get_executor());
   event_stream stream(io, 64);
@@ -303,7 +303,7 @@ TEST_CASE("starting from a checkpoint skips events already delivered after its c
   CHECK(got.size() == 2);
 }
 
-TEST_CASE("problems a source skipped are reported and counted; delivery goes on") {
+TEST_CASE("problems a source skipped are reported and counted, delivery goes on") {
   asio::io_context io;
   recording_source source(io.get_executor());
   event_stream stream(io, 16);

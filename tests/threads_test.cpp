@@ -378,7 +378,7 @@ TEST_CASE("a multi-threaded io_context loses no wake-up: with an hour's poll int
 }
 
 TEST_CASE("a local store's journal on a 4-thread io_context and a strand: handlers added, removed and all "
-          "removed from other threads during delivery; every event once, in each writer's order") {
+          "removed from other threads during delivery, every event once, in each writer's order") {
   constexpr int writers = 2;
   constexpr int per_writer = 600;
   constexpr int total = writers * per_writer;

@@ -37,7 +37,7 @@ inline std::string path_problem(std::string_view path, bool as_prefix = false) {
     const auto component = rest.substr(0, slash);
     const bool last = slash == std::string_view::npos;
     if (component.empty()) {
-      if (!(last || (as_prefix && slash + 1 == rest.size()))) return "has an empty component ('//')";
+      return "has an empty component ('//')";  // a prefix's one trailing '/' ends the loop instead
     } else if (component == "..") {
       return "has a '..' component";
     } else if (component == ".") {
@@ -61,20 +61,41 @@ inline void validate_path(std::string_view path, bool as_prefix = false) {
   }
 }
 
-/// Throws `std::system_error(errc::invalid_user)` unless `user` is 1-64
-/// characters of A-Z a-z 0-9 . _ - (and not "." or "..").
-inline void validate_user(std::string_view user) {
-  const auto fail = [&](const char* why) {
-    throw std::system_error(errc::invalid_user, "invalid user name " + quote(user) + ": " + why);
-  };
-  if (user.empty()) fail("is empty");
-  if (user.size() > max_user_bytes) fail("is longer than 64 characters");
-  if (user == "." || user == "..") fail("is a reserved name");
+/// Why `user` is not a valid user name (1-64 characters of A-Z a-z 0-9 . _ -,
+/// not "." or ".."), or empty when it is.
+inline std::string user_problem(std::string_view user) {
+  if (user.empty()) return "is empty";
+  if (user.size() > max_user_bytes) return "is longer than 64 characters";
+  if (user == "." || user == "..") return "is a reserved name";
   for (const char c : user) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
                     c == '_' || c == '-';
-    if (!ok) fail("may only contain A-Z a-z 0-9 . _ -");
+    if (!ok) return "may only contain A-Z a-z 0-9 . _ -";
   }
+  return {};
+}
+
+/// Throws `std::system_error(errc::invalid_user)` naming `user` unless it is
+/// a valid user name.
+inline void validate_user(std::string_view user) {
+  if (auto problem = user_problem(user); !problem.empty()) {
+    throw std::system_error(errc::invalid_user, "invalid user name " + quote(user) + ": " + problem);
+  }
+}
+
+/// Why `name` cannot be an application event's name (1-128 printable ASCII
+/// characters without spaces, none of the store's own names), or empty.
+inline std::string event_name_problem(std::string_view name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > max_event_name_bytes) return "is longer than 128 characters";
+  for (const char c : name) {
+    if (c <= 0x20 || c >= 0x7F) return "may only contain printable ASCII characters without spaces";
+  }
+  for (const auto reserved : {event_name::create, event_name::share, event_name::unshare, event_name::delete_,
+                              event_name::gap}) {
+    if (name == reserved) return "is one of the store's own event names (CREATE, SHARE, UNSHARE, DELETE, GAP)";
+  }
+  return {};
 }
 
 /// Throws `std::system_error(errc::invalid_event_name)` unless `name` is
@@ -83,17 +104,8 @@ inline void validate_user(std::string_view user) {
 /// `std::system_error(errc::invalid_event)` for data that is not valid
 /// UTF-8 or longer than 64 KiB.
 inline void validate_application_event(std::string_view name, std::string_view data) {
-  const auto fail = [&](const char* why) {
-    throw std::system_error(errc::invalid_event_name, "invalid event name " + quote(name) + ": " + why);
-  };
-  if (name.empty()) fail("is empty");
-  if (name.size() > max_event_name_bytes) fail("is longer than 128 characters");
-  for (const char c : name) {
-    if (c <= 0x20 || c >= 0x7F) fail("may only contain printable ASCII characters without spaces");
-  }
-  for (const auto reserved : {event_name::create, event_name::share, event_name::unshare, event_name::delete_,
-                              event_name::gap}) {
-    if (name == reserved) fail("is one of the store's own event names (CREATE, SHARE, UNSHARE, DELETE, GAP)");
+  if (auto problem = event_name_problem(name); !problem.empty()) {
+    throw std::system_error(errc::invalid_event_name, "invalid event name " + quote(name) + ": " + problem);
   }
   if (data.size() > max_event_data_bytes) {
     throw std::system_error(errc::invalid_event, "event " + std::string(name) + ": data is longer than 64 KiB");
@@ -101,6 +113,43 @@ inline void validate_application_event(std::string_view name, std::string_view d
   if (!is_valid_utf8(data)) {
     throw std::system_error(errc::invalid_event, "event " + std::string(name) + ": data is not valid UTF-8");
   }
+}
+
+/// Why a record in `user`'s journal cannot have been written by a store,
+/// or empty when it can. A checksum says a record is whole, not who wrote
+/// it: another process with access to the folder could append anything.
+/// File events (CREATE, SHARE, UNSHARE, DELETE) carry a valid versioned path
+/// and come from its owner: CREATE only into the owner's journal, SHARE and
+/// UNSHARE only into other users'. GAP is made by sources, never written.
+/// Other events have a valid name and actor; their data is the sender's.
+inline std::string store_record_problem(std::string_view user, const event& e) {
+  const bool file_event = e.name == event_name::create || e.name == event_name::share ||
+                          e.name == event_name::unshare || e.name == event_name::delete_;
+  if (e.name == event_name::gap) return "a GAP record (sources make GAP events; stores never write them)";
+  if (!file_event) {
+    if (auto problem = event_name_problem(e.name); !problem.empty()) return "event name " + quote(e.name) + " " + problem;
+    if (auto problem = user_problem(e.actor); !problem.empty()) return "actor " + quote(e.actor) + " " + problem;
+    return {};
+  }
+  std::string why;
+  const auto version = versioned_path::try_parse(e.data, &why);
+  if (!version) return e.name + " of " + why;
+  if (auto problem = path_problem(version->path); !problem.empty()) {
+    return e.name + " of path " + quote(version->path) + ", which " + problem;
+  }
+  if (auto problem = user_problem(version->user); !problem.empty()) {
+    return e.name + " by owner " + quote(version->user) + ", whose name " + problem;
+  }
+  if (e.actor != version->user) {
+    return e.name + " of " + quote(e.data) + " by " + quote(e.actor) + ", who does not own it";
+  }
+  if (e.name == event_name::create && version->user != user) {
+    return "CREATE of " + quote(e.data) + " in the journal of " + quote(user) + ", who does not own it";
+  }
+  if ((e.name == event_name::share || e.name == event_name::unshare) && version->user == user) {
+    return e.name + " of " + quote(e.data) + " to its own owner";
+  }
+  return {};
 }
 
 }  // namespace storewatch::detail

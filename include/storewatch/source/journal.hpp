@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -366,6 +367,10 @@ struct journal_source_options {
   /// `async_wait_for_change` fails with `errc::wake_ups_unavailable` and the
   /// poller polls at its interval, saying so once.
   bool wake_ups = true;
+  /// Checks each whole record's event: a non-empty answer (why) makes it a
+  /// corrupt record, reported with its file and offset and not delivered.
+  /// `local_store::events()` sets one that accepts only what a store writes.
+  std::function<std::string(const event&)> record_check{};
 };
 
 /// Polls one user's journal (its layout is described at the top of
@@ -584,7 +589,9 @@ class basic_journal_source {
         const auto newline = rest.find('\n');
         if (newline == std::string_view::npos) break;
         std::string why;
-        if (auto e = detail::decode_record(rest.substr(0, newline), why)) {
+        auto e = detail::decode_record(rest.substr(0, newline), why);
+        if (e && options_.record_check) why = options_.record_check(*e);
+        if (e && why.empty()) {
           result.events.push_back(std::move(*e));
         } else {
           result.problems.push_back(

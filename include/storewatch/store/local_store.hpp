@@ -225,9 +225,15 @@ class basic_local_store {
   }
 
   /// This user's journal, as a source for a poller or listener: a new
-  /// source object on the store's executor.
+  /// source object on the store's executor. Unless `options` has its own
+  /// `record_check`, records no store writes (a file event with a bad path,
+  /// or not from the version's owner, a GAP, a bad event name or actor) are
+  /// reported as corrupt and not delivered.
   basic_journal_source<Executor> events(journal_source_options options = {}) const {
-    return basic_journal_source<Executor>(executor_, root_ / "journals" / user_, options);
+    if (!options.record_check) {
+      options.record_check = [user = user_](const event& e) { return detail::store_record_problem(user, e); };
+    }
+    return basic_journal_source<Executor>(executor_, root_ / "journals" / user_, std::move(options));
   }
 
   // The blocking operations behind the async ones; they throw std::system_error.
