@@ -76,24 +76,6 @@ namespace {
 
 const std::string star(version_separator);  // ✹, UTF-8 E2 9C B9
 
-/// What a throwing call threw: its code and what().
-struct failure {
-  std::error_code code{};
-  std::string what{};
-};
-
-template <class F>
-failure failure_of(F&& f) {
-  try {
-    f();
-  } catch (const std::system_error& error) {
-    return {error.code(), error.what()};
-  } catch (const std::exception& error) {
-    return {{}, std::string("unexpected exception type: ") + error.what()};
-  }
-  return {{}, "no exception"};
-}
-
 std::vector<std::string> texts_of(const std::vector<versioned_path>& versions) {
   std::vector<std::string> out;
   for (const auto& v : versions) out.push_back(v.to_string());
@@ -201,34 +183,6 @@ std::string seconds(std::chrono::steady_clock::duration d) {
   out << std::fixed << std::chrono::duration<double>(d).count();
   return out.str();
 }
-
-/// A fresh folder, removed at scope end; under /dev/shm when it exists.
-/// Every store operation fsyncs the files and folders it wrote (that is the
-/// store's contract, and local_store_test checks the durable shape); on a
-/// 2-core VM's disk those fsyncs made the 10,000-operation model check take
-/// 67 s instead of 11 s (Debug build). Who receives, lists and reads what
-/// does not depend on the file system.
-class scratch_dir {
- public:
-  scratch_dir() {
-    std::error_code ec;
-    const fs::path shm = "/dev/shm";
-    const auto base = fs::is_directory(shm, ec) && ::access(shm.c_str(), W_OK) == 0 ? shm : fs::temp_directory_path();
-    std::random_device random;
-    path_ = base / ("storewatch-access-" + std::to_string(random()) + "-" + std::to_string(random()));
-    fs::create_directories(path_);
-  }
-  ~scratch_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  scratch_dir(const scratch_dir&) = delete;
-  scratch_dir& operator=(const scratch_dir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 /// Every change under a folder tree, as inotify reports it: a watch on each
 /// folder, and on each new folder as it appears. Store operations are
@@ -554,7 +508,7 @@ TEST_CASE("access model: 5 users, >= 10,000 random operations with crafted input
   constexpr std::size_t max_live = 150;
 
   asio::io_context io;
-  scratch_dir scratch;
+  temp_dir scratch(temp_dir::place::memory);
   // The store sits a level below the scratch folder, so a '..' that got
   // through (climbing at most 4 folders from versions/<user>/) would still
   // write inside the watched tree.
@@ -1114,7 +1068,7 @@ TEST_CASE("access model: 5 users, >= 10,000 random operations with crafted input
 // Found by this suite: detail::path_problem accepted "docs//" as a prefix.
 TEST_CASE("crafted prefixes: an empty component just before the trailing '/' (docs//) is rejected like any other") {
   asio::io_context io;
-  scratch_dir scratch;
+  temp_dir scratch(temp_dir::place::memory);
   local_store alice(io.get_executor(), scratch.path(), "alice222");
   alice.create_file("docs/a.txt", "a");
   for (const std::string prefix : {"docs//", "a//", "docs/sub//", "//"}) {
@@ -1246,7 +1200,7 @@ void check_hostile(journal_source journal, const std::vector<const hostile_segme
 
 TEST_CASE("hostile journal records: torn, short, corrupt and oversized records are reported with file and offset, "
           "never delivered, and the records after them arrive") {
-  scratch_dir scratch;
+  temp_dir scratch(temp_dir::place::memory);
   const auto root = scratch.path() / "store";
   asio::io_context io;
   local_store alice(io.get_executor(), root, "alice222");
@@ -1384,7 +1338,7 @@ TEST_CASE("hostile journal records: well-framed records carrying crafted paths, 
   // source, whose CREATE and DELETE events carry plain paths.
   // Found by this suite: every one of these records used to be delivered;
   // local_store::events() now checks them (detail::store_record_problem).
-  scratch_dir scratch;
+  temp_dir scratch(temp_dir::place::memory);
   asio::io_context io;
   const local_store bob(io.get_executor(), scratch.path(), "bob123");
   const auto journal = scratch.path() / "journals" / "bob123";
@@ -1523,7 +1477,7 @@ std::map<std::string, std::string> contents_of(const fs::path& root) {
 
 TEST_CASE("the storewatch tool rejects crafted paths and user names in create, share, unshare, delete, ls, cat and "
           "publish with status 2 and a message naming them, and writes nothing") {
-  scratch_dir scratch;
+  temp_dir scratch(temp_dir::place::memory);
   const auto root = scratch.path() / "store";
   const auto input = scratch.path() / "input.txt";
   append_file(input, "crafted bytes");

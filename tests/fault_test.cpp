@@ -25,29 +25,6 @@ const std::string alice = "alice222";
 const std::string bob = "bob123";
 const std::string carol = "carol77";
 
-/// A store folder, on /dev/shm when there is one: the matrix below makes
-/// hundreds of small stores, and fsync there costs nothing.
-class scratch_store {
- public:
-  scratch_store() {
-    std::random_device random;
-    const std::filesystem::path base = std::filesystem::is_directory("/dev/shm") ? std::filesystem::path("/dev/shm")
-                                                                                 : std::filesystem::temp_directory_path();
-    path_ = base / ("storewatch-fault-" + std::to_string(random()) + "-" + std::to_string(random()));
-    std::filesystem::create_directories(path_);
-  }
-  ~scratch_store() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  scratch_store(const scratch_store&) = delete;
-  scratch_store& operator=(const scratch_store&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 /// What one user's journal says they own, were shared, and were sent.
 struct replayed {
   std::set<std::string> own;
@@ -148,7 +125,7 @@ TEST_CASE("every store operation, failing at each call it makes with EIO, ENOSPC
         for (int nth = 0;; ++nth) {
           INFO(op.name << ": call " << nth + 1 << " to " << call_name(call) << " fails with " << std::strerror(error));
           asio::io_context io;
-          scratch_store dir;
+          temp_dir dir(temp_dir::place::memory);
           local_store owner(io.get_executor(), dir.path(), alice);
           set_up(owner);
           bool failed = false;
@@ -200,7 +177,7 @@ TEST_CASE("every store operation, failing at each call it makes with EIO, ENOSPC
 
 TEST_CASE("short writes and short reads (1 byte per call): every operation completes with the right bytes") {
   asio::io_context io;
-  scratch_store dir;
+  temp_dir dir(temp_dir::place::memory);
   local_store owner(io.get_executor(), dir.path(), alice);
   set_up(owner);
   fault_plan plan;
@@ -262,7 +239,7 @@ void publish_all(local_store& store, const std::vector<std::string>& data) {
 TEST_CASE("journal reads failing (open, read, list: EIO and EACCES): the listener reports, retries, and then "
           "delivers every event once, in order") {
   asio::io_context io;
-  scratch_store dir;
+  temp_dir dir(temp_dir::place::memory);
   local_store owner(io.get_executor(), dir.path(), alice, {.segment_bytes = 512});  // many sealed segments
   const auto journal = (dir.path() / "journals" / bob).string();
   const auto first = numbered("n", 0, 40);
@@ -291,7 +268,7 @@ TEST_CASE("journal reads failing (open, read, list: EIO and EACCES): the listene
 TEST_CASE("short reads (7 bytes per call) of a journal with sealed segments: every record once, no corrupt "
           "record reported") {
   asio::io_context io;
-  scratch_store dir;
+  temp_dir dir(temp_dir::place::memory);
   local_store owner(io.get_executor(), dir.path(), alice, {.segment_bytes = 300});
   const auto all = numbered("short-read-", 0, 60);
   publish_all(owner, all);
@@ -308,7 +285,7 @@ TEST_CASE("short reads (7 bytes per call) of a journal with sealed segments: eve
 TEST_CASE("the journal folder and then the whole store vanish and come back: the listener goes on, nothing "
           "lost or repeated") {
   asio::io_context io;
-  scratch_store dir;
+  temp_dir dir(temp_dir::place::memory);
   local_store owner(io.get_executor(), dir.path(), alice);
   bob_listener listener(io, dir.path());
   publish_all(owner, numbered("v", 0, 10));
@@ -340,7 +317,7 @@ TEST_CASE("the journal folder and then the whole store vanish and come back: the
 TEST_CASE("checkpoint saves failing (fsync, rename): reported, delivery goes on, and a restart repeats at most "
           "the unsaved events") {
   asio::io_context io;
-  scratch_store dir;
+  temp_dir dir(temp_dir::place::memory);
   local_store owner(io.get_executor(), dir.path(), alice);
   const auto checkpoint = dir.path() / "bob.checkpoint";
   listener_options options;
@@ -379,7 +356,7 @@ TEST_CASE("checkpoint saves failing (fsync, rename): reported, delivery goes on,
 TEST_CASE("the clock jumps back an hour and forward a day between operations: versions stay distinct and "
           "readable, and every event arrives once, in order") {
   asio::io_context io;
-  scratch_store dir;
+  temp_dir dir(temp_dir::place::memory);
   local_store owner(io.get_executor(), dir.path(), alice);
   bob_listener listener(io, dir.path());
   std::vector<versioned_path> versions;

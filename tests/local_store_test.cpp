@@ -26,24 +26,6 @@ const std::string star(version_separator);  // ✹, UTF-8 E2 9C B9
 
 timestamp now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()); }
 
-/// What a throwing call threw: its code and what().
-struct failure {
-  std::error_code code{};
-  std::string what{};
-};
-
-template <class F>
-failure failure_of(F&& f) {
-  try {
-    f();
-  } catch (const std::system_error& error) {
-    return {error.code(), error.what()};
-  } catch (const std::exception& error) {
-    return {{}, std::string("unexpected exception type: ") + error.what()};
-  }
-  return {{}, "no exception"};
-}
-
 /// Reads one user's journal through `store.events()`, remembering where it stopped.
 class journal_reader {
  public:

@@ -11,6 +11,9 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <system_error>
+
+#include <unistd.h>
 
 namespace storewatch::test {
 
@@ -52,10 +55,15 @@ inline std::size_t thread_count() {
 /// A fresh directory under the system's temp dir, removed at scope end.
 class temp_dir {
  public:
-  temp_dir() {
+  /// Where it is made: the temp dir, or /dev/shm when that is writable (for
+  /// tests that make many small stores: fsync costs nothing there).
+  enum class place { temp, memory };
+
+  explicit temp_dir(place where = place::temp) {
     std::random_device random;
-    path_ = std::filesystem::temp_directory_path() /
-            ("storewatch-test-" + std::to_string(random()) + "-" + std::to_string(random()));
+    std::filesystem::path base = std::filesystem::temp_directory_path();
+    if (where == place::memory && ::access("/dev/shm", W_OK) == 0) base = "/dev/shm";
+    path_ = base / ("storewatch-test-" + std::to_string(random()) + "-" + std::to_string(random()));
     std::filesystem::create_directories(path_);
   }
   ~temp_dir() {
@@ -69,6 +77,26 @@ class temp_dir {
  private:
   std::filesystem::path path_;
 };
+
+/// What a throwing call threw: its code and what().
+struct failure {
+  std::error_code code{};
+  std::string what{};
+};
+
+/// Calls `f` and returns what it threw (code empty and a note if it threw
+/// something else or nothing).
+template <class F>
+failure failure_of(F&& f) {
+  try {
+    f();
+  } catch (const std::system_error& error) {
+    return {error.code(), error.what()};
+  } catch (const std::exception& error) {
+    return {{}, std::string("unexpected exception type: ") + error.what()};
+  }
+  return {{}, "no exception"};
+}
 
 /// An event named `name` with `data`, for tests.
 inline event make_event(std::string name, std::string data, std::string id = {}) {
