@@ -26,6 +26,7 @@
 // - The command-line tool rejects crafted paths and user names with status 2
 //   and a message naming them, and writes nothing.
 #include "common/fixture.hpp"
+#include "common/store.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -73,30 +74,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::string star(version_separator);  // ✹, UTF-8 E2 9C B9
-
-std::vector<std::string> texts_of(const std::vector<versioned_path>& versions) {
-  std::vector<std::string> out;
-  for (const auto& v : versions) out.push_back(v.to_string());
-  return out;
-}
-
-std::vector<std::string> sorted(std::vector<std::string> values) {
-  std::sort(values.begin(), values.end());
-  return values;
-}
-
-/// A selection in one expression.
-selection chosen(std::string prefix, bool recursive, std::optional<timestamp> since = std::nullopt,
-                 std::optional<timestamp> until = std::nullopt) {
-  selection which;
-  which.prefix = std::move(prefix);
-  which.recursive = recursive;
-  which.since = since;
-  which.until = until;
-  return which;
-}
 
 /// An event as the model sees it: name, data, actor.
 using entry = std::tuple<std::string, std::string, std::string>;
@@ -291,38 +268,6 @@ std::string describe_changes(const std::vector<tree_watch::change>& changes) {
   }
   return out;
 }
-
-/// Reads one journal through a source, remembering where it stopped.
-class journal_reader {
- public:
-  explicit journal_reader(journal_source source) : source_(std::move(source)) {}
-
-  struct batch {
-    std::vector<event> events;
-    std::vector<source_problem> problems;
-  };
-
-  /// Every event (and problem) after the last call; all of them on the first.
-  batch take() {
-    batch all;
-    for (;;) {
-      auto result = source_.poll(cursor_, max_events);
-      for (auto& problem : result.problems) all.problems.push_back(std::move(problem));
-      // A poll that returns events without moving the cursor would repeat forever.
-      const bool moved = result.next_cursor != cursor_;
-      cursor_ = result.next_cursor;
-      const bool more = result.events.size() == max_events;
-      for (auto& e : result.events) all.events.push_back(std::move(e));
-      if (!more || !moved) break;
-    }
-    return all;
-  }
-
- private:
-  static constexpr std::size_t max_events = 1000;
-  journal_source source_;
-  std::string cursor_;
-};
 
 /// `base` with `inserted` put in at a random byte position.
 std::string insert_at_random(std::mt19937_64& random, std::string base, std::string_view inserted) {
@@ -1002,7 +947,7 @@ TEST_CASE("access model: 5 users, >= 10,000 random operations with crafted input
     for (const auto u : to_read) {
       if (!violations.empty()) break;
       const timer t(spent_on_journals);
-      auto taken = readers[u]->take();
+      auto taken = readers[u]->take_all();
       for (const auto& problem : taken.problems) violation("journal of " + users[u] + ": " + problem.message);
       entries got;
       for (const auto& e : taken.events) got.insert(entry_of(e));
@@ -1031,7 +976,7 @@ TEST_CASE("access model: 5 users, >= 10,000 random operations with crafted input
   std::set<std::string> ids;
   std::size_t events = 0;
   for (std::size_t u = 0; u < users.size() && violations.empty(); ++u) {
-    auto taken = journal_reader(stores[u][0]->events()).take();
+    auto taken = journal_reader(stores[u][0]->events()).take_all();
     for (const auto& problem : taken.problems) violation("journal of " + users[u] + ": " + problem.message);
     entries got;
     for (const auto& e : taken.events) {
@@ -1161,7 +1106,7 @@ std::string describe(const event& e) {
 /// its file and offset.
 void check_hostile(journal_source journal, const std::vector<const hostile_segment*>& segments,
                    const std::vector<event>& others = {}) {
-  const auto taken = journal_reader(std::move(journal)).take();
+  const auto taken = journal_reader(std::move(journal)).take_all();
   std::string reported;
   for (const auto& p : taken.problems) reported += "\n  " + p.message;
   INFO("problems reported:" << reported);
@@ -1207,7 +1152,7 @@ TEST_CASE("hostile journal records: torn, short, corrupt and oversized records a
   const local_store bob(io.get_executor(), root, "bob123");
   alice.publish_event("HELLO", "from the store", {"bob123"});
   const auto journal = root / "journals" / "bob123";
-  const auto from_store = journal_reader(bob.events()).take().events;
+  const auto from_store = journal_reader(bob.events()).take_all().events;
   REQUIRE(from_store.size() == 1);
 
   hostile_segment segment(journal / "hostile-1" / detail::segment_name(0));
@@ -1284,16 +1229,16 @@ TEST_CASE("hostile journal records: torn, short, corrupt and oversized records a
   }
   SECTION("a torn tail at the end of the newest segment is held back, then reported when completed wrongly") {
     journal_reader reader{bob.events()};
-    (void)reader.take();
+    (void)reader.take_all();
     const auto tail = detail::encode_record(note("torn, newest", 300));
     const auto at = fs::file_size(segment.file());
     append_file(segment.file(), tail.substr(0, tail.size() / 2));
-    auto taken = reader.take();
+    auto taken = reader.take_all();
     CHECK(taken.events.empty());
     CHECK(taken.problems.empty());
     append_file(segment.file(), "garbage\n");
     append_file(segment.file(), detail::encode_record(note("after the torn tail", 301)));
-    taken = reader.take();
+    taken = reader.take_all();
     REQUIRE(taken.events.size() == 1);
     CHECK(taken.events[0].data == "after the torn tail");
     REQUIRE(taken.problems.size() == 1);
@@ -1303,7 +1248,7 @@ TEST_CASE("hostile journal records: torn, short, corrupt and oversized records a
   }
   SECTION("bytes appended to the store's own segment are reported, and the store's next records arrive") {
     journal_reader reader{bob.events()};
-    (void)reader.take();
+    (void)reader.take_all();
     fs::path own;
     for (const auto& writer : detail::list_writers(journal)) {
       if (!writer.starts_with("hostile")) own = journal / writer / detail::segment_name(0);
@@ -1312,7 +1257,7 @@ TEST_CASE("hostile journal records: torn, short, corrupt and oversized records a
     const auto at = fs::file_size(own);
     append_file(own, "not a record\n");
     alice.publish_event("AFTER", "the store goes on", {"bob123"});
-    const auto taken = reader.take();
+    const auto taken = reader.take_all();
     REQUIRE(taken.events.size() == 1);
     CHECK(taken.events[0].name == "AFTER");
     REQUIRE(taken.problems.size() == 1);

@@ -3,6 +3,7 @@
 // on-disk shape, the async wrappers, and the journal as a listener's source.
 // The randomized access model is in access_model_test.cpp.
 #include "common/fixture.hpp"
+#include "common/store.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -22,35 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string star(version_separator);  // ✹, UTF-8 E2 9C B9
-
 timestamp now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()); }
 
-/// Reads one user's journal through `store.events()`, remembering where it stopped.
-class journal_reader {
- public:
-  explicit journal_reader(const local_store& store) : source_(store.events()) {}
-
-  /// Every event after the last call (all of them on the first call).
-  std::vector<event> take() {
-    std::vector<event> all;
-    for (;;) {
-      auto result = source_.poll(cursor_, 1000);
-      for (const auto& problem : result.problems) FAIL_CHECK("journal problem: " << problem.message);
-      // A poll that returns events without moving the cursor (a GAP for a
-      // cursor it did not understand) would repeat forever.
-      const bool moved = result.next_cursor != cursor_;
-      cursor_ = result.next_cursor;
-      for (auto& e : result.events) all.push_back(std::move(e));
-      if (result.events.empty() || !moved) break;
-    }
-    return all;
-  }
-
- private:
-  journal_source source_;
-  std::string cursor_;
-};
 
 /// Every event of `store`'s user's journal, from the start.
 std::vector<event> all_events(const local_store& store) { return journal_reader(store).take(); }
@@ -67,16 +41,7 @@ std::vector<std::string> data_of(const std::vector<event>& events) {
   return out;
 }
 
-std::vector<std::string> texts_of(const std::vector<versioned_path>& versions) {
-  std::vector<std::string> out;
-  for (const auto& v : versions) out.push_back(v.to_string());
-  return out;
-}
 
-std::vector<std::string> sorted(std::vector<std::string> values) {
-  std::sort(values.begin(), values.end());
-  return values;
-}
 
 /// Checks the fields every store event has: actor, a non-empty id not seen
 /// before (`ids` collects them), and occurred_at within [from, to].
@@ -107,16 +72,6 @@ std::map<std::string, std::string> snapshot(const fs::path& root) {
 
 std::string repeat(char c, std::size_t n) { return std::string(n, c); }
 
-/// A selection in one expression.
-selection chosen(std::string prefix, bool recursive, std::optional<timestamp> since = std::nullopt,
-                 std::optional<timestamp> until = std::nullopt) {
-  selection which;
-  which.prefix = std::move(prefix);
-  which.recursive = recursive;
-  which.since = since;
-  which.until = until;
-  return which;
-}
 
 /// The version `v` with its path, for expectations.
 std::string text(const versioned_path& v) { return v.to_string(); }
