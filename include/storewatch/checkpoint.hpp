@@ -93,12 +93,13 @@ class checkpoint {
   const checkpoint_state& state() const noexcept { return state_; }
 
   /// Notes that `e` reached the handlers: an event that carries a cursor
-  /// (the last of a poll) moves the state to that cursor and clears the ids;
+  /// (the last of a poll) moves the state to that cursor, and the ids to
+  /// those of events past it delivered before (`e.delivered_past_cursor`);
   /// any other adds its id. Not saved until `save()`.
   void record(const event& e) {
     if (!e.cursor.empty()) {
       state_.cursor = e.cursor;
-      state_.delivered_ids.clear();
+      state_.delivered_ids = e.delivered_past_cursor;
     } else {
       state_.delivered_ids.push_back(e.id);
     }

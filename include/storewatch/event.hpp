@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <system_error>
 
 namespace storewatch {
@@ -133,11 +134,16 @@ struct event {
   /// batch; empty otherwise. Set by the poller, used for checkpoints, not
   /// part of the JSON form.
   std::string cursor{};
+  /// With `cursor`: the ids of events past it that a run before a restart
+  /// already delivered (the poller still filters them out), so a checkpoint
+  /// at this event keeps them. Set by the poller, not part of the JSON form.
+  std::vector<std::string> delivered_past_cursor{};
 
   /// The parsed versioned path in `data`, or nullopt when `data` is not one.
   std::optional<versioned_path> path() const { return versioned_path::try_parse(data); }
 
-  /// Compares every member but `cursor`, which depends on how the event was read.
+  /// Compares every member but `cursor` and `delivered_past_cursor`, which
+  /// depend on how the event was read.
   friend bool operator==(const event& a, const event& b) {
     return a.name == b.name && a.data == b.data && a.id == b.id && a.actor == b.actor &&
            a.occurred_at == b.occurred_at && a.attributes == b.attributes;

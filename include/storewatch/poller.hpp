@@ -224,7 +224,12 @@ class poller {
           return repeat;
         });
       }
-      if (!events.empty()) events.back().cursor = batch.next_cursor;
+      if (!events.empty()) {
+        events.back().cursor = batch.next_cursor;
+        // A cursor holds a position per writer, and a batch need not reach
+        // every writer: the repeats still expected may lie past it.
+        events.back().delivered_past_cursor.assign(already_delivered.begin(), already_delivered.end());
+      }
       for (auto& e : events) {
         if (e.name == event_name::gap) stream_stats::add(stats.gaps);
         if (stream_.try_push(e)) continue;

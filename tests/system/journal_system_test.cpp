@@ -10,30 +10,21 @@
 // Every wait is a bounded loop over a condition; nothing sleeps for a fixed
 // time.
 #include "common/fixture.hpp"
+#include "process.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
-
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 using namespace storewatch;
 using namespace storewatch::test;
@@ -45,134 +36,12 @@ namespace {
 const std::string writer_program = STOREWATCH_WRITER_PROCESS;
 const std::string listener_program = STOREWATCH_LISTENER_PROCESS;
 
-/// Generous: sanitizer builds on a loaded 2-core machine.
-constexpr auto process_limit = std::chrono::seconds(240);
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return {};
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-/// The complete lines of `file` (a last line without its newline is still
-/// being written, so it is left out).
-std::vector<std::string> complete_lines(const fs::path& file) {
-  const auto text = read_text(file);
-  std::vector<std::string> lines;
-  std::size_t at = 0;
-  for (;;) {
-    const auto newline = text.find('\n', at);
-    if (newline == std::string::npos) break;
-    lines.push_back(text.substr(at, newline - at));
-    at = newline + 1;
-  }
-  return lines;
-}
-
-std::size_t count_lines(const fs::path& file) {
-  const auto text = read_text(file);
-  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
-}
-
-/// A child process, killed and reaped at scope end if still running (so a
-/// failed test leaves no process behind).
-class child {
- public:
-  child(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
-    posix_spawn_file_actions_t actions;
-    REQUIRE(::posix_spawn_file_actions_init(&actions) == 0);
-    REQUIRE(::posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644) == 0);
-    REQUIRE(::posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644) == 0);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const int spawned = ::posix_spawn(&pid_, argv.front().c_str(), &actions, nullptr, args.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    INFO("spawning " << argv.front());
-    REQUIRE(spawned == 0);
-    err_ = err;
-  }
-  child(const child&) = delete;
-  child& operator=(const child&) = delete;
-  ~child() {
-    if (!status_) {
-      ::kill(pid_, SIGKILL);
-      int ignored = 0;
-      ::waitpid(pid_, &ignored, 0);
-    }
-  }
-
-  pid_t pid() const { return pid_; }
-  bool exited() const { return status_.has_value(); }
-
-  /// Reaps the process if it has exited; true once it has.
-  bool poll() {
-    if (status_) return true;
-    int status = 0;
-    const auto reaped = ::waitpid(pid_, &status, WNOHANG);
-    if (reaped == pid_) status_ = status;
-    return status_.has_value();
-  }
-
-  /// Waits (bounded) for the process to exit; returns its wait status.
-  int wait() {
-    const auto deadline = std::chrono::steady_clock::now() + process_limit;
-    while (!poll()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        FAIL("process " << pid_ << " did not exit within " << process_limit.count() << " s");
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-    return *status_;
-  }
-
-  void kill(int signal) { REQUIRE(::kill(pid_, signal) == 0); }
-
-  /// Exited normally with status 0.
-  bool succeeded() const { return status_ && WIFEXITED(*status_) && WEXITSTATUS(*status_) == 0; }
-  bool killed_by(int signal) const { return status_ && WIFSIGNALED(*status_) && WTERMSIG(*status_) == signal; }
-  std::string stderr_text() const { return read_text(err_); }
-
- private:
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-  fs::path err_;
-};
-
-/// Waits (bounded, polling every few ms) for `condition`.
-bool wait_for(const std::function<bool()>& condition, std::chrono::steady_clock::duration limit = process_limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return condition();
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
 std::unique_ptr<child> start_writer(const fs::path& root, const fs::path& work, const std::string& name,
                                     long long count, long long interval_us = 0) {
   return std::make_unique<child>(
       std::vector<std::string>{writer_program, "--root", root.string(), "--name", name, "--count",
                                std::to_string(count), "--interval-us", std::to_string(interval_us)},
       work / (name + ".out"), work / (name + ".err"));
-}
-
-/// "<writer>:<sequence>" → (writer, sequence); nullopt when it is not that.
-std::optional<std::pair<std::string, long long>> parse_data(const std::string& data) {
-  const auto colon = data.find(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 >= data.size()) return std::nullopt;
-  const auto digits = data.substr(colon + 1);
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
-  if (digits.size() > 1 && digits.front() == '0') return std::nullopt;
-  return std::make_pair(data.substr(0, colon), std::stoll(digits));
-}
-
-/// The sequence numbers a writer printed (= whose publish_event completed).
-std::vector<long long> printed_sequences(const fs::path& file) {
-  std::vector<long long> out;
-  for (const auto& line : complete_lines(file)) out.push_back(std::stoll(line));
-  return out;
 }
 
 /// An in-process listener on bob123's journal that keeps every event and

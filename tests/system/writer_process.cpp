@@ -3,13 +3,15 @@
 // "NOTE" to bob123, with data "<name>:<sequence>", one publish_event each.
 // After each publish_event has completed (the event is durable) it prints
 // "<sequence>\n" to stdout and flushes, so a test that kills it knows which
-// events were complete.
+// events were complete. SIGTERM (or SIGINT) stops it cleanly: the publish
+// under way completes and is printed, and the process exits 0.
 //
 //   storewatch_writer_process --root DIR --name writer0 --count 10000
 //                             [--user alice222] [--interval-us 0] [--segment-bytes N]
 #include <storewatch/storewatch.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -18,7 +20,24 @@
 #include <thread>
 #include <vector>
 
+#include <signal.h>
+
 namespace {
+
+volatile std::sig_atomic_t stop_requested = 0;
+
+void request_stop(int) { stop_requested = 1; }
+
+/// SIGTERM and SIGINT end the loop after the publish under way (SA_RESTART:
+/// a signal does not fail the file I/O in progress).
+void stop_on_signals() {
+  struct sigaction action {};
+  action.sa_handler = request_stop;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGINT, &action, nullptr);
+}
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
@@ -31,6 +50,7 @@ namespace {
 }  // namespace
 
 int main(int argc, char** argv) {
+  stop_on_signals();
   std::string root;
   std::string name;
   std::string user = "alice222";
@@ -65,7 +85,7 @@ int main(int argc, char** argv) {
     if (segment_bytes > 0) options.segment_bytes = segment_bytes;
     storewatch::local_store store(io.get_executor(), root, user, options);
     const std::vector<std::string> users{"bob123"};
-    for (long long sequence = 0; sequence < count; ++sequence) {
+    for (long long sequence = 0; sequence < count && stop_requested == 0; ++sequence) {
       std::string data = name;
       data += ':';
       data += std::to_string(sequence);
