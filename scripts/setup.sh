@@ -14,8 +14,9 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The baseline of benchmarks/wakeup_latency, and a peer figure in
   # benchmarks/directory_scan.
   packages+=(inotify-tools python3-watchdog)
-  # SHA-256 and HMAC for the S3 component's SigV4 signing (tests/s3).
-  packages+=(libssl-dev)
+  # The S3 component's pieces (tests/s3): SHA-256 and HMAC for SigV4
+  # signing, and the XML parser for S3's responses.
+  packages+=(libssl-dev libpugixml-dev)
 fi
 
 missing=()
