@@ -192,6 +192,29 @@ TEST_CASE("short writes and short reads (1 byte per call): every operation compl
   CHECK(inconsistencies(dir.path(), false).empty());
 }
 
+TEST_CASE("read_file failing (open, read with EIO and EACCES): a clear error naming the file, and the "
+          "next read succeeds") {
+  asio::io_context io;
+  temp_dir dir(temp_dir::place::memory);
+  local_store owner(io.get_executor(), dir.path(), alice);
+  set_up(owner);
+  local_store reader(io.get_executor(), dir.path(), bob);
+  const auto shared = reader.list_files("", true);
+  REQUIRE(shared.size() == 1);
+  for (const auto call : {fault_call::open, fault_call::read}) {
+    for (const int error : {EIO, EACCES}) {
+      INFO(call_name(call) << " fails with " << std::strerror(error));
+      fault_plan plan;
+      plan.fail(call, (dir.path() / "versions").string(), error);
+      const auto failed = failure_of([&] { reader.read_file(shared.front()); });
+      CHECK(failed.code == errc::store_io_failed);
+      CHECK_THAT(failed.what, Catch::Contains(shared.front().to_string()) && Catch::Contains(std::strerror(error)));
+      CHECK(plan.fired() == 1);
+      CHECK(reader.read_file(shared.front()) == "alpha");
+    }
+  }
+}
+
 namespace {
 
 /// Bob's listener over his journal, recording deliveries and errors.
