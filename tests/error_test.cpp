@@ -34,6 +34,7 @@ const std::vector<std::pair<errc, std::string>>& all_errors() {
       {errc::corrupt_record, "journal"},
       {errc::store_io_failed, "store"},
       {errc::wake_ups_unavailable, "wake-ups"},
+      {errc::store_access_denied, "access denied"},
   };
   return errors;
 }

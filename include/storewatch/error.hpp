@@ -28,6 +28,8 @@ enum class errc : int {
   store_io_failed,         ///< a file of the store could not be read or written
   wake_ups_unavailable,    ///< a source cannot signal changes here (turned off, no inotify, or a network
                            ///< file system whose other machines' writes inotify does not see): poll instead
+  store_access_denied,     ///< the object store refused the request (HTTP 403): wrong or expired credentials,
+                           ///< a policy that denies it, or a clock too far off for the signature
 };
 
 namespace detail {
@@ -69,6 +71,8 @@ class error_category_impl final : public std::error_category {
       case errc::wake_ups_unavailable:
         return "wake-ups unavailable: change notifications are turned off or cannot see every write here "
                "(no inotify, or a network file system)";
+      case errc::store_access_denied:
+        return "access denied by the object store: check the credentials, the bucket policy and the clock";
     }
     return "storewatch error " + std::to_string(value);
   }
