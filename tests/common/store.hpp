@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,6 +29,25 @@ inline selection chosen(std::string prefix, bool recursive, std::optional<timest
   return which;
 }
 
+inline timestamp now_ms() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+/// The version's text, for expectations.
+inline std::string text(const versioned_path& v) { return v.to_string(); }
+
+inline std::vector<std::string> names_of(const std::vector<event>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) out.push_back(e.name);
+  return out;
+}
+
+inline std::vector<std::string> data_of(const std::vector<event>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) out.push_back(e.data);
+  return out;
+}
+
 inline std::vector<std::string> texts_of(const std::vector<versioned_path>& versions) {
   std::vector<std::string> out;
   for (const auto& v : versions) out.push_back(v.to_string());
@@ -41,7 +62,15 @@ inline std::vector<std::string> sorted(std::vector<std::string> values) {
 /// Reads one journal through a source, remembering where it stopped.
 class journal_reader {
  public:
-  explicit journal_reader(journal_source source) : source_(std::move(source)) {}
+  /// Polls with `poll(cursor, max_events)`.
+  using poll_function = std::function<poll_result(const std::string&, std::size_t)>;
+
+  explicit journal_reader(poll_function poll) : poll_(std::move(poll)) {}
+  explicit journal_reader(journal_source source)
+      : journal_reader([source = std::make_shared<journal_source>(std::move(source))](const std::string& cursor,
+                                                                                        std::size_t max_events) {
+          return source->poll(cursor, max_events);
+        }) {}
   explicit journal_reader(const local_store& store) : journal_reader(store.events()) {}
 
   struct batch {
@@ -53,7 +82,7 @@ class journal_reader {
   batch take_all() {
     batch all;
     for (;;) {
-      auto result = source_.poll(cursor_, max_events);
+      auto result = poll_(cursor_, max_events);
       for (auto& problem : result.problems) all.problems.push_back(std::move(problem));
       // A poll that returns events without moving the cursor (a GAP for a
       // cursor it did not understand) would repeat forever.
@@ -66,6 +95,9 @@ class journal_reader {
     return all;
   }
 
+  /// Where the next call starts.
+  const std::string& cursor() const { return cursor_; }
+
   /// Every event after the last call; a problem fails the test.
   std::vector<event> take() {
     auto all = take_all();
@@ -75,7 +107,7 @@ class journal_reader {
 
  private:
   static constexpr std::size_t max_events = 1000;
-  journal_source source_;
+  poll_function poll_;
   std::string cursor_;
 };
 

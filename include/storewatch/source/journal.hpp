@@ -29,6 +29,7 @@
 #include <storewatch/source.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -42,6 +43,7 @@
 
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace storewatch {
 namespace detail {
@@ -109,6 +111,19 @@ inline std::string random_hex(std::size_t digits) {
     for (int i = 0; i < 8 && out.size() < digits; ++i, bits >>= 4) out += hex[bits & 0xF];
   }
   return out;
+}
+
+/// A writer name for a new store object: "<host>-<pid>-<8 random hex
+/// digits>", the host name's characters other than A-Z a-z 0-9 made '_'.
+inline std::string make_writer_name() {
+  char host[64] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::string name;
+  for (const char* c = host; *c; ++c) {
+    name += (std::isalnum(static_cast<unsigned char>(*c)) != 0) ? *c : '_';
+  }
+  if (name.empty()) name = "host";
+  return name + "-" + std::to_string(::getpid()) + "-" + random_hex(8);
 }
 
 /// The journal's epoch, or nullopt while it has none (no writer yet).

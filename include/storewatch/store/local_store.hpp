@@ -104,7 +104,7 @@ class basic_local_store {
       : executor_(executor),
         root_(std::move(root)),
         user_(std::move(user)),
-        writer_(root_ / "journals", make_writer_name(), options.segment_bytes) {
+        writer_(root_ / "journals", detail::make_writer_name(), options.segment_bytes) {
     detail::validate_user(user_);
   }
 
@@ -395,17 +395,6 @@ class basic_local_store {
 
  private:
   static constexpr std::string_view store_what = "store";
-
-  static std::string make_writer_name() {
-    char host[64] = {};
-    ::gethostname(host, sizeof host - 1);
-    std::string name;
-    for (const char* c = host; *c; ++c) {
-      name += (std::isalnum(static_cast<unsigned char>(*c)) != 0) ? *c : '_';
-    }
-    if (name.empty()) name = "host";
-    return name + "-" + std::to_string(::getpid()) + "-" + detail::random_hex(8);
-  }
 
   template <class Result, class CompletionToken, class Operation>
   auto run(CompletionToken&& token, Operation operation) {
