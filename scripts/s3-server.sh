@@ -16,6 +16,14 @@
 #   STOREWATCH_S3_STATE_DIR  where the PID, port, log and data live
 #                            (default ${TMPDIR:-/tmp}/storewatch-s3rver)
 #   STOREWATCH_S3_START_TIMEOUT  seconds to wait for it to answer (default 30)
+#   STOREWATCH_S3_ENDPOINT   when set (a user pointing the tests at a MinIO or AWS
+#                            bucket, with AWS_* and STOREWATCH_S3_BUCKET), `start`
+#                            and `stop` do nothing. The export lines of `start`
+#                            set it too, with STOREWATCH_S3_LOCAL_SERVER=1, which
+#                            tells this script the endpoint is its own s3rver.
+#
+# The port actually bound is in $STOREWATCH_S3_STATE_DIR/s3rver.port and the bucket
+# in s3rver.bucket (the CTest fixture s3rver_start/s3rver_stop uses them).
 #
 # Only the `export` lines go to standard output; messages go to standard error.
 # Credentials are s3rver's built-in pair S3RVER/S3RVER (any region is accepted).
@@ -74,6 +82,12 @@ print_env() {
   printf 'export AWS_SECRET_ACCESS_KEY=%q\n' "$secret_key"
   printf 'export AWS_REGION=%q\n' "$region"
   printf 'export STOREWATCH_S3_BUCKET=%q\n' "$bucket"
+  printf 'export STOREWATCH_S3_LOCAL_SERVER=1\n'
+}
+
+# True when STOREWATCH_S3_ENDPOINT names a store of the user's, not our s3rver.
+external_store() {
+  [[ -n ${STOREWATCH_S3_ENDPOINT:-} && -z ${STOREWATCH_S3_LOCAL_SERVER:-} ]]
 }
 
 check_node() {
@@ -233,8 +247,13 @@ stop() {
 }
 
 case ${1:-} in
-  start) start ;;
-  stop) stop ;;
+  start | stop)
+    if external_store; then
+      say "STOREWATCH_S3_ENDPOINT is set: the tests use that store; '$1' does nothing"
+      exit 0
+    fi
+    "$1"
+    ;;
   env)
     running_pid >/dev/null || die "not running; run 'scripts/s3-server.sh start'"
     bucket=$(<"$bucket_file")

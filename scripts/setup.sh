@@ -2,10 +2,13 @@
 # Installs what storewatch needs from Debian 12's packages (as root, or with sudo).
 #   scripts/setup.sh          everything: compilers, sanitizer runtimes, libraries, Catch2,
 #                             and the packaging and docs tools
-#   scripts/setup.sh --demo   only what building the examples needs
+#   scripts/setup.sh --demo   only what building the examples and the tool needs
 set -euo pipefail
 
 packages=(g++ cmake ninja-build libasio-dev nlohmann-json3-dev zlib1g-dev)
+# The S3 store (storewatch::s3): SHA-256 and HMAC for SigV4 signing, the XML
+# parser for S3's responses, and libcurl for HTTP(S).
+packages+=(libssl-dev libpugixml-dev libcurl4-openssl-dev)
 if [[ "${1:-}" != "--demo" ]]; then
   packages+=(catch2 clang-16 libclang-rt-16-dev)
   # The packaging tests: pkg-config, the Conan recipe's stand-in run and
@@ -14,9 +17,6 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The baseline of benchmarks/wakeup_latency, and a peer figure in
   # benchmarks/directory_scan.
   packages+=(inotify-tools python3-watchdog)
-  # The S3 component's pieces (tests/s3): SHA-256 and HMAC for SigV4
-  # signing, and the XML parser for S3's responses.
-  packages+=(libssl-dev libpugixml-dev)
 fi
 
 missing=()

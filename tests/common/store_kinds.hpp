@@ -28,6 +28,8 @@
 #include <utility>
 #include <vector>
 
+#include <stdlib.h>
+
 #ifdef STOREWATCH_TEST_S3
 #include "../s3/common/server.hpp"
 
@@ -147,6 +149,9 @@ struct local_kind {
   /// A reader of `store`'s user's journal from the start.
   journal_reader journal(const test_store<local_store>& store) { return journal_reader(store.get()); }
 
+  /// The store's location as the tools take it (--root, --store).
+  std::string location() const { return dir.path().string(); }
+
   /// Everything the store holds: each file's path and bytes.
   std::map<std::string, std::string> snapshot() const { return read_tree(dir.path()); }
 };
@@ -162,6 +167,19 @@ struct s3_kind {
 
   test_store<s3::s3_store> open(const std::string& user) {
     return {io, std::make_unique<s3::s3_store>(io.get_executor(), config, user)};
+  }
+
+  /// The store's location as the tools take it: "s3://bucket/prefix". Sets
+  /// the endpoint and credentials in this process's environment, where child
+  /// processes (and `s3::config_from_environment`) find them.
+  std::string location() const {
+    ::setenv("AWS_ENDPOINT_URL", (config.endpoint.scheme + "://" + config.endpoint.authority()).c_str(), 1);
+    ::setenv("AWS_ACCESS_KEY_ID", config.credentials.access_key_id.c_str(), 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", config.credentials.secret_access_key.c_str(), 1);
+    ::setenv("AWS_REGION", config.region.c_str(), 1);
+    auto prefix = config.prefix;
+    if (prefix.ends_with('/')) prefix.pop_back();
+    return "s3://" + config.bucket + "/" + prefix;
   }
 
   journal_reader journal(const test_store<s3::s3_store>& store) {

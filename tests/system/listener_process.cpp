@@ -1,5 +1,6 @@
 // A listener process for the system tests: an event_listener on bob123's
-// journal in the store at --root, resuming from --checkpoint. Each delivered
+// journal in the store at --root (a folder, or "s3://bucket/prefix" with the
+// endpoint and credentials from the environment), resuming from --checkpoint. Each delivered
 // event is appended to --output as one line "<id> <data>\n" and the file is
 // fsynced before the handler returns, so a line in the output means "the
 // handler finished with this event". SIGTERM (or SIGINT) stops the listener
@@ -15,6 +16,7 @@
 //   storewatch_listener_process --root DIR --checkpoint FILE --output FILE
 //                               [--checkpoint-every 256] [--poll-ms 10]
 //                               [--fsync-output 1] [--batch-size N]
+#include <storewatch/s3/store.hpp>
 #include <storewatch/storewatch.hpp>
 
 #include <cerrno>
@@ -25,6 +27,7 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -54,6 +57,26 @@ void write_line(int fd, const std::string& line, bool durably) {
     std::perror("listener_process: fsync");
     std::_Exit(3);
   }
+}
+
+/// Listens to `store`'s journal until SIGTERM or SIGINT.
+template <class Store>
+void listen(asio::io_context& io, asio::signal_set& signals, Store& store, storewatch::listener_options options, int fd,
+            bool fsync_output) {
+  auto source = store.events();
+  storewatch::event_listener listener(io.get_executor(), source, std::move(options));
+  listener.add_event_listener([fd, fsync_output](const storewatch::event& e) {
+    std::string line = e.id;
+    line += ' ';
+    line += e.data;
+    line += '\n';
+    write_line(fd, line, fsync_output);
+  });
+  signals.async_wait([&](std::error_code ec, int) {
+    if (!ec) listener.stop();
+  });
+  listener.start();
+  io.run();
 }
 
 }  // namespace
@@ -99,27 +122,21 @@ int main(int argc, char** argv) {
   }
   try {
     asio::io_context io;
-    storewatch::local_store store(io.get_executor(), root, "bob123");
-    auto source = store.events();
+    // First: a SIGTERM that comes while the store is being opened waits
+    // for the listener instead of killing the process.
+    asio::signal_set signals(io, SIGTERM, SIGINT);
     storewatch::listener_options options;
     options.checkpoint = checkpoint;
     options.checkpoint_every = static_cast<std::size_t>(checkpoint_every);
     options.poller.poll_interval = std::chrono::milliseconds(poll_ms);
     if (batch_size > 0) options.poller.batch_size = static_cast<std::size_t>(batch_size);
-    storewatch::event_listener listener(io.get_executor(), source, options);
-    listener.add_event_listener([fd, fsync_output](const storewatch::event& e) {
-      std::string line = e.id;
-      line += ' ';
-      line += e.data;
-      line += '\n';
-      write_line(fd, line, fsync_output);
-    });
-    asio::signal_set signals(io, SIGTERM, SIGINT);
-    signals.async_wait([&](std::error_code ec, int) {
-      if (!ec) listener.stop();
-    });
-    listener.start();
-    io.run();
+    if (root.starts_with("s3://")) {
+      storewatch::s3::s3_store store(io.get_executor(), storewatch::s3::config_from_environment(root), "bob123");
+      listen(io, signals, store, std::move(options), fd, fsync_output);
+    } else {
+      storewatch::local_store store(io.get_executor(), root, "bob123");
+      listen(io, signals, store, std::move(options), fd, fsync_output);
+    }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "listener_process: %s\n", error.what());
     ::close(fd);

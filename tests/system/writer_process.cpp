@@ -1,5 +1,6 @@
-// A writer process for the system tests: opens a local_store at --root as
-// user --user (default alice222) and publishes --count application events
+// A writer process for the system tests: opens the store at --root (a
+// folder: a local_store; "s3://bucket/prefix": an s3_store, the endpoint and
+// credentials from the environment) as user --user (default alice222) and publishes --count application events
 // "NOTE" to bob123, with data "<name>:<sequence>", one publish_event each.
 // After each publish_event has completed (the event is durable) it prints
 // "<sequence>\n" to stdout and flushes, so a test that kills it knows which
@@ -8,6 +9,7 @@
 //
 //   storewatch_writer_process --root DIR --name writer0 --count 10000
 //                             [--user alice222] [--interval-us 0] [--segment-bytes N]
+#include <storewatch/s3/store.hpp>
 #include <storewatch/storewatch.hpp>
 
 #include <chrono>
@@ -17,6 +19,7 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -45,6 +48,29 @@ void stop_on_signals() {
                "[--interval-us US] [--segment-bytes BYTES]\n",
                why);
   std::exit(2);
+}
+
+/// Publishes `count` events through `store`, each waited for on `io`.
+template <class Store>
+void publish(asio::io_context& io, Store& store, const std::string& name, long long count, long long interval_us) {
+  const std::vector<std::string> users{"bob123"};
+  for (long long sequence = 0; sequence < count && stop_requested == 0; ++sequence) {
+    std::string data = name;
+    data += ':';
+    data += std::to_string(sequence);
+    std::error_code failure;
+    bool done = false;
+    store.async_publish_event("NOTE", data, users, [&](std::error_code ec, const std::vector<std::string>&) {
+      failure = ec;
+      done = true;
+    });
+    io.restart();
+    while (!done) io.run_one();
+    if (failure) throw std::system_error(failure, store.last_error());
+    std::printf("%lld\n", sequence);
+    std::fflush(stdout);
+    if (interval_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(interval_us));
+  }
 }
 
 }  // namespace
@@ -81,18 +107,14 @@ int main(int argc, char** argv) {
 
   try {
     asio::io_context io;
-    storewatch::local_store_options options;
-    if (segment_bytes > 0) options.segment_bytes = segment_bytes;
-    storewatch::local_store store(io.get_executor(), root, user, options);
-    const std::vector<std::string> users{"bob123"};
-    for (long long sequence = 0; sequence < count && stop_requested == 0; ++sequence) {
-      std::string data = name;
-      data += ':';
-      data += std::to_string(sequence);
-      store.publish_event("NOTE", data, users);
-      std::printf("%lld\n", sequence);
-      std::fflush(stdout);
-      if (interval_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(interval_us));
+    if (root.starts_with("s3://")) {
+      storewatch::s3::s3_store store(io.get_executor(), storewatch::s3::config_from_environment(root), user);
+      publish(io, store, name, count, interval_us);
+    } else {
+      storewatch::local_store_options options;
+      if (segment_bytes > 0) options.segment_bytes = segment_bytes;
+      storewatch::local_store store(io.get_executor(), root, user, options);
+      publish(io, store, name, count, interval_us);
     }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "writer_process %s: %s\n", name.c_str(), error.what());

@@ -42,6 +42,15 @@ inline bool is_valid_utf8(std::string_view text) noexcept {
   return true;
 }
 
+/// Takes the text up to the next `separator` (or all of it) off the front
+/// of `text`, and the separator with it.
+inline std::string_view take_field(std::string_view& text, char separator = ';') noexcept {
+  const auto at = text.find(separator);
+  const auto field = text.substr(0, at);
+  text = at == std::string_view::npos ? std::string_view{} : text.substr(at + 1);
+  return field;
+}
+
 /// Parses a non-empty run of decimal digits that fits in 64 bits.
 inline bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
   if (text.empty() || text.size() > 20) return false;

@@ -177,12 +177,7 @@ struct journal_cursor {
       return std::nullopt;
     }
     text.remove_prefix(3);
-    const auto next_field = [&text]() {
-      const auto semicolon = text.find(';');
-      const auto field = text.substr(0, semicolon);
-      text = semicolon == std::string_view::npos ? std::string_view{} : text.substr(semicolon + 1);
-      return field;
-    };
+    const auto next_field = [&text] { return take_field(text); };
     cursor.epoch = next_field();
     if (!cursor.epoch.empty() && !is_writer_name(cursor.epoch)) {
       why = "has a bad epoch " + quote(cursor.epoch);

@@ -1,0 +1,504 @@
+/// \file
+/// A client for one S3 store (bucket and key prefix): signed GET, PUT,
+/// DELETE, HEAD and ListObjectsV2 requests, retried with backoff, as
+/// coroutines on the caller's executor.
+//
+// Each attempt is signed anew (SigV4 signs the time). Errors never show a
+// credential, the Authorization header, the string to sign or the canonical
+// request: messages are built from the method, bucket and key, the HTTP
+// status, and the Code and Message of the server's error document (with any
+// credential that appears in them replaced by "<redacted>").
+#pragma once
+
+#include <storewatch/detail/backoff.hpp>
+#include <storewatch/detail/config.hpp>
+#include <storewatch/detail/text.hpp>
+#include <storewatch/error.hpp>
+#include <storewatch/s3/config.hpp>
+#include <storewatch/s3/http.hpp>
+#include <storewatch/s3/sigv4.hpp>
+#include <storewatch/s3/xml.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace storewatch::s3 {
+
+/// Settings of a `basic_client`.
+struct client_options {
+  /// Timeouts, fixed addresses and the connection limit of the transport.
+  http_options http{};
+  /// The delays between attempts of a request (jittered, growing, capped at
+  /// `max`, which also caps a server's Retry-After).
+  backoff_policy retry{std::chrono::milliseconds{100}, std::chrono::milliseconds{5'000}, 2.0, 0.2};
+  /// Most attempts of one request, the first included; at least 1.
+  int max_attempts = 8;
+  /// Longest time from the first attempt of a request until the client
+  /// gives up on it: no retry starts after it, and each attempt's timeout is
+  /// cut to what is left of it. Keep it well under 30 s: the journal
+  /// tolerates records that land up to 30 s late.
+  std::chrono::milliseconds retry_budget{20'000};
+};
+
+/// One ListObjectsV2 request. Names are relative to the store's key prefix.
+struct list_request {
+  std::string prefix{};              ///< only names starting with this
+  std::string start_after{};         ///< only names after this (ignored by s3rver with a continuation token)
+  std::string continuation_token{};  ///< `list_page::next_continuation_token` of the previous page
+  std::string delimiter{};           ///< e.g. "/": group names into common prefixes
+  int max_keys = 1000;               ///< most objects in the page (0-1000; S3 caps it at 1000)
+};
+
+/// Requests sent by a client, for benchmarks ("requests per poll"). Every
+/// attempt counts under its method, retries included.
+struct request_counts {
+  std::uint64_t get = 0;       ///< GET object requests
+  std::uint64_t put = 0;       ///< PUT object requests
+  std::uint64_t remove = 0;    ///< DELETE object requests
+  std::uint64_t head = 0;      ///< HEAD object requests
+  std::uint64_t list = 0;      ///< ListObjectsV2 requests
+  std::uint64_t retries = 0;   ///< attempts that were retries
+  std::uint64_t failures = 0;  ///< operations that threw (cancellation not counted)
+};
+
+namespace detail {
+
+/// What to do after one attempt.
+enum class attempt_verdict {
+  done,   ///< the response is final: hand it to the caller (whatever its status)
+  retry,  ///< a transient failure: try again after a delay
+  fail,   ///< a transport failure that retrying would not fix
+};
+
+/// The verdict on an attempt, and why.
+struct attempt_outcome {
+  attempt_verdict verdict = attempt_verdict::done;
+  std::string reason{};  ///< for retry and fail: what went wrong, for an error message
+  std::optional<std::chrono::milliseconds> retry_after{};  ///< the server's Retry-After, if any
+};
+
+/// True for the curl codes of a connection that failed, broke or timed out:
+/// worth another attempt.
+inline bool is_transient_transport_error(int curl_code) noexcept {
+  switch (static_cast<CURLcode>(curl_code)) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// True for the HTTP statuses that mean "try again": 429, 500, 502, 503, 504.
+inline bool is_retryable_status(long status) noexcept {
+  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+/// True for the S3 error codes that mean "try again" whatever the status.
+/// (ConditionalRequestConflict: AWS's 409 for a conditional write that raced
+/// another; the retry then gets the real answer.)
+inline bool is_retryable_s3_code(std::string_view code) noexcept {
+  return code == "SlowDown" || code == "InternalError" || code == "RequestTimeout" ||
+         code == "ConditionalRequestConflict";
+}
+
+/// The delta-seconds of a Retry-After value ("1", " 30 "); std::nullopt
+/// for an HTTP-date (not parsed: the backoff delay applies) or anything else.
+inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  std::uint64_t seconds = 0;
+  if (value.empty() || value.size() > 9 || !storewatch::detail::parse_decimal(value, seconds)) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds) * 1000);
+}
+
+/// An S3 error code as shown in a message: as it is when it is a plain word
+/// (A-Z a-z 0-9 .), quoted otherwise.
+inline std::string show_code(std::string_view code) {
+  const bool plain = !code.empty() && code.size() <= 64 && std::all_of(code.begin(), code.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.';
+  });
+  return plain ? std::string(code) : storewatch::detail::quote(code, 64);
+}
+
+/// `text` with every occurrence of a credential replaced by "<redacted>".
+inline std::string redact(std::string text, const credentials& who) {
+  for (const std::string* secret : {&who.access_key_id, &who.secret_access_key, &who.session_token}) {
+    if (secret->empty()) continue;
+    for (auto at = text.find(*secret); at != std::string::npos; at = text.find(*secret, at)) {
+      text.replace(at, secret->size(), "<redacted>");
+      at += 10;
+    }
+  }
+  return text;
+}
+
+/// "HTTP 403 SignatureDoesNotMatch: "<message>"" for a response, from its
+/// status and error document (or the start of a body that is not one).
+inline std::string describe_response(const http_response& response, const credentials& who) {
+  std::string text = "HTTP " + std::to_string(response.status);
+  if (const auto error = parse_error_body(response.body)) {
+    if (!error->code.empty()) text += ' ' + show_code(redact(error->code, who));
+    if (!error->message.empty()) text += ": " + storewatch::detail::quote(redact(error->message, who));
+  } else if (!response.body.empty()) {
+    text += ": " + storewatch::detail::quote(redact(response.body, who), 120);
+  }
+  return text;
+}
+
+/// "<curl's detail> (<curl code's message>)" for a failed transfer.
+inline std::string describe_transport(std::error_code ec, const http_response& response, const credentials& who) {
+  const auto code_text = ec.message();
+  if (response.error_text.empty()) return code_text;
+  auto text = redact(response.error_text, who);
+  if (text.find(code_text) == std::string::npos) text += " (" + code_text + ')';
+  return text;
+}
+
+/// The verdict on an attempt that completed with `ec` and `response`
+/// (`ec` not operation_aborted).
+inline attempt_outcome classify_attempt(std::error_code ec, const http_response& response, const credentials& who) {
+  attempt_outcome outcome;
+  if (ec) {
+    outcome.verdict = ec.category() == http_category() && is_transient_transport_error(ec.value())
+                          ? attempt_verdict::retry
+                          : attempt_verdict::fail;
+    outcome.reason = describe_transport(ec, response, who);
+    return outcome;
+  }
+  bool retry = is_retryable_status(response.status);
+  if (!retry && response.status >= 400) {
+    const auto error = parse_error_body(response.body);
+    retry = error && is_retryable_s3_code(error->code);
+  }
+  if (!retry) return outcome;
+  outcome.verdict = attempt_verdict::retry;
+  outcome.reason = describe_response(response, who);
+  if (const auto* value = response.header("retry-after")) outcome.retry_after = parse_retry_after(*value);
+  return outcome;
+}
+
+/// The wait before attempt `failures` + 1: the policy's backoff delay, or the
+/// server's Retry-After if longer, never more than `policy.max`.
+inline std::chrono::milliseconds retry_delay(const backoff_policy& policy, unsigned failures, double random,
+                                             std::optional<std::chrono::milliseconds> retry_after) {
+  auto delay = storewatch::detail::backoff_delay(policy, failures, random);
+  if (retry_after) delay = std::max(delay, std::min(*retry_after, policy.max));
+  return delay;
+}
+
+/// `text` for a message: as it is when it is printable UTF-8 of at most 200
+/// bytes, quoted otherwise.
+inline std::string show_name(std::string_view text) {
+  const bool plain = text.size() <= 200 && storewatch::detail::is_valid_utf8(text) &&
+                     !s3::detail::has_control_character(text) && text.find('"') == std::string_view::npos;
+  return plain ? std::string(text) : storewatch::detail::quote(text);
+}
+
+}  // namespace detail
+
+/// A client for the S3 store of a `config`: its bucket, under its key prefix.
+///
+/// Object names given to it are relative to the key prefix
+/// (`object_key(config, name)` is the S3 key), and listings return them so.
+/// Requests are signed with SigV4 and retried with backoff on connection
+/// failures and timeouts, HTTP 429, 500, 502, 503, 504, and the S3 error
+/// codes SlowDown, InternalError and RequestTimeout (and
+/// ConditionalRequestConflict), honouring a Retry-After given in seconds (an
+/// HTTP-date is ignored), up to `client_options::max_attempts` attempts within
+/// `client_options::retry_budget`.
+///
+/// Errors are thrown as `std::system_error`, whose message names the method,
+/// bucket and key ("S3 GET s3://bucket/prefix/key: HTTP 500 InternalError:
+/// "..." (gave up after 8 attempts in 3200 ms)"):
+/// - `errc::store_access_denied` for HTTP 403 (wrong or expired credentials,
+///   a policy, a skewed clock);
+/// - `errc::store_io_failed` for other unexpected statuses, a transport
+///   failure that is not transient (a host name that does not resolve, a TLS
+///   certificate that does not verify), retries exhausted, or a malformed
+///   listing;
+/// - `asio::error::operation_aborted` when cancelled.
+///
+/// Cancellation: the coroutines follow their awaiting coroutine's
+/// cancellation state (terminal by default), which stops the request in
+/// flight or the wait before a retry.
+///
+/// Not thread-safe: use it from its executor's thread or strand. Many
+/// operations may run at once (each is its own coroutine). The client must
+/// outlive them; destroying it aborts the requests in flight.
+template <class Executor = asio::any_io_executor>
+class basic_client {
+ public:
+  /// The executor of the client's I/O.
+  using executor_type = Executor;
+
+  /// A client for `store` on `executor`. Throws std::invalid_argument naming
+  /// the field when `validate(store)` finds a fault.
+  basic_client(const executor_type& executor, s3::config store, client_options options = {})
+      : config_(checked(std::move(store))),
+        options_(std::move(options)),
+        prefix_(key_prefix(config_)),
+        http_(executor, options_.http) {
+    if (options_.max_attempts < 1) options_.max_attempts = 1;
+  }
+
+  basic_client(const basic_client&) = delete;
+  basic_client& operator=(const basic_client&) = delete;
+
+  /// The executor of the client's I/O.
+  executor_type get_executor() const noexcept { return http_.get_executor(); }
+
+  /// The store's configuration (with its credentials: do not print it).
+  const s3::config& configuration() const noexcept { return config_; }
+
+  /// The options in effect.
+  const client_options& options() const noexcept { return options_; }
+
+  /// The requests sent so far.
+  request_counts counts() const noexcept { return counts_; }
+
+  /// The object `name`'s content, or std::nullopt when it does not exist
+  /// (404 NoSuchKey; a 404 NoSuchBucket is an error).
+  asio::awaitable<std::optional<std::string>> get(std::string name) {
+    const operation op = object_operation("GET", name, &request_counts::get);
+    auto response = co_await execute(op);
+    if (response.status / 100 == 2) co_return std::optional<std::string>(std::move(response.body));
+    if (response.status == 404 && !is_no_such_bucket(response)) co_return std::nullopt;
+    throw failure(op, response);
+  }
+
+  /// Stores `body` as object `name`. With `if_absent`, only if no object has
+  /// that name (`If-None-Match: *`): returns false when one has (412). AWS
+  /// and MinIO honour the condition; s3rver ignores it and overwrites
+  /// (returning true). Returns true otherwise.
+  asio::awaitable<bool> put(std::string name, std::string body, bool if_absent = false) {
+    operation op = object_operation("PUT", name, &request_counts::put);
+    op.body = std::move(body);
+    if (if_absent) op.headers.emplace_back("If-None-Match", "*");
+    const auto response = co_await execute(op);
+    if (response.status / 100 == 2) co_return true;
+    if (if_absent && response.status == 412) co_return false;
+    throw failure(op, response);
+  }
+
+  /// Deletes object `name`; a missing object is not an error (204 and 404
+  /// are both success; 404 NoSuchBucket is an error).
+  asio::awaitable<void> remove(std::string name) {
+    const operation op = object_operation("DELETE", name, &request_counts::remove);
+    const auto response = co_await execute(op);
+    if (response.status / 100 == 2) co_return;
+    if (response.status == 404 && !is_no_such_bucket(response)) co_return;
+    throw failure(op, response);
+  }
+
+  /// Whether object `name` exists (HEAD; 404 gives false; a HEAD response
+  /// has no body, so a missing bucket also gives false).
+  asio::awaitable<bool> exists(std::string name) {
+    const operation op = object_operation("HEAD", name, &request_counts::head);
+    const auto response = co_await execute(op);
+    if (response.status / 100 == 2) co_return true;
+    if (response.status == 404) co_return false;
+    throw failure(op, response);
+  }
+
+  /// One page of a ListObjectsV2 listing (`list-type=2`), with the names in
+  /// `objects[].key` and `common_prefixes` (and the echoed `prefix` and
+  /// `start_after`) relative to the store's key prefix. Throws
+  /// std::invalid_argument when `max_keys` is negative;
+  /// `errc::store_io_failed` when the response is malformed or returns a
+  /// key outside the key prefix.
+  asio::awaitable<list_page> list(list_request request) {
+    if (request.max_keys < 0) throw std::invalid_argument("max_keys: must not be negative");
+    operation op;
+    op.method = "GET";
+    op.counter = &request_counts::list;
+    op.target = bucket_target(config_);
+    op.query.emplace_back("list-type", "2");
+    op.query.emplace_back("max-keys", std::to_string(request.max_keys));
+    const auto prefix = prefix_ + request.prefix;
+    if (!prefix.empty()) op.query.emplace_back("prefix", prefix);
+    if (!request.start_after.empty()) op.query.emplace_back("start-after", prefix_ + request.start_after);
+    if (!request.continuation_token.empty()) op.query.emplace_back("continuation-token", request.continuation_token);
+    if (!request.delimiter.empty()) op.query.emplace_back("delimiter", request.delimiter);
+    op.label = "LIST s3://" + config_.bucket + '/' + detail::show_name(prefix);
+    if (!request.start_after.empty()) op.label += " start-after " + storewatch::detail::quote(request.start_after);
+    if (!request.delimiter.empty()) op.label += " delimiter " + storewatch::detail::quote(request.delimiter);
+    if (!request.continuation_token.empty()) {
+      op.label += " continuation-token " + storewatch::detail::quote(request.continuation_token, 100);
+    }
+
+    const auto response = co_await execute(op);
+    if (response.status / 100 != 2) throw failure(op, response);
+    list_page page;
+    try {
+      page = parse_list_objects_v2(response.body);
+    } catch (const std::system_error& e) {
+      ++counts_.failures;
+      throw std::system_error(make_error_code(errc::store_io_failed), "S3 " + op.label + ": " + e.what());
+    }
+    for (auto& object : page.objects) object.key = relative(op, object.key);
+    for (auto& common : page.common_prefixes) common = relative(op, common);
+    if (page.prefix.starts_with(prefix_)) page.prefix.erase(0, prefix_.size());
+    if (page.start_after.starts_with(prefix_)) page.start_after.erase(0, prefix_.size());
+    co_return page;
+  }
+
+ private:
+  /// One request, as retried: what is signed and sent, and how it is named.
+  struct operation {
+    std::string method{};
+    std::string label{};  // "GET s3://bucket/prefix/key"
+    std::uint64_t request_counts::*counter = nullptr;
+    request_target target{};
+    std::vector<query_parameter> query{};
+    std::vector<header> headers{};  // besides Host and the signature's
+    std::string body{};
+  };
+
+  static s3::config checked(s3::config store) {
+    validate(store);
+    return store;
+  }
+
+  operation object_operation(std::string method, const std::string& name,
+                             std::uint64_t request_counts::*counter) const {
+    operation op;
+    const auto key = object_key(config_, name);
+    op.target = object_target(config_, key);
+    op.label = method + " s3://" + config_.bucket + '/' + detail::show_name(key);
+    op.method = std::move(method);
+    op.counter = counter;
+    return op;
+  }
+
+  static bool is_no_such_bucket(const http_response& response) {
+    const auto error = parse_error_body(response.body);
+    return error && error->code == "NoSuchBucket";
+  }
+
+  /// The error for a final response the operation did not expect.
+  std::system_error failure(const operation& op, const http_response& response) {
+    ++counts_.failures;
+    const auto code = response.status == 403 ? errc::store_access_denied : errc::store_io_failed;
+    return std::system_error(make_error_code(code),
+                             "S3 " + op.label + ": " + detail::describe_response(response, config_.credentials));
+  }
+
+  std::string relative(const operation& op, std::string& key) {
+    if (!key.starts_with(prefix_)) {
+      ++counts_.failures;
+      throw std::system_error(make_error_code(errc::store_io_failed),
+                              "S3 " + op.label + ": the listing returned " + storewatch::detail::quote(key) +
+                                  ", which is outside the key prefix " + storewatch::detail::quote(prefix_));
+    }
+    return key.substr(prefix_.size());
+  }
+
+  /// The signed HTTP request of one attempt of `op`.
+  http_request signed_request(const operation& op, const std::string& payload_hash,
+                              std::chrono::milliseconds timeout) const {
+    s3::request to_sign;
+    to_sign.method = op.method;
+    to_sign.path = op.target.path;
+    to_sign.query = op.query;
+    to_sign.headers.reserve(op.headers.size() + 1);
+    to_sign.headers.emplace_back("Host", op.target.host);
+    to_sign.headers.insert(to_sign.headers.end(), op.headers.begin(), op.headers.end());
+    to_sign.payload_hash = payload_hash;
+    signing_parameters parameters;
+    parameters.region = config_.region;
+    parameters.time = std::chrono::system_clock::now();
+    auto signature = sign(to_sign, config_.credentials, parameters);
+
+    http_request request;
+    request.method = op.method;
+    request.url = target_url(config_, op.target, op.query);
+    request.headers = std::move(to_sign.headers);
+    for (auto& h : signature.headers) request.headers.push_back(std::move(h));
+    request.body = op.body;
+    request.timeout = timeout;
+    return request;
+  }
+
+  static std::string seconds_text(std::chrono::steady_clock::duration d) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    if (ms < 10'000) return std::to_string(ms) + " ms";
+    return std::to_string(ms / 1000) + '.' + std::to_string(ms % 1000 / 100) + " s";
+  }
+
+  /// Sends `op` until an attempt gives a final response (returned, whatever
+  /// its status), retrying transient failures.
+  asio::awaitable<http_response> execute(const operation& op) {
+    using asio::experimental::as_tuple;
+    const auto started = std::chrono::steady_clock::now();
+    const auto payload_hash = sha256_hex(op.body);
+    const auto budget = options_.retry_budget;
+    for (unsigned attempt = 1;; ++attempt) {
+      const auto elapsed =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      // Each attempt gets at most what is left of the budget.
+      auto timeout = options_.http.request_timeout;
+      if (budget.count() > 0) {
+        const auto left = std::max(budget - elapsed, std::chrono::milliseconds(1));
+        if (timeout.count() <= 0 || left < timeout) timeout = left;
+      }
+      auto request = signed_request(op, payload_hash, timeout);
+      ++(counts_.*op.counter);
+      auto [ec, response] = co_await http_.async_perform(std::move(request), as_tuple(asio::use_awaitable));
+      if (ec == asio::error::operation_aborted) {
+        throw std::system_error(ec, "S3 " + op.label + ": cancelled");
+      }
+      auto outcome = detail::classify_attempt(ec, response, config_.credentials);
+      if (outcome.verdict == detail::attempt_verdict::done) co_return std::move(response);
+      if (outcome.verdict == detail::attempt_verdict::fail) {
+        ++counts_.failures;
+        throw std::system_error(make_error_code(errc::store_io_failed), "S3 " + op.label + ": " + outcome.reason);
+      }
+      const auto delay = detail::retry_delay(options_.retry, attempt, unit_(random_), outcome.retry_after);
+      const auto spent = std::chrono::steady_clock::now() - started;
+      if (attempt >= static_cast<unsigned>(options_.max_attempts) || (budget.count() > 0 && spent + delay >= budget)) {
+        ++counts_.failures;
+        throw std::system_error(make_error_code(errc::store_io_failed),
+                                "S3 " + op.label + ": " + outcome.reason + " (gave up after " +
+                                    std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") + " in " +
+                                    seconds_text(spent) + ")");
+      }
+      ++counts_.retries;
+      timer_type timer(http_.get_executor(), delay);
+      auto [wait_error] = co_await timer.async_wait(as_tuple(asio::use_awaitable));
+      if (wait_error) throw std::system_error(asio::error::operation_aborted, "S3 " + op.label + ": cancelled");
+    }
+  }
+
+  using timer_type =
+      asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, Executor>;
+
+  s3::config config_;
+  client_options options_;
+  std::string prefix_;
+  basic_http_client<Executor> http_;
+  request_counts counts_{};
+  std::minstd_rand random_{std::random_device{}()};
+  std::uniform_real_distribution<double> unit_{0.0, 1.0};
+};
+
+/// The S3 client on `asio::any_io_executor`.
+using client = basic_client<>;
+
+}  // namespace storewatch::s3

@@ -1,0 +1,562 @@
+/// \file
+/// `s3_store`: the versioned file store with per-user event journals, kept
+/// in an S3-compatible bucket.
+//
+// The keys, under the configuration's key prefix:
+//
+//   versions/<owner>/<path>✹<owner>_<ms>              the bytes of each version
+//   shares/<user>/<owner>/<path>✹<owner>_<ms>         empty: shared with <user>
+//   grants/<owner>/<path>✹<owner>_<ms>/<user>         empty: the same share, found from the version
+//   journals/<user>/...                                see s3/journal.hpp
+//
+// Every step is a PUT or DELETE of its own object, so any number of store
+// objects, on any number of machines, may use one bucket at once without a
+// lock. An object store has no rename, so an operation that fails part way
+// puts back what it changed with further requests (see `basic_s3_store`).
+#pragma once
+
+#include <storewatch/detail/config.hpp>
+#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/detail/names.hpp>
+#include <storewatch/detail/post.hpp>
+#include <storewatch/detail/sys.hpp>
+#include <storewatch/error.hpp>
+#include <storewatch/event.hpp>
+#include <storewatch/s3/client.hpp>
+#include <storewatch/s3/journal.hpp>
+#include <storewatch/store/local_store.hpp>  // selection
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace storewatch::s3 {
+
+/// Options of an S3 store.
+struct s3_store_options {
+  /// The HTTP and retry settings of the store's client (and of the sources
+  /// `events()` makes, unless their options say otherwise).
+  client_options client{};
+};
+
+/// A store in an S3-compatible bucket, opened as one user: the operations
+/// and semantics of `basic_local_store` (DESIGN.md, "Store semantics").
+///
+/// Every operation is an initiating function with completion signature
+/// `void(std::error_code, Result)`, run as a coroutine of requests on the
+/// store's executor (libcurl on Asio: no thread). It completes after the
+/// objects it wrote and its journal records are stored (S3 acknowledges a
+/// PUT once the object is durable). Errors are those of `basic_local_store`,
+/// plus `errc::store_access_denied` when the bucket refuses the
+/// credentials; requests that fail with 5xx, 429 or a lost connection are
+/// retried (see `client_options`), and `errc::store_io_failed` means the
+/// retries ran out. `last_error()` then names the request.
+///
+/// An operation that fails puts back what it changed: the objects it wrote
+/// are removed, the share markers it removed are written again, and its
+/// journal records are removed (a listener may have read one meanwhile, as
+/// with `basic_local_store`). A delete writes its DELETE records first and
+/// then removes the objects: if removing fails, the events are out and the
+/// versions still readable, and running the delete again finishes it.
+///
+/// Writing operations of one store object run one after another, in the
+/// order they were started; reads run at once. Not thread-safe: use one
+/// store object from one strand. Several store objects, also on several
+/// machines, may share one bucket. The store must outlive its pending
+/// operations.
+///
+/// What S3-compatible servers differ in: two store objects creating one
+/// path in one millisecond get distinct versions only where the server
+/// honours `If-None-Match: *` on PUT (AWS S3, MinIO); s3rver overwrites.
+template <class Executor = asio::any_io_executor>
+class basic_s3_store {
+ public:
+  /// The executor type.
+  using executor_type = Executor;
+  /// A list of versions, sorted by path, then creation time.
+  using versions = std::vector<versioned_path>;
+
+  /// Opens the store `where` describes as `user`. Throws
+  /// std::invalid_argument (naming the field) for a bad configuration and
+  /// `std::system_error` (`errc::invalid_user`) for a bad user name. Makes no
+  /// request.
+  basic_s3_store(const executor_type& executor, config where, std::string user, s3_store_options options = {})
+      : executor_(executor),
+        user_(std::move(user)),
+        options_(std::move(options)),
+        client_(std::make_unique<basic_client<Executor>>(executor, std::move(where), options_.client)),
+        writer_(storewatch::detail::make_writer_name()) {
+    storewatch::detail::validate_user(user_);
+  }
+
+  /// The executor given at construction.
+  executor_type get_executor() noexcept { return executor_; }
+  /// The user this store object acts as.
+  const std::string& user() const noexcept { return user_; }
+  /// Where the store is.
+  const config& configuration() const noexcept { return client_->configuration(); }
+  /// The store's client, for its request counts.
+  const basic_client<Executor>& client() const noexcept { return *client_; }
+  /// What the last failed operation said: the request or argument at fault.
+  const std::string& last_error() const noexcept { return last_error_; }
+
+  /// As `basic_local_store::async_create_file`.
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken>
+  auto async_create_file(std::string path, std::string bytes, CompletionToken&& token) {
+    return run<versioned_path>(std::forward<CompletionToken>(token), true,
+                               [this, path = std::move(path), bytes = std::move(bytes)]() mutable {
+                                 return create_file(std::move(path), std::move(bytes));
+                               });
+  }
+
+  /// As `basic_local_store::async_share_files`.
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
+  auto async_share_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
+    return run<versions>(std::forward<CompletionToken>(token), true,
+                         [this, which = std::move(which), users = std::move(users)]() mutable {
+                           return share_files(std::move(which), std::move(users), true);
+                         });
+  }
+
+  /// As `basic_local_store::async_unshare_files`.
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
+  auto async_unshare_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
+    return run<versions>(std::forward<CompletionToken>(token), true,
+                         [this, which = std::move(which), users = std::move(users)]() mutable {
+                           return share_files(std::move(which), std::move(users), false);
+                         });
+  }
+
+  /// As `basic_local_store::async_delete_files`. Completes with the
+  /// versions selected; one deleted meanwhile by another store object is
+  /// announced by both.
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
+  auto async_delete_files(selection which, CompletionToken&& token) {
+    return run<versions>(std::forward<CompletionToken>(token), true,
+                         [this, which = std::move(which)]() mutable { return delete_files(std::move(which)); });
+  }
+
+  /// As `basic_local_store::async_read_file`.
+  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken>
+  auto async_read_file(versioned_path version, CompletionToken&& token) {
+    return run<std::string>(std::forward<CompletionToken>(token), false,
+                            [this, version = std::move(version)]() mutable { return read_file(std::move(version)); });
+  }
+
+  /// As `basic_local_store::async_list_files`.
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
+  auto async_list_files(std::string prefix, bool recursive, CompletionToken&& token) {
+    return run<versions>(std::forward<CompletionToken>(token), false,
+                         [this, prefix = std::move(prefix), recursive]() mutable {
+                           return list_files(std::move(prefix), recursive);
+                         });
+  }
+
+  /// As `basic_local_store::async_publish_event`.
+  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken>
+  auto async_publish_event(std::string name, std::string data, std::vector<std::string> users,
+                           CompletionToken&& token) {
+    return run<std::vector<std::string>>(
+        std::forward<CompletionToken>(token), true,
+        [this, name = std::move(name), data = std::move(data), users = std::move(users)]() mutable {
+          return publish_event(std::move(name), std::move(data), std::move(users));
+        });
+  }
+
+  /// Removes the journal records stamped more than `age` ago from every
+  /// user's journal, leaving a floor marker so that a listener whose cursor
+  /// is older gets a GAP event. Completes with the number of record objects
+  /// removed. Completion signature: `void(std::error_code, std::size_t)`.
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken>
+  auto async_compact(std::chrono::seconds age, CompletionToken&& token) {
+    return run<std::size_t>(std::forward<CompletionToken>(token), true, [this, age] { return compact(age); });
+  }
+
+  /// This user's journal, as a source for a poller or listener: a new
+  /// source object (with its own client) on the store's executor. Unless
+  /// `options` has its own `record_check`, records no store writes are
+  /// reported as corrupt and not delivered.
+  basic_s3_journal_source<Executor> events(s3_journal_options options = {}) const {
+    if (!options.record_check) {
+      options.record_check = [user = user_](const event& e) { return storewatch::detail::store_record_problem(user, e); };
+    }
+    return basic_s3_journal_source<Executor>(executor_, client_->configuration(), user_, std::move(options));
+  }
+
+ private:
+  // An operation's changes: its journal records, and the steps that undo
+  // what it changed in the bucket.
+  class transaction {
+   public:
+    transaction(detail::s3_journal_writer& writer, basic_client<Executor>& client) : writer_(writer), client_(client) {}
+
+    /// `step` undoes a change made so far; it is run, newest first, if the
+    /// operation fails. A step that fails is skipped.
+    void on_failure(std::function<asio::awaitable<void>()> step) { undo_.push_back(std::move(step)); }
+
+    /// Runs `body(*this)`, then stores the records; undoes everything if
+    /// either fails, and rethrows.
+    template <class Result, class Body>
+    asio::awaitable<Result> run(Body body) {
+      std::exception_ptr failure;
+      std::optional<Result> result;
+      try {
+        result.emplace(co_await body(*this));
+        co_await writer_.commit(client_);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) {
+        co_await writer_.take_back(client_);
+        for (auto step = undo_.rbegin(); step != undo_.rend(); ++step) {
+          try {
+            co_await (*step)();
+          } catch (const std::exception&) {  // best effort, as local_store's undo
+          }
+        }
+        std::rethrow_exception(failure);
+      }
+      co_return std::move(*result);
+    }
+
+   private:
+    detail::s3_journal_writer& writer_;
+    basic_client<Executor>& client_;
+    std::vector<std::function<asio::awaitable<void>()>> undo_;
+  };
+
+  static std::string version_name(const versioned_path& version) {
+    return "versions/" + version.user + '/' + version.to_string();
+  }
+  static std::string share_name(const std::string& grantee, const versioned_path& version) {
+    return "shares/" + grantee + '/' + version.user + '/' + version.to_string();
+  }
+  static std::string grant_name(const versioned_path& version, const std::string& grantee) {
+    return "grants/" + version.user + '/' + version.to_string() + '/' + grantee;
+  }
+
+  static bool by_path_then_time(const versioned_path& a, const versioned_path& b) {
+    return std::tie(a.path, a.timestamp_ms, a.user) < std::tie(b.path, b.timestamp_ms, b.user);
+  }
+
+  // Every object name under `prefix`, following continuation tokens and
+  // dropping the repeats some servers send across pages.
+  asio::awaitable<std::vector<std::string>> list_all(std::string prefix) {
+    std::set<std::string> names;
+    list_request request;
+    request.prefix = std::move(prefix);
+    for (;;) {
+      auto page = co_await client_->list(request);
+      for (auto& object : page.objects) names.insert(std::move(object.key));
+      if (!page.truncated) break;
+      request.continuation_token = std::move(page.next_continuation_token);
+    }
+    co_return std::vector<std::string>(std::make_move_iterator(names.begin()), std::make_move_iterator(names.end()));
+  }
+
+  // The versions stored under `folder` ("versions/<owner>/" or
+  // "shares/<user>/") whose path starts with `path_prefix`, owned by the
+  // owner the name says (for "shares/", the first component after the folder).
+  asio::awaitable<versions> list_versions(std::string folder, const std::string& path_prefix, bool owner_in_name) {
+    versions found;
+    for (const auto& name : co_await list_all(folder + path_prefix)) {
+      std::string_view rest = std::string_view(name).substr(folder.size());
+      std::string_view owner;
+      if (owner_in_name) {
+        const auto slash = rest.find('/');
+        if (slash == std::string_view::npos) continue;
+        owner = rest.substr(0, slash);
+        rest.remove_prefix(slash + 1);
+      }
+      auto version = versioned_path::try_parse(rest);
+      if (!version || (owner_in_name && version->user != owner)) continue;
+      found.push_back(std::move(*version));
+    }
+    co_return found;
+  }
+
+  asio::awaitable<versions> own_selection(const selection& which) {
+    versions found;
+    for (auto& version : co_await list_versions("versions/" + user_ + '/', which.prefix, false)) {
+      if (version.user == user_ && which.matches(version)) found.push_back(std::move(version));
+    }
+    std::sort(found.begin(), found.end(), by_path_then_time);
+    co_return found;
+  }
+
+  event make_event(std::string_view name, std::string data) {
+    event e;
+    e.id = writer_.next_id();
+    e.name = name;
+    e.data = std::move(data);
+    e.actor = user_;
+    e.occurred_at = storewatch::detail::sys::now();
+    return e;
+  }
+
+  void append(const std::string& user, std::string_view name, std::string data) {
+    writer_.append(user, storewatch::detail::encode_record(make_event(name, std::move(data))));
+  }
+
+  asio::awaitable<versioned_path> create_file(std::string path, std::string bytes) {
+    storewatch::detail::validate_path(path);
+    versioned_path version{path, user_, storewatch::detail::sys::now().time_since_epoch().count()};
+    // One path made twice in one millisecond by this object: the second a
+    // millisecond later (other objects: If-None-Match, where honoured).
+    std::erase_if(recent_creates_, [&](const auto& entry) { return entry.second < version.timestamp_ms; });
+    if (const auto last = recent_creates_.find(path); last != recent_creates_.end()) {
+      version.timestamp_ms = std::max(version.timestamp_ms, last->second + 1);
+    }
+    co_return co_await transaction(writer_, *client_).template run<versioned_path>(
+        [this, &version, &bytes](transaction& change) -> asio::awaitable<versioned_path> {
+          while (!co_await client_->put(version_name(version), bytes, true)) ++version.timestamp_ms;
+          change.on_failure([this, name = version_name(version)]() { return client_->remove(name); });
+          recent_creates_[version.path] = version.timestamp_ms;
+          append(user_, event_name::create, version.to_string());
+          co_return version;
+        });
+  }
+
+  asio::awaitable<versions> share_files(selection which, std::vector<std::string> users, bool share) {
+    storewatch::detail::validate_path(which.prefix, true);
+    for (const auto& u : users) storewatch::detail::validate_user(u);
+    auto selected = co_await own_selection(which);
+    co_return co_await transaction(writer_, *client_).template run<versions>(
+        [this, &selected, &users, &which, share](transaction& change) -> asio::awaitable<versions> {
+          for (const auto& u : users) {
+            if (u == user_) continue;
+            if (share) {
+              for (const auto& version : selected) {
+                co_await client_->put(grant_name(version, u), "");
+                if (co_await client_->put(share_name(u, version), "", true)) {
+                  change.on_failure([this, u, version]() -> asio::awaitable<void> {
+                    co_await client_->remove(share_name(u, version));
+                    co_await client_->remove(grant_name(version, u));
+                  });
+                }
+                append(u, event_name::share, version.to_string());
+              }
+              continue;
+            }
+            // Unshare: only the versions `u` has get an UNSHARE.
+            std::set<std::string> held;
+            for (auto& name : co_await list_all("shares/" + u + '/' + user_ + '/' + which.prefix)) held.insert(std::move(name));
+            for (const auto& version : selected) {
+              if (!held.contains(share_name(u, version))) continue;
+              co_await client_->remove(share_name(u, version));
+              change.on_failure([this, u, version]() -> asio::awaitable<void> {
+                co_await client_->put(grant_name(version, u), "");
+                co_await client_->put(share_name(u, version), "");
+              });
+              co_await client_->remove(grant_name(version, u));
+              append(u, event_name::unshare, version.to_string());
+            }
+          }
+          co_return selected;
+        });
+  }
+
+  asio::awaitable<versions> delete_files(selection which) {
+    storewatch::detail::validate_path(which.prefix, true);
+    auto selected = co_await own_selection(which);
+    // Who each selected version is shared with, from its grants.
+    std::map<std::string, std::vector<std::string>> grantees;
+    const std::string grants = "grants/" + user_ + '/';
+    for (const auto& name : co_await list_all(grants + which.prefix)) {
+      const auto slash = name.rfind('/');
+      if (slash == std::string::npos || slash < grants.size()) continue;
+      grantees[name.substr(grants.size(), slash - grants.size())].push_back(name.substr(slash + 1));
+    }
+    co_await transaction(writer_, *client_).template run<bool>([&](transaction&) -> asio::awaitable<bool> {
+      for (const auto& version : selected) {
+        append(user_, event_name::delete_, version.to_string());
+        for (const auto& u : grantees[version.to_string()]) append(u, event_name::delete_, version.to_string());
+      }
+      co_return true;
+    });
+    // The DELETE events are stored: now remove the objects, markers first
+    // (a failure here leaves versions to delete again, never lost events).
+    for (const auto& version : selected) {
+      for (const auto& u : grantees[version.to_string()]) {
+        co_await client_->remove(share_name(u, version));
+        co_await client_->remove(grant_name(version, u));
+      }
+      co_await client_->remove(version_name(version));
+    }
+    co_return selected;
+  }
+
+  asio::awaitable<std::string> read_file(versioned_path version) {
+    storewatch::detail::validate_path(version.path);
+    const auto denied = [&] {
+      return std::system_error(errc::permission_denied, user_ + " cannot read " + storewatch::detail::quote(version.to_string()) +
+                                                            ": it does not exist or is not shared with " + user_);
+    };
+    if (version.user != user_) {
+      storewatch::detail::validate_user(version.user);
+      if (!co_await client_->exists(share_name(user_, version))) throw denied();
+    }
+    auto bytes = co_await client_->get(version_name(version));
+    if (!bytes) throw denied();
+    co_return std::move(*bytes);
+  }
+
+  asio::awaitable<versions> list_files(std::string prefix, bool recursive) {
+    storewatch::detail::validate_path(prefix, true);
+    const selection which{prefix, recursive};
+    auto found = co_await own_selection(which);
+    for (auto& version : co_await list_versions("shares/" + user_ + '/', "", true)) {
+      if (which.matches(version)) found.push_back(std::move(version));
+    }
+    std::sort(found.begin(), found.end(), by_path_then_time);
+    co_return found;
+  }
+
+  asio::awaitable<std::vector<std::string>> publish_event(std::string name, std::string data,
+                                                          std::vector<std::string> users) {
+    storewatch::detail::validate_application_event(name, data);
+    for (const auto& u : users) storewatch::detail::validate_user(u);
+    co_return co_await transaction(writer_, *client_).template run<std::vector<std::string>>(
+        [&](transaction&) -> asio::awaitable<std::vector<std::string>> {
+          std::vector<std::string> ids;
+          for (const auto& u : users) {
+            auto e = make_event(name, data);
+            ids.push_back(e.id);
+            writer_.append(u, storewatch::detail::encode_record(e));
+          }
+          co_return ids;
+        });
+  }
+
+  asio::awaitable<std::size_t> compact(std::chrono::seconds age) {
+    const auto now = storewatch::detail::sys::now().time_since_epoch().count();
+    const auto limit = static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - std::chrono::milliseconds(age).count()));
+    // The users with a journal: the folders under journals/.
+    std::set<std::string> users;
+    list_request request;
+    request.prefix = "journals/";
+    request.delimiter = "/";
+    for (;;) {
+      auto page = co_await client_->list(request);
+      for (const auto& folder : page.common_prefixes) {
+        const auto user = folder.substr(request.prefix.size(), folder.size() - request.prefix.size() - 1);
+        if (storewatch::detail::user_problem(user).empty()) users.insert(user);
+      }
+      if (!page.truncated) break;
+      request.continuation_token = std::move(page.next_continuation_token);
+    }
+    std::size_t removed = 0;
+    for (const auto& user : users) {
+      const auto folder = detail::journal_folder(user);
+      std::vector<std::string> old;
+      bool older_records = false;
+      for (auto& name : co_await list_all(folder)) {
+        const auto entry = detail::parse_journal_entry(std::string_view(name).substr(folder.size()));
+        if (!entry || entry->stamp >= limit) continue;
+        older_records = older_records || entry->what == detail::journal_entry::kind::record;
+        old.push_back(std::move(name));
+      }
+      if (!older_records) continue;
+      // The floor first: a reader that finds records missing also finds it.
+      co_await client_->put(detail::floor_name(user, limit), "");
+      for (auto& name : old) {
+        const bool record = !name.ends_with(detail::floor_suffix);
+        co_await client_->remove(std::move(name));
+        removed += record ? 1 : 0;
+      }
+    }
+    co_return removed;
+  }
+
+  // Runs `operation()` (a coroutine) on the store's executor and completes
+  // `token` with its result or the code of the exception it threw. Writing
+  // operations wait for the one before them.
+  template <class Result, class CompletionToken, class Operation>
+  auto run(CompletionToken&& token, bool writes, Operation operation) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, Result)>(
+        [this, writes](auto handler, Operation operation) {
+          asio::co_spawn(
+              executor_,
+              [this, writes, operation = std::move(operation)]() mutable -> asio::awaitable<Result> {
+                if (!writes) co_return co_await operation();
+                co_await turn();
+                std::exception_ptr failure;
+                Result result{};
+                try {
+                  result = co_await operation();
+                } catch (...) {
+                  failure = std::current_exception();
+                }
+                next_turn();
+                if (failure) std::rethrow_exception(failure);
+                co_return result;
+              },
+              [this, h = std::move(handler)](std::exception_ptr failure, Result result) mutable {
+                std::error_code ec;
+                if (failure) {
+                  result = Result{};
+                  try {
+                    std::rethrow_exception(failure);
+                  } catch (const std::system_error& error) {
+                    ec = error.code();
+                    last_error_ = error.what();
+                  } catch (const std::exception& error) {  // std::invalid_argument from signing: a bad name
+                    ec = errc::store_io_failed;
+                    last_error_ = error.what();
+                  }
+                }
+                storewatch::detail::post_completion(executor_, std::move(h), ec, std::move(result));
+              });
+        },
+        token, std::move(operation));
+  }
+
+  // Waits until no other writing operation of this store object runs.
+  asio::awaitable<void> turn() {
+    if (!writing_) {
+      writing_ = true;
+      co_return;
+    }
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [this](auto handler) {
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          waiting_.push_back([shared]() { std::move (*shared)(); });
+        },
+        asio::use_awaitable);
+  }
+
+  // Lets the next waiting writing operation run.
+  void next_turn() {
+    if (waiting_.empty()) {
+      writing_ = false;
+      return;
+    }
+    asio::post(executor_, std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+
+  executor_type executor_;
+  std::string user_;
+  s3_store_options options_;
+  std::unique_ptr<basic_client<Executor>> client_;  // in a box: the source or store stays movable
+  detail::s3_journal_writer writer_;
+  std::string last_error_;
+  bool writing_ = false;
+  std::deque<std::function<void()>> waiting_;
+  std::map<std::string, std::int64_t> recent_creates_;  // path -> stamp of this object's newest version, while not past
+};
+
+/// The S3 store on `asio::any_io_executor`.
+using s3_store = basic_s3_store<>;
+
+}  // namespace storewatch::s3
