@@ -20,6 +20,7 @@
 #include <storewatch/s3/xml.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -28,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -71,6 +73,27 @@ struct request_counts {
 };
 
 namespace detail {
+
+/// A test seam, as detail/sys.hpp's fault injector is for system calls:
+/// when one is installed, every attempt of every client asks it first, and
+/// an answer stands in for the attempt's outcome (a transport error, or a
+/// response), which is then retried or reported as a real one would be.
+class request_fault_injector {
+ public:
+  /// What an attempt ends with instead of being sent.
+  struct outcome {
+    std::error_code transport{};  ///< e.g. `make_http_error(CURLE_COULDNT_CONNECT)`
+    http_response response{};     ///< used when `transport` is empty
+  };
+  virtual ~request_fault_injector() = default;
+  /// Called before each attempt of `method` ("GET", "PUT", "DELETE",
+  /// "HEAD"; a listing is "LIST") on object `name` (relative to the key
+  /// prefix; the listed prefix for a LIST).
+  virtual std::optional<outcome> before(std::string_view method, std::string_view name) = 0;
+};
+
+/// The installed injector, or null (the default: no cost but this load).
+inline std::atomic<request_fault_injector*> request_faults{nullptr};
 
 /// What to do after one attempt.
 enum class attempt_verdict {
@@ -337,6 +360,8 @@ class basic_client {
     if (!request.continuation_token.empty()) op.query.emplace_back("continuation-token", request.continuation_token);
     if (!request.delimiter.empty()) op.query.emplace_back("delimiter", request.delimiter);
     op.label = "LIST s3://" + config_.bucket + '/' + detail::show_name(prefix);
+    op.fault_method = "LIST";
+    op.fault_name = request.prefix;
     if (!request.start_after.empty()) op.label += " start-after " + storewatch::detail::quote(request.start_after);
     if (!request.delimiter.empty()) op.label += " delimiter " + storewatch::detail::quote(request.delimiter);
     if (!request.continuation_token.empty()) {
@@ -369,6 +394,8 @@ class basic_client {
     std::vector<query_parameter> query{};
     std::vector<header> headers{};  // besides Host and the signature's
     std::string body{};
+    std::string fault_method{};  // the method and name a request_fault_injector is told
+    std::string fault_name{};
   };
 
   static s3::config checked(s3::config store) {
@@ -382,6 +409,8 @@ class basic_client {
     const auto key = object_key(config_, name);
     op.target = object_target(config_, key);
     op.label = method + " s3://" + config_.bucket + '/' + detail::show_name(key);
+    op.fault_method = method;
+    op.fault_name = name;
     op.method = std::move(method);
     op.counter = counter;
     return op;
@@ -460,7 +489,16 @@ class basic_client {
       }
       auto request = signed_request(op, payload_hash, timeout);
       ++(counts_.*op.counter);
-      auto [ec, response] = co_await http_.async_perform(std::move(request), as_tuple(asio::use_awaitable));
+      std::error_code ec;
+      http_response response;
+      auto* faults = detail::request_faults.load();
+      auto injected = faults ? faults->before(op.fault_method, op.fault_name) : std::nullopt;
+      if (injected) {
+        ec = injected->transport;
+        response = std::move(injected->response);
+      } else {
+        std::tie(ec, response) = co_await http_.async_perform(std::move(request), as_tuple(asio::use_awaitable));
+      }
       if (ec == asio::error::operation_aborted) {
         throw std::system_error(ec, "S3 " + op.label + ": cancelled");
       }

@@ -335,31 +335,29 @@ class basic_s3_store {
         [this, &selected, &users, &which, share](transaction& change) -> asio::awaitable<versions> {
           for (const auto& u : users) {
             if (u == user_) continue;
-            if (share) {
-              for (const auto& version : selected) {
-                co_await client_->put(grant_name(version, u), "");
-                if (co_await client_->put(share_name(u, version), "", true)) {
-                  change.on_failure([this, u, version]() -> asio::awaitable<void> {
-                    co_await client_->remove(share_name(u, version));
-                    co_await client_->remove(grant_name(version, u));
-                  });
-                }
-                append(u, event_name::share, version.to_string());
-              }
-              continue;
-            }
-            // Unshare: only the versions `u` has get an UNSHARE.
+            // What `u` holds already: listed, not learned from conditional
+            // writes, which not every server honours.
             std::set<std::string> held;
             for (auto& name : co_await list_all("shares/" + u + '/' + user_ + '/' + which.prefix)) held.insert(std::move(name));
             for (const auto& version : selected) {
-              if (!held.contains(share_name(u, version))) continue;
-              co_await client_->remove(share_name(u, version));
-              change.on_failure([this, u, version]() -> asio::awaitable<void> {
-                co_await client_->put(grant_name(version, u), "");
-                co_await client_->put(share_name(u, version), "");
-              });
-              co_await client_->remove(grant_name(version, u));
-              append(u, event_name::unshare, version.to_string());
+              const bool holds = held.contains(share_name(u, version));
+              if (share) {
+                if (!holds) {  // an already shared version is announced again, its markers untouched
+                  co_await client_->put(grant_name(version, u), "");
+                  change.on_failure([this, u, version]() { return client_->remove(grant_name(version, u)); });
+                  co_await client_->put(share_name(u, version), "");
+                  change.on_failure([this, u, version]() { return client_->remove(share_name(u, version)); });
+                }
+                append(u, event_name::share, version.to_string());
+              } else if (holds) {  // only the versions `u` has get an UNSHARE
+                co_await client_->remove(share_name(u, version));
+                change.on_failure([this, u, version]() -> asio::awaitable<void> {
+                  co_await client_->put(grant_name(version, u), "");
+                  co_await client_->put(share_name(u, version), "");
+                });
+                co_await client_->remove(grant_name(version, u));
+                append(u, event_name::unshare, version.to_string());
+              }
             }
           }
           co_return selected;

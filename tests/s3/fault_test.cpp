@@ -1,0 +1,122 @@
+// Each S3 store operation failing at each of its requests (through
+// s3::detail::request_faults, the client's test seam): the operation fails
+// naming the request, and the bucket and the journals are as before — or,
+// for a delete whose DELETE records are stored, running it again finishes it.
+#include "common/fixture.hpp"
+#include "common/store.hpp"
+#include "common/store_kinds.hpp"
+
+#include <storewatch/s3/store.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Fails the n-th request made while installed with a refused connection.
+class fail_nth final : public s3::detail::request_fault_injector {
+ public:
+  explicit fail_nth(std::size_t n) : n_(n) { s3::detail::request_faults = this; }
+  fail_nth(const fail_nth&) = delete;
+  fail_nth& operator=(const fail_nth&) = delete;
+  ~fail_nth() override { s3::detail::request_faults = nullptr; }
+
+  std::optional<outcome> before(std::string_view method, std::string_view name) override {
+    if (++seen_ != n_) return std::nullopt;
+    failed_ = std::string(method) + " " + std::string(name);
+    return outcome{s3::make_http_error(CURLE_COULDNT_CONNECT), {}};
+  }
+
+  /// The request that was failed ("PUT journals/bob/..."), or empty.
+  const std::string& failed() const { return failed_; }
+
+ private:
+  std::size_t n_;
+  std::size_t seen_ = 0;
+  std::string failed_;
+};
+
+/// One request per attempt, so that one injected failure fails the request.
+s3::s3_store_options one_attempt() {
+  s3::s3_store_options options;
+  options.client.max_attempts = 1;
+  return options;
+}
+
+struct scenario {
+  std::string name;
+  std::function<void(test_store<s3::s3_store>&)> run;
+};
+
+}  // namespace
+
+TEST_CASE("S3 faults: every operation failing at each of its requests leaves the bucket and the journals as they were") {
+  const std::vector<scenario> operations{
+      {"create", [](auto& alice) { alice.create_file("docs/c.txt", "new"); }},
+      {"share", [](auto& alice) { alice.share_files(chosen("docs/", true), {"bob", "carol"}, true); }},
+      {"unshare", [](auto& alice) { alice.share_files(chosen("docs/", true), {"bob", "carol"}, false); }},
+      {"publish", [](auto& alice) { alice.publish_event("note", "x", {"alice", "bob", "carol"}); }},
+      {"delete", [](auto& alice) { alice.delete_files(chosen("docs/", true)); }},
+  };
+  std::size_t injected = 0;
+  for (const auto& operation : operations) {
+    for (std::size_t n = 1;; ++n) {
+      INFO(operation.name << ", request " << n << " failing");
+      s3_kind kind;
+      auto alice = kind.open("alice");
+      alice.create_file("docs/a.txt", "a");
+      alice.create_file("docs/b.txt", "b");
+      alice.share_files(chosen("docs/a.txt", false), {"bob"}, true);
+      std::map<std::string, journal_reader> journals;
+      for (const char* user : {"alice", "bob", "carol"}) {
+        journals.emplace(user, kind.journal(kind.open(user)));
+        journals.at(user).take();
+      }
+      const auto before = kind.snapshot();
+
+      test_store<s3::s3_store> faulty(kind.io, std::make_unique<s3::s3_store>(kind.io.get_executor(), kind.config,
+                                                                               "alice", one_attempt()));
+      std::string failed;
+      failure f;
+      {
+        fail_nth fault(n);
+        f = failure_of([&] { operation.run(faulty); });
+        failed = fault.failed();
+      }
+      if (failed.empty()) {  // fewer than n requests: the operation ran to the end
+        CHECK(f.what == "no exception");
+        CHECK(n > 1);
+        break;
+      }
+      ++injected;
+      INFO("failed request: " << failed << "; error: " << f.what);
+      CHECK(f.code == errc::store_io_failed);
+      CHECK_THAT(f.what, Catch::Contains("S3 "));
+      const bool delete_records_stored = operation.name == "delete" && failed.starts_with("DELETE ");
+      if (!delete_records_stored) {
+        CHECK(kind.snapshot() == before);
+        for (auto& [user, journal] : journals) {
+          INFO("journal of " << user);
+          CHECK(journal.take().empty());
+        }
+        continue;
+      }
+      // The DELETE events are out; the versions go when the delete runs again.
+      CHECK(names_of(journals.at("alice").take()) == std::vector<std::string>{"DELETE", "DELETE"});
+      CHECK(names_of(journals.at("bob").take()) == std::vector<std::string>{"DELETE"});
+      CHECK(journals.at("carol").take().empty());
+      alice.delete_files(chosen("docs/", true));
+      CHECK(alice.list_files("", true).empty());
+      CHECK(kind.open("bob").list_files("", true).empty());
+      for (const auto& [key, bytes] : kind.snapshot()) CHECK(key.starts_with("journals/"));
+    }
+  }
+  CHECK(injected >= 30);
+}
