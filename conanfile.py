@@ -1,8 +1,10 @@
 """Conan 2 recipe for storewatch.
 
-The core is header-only (one package id for every configuration); the
-``tools`` option builds the storewatch command-line tool and ``s3`` the
-object-storage store, which make the package configuration-specific.
+The core is header-only (one package id for every configuration). The
+``s3`` option adds the S3 store, storewatch::s3: headers too, whose users
+link OpenSSL's libcrypto, pugixml and libcurl. The ``tools`` option builds
+the storewatch command-line tool (linking those libraries too when ``s3`` is
+on), which makes the package configuration-specific.
 tests/package/conan_recipe.py runs this recipe's CMake invocation in CI
 through stand-ins for Conan's classes.
 """
@@ -34,17 +36,39 @@ class StorewatchConan(ConanFile):
         cmake_layout(self)
 
     def requirements(self):
-        self.requires("asio/[>=1.22.1 <2]")
-        self.requires("nlohmann_json/[>=3.10 <4]")
-        self.requires("zlib/[>=1.2.11 <2]")
+        # storewatch's headers include these libraries' headers and call
+        # them: its users compile against them and link the compiled ones, so
+        # headers and libraries are passed on. (Conan would not pass on a
+        # header-only dependency's headers, such as Asio's, by default.)
+        self.requires("asio/[>=1.22.1 <2]", transitive_headers=True)
+        self.requires("nlohmann_json/[>=3.10 <4]", transitive_headers=True)
+        self.requires("zlib/[>=1.2.11 <2]", transitive_headers=True, transitive_libs=True)
         if self.options.s3:
-            self.requires("libcurl/[>=7.88 <9]")
-            self.requires("openssl/[>=3 <4]")
-            self.requires("pugixml/[>=1.13 <2]")
+            # The minimum versions are the ones storewatch's CMake package
+            # asks for (cmake/storewatch-config.cmake.in).
+            self.requires("openssl/[>=3 <4]", transitive_headers=True, transitive_libs=True)
+            self.requires("pugixml/[>=1.11 <2]", transitive_headers=True, transitive_libs=True)
+            self.requires("libcurl/[>=7.80 <9]", transitive_headers=True, transitive_libs=True)
 
     def package_id(self):
-        if not self.info.options.tools and not self.info.options.s3:
+        if self.info.options.tools:
+            # The tool is compiled and linked (with s3, against libcrypto,
+            # pugixml and libcurl): the default id, from the settings, the
+            # options and the requirements' versions, is the right one.
+            return
+        if not self.info.options.s3:
+            # The header-only core: the same files for every configuration.
             self.info.clear()
+            return
+        # The S3 store is headers too: nothing of this package is compiled
+        # or linked here. The consumer compiles the S3 headers and links
+        # libcrypto, pugixml and libcurl itself, from the versions its own
+        # graph resolves (they are its requirements through this package,
+        # and count in its package id). So the files here do not depend on
+        # the settings or on the requirements' versions, only on the options:
+        # one id with s3 and one without, not one per configuration.
+        self.info.settings.clear()
+        self.info.requires.clear()
 
     def generate(self):
         toolchain = CMakeToolchain(self)
@@ -69,11 +93,35 @@ class StorewatchConan(ConanFile):
 
     def package_info(self):
         self.cpp_info.set_property("cmake_file_name", "storewatch")
-        self.cpp_info.set_property("cmake_target_name", "storewatch::storewatch")
-        self.cpp_info.set_property("pkg_config_name", "storewatch")
-        self.cpp_info.libdirs = []
-        self.cpp_info.bindirs = ["bin"] if self.options.tools else []
-        self.cpp_info.defines = ["ASIO_STANDALONE"]
-        self.cpp_info.requires = ["asio::asio", "nlohmann_json::nlohmann_json", "zlib::zlib"]
+        if not self.options.s3:
+            # One target, as storewatch's CMake package has without S3.
+            self.cpp_info.set_property("cmake_target_name", "storewatch::storewatch")
+            self.cpp_info.set_property("pkg_config_name", "storewatch")
+            self._core(self.cpp_info)
+            return
+        # With S3, the targets of storewatch's CMake package as components:
+        # storewatch::storewatch, the core alone, and storewatch::s3. CMakeDeps
+        # also makes a target for the whole package that links every
+        # component; named storewatch::storewatch it would give the S3
+        # store's libraries to every user of the core, so it is storewatch::all.
+        self.cpp_info.set_property("cmake_target_name", "storewatch::all")
+        self.cpp_info.set_property("pkg_config_name", "storewatch-all")
+        core = self.cpp_info.components["core"]
+        core.set_property("cmake_target_name", "storewatch::storewatch")
+        core.set_property("pkg_config_name", "storewatch")
+        self._core(core)
+        s3 = self.cpp_info.components["s3"]
+        s3.set_property("cmake_target_name", "storewatch::s3")
+        s3.set_property("pkg_config_name", "storewatch-s3")
+        s3.libdirs = []
+        s3.bindirs = []
+        s3.requires = ["core", "openssl::crypto", "pugixml::pugixml", "libcurl::curl"]
+
+    def _core(self, info):
+        """The header-only core's information, on the package or its core component."""
+        info.libdirs = []
+        info.bindirs = ["bin"] if self.options.tools else []
+        info.defines = ["ASIO_STANDALONE"]
+        info.requires = ["asio::asio", "nlohmann_json::nlohmann_json", "zlib::zlib"]
         if self.settings.os == "Linux":
-            self.cpp_info.system_libs = ["pthread"]
+            info.system_libs = ["pthread"]

@@ -1,7 +1,9 @@
-# vcpkg port of storewatch. The core is header-only; the `tools` feature
-# builds the storewatch command-line tool, the `s3` feature the object-storage
-# store. tests/package/ runs this file's CMake invocation in CI through
-# stand-ins for vcpkg's helper functions.
+# vcpkg port of storewatch. The core is header-only. The `s3` feature adds
+# the S3 object-storage store, storewatch::s3: headers too, whose users link
+# OpenSSL's libcrypto, pugixml and libcurl (the feature's dependencies).
+# The `tools` feature builds the storewatch command-line tool (which also
+# opens s3:// stores when `s3` is on). tests/package/ runs this file's CMake
+# invocation in CI through stand-ins for vcpkg's helper functions.
 vcpkg_from_github(
   OUT_SOURCE_PATH SOURCE_PATH
   REPO storewatch/storewatch
@@ -10,6 +12,7 @@ vcpkg_from_github(
   HEAD_REF main
 )
 
+# A feature turns its option ON; without it, vcpkg passes it OFF.
 vcpkg_check_features(OUT_FEATURE_OPTIONS feature_options
   FEATURES
     tools STOREWATCH_BUILD_TOOLS

@@ -7,11 +7,20 @@ for are the ones that run. Then checks what a Conan user would get.
     python3 conan_recipe.py SOURCE WORK [tools] [s3]
 
 The package lands in WORK/package.
+
+Requirements are resolved as Conan would resolve them from its registry,
+but from this machine's packages: storewatch's CMake build finds them, and
+each requirement's version range must hold the version pkg-config reports
+for it here, and start at the version storewatch's CMake package asks for.
+Not modelled: CMakeDeps (the package's own CMake config is what consumers
+use here), and Conan Center's recipes for the requirements (their component
+names are taken as they are today: openssl::crypto, libcurl::curl).
 """
 import fnmatch
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,26 +56,54 @@ class Values:
         self.__dict__.update({k: Value(v) for k, v in values.items()})
 
 
-class Info:
-    def __init__(self, options):
-        self.options = options
+class IdPart:
+    """The settings or the requirements in self.info: only clear() is modelled."""
+
+    def __init__(self):
         self.cleared = False
 
     def clear(self):
         self.cleared = True
 
 
+class Info:
+    def __init__(self, options):
+        self.options = options
+        self.options_cleared = False
+        self.settings = IdPart()
+        self.requires = IdPart()
+
+    def clear(self):
+        self.options_cleared = True
+        self.settings.clear()
+        self.requires.clear()
+
+    def what_counts(self):
+        """What the package id is computed from."""
+        return {"settings": not self.settings.cleared, "options": not self.options_cleared,
+                "requirements": not self.requires.cleared}
+
+
 class CppInfo:
-    def __init__(self):
+    def __init__(self, root=True):
         self.properties = {}
+        self.includedirs = ["include"]
         self.libdirs = ["lib"]
         self.bindirs = ["bin"]
         self.defines = []
         self.requires = []
         self.system_libs = []
+        if root:
+            self.components = Components()
 
     def set_property(self, name, value):
         self.properties[name] = value
+
+
+class Components(dict):
+    def __missing__(self, name):
+        self[name] = CppInfo(root=False)
+        return self[name]
 
 
 class ConanFile:
@@ -80,10 +117,10 @@ class ConanFile:
         self.settings = Values({"os": "Linux", "arch": "x86_64", "compiler": "gcc", "build_type": "Release"})
         self.info = Info(self.options)
         self.cpp_info = CppInfo()
-        self.required = []
+        self.required = {}
 
-    def requires(self, reference):
-        self.required.append(reference)
+    def requires(self, reference, **traits):
+        self.required[reference] = traits
 
 
 toolchains = []
@@ -189,19 +226,117 @@ with open(os.path.join(source, "ports/storewatch/vcpkg.json"), encoding="utf-8")
     port_version = json.load(f)["version-semver"]
 if recipe.version != port_version:
     fail("the recipe's version %s differs from the vcpkg port's %s" % (recipe.version, port_version))
-properties = recipe.cpp_info.properties
-if properties.get("cmake_file_name") != "storewatch" or properties.get("cmake_target_name") != "storewatch::storewatch":
-    fail("cmake_file_name/cmake_target_name do not match the CMake package: %s" % properties)
-header_only = not chosen & {"tools", "s3"}
-if recipe.info.cleared != header_only:
-    fail("package_id: header-only is %s but info.clear() was %scalled" % (header_only, "" if recipe.info.cleared else "not "))
-for name in ("asio", "nlohmann_json", "zlib"):
-    if not any(r.startswith(name + "/") for r in recipe.required):
-        fail("the recipe does not require " + name)
+cpp_info = recipe.cpp_info
+if cpp_info.properties.get("cmake_file_name") != "storewatch":
+    fail("cmake_file_name is not storewatch, the CMake package's name: %s" % cpp_info.properties)
+
+# package_id: the header-only core has one id; with s3 alone the files
+# depend on the options only; with the tool, everything counts.
+if "tools" in chosen:
+    expected_id = {"settings": True, "options": True, "requirements": True}
+elif "s3" in chosen:
+    expected_id = {"settings": False, "options": True, "requirements": False}
+else:
+    expected_id = {"settings": False, "options": False, "requirements": False}
+if recipe.info.what_counts() != expected_id:
+    fail("package_id: expected the id to come from %s, but it comes from %s" % (expected_id, recipe.info.what_counts()))
+
+# Requirements, resolved from this machine's packages. Name in Conan Center:
+# (pkg-config name here, the CMake package storewatch's config asks for, the
+# target it links, the Conan Center component giving that target).
+requirements = {
+    "asio": (None, None, "asio::asio", "asio::asio"),
+    "nlohmann_json": ("nlohmann_json", "nlohmann_json", "nlohmann_json::nlohmann_json", "nlohmann_json::nlohmann_json"),
+    "zlib": ("zlib", "ZLIB", "ZLIB::ZLIB", "zlib::zlib"),
+}
+s3_requirements = {
+    "openssl": ("libcrypto", "OpenSSL", "OpenSSL::Crypto", "openssl::crypto"),
+    "pugixml": ("pugixml", "pugixml", "pugixml::pugixml", "pugixml::pugixml"),
+    "libcurl": ("libcurl", "CURL", "CURL::libcurl", "libcurl::curl"),
+}
+if "s3" in chosen:
+    requirements.update(s3_requirements)
+required = {reference.split("/")[0]: (reference, traits) for reference, traits in recipe.required.items()}
+if sorted(required) != sorted(requirements):
+    fail("the recipe requires %s; expected %s" % (sorted(required), sorted(requirements)))
+
+
+def version_tuple(text):
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+config_in = load(None, os.path.join(source, "cmake/storewatch-config.cmake.in"))
+cmake_minimums = dict(re.findall(r"find_dependency\((\w+) ([\d.]+)", config_in))
+for name, (pc_name, cmake_name, _, _) in requirements.items():
+    reference, traits = required[name]
+    match = re.fullmatch(r"[\w-]+/\[>=([\d.]+) <([\d.]+)\]", reference)
+    if not match:
+        fail("%s: expected a range [>=low <high]" % reference)
+    low, high = match.groups()
+    if not traits.get("transitive_headers"):
+        fail("%s: storewatch's headers include it, but its headers are not passed on (transitive_headers)" % reference)
+    if name not in ("asio", "nlohmann_json") and not traits.get("transitive_libs"):
+        fail("%s: storewatch's users link it, but its libraries are not passed on (transitive_libs)" % reference)
+    if cmake_name in cmake_minimums and version_tuple(low) != version_tuple(cmake_minimums[cmake_name]):
+        fail("%s starts at %s, but storewatch's CMake package asks for %s %s" % (reference, low, cmake_name,
+                                                                                 cmake_minimums[cmake_name]))
+    if pc_name:
+        here = subprocess.run(["pkg-config", "--modversion", pc_name], capture_output=True, text=True)
+        if here.returncode != 0:
+            fail("pkg-config knows no %s to resolve %s from" % (pc_name, reference))
+        version = here.stdout.strip()
+        if not version_tuple(low) <= version_tuple(version) < version_tuple(high):
+            fail("%s does not hold this machine's %s %s" % (reference, pc_name, version))
+        print("conan recipe: %s resolved to this machine's %s %s" % (reference, pc_name, version))
+
+# package_info against the CMake package's targets.
+core_requires = sorted(component for _, _, _, component in requirements.values()
+                       if component.split("::")[0] in ("asio", "nlohmann_json", "zlib"))
+if "s3" in chosen:
+    if cpp_info.properties.get("cmake_target_name") in ("storewatch::storewatch", "storewatch::s3", None):
+        fail("with components, the whole package's target must not be a component's: %s" % cpp_info.properties)
+    if sorted(cpp_info.components) != ["core", "s3"]:
+        fail("expected components core and s3, not %s" % sorted(cpp_info.components))
+    core, s3 = cpp_info.components["core"], cpp_info.components["s3"]
+    targets = {"core": "storewatch::storewatch", "s3": "storewatch::s3"}
+    for name, component in cpp_info.components.items():
+        if component.properties.get("cmake_target_name") != targets[name]:
+            fail("component %s: cmake_target_name %s, not %s" % (name, component.properties.get("cmake_target_name"),
+                                                                  targets[name]))
+    # What the installed CMake package says storewatch::s3 links.
+    exported = load(None, os.path.join(recipe.package_folder, "share/storewatch/storewatch-targets.cmake"))
+    match = re.search(r"set_target_properties\(storewatch::s3 PROPERTIES.*?INTERFACE_LINK_LIBRARIES \"([^\"]*)\"",
+                      exported, re.S)
+    if not match:
+        fail("the installed CMake package has no storewatch::s3 target")
+    by_target = {target: component for _, _, target, component in requirements.values()}
+    by_target["storewatch::storewatch"] = "core"
+    expected_s3 = sorted(by_target[target] for target in match.group(1).split(";"))
+    if sorted(s3.requires) != expected_s3:
+        fail("component s3 requires %s; the CMake package's storewatch::s3 links %s, which is %s"
+             % (sorted(s3.requires), match.group(1), expected_s3))
+else:
+    if cpp_info.components:
+        fail("without s3, expected no components, as the CMake package has one target")
+    if cpp_info.properties.get("cmake_target_name") != "storewatch::storewatch":
+        fail("cmake_target_name is not storewatch::storewatch: %s" % cpp_info.properties)
+    core = cpp_info
+if sorted(core.requires) != core_requires or core.defines != ["ASIO_STANDALONE"] or core.libdirs:
+    fail("the core's information differs from the CMake package's storewatch::storewatch: requires %s, defines %s"
+         % (core.requires, core.defines))
+# Every requirement is used by the package or a component, as Conan checks.
+used = {r.split("::")[0] for info in [cpp_info, *cpp_info.components.values()] for r in info.requires if "::" in r}
+if used != set(requirements):
+    fail("requirements not used by any component: %s" % sorted(set(requirements) - used))
+
 expected = ["include/storewatch/storewatch.hpp", "include/storewatch/version.hpp", "licenses/LICENSE",
             "share/storewatch/storewatch-config.cmake"]
 if "tools" in chosen:
     expected.append("bin/storewatch")
+if "s3" in chosen:
+    expected += ["include/storewatch/s3/store.hpp", "include/storewatch/s3/journal.hpp"]
+elif os.path.exists(os.path.join(recipe.package_folder, "include/storewatch/s3")):
+    fail("the package has the S3 headers without the s3 option")
 for path in expected:
     if not os.path.exists(os.path.join(recipe.package_folder, path)):
         fail("the package lacks " + path)

@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Builds and runs the co_await and callback examples as a project outside
 # storewatch's tree would:
-#   consume.sh find_package     PREFIX WORK CXX   find_package(storewatch) from PREFIX
-#   consume.sh pkg_config       PREFIX WORK CXX   the compiler flags from PREFIX's storewatch.pc
-#   consume.sh add_subdirectory -      WORK CXX   storewatch's source tree vendored
+#   consume.sh find_package     PREFIX WORK CXX s3|no-s3   find_package(storewatch) from PREFIX,
+#                                                          which must have (s3) or lack (no-s3)
+#                                                          storewatch::s3; with it, the S3 program too
+#   consume.sh pkg_config       PREFIX WORK CXX            the compiler flags from PREFIX's storewatch.pc
+#   consume.sh add_subdirectory -      WORK CXX            storewatch's source tree vendored
 set -euo pipefail
-mode=$1 prefix=$2 work=$3 cxx=$4
+mode=$1 prefix=$2 work=$3 cxx=$4 s3=${5:-}
 here=$(cd "$(dirname "$0")" && pwd)
 examples=$here/../../examples
 rm -rf "$work"
 mkdir -p "$work"
 
 case $mode in
-  find_package | add_subdirectory)
-    cmake -S "$here/$mode" -B "$work" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix"
+  find_package)
+    case $s3 in
+      s3) expect_s3=ON ;;
+      no-s3) expect_s3=OFF ;;
+      *) echo "consume.sh: find_package needs s3 or no-s3 after CXX, not '$s3'" >&2; exit 2 ;;
+    esac
+    cmake -S "$here/$mode" -B "$work" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" \
+      -DSTOREWATCH_EXPECT_S3=$expect_s3
+    cmake --build "$work"
+    ;;
+  add_subdirectory)
+    cmake -S "$here/$mode" -B "$work" -G Ninja -DCMAKE_CXX_COMPILER="$cxx"
     cmake --build "$work"
     ;;
   pkg_config)
@@ -28,7 +40,7 @@ case $mode in
 esac
 
 cd "$work"
-for program in await_loop callback_listeners consumer_await consumer_callbacks; do
+for program in await_loop callback_listeners consumer_await consumer_callbacks s3_consumer; do
   if [[ -x $program ]]; then
     echo "== running $program"
     ./"$program"

@@ -3,9 +3,12 @@
 # what vcpkg would do with the port's arguments, so the CMake configure and
 # install the port asks for are the ones that run.
 #
-#   cmake -DSOURCE=<repo> -DWORK=<scratch dir> -DFEATURES="tools" -P vcpkg_port.cmake
+#   cmake -DSOURCE=<repo> -DWORK=<scratch dir> -DFEATURES=tools,s3 -P vcpkg_port.cmake
 #
-# The package lands in WORK/packages, laid out as vcpkg installs it.
+# FEATURES is a comma-separated list (empty: the core alone). The package
+# lands in WORK/packages, laid out as vcpkg installs it. The port's
+# dependencies come from this machine (storewatch's CMake build finds them),
+# not from vcpkg's registry.
 cmake_minimum_required(VERSION 3.20)
 foreach(var SOURCE WORK)
   if(NOT DEFINED ${var})
@@ -17,6 +20,13 @@ set(PORT storewatch)
 set(CMAKE_CURRENT_LIST_DIR_OF_PORT "${SOURCE}/ports/storewatch")
 file(READ "${CMAKE_CURRENT_LIST_DIR_OF_PORT}/vcpkg.json" manifest)
 string(JSON VERSION GET "${manifest}" version-semver)
+string(REPLACE "," ";" FEATURES "${FEATURES}")
+foreach(feature IN LISTS FEATURES)
+  string(JSON feature_description ERROR_VARIABLE no_feature GET "${manifest}" features ${feature} description)
+  if(no_feature)
+    message(FATAL_ERROR "vcpkg_port.cmake: vcpkg.json declares no feature '${feature}'")
+  endif()
+endforeach()
 set(CURRENT_PACKAGES_DIR "${WORK}/packages")
 file(REMOVE_RECURSE "${WORK}")
 set(configure_options "")
@@ -51,6 +61,7 @@ endfunction()
 function(vcpkg_cmake_configure)
   cmake_parse_arguments(arg "" "SOURCE_PATH" "OPTIONS" ${ARGN})
   message(STATUS "port configure options: ${arg_OPTIONS}")
+  set_property(GLOBAL PROPERTY port_configure_options "${arg_OPTIONS}")
   run("${CMAKE_COMMAND}" -S "${arg_SOURCE_PATH}" -B "${WORK}/build" -G Ninja -DCMAKE_BUILD_TYPE=Release
       "-DCMAKE_INSTALL_PREFIX=${CURRENT_PACKAGES_DIR}" ${arg_OPTIONS})
 endfunction()
@@ -110,5 +121,39 @@ foreach(file IN LISTS expected)
 endforeach()
 if(EXISTS "${CURRENT_PACKAGES_DIR}/bin" OR EXISTS "${CURRENT_PACKAGES_DIR}/debug")
   message(FATAL_ERROR "vcpkg_port.cmake: bin/ or debug/ left in the package")
+endif()
+
+# The s3 feature: STOREWATCH_BUILD_S3 follows it, the S3 headers and target
+# come with it only, and it declares the libraries storewatch::s3 links.
+get_property(configure_options GLOBAL PROPERTY port_configure_options)
+file(READ "${CURRENT_PACKAGES_DIR}/share/storewatch/storewatch-targets.cmake" exported_targets)
+if("s3" IN_LIST FEATURES)
+  set(s3_option -DSTOREWATCH_BUILD_S3=ON)
+  if(NOT EXISTS "${CURRENT_PACKAGES_DIR}/include/storewatch/s3/store.hpp" OR NOT exported_targets MATCHES "storewatch::s3")
+    message(FATAL_ERROR "vcpkg_port.cmake: the s3 feature did not install storewatch::s3 and its headers")
+  endif()
+else()
+  set(s3_option -DSTOREWATCH_BUILD_S3=OFF)
+  if(EXISTS "${CURRENT_PACKAGES_DIR}/include/storewatch/s3" OR exported_targets MATCHES "storewatch::s3")
+    message(FATAL_ERROR "vcpkg_port.cmake: storewatch::s3 or its headers installed without the s3 feature")
+  endif()
+endif()
+if(NOT s3_option IN_LIST configure_options)
+  message(FATAL_ERROR "vcpkg_port.cmake: the port did not pass ${s3_option} (it passed: ${configure_options})")
+endif()
+string(JSON s3_dependency_count LENGTH "${manifest}" features s3 dependencies)
+set(s3_dependencies "")
+math(EXPR last "${s3_dependency_count} - 1")
+foreach(i RANGE ${last})
+  string(JSON dependency GET "${manifest}" features s3 dependencies ${i})
+  string(JSON name ERROR_VARIABLE not_an_object GET "${dependency}" name)
+  if(not_an_object)
+    set(name "${dependency}")
+  endif()
+  list(APPEND s3_dependencies "${name}")
+endforeach()
+list(SORT s3_dependencies)
+if(NOT s3_dependencies STREQUAL "curl;openssl;pugixml")
+  message(FATAL_ERROR "vcpkg_port.cmake: the s3 feature depends on '${s3_dependencies}', not curl, openssl and pugixml")
 endif()
 message(STATUS "vcpkg port: installed to ${CURRENT_PACKAGES_DIR} with features '${FEATURES}'")
