@@ -1,5 +1,7 @@
 // Alice's side of the two-user demo: create a file, share it with bob123,
-// pause so that Bob sees the SHARE first, then delete it.
+// pause so that Bob sees the SHARE first, then delete it. The store is a
+// directory (--root DIR) or an S3 bucket (--store s3://bucket/prefix); `act`
+// is the same for both.
 #include "demo_options.hpp"
 
 #include <storewatch/storewatch.hpp>
@@ -8,8 +10,8 @@
 
 namespace {
 
-asio::awaitable<void> act(storewatch::local_store& store, const std::string& friend_name,
-                          std::chrono::milliseconds pause) {
+template <class Store>
+asio::awaitable<void> act(Store& store, const std::string& friend_name, std::chrono::milliseconds pause) {
   using asio::use_awaitable;
   // Arguments as named variables, not temporaries in the co_await (the g++ 12
   // advice in the README's "Known limits").
@@ -34,25 +36,26 @@ asio::awaitable<void> act(storewatch::local_store& store, const std::string& fri
 
 int main(int argc, char** argv) {
   std::map<std::string, demo::option> options{
-      {"root", {"root", "storewatch-demo", "the store's directory"}},
       {"user", {"user", "alice222", "who acts"}},
       {"to", {"to", "bob123", "who the file is shared with"}},
       {"pause", {"pause", "2", "seconds between sharing and deleting"}},
   };
+  demo::add_store_options(options);
   demo::parse(argc, argv, options, "Alice: creates a file, shares it with Bob, then deletes it.");
   try {
     asio::io_context io;
-    storewatch::local_store store(io.get_executor(), options["root"].value, options["user"].value);
     const auto pause = std::chrono::milliseconds(static_cast<long long>(std::stod(options["pause"].value) * 1000));
-    asio::co_spawn(io, act(store, options["to"].value, pause), [&](std::exception_ptr error) {
-      if (!error) return;
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::system_error&) {
-        throw std::runtime_error(store.last_error());  // names the file or argument at fault
-      }
+    demo::with_store(io, options, options["user"].value, [&](auto& store) {
+      asio::co_spawn(io, act(store, options["to"].value, pause), [&](std::exception_ptr error) {
+        if (!error) return;
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::system_error&) {
+          throw std::runtime_error(store.last_error());  // names the file, request or argument at fault
+        }
+      });
+      io.run();
     });
-    io.run();
   } catch (const std::exception& error) {
     std::fprintf(stderr, "alice_sender: %s\n", error.what());
     return 1;

@@ -1,6 +1,8 @@
 // Bob's side of the two-user demo: listen to bob123's journal in a store and
 // print the SHARE, UNSHARE and DELETE events Alice's actions send him.
 //
+// The store is a directory (--root DIR) or an S3 bucket (--store
+// s3://bucket/prefix); the listening code is the same for both.
 // Resumes from its checkpoint, so a restarted Bob neither misses nor repeats
 // an event; Ctrl-C or SIGTERM stops it cleanly (checkpoint saved).
 #include "demo_options.hpp"
@@ -9,47 +11,65 @@
 
 #include <cstdio>
 
+namespace {
+
+/// Listens to `store`'s user's journal until SIGINT or SIGTERM.
+template <class Store>
+void listen(asio::io_context& io, Store& store, const std::string& where, const std::filesystem::path& checkpoint,
+            std::chrono::milliseconds interval) {
+  const std::string& user = store.user();
+  auto journal = store.events();
+  storewatch::listener_options listening;
+  listening.poller.poll_interval = interval;
+  listening.checkpoint = checkpoint;
+  storewatch::event_listener listener(io.get_executor(), journal, listening);
+
+  listener.add_event_listener(
+      [&](std::string_view name, std::string_view data) {
+        std::printf("%s received %.*s: %.*s\n", user.c_str(), static_cast<int>(name.size()), name.data(),
+                    static_cast<int>(data.size()), data.data());
+        std::fflush(stdout);
+      },
+      {.names = {"SHARE", "UNSHARE", "DELETE"}});
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code ec, int) {
+    if (!ec) listener.stop();
+  });
+
+  listener.start();
+  std::printf("%s is listening to %s (Ctrl-C to stop)\n", user.c_str(), where.c_str());
+  std::fflush(stdout);
+  io.run();  // until a signal stops the listener
+  std::printf("%s stopped; delivered %llu events; checkpoint %s\n", user.c_str(),
+              static_cast<unsigned long long>(listener.stats().delivered), checkpoint.c_str());
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::map<std::string, demo::option> options{
-      {"root", {"root", "storewatch-demo", "the store's directory"}},
       {"user", {"user", "bob123", "whose events to follow"}},
-      {"checkpoint", {"checkpoint", "", "checkpoint file (default: ROOT/USER.checkpoint)"}},
-      {"interval", {"interval", "100", "poll interval in milliseconds"}},
+      {"checkpoint", {"checkpoint", "", "checkpoint file (default: ROOT/USER.checkpoint; ./USER.checkpoint for S3)"}},
+      {"interval",
+       {"interval", "", "poll interval in milliseconds (default: 100; 1000 for S3, which has no wake-ups)"}},
   };
+  demo::add_store_options(options);
   demo::parse(argc, argv, options, "Bob: prints the file events shared with him, as they happen.");
-  const std::filesystem::path root = options["root"].value;
+  const auto where = demo::store_location(options);
+  const bool s3 = demo::is_s3(options);
   const std::string user = options["user"].value;
   const std::filesystem::path checkpoint =
-      options["checkpoint"].value.empty() ? root / (user + ".checkpoint") : std::filesystem::path(options["checkpoint"].value);
+      !options["checkpoint"].value.empty() ? std::filesystem::path(options["checkpoint"].value)
+      : s3                                 ? std::filesystem::path(user + ".checkpoint")
+                                           : std::filesystem::path(where) / (user + ".checkpoint");
 
   try {
+    const auto interval = options["interval"].value.empty() ? (s3 ? 1000 : 100) : std::stoi(options["interval"].value);
     asio::io_context io;
-    storewatch::local_store store(io.get_executor(), root, user);
-    auto journal = store.events();
-    storewatch::listener_options listening;
-    listening.poller.poll_interval = std::chrono::milliseconds(std::stoi(options["interval"].value));
-    listening.checkpoint = checkpoint;
-    storewatch::event_listener listener(io.get_executor(), journal, listening);
-
-    listener.add_event_listener(
-        [&](std::string_view name, std::string_view data) {
-          std::printf("%s received %.*s: %.*s\n", user.c_str(), static_cast<int>(name.size()), name.data(),
-                      static_cast<int>(data.size()), data.data());
-          std::fflush(stdout);
-        },
-        {.names = {"SHARE", "UNSHARE", "DELETE"}});
-
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](std::error_code ec, int) {
-      if (!ec) listener.stop();
+    demo::with_store(io, options, user, [&](auto& store) {
+      listen(io, store, where, checkpoint, std::chrono::milliseconds(interval));
     });
-
-    listener.start();
-    std::printf("%s is listening to %s (Ctrl-C to stop)\n", user.c_str(), root.c_str());
-    std::fflush(stdout);
-    io.run();  // until a signal stops the listener
-    std::printf("%s stopped; delivered %llu events; checkpoint %s\n", user.c_str(),
-                static_cast<unsigned long long>(listener.stats().delivered), checkpoint.c_str());
   } catch (const std::exception& error) {
     std::fprintf(stderr, "bob_listener: %s\n", error.what());
     return 1;

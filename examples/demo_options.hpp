@@ -1,10 +1,18 @@
 // Command-line options of the two-user demo programs: "--name value" pairs
-// checked against a table, so each program states what it accepts.
+// checked against a table, so each program states what it accepts; and the
+// store they name, a folder (--root DIR) or an S3 bucket (--store
+// s3://bucket/prefix, when built with the S3 component).
 #pragma once
+
+#include <storewatch/storewatch.hpp>
+#ifdef STOREWATCH_EXAMPLES_S3
+#include <storewatch/s3/store.hpp>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -23,7 +31,8 @@ inline void parse(int argc, char** argv, std::map<std::string, option>& options,
     for (const auto& [key, o] : options) std::fprintf(out, " [--%s VALUE]", o.name);
     std::fprintf(out, "\n");
     for (const auto& [key, o] : options) {
-      std::fprintf(out, "  --%-12s %s (default: %s)\n", o.name, o.meaning, o.value.c_str());
+      std::fprintf(out, "  --%-12s %s%s%s%s\n", o.name, o.meaning, o.value.empty() ? "" : " (default: ",
+                   o.value.c_str(), o.value.empty() ? "" : ")");
     }
   };
   for (int i = 1; i < argc; ++i) {
@@ -41,6 +50,48 @@ inline void parse(int argc, char** argv, std::map<std::string, option>& options,
     }
     found->second.value = argv[++i];
   }
+}
+
+/// The options naming the store, for a program's table.
+inline void add_store_options(std::map<std::string, option>& options) {
+  options["root"] = {"root", "storewatch-demo", "the store's directory"};
+  options["store"] = {"store", "", "the store instead of --root: a directory or s3://bucket/prefix"};
+  options["endpoint"] = {"endpoint", "",
+                         "the S3 service for an s3:// store (else AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS)"};
+}
+
+/// Where the store is: --store if given, else --root.
+inline std::string store_location(std::map<std::string, option>& options) {
+  return options["store"].value.empty() ? options["root"].value : options["store"].value;
+}
+
+/// True when the options name an S3 store.
+inline bool is_s3(std::map<std::string, option>& options) { return store_location(options).starts_with("s3://"); }
+
+/// Opens the store the options name, as `user`, and returns `use(store)`:
+/// a `storewatch::local_store` for a directory, a `storewatch::s3::s3_store`
+/// for s3://bucket/prefix, with credentials and region from the environment
+/// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) and the endpoint
+/// from --endpoint or the environment. Both stores have the same
+/// operations, so `use` is written once (a generic lambda).
+template <class Use>
+auto with_store(asio::io_context& io, std::map<std::string, option>& options, const std::string& user, Use&& use) {
+  const auto location = store_location(options);
+  if (location.starts_with("s3://")) {
+#ifdef STOREWATCH_EXAMPLES_S3
+    auto config = storewatch::s3::config_from_environment(location);
+    if (!options["endpoint"].value.empty()) {
+      config.endpoint = storewatch::s3::parse_endpoint(options["endpoint"].value, "--endpoint");
+    }
+    storewatch::s3::s3_store store(io.get_executor(), config, user);
+    return use(store);
+#else
+    throw std::runtime_error("--store " + location + ": this program was built without S3 support");
+#endif
+  }
+  if (!options["endpoint"].value.empty()) throw std::runtime_error("--endpoint is only for an s3:// store");
+  storewatch::local_store store(io.get_executor(), location, user);
+  return use(store);
 }
 
 }  // namespace demo

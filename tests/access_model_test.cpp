@@ -1380,7 +1380,10 @@ tool_result run_tool(const fs::path& scratch, const fs::path& root, const std::v
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view entry = *e;
-    if (!entry.starts_with("STOREWATCH_ROOT=") && !entry.starts_with("STOREWATCH_USER=")) env.emplace_back(entry);
+    if (!entry.starts_with("STOREWATCH_ROOT=") && !entry.starts_with("STOREWATCH_STORE=") &&
+        !entry.starts_with("STOREWATCH_USER=")) {
+      env.emplace_back(entry);
+    }
   }
   env.push_back("STOREWATCH_ROOT=" + root.string());
   std::vector<std::string> argv{STOREWATCH_TOOL};

@@ -1,12 +1,21 @@
 // storewatch: act on a store and follow its events from a shell.
 //
-// Exit status: 0 success, 1 runtime error (one line on stderr naming the path
-// or user), 2 usage error (naming the argument), 124 `tail --timeout` expired
-// before `--count` events arrived. Nothing goes to stdout on error.
+// The store is a folder (local_store) or, when built with STOREWATCH_TOOL_S3,
+// an S3 bucket and key prefix (s3::s3_store, `--store s3://bucket/prefix`).
+// The commands are written once, over either store: `complete` drives a
+// store's asynchronous operation to its end on the tool's io_context.
+//
+// Exit status: 0 success, 1 runtime error (one line on stderr naming the path,
+// user or S3 request), 2 usage error (naming the argument, option or
+// environment variable), 124 `tail --timeout` expired before `--count` events
+// arrived. Nothing goes to stdout on error.
 #include "cli.hpp"
 #include "time_text.hpp"
 
 #include <storewatch/storewatch.hpp>
+#ifdef STOREWATCH_TOOL_S3
+#include <storewatch/s3/store.hpp>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -14,13 +23,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <stdlib.h>
 #include <unistd.h>
 
 namespace {
@@ -66,7 +79,7 @@ const std::vector<cli::command_spec>& commands() {
         {"timeout", true, "give up after SECONDS; exit 124 if --count events have not arrived"},
         {"interval", true, "poll interval in SECONDS (default 0.2)"}},
        "print your events as they happen"},
-      {"stats", "", 0, 0, {}, "journal size, writers, oldest/newest event and event count per user"},
+      {"stats", "", 0, 0, {}, "event count, writers, journal bytes and oldest/newest event per user"},
       {"watch", "DIR", 1, 1,
        {{"state", true, "keep the watch's journal, snapshot and checkpoint in FOLDER: a restarted watch "
                         "prints what changed while it was down, and nothing twice"},
@@ -88,12 +101,37 @@ const std::vector<cli::command_spec>& commands() {
   return table;
 }
 
+/// What `COMMAND --help` adds after the options, for the commands whose
+/// behaviour differs on an S3 store.
+const std::map<std::string_view, std::string_view>& command_notes() {
+  static const std::map<std::string_view, std::string_view> notes{
+      {"ls", "On an s3:// store a user the store does not know simply has no files (a folder store says\n"
+             "the user is unknown: it checks the user's folders; S3 has none to check).\n"},
+      {"cat", "On an s3:// store the user is not checked first: a version that is not yours or shared\n"
+              "with you is \"cannot read\" (exit 1), as on a folder store.\n"},
+      {"tail", "Without --from-start or a --checkpoint that holds a position, the tail first reads to the\n"
+               "journal's end and prints only what comes after. S3 has no change notifications: each\n"
+               "--interval is one LIST request while nothing is new.\n"},
+      {"stats", "Reads every user's journal from the start. On an s3:// store: users are the folders under\n"
+                "journals/, bytes the size of their journal objects, writers the store objects that wrote them\n"
+                "(per the object names); one LIST per 1000 objects plus one GET per object.\n"},
+  };
+  return notes;
+}
+
 void print_usage(FILE* out) {
   std::fprintf(out,
-               "usage: storewatch [--root DIR] [--user NAME] COMMAND [ARGS]\n"
+               "usage: storewatch [--store LOCATION] [--endpoint URL] [--user NAME] COMMAND [ARGS]\n"
                "       storewatch COMMAND --help | --help | --version\n\n"
-               "  --root DIR    the store (default: $STOREWATCH_ROOT, else ./%s)\n"
-               "  --user NAME   who acts (default: $STOREWATCH_USER)\n\ncommands:\n",
+               "  --store LOCATION  the store: a folder, or s3://bucket[/prefix]\n"
+               "                    (default: $STOREWATCH_STORE, else $STOREWATCH_ROOT, else ./%s)\n"
+               "  --root DIR        the same as --store\n"
+               "  --endpoint URL    the S3 service for an s3:// store, http(s)://host[:port]\n"
+               "                    (default: $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else AWS in $AWS_REGION)\n"
+               "  --user NAME       who acts (default: $STOREWATCH_USER)\n\n"
+               "An s3:// store takes its credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and\n"
+               "AWS_SESSION_TOKEN, and its region from AWS_REGION (else AWS_DEFAULT_REGION, else us-east-1).\n"
+               "\ncommands:\n",
                std::string(default_root).c_str());
   for (const auto& c : commands()) {
     std::fprintf(out, "  %-8s %-16s %s\n", std::string(c.name).c_str(), std::string(c.positionals).c_str(),
@@ -102,17 +140,30 @@ void print_usage(FILE* out) {
 }
 
 void print_command_usage(const cli::command_spec& c) {
-  std::printf("usage: storewatch [--root DIR] [--user NAME] %s %s%s\n\n%s\n", std::string(c.name).c_str(),
+  std::printf("usage: storewatch [--store LOCATION] [--user NAME] %s %s%s\n\n%s\n", std::string(c.name).c_str(),
               std::string(c.positionals).c_str(), c.options.empty() ? "" : " [OPTIONS]",
               std::string(c.summary).c_str());
   for (const auto& o : c.options) {
     std::printf("  --%-12s %s\n", (std::string(o.name) + (o.takes_value ? " X" : "")).c_str(),
                 std::string(o.help).c_str());
   }
+  if (const auto note = command_notes().find(c.name); note != command_notes().end()) {
+    std::printf("\n%.*s", static_cast<int>(note->second.size()), note->second.data());
+  }
 }
 
+/// Where the store is, and what said so (for error messages).
+struct store_location {
+  std::string text = std::string(default_root);
+  std::string origin = "the default";  // "option '--store'", "STOREWATCH_ROOT", ...
+
+  bool is_s3() const { return text.starts_with("s3://"); }
+  std::filesystem::path root() const { return text; }
+};
+
 struct context {
-  std::filesystem::path root;
+  store_location store;
+  std::optional<std::string> endpoint;  // --endpoint
   std::string user;
   const cli::command_spec* command = nullptr;
   cli::parsed_args args;
@@ -138,10 +189,13 @@ std::vector<std::string> required_users(const context& c, std::string_view optio
   return cli::split_list(*text, option);
 }
 
+// Checks of a folder store, made before it is opened. An S3 store has no
+// folders to look at: see `command_notes`.
+
 void require_root(const context& c) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(c.root, ec)) {
-    throw runtime_failure("store root " + c.root.string() + " does not exist (use --root or STOREWATCH_ROOT)");
+  if (!std::filesystem::is_directory(c.store.root(), ec)) {
+    throw runtime_failure("store root " + c.store.text + " does not exist (use --store or STOREWATCH_STORE)");
   }
 }
 
@@ -149,10 +203,84 @@ void require_known_user(const context& c) {
   require_root(c);
   std::error_code ec;
   for (const char* part : {"journals", "versions", "shares"}) {
-    if (std::filesystem::exists(c.root / part / c.user, ec)) return;
+    if (std::filesystem::exists(c.store.root() / part / c.user, ec)) return;
   }
-  throw runtime_failure("user " + c.user + " is not known to the store at " + c.root.string() +
+  throw runtime_failure("user " + c.user + " is not known to the store at " + c.store.text +
                         " (no journal, files or shares)");
+}
+
+void check_local_store(const context& c) {
+  const auto name = c.command->name;
+  if (name == "stats" || name == "tail") {
+    require_root(c);
+  } else if (name == "ls" || name == "cat") {
+    require_known_user(c);
+  } else {  // the writing commands make the root, but not its parent
+    const auto root = c.store.root();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(root.has_parent_path() ? root.parent_path() : ".", ec)) {
+      throw runtime_failure("store root " + c.store.text + ": its parent folder does not exist");
+    }
+  }
+}
+
+/// A store operation that failed: its error code and the store's
+/// `last_error()` (which names the file, user or request).
+struct store_failure : std::runtime_error {
+  store_failure(std::error_code code, const std::string& what) : std::runtime_error(what), code(code) {}
+  std::error_code code;
+};
+
+/// Runs `io` until it has run `done()` true. Every pending operation keeps
+/// work on `io`, so it does not run dry before.
+void run_until(asio::io_context& io, const std::function<bool()>& done) {
+  io.restart();
+  while (!done()) {
+    if (io.run_one() == 0 && !done()) {
+      throw std::logic_error("the event loop ran out of work before an operation ended");
+    }
+  }
+}
+
+/// Starts an asynchronous operation with `start(handler)` and runs `io`
+/// until it completes; returns its result, or throws `store_failure` with
+/// `last_error()`. Works for any store or source: the commands below are
+/// written once for both kinds of store.
+template <class Result, class Start, class LastError>
+Result complete(asio::io_context& io, Start start, LastError last_error) {
+  std::optional<std::pair<std::error_code, Result>> outcome;
+  start([&outcome](std::error_code ec, Result result) { outcome.emplace(ec, std::move(result)); });
+  run_until(io, [&] { return outcome.has_value(); });
+  if (outcome->first) {
+    const std::string what = last_error();
+    throw store_failure(outcome->first, what.empty() ? outcome->first.message() : what);
+  }
+  return std::move(outcome->second);
+}
+
+/// One poll of `source`, run to its end.
+template <class Source>
+poll_result poll_once(asio::io_context& io, Source& source, const std::string& cursor, std::size_t max_events) {
+  return complete<poll_result>(
+      io, [&](auto handler) { source.async_poll(cursor, max_events, std::move(handler)); },
+      [&source] { return source.last_error(); });
+}
+
+/// Runs the coroutine `work` on `io` to its end; returns its value or
+/// rethrows what it threw.
+template <class T>
+T run_coroutine(asio::io_context& io, asio::awaitable<T> work) {
+  std::optional<T> value;
+  std::exception_ptr failure;
+  bool done = false;
+  asio::co_spawn(io, std::move(work), [&](std::exception_ptr thrown, T result) {
+    failure = thrown;
+    if (!thrown) value.emplace(std::move(result));
+    done = true;
+  });
+  run_until(io, [&] { return done; });
+  if (failure) std::rethrow_exception(failure);
+  return std::move(*value);
 }
 
 std::string read_input(const std::string& name) {
@@ -296,33 +424,13 @@ int follow(asio::io_context& io, Source& source, listener_options options, const
     });
   }
   if (settings.count && *settings.count == 0) return 0;
+  io.restart();  // the operations run before may have run it out of work, which stops it
   listener->start();
   while (listener->running()) io.run_one();
   signals.cancel();
   timer.cancel();
   io.run();
   return timed_out && settings.count ? 124 : 0;
-}
-
-int run_tail(context& c, local_store& store, asio::io_context& io) {
-  require_root(c);
-  const auto settings = parse_follow(c.args, 0.2);
-  detail::ensure_journal(c.root / "journals" / c.user);  // listening makes the user known
-  auto source = store.events();
-  listener_options options;
-  options.checkpoint_every = tail_checkpoint_every;
-  if (const auto file = c.args.get("checkpoint")) options.checkpoint = *file;
-  if (!c.args.has("from-start")) {
-    // Start at the journal's end as it is now: read past everything there.
-    std::string cursor;
-    for (;;) {
-      auto batch = source.poll(cursor, 4096);
-      cursor = std::move(batch.next_cursor);
-      if (batch.events.empty()) break;
-    }
-    options.start_cursor = cursor;
-  }
-  return follow(io, source, std::move(options), settings);
 }
 
 int run_watch(context& c, asio::io_context& io) {
@@ -353,6 +461,107 @@ int run_watch(context& c, asio::io_context& io) {
   return follow(io, *source, std::move(options), settings);
 }
 
+// What listening needs of each kind of store before its journal is read.
+void prepare_journal(const local_store& store) {
+  detail::ensure_journal(store.root() / "journals" / store.user());  // listening makes the user known
+}
+#ifdef STOREWATCH_TOOL_S3
+void prepare_journal(const s3::s3_store&) {}  // an S3 journal needs no folder
+#endif
+
+template <class Store>
+int run_tail(context& c, asio::io_context& io, Store& store) {
+  const auto settings = parse_follow(c.args, 0.2);
+  prepare_journal(store);
+  auto source = store.events();
+  listener_options options;
+  options.checkpoint_every = tail_checkpoint_every;
+  std::string cursor;
+  bool resuming = false;
+  if (const auto file = c.args.get("checkpoint")) {
+    options.checkpoint = *file;
+    const checkpoint saved(*file);  // throws for a file that is not a checkpoint, naming it
+    resuming = !(saved.state() == checkpoint_state{});
+    cursor = saved.state().cursor;
+  }
+  if (!c.args.has("from-start") && !resuming) {
+    // Start at the journal's end as it is now: read past everything there.
+    for (;;) {
+      auto batch = poll_once(io, source, cursor, 4096);
+      cursor = std::move(batch.next_cursor);
+      if (batch.events.empty()) break;
+    }
+    options.start_cursor = cursor;
+  } else {
+    // One poll where the listener will start, so that a store that cannot
+    // be read (refused credentials, a missing bucket) fails the command at
+    // once instead of being retried for ever.
+    poll_once(io, source, cursor, 1);
+  }
+  return follow(io, source, std::move(options), settings);
+}
+
+/// Runs the command `c` names on `store`, a local or an S3 store.
+template <class Store>
+int run_store_command(context& c, asio::io_context& io, Store& store) {
+  const auto name = c.command->name;
+  const auto& args = c.args;
+  const auto last_error = [&store] { return store.last_error(); };
+  using versions = std::vector<versioned_path>;
+  if (name == "create") {
+    auto bytes = read_input(args.positionals.size() > 1 ? args.positionals[1] : "-");
+    const auto version = complete<versioned_path>(
+        io, [&](auto handler) { store.async_create_file(args.positionals[0], std::move(bytes), std::move(handler)); },
+        last_error);
+    std::printf("%s\n", version.to_string().c_str());
+  } else if (name == "share" || name == "unshare") {
+    auto users = required_users(c, "with");
+    auto which = parse_selection(c);
+    print_versions(complete<versions>(
+        io,
+        [&](auto handler) {
+          if (name == "share") {
+            store.async_share_files(std::move(which), std::move(users), std::move(handler));
+          } else {
+            store.async_unshare_files(std::move(which), std::move(users), std::move(handler));
+          }
+        },
+        last_error));
+  } else if (name == "delete") {
+    auto which = parse_selection(c);
+    print_versions(complete<versions>(
+        io, [&](auto handler) { store.async_delete_files(std::move(which), std::move(handler)); }, last_error));
+  } else if (name == "publish") {
+    auto users = required_users(c, "to");
+    const auto ids = complete<std::vector<std::string>>(
+        io,
+        [&](auto handler) {
+          store.async_publish_event(args.positionals[0], args.positionals.size() > 1 ? args.positionals[1] : "",
+                                    std::move(users), std::move(handler));
+        },
+        last_error);
+    for (const auto& id : ids) std::printf("%s\n", id.c_str());
+  } else if (name == "ls") {
+    print_versions(complete<versions>(
+        io,
+        [&](auto handler) {
+          store.async_list_files(args.positionals.empty() ? "" : args.positionals[0], args.has("recursive"),
+                                 std::move(handler));
+        },
+        last_error));
+  } else if (name == "cat") {
+    std::string why;
+    auto version = versioned_path::try_parse(args.positionals[0], &why);
+    if (!version) throw usage_error(why);
+    const auto bytes = complete<std::string>(
+        io, [&](auto handler) { store.async_read_file(std::move(*version), std::move(handler)); }, last_error);
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+  } else if (name == "tail") {
+    return run_tail(c, io, store);
+  }
+  return 0;
+}
+
 struct journal_summary {
   std::uintmax_t bytes = 0;
   std::size_t writers = 0;
@@ -360,33 +569,25 @@ struct journal_summary {
   std::optional<timestamp> oldest, newest;
 };
 
-int run_stats(context& c, asio::io_context& io) {
-  require_root(c);
-  std::map<std::string, journal_summary> users;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(c.root / "journals", ec), end; !ec && it != end; it.increment(ec)) {
-    const auto user = it->path().filename().string();
-    auto& summary = users[user];
-    for (const auto& writer : detail::list_writers(it->path())) {
-      ++summary.writers;
-      for (const auto segment : detail::list_segments(it->path() / writer)) {
-        summary.bytes += std::filesystem::file_size(it->path() / writer / detail::segment_name(segment), ec);
-      }
+/// Counts the events of `source` (a user's journal) from the start, GAP
+/// events aside.
+template <class Source>
+void count_events(asio::io_context& io, Source& source, journal_summary& summary) {
+  std::string cursor;
+  for (;;) {
+    auto batch = poll_once(io, source, cursor, 4096);
+    for (const auto& e : batch.events) {
+      if (e.name == event_name::gap) continue;
+      ++summary.events;
+      if (!summary.oldest || e.occurred_at < *summary.oldest) summary.oldest = e.occurred_at;
+      if (!summary.newest || e.occurred_at > *summary.newest) summary.newest = e.occurred_at;
     }
-    journal_source source(io.get_executor(), it->path());
-    std::string cursor;
-    for (;;) {
-      auto batch = source.poll(cursor, 4096);
-      for (const auto& e : batch.events) {
-        if (e.name == event_name::gap) continue;
-        ++summary.events;
-        if (!summary.oldest || e.occurred_at < *summary.oldest) summary.oldest = e.occurred_at;
-        if (!summary.newest || e.occurred_at > *summary.newest) summary.newest = e.occurred_at;
-      }
-      cursor = std::move(batch.next_cursor);
-      if (batch.events.empty()) break;
-    }
+    cursor = std::move(batch.next_cursor);
+    if (batch.events.empty()) break;
   }
+}
+
+int print_stats(const std::map<std::string, journal_summary>& users) {
   std::printf("%-16s %8s %8s %12s  %-24s  %-24s\n", "user", "events", "writers", "bytes", "oldest", "newest");
   std::uintmax_t total_bytes = 0;
   std::size_t total_events = 0;
@@ -400,56 +601,150 @@ int run_stats(context& c, asio::io_context& io) {
   return 0;
 }
 
+int run_local_stats(context& c, asio::io_context& io) {
+  std::map<std::string, journal_summary> users;
+  std::error_code ec;
+  const auto journals = c.store.root() / "journals";
+  for (std::filesystem::directory_iterator it(journals, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto user = it->path().filename().string();
+    auto& summary = users[user];
+    for (const auto& writer : detail::list_writers(it->path())) {
+      ++summary.writers;
+      for (const auto segment : detail::list_segments(it->path() / writer)) {
+        summary.bytes += std::filesystem::file_size(it->path() / writer / detail::segment_name(segment), ec);
+      }
+    }
+    journal_source source(io.get_executor(), it->path());
+    count_events(io, source, summary);
+  }
+  return print_stats(users);
+}
+
+#ifdef STOREWATCH_TOOL_S3
+/// The users with a journal (the folders under journals/), each with the
+/// bytes of its journal objects and the writers named in their keys.
+asio::awaitable<std::map<std::string, journal_summary>> s3_journal_inventory(s3::client& client) {
+  std::map<std::string, journal_summary> users;
+  s3::list_request folders;
+  folders.prefix = "journals/";
+  folders.delimiter = "/";
+  for (;;) {
+    auto page = co_await client.list(folders);
+    for (const auto& folder : page.common_prefixes) {
+      if (!folder.starts_with(folders.prefix) || !folder.ends_with('/')) continue;
+      const auto user = folder.substr(folders.prefix.size(), folder.size() - folders.prefix.size() - 1);
+      if (detail::user_problem(user).empty()) users[user];
+    }
+    if (!page.truncated) break;
+    folders.continuation_token = std::move(page.next_continuation_token);
+  }
+  for (auto& [user, summary] : users) {
+    const auto folder = s3::detail::journal_folder(user);
+    s3::list_request objects;
+    objects.prefix = folder;
+    std::set<std::string> seen, writers;  // some servers repeat keys across pages
+    for (;;) {
+      auto page = co_await client.list(objects);
+      for (const auto& object : page.objects) {
+        if (!seen.insert(object.key).second) continue;
+        summary.bytes += object.size;
+        const auto entry = s3::detail::parse_journal_entry(std::string_view(object.key).substr(folder.size()));
+        if (entry && entry->what == s3::detail::journal_entry::kind::record) writers.insert(entry->writer);
+      }
+      if (!page.truncated) break;
+      objects.continuation_token = std::move(page.next_continuation_token);
+    }
+    summary.writers = writers.size();
+  }
+  co_return users;
+}
+
+int run_s3_stats(asio::io_context& io, const s3::config& config) {
+  std::map<std::string, journal_summary> users;
+  {
+    s3::client client(io.get_executor(), config);
+    users = run_coroutine(io, s3_journal_inventory(client));
+  }
+  for (auto& [user, summary] : users) {
+    s3::s3_journal_source source(io.get_executor(), config, user);
+    count_events(io, source, summary);
+  }
+  return print_stats(users);
+}
+
+/// The configuration of the s3:// store `c` names. Everything wrong in it
+/// is a usage error naming the option or environment variable at fault;
+/// no message shows a credential.
+s3::config s3_config(const context& c) {
+  try {
+    s3::parse_store_url(c.store.text);
+  } catch (const std::invalid_argument& error) {
+    std::string why = error.what();
+    if (why.starts_with("store URL: ")) why.erase(0, 11);
+    throw usage_error(c.store.origin + ": " + why);
+  }
+  try {
+    if (c.endpoint) {
+      s3::parse_endpoint(*c.endpoint, "option '--endpoint'");
+      // The variable config_from_environment reads first: --endpoint wins
+      // over the environment, with the one parser.
+      ::setenv("AWS_ENDPOINT_URL_S3", c.endpoint->c_str(), 1);
+    }
+    return s3::config_from_environment(c.store.text);
+  } catch (const std::invalid_argument& error) {
+    throw usage_error(error.what());
+  }
+}
+#endif
+
 int run_command(context& c) {
   const auto name = c.command->name;
   asio::io_context io;
-  if (name == "stats") return run_stats(c, io);
   if (name == "watch") return run_watch(c, io);
-  if (c.user.empty()) throw usage_error("'" + std::string(name) + "' needs --user NAME (or STOREWATCH_USER)");
-  if (name == "create" || name == "share" || name == "unshare" || name == "delete" || name == "publish") {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(c.root.has_parent_path() ? c.root.parent_path() : ".", ec)) {
-      throw runtime_failure("store root " + c.root.string() + ": its parent folder does not exist");
-    }
+  if (c.store.text.find("://") != std::string::npos && !c.store.is_s3()) {
+    throw usage_error(c.store.origin + ": '" + c.store.text + "' is neither a folder nor s3://bucket[/prefix]");
   }
-  local_store store(io.get_executor(), c.root, c.user);
-  const auto& args = c.args;
-  if (name == "create") {
-    const auto bytes = read_input(args.positionals.size() > 1 ? args.positionals[1] : "-");
-    std::printf("%s\n", store.create_file(args.positionals[0], bytes).to_string().c_str());
-  } else if (name == "share" || name == "unshare") {
-    const auto users = required_users(c, "with");
-    print_versions(store.share_files(parse_selection(c), users, name == "share"));
-  } else if (name == "delete") {
-    print_versions(store.delete_files(parse_selection(c)));
-  } else if (name == "publish") {
-    const auto users = required_users(c, "to");
-    for (const auto& id : store.publish_event(args.positionals[0], args.positionals.size() > 1 ? args.positionals[1] : "", users)) {
-      std::printf("%s\n", id.c_str());
-    }
-  } else if (name == "ls") {
-    require_known_user(c);
-    print_versions(store.list_files(args.positionals.empty() ? "" : args.positionals[0], args.has("recursive")));
-  } else if (name == "cat") {
-    require_known_user(c);
-    std::string why;
-    const auto version = versioned_path::try_parse(args.positionals[0], &why);
-    if (!version) throw usage_error(why);
-    const auto bytes = store.read_file(*version);
-    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
-  } else if (name == "tail") {
-    return run_tail(c, store, io);
+  if (c.endpoint && !c.store.is_s3()) {
+    throw usage_error("option '--endpoint' is only for an s3:// store, and the store is the folder " + c.store.text);
   }
-  return 0;
+  if (name != "stats" && c.user.empty()) {
+    throw usage_error("'" + std::string(name) + "' needs --user NAME (or STOREWATCH_USER)");
+  }
+  if (c.store.is_s3()) {
+#ifdef STOREWATCH_TOOL_S3
+    const auto config = s3_config(c);
+    if (name == "stats") return run_s3_stats(io, config);
+    s3::s3_store store(io.get_executor(), config, c.user);
+    return run_store_command(c, io, store);
+#else
+    throw usage_error(c.store.origin + ": '" + c.store.text +
+                      "' is an S3 store, but this storewatch was built without S3 support "
+                      "(build it with STOREWATCH_BUILD_S3=ON)");
+#endif
+  }
+  check_local_store(c);
+  if (name == "stats") return run_local_stats(c, io);
+  local_store store(io.get_executor(), c.store.root(), c.user);
+  return run_store_command(c, io, store);
+}
+
+bool is_usage_code(std::error_code code) {
+  return code == errc::invalid_path || code == errc::invalid_user || code == errc::invalid_event_name ||
+         code == errc::invalid_event;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   context c;
-  const char* root_env = std::getenv("STOREWATCH_ROOT");
+  const auto from_environment = [&](const char* variable) {
+    const char* value = std::getenv(variable);
+    if (!value || !*value) return false;
+    c.store = {value, variable};
+    return true;
+  };
+  if (!from_environment("STOREWATCH_STORE")) from_environment("STOREWATCH_ROOT");
   const char* user_env = std::getenv("STOREWATCH_USER");
-  c.root = root_env && *root_env ? root_env : std::string(default_root);
   c.user = user_env ? user_env : "";
   std::vector<std::string> rest;
   try {
@@ -464,25 +759,26 @@ int main(int argc, char** argv) {
         std::printf("storewatch %s\n", STOREWATCH_VERSION_STRING);
         return 0;
       }
-      if (arg == "--root" || arg == "--user") {
-        if (i + 1 >= argc) throw usage_error("option '" + std::string(arg) + "' needs a value");
-        if (arg == "--root") {
-          c.root = argv[++i];
-        } else {
-          c.user = argv[++i];
-        }
-        continue;
+      // Global options: "--name value" or "--name=value".
+      std::string option(arg), value;
+      if (const auto equals = arg.find('='); arg.starts_with("--") && equals != std::string_view::npos) {
+        option = std::string(arg.substr(0, equals));
+        value = std::string(arg.substr(equals + 1));
+      } else if (option == "--root" || option == "--store" || option == "--user" || option == "--endpoint") {
+        if (i + 1 >= argc) throw usage_error("option '" + option + "' needs a value");
+        value = argv[++i];
       }
-      if (arg.starts_with("--root=")) {
-        c.root = std::string(arg.substr(7));
-        continue;
+      if (option == "--root" || option == "--store") {
+        c.store = {value, "option '" + option + "'"};
+      } else if (option == "--user") {
+        c.user = value;
+      } else if (option == "--endpoint") {
+        c.endpoint = value;
+      } else if (arg.starts_with("-")) {
+        throw usage_error("unknown option '" + std::string(arg) + "' (see storewatch --help)");
+      } else {
+        break;
       }
-      if (arg.starts_with("--user=")) {
-        c.user = std::string(arg.substr(7));
-        continue;
-      }
-      if (arg.starts_with("-")) throw usage_error("unknown option '" + std::string(arg) + "' (see storewatch --help)");
-      break;
     }
     if (i >= argc) throw usage_error("no command given (see storewatch --help)");
     const std::string_view name = argv[i];
@@ -504,12 +800,12 @@ int main(int argc, char** argv) {
   } catch (const usage_error& error) {
     std::fprintf(stderr, "storewatch: %s\n", error.what());
     return 2;
-  } catch (const std::system_error& error) {
-    const auto code = error.code();
-    const bool usage = code == errc::invalid_path || code == errc::invalid_user || code == errc::invalid_event_name ||
-                       code == errc::invalid_event;
+  } catch (const store_failure& error) {
     std::fprintf(stderr, "storewatch: %s\n", error.what());
-    return usage ? 2 : 1;
+    return is_usage_code(error.code) ? 2 : 1;
+  } catch (const std::system_error& error) {
+    std::fprintf(stderr, "storewatch: %s\n", error.what());
+    return is_usage_code(error.code()) ? 2 : 1;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "storewatch: %s\n", error.what());
     return 1;

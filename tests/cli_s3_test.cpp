@@ -1,0 +1,412 @@
+// Tests of the storewatch command-line tool against an S3 store: the built
+// binary (STOREWATCH_TOOL) runs as a subprocess (common/cli_run.hpp) with
+// `--store s3://bucket/t-<random>` and `--endpoint` of the test server
+// (s3/common/server.hpp: the s3rver CTest fixture, or the store named by
+// STOREWATCH_S3_ENDPOINT), and the server's credentials in AWS_* variables
+// of its own environment. Each test case has a fresh key prefix.
+#include "common/cli_run.hpp"
+#include "common/fixture.hpp"
+#include "s3/common/server.hpp"
+
+#include "time_text.hpp"
+
+#include <csignal>
+#include <iterator>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace storewatch::test::cli_run;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+namespace {
+
+/// A fresh key prefix of the test server, and how the tool reaches it.
+struct s3_location {
+  s3::config config = s3::test::test_server_config();
+  temp_dir dir;  // the child's STOREWATCH_ROOT (which --store overrides) and checkpoint files
+
+  /// "s3://bucket/t-<random>"
+  std::string url() const {
+    auto prefix = config.prefix;
+    if (prefix.ends_with('/')) prefix.pop_back();
+    return "s3://" + config.bucket + "/" + prefix;
+  }
+  /// "http://127.0.0.1:PORT"
+  std::string endpoint() const { return config.endpoint.scheme + "://" + config.endpoint.authority(); }
+
+  /// The child's S3 settings: the server's credentials and region, and no
+  /// endpoint variables (so that --endpoint is what counts), whatever this
+  /// process's environment holds; then `changes` ("NAME=value"), which
+  /// replace those of the same name.
+  std::vector<std::string> env(const std::vector<std::string>& changes = {}) const {
+    std::vector<std::string> all{"AWS_ACCESS_KEY_ID=" + config.credentials.access_key_id,
+                                 "AWS_SECRET_ACCESS_KEY=" + config.credentials.secret_access_key,
+                                 "AWS_SESSION_TOKEN=" + config.credentials.session_token,
+                                 "AWS_REGION=" + config.region,
+                                 "AWS_DEFAULT_REGION=",
+                                 "AWS_ENDPOINT_URL=",
+                                 "AWS_ENDPOINT_URL_S3="};
+    const auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+    for (const auto& change : changes) {
+      std::erase_if(all, [&](const std::string& entry) { return name_of(entry) == name_of(change); });
+      all.push_back(change);
+    }
+    return all;
+  }
+
+  /// `args` for the tool, acting as `user` on this store.
+  std::vector<std::string> as(const std::string& user, const std::vector<std::string>& args) const {
+    std::vector<std::string> all{"--store", url(), "--endpoint", endpoint(), "--user", user};
+    all.insert(all.end(), args.begin(), args.end());
+    return all;
+  }
+
+  /// Runs the tool as `user`; requires status 0 and an empty stderr.
+  std::string ok(const std::string& user, const std::vector<std::string>& args,
+                 std::optional<std::string> input = std::nullopt) const {
+    return run_ok(dir.path(), as(user, args), std::move(input), env());
+  }
+
+  outcome run_as(const std::string& user, const std::vector<std::string>& args) const {
+    return run(dir.path(), as(user, args), std::nullopt, env());
+  }
+
+  std::unique_ptr<process> start_as(const std::string& user, const std::vector<std::string>& args) const {
+    return start(dir.path(), as(user, args), std::nullopt, env());
+  }
+
+  /// Publishes NAME DATA from alice222 to bob123; returns the id printed.
+  std::string publish(const std::string& name, const std::string& data) const {
+    const auto lines = split_lines(ok("alice222", {"publish", name, data, "--to", "bob123"}));
+    REQUIRE(lines.size() == 1);
+    REQUIRE(!lines[0].empty());
+    return lines[0];
+  }
+};
+
+std::string random_secret() {
+  std::random_device random;
+  return "wrong-secret-" + std::to_string(random()) + std::to_string(random());
+}
+
+}  // namespace
+
+TEST_CASE("s3: create, share, ls, cat, publish, unshare and delete as two users", "[cli][s3]") {
+  const s3_location store;
+  // A NUL, bytes that are not UTF-8, a CR LF.
+  const char raw[] = "a\0b\xff\xfe\x80\xC3 end\r\n";
+  const std::string bytes(raw, sizeof raw - 1);
+  const auto file = store.dir.path() / "input.bin";
+  write_file(file, bytes);
+
+  const auto first = store.ok("alice222", {"create", "Shared/bin.dat", file.string()});
+  const auto second = store.ok("alice222", {"create", "Shared/sub/stdin.txt", "-"}, "from stdin\n");
+  const auto own = store.ok("alice222", {"create", "Private/p.txt", "-"}, "private\n");
+  REQUIRE(split_lines(first).size() == 1);
+  REQUIRE(split_lines(second).size() == 1);
+  const auto v1 = split_lines(first)[0];
+  const auto v2 = split_lines(second)[0];
+  const auto parsed = versioned_path::try_parse(v1);
+  REQUIRE(parsed);
+  CHECK(parsed->path == "Shared/bin.dat");
+  CHECK(parsed->user == "alice222");
+
+  CHECK(store.ok("alice222", {"share", "Shared/", "--with", "bob123", "--recursive"}) == first + second);
+  CHECK(store.ok("bob123", {"ls", "--recursive"}) == first + second);
+  CHECK(store.ok("bob123", {"ls", "Shared/"}) == first);
+  CHECK(store.ok("alice222", {"ls", "--recursive"}) == own + first + second);
+  CHECK(store.ok("bob123", {"cat", v1}) == bytes);
+  CHECK(store.ok("bob123", {"cat", v2}) == "from stdin\n");
+
+  // The store and endpoint from the environment instead of the options.
+  {
+    const auto r = run(store.dir.path(), {"--user", "bob123", "ls", "--recursive"}, std::nullopt,
+                       store.env({"STOREWATCH_STORE=" + store.url(), "AWS_ENDPOINT_URL=" + store.endpoint()}));
+    INFO("stderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out == first + second);
+  }
+
+  // Bob cannot read what is not shared with him.
+  const auto own_version = split_lines(own)[0];
+  check_runtime_error(store.dir.path(), store.as("bob123", {"cat", own_version}), {"bob123", "Private/p.txt"},
+                      store.env());
+  // A user the store does not know has no files (no folders to check on S3).
+  CHECK(store.ok("dave", {"ls", "--recursive"}).empty());
+
+  // An application event; bob's journal now holds SHARE, SHARE, EV.
+  const auto id = store.publish("HELLO", "hi bob");
+  const auto events = parse_json_lines(
+      store.ok("bob123", {"tail", "--from-start", "--count", "3", "--timeout", "60", "--format", "json"}));
+  REQUIRE(events.size() == 3);
+  CHECK(events[0].name == "SHARE");
+  CHECK(events[1].name == "SHARE");
+  CHECK(std::set<std::string>{events[0].data, events[1].data} == std::set<std::string>{v1, v2});
+  CHECK(events[2].name == "HELLO");
+  CHECK(events[2].data == "hi bob");
+  CHECK(events[2].id == id);
+  CHECK(events[2].actor == "alice222");
+
+  CHECK(store.ok("alice222", {"unshare", "Shared/sub/", "--with", "bob123"}) == second);
+  CHECK(store.ok("bob123", {"ls", "--recursive"}) == first);
+  CHECK(store.ok("alice222", {"delete", "Shared/", "--recursive"}) == first + second);
+  CHECK(store.ok("bob123", {"ls", "--recursive"}).empty());
+  CHECK(store.ok("alice222", {"ls", "--recursive"}) == own);
+  check_runtime_error(store.dir.path(), store.as("bob123", {"cat", v1}), {"bob123", "Shared/bin.dat"}, store.env());
+
+  // Usage errors of the arguments are the same as on a folder store.
+  check_usage_error(store.dir.path(), store.as("alice222", {"create", "../x", "-"}), {"../x"}, store.env());
+  check_usage_error(store.dir.path(), store.as("alice222", {"publish", "SHARE", "x", "--to", "bob123"}), {"SHARE"},
+                    store.env());
+  check_usage_error(store.dir.path(), store.as("alice222", {"cat", "not-a-version"}), {"not-a-version"}, store.env());
+}
+
+TEST_CASE("s3: tail --count --timeout prints the events other invocations make", "[cli][s3][tail]") {
+  const s3_location store;
+
+  SECTION("from the start: bob's tail gets alice's SHARE then DELETE") {
+    auto tail =
+        store.start_as("bob123", {"tail", "--from-start", "--count", "2", "--timeout", "60", "--format", "json"});
+    const auto created = store.ok("alice222", {"create", "SharedEvents/a.txt", "-"}, "hello\n");
+    const auto version = split_lines(created).at(0);
+    CHECK(store.ok("alice222", {"share", "SharedEvents/", "--with", "bob123"}) == created);
+    CHECK(store.ok("bob123", {"cat", version}) == "hello\n");
+    CHECK(store.ok("alice222", {"delete", "SharedEvents/", "--recursive"}) == created);
+
+    const int status = tail->wait();
+    INFO("tail stdout: " << tail->out() << "\ntail stderr: " << tail->err());
+    CHECK(status == 0);
+    CHECK(tail->err().empty());
+    const auto events = parse_json_lines(tail->out());
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].name == "SHARE");
+    CHECK(events[0].data == version);
+    CHECK(events[1].name == "DELETE");
+    CHECK(events[1].data == version);
+    CHECK(events[0].id != events[1].id);
+  }
+
+  SECTION("without --from-start: only what comes after the journal's end") {
+    store.publish("OLD", "before the tail");
+    auto tail = store.start_as("bob123", {"tail", "--count", "1", "--timeout", "60", "--format", "json"});
+    // The tail is ready once it has read to the end, which cannot be seen
+    // from here: publish until it prints one.
+    int published = 0;
+    const bool printed = wait_for(
+        [&] {
+          if (tail->exited()) return true;
+          store.publish("NEW", "new " + std::to_string(published++));
+          return false;
+        },
+        {tail.get()});
+    REQUIRE(printed);
+    INFO("tail stdout: " << tail->out() << "\ntail stderr: " << tail->err());
+    CHECK(tail->wait() == 0);
+    const auto events = parse_json_lines(tail->out());
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].name == "NEW");
+    CHECK_THAT(events[0].data, StartsWith("new "));
+  }
+
+  SECTION("--timeout: 124 when --count events did not arrive, 0 without --count") {
+    store.publish("EV", "only one");
+    const auto partial = store.run_as("bob123", {"tail", "--from-start", "--count", "2", "--timeout", "1"});
+    INFO("stderr: " << partial.err);
+    CHECK(partial.status == 124);
+    const auto events = parse_json_lines(partial.out);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].data == "only one");
+    const auto plain = store.run_as("bob123", {"tail", "--timeout", "0.5"});
+    CHECK(plain.status == 0);
+    CHECK(plain.out.empty());
+    CHECK(plain.err.empty());
+  }
+}
+
+TEST_CASE("s3: tail --checkpoint resumes after the last event printed, without repeats",
+          "[cli][s3][tail][checkpoint]") {
+  const s3_location store;
+  const auto checkpoint = (store.dir.path() / "tail.checkpoint").string();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(store.publish("EV", "e" + std::to_string(i)));
+
+  const auto first = parse_json_lines(
+      store.ok("bob123", {"tail", "--from-start", "--count", "2", "--checkpoint", checkpoint, "--timeout", "60"}));
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].data == "e0");
+  CHECK(first[1].data == "e1");
+  CHECK(first[0].id == ids[0]);
+
+  // No --from-start: a checkpoint that holds a position is where it starts.
+  const auto rest =
+      parse_json_lines(store.ok("bob123", {"tail", "--checkpoint", checkpoint, "--count", "3", "--timeout", "60"}));
+  REQUIRE(rest.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(rest[i].data == "e" + std::to_string(i + 2));
+    CHECK(rest[i].id == ids[i + 2]);
+  }
+
+  // Stopped by SIGTERM after what it printed, then resumed.
+  auto tail = store.start_as("bob123", {"tail", "--checkpoint", checkpoint, "--format", "json", "--timeout", "120"});
+  ids.push_back(store.publish("EV", "e5"));
+  const bool got = wait_for([&] { return tail->exited() || split_lines(tail->out()).size() >= 1; }, {tail.get()});
+  INFO("tail stdout: " << tail->out() << "\ntail stderr: " << tail->err());
+  REQUIRE(got);
+  REQUIRE_FALSE(tail->exited());
+  tail->signal(SIGTERM);
+  CHECK(tail->wait() == 0);
+  CHECK(tail->err().empty());
+  const auto during = parse_json_lines(tail->out());
+  REQUIRE(during.size() == 1);
+  CHECK(during[0].data == "e5");
+
+  ids.push_back(store.publish("EV", "e6"));
+  const auto after =
+      parse_json_lines(store.ok("bob123", {"tail", "--checkpoint", checkpoint, "--count", "1", "--timeout", "60"}));
+  REQUIRE(after.size() == 1);
+  CHECK(after[0].data == "e6");
+  CHECK(after[0].id == ids[6]);
+
+  // Nothing new: nothing printed again.
+  const auto nothing = store.run_as("bob123", {"tail", "--checkpoint", checkpoint, "--count", "1", "--timeout", "1"});
+  INFO("stderr: " << nothing.err);
+  CHECK(nothing.status == 124);
+  CHECK(nothing.out.empty());
+}
+
+TEST_CASE("s3: refused credentials are a runtime error naming the bucket, never showing the secret",
+          "[cli][s3][errors]") {
+  const s3_location store;
+  store.ok("alice222", {"create", "a.txt", "-"}, "a");
+  const auto secret = random_secret();
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"ls", "--recursive"},
+        {"create", "b.txt", "-"},  // stdin is /dev/null: an empty file
+        {"publish", "EV", "x", "--to", "bob123"},
+        {"tail", "--from-start", "--count", "1", "--timeout", "30"},
+        {"tail", "--count", "1", "--timeout", "30"}}) {
+    const auto full = store.as("alice222", args);
+    const auto r = run(store.dir.path(), full, std::nullopt, store.env({"AWS_SECRET_ACCESS_KEY=" + secret}));
+    INFO(describe(full) << "\nstatus " << r.status << "\nstdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    CHECK(one_line(r.err));
+    CHECK_THAT(r.err, StartsWith("storewatch: ") && Contains(store.config.bucket) && Contains("403"));
+    CHECK_THAT(r.err, !Contains(secret));
+  }
+  const auto stats = run(store.dir.path(), {"--store", store.url(), "--endpoint", store.endpoint(), "stats"},
+                         std::nullopt, store.env({"AWS_SECRET_ACCESS_KEY=" + secret}));
+  INFO("stats stderr: " << stats.err);
+  CHECK(stats.status == 1);
+  CHECK(stats.out.empty());
+  CHECK_THAT(stats.err, Contains(store.config.bucket) && !Contains(secret));
+
+  // A missing credential is a usage error naming the variable.
+  check_usage_error(store.dir.path(), store.as("alice222", {"ls"}), {"AWS_ACCESS_KEY_ID"},
+                    store.env({"AWS_ACCESS_KEY_ID="}));
+  const auto no_secret = run(store.dir.path(), store.as("alice222", {"ls"}), std::nullopt,
+                             store.env({"AWS_SECRET_ACCESS_KEY="}));
+  CHECK(no_secret.status == 2);
+  CHECK_THAT(no_secret.err, Contains("AWS_SECRET_ACCESS_KEY"));
+}
+
+TEST_CASE("s3: a malformed s3:// URL or endpoint is a usage error naming the argument", "[cli][s3][errors]") {
+  const s3_location store;
+  const auto& root = store.dir.path();
+  const auto env = store.env();
+  const auto with_store = [&](const std::string& url, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--store", url, "--endpoint", store.endpoint(), "--user", "alice222"});
+    return args;
+  };
+  for (const std::string url : {"s3://", "s3://Bad_Bucket/x", "s3://ab", "s3:///prefix", "s3://bucket//x"}) {
+    check_usage_error(root, with_store(url, {"ls"}), {"--store"}, env);
+  }
+  check_usage_error(root, {"--store=s3://Bad_Bucket", "--user", "alice222", "ls"}, {"--store", "Bad_Bucket"}, env);
+  check_usage_error(root, {"--root", "s3://Bad_Bucket", "--user", "alice222", "ls"}, {"--root"}, env);
+  check_usage_error(root, {"--store", "http://example.com/x", "--user", "alice222", "ls"}, {"--store"}, env);
+  check_usage_error(root, {"--user", "alice222", "ls"}, {"STOREWATCH_STORE"},
+                    store.env({"STOREWATCH_STORE=s3://Bad_Bucket/x"}));
+
+  for (const std::string endpoint :
+       {"ftp://127.0.0.1", "127.0.0.1:9000", "http://127.0.0.1:9000/path", "http://127.0.0.1:99999", "http://",
+        "http://bad host"}) {
+    check_usage_error(root, {"--store", store.url(), "--endpoint", endpoint, "--user", "alice222", "ls"},
+                      {"--endpoint"}, env);
+  }
+  // A user part may hold a password: it is not shown.
+  const auto r = run(root, {"--store", store.url(), "--endpoint", "http://user:hunter2pw@127.0.0.1", "--user",
+                            "alice222", "ls"},
+                     std::nullopt, env);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("--endpoint") && !Contains("hunter2pw"));
+  check_usage_error(root, {"--endpoint"}, {"--endpoint"}, env);
+  // --endpoint is for S3 stores only.
+  check_usage_error(root, {"--store", root.string(), "--endpoint", store.endpoint(), "--user", "alice222", "ls"},
+                    {"--endpoint"}, env);
+  // The endpoint from the environment, named when it is wrong; --endpoint wins over it.
+  check_usage_error(root, {"--store", store.url(), "--user", "alice222", "ls"}, {"AWS_ENDPOINT_URL"},
+                    store.env({"AWS_ENDPOINT_URL=not a url"}));
+  const auto overridden =
+      run(root, store.as("alice222", {"ls"}), std::nullopt, store.env({"AWS_ENDPOINT_URL=not a url"}));
+  INFO("stderr: " << overridden.err);
+  CHECK(overridden.status == 0);
+}
+
+TEST_CASE("s3: stats prints a line per user with event counts, writers, bytes and times", "[cli][s3][stats]") {
+  const s3_location store;
+  const std::vector<std::string> stats_args{"--store", store.url(), "--endpoint", store.endpoint(), "stats"};
+  // An empty store: the header and a zero total.
+  const auto none = split_lines(run_ok(store.dir.path(), stats_args, std::nullopt, store.env()));
+  REQUIRE(none.size() == 2);
+  CHECK_THAT(none[1], StartsWith("total"));
+
+  store.ok("alice222", {"create", "Shared/a.txt", "-"}, "a");                // alice: CREATE
+  store.ok("alice222", {"share", "Shared/", "--with", "bob123"});            // bob: SHARE
+  store.publish("EV", "1");                                                  // bob
+  store.publish("EV", "2");                                                  // bob
+  store.ok("alice222", {"publish", "EV", "3", "--to", "carol"});             // carol
+  store.ok("alice222", {"delete", "Shared/", "--recursive"});                // alice and bob: DELETE
+
+  const auto out = run_ok(store.dir.path(), stats_args, std::nullopt, store.env());
+  INFO(out);
+  std::map<std::string, std::vector<std::string>> rows;
+  for (const auto& line : split_lines(out)) {
+    std::istringstream fields(line);
+    std::vector<std::string> row{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+    if (!row.empty()) rows[row[0]] = row;
+  }
+  REQUIRE(rows.count("alice222"));
+  REQUIRE(rows.count("bob123"));
+  REQUIRE(rows.count("carol"));
+  REQUIRE(rows.count("total"));
+  CHECK(rows.size() == 5);  // the header, three users, the total
+  CHECK(rows["alice222"][1] == "2");
+  CHECK(rows["bob123"][1] == "4");
+  CHECK(rows["carol"][1] == "1");
+  CHECK(rows["total"][1] == "7");
+  // Each tool invocation is a writer of its own.
+  CHECK(rows["alice222"][2] == "2");
+  CHECK(rows["bob123"][2] == "4");
+  CHECK(rows["carol"][2] == "1");
+  std::uintmax_t bytes = 0;
+  for (const char* user : {"alice222", "bob123", "carol"}) {
+    const auto& row = rows[user];
+    INFO(user);
+    REQUIRE(row.size() == 6);  // user events writers bytes oldest newest
+    CHECK(std::stoul(row[3]) > 0);
+    bytes += std::stoul(row[3]);
+    const auto oldest = cli::parse_time(row[4]);
+    const auto newest = cli::parse_time(row[5]);
+    REQUIRE(oldest);
+    REQUIRE(newest);
+    CHECK(*oldest <= *newest);
+  }
+  CHECK(rows["total"][2] == std::to_string(bytes));
+}
