@@ -7,8 +7,10 @@
 #   asan    g++ 12 -O1 with AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan    clang 16 -O1 with ThreadSanitizer
 # The sanitizer builds use -O1 (g++ takes 2.5 times as long at -O2 with ASan)
-# and leave out the examples, which gcc and clang build: each sanitized
-# file costs about a minute of the 2-core CI machine.
+# and leave out the examples, which gcc and clang build, and the tests that
+# run storewatch processes against the S3 server (the in-process S3 tests
+# stay): each sanitized file costs about a minute of the 2-core CI machine.
+# The S3 tests start s3rver (scripts/s3-server.sh) as a CTest fixture.
 #   fuzz    the libFuzzer targets (tests/fuzz/run.sh), each for $STOREWATCH_FUZZ_SECONDS
 #           (default 10) seconds after replaying its corpus
 # All with -Wall -Wextra -Wpedantic -Werror. Name configurations to run only those:
@@ -31,10 +33,10 @@ configure() {
              -DSTOREWATCH_BUILD_TESTS=OFF ;;
     asan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug \
             -DCMAKE_CXX_FLAGS="-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-            -DSTOREWATCH_BUILD_BENCHMARKS=OFF -DSTOREWATCH_BUILD_EXAMPLES=OFF ;;
+            -DSTOREWATCH_BUILD_BENCHMARKS=OFF -DSTOREWATCH_BUILD_EXAMPLES=OFF -DSTOREWATCH_TEST_S3_PROCESSES=OFF ;;
     tsan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Debug \
             -DCMAKE_CXX_FLAGS="-O1 -fsanitize=thread" -DSTOREWATCH_BUILD_BENCHMARKS=OFF \
-            -DSTOREWATCH_BUILD_EXAMPLES=OFF ;;
+            -DSTOREWATCH_BUILD_EXAMPLES=OFF -DSTOREWATCH_TEST_S3_PROCESSES=OFF ;;
     *) echo "test.sh: unknown configuration '$name' (gcc, clang, asan, tsan, fuzz)" >&2; return 2 ;;
   esac >/dev/null
 }
