@@ -286,6 +286,12 @@ class basic_s3_journal_source {
   /// The executor type.
   using executor_type = Executor;
 
+  /// The source type on another executor type.
+  template <class OtherExecutor>
+  struct rebind_executor {
+    using other = basic_s3_journal_source<OtherExecutor>;  ///< the source on `OtherExecutor`
+  };
+
   /// A source for `user`'s journal in the store `where` describes. Throws
   /// std::invalid_argument (naming the field) for a bad configuration and
   /// `std::system_error` (`errc::invalid_user`) for a bad user name.

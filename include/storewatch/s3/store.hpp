@@ -86,6 +86,12 @@ class basic_s3_store {
   /// A list of versions, sorted by path, then creation time.
   using versions = std::vector<versioned_path>;
 
+  /// The store type on another executor type.
+  template <class OtherExecutor>
+  struct rebind_executor {
+    using other = basic_s3_store<OtherExecutor>;  ///< the store on `OtherExecutor`
+  };
+
   /// Opens the store `where` describes as `user`. Throws
   /// std::invalid_argument (naming the field) for a bad configuration and
   /// `std::system_error` (`errc::invalid_user`) for a bad user name. Makes no
