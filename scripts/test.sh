@@ -11,6 +11,8 @@
 # run storewatch processes against the S3 server (the in-process S3 tests
 # stay): each sanitized file costs about a minute of the 2-core CI machine.
 # The S3 tests start s3rver (scripts/s3-server.sh) as a CTest fixture.
+# g++ 12 at -O1 with ASan warns -Wmismatched-new-delete on Asio's coroutine
+# frames (GCC bug 109224, a false positive): off in that build.
 #   fuzz    the libFuzzer targets (tests/fuzz/run.sh), each for $STOREWATCH_FUZZ_SECONDS
 #           (default 10) seconds after replaying its corpus
 # All with -Wall -Wextra -Wpedantic -Werror. Name configurations to run only those:
@@ -32,7 +34,7 @@ configure() {
     clang) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Release \
              -DSTOREWATCH_BUILD_TESTS=OFF ;;
     asan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug \
-            -DCMAKE_CXX_FLAGS="-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+            -DCMAKE_CXX_FLAGS="-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -Wno-mismatched-new-delete" \
             -DSTOREWATCH_BUILD_BENCHMARKS=OFF -DSTOREWATCH_BUILD_EXAMPLES=OFF -DSTOREWATCH_TEST_S3_PROCESSES=OFF ;;
     tsan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Debug \
             -DCMAKE_CXX_FLAGS="-O1 -fsanitize=thread" -DSTOREWATCH_BUILD_BENCHMARKS=OFF \
