@@ -1,0 +1,599 @@
+// How fast does a reader catch up on a long S3 journal, how many requests
+// does that take, and what does an idle poll cost afterwards?
+//
+// Setup (not measured): alice222 publishes N events to bob123 with
+// s3_store::async_publish_event from 8 store objects at once, under a fresh
+// key prefix: N journal objects, one per publish, as a store writes them.
+// Then each reader starts from the empty cursor:
+//
+//   baseline   a bare S3 client LISTs bob123's journal folder and GETs every
+//              object, 8 GETs at once (the width s3_journal_source fetches
+//              with): the requests any reader of one-object-per-operation
+//              journals must make, without cursor, re-listing or parsing.
+//              The S3 readers' ratio is their events/s over this one's, so
+//              it says what the journal adds to the server's own cost (on
+//              s3rver the server is most of it, and a ratio to a local
+//              journal would mostly measure s3rver).
+//   source     s3_journal_source::async_poll in a loop, 1000 events a poll
+//   listener   an event_listener, batch 1000, every event to a handler
+//   local      the same N events read from a local_store journal in a temp
+//              folder, by journal_source (1000 a poll) and an event_listener
+//              (batch 1000): ratio S3/local, what a bucket costs a reader.
+//
+// Then the idle cost: K polls with nothing new from the caught-up cursor.
+// A poll lists the journal from the late window (s3_journal_options::
+// late_window, 60 s) before the newest event it delivered: an idle poll is
+// one LIST while fewer than 1000 objects are in that window, and one per
+// 1000 objects otherwise. When the setup wrote 1000 or more objects in the
+// last 60 s of its run, the benchmark also waits until the window has
+// passed, publishes one event, reads it, and measures K idle polls again:
+// the steady state of a listener after a burst.
+//
+// Usage: s3_catchup [events (default 100000) [mode (default all)]]
+//   mode: all | source | listener | baseline: the S3 readers timed (the
+//   baseline, the local readers and the idle polls always run; without an
+//   S3 reader, the idle polls start from the cursor a reader would have
+//   after the catch-up, made from the listing). On s3rver a LIST costs time
+//   in proportion to the objects in the folder, so 100,000 events take
+//   hours to catch up on there: `baseline` measures the rest.
+// The store: STOREWATCH_S3_ENDPOINT, STOREWATCH_S3_BUCKET and AWS_* (as
+// `scripts/s3-server.sh start` exports them), else the s3rver of the CTest
+// fixture (STOREWATCH_S3_STATE_DIR). The objects are left under the prefix
+// (the fixture's s3rver_stop removes s3rver's data).
+#include "bench_common.hpp"
+
+#include "s3/common/server.hpp"
+
+#include <storewatch/s3/store.hpp>
+#include <storewatch/storewatch.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace storewatch::bench;
+namespace s3 = storewatch::s3;
+
+const std::string reader_user = "bob123";
+const std::string writer_user = "alice222";
+const std::string bench_event = "BENCH";
+constexpr std::size_t batch = 1000;         // events per poll, every reader
+constexpr std::size_t store_objects = 8;    // concurrent writers in the setup
+constexpr std::size_t fetch_width = 8;      // GETs at once, as s3_journal_source fetches
+constexpr int idle_polls = 5;
+constexpr std::uint64_t late_window_ms = 60'000;  // s3_journal_options::late_window's default
+
+std::string event_data(std::size_t i) { return "SharedEvents/file-" + std::to_string(i) + ".txt"; }
+
+/// The events a reader delivered, by the number in their data; throws on
+/// an event the setup did not write, or one delivered twice.
+class tally {
+ public:
+  explicit tally(std::size_t count) : seen_(count, false) {}
+
+  void add(const storewatch::event& e) {
+    constexpr std::string_view head = "SharedEvents/file-";
+    const std::string_view data = e.data;
+    std::size_t i = 0;
+    bool ok = e.name == bench_event && e.actor == writer_user && data.starts_with(head) && data.ends_with(".txt");
+    if (ok) {
+      const auto digits = data.substr(head.size(), data.size() - head.size() - 4);
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), i);
+      ok = ec == std::errc{} && end == digits.data() + digits.size() && i < seen_.size() && !seen_[i];
+    }
+    if (!ok) throw std::runtime_error("unexpected or repeated event " + e.name + " " + e.data);
+    seen_[i] = true;
+    ++count_;
+  }
+  std::size_t count() const noexcept { return count_; }
+
+ private:
+  std::vector<bool> seen_;
+  std::size_t count_ = 0;
+};
+
+/// Runs `io` until `done()` holds; throws if it runs out of work first.
+void run_until(asio::io_context& io, const std::function<bool()>& done) {
+  io.restart();
+  while (!done()) {
+    if (io.run_one() == 0) throw std::runtime_error("internal: the io_context ran out of work");
+  }
+}
+
+/// Runs what is left on `io` (a stopped listener's loop, cancelled
+/// requests), so that the objects it refers to may go.
+void drain(asio::io_context& io) {
+  io.restart();
+  io.run_for(std::chrono::seconds(30));
+  if (!io.stopped()) std::fprintf(stderr, "s3_catchup: warning: work still pending after 30 s\n");
+}
+
+/// Runs `work` on `io` to its end; rethrows what it threw.
+void run(asio::io_context& io, asio::awaitable<void> work) {
+  bool done = false;
+  std::exception_ptr failure;
+  asio::co_spawn(io, std::move(work), [&](std::exception_ptr e) {
+    failure = e;
+    done = true;
+  });
+  run_until(io, [&] { return done; });
+  if (failure) std::rethrow_exception(failure);
+}
+
+s3::request_counts operator+(const s3::request_counts& a, const s3::request_counts& b) {
+  return {a.get + b.get,         a.put + b.put,         a.remove + b.remove,    a.head + b.head,
+          a.list + b.list,       a.retries + b.retries, a.failures + b.failures};
+}
+
+// ---- setup -----------------------------------------------------------------
+
+struct write_figures {
+  double seconds = 0;
+  double publish_seconds = 0;  // summed over publishes: mean latency = this / N
+  s3::request_counts counts{};
+};
+
+asio::awaitable<void> publish_share(s3::s3_store& store, std::size_t& next, std::size_t count, write_figures& out,
+                                    std::size_t& done) {
+  const std::vector<std::string> users{reader_user};
+  while (next < count) {
+    const auto i = next++;
+    const auto started = clock_type::now();
+    co_await store.async_publish_event(bench_event, event_data(i), users, asio::use_awaitable);
+    out.publish_seconds += seconds_since(started);
+    if (++done % 10'000 == 0) std::fprintf(stderr, "s3_catchup: %zu of %zu events written\n", done, count);
+  }
+}
+
+write_figures write_events(const s3::config& where, std::size_t count) {
+  asio::io_context io;
+  std::vector<std::unique_ptr<s3::s3_store>> stores;
+  for (std::size_t i = 0; i < store_objects; ++i) {
+    stores.push_back(std::make_unique<s3::s3_store>(io.get_executor(), where, writer_user));
+  }
+  write_figures out;
+  std::size_t next = 0, done = 0, finished = 0;
+  std::exception_ptr failure;
+  const auto start = clock_type::now();
+  for (auto& store : stores) {
+    asio::co_spawn(io, publish_share(*store, next, count, out, done), [&](std::exception_ptr e) {
+      if (e && !failure) failure = e;
+      ++finished;
+    });
+  }
+  run_until(io, [&] { return finished == stores.size(); });
+  out.seconds = seconds_since(start);
+  for (const auto& store : stores) out.counts = out.counts + store->client().counts();
+  if (failure) std::rethrow_exception(failure);
+  drain(io);
+  return out;
+}
+
+// ---- baseline: LIST + GET with a bare client -------------------------------
+
+struct raw_figures {
+  double list_seconds = 0;
+  double get_seconds = 0;
+  std::vector<double> page_seconds;
+  double get_latency_sum = 0;
+  std::vector<std::string> names;  // the journal's objects, relative to the key prefix
+  std::size_t records = 0;
+  s3::request_counts counts{};
+};
+
+asio::awaitable<void> list_journal(s3::client& client, raw_figures& out) {
+  s3::list_request request;
+  request.prefix = s3::detail::journal_folder(reader_user);
+  for (;;) {
+    const auto started = clock_type::now();
+    auto page = co_await client.list(request);
+    out.page_seconds.push_back(seconds_since(started));
+    for (auto& object : page.objects) out.names.push_back(std::move(object.key));
+    if (!page.truncated) break;
+    request.continuation_token = std::move(page.next_continuation_token);
+  }
+}
+
+asio::awaitable<void> get_objects(s3::client& client, std::size_t& next, raw_figures& out) {
+  while (next < out.names.size()) {
+    const auto& name = out.names[next++];
+    const auto started = clock_type::now();
+    const auto body = co_await client.get(name);
+    out.get_latency_sum += seconds_since(started);
+    if (!body) throw std::runtime_error("object " + name + " is gone");
+    for (const char c : *body) out.records += c == '\n' ? 1 : 0;
+  }
+}
+
+asio::awaitable<void> get_all(s3::client& client, raw_figures& out) {
+  std::size_t next = 0;
+  using namespace asio::experimental::awaitable_operators;
+  static_assert(fetch_width == 8);
+  co_await (get_objects(client, next, out) && get_objects(client, next, out) && get_objects(client, next, out) &&
+            get_objects(client, next, out) && get_objects(client, next, out) && get_objects(client, next, out) &&
+            get_objects(client, next, out) && get_objects(client, next, out));
+}
+
+raw_figures read_raw(const s3::config& where) {
+  asio::io_context io;
+  s3::client client(io.get_executor(), where);
+  raw_figures out;
+  auto start = clock_type::now();
+  run(io, list_journal(client, out));
+  out.list_seconds = seconds_since(start);
+  start = clock_type::now();
+  run(io, get_all(client, out));
+  out.get_seconds = seconds_since(start);
+  out.counts = client.counts();
+  drain(io);
+  return out;
+}
+
+// ---- the S3 readers --------------------------------------------------------
+
+struct read_figures {
+  bool ran = false;
+  double seconds = 0;
+  std::size_t polls = 0;
+  s3::request_counts counts{};
+  std::string cursor;  // after the last event
+};
+
+asio::awaitable<void> poll_to_end(s3::s3_journal_source& source, tally& seen, std::size_t count, read_figures& out) {
+  while (seen.count() < count) {
+    auto result = co_await source.async_poll(out.cursor, batch, asio::use_awaitable);
+    ++out.polls;
+    if (!result.problems.empty()) throw std::runtime_error(result.problems.front().message);
+    if (result.events.empty()) {
+      throw std::runtime_error("the source found nothing new after " + std::to_string(seen.count()) + " events");
+    }
+    for (const auto& e : result.events) seen.add(e);
+    out.cursor = std::move(result.next_cursor);
+  }
+}
+
+read_figures read_with_source(const s3::config& where, std::size_t count) {
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), where, reader_user);
+  auto source = bob.events();
+  tally seen(count);
+  read_figures out;
+  out.ran = true;
+  const auto start = clock_type::now();
+  run(io, poll_to_end(source, seen, count, out));
+  out.seconds = seconds_since(start);
+  out.counts = source.client().counts();
+  drain(io);
+  return out;
+}
+
+read_figures read_with_listener(const s3::config& where, std::size_t count) {
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), where, reader_user);
+  auto source = bob.events();
+  counting_source counted(source);
+  storewatch::listener_options options;
+  options.poller.batch_size = batch;
+  std::string failure;
+  options.on_error = [&](std::error_code, std::string_view message) {
+    std::fprintf(stderr, "s3_catchup: listener: %.*s\n", static_cast<int>(message.size()), message.data());
+    if (failure.empty()) failure = message;
+  };
+  storewatch::event_listener listener(io.get_executor(), counted, options);
+  tally seen(count);
+  read_figures out;
+  out.ran = true;
+  const auto start = clock_type::now();
+  listener.add_event_listener([&](const storewatch::event& e) {
+    try {
+      seen.add(e);
+    } catch (const std::exception& error) {
+      if (failure.empty()) failure = error.what();
+      listener.stop();
+    }
+    if (!e.cursor.empty()) out.cursor = e.cursor;
+    if (seen.count() == count) {
+      out.seconds = seconds_since(start);
+      out.counts = source.client().counts();
+      out.polls = counted.polls().size();
+      listener.stop();
+    }
+  });
+  listener.start();
+  run_until(io, [&] { return !listener.running(); });
+  drain(io);
+  if (!failure.empty()) throw std::runtime_error("listener: " + failure);
+  if (seen.count() != count) {
+    throw std::runtime_error("the listener delivered " + std::to_string(seen.count()) + " of " + std::to_string(count));
+  }
+  return out;
+}
+
+// ---- idle polls ----------------------------------------------------------
+
+struct idle_figures {
+  int polls = 0;
+  std::uint64_t lists = 0;
+  std::uint64_t gets = 0;
+  std::uint64_t events = 0;
+  double seconds = 0;
+};
+
+asio::awaitable<void> poll_idle(counting_source<s3::s3_journal_source>& source, std::string cursor,
+                                idle_figures& out) {
+  for (int i = 0; i < idle_polls; ++i) {
+    auto result = co_await source.async_poll(cursor, batch, asio::use_awaitable);
+    cursor = std::move(result.next_cursor);
+  }
+  for (const auto& poll : source.polls()) {
+    ++out.polls;
+    out.lists += poll.lists;
+    out.gets += poll.gets;
+    out.events += poll.events;
+    out.seconds += poll.seconds;
+  }
+}
+
+idle_figures measure_idle(const s3::config& where, const std::string& cursor) {
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), where, reader_user);
+  auto source = bob.events();
+  counting_source counted(source);
+  idle_figures out;
+  run(io, poll_idle(counted, cursor, out));
+  drain(io);
+  return out;
+}
+
+/// Waits until the late window has passed since `newest_stamp_ms` (the
+/// newest journal object's stamp), publishes one event, reads it from
+/// `cursor`, and returns the cursor after it.
+std::string settle(const s3::config& where, std::uint64_t newest_stamp_ms, std::string cursor) {
+  const auto now_ms = [] {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  };
+  const auto until = newest_stamp_ms + late_window_ms + 2000;
+  if (now_ms() < until) {
+    std::fprintf(stderr, "s3_catchup: waiting %.0f s for the late window to pass\n", (until - now_ms()) / 1000.0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(until - now_ms()));  // the window is wall-clock time
+  }
+  asio::io_context io;
+  s3::s3_store alice(io.get_executor(), where, writer_user);
+  s3::s3_store bob(io.get_executor(), where, reader_user);
+  auto source = bob.events();
+  const std::vector<std::string> users{reader_user};
+  const auto publish_and_read = [&]() -> asio::awaitable<void> {  // named: it outlives its coroutine
+    co_await alice.async_publish_event(bench_event, "settle", users, asio::use_awaitable);
+    for (;;) {
+      auto result = co_await source.async_poll(cursor, batch, asio::use_awaitable);
+      cursor = std::move(result.next_cursor);
+      if (!result.events.empty()) break;
+    }
+  };
+  run(io, publish_and_read());
+  drain(io);
+  return cursor;
+}
+
+/// The cursor of a reader that has delivered every object in `names`
+/// (relative to the key prefix): the newest stamp, and each writer's last object.
+std::string caught_up_cursor(const std::vector<std::string>& names) {
+  const auto folder = s3::detail::journal_folder(reader_user);
+  s3::detail::s3_cursor cursor;
+  for (const auto& name : names) {
+    const auto entry = s3::detail::parse_journal_entry(std::string_view(name).substr(folder.size()));
+    if (!entry) continue;
+    auto& at = cursor.writers[entry->writer];
+    if (entry->object >= at.object) at = {entry->object, s3::detail::s3_cursor::position::whole, entry->stamp};
+    cursor.horizon = std::max(cursor.horizon, entry->stamp);
+  }
+  return cursor.encode();
+}
+
+// ---- the local baseline --------------------------------------------------
+
+void fill_local_journal(const std::filesystem::path& root, std::size_t count) {
+  storewatch::detail::journal_writer writer(root / "journals", "bench-writer", 64ull << 20);
+  std::string lines;
+  for (std::size_t i = 0; i < count; ++i) {
+    storewatch::event e;
+    e.name = bench_event;
+    e.data = event_data(i);
+    e.id = "bench-writer-" + std::to_string(i);
+    e.actor = writer_user;
+    e.occurred_at = storewatch::detail::sys::now();
+    lines += storewatch::detail::encode_record(e);
+    if (lines.size() > (1 << 20) || i + 1 == count) {
+      writer.append(reader_user, lines);
+      writer.sync();
+      lines.clear();
+    }
+  }
+}
+
+double read_local_source(const std::filesystem::path& root, std::size_t count) {
+  asio::io_context io;
+  storewatch::local_store bob(io.get_executor(), root, reader_user);
+  auto source = bob.events();
+  tally seen(count);
+  std::string cursor;
+  const auto start = clock_type::now();
+  while (seen.count() < count) {
+    auto result = source.poll(cursor, batch);
+    if (result.events.empty()) throw std::runtime_error("local journal_source stopped early");
+    for (const auto& e : result.events) seen.add(e);
+    cursor = std::move(result.next_cursor);
+  }
+  return seconds_since(start);
+}
+
+double read_local_listener(const std::filesystem::path& root, std::size_t count) {
+  asio::io_context io;
+  storewatch::local_store bob(io.get_executor(), root, reader_user);
+  auto source = bob.events();
+  storewatch::listener_options options;
+  options.poller.batch_size = batch;
+  storewatch::event_listener listener(io.get_executor(), source, options);
+  tally seen(count);
+  std::string failure;
+  double took = 0;
+  const auto start = clock_type::now();
+  listener.add_event_listener([&](const storewatch::event& e) {
+    try {
+      seen.add(e);
+    } catch (const std::exception& error) {
+      failure = error.what();
+      listener.stop();
+    }
+    if (seen.count() == count) {
+      took = seconds_since(start);
+      listener.stop();
+    }
+  });
+  listener.start();
+  io.run();
+  if (!failure.empty() || seen.count() != count) throw std::runtime_error("local listener: " + failure);
+  return took;
+}
+
+// ---- report ----------------------------------------------------------------
+
+void print_reader(const char* what, double seconds, std::size_t events, double baseline_seconds,
+                  const s3::request_counts& counts) {
+  std::printf("  %-52s %9.2f s %9.0f events/s  ratio %7.3f", what, seconds, events / seconds,
+              baseline_seconds / seconds);
+  std::printf("  LIST %6llu GET %7llu  per 1000 events: LIST %7.2f GET %7.1f",
+              static_cast<unsigned long long>(counts.list), static_cast<unsigned long long>(counts.get),
+              counts.list * 1000.0 / events, counts.get * 1000.0 / events);
+  if (counts.retries != 0) std::printf("  (%llu retries)", static_cast<unsigned long long>(counts.retries));
+  std::printf("\n");
+}
+
+void print_idle(const char* when, const idle_figures& idle, std::size_t window_objects) {
+  std::printf("  %-40s %d polls: LIST %.2f, GET %.2f per poll, %.1f ms per poll (objects in the window: %zu)\n",
+              when, idle.polls, static_cast<double>(idle.lists) / idle.polls,
+              static_cast<double>(idle.gets) / idle.polls, idle.seconds * 1000 / idle.polls, window_objects);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t events = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100'000;
+  const std::string mode = argc > 2 ? argv[2] : "all";
+  if (events == 0 || (mode != "all" && mode != "source" && mode != "listener" && mode != "baseline")) {
+    std::fprintf(stderr, "usage: %s [events [all|source|listener|baseline]]\n", argv[0]);
+    return 2;
+  }
+  // Each figure is printed when measured: a long run shows its progress.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  try {
+    const auto where = s3::test::test_server_config();
+    std::printf("store: %s://%s:%u bucket %s, key prefix %s\n", where.endpoint.scheme.c_str(),
+                where.endpoint.host.c_str(), where.endpoint.port, where.bucket.c_str(), where.prefix.c_str());
+
+    const auto written = write_events(where, events);
+    std::printf("setup: %zu events published to %s by %zu s3_store objects at once in %.1f s "
+                "(1 PUT each: %llu PUTs, %llu retries)\n",
+                events, reader_user.c_str(), store_objects, written.seconds,
+                static_cast<unsigned long long>(written.counts.put),
+                static_cast<unsigned long long>(written.counts.retries));
+
+    const auto raw = read_raw(where);
+    if (raw.names.size() != events || raw.records != events) {
+      throw std::runtime_error("the journal holds " + std::to_string(raw.names.size()) + " objects and " +
+                               std::to_string(raw.records) + " records, not " + std::to_string(events));
+    }
+    const double raw_seconds = raw.list_seconds + raw.get_seconds;
+    std::printf("catch-up of %zu events (%zu journal objects) from the empty cursor, %zu events per poll\n", events,
+                raw.names.size(), batch);
+    print_reader("LIST + GET every object, 8 GETs at once (baseline)", raw_seconds, events, raw_seconds, raw.counts);
+
+    read_figures source_run, listener_run;
+    if (mode == "all" || mode == "source") {
+      source_run = read_with_source(where, events);
+      print_reader("s3_journal_source::async_poll", source_run.seconds, events, raw_seconds, source_run.counts);
+    }
+    if (mode == "all" || mode == "listener") {
+      listener_run = read_with_listener(where, events);
+      print_reader("event_listener (s3_journal_source)", listener_run.seconds, events, raw_seconds,
+                   listener_run.counts);
+    }
+
+    {
+      scratch_dir scratch;
+      fill_local_journal(scratch.path, events);
+      const double local_source = read_local_source(scratch.path, events);
+      const double local_listener = read_local_listener(scratch.path, events);
+      std::printf("the same events from a local journal in a temp folder "
+                  "(S3/local: the S3 reader's events/s over this)\n");
+      const auto print_local = [&](const char* what, double seconds, const read_figures& s3_run) {
+        std::printf("  %-52s %9.3f s %9.0f events/s", what, seconds, events / seconds);
+        if (s3_run.ran) std::printf("  S3/local %7.4f", seconds / s3_run.seconds);
+        std::printf("\n");
+      };
+      print_local("journal_source::poll", local_source, source_run);
+      print_local("event_listener (journal_source)", local_listener, listener_run);
+    }
+
+    std::printf("server costs (this client, this machine)\n");
+    std::printf("  PUT: %.0f/s with %zu writers, %.2f ms per publish\n", written.counts.put / written.seconds,
+                store_objects, written.publish_seconds * 1000 / events);
+    std::printf("  GET: %.0f/s with %zu at once, %.2f ms each\n", raw.names.size() / raw.get_seconds, fetch_width,
+                raw.get_latency_sum * 1000 / raw.names.size());
+    std::printf("  LIST page of up to 1000 keys: %.1f ms mean (first %.1f ms, last %.1f ms), %zu pages\n",
+                raw.list_seconds * 1000 / raw.page_seconds.size(), raw.page_seconds.front() * 1000,
+                raw.page_seconds.back() * 1000, raw.page_seconds.size());
+
+    // The objects a caught-up reader lists again on every poll: those
+    // stamped at most the late window before the newest.
+    const auto folder = s3::detail::journal_folder(reader_user);
+    std::vector<std::uint64_t> stamps;
+    for (const auto& name : raw.names) {
+      const auto entry = s3::detail::parse_journal_entry(std::string_view(name).substr(folder.size()));
+      if (!entry) throw std::runtime_error("not a journal object: " + name);
+      stamps.push_back(entry->stamp);
+    }
+    const std::uint64_t newest = *std::max_element(stamps.begin(), stamps.end());
+    std::size_t window_objects = 0;
+    for (const auto stamp : stamps) window_objects += stamp + late_window_ms >= newest ? 1 : 0;
+
+    const auto cursor = source_run.ran     ? source_run.cursor
+                        : listener_run.ran ? listener_run.cursor
+                                           : caught_up_cursor(raw.names);
+    std::printf("idle polls after catch-up (late window: %llu s before the newest event delivered)\n",
+                static_cast<unsigned long long>(late_window_ms / 1000));
+    const auto idle = measure_idle(where, cursor);
+    print_idle("right after the setup's burst", idle, window_objects);
+    const auto expected_lists = std::max<std::size_t>(1, (window_objects + 999) / 1000);
+    bool ok = idle.events == 0 && idle.gets == 0 && idle.lists == expected_lists * idle.polls;
+    if (window_objects >= 1000) {
+      const auto settled_cursor = settle(where, newest, cursor);
+      const auto settled = measure_idle(where, settled_cursor);
+      print_idle("after the window passed and 1 more event", settled, 1);
+      ok = ok && settled.events == 0 && settled.gets == 0 && settled.lists == static_cast<std::uint64_t>(settled.polls);
+    }
+    if (!ok) {
+      std::fprintf(stderr, "s3_catchup: idle polls made other requests than one LIST per 1000 objects in the window\n");
+      return 1;
+    }
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "s3_catchup: %s\n", error.what());
+    return 1;
+  }
+  return 0;
+}
