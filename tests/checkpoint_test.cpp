@@ -1,6 +1,7 @@
 // Tests for storewatch/checkpoint.hpp: the text form and the file-backed checkpoint.
 #include "common/fixture.hpp"
 
+#include <algorithm>
 #include <storewatch/checkpoint.hpp>
 
 #include <filesystem>
@@ -70,6 +71,7 @@ std::string read_text(const fs::path& file) {
 std::vector<std::string> entries(const fs::path& folder) {
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(folder)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
   return names;
 }
 
@@ -209,7 +211,7 @@ TEST_CASE("checkpoint save overwrites the previous state") {
   cp.record(event_with_cursor("e2", "c2"));
   cp.record(event_with_cursor("e3", ""));
   cp.save();
-  CHECK(checkpoint(file).state() == checkpoint_state{"c2", {"e3"}});
+  CHECK(*storewatch::load_checkpoint(file) == checkpoint_state{"c2", {"e3"}});
 }
 
 TEST_CASE("checkpoint record with a cursor resets delivered ids") {
@@ -273,15 +275,43 @@ TEST_CASE("checkpoint that is a directory cannot be read") {
                        system_error_with(errc::checkpoint_failed, "checkpoint " + file.string()));
 }
 
-TEST_CASE("checkpoint save into a missing directory fails naming the path") {
+TEST_CASE("checkpoint in a missing directory is refused when opened, naming the path") {
   temp_dir dir;
   const auto file = dir.path() / "no-such-dir" / "cp.json";
-  checkpoint cp(file);
-  cp.record(event_with_cursor("a", "c"));
-  CHECK_THROWS_MATCHES(cp.save(), std::system_error,
+  CHECK_THROWS_MATCHES(checkpoint(file), std::system_error,
                        system_error_with(errc::checkpoint_failed, "checkpoint ", {file.string(), "open"}));
-  CHECK(cp.unsaved() == 1);
   CHECK_FALSE(fs::exists(dir.path() / "no-such-dir"));
+}
+
+TEST_CASE("checkpoint is owned by one object at a time: a second is refused until the first is gone") {
+  temp_dir dir;
+  const auto file = dir.path() / "cp.json";
+  {
+    checkpoint first(file);
+    first.record(event_with_cursor("a", "c1"));
+    first.save();
+    CHECK_THROWS_MATCHES(checkpoint(file), std::system_error,
+                         system_error_with(errc::checkpoint_failed, "checkpoint " + file.string(), {"in use"}));
+    // Reading without the lock still works, say to inspect a running listener.
+    CHECK(*storewatch::load_checkpoint(file) == checkpoint_state{"c1", {}});
+  }
+  const checkpoint second(file);
+  CHECK(second.exists());
+  CHECK(second.state() == checkpoint_state{"c1", {}});
+}
+
+TEST_CASE("checkpoint exists() tells a new file from one that holds the beginning") {
+  temp_dir dir;
+  const auto file = dir.path() / "cp.json";
+  {
+    checkpoint cp(file);
+    CHECK_FALSE(cp.exists());
+    cp.reset({});
+    cp.save();
+    CHECK(cp.exists());
+  }
+  CHECK(checkpoint(file).exists());
+  CHECK_FALSE(storewatch::load_checkpoint(dir.path() / "other.json"));
 }
 
 TEST_CASE("checkpoint save leaves no temporary file") {
@@ -292,7 +322,7 @@ TEST_CASE("checkpoint save leaves no temporary file") {
   cp.save();
   cp.record(event_with_cursor("b", ""));
   cp.save();
-  CHECK(entries(dir.path()) == std::vector<std::string>{"cp.json"});
+  CHECK(entries(dir.path()) == std::vector<std::string>{"cp.json", "cp.json.lock"});
   CHECK_FALSE(fs::exists(dir.path() / "cp.json.tmp"));
 }
 
@@ -336,6 +366,6 @@ TEST_CASE("checkpoint save replaces a stale temporary file") {
   cp.record(event_with_cursor("a", "fresh"));
   cp.record(event_with_cursor("b", ""));
   cp.save();
-  CHECK(entries(dir.path()) == std::vector<std::string>{"cp.json"});
-  CHECK(checkpoint(file).state() == checkpoint_state{"fresh", {"b"}});
+  CHECK(entries(dir.path()) == std::vector<std::string>{"cp.json", "cp.json.lock"});
+  CHECK(*storewatch::load_checkpoint(file) == checkpoint_state{"fresh", {"b"}});
 }

@@ -35,6 +35,7 @@ const std::vector<std::pair<errc, std::string>>& all_errors() {
       {errc::store_io_failed, "store"},
       {errc::wake_ups_unavailable, "wake-ups"},
       {errc::store_access_denied, "access denied"},
+      {errc::poller_failed, "poller"},
   };
   return errors;
 }

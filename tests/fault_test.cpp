@@ -349,9 +349,9 @@ TEST_CASE("checkpoint saves failing (fsync, rename): reported, delivery goes on,
   const auto first = numbered("c", 0, 30);
   std::vector<std::string> delivered;
   {
+    bob_listener listener(io, dir.path(), options);  // its start saves the starting position, not failing yet
     fault_plan plan;
     plan.fail(fault_call::fsync, "bob.checkpoint", EIO, 2).fail(fault_call::rename, "bob.checkpoint", ENOSPC, 2);
-    bob_listener listener(io, dir.path(), options);
     publish_all(owner, first);
     REQUIRE(run_until(io, [&] { return listener.got.size() >= first.size() && plan.fired() == 4; }));
     listener.stop();

@@ -133,7 +133,7 @@ TEST_CASE("fuzz regression: a listener with a checkpoint survives a journal reco
   REQUIRE(run_until(io, [&] { return !delivered.empty() && delivered.back() == "after"; }));
   listener.stop();
   run_to_idle(io);
-  CHECK_NOTHROW(checkpoint(dir.path() / "bob.checkpoint"));
+  CHECK_NOTHROW(load_checkpoint(dir.path() / "bob.checkpoint"));
 }
 
 // fuzz_time, corpus regression_format_time_*: format_time (which prints

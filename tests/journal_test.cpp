@@ -566,7 +566,7 @@ TEST_CASE("corruption: a torn tail in a sealed segment (the writer moved on) is 
   writer.append(reader_user, big);
   writer.append(reader_user, torn.substr(0, torn.size() / 2));
   writer.sync();  // past 1024 bytes: the next append starts another segment
-  const auto writer_dir = journals / reader_user / "writer-1";
+  const auto writer_dir = journals / reader_user / "w0";
   const auto file = writer_dir / detail::segment_name(0);
   const auto torn_at = big.size();
 
@@ -898,7 +898,7 @@ TEST_CASE("poll cost: after 20,000 events are read, a poll with the final cursor
   // Overwrite every byte already read with junk (no newlines): a poll that
   // re-read old bytes would report them; one that starts at the cursor's
   // offset only sees the new record.
-  const auto file = journals / reader_user / "writer-1" / detail::segment_name(0);
+  const auto file = journals / reader_user / "w0" / detail::segment_name(0);
   const auto size = read_bytes(file).size();
   write_bytes(file, std::string(size, 'x'));
   append_bytes(file, detail::encode_record(make_event("NOTE", "n20000", "writer-1-20000")));

@@ -472,7 +472,7 @@ TEST_CASE("a listener restarted from its checkpoint delivers every event exactly
     CHECK(a.saved_checkpoint()->unsaved() == 0);  // saved on stop
   }
 
-  const auto saved = checkpoint(file).state();
+  const auto saved = *load_checkpoint(file);
   // Stopped mid-batch: the cursor after the 3rd batch, and the ids delivered past it.
   CHECK(saved.cursor == "e1:21");
   CHECK(saved.delivered_ids == slice(ids, 21, stop_after));
@@ -493,7 +493,7 @@ TEST_CASE("a listener restarted from its checkpoint delivers every event exactly
   all.insert(all.end(), got_b.begin(), got_b.end());
   CHECK(all == ids);
 
-  const auto after_b = checkpoint(file).state();
+  const auto after_b = *load_checkpoint(file);
   CHECK(after_b.cursor == "e1:50");
   CHECK(after_b.delivered_ids.empty());
 
@@ -557,7 +557,7 @@ TEST_CASE("clean restarts over a journal whose polls do not reach every writer: 
   // One batch of the first writer: its probe (a repeat) and f1-f3.
   CHECK(run("f3") == std::vector<std::string>{"f1", "f2", "f3"});
   // Past the new cursor: the second writer's probe and s0, delivered by the first run.
-  auto pending = checkpoint(file).state().delivered_ids;
+  auto pending = load_checkpoint(file)->delivered_ids;
   std::sort(pending.begin(), pending.end());
   CHECK(pending == std::vector<std::string>{std::max(a_id, b_id), s0});
   CHECK(run("s1") == std::vector<std::string>{"f4", "f5", "f6", "f7", "f8", "s1"});

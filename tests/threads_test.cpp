@@ -151,7 +151,7 @@ TEST_CASE("no hidden threads: a whole life cycle runs on the thread that runs th
     CHECK_FALSE(listener.running());
     CHECK_FALSE(poller.running());
     REQUIRE(std::filesystem::exists(checkpoint_file));
-    CHECK(checkpoint(checkpoint_file).state().cursor == "life:4");
+    CHECK(storewatch::load_checkpoint(checkpoint_file)->cursor == "life:4");
   }
   CHECK(thread_count() == before);
   REQUIRE(counts.size() == 9);  // 4 listener handler calls, 4 stream events, 1 posted handler

@@ -109,8 +109,9 @@ const std::map<std::string_view, std::string_view>& command_notes() {
              "the user is unknown: it checks the user's folders; S3 has none to check).\n"},
       {"cat", "On an s3:// store the user is not checked first: a version that is not yours or shared\n"
               "with you is \"cannot read\" (exit 1), as on a folder store.\n"},
-      {"tail", "Without --from-start or a --checkpoint that holds a position, the tail first reads to the\n"
-               "journal's end and prints only what comes after. S3 has no change notifications: each\n"
+      {"tail", "Without --from-start or a --checkpoint file that exists, the tail first reads to the\n"
+               "journal's end and prints only what comes after; a new --checkpoint file records that\n"
+               "position before anything is printed. S3 has no change notifications: each\n"
                "--interval is one LIST request while nothing is new.\n"},
       {"stats", "Reads every user's journal from the start. On an s3:// store: users are the folders under\n"
                 "journals/, bytes the size of their journal objects, writers the store objects that wrote them\n"
@@ -425,7 +426,11 @@ int follow(asio::io_context& io, Source& source, listener_options options, const
   }
   if (settings.count && *settings.count == 0) return 0;
   io.restart();  // the operations run before may have run it out of work, which stops it
-  listener->start();
+  try {
+    listener->start();  // a new checkpoint file records the starting position first
+  } catch (const std::system_error& error) {
+    throw runtime_failure(error.what());
+  }
   while (listener->running()) io.run_one();
   signals.cancel();
   timer.cancel();
@@ -480,9 +485,13 @@ int run_tail(context& c, asio::io_context& io, Store& store) {
   bool resuming = false;
   if (const auto file = c.args.get("checkpoint")) {
     options.checkpoint = *file;
-    const checkpoint saved(*file);  // throws for a file that is not a checkpoint, naming it
-    resuming = !(saved.state() == checkpoint_state{});
-    cursor = saved.state().cursor;
+    // Throws for a file that is not a checkpoint, naming it. A file that
+    // exists is where the tail resumes, even one that holds the journal's
+    // beginning: the listener saved it there when this tail first started.
+    if (const auto saved = load_checkpoint(*file)) {
+      resuming = true;
+      cursor = saved->cursor;
+    }
   }
   if (!c.args.has("from-start") && !resuming) {
     // Start at the journal's end as it is now: read past everything there.

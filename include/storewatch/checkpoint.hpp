@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -67,30 +68,62 @@ inline checkpoint_state decode_checkpoint(std::string_view text, std::string_vie
 }
 
 
-/// A checkpoint kept in a file.
+/// The state saved in checkpoint `file`, or nullopt when there is no such
+/// file. Reads without taking the checkpoint's lock (say, to inspect the
+/// checkpoint of a running listener). Throws as `checkpoint`'s constructor.
+inline std::optional<checkpoint_state> load_checkpoint(const std::filesystem::path& file) {
+  auto text = detail::read_whole_file(file, errc::checkpoint_failed, "checkpoint");
+  if (!text) return std::nullopt;
+  return decode_checkpoint(*text, "checkpoint " + file.string());
+}
+
+/// A checkpoint kept in a file, owned by one listener at a time.
 ///
-/// Loading happens in the constructor; `record()` notes each delivered
-/// event; `save()` writes the state durably (temporary file, fsync,
-/// rename), so after a crash the file holds the last saved state, never a
-/// torn one. File I/O blocks the calling thread: call it where blocking for
-/// an fsync is acceptable. Not thread-safe.
+/// Loading happens in the constructor, which also locks the checkpoint
+/// (`<file>.lock`, held until the object is destroyed; a process that dies
+/// drops it), so that two listeners never save over each other's progress.
+/// `record()` notes each delivered event; `save()` writes the state durably
+/// (temporary file, fsync, rename), so after a crash the file holds the
+/// last saved state, never a torn one. File I/O blocks the calling thread:
+/// call it where blocking for an fsync is acceptable. Not thread-safe.
 class checkpoint {
  public:
-  /// Loads `file` if it exists (a missing file means "from the start").
-  /// Throws `std::system_error`: `errc::invalid_cursor` when the file is not
-  /// a checkpoint, `errc::checkpoint_failed` when it cannot be read; both
-  /// messages name the file.
+  /// Locks `file` and loads it if it exists (a missing file means "nothing
+  /// saved yet": see `exists()`). Throws `std::system_error`:
+  /// `errc::invalid_cursor` when the file is not a checkpoint,
+  /// `errc::checkpoint_failed` when it cannot be read, when its lock file
+  /// cannot be made (say, its folder is missing), or when another checkpoint
+  /// object holds the lock; every message names the file.
   explicit checkpoint(std::filesystem::path file) : file_(std::move(file)) {
-    if (auto text = detail::read_whole_file(file_, errc::checkpoint_failed, "checkpoint")) {
-      state_ = decode_checkpoint(*text, "checkpoint " + file_.string());
+    auto lock_file = file_;
+    lock_file += ".lock";
+    lock_ = detail::try_lock_file(lock_file, errc::checkpoint_failed, "checkpoint");
+    if (!lock_) {
+      throw std::system_error(errc::checkpoint_failed, "checkpoint " + file_.string() +
+                                                           " is in use by another listener (" +
+                                                           lock_file.string() + " is locked)");
+    }
+    if (auto saved = load_checkpoint(file_)) {
+      state_ = std::move(*saved);
+      exists_ = true;
     }
   }
 
   /// The checkpoint's file.
   const std::filesystem::path& file() const noexcept { return file_; }
 
+  /// True when the file held a state when loaded, or has been saved since.
+  bool exists() const noexcept { return exists_; }
+
   /// Where to resume, and which events past it were delivered already.
   const checkpoint_state& state() const noexcept { return state_; }
+
+  /// Replaces the state (say, with a listener's starting position), not
+  /// saved until `save()`.
+  void reset(checkpoint_state state) {
+    state_ = std::move(state);
+    ++unsaved_;
+  }
 
   /// Notes that `e` reached the handlers: an event that carries a cursor
   /// (the last of a poll) moves the state to that cursor, and the ids to
@@ -106,7 +139,7 @@ class checkpoint {
     ++unsaved_;
   }
 
-  /// Events recorded since the last save.
+  /// Changes recorded since the last save.
   std::size_t unsaved() const noexcept { return unsaved_; }
 
   /// Writes the state durably. Throws `std::system_error` with
@@ -114,12 +147,15 @@ class checkpoint {
   void save() {
     detail::write_file_atomically(file_, encode_checkpoint(state_), errc::checkpoint_failed, "checkpoint");
     unsaved_ = 0;
+    exists_ = true;
   }
 
  private:
   std::filesystem::path file_;
+  detail::unique_fd lock_;
   checkpoint_state state_;
   std::size_t unsaved_ = 0;
+  bool exists_ = false;
 };
 
 }  // namespace storewatch

@@ -30,6 +30,8 @@ enum class errc : int {
                            ///< file system whose other machines' writes inotify does not see): poll instead
   store_access_denied,     ///< the object store refused the request (HTTP 403): wrong or expired credentials,
                            ///< a policy that denies it, or a clock too far off for the signature
+  poller_failed,           ///< the poll loop ended on an exception that was not a std::system_error
+                           ///< (say, std::bad_alloc); the stream ends with this code
 };
 
 namespace detail {
@@ -73,6 +75,8 @@ class error_category_impl final : public std::error_category {
                "(no inotify, or a network file system)";
       case errc::store_access_denied:
         return "access denied by the object store: check the credentials, the bucket policy and the clock";
+      case errc::poller_failed:
+        return "the poller ended on an unexpected exception (rethrown from the executor's run())";
     }
     return "storewatch error " + std::to_string(value);
   }

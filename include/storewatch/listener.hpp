@@ -50,10 +50,12 @@ struct listener_options {
   /// Events buffered between the poller and the handlers.
   std::size_t capacity = basic_event_stream<>::default_capacity;
   /// A checkpoint file: resume after the last delivered event, and save
-  /// progress. Without one, the listener starts at `start_cursor`.
+  /// progress. Without one, or while the file does not exist yet, the
+  /// listener starts at `start_cursor` (and `start()` saves that position
+  /// to the new file first). The listener locks it: see `checkpoint`.
   std::optional<std::filesystem::path> checkpoint{};
-  /// Where to start when there is no checkpoint, or it holds nothing yet
-  /// (a source cursor; empty: the source's beginning).
+  /// Where to start when there is no checkpoint file (a source cursor;
+  /// empty: the source's beginning).
   std::string start_cursor{};
   /// Save the checkpoint after this many deliveries at most; it is also
   /// saved whenever the handlers have caught up, and when delivery ends
@@ -156,16 +158,29 @@ class basic_event_listener {
     return handlers_->size();
   }
 
-  /// Starts polling and delivering, from the checkpoint when there is one
-  /// (and it holds a state), else from `start_cursor`. Returns at once.
+  /// Starts polling and delivering, from the checkpoint when its file
+  /// exists, else from `start_cursor`. Returns at once, except that a
+  /// listener with a checkpoint that has no file yet first saves its
+  /// starting position there (blocking for the fsync), so that a restart
+  /// after a kill at any later moment resumes from it, not from wherever
+  /// the source would begin. Throws `std::system_error`
+  /// (`errc::checkpoint_failed`, naming the file) when that save fails; the
+  /// listener is then not started, and `start()` may be called again.
   /// A listener starts once: later calls do nothing; to resume later, make a
   /// new one with the same checkpoint.
   void start() {
     if (started_) return;
+    checkpoint_state from{options_.start_cursor, {}};
+    if (checkpoint_) {
+      if (checkpoint_->exists()) {
+        from = checkpoint_->state();
+      } else {
+        checkpoint_->reset(from);
+        checkpoint_->save();
+      }
+    }
     started_ = true;
     running_ = true;
-    checkpoint_state from{options_.start_cursor, {}};
-    if (checkpoint_ && !(checkpoint_->state() == checkpoint_state{})) from = checkpoint_->state();
     poller_->start(std::move(from));
     asio::co_spawn(stream_.get_executor(), deliver_loop(), [](std::exception_ptr error) {
       if (error) std::rethrow_exception(error);

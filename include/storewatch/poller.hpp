@@ -100,8 +100,11 @@ class poller {
   /// polls do not end it. The loop runs on the stream's executor; the handler
   /// never runs inside this call and runs on its associated executor
   /// (default: the stream's). An exception escaping the loop (from `on_error`,
-  /// or one a source throws that is not a `std::system_error`) is rethrown
-  /// from the completion, out of the executor's `run()`.
+  /// or one a source throws that is not a `std::system_error`) still ends the
+  /// run (`running()` turns false) and closes the stream with its error code
+  /// (`errc::poller_failed` for an exception that is not a
+  /// `std::system_error`), so the consumer's `async_next` completes with it;
+  /// then it is rethrown from the completion, out of the executor's `run()`.
   /// Cancellation: terminal only (partial and total are ignored): cancels
   /// the wait or push in progress (and the poll, if the source supports it)
   /// and completes with `errc::stopped`.
@@ -157,10 +160,23 @@ class poller {
   bool running() const noexcept { return running_; }
 
  private:
+  // Whatever ends the loop, also an exception, ends the run and the stream:
+  // a consumer waiting in `async_next` learns of it.
   asio::awaitable<std::error_code> run(checkpoint_state from) {
-    const auto result = co_await loop(std::move(from));
+    std::error_code result;
+    std::exception_ptr failure;
+    try {
+      result = co_await loop(std::move(from));
+    } catch (const std::system_error& error) {
+      result = error.code();
+      failure = std::current_exception();
+    } catch (...) {
+      result = errc::poller_failed;
+      failure = std::current_exception();
+    }
     running_ = false;
-    stream_.close();
+    stream_.close(failure ? result : make_error_code(errc::end_of_stream));
+    if (failure) std::rethrow_exception(failure);
     co_return result;
   }
 

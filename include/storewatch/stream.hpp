@@ -77,8 +77,8 @@ class basic_event_stream {
   /// Waits for the next event.
   ///
   /// Completion signature: `void(std::error_code, event)`.
-  /// Errors: `errc::end_of_stream` once the stream is closed and every event
-  /// buffered before `close()` has been taken; `asio::error::operation_aborted`
+  /// Errors: `errc::end_of_stream` (or the reason given to `close()`) once
+  /// the stream is closed and every event buffered before has been taken; `asio::error::operation_aborted`
   /// when cancelled. The handler never runs inside this call; it runs on its
   /// associated executor (default: the stream's). Events are taken in the
   /// order they were pushed.
@@ -132,11 +132,14 @@ class basic_event_stream {
   }
 
   /// Ends the stream. Consumers still take every event buffered so far, then
-  /// get `errc::end_of_stream`; a producer suspended in `async_push` and
-  /// every later push complete with `errc::end_of_stream`.
-  void close() {
+  /// get `reason` (by default `errc::end_of_stream`; a poller whose loop
+  /// failed passes its error); a producer suspended in `async_push` and
+  /// every later push complete with `errc::end_of_stream`. Only the first
+  /// close counts.
+  void close(std::error_code reason = errc::end_of_stream) {
     if (closed_) return;
     closed_ = true;
+    end_reason_ = reason;
     // Wakes a consumer waiting on an empty stream. When the buffer is full
     // (the only case try_send fails), nobody waits to receive but producers
     // may wait to send: end them, since channel::close() would not (Asio
@@ -145,7 +148,7 @@ class basic_event_stream {
     // waiting.
     const auto markers = std::max<std::size_t>(receivers_waiting_, 1);
     for (std::size_t i = 0; i < markers; ++i) {
-      if (!channel_.try_send(make_error_code(errc::end_of_stream), event{})) {
+      if (!channel_.try_send(end_reason_, event{})) {
         channel_.cancel();
         break;
       }
@@ -156,8 +159,7 @@ class basic_event_stream {
   template <class Handler>
   void start_next(Handler&& handler) {
     if (closed_ && !channel_.ready()) {
-      detail::post_completion(get_executor(), std::forward<Handler>(handler),
-                              make_error_code(errc::end_of_stream), event{});
+      detail::post_completion(get_executor(), std::forward<Handler>(handler), end_reason_, event{});
       return;
     }
     ++receivers_waiting_;
@@ -196,6 +198,7 @@ class basic_event_stream {
   std::size_t capacity_;
   stream_stats stats_;
   bool closed_ = false;
+  std::error_code end_reason_;
   std::size_t receivers_waiting_ = 0;  // async_next operations in the channel
 };
 

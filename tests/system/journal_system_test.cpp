@@ -287,9 +287,16 @@ TEST_CASE("writers killed with SIGKILL mid-stream: no torn event, no completed p
     // nor reported (the reader cannot tell it from a record being written),
     // nor hold up other writers.
     const auto journal = kind.dir.path() / "journals" / "bob123";
+    // The dead writer's slot is the one whose lock nobody holds now (the
+    // other writers are alive and keep theirs).
     std::optional<fs::path> writer_dir;
+    detail::unique_fd slot_lock;
     for (const auto& w : detail::list_writers(journal)) {
-      if (w.find("-" + std::to_string(writer->pid()) + "-") != std::string::npos) writer_dir = journal / w;
+      auto lock = detail::try_lock_file(journal / w / "lock", errc::store_io_failed, "test");
+      if (lock && !writer_dir) {
+        writer_dir = journal / w;
+        slot_lock = std::move(lock);
+      }
     }
     REQUIRE(writer_dir);
     const auto segments = detail::list_segments(*writer_dir);

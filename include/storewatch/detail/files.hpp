@@ -13,6 +13,7 @@
 #include <storewatch/detail/sys.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -81,6 +82,21 @@ class unique_fd {
   int fd_ = -1;
 };
 
+/// Takes an exclusive lock on `file` (made if missing) for as long as the
+/// returned descriptor is open; an empty one when another open file holds
+/// it (another process, or another object of this one). The kernel drops
+/// the lock when its holder dies, so a crash never leaves it held. Throws
+/// `code` when the file cannot be made or locked.
+inline unique_fd try_lock_file(const std::filesystem::path& file, std::error_code code, std::string_view what) {
+  unique_fd fd(sys::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) throw file_error(code, what, file, "open", errno);
+  for (;;) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
+    if (errno == EWOULDBLOCK) return {};
+    if (errno != EINTR) throw file_error(code, what, file, "flock", errno);
+  }
+}
+
 /// Writes all of `bytes` to `fd` (open on `path`); false (errno set) on failure.
 inline bool write_all(int fd, std::string_view bytes, const std::filesystem::path& path) {
   while (!bytes.empty()) {
@@ -93,6 +109,24 @@ inline bool write_all(int fd, std::string_view bytes, const std::filesystem::pat
     bytes.remove_prefix(static_cast<std::size_t>(written));
   }
   return true;
+}
+
+/// Writes all of `bytes` to `fd` (open on `path`, not with O_APPEND) at
+/// `offset`. Returns how many bytes were written: all of them, or fewer
+/// with errno set.
+inline std::size_t pwrite_all(int fd, std::string_view bytes, std::uint64_t offset, const std::filesystem::path& path) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const auto written = sys::pwrite(fd, bytes.data() + done, bytes.size() - done,
+                                     static_cast<off_t>(offset + done), path.c_str());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) {
+      if (written == 0) errno = EIO;
+      return done;
+    }
+    done += static_cast<std::size_t>(written);
+  }
+  return done;
 }
 
 /// The whole content of `file`, or nullopt when it does not exist.

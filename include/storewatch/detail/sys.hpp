@@ -83,6 +83,12 @@ inline ssize_t write(int fd, const void* data, std::size_t size, const char* pat
   return ::write(fd, data, std::min(size, v.max_bytes));
 }
 
+inline ssize_t pwrite(int fd, const void* data, std::size_t size, off_t offset, const char* path) {
+  const auto v = ask(call::write, path);
+  if (v.error) return errno = v.error, -1;
+  return ::pwrite(fd, data, std::min(size, v.max_bytes), offset);
+}
+
 inline int fsync(int fd, const char* path) {
   if (const auto v = ask(call::fsync, path); v.error) return errno = v.error, -1;
   return ::fsync(fd);

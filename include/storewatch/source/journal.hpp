@@ -20,6 +20,7 @@
 
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/files.hpp>
+#include <storewatch/detail/gap.hpp>
 #include <storewatch/detail/intercept.hpp>
 #include <storewatch/detail/journal_record.hpp>
 #include <storewatch/detail/post.hpp>
@@ -126,11 +127,25 @@ inline std::string make_writer_name() {
   return name + "-" + std::to_string(::getpid()) + "-" + random_hex(8);
 }
 
-/// The journal's epoch, or nullopt while it has none (no writer yet).
-inline std::optional<std::string> read_epoch(const std::filesystem::path& journal_dir) {
-  auto text = read_whole_file(journal_dir / "epoch", errc::store_io_failed, journal_what);
-  if (text && !text->empty() && text->back() == '\n') text->pop_back();
-  return text;
+/// The journal's epoch, or nullopt while it has none (no writer yet). An
+/// epoch file that does not hold an epoch (a damaged or edited file) reads
+/// as a stand-in named after its bytes, "corrupt-<16 hex digits>", the same
+/// on every read while the file stays as it is; `problem` (when given) is
+/// then set to a message naming the file.
+inline std::optional<std::string> read_epoch(const std::filesystem::path& journal_dir,
+                                             std::string* problem = nullptr) {
+  const auto file = journal_dir / "epoch";
+  auto text = read_whole_file(file, errc::store_io_failed, journal_what);
+  if (!text) return text;
+  if (!text->empty() && text->back() == '\n') text->pop_back();
+  if (is_writer_name(*text) && text->size() <= 64) return text;
+  auto stand_in = "corrupt-" + stable_hash_hex(*text);
+  if (problem) {
+    *problem = "journal epoch file " + file.string() + " is corrupt (it holds " +
+               quote(text->substr(0, std::min<std::size_t>(text->size(), 40))) +
+               (text->size() > 40 ? "..." : "") + ", not an epoch id); reading the journal as epoch " + stand_in;
+  }
+  return stand_in;
 }
 
 /// Makes the journal folder and its epoch if they do not exist; safe when
@@ -198,28 +213,54 @@ struct journal_cursor {
   }
 };
 
+/// A void line: `size` bytes (at least 1) that a reader skips without a
+/// report, written over the records of an operation that failed. Any tail
+/// of it is void too, so a reader positioned inside it resynchronises at
+/// its end. (One byte can only be a bare newline, which readers report as
+/// an empty line and skip: a write that failed after its first byte.)
+inline std::string void_line(std::size_t size) {
+  std::string line(size, '-');
+  line.back() = '\n';
+  return line;
+}
+
+/// True for a line (without its newline) that `void_line` wrote.
+inline bool is_void_line(std::string_view line) noexcept {
+  return !line.empty() && line.find_first_not_of('-') == std::string_view::npos;
+}
+
 /// Appends records to users' journals as one writer. Not thread-safe.
 ///
+/// In each journal the writer holds a *slot*: a folder `w<n>` whose lock
+/// file it keeps locked while it lives (the kernel drops the lock when the
+/// process dies). A new writer takes the lowest free slot and appends where
+/// its last holder stopped, so a journal has as many writer folders as
+/// writers were ever alive at once, not one per process that ever wrote,
+/// and each slot's bytes stay one ordered sequence that readers' offsets
+/// index.
+///
 /// What is appended since the last `sync()` is an operation's pending
-/// records: `sync()` commits them, `take_back()` removes them again, so an
-/// operation that fails leaves no record behind.
+/// records: `sync()` commits them, `take_back()` voids them again, so an
+/// operation that fails leaves no record behind. Bytes once written are
+/// never removed or reused for other records (a reader may have read up to
+/// any record boundary among them): taking back overwrites them with a void
+/// line of the same length.
 class journal_writer {
  public:
+  /// A writer of the journals under `journals_root`; `writer_name` (unique
+  /// among processes) prefixes the ids it makes.
   journal_writer(std::filesystem::path journals_root, std::string writer_name, std::uint64_t segment_bytes)
       : root_(std::move(journals_root)), name_(std::move(writer_name)), segment_bytes_(segment_bytes) {}
 
   const std::string& name() const noexcept { return name_; }
 
   /// Appends `lines` (complete records) to `user`'s journal. Not durable
-  /// until `sync()`. On failure nothing of `lines` stays in the journal.
+  /// until `sync()`, and taken back by `take_back()`.
   void append(const std::string& user, std::string_view lines) {
     auto& file = open_for(user);
-    if (!write_all(file.fd.get(), lines, file.path)) {
-      const int error_number = errno;
-      cut(file, file.size);  // so the next record does not join a partial one
-      throw file_error(errc::store_io_failed, journal_what, file.path, "write", error_number);
-    }
-    file.size += lines.size();
+    const auto written = pwrite_all(file.fd.get(), lines, file.size, file.path);
+    file.size += written;  // what did reach the file is taken back with the rest
+    if (written != lines.size()) throw file_error(errc::store_io_failed, journal_what, file.path, "write", errno);
   }
 
   /// Makes everything appended so far durable, then rotates full segments.
@@ -232,21 +273,23 @@ class journal_writer {
     }
     for (auto& [user, file] : files_) {  // all durable: the operation is committed
       file.committed = file.size;
-      if (file.fd && file.size >= segment_bytes_) {
-        file.fd.reset();  // the next append starts the next segment, where this one ends
-        file.base += file.size;
-        file.size = file.committed = 0;
-      }
+      if (file.fd && file.size >= segment_bytes_) seal(file, file.size);
     }
   }
 
-  /// Removes the records appended since the last `sync()`. Never throws: a
-  /// segment that cannot be cut back is left, and later records go to a new
-  /// segment after its end.
-  void take_back() noexcept {
+  /// Voids the records appended since the last `sync()`, so that no reader
+  /// that starts later delivers them. Never throws. Returns "" when all was
+  /// taken back, else what could not be (to add to the operation's error).
+  std::string take_back() noexcept {
+    std::string left;
     for (auto& [user, file] : files_) {
-      if (file.fd && file.size != file.committed) cut(file, file.committed);
+      if (!file.fd || file.size == file.committed) continue;
+      try {
+        if (auto problem = void_pending(file); !problem.empty()) left += "; " + problem;
+      } catch (...) {  // std::bad_alloc building a message: the voiding itself was tried
+      }
     }
+    return left;
   }
 
   /// The next sequence number for an event id.
@@ -254,54 +297,134 @@ class journal_writer {
 
  private:
   struct open_file {
+    unique_fd lock;               // the slot's lock, held while this writer has the slot
+    std::filesystem::path folder;  // the slot
     unique_fd fd;
     std::filesystem::path path;
-    std::uint64_t base = 0;       // where the open segment starts in this writer's bytes
+    std::uint64_t base = 0;       // where the open segment starts in this slot's bytes
     std::uint64_t size = 0;       // bytes in the open segment
     std::uint64_t committed = 0;  // of which synced by the last sync()
   };
 
-  // Truncates the open segment to `size` bytes. If that fails, the rest of
-  // the segment is unusable: go on in a new segment after its actual end.
-  static void cut(open_file& file, std::uint64_t size) noexcept {
-    if (sys::ftruncate(file.fd.get(), static_cast<off_t>(size), file.path.c_str()) == 0) {
-      file.size = size;
-      file.committed = std::min(file.committed, size);
-      return;
+  // Closes the open segment: the next append starts a new one at `end`
+  // bytes past its start.
+  static void seal(open_file& file, std::uint64_t end) noexcept {
+    file.fd.reset();
+    file.base += end;
+    file.size = file.committed = 0;
+  }
+
+  // Overwrites the pending bytes with a void line. If that fails, cuts
+  // them off and seals the segment at their old end, so that offsets a
+  // reader holds stay valid; if that fails too they stay, and the answer
+  // says so.
+  static std::string void_pending(open_file& file) {
+    const auto pending = file.size - file.committed;
+    const auto line = void_line(static_cast<std::size_t>(pending));
+    if (pwrite_all(file.fd.get(), line, file.committed, file.path) == line.size()) {
+      sys::fsync(file.fd.get(), file.path.c_str());  // best effort: the records were not durable either
+      file.committed = file.size;
+      return {};
     }
+    const int void_error = errno;
+    if (sys::ftruncate(file.fd.get(), static_cast<off_t>(file.committed), file.path.c_str()) == 0) {
+      seal(file, file.size);
+      return {};
+    }
+    const int cut_error = errno;
     struct stat info {};
     const auto actual = ::fstat(file.fd.get(), &info) == 0 ? static_cast<std::uint64_t>(info.st_size) : file.size;
-    file.fd.reset();
-    file.base += std::max(actual, file.size);
-    file.size = file.committed = 0;
+    seal(file, std::max(actual, file.size));
+    return "its records in " + file.path.string() + " could not be taken back (void write failed: " +
+           std::generic_category().message(void_error) +
+           "; truncate failed: " + std::generic_category().message(cut_error) + "): listeners may receive them";
   }
 
   open_file& open_for(const std::string& user) {
     auto& file = files_[user];
     if (file.fd) {
-      // A journal deleted (and perhaps recreated) under a live writer: its
-      // file is gone, so start afresh in whatever journal is there now.
       struct stat info {};
-      if (::fstat(file.fd.get(), &info) == 0 && info.st_nlink > 0) return file;
-      file = open_file{};
+      if (::fstat(file.fd.get(), &info) == 0 && info.st_nlink > 0) {
+        if (static_cast<std::uint64_t>(info.st_size) == file.size) return file;
+        adopt_foreign_bytes(file, static_cast<std::uint64_t>(info.st_size));
+        if (file.fd) return file;
+      } else {
+        // A journal deleted (and perhaps recreated) under a live writer: its
+        // file is gone, so start afresh in whatever journal is there now.
+        file = open_file{};
+      }
     }
-    const auto journal_dir = root_ / user;
-    const auto writer_dir = journal_dir / name_;
-    if (file.base == 0) {
-      ensure_journal(journal_dir);
-      make_directories(writer_dir, errc::store_io_failed, journal_what);
+    if (!file.lock) {
+      claim_slot(root_ / user, file);
+      if (file.fd) return file;
     }
-    file.path = writer_dir / segment_name(file.base);
-    file.fd = unique_fd(sys::open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644));
-    if (!file.fd && errno == ENOENT && file.base != 0) {
-      // The journal was deleted between two segments: start a new one.
+    file.path = file.folder / segment_name(file.base);
+    file.fd = unique_fd(sys::open(file.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!file.fd && errno == ENOENT) {
+      // The journal was deleted between two segments: start in a new one.
       file = open_file{};
-      return open_for(user);
+      claim_slot(root_ / user, file);
+      if (file.fd) return file;
+      file.path = file.folder / segment_name(file.base);
+      file.fd = unique_fd(sys::open(file.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     }
     if (!file.fd) throw file_error(errc::store_io_failed, journal_what, file.path, "create", errno);
-    fsync_directory(writer_dir, errc::store_io_failed, journal_what);
+    fsync_directory(file.folder, errc::store_io_failed, journal_what);
     file.size = file.committed = 0;
     return file;
+  }
+
+  // The open segment is `actual` bytes long, not what this writer wrote:
+  // something else (not a store: the slot is locked) wrote to it or cut it.
+  // Records already written stay where readers may have seen them: after
+  // bytes that end in a newline, append after them; otherwise go on in a
+  // new segment past them, where nothing joins a torn tail.
+  static void adopt_foreign_bytes(open_file& file, std::uint64_t actual) noexcept {
+    char last = 0;
+    if (actual > file.size &&
+        sys::pread(file.fd.get(), &last, 1, static_cast<off_t>(actual - 1), file.path.c_str()) == 1 && last == '\n') {
+      if (file.size == file.committed) file.committed = actual;
+      file.size = actual;
+      return;
+    }
+    seal(file, std::max(actual, file.size));
+  }
+
+  // Takes the lowest free slot of the journal and opens its newest segment
+  // to append to, or leaves `file.fd` empty with `file.base` where a new
+  // one must start: when the slot is new, its newest segment is full, or
+  // its last holder died in the middle of a record (whose torn bytes then
+  // end a sealed segment, where readers skip them).
+  void claim_slot(const std::filesystem::path& journal_dir, open_file& file) {
+    ensure_journal(journal_dir);
+    for (unsigned number = 0;; ++number) {
+      auto folder = journal_dir / ("w" + std::to_string(number));
+      make_directories(folder, errc::store_io_failed, journal_what);
+      auto lock = try_lock_file(folder / "lock", errc::store_io_failed, journal_what);
+      if (!lock) continue;  // held by a live writer
+      file.lock = std::move(lock);
+      file.folder = std::move(folder);
+      break;
+    }
+    const auto bases = list_segments(file.folder);
+    if (bases.empty()) return;
+    file.base = bases.back();
+    file.path = file.folder / segment_name(file.base);
+    unique_fd fd(sys::open(file.path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd) throw file_error(errc::store_io_failed, journal_what, file.path, "open", errno);
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) throw file_error(errc::store_io_failed, journal_what, file.path, "stat", errno);
+    const auto size = static_cast<std::uint64_t>(info.st_size);
+    char last = '\n';
+    if (size > 0 && sys::pread(fd.get(), &last, 1, static_cast<off_t>(size - 1), file.path.c_str()) != 1) {
+      throw file_error(errc::store_io_failed, journal_what, file.path, "read", errno);
+    }
+    if (last != '\n' || size >= segment_bytes_) {
+      file.base += size;
+      return;
+    }
+    file.fd = std::move(fd);
+    file.size = file.committed = size;
   }
 
   std::filesystem::path root_;
@@ -496,10 +619,24 @@ class basic_journal_source {
       result.events.push_back(gap("cursor " + detail::quote(cursor_text) + " was not understood"));
       cursor.emplace();
     }
-    const auto epoch = detail::read_epoch(dir_);
+    std::string epoch_problem;
+    const auto epoch = detail::read_epoch(dir_, &epoch_problem);
     if (!epoch) {  // no journal yet: nothing to read
       result.next_cursor = cursor->encode();
       return result;
+    }
+    if (!epoch_problem.empty() && cursor->epoch != *epoch) {
+      // Reported once: the next cursor holds the stand-in epoch. Whether the
+      // journal was recreated cannot be told, so positions are kept (nothing
+      // is delivered twice) and a reader that was reading it gets one GAP.
+      result.problems.push_back({errc::corrupt_record, epoch_problem});
+      if (!cursor->epoch.empty()) {
+        result.events.push_back(gap("journal " + dir_.string() + ": its epoch file became unreadable (epoch " +
+                                    cursor->epoch + " -> " + *epoch +
+                                    "); if the journal was recreated, its events before the cursor's positions "
+                                    "are not delivered"));
+        cursor->epoch = *epoch;
+      }
     }
     if (!cursor->epoch.empty() && cursor->epoch != *epoch) {
       result.events.push_back(gap("journal " + dir_.string() + " was recreated (epoch " + cursor->epoch + " -> " +
@@ -517,14 +654,7 @@ class basic_journal_source {
   }
 
  private:
-  event gap(std::string what) const {
-    event e;
-    e.name = event_name::gap;
-    e.data = std::move(what);
-    e.id = "gap-" + detail::random_hex(16);
-    e.occurred_at = detail::sys::now();
-    return e;
-  }
+  static event gap(std::string what) { return detail::make_gap(std::move(what)); }
 
   void read_writer(const std::string& writer, detail::journal_cursor& cursor, bool resuming, poll_result& result,
                    std::size_t max_events) {
@@ -598,6 +728,12 @@ class basic_journal_source {
       while (!rest.empty() && result.events.size() < max_events) {
         const auto newline = rest.find('\n');
         if (newline == std::string_view::npos) break;
+        if (detail::is_void_line(rest.substr(0, newline))) {  // an operation that failed
+          offset += newline + 1;
+          rest.remove_prefix(newline + 1);
+          progressed = true;
+          continue;
+        }
         std::string why;
         auto e = detail::decode_record(rest.substr(0, newline), why);
         if (e && options_.record_check) why = options_.record_check(*e);

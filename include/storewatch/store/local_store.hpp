@@ -425,23 +425,35 @@ class basic_local_store {
     transaction(const transaction&) = delete;
     transaction& operator=(const transaction&) = delete;
     ~transaction() {
-      if (committed_) return;
-      writer_.take_back();
-      for (auto step = undo_.rbegin(); step != undo_.rend(); ++step) (*step)();
+      if (!done_) undo();
     }
 
     /// `step` (which must not throw) undoes a change made so far.
     void on_failure(std::function<void()> step) { undo_.push_back(std::move(step)); }
-    /// Makes the records durable; throws (and undoes everything) if it cannot.
+    /// Makes the records durable; throws (and undoes everything) if it
+    /// cannot, saying also what could not be undone.
     void commit() {
-      writer_.sync();
-      committed_ = true;
+      try {
+        writer_.sync();
+      } catch (const std::system_error& error) {
+        const auto left = undo();
+        if (left.empty()) throw;
+        throw std::system_error(error.code(), error.what() + left);
+      }
+      done_ = true;
     }
 
    private:
+    std::string undo() noexcept {
+      done_ = true;
+      auto left = writer_.take_back();
+      for (auto step = undo_.rbegin(); step != undo_.rend(); ++step) (*step)();
+      return left;
+    }
+
     detail::journal_writer& writer_;
     std::vector<std::function<void()>> undo_;
-    bool committed_ = false;
+    bool done_ = false;
   };
 
   std::filesystem::path own_versions() const { return root_ / "versions" / user_; }
