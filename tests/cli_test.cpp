@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <iterator>
 #include <map>
@@ -835,4 +836,52 @@ TEST_CASE("watch DIR: a directory's changes as JSON lines, and with --state a re
   check_usage_error(dir.path(), {"watch"}, {"DIR"});
   check_usage_error(dir.path(), {"watch", tree.string(), "--include", "a,,b"}, {"--include"});
   check_usage_error(dir.path(), {"watch", tree.string(), "--settle", "soon"}, {"--settle"});
+}
+
+TEST_CASE("tail --checkpoint with a new file, SIGKILLed before its first event: the restart prints exactly the "
+          "events published since the first start",
+          "[cli][tail][checkpoint]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto checkpoint = (root / "tail.checkpoint").string();
+  publish(root, "EV", "before");
+  auto first = start(root, {"--user", "bob123", "tail", "--checkpoint", checkpoint, "--format", "json"});
+  wait_until_tailing(*first, root, "bob123");
+  REQUIRE_FALSE(first->exited());
+  first->signal(SIGKILL);
+  first->wait();
+  publish(root, "EV", "while down 0");
+  publish(root, "EV", "while down 1");
+  auto second = start(root, {"--user", "bob123", "tail", "--checkpoint", checkpoint, "--format", "json", "--count",
+                             "2", "--timeout", "20"});
+  REQUIRE(wait_for([&] { return second->exited(); }, {second.get()}));
+  INFO("stderr: " << second->err());
+  CHECK(second->wait() == 0);
+  std::vector<std::string> data;
+  for (const auto& e : parse_json_lines(second->out())) data.push_back(e.data);
+  CHECK(data == std::vector<std::string>{"while down 0", "while down 1"});
+}
+
+TEST_CASE("tail with a corrupt journal epoch: said once naming the file, each event printed once, and --timeout "
+          "holds",
+          "[cli][tail]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  publish(root, "EV", "one");
+  publish(root, "EV", "two");
+  const auto epoch = root / "journals" / "bob123" / "epoch";
+  {
+    std::ofstream out(epoch, std::ios::trunc);
+    out << "bad!\n";
+  }
+  auto tail = start(root, {"--user", "bob123", "tail", "--from-start", "--timeout", "1", "--format", "json"});
+  REQUIRE(wait_for([&] { return tail->exited(); }, {tail.get()}));
+  INFO("stderr: " << tail->err());
+  CHECK(tail->wait() == 0);
+  std::vector<std::string> data;
+  for (const auto& e : parse_json_lines(tail->out())) data.push_back(e.data);
+  CHECK(data == std::vector<std::string>{"one", "two"});
+  const auto err = tail->err();
+  CHECK_THAT(err, Contains(epoch.string()));
+  CHECK(err.find(epoch.string()) == err.rfind(epoch.string()));  // once
 }

@@ -7,12 +7,15 @@
 #include "common/fixture.hpp"
 #include "common/recording_source.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 using namespace storewatch;
@@ -116,7 +119,7 @@ const std::vector<operation>& operations() {
 TEST_CASE("every store operation, failing at each call it makes with EIO, ENOSPC or EACCES: a clear error, "
           "files and journals still agree, and a retry succeeds") {
   const fault_call calls[] = {fault_call::open,   fault_call::write,  fault_call::fsync, fault_call::link,
-                              fault_call::rename, fault_call::unlink, fault_call::mkdir};
+                              fault_call::rename, fault_call::unlink, fault_call::mkdir, fault_call::truncate};
   const int errors[] = {EIO, ENOSPC, EACCES};
   std::size_t injected = 0, failed_cleanly = 0, completed_anyway = 0, inconsistent = 0;
   for (const auto& op : operations()) {
@@ -173,6 +176,130 @@ TEST_CASE("every store operation, failing at each call it makes with EIO, ENOSPC
               injected, failed_cleanly, completed_anyway, inconsistent);
   CHECK(inconsistent == 0);
   CHECK(failed_cleanly > 100);  // the matrix reached the operations' calls
+}
+
+// ---------------------------------------------------------------- taking back a failed operation
+
+namespace {
+
+/// Runs `inside` (a reader's poll) when the first fsync of a segment of
+/// bob123's journal is made, then fails that fsync with EIO: a reader
+/// polling in the middle of an operation that then fails.
+class failing_sync_with_reader final : public detail::sys::fault_injector {
+ public:
+  explicit failing_sync_with_reader(std::function<void()> inside) : inside_(std::move(inside)) {
+    detail::sys::injector.store(this, std::memory_order_release);
+  }
+  ~failing_sync_with_reader() override { detail::sys::injector.store(nullptr, std::memory_order_release); }
+  failing_sync_with_reader(const failing_sync_with_reader&) = delete;
+  failing_sync_with_reader& operator=(const failing_sync_with_reader&) = delete;
+
+  detail::sys::verdict decide(fault_call what, const char* path) override {
+    const std::string_view p(path);
+    if (what != fault_call::fsync || p.find("journals/" + bob + "/") == std::string_view::npos || !p.ends_with(".log") ||
+        fired_.exchange(true)) {
+      return {};
+    }
+    inside_();
+    return {EIO};
+  }
+
+ private:
+  std::function<void()> inside_;
+  std::atomic<bool> fired_{false};
+};
+
+std::vector<std::string> data_of(const std::vector<event>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) out.push_back(e.data);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a reader that polled inside an operation that then failed skips none of the writer's next records") {
+  temp_dir dir;
+  asio::io_context io;
+  local_store owner(io.get_executor(), dir.path(), alice);
+  journal_source reader(io.get_executor(), dir.path() / "journals" / bob);
+  owner.publish_event("NOTE", "e0", {bob});
+  auto cursor = reader.poll("", 100).next_cursor;
+  std::vector<std::string> seen_inside;
+  failure failed;
+  {
+    failing_sync_with_reader fault([&] {
+      const auto inside = reader.poll(cursor, 100);
+      seen_inside = data_of(inside.events);
+      cursor = inside.next_cursor;
+    });
+    failed = failure_of([&] { owner.publish_event("NOTE", "e1", {bob}); });
+  }
+  CHECK(failed.code == errc::store_io_failed);
+  REQUIRE(seen_inside == std::vector<std::string>{"e1"});  // it read the record the failure then took back
+  owner.publish_event("NOTE", "e2", {bob});                   // as long as the failed one
+  owner.publish_event("NOTE", "e3, longer than the failed one", {bob});
+  const auto after = reader.poll(cursor, 100);
+  CHECK(after.problems.empty());
+  CHECK(data_of(after.events) == std::vector<std::string>{"e2", "e3, longer than the failed one"});
+  const auto fresh = reader.poll("", 100);
+  CHECK(fresh.problems.empty());
+  CHECK(data_of(fresh.events) == std::vector<std::string>{"e0", "e2", "e3, longer than the failed one"});
+}
+
+TEST_CASE("a failed operation whose take-back fails too (the void write, or the truncation): what it wrote reaches "
+          "no reader that starts later, and the writer's next records all arrive") {
+  temp_dir dir;
+  asio::io_context io;
+  local_store owner(io.get_executor(), dir.path(), alice);
+  journal_source reader(io.get_executor(), dir.path() / "journals" / bob);
+  const auto journal_part = (dir.path() / "journals" / bob).string() + "/";
+  owner.publish_event("NOTE", "e0", {bob});
+  const auto before = reader.poll("", 100);
+  failure failed;
+  {
+    fault_plan plan;
+    plan.fail(fault_call::fsync, journal_part, EIO);
+    SECTION("fsync, then the truncation fails (the void write works)") {
+      plan.fail(fault_call::truncate, journal_part, EIO);
+    }
+    SECTION("fsync, then the void write fails (the truncation works)") {
+      plan.fail(fault_call::write, journal_part, ENOSPC, 1, /*skip: the record's own write*/ 1);
+    }
+    failed = failure_of([&] { owner.publish_event("NOTE", "e1", {bob}); });
+  }
+  CHECK(failed.code == errc::store_io_failed);
+  CHECK_THAT(failed.what, !Catch::Contains("listeners may receive"));
+  owner.publish_event("NOTE", "e2", {bob});
+  const auto fresh = reader.poll("", 100);
+  CHECK(fresh.problems.empty());
+  CHECK(data_of(fresh.events) == std::vector<std::string>{"e0", "e2"});
+  const auto resumed = reader.poll(before.next_cursor, 100);
+  CHECK(resumed.problems.empty());
+  CHECK(data_of(resumed.events) == std::vector<std::string>{"e2"});
+}
+
+TEST_CASE("a failed operation whose records can be neither voided nor cut off says so in its error, naming the file") {
+  temp_dir dir;
+  asio::io_context io;
+  local_store owner(io.get_executor(), dir.path(), alice);
+  const auto journal_part = (dir.path() / "journals" / bob).string() + "/";
+  owner.publish_event("NOTE", "e0", {bob});
+  failure failed;
+  {
+    fault_plan plan;
+    plan.fail(fault_call::fsync, journal_part, EIO);
+    plan.fail(fault_call::write, journal_part, ENOSPC, 1, 1);
+    plan.fail(fault_call::truncate, journal_part, EIO);
+    failed = failure_of([&] { owner.publish_event("NOTE", "e1", {bob}); });
+  }
+  CHECK(failed.code == errc::store_io_failed);
+  CHECK_THAT(failed.what, Catch::Contains(journal_part) && Catch::Contains("could not be taken back") &&
+                              Catch::Contains("listeners may receive them"));
+  // The writer goes on after the bytes it could not take back.
+  owner.publish_event("NOTE", "e2", {bob});
+  journal_source reader(io.get_executor(), dir.path() / "journals" / bob);
+  const auto all = data_of(reader.poll("", 100).events);
+  CHECK(all.back() == "e2");
 }
 
 TEST_CASE("short writes and short reads (1 byte per call): every operation completes with the right bytes") {

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -861,6 +862,154 @@ TEST_CASE("epoch: a writer between two segments when its journal is deleted writ
   REQUIRE_FALSE(after.events.empty());
   CHECK(after.events[0].name == event_name::gap);
   CHECK(data_of({after.events.begin() + 1, after.events.end()}) == numbered("new", 0, 2));
+}
+
+TEST_CASE("epoch: a corrupt epoch file is reported once, naming the file - one GAP for a resuming reader, no "
+          "event twice, no loop") {
+  journal_fixture f;
+  f.publish_numbered("e", 0, 3);
+  const auto before = f.source.poll("", 100);
+  REQUIRE(data_of(before.events) == numbered("e", 0, 3));
+  const auto epoch_file = f.journal() / "epoch";
+  write_bytes(epoch_file, "bad!\n");
+  f.publish("e3");
+
+  const auto first = f.source.poll(before.next_cursor, 100);
+  REQUIRE(first.problems.size() == 1);
+  CHECK(first.problems[0].code == errc::corrupt_record);
+  CHECK(contains(first.problems[0].message, epoch_file.string()));
+  CHECK(contains(first.problems[0].message, "bad!"));
+  REQUIRE(first.events.size() == 2);
+  CHECK(first.events[0].name == event_name::gap);
+  CHECK(first.events[1].data == "e3");
+  // Said once, handled once: the next polls are quiet until something new.
+  const auto second = f.source.poll(first.next_cursor, 100);
+  CHECK(second.events.empty());
+  CHECK(second.problems.empty());
+  f.publish("e4");
+  const auto third = f.source.poll(second.next_cursor, 100);
+  CHECK(data_of(third.events) == std::vector<std::string>{"e4"});
+  CHECK(third.problems.empty());
+
+  // A reader from the beginning gets every event once and the report once.
+  const auto fresh = f.source.poll("", 100);
+  CHECK(data_of(fresh.events) == numbered("e", 0, 5));
+  CHECK(fresh.problems.size() == 1);
+  const auto fresh_again = f.source.poll(fresh.next_cursor, 100);
+  CHECK(fresh_again.events.empty());
+  CHECK(fresh_again.problems.empty());
+}
+
+// ---------------------------------------------------------------- GAP ids
+
+TEST_CASE("GAP ids: the same loss reported again has the same id, another loss another id") {
+  journal_fixture f(local_store_options{.segment_bytes = 1024});
+  f.publish_numbered("e", 0, 60);
+  const auto after_ten = f.source.poll("", 10);
+  const auto after_five = f.source.poll("", 5);
+  REQUIRE(detail::compact_journal(f.journal(), fs::file_time_type::clock::now() + 1h) > 0);
+  const auto first_gap = [&](const std::string& cursor) {
+    const auto result = f.source.poll(cursor, 1);
+    REQUIRE(result.events.size() == 1);
+    REQUIRE(result.events[0].name == event_name::gap);
+    return result.events[0];
+  };
+  const auto a = first_gap(after_ten.next_cursor);
+  const auto b = first_gap(after_ten.next_cursor);
+  const auto c = first_gap(after_five.next_cursor);
+  CHECK(a.id == b.id);
+  CHECK(a.data == b.data);
+  CHECK(a.id != c.id);
+  CHECK(a.id.starts_with("gap-"));
+}
+
+// ---------------------------------------------------------------- writer slots
+
+TEST_CASE("writer slots: store objects made one after another share one writer folder - every event once, in "
+          "order, and a cursor of one entry") {
+  temp_dir dir;
+  asio::io_context io;
+  for (int i = 0; i < 50; ++i) {
+    local_store store(io.get_executor(), dir.path(), writer_user);
+    store.publish_event("NOTE", "e" + std::to_string(i), {reader_user});
+  }
+  const auto journal = dir.path() / "journals" / reader_user;
+  CHECK(detail::list_writers(journal) == std::vector<std::string>{"w0"});
+  journal_source source(io.get_executor(), journal);
+  const auto all = source.poll("", 1000);
+  CHECK(data_of(all.events) == numbered("e", 0, 50));
+  CHECK(all.problems.empty());
+  std::string why;
+  const auto cursor = detail::journal_cursor::decode(all.next_cursor, why);
+  REQUIRE(cursor);
+  CHECK(cursor->writers.size() == 1);
+}
+
+TEST_CASE("writer slots: writers alive at once each hold a folder; a later writer takes the lowest free one and "
+          "goes on where its last holder stopped") {
+  temp_dir dir;
+  asio::io_context io;
+  const auto journal = dir.path() / "journals" / reader_user;
+  const auto open = [&] { return std::make_unique<local_store>(io.get_executor(), dir.path(), writer_user); };
+  const auto publish = [](local_store& store, const std::string& data) {
+    store.publish_event("NOTE", data, {reader_user});
+  };
+  auto a = open(), b = open(), c = open();
+  publish(*a, "a0");
+  publish(*b, "b0");
+  publish(*c, "c0");
+  CHECK(detail::list_writers(journal) == std::vector<std::string>{"w0", "w1", "w2"});
+  journal_source source(io.get_executor(), journal);
+  const auto first = source.poll("", 100);
+  REQUIRE(first.events.size() == 3);
+
+  b.reset();  // w1 is free
+  auto d = open();
+  publish(*d, "d0");
+  publish(*a, "a1");
+  a.reset();
+  c.reset();
+  d.reset();
+  auto e = open();
+  publish(*e, "e0");  // w0, after a's events
+  CHECK(detail::list_writers(journal) == std::vector<std::string>{"w0", "w1", "w2"});
+
+  const auto second = source.poll(first.next_cursor, 100);
+  CHECK(second.problems.empty());
+  auto got = data_of(second.events);
+  CHECK(got == std::vector<std::string>{"a1", "e0", "d0"});  // writers in name order, each in file order
+  const auto fresh = source.poll("", 100);
+  CHECK(data_of(fresh.events) == std::vector<std::string>{"a0", "a1", "e0", "b0", "d0", "c0"});
+}
+
+TEST_CASE("writer slots: a record torn by a writer that died is voided by the slot's next writer - never "
+          "delivered, never reported, nothing after it lost") {
+  const std::size_t torn_bytes = GENERATE(1, 2, 20);
+  temp_dir dir;
+  asio::io_context io;
+  const auto journal = dir.path() / "journals" / reader_user;
+  const auto publish = [&](const std::string& data) {
+    local_store store(io.get_executor(), dir.path(), writer_user);
+    store.publish_event("NOTE", data, {reader_user});
+  };
+  publish("e0");
+  const auto line = detail::encode_record(make_event("NOTE", "torn", "dead-1"));
+  REQUIRE(line.size() > torn_bytes);
+  append_bytes(journal / "w0" / detail::segment_name(0), line.substr(0, torn_bytes));
+  journal_source source(io.get_executor(), journal);
+  const auto before = source.poll("", 100);  // the torn tail could be a record being written: not reported
+  CHECK(data_of(before.events) == std::vector<std::string>{"e0"});
+  CHECK(before.problems.empty());
+
+  publish("e1");
+  publish("e2");
+  const auto resumed = source.poll(before.next_cursor, 100);
+  CHECK(data_of(resumed.events) == std::vector<std::string>{"e1", "e2"});
+  CHECK(resumed.problems.empty());
+  const auto fresh = source.poll("", 100);
+  CHECK(data_of(fresh.events) == std::vector<std::string>{"e0", "e1", "e2"});
+  CHECK(fresh.problems.empty());
+  CHECK(detail::list_writers(journal) == std::vector<std::string>{"w0"});
 }
 
 // ---------------------------------------------------------------- poll cost

@@ -3,6 +3,9 @@
 #include "common/recording_source.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 #include <vector>
 
 using namespace storewatch;
@@ -365,4 +368,50 @@ TEST_CASE("the poller works on a strand executor") {
   REQUIRE(run_until(io, [&] { return got == 1; }));
   asio::post(strand, [&] { poller.stop(); });
   run_to_idle(io);
+}
+
+TEST_CASE("an exception escaping the poll loop ends the run and the stream with its error: a waiting consumer hears it") {
+  const bool system_error = GENERATE(false, true);
+  asio::io_context io;
+  recording_source source(io.get_executor());
+  event_stream stream(io, 16);
+  const auto give_up = [system_error](std::error_code, std::string_view) {
+    if (system_error) throw std::system_error(make_error_code(errc::store_io_failed), "the handler gave up");
+    throw std::runtime_error("the handler gave up");
+  };
+  poller poller(source, stream, {.poll_interval = 1h, .on_error = give_up});
+  source.problems_to_add.push_back({errc::invalid_event, "journal bob123/0001.log offset 7: bad checksum"});
+  std::vector<event> got;
+  std::error_code end;
+  bool ended = false;
+  asio::co_spawn(io, collect(stream, got, end), [&](std::exception_ptr) { ended = true; });
+  poller.start();
+  std::string escaped;
+  try {
+    run_until(io, [&] { return ended; });
+  } catch (const std::exception& e) {
+    escaped = e.what();  // rethrown out of run(), as an exception from a handler is
+  }
+  CHECK(escaped.find("the handler gave up") != std::string::npos);
+  REQUIRE(run_until(io, [&] { return ended; }));
+  CHECK_FALSE(poller.running());
+  CHECK(end == (system_error ? make_error_code(errc::store_io_failed) : make_error_code(errc::poller_failed)));
+  CHECK(got.empty());
+}
+
+TEST_CASE("stop() right after start(), before the io_context has run anything: the run ends quietly, the stream "
+          "too") {
+  asio::io_context io;
+  memory_source source(io.get_executor());
+  event_stream stream(io, 16);
+  poller poller(source, stream, {.poll_interval = 1h});
+  source.publish("CREATE", "a");
+  poller.start();
+  poller.stop();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  CHECK_NOTHROW(run_to_idle(io));
+  CHECK_FALSE(poller.running());
+  CHECK(end == errc::end_of_stream);
 }

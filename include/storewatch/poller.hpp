@@ -116,11 +116,18 @@ class poller {
           // handler's own cancellation slot (if any) forwards to.
           auto slot = asio::get_associated_cancellation_slot(handler);
           if (slot.is_connected()) {
-            slot.assign([this](asio::cancellation_type type) { stop_signal_.emit(type); });
+            slot.assign([this](asio::cancellation_type type) {
+              if (begun_) {
+                stop_signal_.emit(type);
+              } else if ((type & asio::cancellation_type::terminal) != asio::cancellation_type::none) {
+                stopping_ = true;  // not begun: the loop sees it (see stop())
+              }
+            });
           }
           auto handler_executor = asio::get_associated_executor(handler, get_executor());
           running_ = true;
           stopping_ = false;
+          begun_ = false;
           asio::co_spawn(get_executor(), run(std::move(from)),
                          asio::bind_cancellation_slot(
                              stop_signal_.slot(),
@@ -151,7 +158,9 @@ class poller {
   void stop() {
     if (!running_ || stopping_) return;
     stopping_ = true;
-    stop_signal_.emit(asio::cancellation_type::terminal);
+    // Before the coroutine has begun, a cancellation would make co_spawn
+    // throw at its first await, out of run(): the loop sees stopping_.
+    if (begun_) stop_signal_.emit(asio::cancellation_type::terminal);
     timer_.cancel();
     stream_.close();
   }
@@ -163,6 +172,8 @@ class poller {
   // Whatever ends the loop, also an exception, ends the run and the stream:
   // a consumer waiting in `async_next` learns of it.
   asio::awaitable<std::error_code> run(checkpoint_state from) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    begun_ = true;
     std::error_code result;
     std::exception_ptr failure;
     try {
@@ -312,6 +323,7 @@ class poller {
   asio::cancellation_signal stop_signal_;
   bool running_ = false;
   bool stopping_ = false;
+  bool begun_ = false;  // the run's coroutine has started
 };
 
 /// Deduces `poller<Source, Executor>` from the source and the stream.

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <storewatch/detail/config.hpp>
+#include <storewatch/detail/gap.hpp>
 #include <storewatch/detail/journal_record.hpp>
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
@@ -365,14 +366,7 @@ class basic_s3_journal_source {
     }
   }
 
-  event gap(std::string what) const {
-    event e;
-    e.name = event_name::gap;
-    e.data = std::move(what);
-    e.id = "gap-" + storewatch::detail::random_hex(16);
-    e.occurred_at = storewatch::detail::sys::now();
-    return e;
-  }
+  static event gap(std::string what) { return storewatch::detail::make_gap(std::move(what)); }
 
   std::string where() const { return "S3 journal " + quote_journal(); }
   std::string quote_journal() const {

@@ -4,18 +4,22 @@
 // The per-user event journal of a local_store: its layout on disk, the
 // writer side, and the source that polls it.
 //
-//   <journal dir>/epoch                      random id, made once; a new id means a new journal
-//   <journal dir>/<writer>/00000000000000000000.log   one folder per writer (a store object of
-//   <journal dir>/<writer>/00000000000067108913.log   one process), append-only segments of record
-//                                                       lines, each named by the writer's byte
-//                                                       offset where it starts
+//   <journal dir>/epoch                          random id, made once; a new id means a new journal
+//   <journal dir>/w<n>/lock                      a writer slot: held (flock) by the writer using it
+//   <journal dir>/w<n>/00000000000000000000.log  the slot's append-only segments of record lines,
+//   <journal dir>/w<n>/00000000000067108913.log  each named by the slot's byte offset where it starts
 //
-// Each writer appends only to its own files, so writers need no locks, a
-// writer killed mid-record can only leave a torn tail in its own file (never
-// delivered: each record carries a checksum), and per-writer order is file
-// order. Cursors hold a byte offset per writer (across its segments), so
-// writers' clocks play no part in what is read next, and a removed segment
-// is a gap only if the cursor pointed before its end.
+// A writer (a store object) takes the lowest slot nobody holds and appends
+// where its last holder stopped, so writers need no locks among themselves,
+// the number of slots is the peak number of writers alive at once, and each
+// slot's bytes are one ordered sequence. A writer killed mid-record leaves a
+// torn tail only in its own slot (never delivered: each record carries a
+// checksum), which the slot's next holder voids. Records of an operation
+// that failed are voided too (overwritten with a line of dashes that
+// readers skip), never cut off under a reader. Cursors hold a byte offset
+// per slot (across its segments), so writers' clocks play no part in what
+// is read next, and a removed segment is a gap only if the cursor pointed
+// before its end.
 #pragma once
 
 #include <storewatch/detail/config.hpp>
@@ -213,13 +217,13 @@ struct journal_cursor {
   }
 };
 
-/// A void line: `size` bytes (at least 1) that a reader skips without a
-/// report, written over the records of an operation that failed. Any tail
-/// of it is void too, so a reader positioned inside it resynchronises at
-/// its end. (One byte can only be a bare newline, which readers report as
-/// an empty line and skip: a write that failed after its first byte.)
+/// A void line over `size` bytes (at least 1) that ends the bytes it covers
+/// with a newline: dashes, then '\n'. A reader skips it without a report.
+/// Any tail of it is void too, so a reader positioned inside it
+/// resynchronises at its end. Covering one byte takes two ("-\n"): the
+/// bytes voided are always the last of their file, so it may grow by one.
 inline std::string void_line(std::size_t size) {
-  std::string line(size, '-');
+  std::string line(std::max<std::size_t>(size, 2), '-');
   line.back() = '\n';
   return line;
 }
@@ -321,7 +325,9 @@ class journal_writer {
   static std::string void_pending(open_file& file) {
     const auto pending = file.size - file.committed;
     const auto line = void_line(static_cast<std::size_t>(pending));
-    if (pwrite_all(file.fd.get(), line, file.committed, file.path) == line.size()) {
+    const auto written = pwrite_all(file.fd.get(), line, file.committed, file.path);
+    file.size = std::max(file.size, file.committed + written);
+    if (written == line.size()) {
       sys::fsync(file.fd.get(), file.path.c_str());  // best effort: the records were not durable either
       file.committed = file.size;
       return {};
@@ -392,9 +398,9 @@ class journal_writer {
 
   // Takes the lowest free slot of the journal and opens its newest segment
   // to append to, or leaves `file.fd` empty with `file.base` where a new
-  // one must start: when the slot is new, its newest segment is full, or
-  // its last holder died in the middle of a record (whose torn bytes then
-  // end a sealed segment, where readers skip them).
+  // one must start: when the slot is new or its newest segment is full. A
+  // torn record its last holder left (dying in the middle of a write, so
+  // never committed) is voided first.
   void claim_slot(const std::filesystem::path& journal_dir, open_file& file) {
     ensure_journal(journal_dir);
     for (unsigned number = 0;; ++number) {
@@ -414,17 +420,39 @@ class journal_writer {
     if (!fd) throw file_error(errc::store_io_failed, journal_what, file.path, "open", errno);
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) throw file_error(errc::store_io_failed, journal_what, file.path, "stat", errno);
-    const auto size = static_cast<std::uint64_t>(info.st_size);
-    char last = '\n';
-    if (size > 0 && sys::pread(fd.get(), &last, 1, static_cast<off_t>(size - 1), file.path.c_str()) != 1) {
-      throw file_error(errc::store_io_failed, journal_what, file.path, "read", errno);
+    auto size = static_cast<std::uint64_t>(info.st_size);
+    if (const auto torn = torn_tail_start(fd.get(), size, file.path); torn != size) {
+      // The last holder died in the middle of a record, which was never
+      // committed: void it, as a failed operation's records are.
+      const auto line = void_line(static_cast<std::size_t>(size - torn));
+      if (pwrite_all(fd.get(), line, torn, file.path) != line.size()) {
+        throw file_error(errc::store_io_failed, journal_what, file.path, "write", errno);
+      }
+      size = torn + line.size();
     }
-    if (last != '\n' || size >= segment_bytes_) {
+    if (size >= segment_bytes_) {
       file.base += size;
       return;
     }
     file.fd = std::move(fd);
     file.size = file.committed = size;
+  }
+
+  // Where the bytes after the last newline of the `size`-byte file `fd`
+  // start: `size` when it ends in a newline (or is empty).
+  static std::uint64_t torn_tail_start(int fd, std::uint64_t size, const std::filesystem::path& path) {
+    char buffer[4096];
+    for (auto end = size; end > 0;) {
+      const auto length = static_cast<std::size_t>(std::min<std::uint64_t>(end, sizeof buffer));
+      const auto start = end - length;
+      if (sys::pread(fd, buffer, length, static_cast<off_t>(start), path.c_str()) != static_cast<ssize_t>(length)) {
+        throw file_error(errc::store_io_failed, journal_what, path, "read", errno);
+      }
+      const std::string_view chunk(buffer, length);
+      if (const auto newline = chunk.rfind('\n'); newline != std::string_view::npos) return start + newline + 1;
+      end = start;
+    }
+    return 0;
   }
 
   std::filesystem::path root_;
