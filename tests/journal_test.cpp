@@ -945,7 +945,7 @@ TEST_CASE("writer slots: store objects made one after another share one writer f
   CHECK(cursor->writers.size() == 1);
 }
 
-TEST_CASE("writer slots: writers alive at once each hold a folder; a later writer takes the lowest free one and "
+TEST_CASE("writer slots: writers alive at once each hold a folder, a later writer takes the lowest free one and "
           "goes on where its last holder stopped") {
   temp_dir dir;
   asio::io_context io;
