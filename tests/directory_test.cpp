@@ -5,6 +5,7 @@
 // produce; settling and rescans are waited for, never slept through.
 #include "common/fixture.hpp"
 
+#include <storewatch/detail/tree_watch.hpp>
 #include <storewatch/source/directory.hpp>
 
 #include <algorithm>
@@ -487,4 +488,135 @@ TEST_CASE("directory snapshot: serialize and deserialize round trip, names with 
   CHECK(copy.scan_all().empty());  // the same tree: no changes
   CHECK_FALSE(copy.deserialize("a\tb\tq\t1\t2\t3\n", why));
   CHECK(why == "line 1 is not an entry");
+}
+
+TEST_CASE("tree watch: a watch held at two paths stays until the last holder lets go") {
+  detail::watch_table table;
+  table.hold(5, "a/x");
+  table.hold(5, "b/x");  // the kernel gave the moved directory its old descriptor
+  table.hold(5, "b/x");  // holding again changes nothing
+  table.hold(6, "c");
+  CHECK(table.size() == 2);
+  CHECK_FALSE(table.release(5, "a/x"));  // the old path's rescan lets go; b/x still needs it
+  CHECK(table.holders(5) == std::set<std::string>{"b/x"});
+  table.move(5, "b/x", "c/x");
+  CHECK(table.holders(5) == std::set<std::string>{"c/x"});
+  CHECK(table.release(5, "c/x"));  // the last one: the caller removes the kernel's watch
+  CHECK(table.holders(5).empty());
+  CHECK_FALSE(table.release(5, "c/x"));  // unknown now
+  CHECK(table.forget(6) == std::set<std::string>{"c"});
+  CHECK(table.size() == 0);
+}
+
+namespace {
+
+/// Appends one inotify event as the kernel lays it out, the name padded
+/// with NULs to `padded` bytes.
+void put_event(std::string& buffer, int wd, std::uint32_t mask, std::uint32_t cookie, const std::string& name,
+               std::size_t padded) {
+  inotify_event header{};
+  header.wd = wd;
+  header.mask = mask;
+  header.cookie = cookie;
+  header.len = static_cast<std::uint32_t>(padded);
+  buffer.append(reinterpret_cast<const char*>(&header), sizeof header);
+  std::string field = name;
+  field.resize(padded, '\0');
+  buffer += field;
+}
+
+}  // namespace
+
+TEST_CASE("tree watch: inotify events are read from an unaligned buffer, names without padding, a torn tail left") {
+  std::string buffer = "?";  // so that the events start at an odd address
+  put_event(buffer, 3, IN_MOVED_FROM, 77, "old name", 16);
+  put_event(buffer, 4, IN_MOVED_TO | IN_ISDIR, 77, "new", 16);
+  put_event(buffer, 1, IN_Q_OVERFLOW, 0, "", 0);
+  std::string torn;
+  put_event(torn, 9, IN_CREATE, 0, "cut", 16);
+  buffer += torn.substr(0, torn.size() - 4);
+  const auto records = detail::parse_inotify(buffer.data() + 1, buffer.size() - 1);
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].wd == 3);
+  CHECK(records[0].mask == IN_MOVED_FROM);
+  CHECK(records[0].cookie == 77);
+  CHECK(records[0].name == "old name");
+  CHECK(records[1].name == "new");
+  CHECK(records[1].mask == (IN_MOVED_TO | IN_ISDIR));
+  CHECK(records[2].mask == IN_Q_OVERFLOW);
+  CHECK(records[2].name.empty());
+}
+
+TEST_CASE("tree watch: the rescan schedule settles, caps a busy directory at 10 settles, and takes linked "
+          "directories together") {
+  using clock = detail::rescan_schedule::clock;
+  const auto t0 = clock::time_point{} + std::chrono::hours(1);
+  detail::rescan_schedule schedule(50ms);
+  CHECK_FALSE(schedule.next_due());
+  schedule.mark("busy", t0);
+  CHECK(schedule.next_due() == t0 + 50ms);
+  for (int i = 1; i <= 9; ++i) schedule.mark("busy", t0 + i * 40ms);  // never quiet for a settle
+  CHECK(schedule.take_due(t0 + 400ms).empty());
+  CHECK(schedule.next_due() == t0 + 410ms);
+  schedule.mark("busy", t0 + 470ms);
+  CHECK(schedule.next_due() == t0 + 500ms);  // the cap, not 520 ms
+  schedule.mark("quiet", t0 + 470ms);        // due at 520 ms on its own
+  CHECK(schedule.take_due(t0 + 500ms) == std::set<std::string>{"busy"});
+  CHECK(schedule.take_due(t0 + 520ms) == std::set<std::string>{"quiet"});
+
+  // A move between them: whichever is due brings the other, and what is
+  // linked to that, along.
+  schedule.mark("busy", t0 + 1000ms);
+  schedule.mark("busy", t0 + 1470ms);
+  schedule.mark("quiet", t0 + 1470ms);
+  schedule.mark("third", t0 + 1470ms);
+  schedule.link("quiet", "busy");
+  schedule.link("quiet", "third");
+  schedule.link("same", "same");
+  CHECK(schedule.take_due(t0 + 1500ms) == std::set<std::string>{"busy", "quiet", "third"});
+  CHECK_FALSE(schedule.next_due());
+  schedule.mark("x", t0);
+  schedule.link("x", "y");
+  schedule.clear();
+  CHECK(schedule.take_due(t0 + std::chrono::hours(1)).empty());
+}
+
+TEST_CASE("tree watch: the reader marks directories, pairs a move's halves by cookie across reads, and "
+          "forgets dropped watches") {
+  using clock = detail::rescan_schedule::clock;
+  const auto t0 = clock::time_point{} + std::chrono::hours(1);
+  detail::watch_table table;
+  table.hold(1, "");
+  table.hold(2, "busy");
+  table.hold(3, "quiet");
+  table.hold(4, "quiet/sub");
+  detail::rescan_schedule schedule(50ms);
+  detail::inotify_reader reader;
+
+  // "busy" has been changing for 9.4 settles; then quiet/sub moves into it,
+  // the read ending between the two halves.
+  schedule.mark("busy", t0);
+  schedule.mark("busy", t0 + 470ms);
+  auto outcome = reader.apply({{3, IN_MOVED_FROM | IN_ISDIR, 42, "sub"}, {4, IN_MOVE_SELF, 0, ""}}, table,
+                              schedule, t0 + 470ms);
+  CHECK_FALSE(outcome.overflowed);
+  CHECK(outcome.lost_watches.empty());
+  outcome = reader.apply({{2, IN_MOVED_TO | IN_ISDIR, 42, "sub"}, {9, IN_CREATE, 0, "unknown watch"}}, table,
+                         schedule, t0 + 471ms);
+  // At the busy directory's cap, the quiet one is rescanned with it.
+  CHECK(schedule.take_due(t0 + 500ms) == std::set<std::string>{"busy", "quiet"});
+
+  // A move out of the tree (no second half) and one into it (no first).
+  reader.apply({{3, IN_MOVED_FROM, 43, "gone"}, {2, IN_MOVED_TO, 44, "came"}}, table, schedule, t0 + 1s);
+  CHECK(schedule.take_due(t0 + 1s + 50ms) == std::set<std::string>{"busy", "quiet"});
+  CHECK(schedule.take_due(t0 + 1s + 50ms).empty());
+
+  // A deleted directory: its parent is marked for DELETE_SELF; IN_IGNORED
+  // drops the watch and marks the directory and its parent.
+  outcome = reader.apply({{4, IN_DELETE_SELF, 0, ""}, {4, IN_IGNORED, 0, ""}, {1, IN_Q_OVERFLOW, 0, ""}}, table,
+                         schedule, t0 + 2s);
+  CHECK(outcome.overflowed);
+  CHECK(outcome.lost_watches == std::vector<std::string>{"quiet/sub"});
+  CHECK(table.holders(4).empty());
+  CHECK(schedule.take_due(t0 + 2s + 50ms) == std::set<std::string>{"quiet", "quiet/sub"});
 }
