@@ -474,8 +474,8 @@ TEST_CASE("directory snapshot: serialize and deserialize round trip, names with 
   write(root / "sub dir" / "x", "333");
   struct no_watcher final : detail::tree_watcher {
     int add(const std::string&) override { return -1; }
-    void remove(int) override {}
-    void moved(int, const std::string&) override {}
+    void remove(int, const std::string&) override {}
+    void moved(int, const std::string&, const std::string&) override {}
   } watcher;
   detail::tree_scanner scanner(root, {}, watcher);
   CHECK(scanner.scan_all().size() == 4);
@@ -488,6 +488,67 @@ TEST_CASE("directory snapshot: serialize and deserialize round trip, names with 
   CHECK(copy.scan_all().empty());  // the same tree: no changes
   CHECK_FALSE(copy.deserialize("a\tb\tq\t1\t2\t3\n", why));
   CHECK(why == "line 1 is not an entry");
+}
+
+namespace {
+
+/// Appends to `log` after every poll until `lead` has passed since the
+/// first append. With `lead` a little over 9 settles, the directory holding
+/// it is then due for a rescan at its cap (10 settles after its first
+/// change), sooner than a directory that changes now, which waits a whole
+/// settle. Needs a short poll interval: each poll reads inotify's queue.
+void keep_busy(watch& w, const fs::path& log, std::chrono::milliseconds lead) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < lead) {
+    append(log, "x");
+    const auto polls = w.listener.stats().polls;
+    REQUIRE(run_until(w.io, [&] { return w.listener.stats().polls > polls; }));
+  }
+}
+
+/// Moves directory a/x (with x/deep/f.txt) to b/x while `busy` ("a" or
+/// "b") is kept changing, so that the two directories would be due for a
+/// rescan at different times. Requires one RENAME, and a watch on the moved
+/// directories afterwards.
+void move_beside_busy_directory(const std::string& busy) {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "a" / "x" / "deep");
+  fs::create_directories(root / "b");
+  write(root / "a" / "x" / "deep" / "f.txt", "f");
+  write(root / busy / "log", "");
+  directory_options options;
+  options.settle = 200ms;
+  options.full_rescan_interval = std::chrono::hours(1);  // only watches find what follows
+  watch w(root, options, {}, 20ms);
+  keep_busy(w, root / busy / "log", 1850ms);
+  fs::rename(root / "a" / "x", root / "b" / "x");
+  // Waits for the move to be reported: as a RENAME, or (the defect) until
+  // the old place's rescan has reported x gone.
+  const auto reported = [&](const std::string& what) {
+    return std::any_of(w.events.begin(), w.events.end(), [&](const event& e) { return describe(e) == what; });
+  };
+  REQUIRE(run_until(w.io, [&] { return reported("RENAME a/x -> b/x") || reported("DELETE a/x"); }));
+  // The moved directories are still watched: a file written in one is
+  // reported (full rescans are an hour apart).
+  write(root / "b" / "x" / "deep" / "after.txt", "n");
+  REQUIRE(run_until(w.io, [&] { return reported("CREATE b/x/deep/after.txt"); }));
+  std::vector<std::string> seen;
+  for (const auto& e : w.events) {
+    if (e.data != busy + "/log") seen.push_back(describe(e));
+  }
+  CHECK(seen == std::vector<std::string>{"RENAME a/x -> b/x", "CREATE b/x/deep/after.txt"});
+  w.stop();
+}
+
+}  // namespace
+
+TEST_CASE("directory: a directory moved into a busy directory is one RENAME, and stays watched") {
+  move_beside_busy_directory("b");
+}
+
+TEST_CASE("directory: a directory moved out of a busy directory is one RENAME, and stays watched") {
+  move_beside_busy_directory("a");
 }
 
 TEST_CASE("tree watch: a watch held at two paths stays until the last holder lets go") {
@@ -619,4 +680,78 @@ TEST_CASE("tree watch: the reader marks directories, pairs a move's halves by co
   CHECK(outcome.lost_watches == std::vector<std::string>{"quiet/sub"});
   CHECK(table.holders(4).empty());
   CHECK(schedule.take_due(t0 + 2s + 50ms) == std::set<std::string>{"quiet", "quiet/sub"});
+}
+
+namespace {
+
+/// Watches as inotify gives them: one descriptor per directory inode, the
+/// same again when that inode is added at another path; removed when its
+/// last holder lets go.
+struct fake_inotify final : detail::tree_watcher {
+  explicit fake_inotify(fs::path root) : root(std::move(root)) {}
+  int add(const std::string& dir) override {
+    struct stat info {};
+    if (::lstat((dir.empty() ? root : root / dir).c_str(), &info) != 0) return -1;
+    const auto [at, fresh] = kernel.try_emplace(info.st_ino, next_wd);
+    if (fresh) ++next_wd;
+    table.hold(at->second, dir);
+    return at->second;
+  }
+  void remove(int wd, const std::string& dir) override {
+    if (table.release(wd, dir)) std::erase_if(kernel, [&](const auto& watch) { return watch.second == wd; });
+  }
+  void moved(int wd, const std::string& from, const std::string& to) override { table.move(wd, from, to); }
+  /// The kernel watches `dir`, and the table knows it there.
+  bool watched(const std::string& dir) const {
+    struct stat info {};
+    if (::lstat((root / dir).c_str(), &info) != 0) return false;
+    const auto watch = kernel.find(info.st_ino);
+    return watch != kernel.end() && table.holders(watch->second).count(dir);
+  }
+  fs::path root;
+  detail::watch_table table;
+  std::map<ino_t, int> kernel;
+  int next_wd = 1;
+};
+
+std::vector<std::string> describe(const std::vector<detail::tree_change>& changes) {
+  std::vector<std::string> out;
+  for (const auto& c : changes) {
+    switch (c.what) {
+      case detail::tree_change::kind::create: out.push_back("CREATE " + c.path); break;
+      case detail::tree_change::kind::modify: out.push_back("MODIFY " + c.path); break;
+      case detail::tree_change::kind::remove: out.push_back("DELETE " + c.path); break;
+      case detail::tree_change::kind::rename: out.push_back("RENAME " + c.from + " -> " + c.path); break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tree watch: a moved directory found at its new place before it is found gone keeps its watch") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "a" / "x" / "deep");
+  fs::create_directories(root / "b");
+  fake_inotify kernel(root);
+  detail::tree_scanner scanner(root, {}, kernel);
+  scanner.scan_all();
+  fs::rename(root / "a" / "x", root / "b" / "x");
+
+  SECTION("in two rounds, the new place first: CREATE, then DELETE, and the watches stay") {
+    CHECK(as_set(describe(scanner.scan({"b"}))) == as_set({"CREATE b/x", "CREATE b/x/deep"}));
+    CHECK(kernel.watched("b/x"));
+    CHECK(as_set(describe(scanner.scan({"a"}))) == as_set({"DELETE a/x", "DELETE a/x/deep"}));
+    CHECK(kernel.watched("b/x"));
+    CHECK(kernel.watched("b/x/deep"));
+    CHECK(scanner.directories().at("b/x/deep").watch >= 0);
+  }
+  SECTION("in one round: one RENAME, and the watches move with it") {
+    CHECK(describe(scanner.scan({"a", "b"})) == std::vector<std::string>{"RENAME a/x -> b/x"});
+    CHECK(kernel.watched("b/x"));
+    CHECK(kernel.watched("b/x/deep"));
+  }
+  CHECK(kernel.table.size() == 5);  // the root, a, b, x and deep, each once
+  CHECK(kernel.kernel.size() == 5);
 }
