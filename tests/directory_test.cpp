@@ -3,13 +3,17 @@
 //
 // Each step changes the tree, then waits (bounded) for the events it must
 // produce; settling and rescans are waited for, never slept through.
+#include "common/faults.hpp"
 #include "common/fixture.hpp"
 
 #include <storewatch/detail/tree_watch.hpp>
 #include <storewatch/source/directory.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -488,6 +492,84 @@ TEST_CASE("directory snapshot: serialize and deserialize round trip, names with 
   CHECK(copy.scan_all().empty());  // the same tree: no changes
   CHECK_FALSE(copy.deserialize("a\tb\tq\t1\t2\t3\n", why));
   CHECK(why == "line 1 is not an entry");
+}
+
+namespace {
+
+/// A tree and a state folder for its source's journal and snapshot.
+struct tree_with_state {
+  tree_with_state() {
+    fs::create_directories(root);
+    options.state_dir = state;
+  }
+  temp_dir dir;
+  fs::path root = dir.path() / "tree";
+  fs::path state = dir.path() / "state";
+  directory_options options;
+};
+
+/// Makes `change` to the tree while the next `call` on a path containing
+/// `path_part` fails with `error`, and runs `w` until that call has failed.
+/// The poller then waits for its backoff before it retries.
+void fail_once(watch& w, fault_call call, const std::string& path_part, int error,
+               const std::function<void()>& change) {
+  fault_plan plan;
+  plan.fail(call, path_part, error);
+  change();
+  REQUIRE(run_until(w.io, [&] { return plan.fired() == 1; }));
+}
+
+/// How many of `w`'s problems mention both `a` and `b`.
+std::ptrdiff_t problems_with(const watch& w, const std::string& a, const std::string& b) {
+  return std::count_if(w.problems.begin(), w.problems.end(), [&](const std::string& p) {
+    return p.find(a) != std::string::npos && p.find(b) != std::string::npos;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("directory: a journal write that fails (ENOSPC) loses nothing - the change is reported after the retry, once") {
+  tree_with_state t;
+  watch w(t.root, t.options, {}, 20ms);
+  fail_once(w, fault_call::write, (t.state / "events").string(), ENOSPC, [&] { write(t.root / "a.txt", "a"); });
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE a.txt"});
+  CHECK(w.rest().empty());
+  CHECK(problems_with(w, t.state.string(), std::strerror(ENOSPC)) == 1);
+  w.nothing_else(t.root);
+  w.stop();
+}
+
+TEST_CASE("directory: a journal fsync that fails - the records written are taken back, the change is reported "
+          "once after the retry, and not at all if it is undone before") {
+  tree_with_state t;
+  watch w(t.root, t.options, {}, 20ms);
+  write(t.root / "first.txt", "1");  // the journal's segment exists before the fault
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE first.txt"});
+  fail_once(w, fault_call::fsync, ".log", EIO, [&] {
+    fs::create_directories(t.root / "d");
+    write(t.root / "d" / "b.txt", "b");
+  });
+  // Not twice: the records of the failed append were voided.
+  CHECK(as_set(w.expect(2)) == as_set({"CREATE d", "CREATE d/b.txt"}));
+  CHECK(w.rest().empty());
+  CHECK(problems_with(w, "fsync", std::strerror(EIO)) == 1);
+  w.nothing_else(t.root);
+
+  // A file that is gone again before the retry was never reported: the
+  // records of the failed append are void, and the retry's rescan does not
+  // find it. (The io_context does not run between the failure and the
+  // removal, and the retry waits for the poller's backoff.)
+  fail_once(w, fault_call::fsync, ".log", EIO, [&] { write(t.root / "brief.txt", "b"); });
+  fs::remove(t.root / "brief.txt");
+  w.nothing_else(t.root, "sentinel2");
+  w.stop();
+
+  // The journal itself holds each change once.
+  journal_source journal(w.io.get_executor(), t.state / "events");
+  std::vector<std::string> journaled;
+  for (const auto& e : journal.poll("", 1000).events) journaled.push_back(describe(e));
+  CHECK(as_set(journaled) == as_set({"CREATE first.txt", "CREATE d", "CREATE d/b.txt", "CREATE sentinel",
+                                        "CREATE sentinel2"}));
 }
 
 namespace {

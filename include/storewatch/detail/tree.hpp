@@ -264,6 +264,16 @@ class tree_scanner {
     if (const auto node = directories_.find(dir); node != directories_.end()) node->second.watch = -1;
   }
 
+  /// Forgets the whole snapshot and lets go of every watch: an empty root,
+  /// as before the first scan.
+  void reset() {
+    for (const auto& [dir, node] : directories_) {
+      if (node.watch >= 0) watcher_.remove(node.watch, dir);
+    }
+    directories_.clear();
+    directories_.emplace("", tree_directory{});
+  }
+
   /// Sets a watch on every directory that has none (after deserialize).
   void watch_all() {
     for (auto& [dir, node] : directories_) {

@@ -100,7 +100,10 @@ struct directory_options {
 ///
 /// Events are written to a journal in `state_dir` before they are served, so
 /// cursors, checkpoints, GAP and exactly-once delivery work as for a store's
-/// journal; the first poll scans the tree (blocking, on the executor).
+/// journal; the first poll scans the tree (blocking, on the executor). The
+/// snapshot advances only with the journal: when a write fails, what was
+/// written is voided, and the next poll reloads the state from the journal
+/// and rescans, so the changes are reported then.
 /// Not thread-safe: use it from one thread or strand (the poller does).
 template <class Executor = asio::any_io_executor>
 class basic_directory_source {
@@ -151,11 +154,12 @@ class basic_directory_source {
   /// when a full rescan is due), then reads up to `max_events` events after
   /// `cursor`. Completion signature: `void(std::error_code, poll_result)`.
   /// Errors: `errc::store_io_failed` when the state folder cannot be
-  /// written or read (the poller retries). Unreadable directories are
-  /// `poll_result::problems`. The scan and read are posted to the source's
-  /// executor and block it while they run; the handler runs after them,
-  /// never inside this call, on its associated executor (default: the
-  /// source's). Cancellation: none.
+  /// written or read (the poller retries; none of the events of a failed
+  /// write stay, unless the message says voiding them failed too).
+  /// Unreadable directories are `poll_result::problems`. The scan and read
+  /// are posted to the source's executor and block it while they run; the
+  /// handler runs after them, never inside this call, on its associated
+  /// executor (default: the source's). Cancellation: none.
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
   auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
     return detail::async_blocking_call<poll_result>(
@@ -293,7 +297,8 @@ class basic_directory_source {
     unwatched_ = true;
   }
 
-  void start() {
+  /// Opens the inotify descriptor, unless wake-ups are off or cannot work.
+  void set_up_notifier() {
     const auto network = options_.wake_ups ? detail::network_file_system(scanner_.root()) : std::nullopt;
     if (network) {
       notes_.push_back("directory " + scanner_.root().string() + " is on a " + std::string(*network) +
@@ -308,6 +313,19 @@ class basic_directory_source {
                          "); the tree is rescanned at every poll");
       }
     }
+  }
+
+  /// Loads the state the journal holds (the snapshot file and the events
+  /// after it), then scans the tree against it. Also after a failed append:
+  /// the state in memory may then be ahead of the journal.
+  void start() {
+    if (!set_up_) {
+      set_up_ = true;
+      set_up_notifier();
+    }
+    scanner_.reset();
+    schedule_.clear();
+    overflowed_ = false;
     bool known = false;
     std::string cursor;
     if (auto text = detail::read_whole_file(state_.path / "snapshot", errc::store_io_failed, "snapshot")) {
@@ -338,9 +356,9 @@ class basic_directory_source {
     }
     scanner_.watch_all();
     auto changes = scanner_.scan_all();
-    started_ = true;
     last_full_scan_ = std::chrono::steady_clock::now();
     if (known || options_.report_existing) append(changes);
+    started_ = true;
     save_snapshot();
   }
 
@@ -379,7 +397,9 @@ class basic_directory_source {
     if (events_since_snapshot_ >= options_.snapshot_every) save_snapshot();
   }
 
-  /// Writes `changes` to the journal, durably.
+  /// Writes `changes` to the journal, durably. If that fails, nothing of
+  /// them stays in the journal (unless even voiding them failed, which the
+  /// error then says) and the next poll starts again from the journal.
   void append(const std::vector<detail::tree_change>& changes) {
     if (changes.empty()) return;
     std::string lines;
@@ -402,8 +422,18 @@ class basic_directory_source {
       if (change.what == detail::tree_change::kind::rename) e.attributes["from"] = change.from;
       lines += detail::encode_record(e);
     }
-    writer_.append(journal_user, lines);
-    writer_.sync();
+    try {
+      writer_.append(journal_user, lines);
+      writer_.sync();
+    } catch (const std::system_error& error) {
+      // The scan has moved the snapshot past what the journal holds. Void
+      // what was written, and start again from the journal at the next
+      // poll: its rescan finds these changes again.
+      const auto left = writer_.take_back();
+      started_ = false;
+      if (left.empty()) throw;
+      throw std::system_error(error.code(), error.what() + left);
+    }
     events_since_snapshot_ += changes.size();
   }
 
@@ -479,6 +509,7 @@ class basic_directory_source {
   std::string last_error_;
   std::chrono::steady_clock::time_point last_full_scan_{};
   std::size_t events_since_snapshot_ = 0;
+  bool set_up_ = false;
   bool started_ = false;
   bool unwatched_ = false;
   bool overflowed_ = false;
