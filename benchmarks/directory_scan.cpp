@@ -56,8 +56,8 @@ std::size_t make_tree(const fs::path& root, long files) {
 
 struct no_watcher final : storewatch::detail::tree_watcher {
   int add(const std::string&) override { return -1; }
-  void remove(int) override {}
-  void moved(int, const std::string&) override {}
+  void remove(int, const std::string&) override {}
+  void moved(int, const std::string&, const std::string&) override {}
 };
 
 double run_shell(const std::string& command) {

@@ -3,12 +3,17 @@
 //
 // Each step changes the tree, then waits (bounded) for the events it must
 // produce; settling and rescans are waited for, never slept through.
+#include "common/faults.hpp"
 #include "common/fixture.hpp"
 
+#include <storewatch/detail/tree_watch.hpp>
 #include <storewatch/source/directory.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -473,8 +478,8 @@ TEST_CASE("directory snapshot: serialize and deserialize round trip, names with 
   write(root / "sub dir" / "x", "333");
   struct no_watcher final : detail::tree_watcher {
     int add(const std::string&) override { return -1; }
-    void remove(int) override {}
-    void moved(int, const std::string&) override {}
+    void remove(int, const std::string&) override {}
+    void moved(int, const std::string&, const std::string&) override {}
   } watcher;
   detail::tree_scanner scanner(root, {}, watcher);
   CHECK(scanner.scan_all().size() == 4);
@@ -487,4 +492,348 @@ TEST_CASE("directory snapshot: serialize and deserialize round trip, names with 
   CHECK(copy.scan_all().empty());  // the same tree: no changes
   CHECK_FALSE(copy.deserialize("a\tb\tq\t1\t2\t3\n", why));
   CHECK(why == "line 1 is not an entry");
+}
+
+namespace {
+
+/// A tree and a state folder for its source's journal and snapshot.
+struct tree_with_state {
+  tree_with_state() {
+    fs::create_directories(root);
+    options.state_dir = state;
+  }
+  temp_dir dir;
+  fs::path root = dir.path() / "tree";
+  fs::path state = dir.path() / "state";
+  directory_options options;
+};
+
+/// Makes `change` to the tree while the next `call` on a path containing
+/// `path_part` fails with `error`, and runs `w` until that call has failed.
+/// The poller then waits for its backoff before it retries.
+void fail_once(watch& w, fault_call call, const std::string& path_part, int error,
+               const std::function<void()>& change) {
+  fault_plan plan;
+  plan.fail(call, path_part, error);
+  change();
+  REQUIRE(run_until(w.io, [&] { return plan.fired() == 1; }));
+}
+
+/// How many of `w`'s problems mention both `a` and `b`.
+std::ptrdiff_t problems_with(const watch& w, const std::string& a, const std::string& b) {
+  return std::count_if(w.problems.begin(), w.problems.end(), [&](const std::string& p) {
+    return p.find(a) != std::string::npos && p.find(b) != std::string::npos;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("directory: a journal write that fails (ENOSPC) loses nothing - the change is reported after the retry, once") {
+  tree_with_state t;
+  watch w(t.root, t.options, {}, 20ms);
+  fail_once(w, fault_call::write, (t.state / "events").string(), ENOSPC, [&] { write(t.root / "a.txt", "a"); });
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE a.txt"});
+  CHECK(w.rest().empty());
+  CHECK(problems_with(w, t.state.string(), std::strerror(ENOSPC)) == 1);
+  w.nothing_else(t.root);
+  w.stop();
+}
+
+TEST_CASE("directory: a journal fsync that fails - the records written are taken back, the change is reported "
+          "once after the retry, and not at all if it is undone before") {
+  tree_with_state t;
+  watch w(t.root, t.options, {}, 20ms);
+  write(t.root / "first.txt", "1");  // the journal's segment exists before the fault
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE first.txt"});
+  fail_once(w, fault_call::fsync, ".log", EIO, [&] {
+    fs::create_directories(t.root / "d");
+    write(t.root / "d" / "b.txt", "b");
+  });
+  // Not twice: the records of the failed append were voided.
+  CHECK(as_set(w.expect(2)) == as_set({"CREATE d", "CREATE d/b.txt"}));
+  CHECK(w.rest().empty());
+  CHECK(problems_with(w, "fsync", std::strerror(EIO)) == 1);
+  w.nothing_else(t.root);
+
+  // A file that is gone again before the retry was never reported: the
+  // records of the failed append are void, and the retry's rescan does not
+  // find it. (The io_context does not run between the failure and the
+  // removal, and the retry waits for the poller's backoff.)
+  fail_once(w, fault_call::fsync, ".log", EIO, [&] { write(t.root / "brief.txt", "b"); });
+  fs::remove(t.root / "brief.txt");
+  w.nothing_else(t.root, "sentinel2");
+  w.stop();
+
+  // The journal itself holds each change once.
+  journal_source journal(w.io.get_executor(), t.state / "events");
+  std::vector<std::string> journaled;
+  for (const auto& e : journal.poll("", 1000).events) journaled.push_back(describe(e));
+  CHECK(as_set(journaled) == as_set({"CREATE first.txt", "CREATE d", "CREATE d/b.txt", "CREATE sentinel",
+                                        "CREATE sentinel2"}));
+}
+
+namespace {
+
+/// Appends to `log` after every poll until `lead` has passed since the
+/// first append. With `lead` a little over 9 settles, the directory holding
+/// it is then due for a rescan at its cap (10 settles after its first
+/// change), sooner than a directory that changes now, which waits a whole
+/// settle. Needs a short poll interval: each poll reads inotify's queue.
+void keep_busy(watch& w, const fs::path& log, std::chrono::milliseconds lead) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < lead) {
+    append(log, "x");
+    const auto polls = w.listener.stats().polls;
+    REQUIRE(run_until(w.io, [&] { return w.listener.stats().polls > polls; }));
+  }
+}
+
+/// Moves directory a/x (with x/deep/f.txt) to b/x while `busy` ("a" or
+/// "b") is kept changing, so that the two directories would be due for a
+/// rescan at different times. Requires one RENAME, and a watch on the moved
+/// directories afterwards.
+void move_beside_busy_directory(const std::string& busy) {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "a" / "x" / "deep");
+  fs::create_directories(root / "b");
+  write(root / "a" / "x" / "deep" / "f.txt", "f");
+  write(root / busy / "log", "");
+  directory_options options;
+  options.settle = 200ms;
+  options.full_rescan_interval = std::chrono::hours(1);  // only watches find what follows
+  watch w(root, options, {}, 20ms);
+  keep_busy(w, root / busy / "log", 1850ms);
+  fs::rename(root / "a" / "x", root / "b" / "x");
+  // Waits for the move to be reported: as a RENAME, or (the defect) until
+  // the old place's rescan has reported x gone.
+  const auto reported = [&](const std::string& what) {
+    return std::any_of(w.events.begin(), w.events.end(), [&](const event& e) { return describe(e) == what; });
+  };
+  REQUIRE(run_until(w.io, [&] { return reported("RENAME a/x -> b/x") || reported("DELETE a/x"); }));
+  // The moved directories are still watched: a file written in one is
+  // reported (full rescans are an hour apart).
+  write(root / "b" / "x" / "deep" / "after.txt", "n");
+  REQUIRE(run_until(w.io, [&] { return reported("CREATE b/x/deep/after.txt"); }));
+  std::vector<std::string> seen;
+  for (const auto& e : w.events) {
+    if (e.data != busy + "/log") seen.push_back(describe(e));
+  }
+  CHECK(seen == std::vector<std::string>{"RENAME a/x -> b/x", "CREATE b/x/deep/after.txt"});
+  w.stop();
+}
+
+}  // namespace
+
+TEST_CASE("directory: a directory moved into a busy directory is one RENAME, and stays watched") {
+  move_beside_busy_directory("b");
+}
+
+TEST_CASE("directory: a directory moved out of a busy directory is one RENAME, and stays watched") {
+  move_beside_busy_directory("a");
+}
+
+TEST_CASE("tree watch: a watch held at two paths stays until the last holder lets go") {
+  detail::watch_table table;
+  table.hold(5, "a/x");
+  table.hold(5, "b/x");  // the kernel gave the moved directory its old descriptor
+  table.hold(5, "b/x");  // holding again changes nothing
+  table.hold(6, "c");
+  CHECK(table.size() == 2);
+  CHECK_FALSE(table.release(5, "a/x"));  // the old path's rescan lets go; b/x still needs it
+  CHECK(table.holders(5) == std::set<std::string>{"b/x"});
+  table.move(5, "b/x", "c/x");
+  CHECK(table.holders(5) == std::set<std::string>{"c/x"});
+  CHECK(table.release(5, "c/x"));  // the last one: the caller removes the kernel's watch
+  CHECK(table.holders(5).empty());
+  CHECK_FALSE(table.release(5, "c/x"));  // unknown now
+  CHECK(table.forget(6) == std::set<std::string>{"c"});
+  CHECK(table.size() == 0);
+}
+
+namespace {
+
+/// Appends one inotify event as the kernel lays it out, the name padded
+/// with NULs to `padded` bytes.
+void put_event(std::string& buffer, int wd, std::uint32_t mask, std::uint32_t cookie, const std::string& name,
+               std::size_t padded) {
+  inotify_event header{};
+  header.wd = wd;
+  header.mask = mask;
+  header.cookie = cookie;
+  header.len = static_cast<std::uint32_t>(padded);
+  buffer.append(reinterpret_cast<const char*>(&header), sizeof header);
+  std::string field = name;
+  field.resize(padded, '\0');
+  buffer += field;
+}
+
+}  // namespace
+
+TEST_CASE("tree watch: inotify events are read from an unaligned buffer, names without padding, a torn tail left") {
+  std::string buffer = "?";  // so that the events start at an odd address
+  put_event(buffer, 3, IN_MOVED_FROM, 77, "old name", 16);
+  put_event(buffer, 4, IN_MOVED_TO | IN_ISDIR, 77, "new", 16);
+  put_event(buffer, 1, IN_Q_OVERFLOW, 0, "", 0);
+  std::string torn;
+  put_event(torn, 9, IN_CREATE, 0, "cut", 16);
+  buffer += torn.substr(0, torn.size() - 4);
+  const auto records = detail::parse_inotify(buffer.data() + 1, buffer.size() - 1);
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].wd == 3);
+  CHECK(records[0].mask == IN_MOVED_FROM);
+  CHECK(records[0].cookie == 77);
+  CHECK(records[0].name == "old name");
+  CHECK(records[1].name == "new");
+  CHECK(records[1].mask == (IN_MOVED_TO | IN_ISDIR));
+  CHECK(records[2].mask == IN_Q_OVERFLOW);
+  CHECK(records[2].name.empty());
+}
+
+TEST_CASE("tree watch: the rescan schedule settles, caps a busy directory at 10 settles, and takes linked "
+          "directories together") {
+  using clock = detail::rescan_schedule::clock;
+  const auto t0 = clock::time_point{} + std::chrono::hours(1);
+  detail::rescan_schedule schedule(50ms);
+  CHECK_FALSE(schedule.next_due());
+  schedule.mark("busy", t0);
+  CHECK(schedule.next_due() == t0 + 50ms);
+  for (int i = 1; i <= 9; ++i) schedule.mark("busy", t0 + i * 40ms);  // never quiet for a settle
+  CHECK(schedule.take_due(t0 + 400ms).empty());
+  CHECK(schedule.next_due() == t0 + 410ms);
+  schedule.mark("busy", t0 + 470ms);
+  CHECK(schedule.next_due() == t0 + 500ms);  // the cap, not 520 ms
+  schedule.mark("quiet", t0 + 470ms);        // due at 520 ms on its own
+  CHECK(schedule.take_due(t0 + 500ms) == std::set<std::string>{"busy"});
+  CHECK(schedule.take_due(t0 + 520ms) == std::set<std::string>{"quiet"});
+
+  // A move between them: whichever is due brings the other, and what is
+  // linked to that, along.
+  schedule.mark("busy", t0 + 1000ms);
+  schedule.mark("busy", t0 + 1470ms);
+  schedule.mark("quiet", t0 + 1470ms);
+  schedule.mark("third", t0 + 1470ms);
+  schedule.link("quiet", "busy");
+  schedule.link("quiet", "third");
+  schedule.link("same", "same");
+  CHECK(schedule.take_due(t0 + 1500ms) == std::set<std::string>{"busy", "quiet", "third"});
+  CHECK_FALSE(schedule.next_due());
+  schedule.mark("x", t0);
+  schedule.link("x", "y");
+  schedule.clear();
+  CHECK(schedule.take_due(t0 + std::chrono::hours(1)).empty());
+}
+
+TEST_CASE("tree watch: the reader marks directories, pairs a move's halves by cookie across reads, and "
+          "forgets dropped watches") {
+  using clock = detail::rescan_schedule::clock;
+  const auto t0 = clock::time_point{} + std::chrono::hours(1);
+  detail::watch_table table;
+  table.hold(1, "");
+  table.hold(2, "busy");
+  table.hold(3, "quiet");
+  table.hold(4, "quiet/sub");
+  detail::rescan_schedule schedule(50ms);
+  detail::inotify_reader reader;
+
+  // "busy" has been changing for 9.4 settles; then quiet/sub moves into it,
+  // the read ending between the two halves.
+  schedule.mark("busy", t0);
+  schedule.mark("busy", t0 + 470ms);
+  auto outcome = reader.apply({{3, IN_MOVED_FROM | IN_ISDIR, 42, "sub"}, {4, IN_MOVE_SELF, 0, ""}}, table,
+                              schedule, t0 + 470ms);
+  CHECK_FALSE(outcome.overflowed);
+  CHECK(outcome.lost_watches.empty());
+  outcome = reader.apply({{2, IN_MOVED_TO | IN_ISDIR, 42, "sub"}, {9, IN_CREATE, 0, "unknown watch"}}, table,
+                         schedule, t0 + 471ms);
+  // At the busy directory's cap, the quiet one is rescanned with it.
+  CHECK(schedule.take_due(t0 + 500ms) == std::set<std::string>{"busy", "quiet"});
+
+  // A move out of the tree (no second half) and one into it (no first).
+  reader.apply({{3, IN_MOVED_FROM, 43, "gone"}, {2, IN_MOVED_TO, 44, "came"}}, table, schedule, t0 + 1s);
+  CHECK(schedule.take_due(t0 + 1s + 50ms) == std::set<std::string>{"busy", "quiet"});
+  CHECK(schedule.take_due(t0 + 1s + 50ms).empty());
+
+  // A deleted directory: its parent is marked for DELETE_SELF; IN_IGNORED
+  // drops the watch and marks the directory and its parent.
+  outcome = reader.apply({{4, IN_DELETE_SELF, 0, ""}, {4, IN_IGNORED, 0, ""}, {1, IN_Q_OVERFLOW, 0, ""}}, table,
+                         schedule, t0 + 2s);
+  CHECK(outcome.overflowed);
+  CHECK(outcome.lost_watches == std::vector<std::string>{"quiet/sub"});
+  CHECK(table.holders(4).empty());
+  CHECK(schedule.take_due(t0 + 2s + 50ms) == std::set<std::string>{"quiet", "quiet/sub"});
+}
+
+namespace {
+
+/// Watches as inotify gives them: one descriptor per directory inode, the
+/// same again when that inode is added at another path; removed when its
+/// last holder lets go.
+struct fake_inotify final : detail::tree_watcher {
+  explicit fake_inotify(fs::path root) : root(std::move(root)) {}
+  int add(const std::string& dir) override {
+    struct stat info {};
+    if (::lstat((dir.empty() ? root : root / dir).c_str(), &info) != 0) return -1;
+    const auto [at, fresh] = kernel.try_emplace(info.st_ino, next_wd);
+    if (fresh) ++next_wd;
+    table.hold(at->second, dir);
+    return at->second;
+  }
+  void remove(int wd, const std::string& dir) override {
+    if (table.release(wd, dir)) std::erase_if(kernel, [&](const auto& watch) { return watch.second == wd; });
+  }
+  void moved(int wd, const std::string& from, const std::string& to) override { table.move(wd, from, to); }
+  /// The kernel watches `dir`, and the table knows it there.
+  bool watched(const std::string& dir) const {
+    struct stat info {};
+    if (::lstat((root / dir).c_str(), &info) != 0) return false;
+    const auto watch = kernel.find(info.st_ino);
+    return watch != kernel.end() && table.holders(watch->second).count(dir);
+  }
+  fs::path root;
+  detail::watch_table table;
+  std::map<ino_t, int> kernel;
+  int next_wd = 1;
+};
+
+std::vector<std::string> describe(const std::vector<detail::tree_change>& changes) {
+  std::vector<std::string> out;
+  for (const auto& c : changes) {
+    switch (c.what) {
+      case detail::tree_change::kind::create: out.push_back("CREATE " + c.path); break;
+      case detail::tree_change::kind::modify: out.push_back("MODIFY " + c.path); break;
+      case detail::tree_change::kind::remove: out.push_back("DELETE " + c.path); break;
+      case detail::tree_change::kind::rename: out.push_back("RENAME " + c.from + " -> " + c.path); break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tree watch: a moved directory found at its new place before it is found gone keeps its watch") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "a" / "x" / "deep");
+  fs::create_directories(root / "b");
+  fake_inotify kernel(root);
+  detail::tree_scanner scanner(root, {}, kernel);
+  scanner.scan_all();
+  fs::rename(root / "a" / "x", root / "b" / "x");
+
+  SECTION("in two rounds, the new place first: CREATE, then DELETE, and the watches stay") {
+    CHECK(as_set(describe(scanner.scan({"b"}))) == as_set({"CREATE b/x", "CREATE b/x/deep"}));
+    CHECK(kernel.watched("b/x"));
+    CHECK(as_set(describe(scanner.scan({"a"}))) == as_set({"DELETE a/x", "DELETE a/x/deep"}));
+    CHECK(kernel.watched("b/x"));
+    CHECK(kernel.watched("b/x/deep"));
+    CHECK(scanner.directories().at("b/x/deep").watch >= 0);
+  }
+  SECTION("in one round: one RENAME, and the watches move with it") {
+    CHECK(describe(scanner.scan({"a", "b"})) == std::vector<std::string>{"RENAME a/x -> b/x"});
+    CHECK(kernel.watched("b/x"));
+    CHECK(kernel.watched("b/x/deep"));
+  }
+  CHECK(kernel.table.size() == 5);  // the root, a, b, x and deep, each once
+  CHECK(kernel.kernel.size() == 5);
 }

@@ -123,12 +123,15 @@ struct tree_filter {
 /// What a scanner needs from the watch mechanism (inotify, or nothing).
 struct tree_watcher {
   virtual ~tree_watcher() = default;
-  /// Starts watching directory `dir`; the watch descriptor, or -1.
+  /// Starts watching directory `dir`; the watch descriptor, or -1. A
+  /// directory already watched at another path (it moved, and its old path
+  /// is not rescanned yet) may get that path's descriptor.
   virtual int add(const std::string& dir) = 0;
-  /// Stops watch `watch` (a directory that left the tree).
-  virtual void remove(int watch) = 0;
-  /// Directory watched by `watch` is now at `dir`.
-  virtual void moved(int watch, const std::string& dir) = 0;
+  /// Directory `dir` lets go of watch `watch` (it left the tree); the watch
+  /// stays while another path holds it.
+  virtual void remove(int watch, const std::string& dir) = 0;
+  /// Directory `from`, watched by `watch`, is now at `to`.
+  virtual void moved(int watch, const std::string& from, const std::string& to) = 0;
 };
 
 class tree_scanner {
@@ -261,6 +264,16 @@ class tree_scanner {
     if (const auto node = directories_.find(dir); node != directories_.end()) node->second.watch = -1;
   }
 
+  /// Forgets the whole snapshot and lets go of every watch: an empty root,
+  /// as before the first scan.
+  void reset() {
+    for (const auto& [dir, node] : directories_) {
+      if (node.watch >= 0) watcher_.remove(node.watch, dir);
+    }
+    directories_.clear();
+    directories_.emplace("", tree_directory{});
+  }
+
   /// Sets a watch on every directory that has none (after deserialize).
   void watch_all() {
     for (auto& [dir, node] : directories_) {
@@ -308,7 +321,7 @@ class tree_scanner {
   void drop_subtree(const std::string& path) {
     for (auto it = directories_.begin(); it != directories_.end();) {
       if (!it->first.empty() && within(it->first, path)) {
-        if (it->second.watch >= 0) watcher_.remove(it->second.watch);
+        if (it->second.watch >= 0) watcher_.remove(it->second.watch, it->first);
         it = directories_.erase(it);
       } else {
         ++it;
@@ -318,18 +331,19 @@ class tree_scanner {
 
   /// Directory `from` and everything below it are now under `to`.
   void rekey(const std::string& from, const std::string& to) {
-    std::vector<std::pair<std::string, tree_directory>> moved;
+    std::vector<std::pair<std::string, tree_directory>> moved;  // old path, node
     for (auto it = directories_.begin(); it != directories_.end();) {
       if (!it->first.empty() && within(it->first, from)) {
-        moved.emplace_back(to + it->first.substr(from.size()), std::move(it->second));
+        moved.emplace_back(it->first, std::move(it->second));
         it = directories_.erase(it);
       } else {
         ++it;
       }
     }
-    for (auto& [dir, node] : moved) {
-      if (node.watch >= 0) watcher_.moved(node.watch, dir);
-      directories_[dir] = std::move(node);
+    for (auto& [old_dir, node] : moved) {
+      auto dir = to + old_dir.substr(from.size());
+      if (node.watch >= 0) watcher_.moved(node.watch, old_dir, dir);
+      directories_[std::move(dir)] = std::move(node);
     }
   }
 

@@ -9,6 +9,7 @@
 #include <storewatch/detail/journal_record.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/detail/tree.hpp>
+#include <storewatch/detail/tree_watch.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/source.hpp>
@@ -17,16 +18,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -97,12 +94,16 @@ struct directory_options {
 /// entries (name, inode, size, mtime, kind) and diffs fresh listings against
 /// them; inotify only says where to look sooner. A queue overflow or a
 /// missing watch makes it rescan. Entries gone from one path and present at
-/// another with the same inode are a RENAME. A directory that cannot be read
-/// is reported once (path and reason) and skipped.
+/// another with the same inode are a RENAME; the two directories of a move
+/// (paired by inotify's cookie) are rescanned together. A directory that
+/// cannot be read is reported once (path and reason) and skipped.
 ///
 /// Events are written to a journal in `state_dir` before they are served, so
 /// cursors, checkpoints, GAP and exactly-once delivery work as for a store's
-/// journal; the first poll scans the tree (blocking, on the executor).
+/// journal; the first poll scans the tree (blocking, on the executor). The
+/// snapshot advances only with the journal: when a write fails, what was
+/// written is voided, and the next poll reloads the state from the journal
+/// and rescans, so the changes are reported then.
 /// Not thread-safe: use it from one thread or strand (the poller does).
 template <class Executor = asio::any_io_executor>
 class basic_directory_source {
@@ -124,7 +125,8 @@ class basic_directory_source {
                  detail::tree_filter{options_.include, options_.exclude, options_.hidden, options_.symlinks,
                                      options_.recursive},
                  watcher_, options_.fault),
-        settle_timer_(executor) {}
+        settle_timer_(executor),
+        schedule_(options_.settle) {}
 
   basic_directory_source(const basic_directory_source&) = delete;
   basic_directory_source& operator=(const basic_directory_source&) = delete;
@@ -152,11 +154,12 @@ class basic_directory_source {
   /// when a full rescan is due), then reads up to `max_events` events after
   /// `cursor`. Completion signature: `void(std::error_code, poll_result)`.
   /// Errors: `errc::store_io_failed` when the state folder cannot be
-  /// written or read (the poller retries). Unreadable directories are
-  /// `poll_result::problems`. The scan and read are posted to the source's
-  /// executor and block it while they run; the handler runs after them,
-  /// never inside this call, on its associated executor (default: the
-  /// source's). Cancellation: none.
+  /// written or read (the poller retries; none of the events of a failed
+  /// write stay, unless the message says voiding them failed too).
+  /// Unreadable directories are `poll_result::problems`. The scan and read
+  /// are posted to the source's executor and block it while they run; the
+  /// handler runs after them, never inside this call, on its associated
+  /// executor (default: the source's). Cancellation: none.
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
   auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
     return detail::async_blocking_call<poll_result>(
@@ -180,10 +183,8 @@ class basic_directory_source {
             detail::post_completion(executor_, std::move(handler), make_error_code(errc::wake_ups_unavailable));
             return;
           }
-          if (!dirty_.empty()) {
-            auto earliest = dirty_.begin()->second.due;
-            for (const auto& [dir, mark] : dirty_) earliest = std::min(earliest, mark.due);
-            settle_timer_.expires_at(earliest);
+          if (const auto earliest = schedule_.next_due()) {
+            settle_timer_.expires_at(*earliest);
             settle_timer_.async_wait(std::move(handler));
             return;
           }
@@ -257,16 +258,15 @@ class basic_directory_source {
   struct inotify_watcher final : detail::tree_watcher {
     explicit inotify_watcher(basic_directory_source& source) : source(source) {}
     int add(const std::string& dir) override { return source.add_watch(dir); }
-    void remove(int watch) override {
-      if (source.notifier_) ::inotify_rm_watch(source.notifier_->native_handle(), watch);
-      source.watches_.erase(watch);
+    void remove(int watch, const std::string& dir) override {
+      if (source.watches_.release(watch, dir) && source.notifier_) {
+        ::inotify_rm_watch(source.notifier_->native_handle(), watch);
+      }
     }
-    void moved(int watch, const std::string& dir) override { source.watches_[watch] = dir; }
+    void moved(int watch, const std::string& from, const std::string& to) override {
+      source.watches_.move(watch, from, to);
+    }
     basic_directory_source& source;
-  };
-
-  struct dirty_mark {
-    std::chrono::steady_clock::time_point first, due;
   };
 
   int add_watch(const std::string& dir) {
@@ -284,7 +284,7 @@ class basic_directory_source {
       if (errno == ENOSPC || errno == ENOMEM) out_of_watches(dir, errno);
       return -1;  // gone or unreadable: the scan says so
     }
-    watches_[watch] = dir;
+    watches_.hold(watch, dir);
     return watch;
   }
 
@@ -297,7 +297,8 @@ class basic_directory_source {
     unwatched_ = true;
   }
 
-  void start() {
+  /// Opens the inotify descriptor, unless wake-ups are off or cannot work.
+  void set_up_notifier() {
     const auto network = options_.wake_ups ? detail::network_file_system(scanner_.root()) : std::nullopt;
     if (network) {
       notes_.push_back("directory " + scanner_.root().string() + " is on a " + std::string(*network) +
@@ -312,6 +313,19 @@ class basic_directory_source {
                          "); the tree is rescanned at every poll");
       }
     }
+  }
+
+  /// Loads the state the journal holds (the snapshot file and the events
+  /// after it), then scans the tree against it. Also after a failed append:
+  /// the state in memory may then be ahead of the journal.
+  void start() {
+    if (!set_up_) {
+      set_up_ = true;
+      set_up_notifier();
+    }
+    scanner_.reset();
+    schedule_.clear();
+    overflowed_ = false;
     bool known = false;
     std::string cursor;
     if (auto text = detail::read_whole_file(state_.path / "snapshot", errc::store_io_failed, "snapshot")) {
@@ -342,56 +356,27 @@ class basic_directory_source {
     }
     scanner_.watch_all();
     auto changes = scanner_.scan_all();
-    started_ = true;
     last_full_scan_ = std::chrono::steady_clock::now();
     if (known || options_.report_existing) append(changes);
+    started_ = true;
     save_snapshot();
   }
 
-  /// Reads inotify's queue and marks the directories it names.
+  /// Reads inotify's queue into the rescan schedule.
   void drain() {
     const auto now = std::chrono::steady_clock::now();
-    alignas(inotify_event) char buffer[65536];
+    char buffer[65536];
     for (;;) {
       const auto got = ::read(notifier_->native_handle(), buffer, sizeof buffer);
       if (got <= 0) break;
-      for (std::size_t at = 0; at + sizeof(inotify_event) <= static_cast<std::size_t>(got);) {
-        inotify_event header;
-        std::memcpy(&header, buffer + at, sizeof header);
-        at += sizeof(inotify_event) + header.len;
-        if (header.mask & IN_Q_OVERFLOW) {
-          if (!overflowed_) notes_.push_back("inotify's queue overflowed; rescanning the whole tree");
-          overflowed_ = true;
-          continue;
-        }
-        const auto found = watches_.find(header.wd);
-        if (found == watches_.end()) continue;
-        std::string dir = found->second;
-        if (header.mask & IN_IGNORED) {
-          // The directory is gone or was replaced: rescan it and its parent;
-          // if it is there again, it gets a new watch.
-          watches_.erase(found);
-          scanner_.forget_watch(dir);
-          mark(dir, now);
-          const auto slash = dir.rfind('/');
-          dir = slash == std::string::npos ? std::string() : dir.substr(0, slash);
-        }
-        if (header.mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
-          // Its parent's listing says where it went.
-          const auto slash = dir.rfind('/');
-          dir = slash == std::string::npos ? std::string() : dir.substr(0, slash);
-        }
-        mark(dir, now);
+      auto outcome =
+          reader_.apply(detail::parse_inotify(buffer, static_cast<std::size_t>(got)), watches_, schedule_, now);
+      for (const auto& dir : outcome.lost_watches) scanner_.forget_watch(dir);
+      if (outcome.overflowed) {
+        if (!overflowed_) notes_.push_back("inotify's queue overflowed; rescanning the whole tree");
+        overflowed_ = true;
       }
     }
-  }
-
-  /// Directory `dir` changed at `now`: rescan it once it has been quiet for
-  /// `settle`, but not later than 10 settles after its first change (a busy
-  /// writer does not postpone it forever).
-  void mark(const std::string& dir, std::chrono::steady_clock::time_point now) {
-    auto [mark, fresh] = dirty_.try_emplace(dir, dirty_mark{now, now});
-    mark->second.due = std::min(now + options_.settle, mark->second.first + 10 * options_.settle);
   }
 
   void scan_due() {
@@ -400,19 +385,11 @@ class basic_directory_source {
     std::vector<detail::tree_change> changes;
     if (!notifier_ || unwatched_ || overflowed_ || now - last_full_scan_ >= options_.full_rescan_interval) {
       changes = scanner_.scan_all();
-      dirty_.clear();
+      schedule_.clear();
       overflowed_ = false;
       last_full_scan_ = now;
     } else {
-      std::set<std::string> due;
-      for (auto it = dirty_.begin(); it != dirty_.end();) {
-        if (it->second.due <= now) {
-          due.insert(it->first);
-          it = dirty_.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      const auto due = schedule_.take_due(now);
       if (due.empty()) return;
       changes = scanner_.scan(due);
     }
@@ -420,7 +397,9 @@ class basic_directory_source {
     if (events_since_snapshot_ >= options_.snapshot_every) save_snapshot();
   }
 
-  /// Writes `changes` to the journal, durably.
+  /// Writes `changes` to the journal, durably. If that fails, nothing of
+  /// them stays in the journal (unless even voiding them failed, which the
+  /// error then says) and the next poll starts again from the journal.
   void append(const std::vector<detail::tree_change>& changes) {
     if (changes.empty()) return;
     std::string lines;
@@ -443,8 +422,18 @@ class basic_directory_source {
       if (change.what == detail::tree_change::kind::rename) e.attributes["from"] = change.from;
       lines += detail::encode_record(e);
     }
-    writer_.append(journal_user, lines);
-    writer_.sync();
+    try {
+      writer_.append(journal_user, lines);
+      writer_.sync();
+    } catch (const std::system_error& error) {
+      // The scan has moved the snapshot past what the journal holds. Void
+      // what was written, and start again from the journal at the next
+      // poll: its rescan finds these changes again.
+      const auto left = writer_.take_back();
+      started_ = false;
+      if (left.empty()) throw;
+      throw std::system_error(error.code(), error.what() + left);
+    }
     events_since_snapshot_ += changes.size();
   }
 
@@ -511,14 +500,16 @@ class basic_directory_source {
   detail::journal_writer writer_;
   inotify_watcher watcher_;
   std::optional<asio::posix::stream_descriptor> notifier_;
-  std::unordered_map<int, std::string> watches_;
+  detail::watch_table watches_;
   detail::tree_scanner scanner_;
   asio::steady_timer settle_timer_;
-  std::map<std::string, dirty_mark> dirty_;
+  detail::rescan_schedule schedule_;
+  detail::inotify_reader reader_;
   std::vector<std::string> notes_;
   std::string last_error_;
   std::chrono::steady_clock::time_point last_full_scan_{};
   std::size_t events_since_snapshot_ = 0;
+  bool set_up_ = false;
   bool started_ = false;
   bool unwatched_ = false;
   bool overflowed_ = false;
