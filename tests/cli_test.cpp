@@ -836,3 +836,27 @@ TEST_CASE("watch DIR: a directory's changes as JSON lines, and with --state a re
   check_usage_error(dir.path(), {"watch", tree.string(), "--include", "a,,b"}, {"--include"});
   check_usage_error(dir.path(), {"watch", tree.string(), "--settle", "soon"}, {"--settle"});
 }
+
+// ---------------------------------------------------------------------------
+// Defects of the tool (#9-#16), each with the case that showed it
+
+TEST_CASE("paths with bidi overrides, zero-width characters or C1 controls are refused, naming the path",
+          "[cli][paths]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  for (const std::string path : {"doc\u202Etxt.exe\u200B", "a\u2066b.txt", "bom\uFEFF.txt", "zw\u200Dj.txt",
+                                 "c1\u0085.txt", "dir\u202A/x.txt"}) {
+    const auto r = run(root, {"--user", "alice222", "create", path, "-"}, "x");
+    INFO(detail::quote(path) << "\nstatus " << r.status << "\nstderr: " << r.err);
+    CHECK(r.status == 2);
+    CHECK(r.out.empty());
+    CHECK(one_line(r.err));
+    CHECK_THAT(r.err, Contains("invalid path"));
+    // Named, escaped: the message itself shows the hidden character.
+    CHECK_THAT(r.err, Contains("\\u"));
+    CHECK(r.err.find("\u202E") == std::string::npos);
+    CHECK_FALSE(detail::path_problem(path).empty());
+  }
+  CHECK(detail::path_problem("caf\u00E9/na\u00EFve \u2713.txt").empty());  // other non-ASCII is fine
+  check_usage_error(root, {"--user", "alice222", "share", "x\u202E/", "--with", "bob123"}, {"x\\u202E/"});
+}
