@@ -840,6 +840,45 @@ TEST_CASE("watch DIR: a directory's changes as JSON lines, and with --state a re
 // ---------------------------------------------------------------------------
 // Defects of the tool (#9-#16), each with the case that showed it
 
+namespace {
+
+bool has_raw_control(const std::string& text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\n') || u == 0x7F;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("text output escapes control characters: no forged lines, no terminal escapes", "[cli][text]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const std::string forged = "hi\n2026-11-27T04:12:24.013Z  SHARE    alice222   Payroll/x.xlsx\x1b]0;pwned\a\r\u009B";
+  publish(root, "NOTE", forged);
+  const auto text = run_ok(root, {"--user", "bob123", "tail", "--from-start", "--count", "1", "--format", "text"});
+  INFO(text);
+  CHECK(split_lines(text).size() == 1);
+  CHECK_FALSE(has_raw_control(text));
+  CHECK_THAT(text, Contains("hi\\x0a2026-11-27") && Contains("\\x1b]0;pwned\\x07\\x0d\\u009B"));
+  // JSON keeps the exact data.
+  const auto json = parse_json_lines(
+      run_ok(root, {"--user", "bob123", "tail", "--from-start", "--count", "1", "--format", "json"}));
+  REQUIRE(json.size() == 1);
+  CHECK(json[0].data == forged);
+
+  // watch: a file whose name holds a newline and an escape sequence.
+  const auto tree = root / "tree";
+  fs::create_directories(tree);
+  write_file(tree / "a\n2026-11-27T04:12:24.013Z  DELETE   x\x1b[2J", "x");
+  const auto watched = run_ok(root, {"watch", tree.string(), "--existing", "--count", "1", "--format", "text",
+                                     "--timeout", "30"});
+  INFO(watched);
+  CHECK(split_lines(watched).size() == 1);
+  CHECK_FALSE(has_raw_control(watched));
+  CHECK_THAT(watched, Contains("a\\x0a2026") && Contains("\\x1b[2J"));
+}
+
 TEST_CASE("paths with bidi overrides, zero-width characters or C1 controls are refused, naming the path",
           "[cli][paths]") {
   temp_dir dir;

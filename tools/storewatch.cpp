@@ -10,6 +10,7 @@
 // environment variable), 124 `tail --timeout` expired before `--count` events
 // arrived. Nothing goes to stdout on error.
 #include "cli.hpp"
+#include "terminal_text.hpp"
 #include "time_text.hpp"
 
 #include <storewatch/storewatch.hpp>
@@ -294,7 +295,7 @@ std::string read_input(const std::string& name) {
 }
 
 void print_versions(const std::vector<versioned_path>& versions) {
-  for (const auto& v : versions) std::printf("%s\n", v.to_string().c_str());
+  for (const auto& v : versions) std::printf("%s\n", cli::terminal_text(v.to_string()).c_str());
 }
 
 /// Writes all of `line` to standard output, unbuffered. A tail's SIGTERM
@@ -329,15 +330,17 @@ std::string event_json(const event& e) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-/// One readable line: time, name and actor aligned, then the data.
+/// One readable line: time, name and actor aligned, then the data; every
+/// field escaped for the terminal (`cli::terminal_text`), so no event can
+/// print a line of its own or control the terminal.
 std::string event_text(const event& e) {
-  std::string name = e.name, actor = e.actor;
+  std::string name = cli::terminal_text(e.name), actor = cli::terminal_text(e.actor);
   name.resize(std::max<std::size_t>(name.size(), 8), ' ');
   actor.resize(std::max<std::size_t>(actor.size(), 10), ' ');
-  std::string data = e.data;
+  std::string data = cli::terminal_text(e.data);
   if (e.name == event_name::rename && e.attributes.is_object() && e.attributes.contains("from") &&
       e.attributes["from"].is_string()) {
-    data = e.attributes["from"].get<std::string>() + " -> " + data;
+    data = cli::terminal_text(e.attributes["from"].get<std::string>()) + " -> " + data;
   }
   return cli::format_time(e.occurred_at) + "  " + name + " " + actor + " " + data;
 }
@@ -441,7 +444,9 @@ int follow(asio::io_context& io, Source& source, listener_options options, const
 int run_watch(context& c, asio::io_context& io) {
   const std::filesystem::path dir = c.args.positionals[0];
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) throw runtime_failure("directory " + dir.string() + " does not exist");
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw runtime_failure("directory " + cli::terminal_text(dir.string()) + " does not exist");
+  }
   const auto settings = parse_follow(c.args, 1.0);
   directory_options source_options;
   source_options.recursive = !c.args.has("flat");
@@ -522,7 +527,7 @@ int run_store_command(context& c, asio::io_context& io, Store& store) {
     const auto version = complete<versioned_path>(
         io, [&](auto handler) { store.async_create_file(args.positionals[0], std::move(bytes), std::move(handler)); },
         last_error);
-    std::printf("%s\n", version.to_string().c_str());
+    print_versions({version});
   } else if (name == "share" || name == "unshare") {
     auto users = required_users(c, "with");
     auto which = parse_selection(c);
