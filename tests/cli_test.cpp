@@ -899,3 +899,118 @@ TEST_CASE("paths with bidi overrides, zero-width characters or C1 controls are r
   CHECK(detail::path_problem("caf\u00E9/na\u00EFve \u2713.txt").empty());  // other non-ASCII is fine
   check_usage_error(root, {"--user", "alice222", "share", "x\u202E/", "--with", "bob123"}, {"x\\u202E/"});
 }
+
+TEST_CASE("tail: SIGTERM while blocked on a full stdout pipe ends it at once; the checkpoint holds what was written",
+          "[cli][tail][signals]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto published = publish_backlog(root, "bk:", 3000);  // far more than a pipe holds
+  const auto checkpoint = (root / "tail.checkpoint").string();
+  const std::vector<std::string> args{"--user", "bob123", "tail", "--from-start", "--checkpoint", checkpoint,
+                                      "--format", "json"};
+  auto tail = start(root, args);
+  // Nothing reads its stdout: it fills the pipe and waits.
+  REQUIRE(wait_for([&] { return tail->exited() || (fs::exists(checkpoint) && tail->sleeping()); }));
+  REQUIRE_FALSE(tail->exited());
+  tail->signal(SIGTERM);
+  const bool ended = wait_for([&] { return tail->exited(); }, {}, 20s);  // still not reading
+  if (!ended) tail->signal(SIGKILL);
+  REQUIRE(ended);
+  CHECK(tail->wait() == 0);
+  INFO("stderr: " << tail->err());
+  CHECK(tail->err().empty());
+  std::map<std::string, int> times;
+  const auto first = parse_json_lines(tail->out());
+  CHECK(first.size() < published.size());
+  for (const auto& e : first) ++times[e.data];
+
+  // A restart prints the rest: every event exactly once over both runs.
+  auto rest = start(root, args);
+  std::set<std::string> seen;
+  tail_output rest_output(&seen);
+  REQUIRE(wait_for(
+      [&] {
+        rest_output.update(*rest);
+        return rest->exited() || rest_output.events.size() + first.size() >= published.size();
+      },
+      {rest.get()}));
+  rest->signal(SIGTERM);
+  CHECK(rest->wait() == 0);
+  rest_output.update(*rest);
+  for (const auto& e : rest_output.events) ++times[e.data];
+  std::size_t wrong = 0;
+  for (const auto& [data, id] : published) wrong += times[data] == 1 ? 0 : 1;
+  CHECK(wrong == 0);
+  CHECK(times.size() == published.size());
+}
+
+namespace {
+
+/// Runs `script` with bash, `$0` being the tool, STOREWATCH_ROOT `root`.
+outcome run_shell(const fs::path& root, const std::string& script) {
+  process p({"/bin/bash", "-c", script, tool}, root);
+  const int status = p.wait();
+  return {status, p.out(), p.err()};
+}
+
+}  // namespace
+
+TEST_CASE("tail | head -1: a closed output ends the tail with status 1, not SIGPIPE", "[cli][tail][signals]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  SECTION("while printing a backlog") {
+    publish_backlog(root, "bk:", 2000);
+    const auto r = run_shell(root, "\"$0\" --user bob123 tail --from-start --format json | head -n 1 >/dev/null; "
+                                   "echo \"status ${PIPESTATUS[0]}\"");
+    INFO("stderr: " << r.err);
+    CHECK(r.out == "status 1\n");
+    CHECK(one_line(r.err));
+    CHECK_THAT(r.err, Contains("standard output"));
+  }
+  SECTION("while waiting for events") {
+    publish(root, "EV", "one");
+    const auto started = steady::now();
+    const auto r = run_shell(root, "\"$0\" --user bob123 tail --from-start --format json --timeout 30 | head -n 1 "
+                                   ">/dev/null; echo \"status ${PIPESTATUS[0]}\"");
+    INFO("stderr: " << r.err);
+    CHECK(r.out == "status 1\n");
+    CHECK(steady::now() - started < 25s);  // not the --timeout
+    CHECK_THAT(r.err, Contains("standard output"));
+  }
+}
+
+TEST_CASE("tail: a checkpoint that cannot be saved is an error, said once", "[cli][tail][checkpoint]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  publish(root, "EV", "before");
+  SECTION("its folder does not exist") {
+    const auto file = (root / "missing" / "tail.checkpoint").string();
+    check_runtime_error(root, {"--user", "bob123", "tail", "--checkpoint", file, "--count", "1", "--timeout", "10"},
+                        {file});
+  }
+  SECTION("its folder goes away while the tail runs") {
+    fs::create_directories(root / "state");
+    const auto file = (root / "state" / "tail.checkpoint").string();
+    auto tail = start(root, {"--user", "bob123", "tail", "--checkpoint", file, "--count", "2", "--timeout", "30",
+                             "--format", "json"});
+    REQUIRE(wait_for([&] { return tail->exited() || (fs::exists(file) && tail->sleeping()); }, {tail.get()}));
+    REQUIRE_FALSE(tail->exited());
+    fs::remove_all(root / "state");
+    publish(root, "EV", "after 1");
+    publish(root, "EV", "after 2");
+    const int status = tail->wait();
+    INFO("stdout: " << tail->out() << "\nstderr: " << tail->err());
+    CHECK(status == 1);
+    CHECK(one_line(tail->err()));
+    CHECK_THAT(tail->err(), Contains(file));
+  }
+  SECTION("two tails on one checkpoint") {
+    const auto file = (root / "tail.checkpoint").string();
+    auto first = start(root, {"--user", "bob123", "tail", "--checkpoint", file, "--timeout", "30"});
+    REQUIRE(wait_for([&] { return first->exited() || fs::exists(file); }, {first.get()}));
+    REQUIRE_FALSE(first->exited());
+    check_runtime_error(root, {"--user", "bob123", "tail", "--checkpoint", file, "--count", "1"}, {file, "in use"});
+    first->signal(SIGTERM);
+    CHECK(first->wait() == 0);
+  }
+}

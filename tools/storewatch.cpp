@@ -6,7 +6,8 @@
 // store's asynchronous operation to its end on the tool's io_context.
 //
 // Exit status: 0 success, 1 runtime error (one line on stderr naming the path,
-// user or S3 request), 2 usage error (naming the argument, option or
+// user or S3 request; also a tail whose standard output closed or whose
+// checkpoint cannot be saved), 2 usage error (naming the argument, option or
 // environment variable), 124 `tail --timeout` expired before `--count` events
 // arrived. Nothing goes to stdout on error.
 #include "cli.hpp"
@@ -20,6 +21,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <climits>
 #include <cstring>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +37,9 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -298,27 +304,6 @@ void print_versions(const std::vector<versioned_path>& versions) {
   for (const auto& v : versions) std::printf("%s\n", cli::terminal_text(v.to_string()).c_str());
 }
 
-/// Writes all of `line` to standard output, unbuffered. A tail's SIGTERM
-/// interrupts a write blocked on a full pipe (Asio installs its handler
-/// without SA_RESTART), and stdio drops its buffer on that EINTR: the event
-/// would count as printed but never reach the reader. This loop retries
-/// instead. If stdout fails for good, the process ends at once without
-/// saving its checkpoint, so the next run prints the event again, as after
-/// a SIGKILL.
-void print_line(std::string line) {
-  line += '\n';
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    const auto written = ::write(STDOUT_FILENO, rest.data(), rest.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written < 0) {
-      std::fprintf(stderr, "storewatch: writing an event to standard output: %s\n", std::strerror(errno));
-      std::_Exit(1);
-    }
-    rest.remove_prefix(static_cast<std::size_t>(written));
-  }
-}
-
 std::string event_json(const event& e) {
   nlohmann::json j{{"id", e.id},
                         {"name", e.name},
@@ -391,31 +376,135 @@ follow_settings parse_follow(const cli::parsed_args& args, double default_interv
   return settings;
 }
 
-/// Prints `source`'s events until --count, --timeout, SIGINT or SIGTERM;
-/// returns the exit status.
+/// Standard output as a tail writes it: a line at a time, waiting on the
+/// io_context (not in a blocking write) while a pipe or terminal is full,
+/// so SIGINT, SIGTERM and --timeout end the wait at once. A pipe is written
+/// PIPE_BUF bytes at a time once writable, so those writes never block.
+/// Files and devices epoll cannot wait on are written directly: they do
+/// not block for long.
+class line_output {
+ public:
+  explicit line_output(asio::io_context& io) : waiter_(io) {
+    struct stat status {};
+    const bool can_block = ::fstat(STDOUT_FILENO, &status) == 0 &&
+                           (S_ISFIFO(status.st_mode) || S_ISSOCK(status.st_mode) || ::isatty(STDOUT_FILENO));
+    const int copy = can_block ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0) : -1;
+    std::error_code ec;
+    if (copy >= 0) waiter_.assign(copy, ec);
+    if (copy >= 0 && ec) ::close(copy);  // written directly, then
+  }
+
+  /// Writes all of `line` (with its newline). Completes with
+  /// `operation_aborted` when `cancel()` came first, else the error of the
+  /// write, if any (EPIPE: the reader has gone). A line longer than
+  /// PIPE_BUF that is cancelled half-way stays torn on the output; it is
+  /// not recorded as written, so a resumed tail prints it again whole.
+  asio::awaitable<std::error_code> write(std::string line) {
+    std::string_view rest = line;
+    while (!rest.empty()) {
+      if (cancelled_) co_return asio::error::operation_aborted;
+      if (waiter_.is_open()) {
+        const auto [ec] = co_await waiter_.async_wait(asio::posix::stream_descriptor::wait_write,
+                                                      asio::experimental::as_tuple(asio::use_awaitable));
+        if (cancelled_) co_return asio::error::operation_aborted;
+        if (ec) co_return ec;
+      }
+      const auto chunk = waiter_.is_open() ? std::min<std::size_t>(rest.size(), PIPE_BUF) : rest.size();
+      const auto written = ::write(STDOUT_FILENO, rest.data(), chunk);
+      if (written < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (written < 0) co_return std::error_code(errno, std::system_category());
+      rest.remove_prefix(static_cast<std::size_t>(written));
+    }
+    co_return std::error_code{};
+  }
+
+  /// Completes when the reader of a pipe has gone (or a terminal hung up)
+  /// while nothing is being written; never for output that is not pollable.
+  void async_wait_closed(std::function<void()> closed) {
+    if (!waiter_.is_open()) return;
+    waiter_.async_wait(asio::posix::stream_descriptor::wait_error, [this, closed](std::error_code ec) {
+      if (ec) return;
+      pollfd check{STDOUT_FILENO, 0, 0};
+      if (::poll(&check, 1, 0) == 1 && (check.revents & (POLLERR | POLLHUP))) {
+        closed();
+      } else if (!cancelled_) {
+        async_wait_closed(closed);
+      }
+    });
+  }
+
+  /// Ends a wait in progress, and every later write, with operation_aborted.
+  void cancel() {
+    cancelled_ = true;
+    std::error_code ignored;
+    waiter_.cancel(ignored);
+  }
+
+ private:
+  asio::posix::stream_descriptor waiter_;  // a duplicate of stdout, for waiting only
+  bool cancelled_ = false;
+};
+
+/// Prints `source`'s events until --count, --timeout, SIGINT, SIGTERM or a
+/// closed output; returns the exit status. With `saved` (the tail's or the
+/// watch's checkpoint, locked), starts where it says and records in it
+/// exactly the events that were written out in full, saving every
+/// `tail_checkpoint_every` events, whenever it has caught up, and at the
+/// end. A checkpoint that cannot be saved ends the run with status 1, said
+/// once.
 template <class Source>
-int follow(asio::io_context& io, Source& source, listener_options options, const follow_settings& settings) {
-  options.poller.poll_interval = settings.interval;
-  options.on_error = [](std::error_code, std::string_view message) {
+int follow(asio::io_context& io, Source& source, std::optional<checkpoint>& saved, std::string start_cursor,
+           const follow_settings& settings) {
+  std::optional<std::string> failure;  // the first error that ends the run
+  const auto fail = [&](std::string message) {
+    if (!failure) failure = std::move(message);
+  };
+  checkpoint_state from{std::move(start_cursor), {}};
+  if (saved) {
+    if (saved->exists()) {
+      from = saved->state();
+    } else {
+      saved->reset(from);  // a new checkpoint records the starting position first
+      try {
+        saved->save();
+      } catch (const std::system_error& error) {
+        throw runtime_failure(error.what());
+      }
+    }
+  }
+  if (settings.count && *settings.count == 0) return 0;
+  // A reader that has gone is an error of the write (EPIPE), reported with
+  // status 1 as the README says, not a silent death by SIGPIPE (141).
+  std::signal(SIGPIPE, SIG_IGN);
+
+  event_stream stream(io.get_executor());
+  poller_options poll_options;
+  poll_options.poll_interval = settings.interval;
+  poll_options.on_error = [](std::error_code, std::string_view message) {
     std::fprintf(stderr, "storewatch: %.*s\n", static_cast<int>(message.size()), message.data());
   };
-  std::optional<event_listener> listener;
-  try {
-    listener.emplace(io.get_executor(), source, options);
-  } catch (const std::system_error& error) {
-    throw runtime_failure(error.what());
-  }
-  std::uint64_t printed = 0;
-  listener->add_event_listener(
-      [&](const event& e) {
-        print_line(settings.json ? event_json(e) : event_text(e));
-        if (settings.count && ++printed == *settings.count) listener->stop();
-      },
-      settings.filter);
+  poller poll_loop(source, stream, poll_options);
+  line_output output(io);
+  bool stopping = false;
+  const auto stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    output.cancel();
+    poll_loop.stop();
+  };
+  const auto save = [&] {
+    if (!saved || saved->unsaved() == 0 || failure) return;
+    try {
+      saved->save();
+    } catch (const std::system_error& error) {
+      fail(error.what());
+      stop();
+    }
+  };
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code ec, int) {
-    if (!ec) listener->stop();
+    if (!ec) stop();
   });
   bool timed_out = false;
   asio::steady_timer timer(io);
@@ -424,21 +513,73 @@ int follow(asio::io_context& io, Source& source, listener_options options, const
     timer.async_wait([&](std::error_code ec) {
       if (ec) return;
       timed_out = true;
-      listener->stop();
+      stop();
     });
   }
-  if (settings.count && *settings.count == 0) return 0;
+  output.async_wait_closed([&] {
+    fail("standard output was closed");
+    stop();
+  });
+
+  bool delivered_all = false;
+  const auto print_events = [&]() -> asio::awaitable<void> {
+    std::uint64_t printed = 0;
+    while (!stopping) {
+      auto [ec, e] = co_await stream.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+      if (ec || stopping) break;  // the end, or taken after a stop: not written, not recorded
+      if (settings.filter.matches(e)) {
+        // Not `co_await f(cond ? a : b)`: g++ 12 frees such temporaries twice.
+        std::string line = settings.json ? event_json(e) : event_text(e);
+        line += '\n';
+        const auto written = co_await output.write(std::move(line));
+        if (written == asio::error::operation_aborted) break;  // stopped while waiting to write
+        if (written) {
+          fail("writing an event to standard output: " + written.message());
+          stop();
+          break;
+        }
+        ++printed;
+      }
+      if (saved) saved->record(e);
+      if (settings.count && printed == *settings.count) {
+        stop();
+        break;
+      }
+      if (saved && (saved->unsaved() >= tail_checkpoint_every || !stream.ready())) save();
+    }
+    save();
+    stop();
+    delivered_all = true;
+  };
+  poll_loop.start(std::move(from));
+  asio::co_spawn(io, print_events(), [](std::exception_ptr error) {
+    if (error) std::rethrow_exception(error);
+  });
   io.restart();  // the operations run before may have run it out of work, which stops it
+  while (!delivered_all || poll_loop.running()) io.run_one();
+  signals.cancel();
+  timer.cancel();
+  output.cancel();
+  io.run();
+  if (failure) {
+    std::fprintf(stderr, "storewatch: %s\n", failure->c_str());
+    return 1;
+  }
+  return timed_out && settings.count ? 124 : 0;
+}
+
+/// The checkpoint FILE, locked for this run: a second tail or watch on the
+/// same file, a folder that does not exist or a file that is not a
+/// checkpoint is a runtime error naming it.
+std::optional<checkpoint> open_checkpoint(const std::optional<std::filesystem::path>& file) {
+  std::optional<checkpoint> saved;
+  if (!file) return saved;
   try {
-    listener->start();  // a new checkpoint file records the starting position first
+    saved.emplace(*file);
   } catch (const std::system_error& error) {
     throw runtime_failure(error.what());
   }
-  while (listener->running()) io.run_one();
-  signals.cancel();
-  timer.cancel();
-  io.run();
-  return timed_out && settings.count ? 124 : 0;
+  return saved;
 }
 
 int run_watch(context& c, asio::io_context& io) {
@@ -456,11 +597,10 @@ int run_watch(context& c, asio::io_context& io) {
   if (const auto globs = c.args.get("include")) source_options.include = cli::split_list(*globs, "include");
   if (const auto globs = c.args.get("exclude")) source_options.exclude = cli::split_list(*globs, "exclude");
   if (const auto settle = number_option(c.args, "settle")) source_options.settle = to_duration(*settle);
-  listener_options options;
-  options.checkpoint_every = tail_checkpoint_every;
+  std::optional<std::filesystem::path> checkpoint_file;
   if (const auto state = c.args.get("state")) {
     source_options.state_dir = *state;
-    options.checkpoint = std::filesystem::path(*state) / "checkpoint";
+    checkpoint_file = std::filesystem::path(*state) / "checkpoint";
   }
   std::optional<directory_source> source;
   try {
@@ -468,7 +608,8 @@ int run_watch(context& c, asio::io_context& io) {
   } catch (const std::system_error& error) {
     throw runtime_failure(error.what());
   }
-  return follow(io, *source, std::move(options), settings);
+  auto saved = open_checkpoint(checkpoint_file);
+  return follow(io, *source, saved, "", settings);
 }
 
 // What listening needs of each kind of store before its journal is read.
@@ -482,22 +623,17 @@ void prepare_journal(const s3::s3_store&) {}  // an S3 journal needs no folder
 template <class Store>
 int run_tail(context& c, asio::io_context& io, Store& store) {
   const auto settings = parse_follow(c.args, 0.2);
+  std::optional<std::filesystem::path> checkpoint_file;
+  if (const auto file = c.args.get("checkpoint")) checkpoint_file = *file;
+  // Locked before anything else: a second tail on the file, or one in a
+  // folder that does not exist, fails here. A file that exists is where
+  // the tail resumes, even one that holds the journal's beginning: this
+  // tail saved it there when it first started.
+  auto saved = open_checkpoint(checkpoint_file);
   prepare_journal(store);
   auto source = store.events();
-  listener_options options;
-  options.checkpoint_every = tail_checkpoint_every;
-  std::string cursor;
-  bool resuming = false;
-  if (const auto file = c.args.get("checkpoint")) {
-    options.checkpoint = *file;
-    // Throws for a file that is not a checkpoint, naming it. A file that
-    // exists is where the tail resumes, even one that holds the journal's
-    // beginning: the listener saved it there when this tail first started.
-    if (const auto saved = load_checkpoint(*file)) {
-      resuming = true;
-      cursor = saved->cursor;
-    }
-  }
+  const bool resuming = saved && saved->exists();
+  std::string cursor = resuming ? saved->state().cursor : "";
   if (!c.args.has("from-start") && !resuming) {
     // Start at the journal's end as it is now: read past everything there.
     for (;;) {
@@ -505,14 +641,13 @@ int run_tail(context& c, asio::io_context& io, Store& store) {
       cursor = std::move(batch.next_cursor);
       if (batch.events.empty()) break;
     }
-    options.start_cursor = cursor;
   } else {
-    // One poll where the listener will start, so that a store that cannot
+    // One poll where the tail will start, so that a store that cannot
     // be read (refused credentials, a missing bucket) fails the command at
     // once instead of being retried for ever.
     poll_once(io, source, cursor, 1);
   }
-  return follow(io, source, std::move(options), settings);
+  return follow(io, source, saved, resuming ? "" : cursor, settings);
 }
 
 /// Runs the command `c` names on `store`, a local or an S3 store.
