@@ -1014,3 +1014,32 @@ TEST_CASE("tail: a checkpoint that cannot be saved is an error, said once", "[cl
     CHECK(first->wait() == 0);
   }
 }
+
+TEST_CASE("every command but init refuses a store that does not exist, and init makes one", "[cli][init]") {
+  temp_dir dir;
+  const auto root = dir.path() / "typo";  // its parent exists: the mistyped-root case
+  const auto input = dir.path() / "input.txt";
+  write_file(input, "x");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--user", "alice222", "create", "a.txt", input.string()},
+        {"--user", "alice222", "publish", "EV", "x", "--to", "bob123"},
+        {"--user", "alice222", "share", "a.txt", "--with", "bob123"},
+        {"--user", "alice222", "unshare", "a.txt", "--with", "bob123"},
+        {"--user", "alice222", "delete", "a.txt"},
+        {"--user", "alice222", "ls"},
+        {"--user", "alice222", "tail", "--count", "1", "--timeout", "5"},
+        {"stats"}}) {
+    check_runtime_error(root, args, {root.string(), "storewatch init"});
+  }
+  CHECK_FALSE(fs::exists(root));
+
+  const auto made = run_ok(root, {"init"});
+  CHECK_THAT(made, Contains(root.string()));
+  CHECK(fs::is_directory(root));
+  CHECK_THAT(run_ok(root, {"init"}), Contains("exists already"));
+  CHECK(split_lines(run_ok(root, {"--user", "alice222", "create", "a.txt", input.string()})).size() == 1);
+
+  // A plain file where the store should be: said so, not "does not exist".
+  check_runtime_error(input, {"--user", "alice222", "ls"}, {input.string(), "not a folder"});
+  check_runtime_error(input, {"init"}, {input.string(), "not a folder"});
+}

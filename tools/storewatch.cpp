@@ -65,6 +65,7 @@ std::vector<cli::option_spec> with_selection(std::vector<cli::option_spec> optio
 
 const std::vector<cli::command_spec>& commands() {
   static const std::vector<cli::command_spec> table{
+      {"init", "", 0, 0, {}, "create the store (a folder store's root); every other command needs one"},
       {"create", "PATH [FILE|-]", 1, 2, {}, "store FILE (or stdin) as a new version of PATH; prints the version"},
       {"share", "PREFIX", 1, 1, with_selection({{"with", true, "users to share with: U1[,U2...]"}}),
        "share your versions under PREFIX; prints each version"},
@@ -202,9 +203,12 @@ std::vector<std::string> required_users(const context& c, std::string_view optio
 
 void require_root(const context& c) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(c.store.root(), ec)) {
-    throw runtime_failure("store root " + c.store.text + " does not exist (use --store or STOREWATCH_STORE)");
-  }
+  const auto status = std::filesystem::status(c.store.root(), ec);
+  if (std::filesystem::is_directory(status)) return;
+  const std::string where = "store root " + c.store.text + " (from " + c.store.origin + ")";
+  if (std::filesystem::exists(status)) throw runtime_failure(where + " is not a folder");
+  throw runtime_failure(where + " does not exist; run 'storewatch init' to create a store there, or name "
+                        "another with --store or STOREWATCH_STORE");
 }
 
 void require_known_user(const context& c) {
@@ -217,19 +221,31 @@ void require_known_user(const context& c) {
                         " (no journal, files or shares)");
 }
 
+/// One rule for every command but `init`: the store must exist already,
+/// so that a mistyped location is an error instead of a new, empty store.
 void check_local_store(const context& c) {
   const auto name = c.command->name;
-  if (name == "stats" || name == "tail") {
-    require_root(c);
-  } else if (name == "ls" || name == "cat") {
+  if (name == "ls" || name == "cat") {
     require_known_user(c);
-  } else {  // the writing commands make the root, but not its parent
-    const auto root = c.store.root();
-    std::error_code ec;
-    if (!std::filesystem::is_directory(root.has_parent_path() ? root.parent_path() : ".", ec)) {
-      throw runtime_failure("store root " + c.store.text + ": its parent folder does not exist");
-    }
+  } else {
+    require_root(c);
   }
+}
+
+/// `init`: makes the store's root folder (and its parents) and its
+/// journals folder; a store that exists already is left as it is.
+int run_init(const context& c) {
+  const auto root = c.store.root();
+  std::error_code ec;
+  if (std::filesystem::exists(root, ec) && !std::filesystem::is_directory(root, ec)) {
+    throw runtime_failure("store root " + c.store.text + " (from " + c.store.origin + ") is not a folder");
+  }
+  const bool existed = std::filesystem::is_directory(root / "journals", ec);
+  std::filesystem::create_directories(root / "journals", ec);
+  if (ec) throw runtime_failure("cannot create the store at " + c.store.text + ": " + ec.message());
+  std::printf(existed ? "the store at %s exists already\n" : "created a store at %s\n",
+              cli::terminal_text(c.store.text).c_str());
+  return 0;
 }
 
 /// A store operation that failed: its error code and the store's
@@ -856,8 +872,12 @@ int run_command(context& c) {
   if (c.endpoint && !c.store.is_s3()) {
     throw usage_error("option '--endpoint' is only for an s3:// store, and the store is the folder " + c.store.text);
   }
-  if (name != "stats" && c.user.empty()) {
+  if (name != "stats" && name != "init" && c.user.empty()) {
     throw usage_error("'" + std::string(name) + "' needs --user NAME (or STOREWATCH_USER)");
+  }
+  if (c.store.is_s3() && name == "init") {
+    throw usage_error("'init' makes a folder store; an s3:// store is its bucket, made with your S3 tools (" +
+                      c.store.text + ")");
   }
   if (c.store.is_s3()) {
 #ifdef STOREWATCH_TOOL_S3
@@ -871,6 +891,7 @@ int run_command(context& c) {
                       "(build it with STOREWATCH_BUILD_S3=ON)");
 #endif
   }
+  if (name == "init") return run_init(c);
   check_local_store(c);
   if (name == "stats") return run_local_stats(c, io);
   local_store store(io.get_executor(), c.store.root(), c.user);
