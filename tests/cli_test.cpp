@@ -1043,3 +1043,21 @@ TEST_CASE("every command but init refuses a store that does not exist, and init 
   check_runtime_error(input, {"--user", "alice222", "ls"}, {input.string(), "not a folder"});
   check_runtime_error(input, {"init"}, {input.string(), "not a folder"});
 }
+
+TEST_CASE("share or unshare or delete matching nothing says so and exits 3", "[cli][files]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto alices = split_lines(run_ok(root, {"--user", "alice222", "create", "Shared/a.txt", "-"}, "a"));
+  run_ok(root, {"--user", "bob123", "create", "Mine/b.txt", "-"}, "b");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--user", "alice222", "share", "Nothing/", "--with", "bob123"},
+        {"--user", "alice222", "unshare", "Nothing/", "--with", "bob123"},
+        {"--user", "alice222", "delete", "Nothing/", "--recursive"},
+        {"--user", "alice222", "delete", "Shared/", "--until", "1000"},
+        // bob's selection covers only alice's file: not his to delete
+        {"--user", "bob123", "delete", "Shared/", "--recursive"},
+        {"--user", "bob123", "share", "Shared/a.txt", "--with", "carol"}}) {
+    check_failure(3, root, args, {args[3]});
+  }
+  CHECK(run_ok(root, {"--user", "alice222", "ls", "--recursive"}) == alices[0] + "\n");
+}

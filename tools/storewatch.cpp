@@ -8,7 +8,8 @@
 // Exit status: 0 success, 1 runtime error (one line on stderr naming the path,
 // user or S3 request; also a tail whose standard output closed or whose
 // checkpoint cannot be saved), 2 usage error (naming the argument, option or
-// environment variable), 124 `tail --timeout` expired before `--count` events
+// environment variable), 3 `share`, `unshare` or `delete` matched none of
+// your versions, 124 `tail --timeout` expired before `--count` events
 // arrived. Nothing goes to stdout on error.
 #include "cli.hpp"
 #include "terminal_text.hpp"
@@ -51,6 +52,8 @@ using cli::usage_error;
 
 constexpr std::string_view default_root = "storewatch-demo";
 constexpr std::size_t tail_checkpoint_every = 64;
+/// `share`, `unshare` or `delete` matched none of the user's versions.
+constexpr int status_nothing_matched = 3;
 
 const std::vector<cli::option_spec> selection_options{
     {"recursive", false, "every path under PREFIX, not only the file or one folder's direct children"},
@@ -68,10 +71,11 @@ const std::vector<cli::command_spec>& commands() {
       {"init", "", 0, 0, {}, "create the store (a folder store's root); every other command needs one"},
       {"create", "PATH [FILE|-]", 1, 2, {}, "store FILE (or stdin) as a new version of PATH; prints the version"},
       {"share", "PREFIX", 1, 1, with_selection({{"with", true, "users to share with: U1[,U2...]"}}),
-       "share your versions under PREFIX; prints each version"},
+       "share your versions under PREFIX; prints each version (status 3 if none matched)"},
       {"unshare", "PREFIX", 1, 1, with_selection({{"with", true, "users to stop sharing with: U1[,U2...]"}}),
-       "stop sharing your versions under PREFIX; prints each version"},
-      {"delete", "PREFIX", 1, 1, with_selection({}), "delete your versions under PREFIX; prints each version"},
+       "stop sharing your versions under PREFIX; prints each version (status 3 if none matched)"},
+      {"delete", "PREFIX", 1, 1, with_selection({}),
+       "delete your versions under PREFIX; prints each version (status 3 if none matched)"},
       {"publish", "NAME [DATA]", 1, 2, {{"to", true, "users to notify: U1[,U2...]"}},
        "send an application event NAME with DATA to users"},
       {"ls", "[PREFIX]", 0, 1, {{"recursive", false, "list everything under PREFIX"}},
@@ -666,6 +670,22 @@ int run_tail(context& c, asio::io_context& io, Store& store) {
   return follow(io, source, saved, resuming ? "" : cursor, settings);
 }
 
+/// What `share`, `unshare` and `delete` print: each version they acted on;
+/// when there was none, a line on stderr and status 3 (as grep says "no
+/// match"), since versions of other users or under another prefix are
+/// never touched.
+int print_matched(const context& c, const std::vector<versioned_path>& versions) {
+  print_versions(versions);
+  if (!versions.empty()) return 0;
+  std::string selected = detail::quote(c.args.positionals.at(0));
+  if (c.args.has("recursive")) selected += ", recursive";
+  if (const auto since = c.args.get("since")) selected += ", since " + *since;
+  if (const auto until = c.args.get("until")) selected += ", until " + *until;
+  std::fprintf(stderr, "storewatch: %s: none of your versions matched %s\n", std::string(c.command->name).c_str(),
+               cli::terminal_text(selected).c_str());
+  return status_nothing_matched;
+}
+
 /// Runs the command `c` names on `store`, a local or an S3 store.
 template <class Store>
 int run_store_command(context& c, asio::io_context& io, Store& store) {
@@ -682,7 +702,7 @@ int run_store_command(context& c, asio::io_context& io, Store& store) {
   } else if (name == "share" || name == "unshare") {
     auto users = required_users(c, "with");
     auto which = parse_selection(c);
-    print_versions(complete<versions>(
+    return print_matched(c, complete<versions>(
         io,
         [&](auto handler) {
           if (name == "share") {
@@ -694,7 +714,7 @@ int run_store_command(context& c, asio::io_context& io, Store& store) {
         last_error));
   } else if (name == "delete") {
     auto which = parse_selection(c);
-    print_versions(complete<versions>(
+    return print_matched(c, complete<versions>(
         io, [&](auto handler) { store.async_delete_files(std::move(which), std::move(handler)); }, last_error));
   } else if (name == "publish") {
     auto users = required_users(c, "to");
