@@ -1061,3 +1061,30 @@ TEST_CASE("share or unshare or delete matching nothing says so and exits 3", "[c
   }
   CHECK(run_ok(root, {"--user", "alice222", "ls", "--recursive"}) == alices[0] + "\n");
 }
+
+TEST_CASE("create streams its input up to --max-size (default 64 MiB) and refuses more", "[cli][files]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const std::string kib(1024, 'k');
+  CHECK(split_lines(run_ok(root, {"--user", "alice222", "create", "one.bin", "-", "--max-size", "1K"}, kib)).size() ==
+        1);
+  const auto over = run(root, {"--user", "alice222", "create", "two.bin", "-", "--max-size", "1K"}, kib + "!");
+  CHECK(over.status == 1);
+  CHECK(one_line(over.err));
+  CHECK_THAT(over.err, Contains("1024 bytes") && Contains("--max-size"));
+  const auto big = run(root, {"--user", "alice222", "create", "big.bin", "-", "--max-size", "64K"},
+                       std::string(200 * 1024, 'b'));
+  CHECK(big.status == 1);
+  CHECK_THAT(big.err, Contains("--max-size") && Contains("standard input"));
+  check_usage_error(root, {"--user", "alice222", "create", "x.bin", "-", "--max-size", "lots"}, {"--max-size"});
+  // The default: a bounded generator just past 64 MiB.
+  const auto r = run_shell(root, "head -c $((64 * 1024 * 1024 + 1)) /dev/zero | \"$0\" --user alice222 create "
+                                 "zero.bin");
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("64 MiB") && Contains("--max-size"));
+  // Only the file within the limit was stored.
+  const auto stored = split_lines(run_ok(root, {"--user", "alice222", "ls"}));
+  REQUIRE(stored.size() == 1);
+  CHECK_THAT(stored[0], StartsWith("one.bin"));
+}

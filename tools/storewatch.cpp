@@ -52,6 +52,7 @@ using cli::usage_error;
 
 constexpr std::string_view default_root = "storewatch-demo";
 constexpr std::size_t tail_checkpoint_every = 64;
+constexpr std::uint64_t default_max_size = 64ull << 20;
 /// `share`, `unshare` or `delete` matched none of the user's versions.
 constexpr int status_nothing_matched = 3;
 
@@ -69,7 +70,9 @@ std::vector<cli::option_spec> with_selection(std::vector<cli::option_spec> optio
 const std::vector<cli::command_spec>& commands() {
   static const std::vector<cli::command_spec> table{
       {"init", "", 0, 0, {}, "create the store (a folder store's root); every other command needs one"},
-      {"create", "PATH [FILE|-]", 1, 2, {}, "store FILE (or stdin) as a new version of PATH; prints the version"},
+      {"create", "PATH [FILE|-]", 1, 2,
+       {{"max-size", true, "refuse input larger than BYTES (suffix K, M or G for KiB, MiB, GiB; default 64M)"}},
+       "store FILE (or stdin) as a new version of PATH; prints the version"},
       {"share", "PREFIX", 1, 1, with_selection({{"with", true, "users to share with: U1[,U2...]"}}),
        "share your versions under PREFIX; prints each version (status 3 if none matched)"},
       {"unshare", "PREFIX", 1, 1, with_selection({{"with", true, "users to stop sharing with: U1[,U2...]"}}),
@@ -311,13 +314,61 @@ T run_coroutine(asio::io_context& io, asio::awaitable<T> work) {
   return std::move(*value);
 }
 
-std::string read_input(const std::string& name) {
-  if (name == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+/// `--max-size`: bytes, or KiB, MiB or GiB with a K, M or G suffix.
+std::uint64_t parse_size_option(const cli::parsed_args& args) {
+  const auto text = args.get("max-size");
+  if (!text) return default_max_size;
+  std::string digits = *text;
+  std::uint64_t unit = 1;
+  if (!digits.empty()) {
+    const auto suffix = std::string("KMG").find(digits.back());
+    if (suffix != std::string::npos) {
+      unit = 1ull << (10 * (suffix + 1));
+      digits.pop_back();
+    }
   }
-  auto bytes = detail::read_whole_file(name, errc::store_io_failed, "input file");
-  if (!bytes) throw runtime_failure("input file " + name + " does not exist");
-  return std::move(*bytes);
+  std::uint64_t value = 0;
+  if (!detail::parse_decimal(digits, value) || value > UINT64_MAX / unit) {
+    throw usage_error("option '--max-size': '" + *text + "' is not a size (bytes, or a number with K, M or G)");
+  }
+  return value * unit;
+}
+
+/// "64 MiB", "1000 bytes": a size for messages.
+std::string size_text(std::uint64_t bytes) {
+  if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+/// Reads the input file `name` ("-": stdin) a block at a time, holding at
+/// most `max_size` bytes: a larger input (or an endless one, /dev/zero) is
+/// an error as soon as it passes the limit.
+std::string read_input(const std::string& name, std::uint64_t max_size) {
+  const bool standard_input = name == "-";
+  const std::string what = standard_input ? std::string("standard input") : "input file " + name;
+  detail::unique_fd opened;
+  if (!standard_input) {
+    opened = detail::unique_fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!opened) {
+      if (errno == ENOENT) throw runtime_failure("input file " + name + " does not exist");
+      throw runtime_failure(what + ": " + std::strerror(errno));
+    }
+  }
+  const int fd = standard_input ? STDIN_FILENO : opened.get();
+  std::string bytes;
+  char block[65536];
+  for (;;) {
+    const auto got = ::read(fd, block, sizeof block);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw runtime_failure(what + ": " + std::strerror(errno));
+    if (got == 0) break;
+    if (bytes.size() + static_cast<std::size_t>(got) > max_size) {
+      throw runtime_failure(what + " is larger than " + size_text(max_size) +
+                            " (the --max-size limit; give a larger --max-size to store it)");
+    }
+    bytes.append(block, static_cast<std::size_t>(got));
+  }
+  return bytes;
 }
 
 void print_versions(const std::vector<versioned_path>& versions) {
@@ -694,7 +745,8 @@ int run_store_command(context& c, asio::io_context& io, Store& store) {
   const auto last_error = [&store] { return store.last_error(); };
   using versions = std::vector<versioned_path>;
   if (name == "create") {
-    auto bytes = read_input(args.positionals.size() > 1 ? args.positionals[1] : "-");
+    detail::validate_path(args.positionals[0]);  // before reading what may be a large input
+    auto bytes = read_input(args.positionals.size() > 1 ? args.positionals[1] : "-", parse_size_option(args));
     const auto version = complete<versioned_path>(
         io, [&](auto handler) { store.async_create_file(args.positionals[0], std::move(bytes), std::move(handler)); },
         last_error);
