@@ -1088,3 +1088,28 @@ TEST_CASE("create streams its input up to --max-size (default 64 MiB) and refuse
   REQUIRE(stored.size() == 1);
   CHECK_THAT(stored[0], StartsWith("one.bin"));
 }
+
+TEST_CASE("options: help names each value, numbers are plain decimals, contradictions are usage errors",
+          "[cli][errors]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto help = run_ok(root, {"tail", "--help"});
+  CHECK_THAT(help, Contains("--checkpoint FILE") && Contains("--count N") && Contains("--timeout SECONDS") &&
+                       Contains("--interval SECONDS"));
+  CHECK_THAT(run_ok(root, {"share", "--help"}), Contains("--with USERS") && Contains("--since T"));
+  CHECK(help.find(" X ") == std::string::npos);
+
+  const std::vector<std::string> bob{"--user", "bob123", "tail"};
+  const auto tail = [&](std::vector<std::string> more) {
+    auto args = bob;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  check_usage_error(root, tail({"--timeout", "0x10"}), {"--timeout", "0x10"});
+  check_usage_error(root, tail({"--timeout", "1e3"}), {"--timeout"});
+  check_usage_error(root, tail({"--count", "+1"}), {"--count"});
+  check_usage_error(root, tail({"--interval", "0"}), {"--interval"});
+  check_usage_error(root, tail({"--interval", "0.0001"}), {"--interval"});
+  check_usage_error(root, {"--user", "alice222", "delete", "x", "--since", "2026-01-02", "--until", "2026-01-01"},
+                    {"--since", "--until"});
+}

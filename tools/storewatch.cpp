@@ -58,8 +58,8 @@ constexpr int status_nothing_matched = 3;
 
 const std::vector<cli::option_spec> selection_options{
     {"recursive", false, "every path under PREFIX, not only the file or one folder's direct children"},
-    {"since", true, "only versions created at or after T (epoch ms or ISO 8601)"},
-    {"until", true, "only versions created at or before T"},
+    {"since", true, "only versions created at or after T (epoch ms or ISO 8601)", "T"},
+    {"until", true, "only versions created at or before T", "T"},
 };
 
 std::vector<cli::option_spec> with_selection(std::vector<cli::option_spec> options) {
@@ -67,50 +67,62 @@ std::vector<cli::option_spec> with_selection(std::vector<cli::option_spec> optio
   return options;
 }
 
+/// `options` and those `tail` and `watch` share, with their own help for
+/// --names, --prefix and --interval.
+std::vector<cli::option_spec> with_follow(std::vector<cli::option_spec> options, std::string_view names_help,
+                                          std::string_view prefix_help, std::string_view interval_help) {
+  options.insert(options.end(),
+                 {{"names", true, names_help, "NAMES"},
+                  {"prefix", true, prefix_help, "P"},
+                  {"format", true, "json (one object per line) or text (default: text on a terminal)", "FORMAT"},
+                  {"count", true, "exit 0 after N events", "N"},
+                  {"timeout", true, "give up after SECONDS; exit 124 if --count events have not arrived", "SECONDS"},
+                  {"interval", true, interval_help, "SECONDS"}});
+  return options;
+}
+
 const std::vector<cli::command_spec>& commands() {
   static const std::vector<cli::command_spec> table{
       {"init", "", 0, 0, {}, "create the store (a folder store's root); every other command needs one"},
       {"create", "PATH [FILE|-]", 1, 2,
-       {{"max-size", true, "refuse input larger than BYTES (suffix K, M or G for KiB, MiB, GiB; default 64M)"}},
+       {{"max-size", true, "refuse input larger than BYTES (suffix K, M or G for KiB, MiB, GiB; default 64M)",
+         "BYTES"}},
        "store FILE (or stdin) as a new version of PATH; prints the version"},
-      {"share", "PREFIX", 1, 1, with_selection({{"with", true, "users to share with: U1[,U2...]"}}),
+      {"share", "PREFIX", 1, 1, with_selection({{"with", true, "users to share with: U1[,U2...]", "USERS"}}),
        "share your versions under PREFIX; prints each version (status 3 if none matched)"},
-      {"unshare", "PREFIX", 1, 1, with_selection({{"with", true, "users to stop sharing with: U1[,U2...]"}}),
+      {"unshare", "PREFIX", 1, 1, with_selection({{"with", true, "users to stop sharing with: U1[,U2...]", "USERS"}}),
        "stop sharing your versions under PREFIX; prints each version (status 3 if none matched)"},
       {"delete", "PREFIX", 1, 1, with_selection({}),
        "delete your versions under PREFIX; prints each version (status 3 if none matched)"},
-      {"publish", "NAME [DATA]", 1, 2, {{"to", true, "users to notify: U1[,U2...]"}},
+      {"publish", "NAME [DATA]", 1, 2, {{"to", true, "users to notify: U1[,U2...]", "USERS"}},
        "send an application event NAME with DATA to users"},
       {"ls", "[PREFIX]", 0, 1, {{"recursive", false, "list everything under PREFIX"}},
        "list the versions you can read"},
       {"cat", "VERSIONED_PATH", 1, 1, {}, "print the bytes of a version you can read"},
       {"tail", "", 0, 0,
-       {{"from-start", false, "start at the beginning of your journal (default: at its end)"},
-        {"checkpoint", true, "resume after the last event printed, and save progress to FILE"},
-        {"names", true, "only these event names: CREATE,SHARE,..."},
-        {"prefix", true, "only events whose data starts with P"},
-        {"format", true, "json (one object per line) or text (default: text on a terminal)"},
-        {"count", true, "exit 0 after N events"},
-        {"timeout", true, "give up after SECONDS; exit 124 if --count events have not arrived"},
-        {"interval", true, "poll interval in SECONDS (default 0.2)"}},
+       with_follow({{"from-start", false, "start at the beginning of your journal (default: at its end)"},
+                    {"checkpoint", true, "resume after the last event printed, and save progress to FILE", "FILE"}},
+                   "only these event names: CREATE,SHARE,...", "only events whose data starts with P",
+                   "poll interval in SECONDS, more than 0 (default 0.2)"),
        "print your events as they happen"},
       {"stats", "", 0, 0, {}, "event count, writers, journal bytes and oldest/newest event per user"},
       {"watch", "DIR", 1, 1,
-       {{"state", true, "keep the watch's journal, snapshot and checkpoint in FOLDER: a restarted watch "
-                        "prints what changed while it was down, and nothing twice"},
-        {"include", true, "only files matching these globs: G1[,G2...] (a glob with '/' matches the relative path)"},
-        {"exclude", true, "leave out files and folders matching these globs"},
-        {"no-hidden", false, "leave out names starting with '.'"},
-        {"no-symlinks", false, "leave out symbolic links (they are never followed anyway)"},
-        {"flat", false, "only DIR's own entries, not the folders below it"},
-        {"existing", false, "on the first run, print what is already there as CREATE"},
-        {"settle", true, "SECONDS a folder must be quiet before it is rescanned (default 0.05)"},
-        {"names", true, "only these event names: CREATE,MODIFY,DELETE,RENAME"},
-        {"prefix", true, "only paths starting with P"},
-        {"format", true, "json (one object per line) or text (default: text on a terminal)"},
-        {"count", true, "exit 0 after N events"},
-        {"timeout", true, "give up after SECONDS; exit 124 if --count events have not arrived"},
-        {"interval", true, "poll interval in SECONDS, the safety net under inotify (default 1)"}},
+       with_follow({{"state", true,
+                     "keep the watch's journal, snapshot and checkpoint in FOLDER: a restarted watch prints what "
+                     "changed while it was down, and nothing twice",
+                     "FOLDER"},
+                    {"include", true,
+                     "only files matching these globs: G1[,G2...] (a glob with '/' matches the relative path)",
+                     "GLOBS"},
+                    {"exclude", true, "leave out files and folders matching these globs", "GLOBS"},
+                    {"no-hidden", false, "leave out names starting with '.'"},
+                    {"no-symlinks", false, "leave out symbolic links (they are never followed anyway)"},
+                    {"flat", false, "only DIR's own entries, not the folders below it"},
+                    {"existing", false, "on the first run, print what is already there as CREATE"},
+                    {"settle", true, "SECONDS a folder must be quiet before it is rescanned (default 0.05)",
+                     "SECONDS"}},
+                   "only these event names: CREATE,MODIFY,DELETE,RENAME", "only paths starting with P",
+                   "poll interval in SECONDS, the safety net under inotify, more than 0 (default 1)"),
        "print the changes in a directory tree as they happen (no store needed)"},
   };
   return table;
@@ -156,12 +168,12 @@ void print_usage(FILE* out) {
 }
 
 void print_command_usage(const cli::command_spec& c) {
-  std::printf("usage: storewatch [--store LOCATION] [--user NAME] %s %s%s\n\n%s\n", std::string(c.name).c_str(),
-              std::string(c.positionals).c_str(), c.options.empty() ? "" : " [OPTIONS]",
-              std::string(c.summary).c_str());
+  std::printf("usage: storewatch [--store LOCATION] [--user NAME] %s%s%s%s\n\n%s\n", std::string(c.name).c_str(),
+              c.positionals.empty() ? "" : " ", std::string(c.positionals).c_str(),
+              c.options.empty() ? "" : " [OPTIONS]", std::string(c.summary).c_str());
   for (const auto& o : c.options) {
-    std::printf("  --%-12s %s\n", (std::string(o.name) + (o.takes_value ? " X" : "")).c_str(),
-                std::string(o.help).c_str());
+    const auto option = std::string(o.name) + (o.takes_value ? " " + std::string(o.value_name) : "");
+    std::printf("  --%-18s %s\n", option.c_str(), std::string(o.help).c_str());
   }
   if (const auto note = command_notes().find(c.name); note != command_notes().end()) {
     std::printf("\n%.*s", static_cast<int>(note->second.size()), note->second.data());
@@ -196,6 +208,10 @@ selection parse_selection(const context& c) {
   selection which{c.args.positionals.at(0), c.args.has("recursive")};
   if (c.args.has("since")) which.since = parse_time_option(c.args, "since");
   if (c.args.has("until")) which.until = parse_time_option(c.args, "until");
+  if (which.since && which.until && *which.since > *which.until) {
+    throw usage_error("option '--since' (" + *c.args.get("since") + ") is after option '--until' (" +
+                      *c.args.get("until") + "): nothing could match");
+  }
   return which;
 }
 
@@ -410,22 +426,17 @@ struct follow_settings {
   event_filter filter;
 };
 
-/// Seconds as milliseconds; anything beyond a century counts as a century
-/// (and `inf` too), so no conversion overflows.
+/// Seconds as milliseconds; anything beyond a century counts as a century,
+/// so no conversion overflows.
 std::chrono::milliseconds to_duration(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(seconds, 3.2e9) * 1000));
 }
 
-/// Option `--NAME` as a non-negative number, if given.
+/// Option `--NAME` as a plain decimal number, if given.
 std::optional<double> number_option(const cli::parsed_args& args, std::string_view name) {
   const auto text = args.get(name);
   if (!text) return std::nullopt;
-  char* end = nullptr;
-  const double value = std::strtod(text->c_str(), &end);
-  if (text->empty() || *end != '\0' || !(value >= 0)) {
-    throw usage_error("option '--" + std::string(name) + "': '" + *text + "' is not a non-negative number");
-  }
-  return value;
+  return cli::parse_decimal_option(*text, name);
 }
 
 follow_settings parse_follow(const cli::parsed_args& args, double default_interval) {
@@ -440,8 +451,11 @@ follow_settings parse_follow(const cli::parsed_args& args, double default_interv
     settings.count = static_cast<std::uint64_t>(*count);
   }
   if (const auto timeout = number_option(args, "timeout")) settings.timeout = to_duration(*timeout);
-  settings.interval =
-      std::max(to_duration(number_option(args, "interval").value_or(default_interval)), std::chrono::milliseconds(1));
+  settings.interval = to_duration(number_option(args, "interval").value_or(default_interval));
+  if (settings.interval <= std::chrono::milliseconds(0)) {
+    throw usage_error("option '--interval': '" + *args.get("interval") +
+                      "' is too short (the poll interval is at least 0.001 seconds)");
+  }
   if (const auto names = args.get("names")) settings.filter.names = cli::split_list(*names, "names");
   settings.filter.prefix = args.get("prefix").value_or("");
   return settings;
