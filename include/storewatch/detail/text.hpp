@@ -107,10 +107,13 @@ inline constexpr bool is_control(char32_t c) noexcept { return c < 0x20 || (c >=
 /// control bytes and bytes of invalid UTF-8 as \xHH, C1 controls and
 /// invisible formatting characters as \uHHHH, and each character of
 /// `backslashed` (say, the quote and the backslash) after a backslash.
-inline void append_displayable(std::string& out, std::string_view text, std::string_view backslashed = {}) {
+/// With `bytes_only`, every byte outside ASCII is shown as \xHH.
+inline void append_displayable(std::string& out, std::string_view text, std::string_view backslashed = {},
+                               bool bytes_only = false) {
   static constexpr char hex[] = "0123456789abcdef";
   while (!text.empty()) {
-    const auto c = decode_utf8(text);
+    auto c = decode_utf8(text);
+    if (bytes_only && c.length > 1) c = {};
     if (c.length == 0 || c.code < 0x20 || c.code == 0x7F) {
       const auto byte = static_cast<unsigned char>(text.front());
       out += "\\x";
@@ -130,16 +133,17 @@ inline void append_displayable(std::string& out, std::string_view text, std::str
 }
 
 /// `text` in double quotes, escaped as by `append_displayable` (quotes and
-/// backslashes too), cut after `limit` bytes: safe to put in an error
-/// message whatever the input was.
+/// backslashes too; all of a text that is not UTF-8 byte by byte), cut
+/// after `limit` bytes: safe to put in an error message whatever the input
+/// was.
 inline std::string quote(std::string_view text, std::size_t limit = 200) {
   std::string out = "\"";
+  const bool utf8 = is_valid_utf8(text);
   std::size_t shown = text.size() < limit ? text.size() : limit;
-  while (shown < text.size() && shown > 0 && (static_cast<unsigned char>(text[shown]) & 0xC0) == 0x80 &&
-         is_valid_utf8(text)) {
+  while (utf8 && shown < text.size() && shown > 0 && (static_cast<unsigned char>(text[shown]) & 0xC0) == 0x80) {
     --shown;  // do not cut a character in two
   }
-  append_displayable(out, text.substr(0, shown), "\"\\");
+  append_displayable(out, text.substr(0, shown), "\"\\", !utf8);
   out += '"';
   if (shown < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
   return out;
