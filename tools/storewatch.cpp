@@ -536,7 +536,9 @@ class line_output {
 /// exactly the events that were written out in full, saving every
 /// `tail_checkpoint_every` events, whenever it has caught up, and at the
 /// end. A checkpoint that cannot be saved ends the run with status 1, said
-/// once.
+/// once. A failed or closed output ends it with status 1 too, without a
+/// last save: lines still in a pipe whose reader has gone were never read,
+/// so the next run prints them again, as after a SIGKILL.
 template <class Source>
 int follow(asio::io_context& io, Source& source, std::optional<checkpoint>& saved, std::string start_cursor,
            const follow_settings& settings) {
@@ -640,8 +642,7 @@ int follow(asio::io_context& io, Source& source, std::optional<checkpoint>& save
   asio::co_spawn(io, print_events(), [](std::exception_ptr error) {
     if (error) std::rethrow_exception(error);
   });
-  io.restart();  // the operations run before may have run it out of work, which stops it
-  while (!delivered_all || poll_loop.running()) io.run_one();
+  run_until(io, [&] { return delivered_all && !poll_loop.running(); });
   signals.cancel();
   timer.cancel();
   output.cancel();
