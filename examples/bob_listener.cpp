@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
       {"user", {"user", "bob123", "whose events to follow"}},
       {"checkpoint", {"checkpoint", "", "checkpoint file (default: ROOT/USER.checkpoint; ./USER.checkpoint for S3)"}},
       {"interval",
-       {"interval", "", "poll interval in milliseconds (default: 100; 1000 for S3, which has no wake-ups)"}},
+       {"interval", "", "poll interval in seconds, as in storewatch tail (default: 0.1; 1 for S3: no wake-ups)"}},
   };
   demo::add_store_options(options);
   demo::parse(argc, argv, options, "Bob: prints the file events shared with him, as they happen.");
@@ -65,11 +65,10 @@ int main(int argc, char** argv) {
                                            : std::filesystem::path(where) / (user + ".checkpoint");
 
   try {
-    const auto interval = options["interval"].value.empty() ? (s3 ? 1000 : 100) : std::stoi(options["interval"].value);
+    const auto interval = options["interval"].value.empty() ? std::chrono::milliseconds(s3 ? 1000 : 100)
+                                                            : demo::seconds_option(options["interval"]);
     asio::io_context io;
-    demo::with_store(io, options, user, [&](auto& store) {
-      listen(io, store, where, checkpoint, std::chrono::milliseconds(interval));
-    });
+    demo::with_store(io, options, user, [&](auto& store) { listen(io, store, where, checkpoint, interval); });
   } catch (const std::exception& error) {
     std::fprintf(stderr, "bob_listener: %s\n", error.what());
     return 1;

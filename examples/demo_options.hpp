@@ -9,6 +9,7 @@
 #include <storewatch/s3/store.hpp>
 #endif
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -50,6 +51,23 @@ inline void parse(int argc, char** argv, std::map<std::string, option>& options,
     }
     found->second.value = argv[++i];
   }
+}
+
+/// An option's value in seconds ("0.2", "5"), as milliseconds; anything
+/// else, or less than a millisecond, is an error naming the option.
+inline std::chrono::milliseconds seconds_option(const option& o) {
+  std::size_t used = 0;
+  double seconds = 0;
+  try {
+    seconds = std::stod(o.value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != o.value.size() || !(seconds >= 0.001 && seconds <= 86400)) {
+    throw std::invalid_argument("--" + std::string(o.name) + " " + o.value +
+                                ": not a number of seconds from 0.001 to 86400");
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
 /// The options naming the store, for a program's table.

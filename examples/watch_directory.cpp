@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -30,8 +31,16 @@ asio::awaitable<void> print_changes(storewatch::event_stream& stream) {
 
 int main(int argc, char** argv) {
   using namespace std::chrono_literals;
-  if (argc < 2 || argc > 3) {
-    std::fprintf(stderr, "usage: watch_directory DIR [STATE_FOLDER]\n");
+  constexpr const char* usage =
+      "usage: watch_directory DIR [STATE_FOLDER]\n\n"
+      "Prints the changes in the tree DIR as they happen, until Ctrl-C. With STATE_FOLDER,\n"
+      "a restart prints what changed while it was not running, and nothing twice.\n";
+  if (argc >= 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+    std::printf("%s", usage);
+    return 0;
+  }
+  if (argc < 2 || argc > 3 || std::string_view(argv[1]).starts_with("-")) {
+    std::fprintf(stderr, "%s", usage);
     return 2;
   }
   try {

@@ -88,7 +88,7 @@ s3_checkpoint=build/demo/bob-s3.checkpoint
 rm -f "$s3_checkpoint"
 
 # S3 has no change notifications: Bob polls, every 200 ms here.
-"$bin/bob_listener" "${s3_options[@]}" --checkpoint "$s3_checkpoint" --interval 200 >"$s3_bob_log" 2>&1 &
+"$bin/bob_listener" "${s3_options[@]}" --checkpoint "$s3_checkpoint" --interval 0.2 >"$s3_bob_log" 2>&1 &
 bob=$!
 wait_for "$s3_bob_log" "is listening"
 "$bin/alice_sender" "${s3_options[@]}" --pause 2

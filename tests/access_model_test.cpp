@@ -1435,6 +1435,7 @@ TEST_CASE("the storewatch tool rejects crafted paths and user names in create, s
     REQUIRE(r.status == 0);
     return r.out;
   };
+  REQUIRE(run_tool(scratch.path(), root, {"init"}).status == 0);
   // alice222 has a version shared with bob123: both are known, and a
   // command that got through would find something to act on.
   const auto version = ok({"--user", "alice222", "create", "docs/a.txt", input.string()});

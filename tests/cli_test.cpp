@@ -884,4 +884,279 @@ TEST_CASE("tail with a corrupt journal epoch: said once naming the file, each ev
   const auto err = tail->err();
   CHECK_THAT(err, Contains(epoch.string()));
   CHECK(err.find(epoch.string()) == err.rfind(epoch.string()));  // once
+// ---------------------------------------------------------------------------
+// Defects of the tool (#9-#16), each with the case that showed it
+
+namespace {
+
+bool has_raw_control(const std::string& text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\n') || u == 0x7F;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("text output escapes control characters: no forged lines, no terminal escapes", "[cli][text]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const std::string forged = "hi\n2026-11-27T04:12:24.013Z  SHARE    alice222   Payroll/x.xlsx\x1b]0;pwned\a\r\u009B";
+  publish(root, "NOTE", forged);
+  const auto text = run_ok(root, {"--user", "bob123", "tail", "--from-start", "--count", "1", "--format", "text"});
+  INFO(text);
+  CHECK(split_lines(text).size() == 1);
+  CHECK_FALSE(has_raw_control(text));
+  CHECK_THAT(text, Contains("hi\\x0a2026-11-27") && Contains("\\x1b]0;pwned\\x07\\x0d\\u009B"));
+  // JSON keeps the exact data.
+  const auto json = parse_json_lines(
+      run_ok(root, {"--user", "bob123", "tail", "--from-start", "--count", "1", "--format", "json"}));
+  REQUIRE(json.size() == 1);
+  CHECK(json[0].data == forged);
+
+  // watch: a file whose name holds a newline and an escape sequence.
+  const auto tree = root / "tree";
+  fs::create_directories(tree);
+  write_file(tree / "a\n2026-11-27T04:12:24.013Z  DELETE   x\x1b[2J", "x");
+  const auto watched = run_ok(root, {"watch", tree.string(), "--existing", "--count", "1", "--format", "text",
+                                     "--timeout", "30"});
+  INFO(watched);
+  CHECK(split_lines(watched).size() == 1);
+  CHECK_FALSE(has_raw_control(watched));
+  CHECK_THAT(watched, Contains("a\\x0a2026") && Contains("\\x1b[2J"));
+}
+
+TEST_CASE("paths with bidi overrides, zero-width characters or C1 controls are refused, naming the path",
+          "[cli][paths]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  for (const std::string path : {"doc\u202Etxt.exe\u200B", "a\u2066b.txt", "bom\uFEFF.txt", "zw\u200Dj.txt",
+                                 "c1\u0085.txt", "dir\u202A/x.txt"}) {
+    const auto r = run(root, {"--user", "alice222", "create", path, "-"}, "x");
+    INFO(detail::quote(path) << "\nstatus " << r.status << "\nstderr: " << r.err);
+    CHECK(r.status == 2);
+    CHECK(r.out.empty());
+    CHECK(one_line(r.err));
+    CHECK_THAT(r.err, Contains("invalid path"));
+    // Named, escaped: the message itself shows the hidden character.
+    CHECK_THAT(r.err, Contains("\\u"));
+    CHECK(r.err.find("\u202E") == std::string::npos);
+    CHECK_FALSE(detail::path_problem(path).empty());
+  }
+  CHECK(detail::path_problem("caf\u00E9/na\u00EFve \u2713.txt").empty());  // other non-ASCII is fine
+  check_usage_error(root, {"--user", "alice222", "share", "x\u202E/", "--with", "bob123"}, {"x\\u202E/"});
+}
+
+TEST_CASE("tail: SIGTERM while blocked on a full stdout pipe ends it at once; the checkpoint holds what was written",
+          "[cli][tail][signals]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto published = publish_backlog(root, "bk:", 3000);  // far more than a pipe holds
+  const auto checkpoint = (root / "tail.checkpoint").string();
+  const std::vector<std::string> args{"--user", "bob123", "tail", "--from-start", "--checkpoint", checkpoint,
+                                      "--format", "json"};
+  auto tail = start(root, args);
+  // Nothing reads its stdout: it fills the pipe and waits.
+  REQUIRE(wait_for([&] { return tail->exited() || (fs::exists(checkpoint) && tail->sleeping()); }));
+  REQUIRE_FALSE(tail->exited());
+  tail->signal(SIGTERM);
+  const bool ended = wait_for([&] { return tail->exited(); }, {}, 20s);  // still not reading
+  if (!ended) tail->signal(SIGKILL);
+  REQUIRE(ended);
+  CHECK(tail->wait() == 0);
+  INFO("stderr: " << tail->err());
+  CHECK(tail->err().empty());
+  std::map<std::string, int> times;
+  const auto first = parse_json_lines(tail->out());
+  CHECK(first.size() < published.size());
+  for (const auto& e : first) ++times[e.data];
+
+  // A restart prints the rest: every event exactly once over both runs.
+  auto rest = start(root, args);
+  std::set<std::string> seen;
+  tail_output rest_output(&seen);
+  REQUIRE(wait_for(
+      [&] {
+        rest_output.update(*rest);
+        return rest->exited() || rest_output.events.size() + first.size() >= published.size();
+      },
+      {rest.get()}));
+  rest->signal(SIGTERM);
+  CHECK(rest->wait() == 0);
+  rest_output.update(*rest);
+  for (const auto& e : rest_output.events) ++times[e.data];
+  std::size_t wrong = 0;
+  for (const auto& [data, id] : published) wrong += times[data] == 1 ? 0 : 1;
+  CHECK(wrong == 0);
+  CHECK(times.size() == published.size());
+}
+
+namespace {
+
+/// Runs `script` with bash, `$0` being the tool, STOREWATCH_ROOT `root`.
+outcome run_shell(const fs::path& root, const std::string& script) {
+  process p({"/bin/bash", "-c", script, tool}, root);
+  const int status = p.wait();
+  return {status, p.out(), p.err()};
+}
+
+}  // namespace
+
+TEST_CASE("tail | head -1: a closed output ends the tail with status 1, not SIGPIPE", "[cli][tail][signals]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  SECTION("while printing a backlog") {
+    publish_backlog(root, "bk:", 2000);
+    const auto r = run_shell(root, "\"$0\" --user bob123 tail --from-start --format json | head -n 1 >/dev/null; "
+                                   "echo \"status ${PIPESTATUS[0]}\"");
+    INFO("stderr: " << r.err);
+    CHECK(r.out == "status 1\n");
+    CHECK(one_line(r.err));
+    CHECK_THAT(r.err, Contains("standard output"));
+  }
+  SECTION("while waiting for events") {
+    publish(root, "EV", "one");
+    const auto started = steady::now();
+    const auto r = run_shell(root, "\"$0\" --user bob123 tail --from-start --format json --timeout 30 | head -n 1 "
+                                   ">/dev/null; echo \"status ${PIPESTATUS[0]}\"");
+    INFO("stderr: " << r.err);
+    CHECK(r.out == "status 1\n");
+    CHECK(steady::now() - started < 25s);  // not the --timeout
+    CHECK_THAT(r.err, Contains("standard output"));
+  }
+}
+
+TEST_CASE("tail: a checkpoint that cannot be saved is an error, said once", "[cli][tail][checkpoint]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  publish(root, "EV", "before");
+  SECTION("its folder does not exist") {
+    const auto file = (root / "missing" / "tail.checkpoint").string();
+    check_runtime_error(root, {"--user", "bob123", "tail", "--checkpoint", file, "--count", "1", "--timeout", "10"},
+                        {file});
+  }
+  SECTION("its folder goes away while the tail runs") {
+    fs::create_directories(root / "state");
+    const auto file = (root / "state" / "tail.checkpoint").string();
+    auto tail = start(root, {"--user", "bob123", "tail", "--checkpoint", file, "--count", "2", "--timeout", "30",
+                             "--format", "json"});
+    REQUIRE(wait_for([&] { return tail->exited() || (fs::exists(file) && tail->sleeping()); }, {tail.get()}));
+    REQUIRE_FALSE(tail->exited());
+    fs::remove_all(root / "state");
+    publish(root, "EV", "after 1");
+    publish(root, "EV", "after 2");
+    const int status = tail->wait();
+    INFO("stdout: " << tail->out() << "\nstderr: " << tail->err());
+    CHECK(status == 1);
+    CHECK(one_line(tail->err()));
+    CHECK_THAT(tail->err(), Contains(file));
+  }
+  SECTION("two tails on one checkpoint") {
+    const auto file = (root / "tail.checkpoint").string();
+    auto first = start(root, {"--user", "bob123", "tail", "--checkpoint", file, "--timeout", "30"});
+    REQUIRE(wait_for([&] { return first->exited() || fs::exists(file); }, {first.get()}));
+    REQUIRE_FALSE(first->exited());
+    check_runtime_error(root, {"--user", "bob123", "tail", "--checkpoint", file, "--count", "1"}, {file, "in use"});
+    first->signal(SIGTERM);
+    CHECK(first->wait() == 0);
+  }
+}
+
+TEST_CASE("every command but init refuses a store that does not exist, and init makes one", "[cli][init]") {
+  temp_dir dir;
+  const auto root = dir.path() / "typo";  // its parent exists: the mistyped-root case
+  const auto input = dir.path() / "input.txt";
+  write_file(input, "x");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--user", "alice222", "create", "a.txt", input.string()},
+        {"--user", "alice222", "publish", "EV", "x", "--to", "bob123"},
+        {"--user", "alice222", "share", "a.txt", "--with", "bob123"},
+        {"--user", "alice222", "unshare", "a.txt", "--with", "bob123"},
+        {"--user", "alice222", "delete", "a.txt"},
+        {"--user", "alice222", "ls"},
+        {"--user", "alice222", "tail", "--count", "1", "--timeout", "5"},
+        {"stats"}}) {
+    check_runtime_error(root, args, {root.string(), "storewatch init"});
+  }
+  CHECK_FALSE(fs::exists(root));
+
+  const auto made = run_ok(root, {"init"});
+  CHECK_THAT(made, Contains(root.string()));
+  CHECK(fs::is_directory(root));
+  CHECK_THAT(run_ok(root, {"init"}), Contains("exists already"));
+  CHECK(split_lines(run_ok(root, {"--user", "alice222", "create", "a.txt", input.string()})).size() == 1);
+
+  // A plain file where the store should be: said so, not "does not exist".
+  check_runtime_error(input, {"--user", "alice222", "ls"}, {input.string(), "not a folder"});
+  check_runtime_error(input, {"init"}, {input.string(), "not a folder"});
+}
+
+TEST_CASE("share or unshare or delete matching nothing says so and exits 3", "[cli][files]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto alices = split_lines(run_ok(root, {"--user", "alice222", "create", "Shared/a.txt", "-"}, "a"));
+  run_ok(root, {"--user", "bob123", "create", "Mine/b.txt", "-"}, "b");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--user", "alice222", "share", "Nothing/", "--with", "bob123"},
+        {"--user", "alice222", "unshare", "Nothing/", "--with", "bob123"},
+        {"--user", "alice222", "delete", "Nothing/", "--recursive"},
+        {"--user", "alice222", "delete", "Shared/", "--until", "1000"},
+        // bob's selection covers only alice's file: not his to delete
+        {"--user", "bob123", "delete", "Shared/", "--recursive"},
+        {"--user", "bob123", "share", "Shared/a.txt", "--with", "carol"}}) {
+    check_failure(3, root, args, {args[3]});
+  }
+  CHECK(run_ok(root, {"--user", "alice222", "ls", "--recursive"}) == alices[0] + "\n");
+}
+
+TEST_CASE("create streams its input up to --max-size (default 64 MiB) and refuses more", "[cli][files]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const std::string kib(1024, 'k');
+  CHECK(split_lines(run_ok(root, {"--user", "alice222", "create", "one.bin", "-", "--max-size", "1K"}, kib)).size() ==
+        1);
+  const auto over = run(root, {"--user", "alice222", "create", "two.bin", "-", "--max-size", "1K"}, kib + "!");
+  CHECK(over.status == 1);
+  CHECK(one_line(over.err));
+  CHECK_THAT(over.err, Contains("1024 bytes") && Contains("--max-size"));
+  const auto big = run(root, {"--user", "alice222", "create", "big.bin", "-", "--max-size", "64K"},
+                       std::string(200 * 1024, 'b'));
+  CHECK(big.status == 1);
+  CHECK_THAT(big.err, Contains("--max-size") && Contains("standard input"));
+  check_usage_error(root, {"--user", "alice222", "create", "x.bin", "-", "--max-size", "lots"}, {"--max-size"});
+  // The default: a bounded generator just past 64 MiB.
+  const auto r = run_shell(root, "head -c $((64 * 1024 * 1024 + 1)) /dev/zero | \"$0\" --user alice222 create "
+                                 "zero.bin");
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("64 MiB") && Contains("--max-size"));
+  // Only the file within the limit was stored.
+  const auto stored = split_lines(run_ok(root, {"--user", "alice222", "ls"}));
+  REQUIRE(stored.size() == 1);
+  CHECK_THAT(stored[0], StartsWith("one.bin"));
+}
+
+TEST_CASE("options: help names each value, numbers are plain decimals, contradictions are usage errors",
+          "[cli][errors]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto help = run_ok(root, {"tail", "--help"});
+  CHECK_THAT(help, Contains("--checkpoint FILE") && Contains("--count N") && Contains("--timeout SECONDS") &&
+                       Contains("--interval SECONDS"));
+  CHECK_THAT(run_ok(root, {"share", "--help"}), Contains("--with USERS") && Contains("--since T"));
+  CHECK(help.find(" X ") == std::string::npos);
+
+  const std::vector<std::string> bob{"--user", "bob123", "tail"};
+  const auto tail = [&](std::vector<std::string> more) {
+    auto args = bob;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  check_usage_error(root, tail({"--timeout", "0x10"}), {"--timeout", "0x10"});
+  check_usage_error(root, tail({"--timeout", "1e3"}), {"--timeout"});
+  check_usage_error(root, tail({"--count", "+1"}), {"--count"});
+  check_usage_error(root, tail({"--interval", "0"}), {"--interval"});
+  check_usage_error(root, tail({"--interval", "0.0001"}), {"--interval"});
+  check_usage_error(root, {"--user", "alice222", "delete", "x", "--since", "2026-01-02", "--until", "2026-01-01"},
+                    {"--since", "--until"});
 }

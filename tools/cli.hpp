@@ -26,6 +26,7 @@ struct option_spec {
   std::string_view name;  // without "--"
   bool takes_value;
   std::string_view help;
+  std::string_view value_name = "VALUE";  // what the help shows after the option: FILE, N, SECONDS, ...
 };
 
 struct command_spec {
@@ -95,6 +96,23 @@ inline parsed_args parse(const command_spec& spec, const std::vector<std::string
                       std::string(spec.name) + "'");
   }
   return out;
+}
+
+/// Parses `text` as a plain decimal number, digits with an optional
+/// fraction ("10", "0.25"): no sign, exponent, hex, "inf" or "nan", so what
+/// the user typed is what is used. Throws usage_error naming `option`.
+inline double parse_decimal_option(std::string_view text, std::string_view option) {
+  const auto digits = [](std::string_view part) {
+    return !part.empty() && part.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  const auto dot = text.find('.');
+  const bool ok =
+      dot == std::string_view::npos ? digits(text) : digits(text.substr(0, dot)) && digits(text.substr(dot + 1));
+  if (!ok || text.size() > 20) {
+    throw usage_error("option '--" + std::string(option) + "': '" + std::string(text) +
+                      "' is not a number of the form 12 or 0.5");
+  }
+  return std::stod(std::string(text));
 }
 
 /// Splits "a,b,c"; empty items are a usage error naming `option`.

@@ -6,10 +6,13 @@
 // store's asynchronous operation to its end on the tool's io_context.
 //
 // Exit status: 0 success, 1 runtime error (one line on stderr naming the path,
-// user or S3 request), 2 usage error (naming the argument, option or
-// environment variable), 124 `tail --timeout` expired before `--count` events
+// user or S3 request; also a tail whose standard output closed or whose
+// checkpoint cannot be saved), 2 usage error (naming the argument, option or
+// environment variable), 3 `share`, `unshare` or `delete` matched none of
+// your versions, 124 `tail --timeout` expired before `--count` events
 // arrived. Nothing goes to stdout on error.
 #include "cli.hpp"
+#include "terminal_text.hpp"
 #include "time_text.hpp"
 
 #include <storewatch/storewatch.hpp>
@@ -19,6 +22,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <climits>
 #include <cstring>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +38,9 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -44,11 +52,14 @@ using cli::usage_error;
 
 constexpr std::string_view default_root = "storewatch-demo";
 constexpr std::size_t tail_checkpoint_every = 64;
+constexpr std::uint64_t default_max_size = 64ull << 20;
+/// `share`, `unshare` or `delete` matched none of the user's versions.
+constexpr int status_nothing_matched = 3;
 
 const std::vector<cli::option_spec> selection_options{
     {"recursive", false, "every path under PREFIX, not only the file or one folder's direct children"},
-    {"since", true, "only versions created at or after T (epoch ms or ISO 8601)"},
-    {"until", true, "only versions created at or before T"},
+    {"since", true, "only versions created at or after T (epoch ms or ISO 8601)", "T"},
+    {"until", true, "only versions created at or before T", "T"},
 };
 
 std::vector<cli::option_spec> with_selection(std::vector<cli::option_spec> options) {
@@ -56,46 +67,62 @@ std::vector<cli::option_spec> with_selection(std::vector<cli::option_spec> optio
   return options;
 }
 
+/// `options` and those `tail` and `watch` share, with their own help for
+/// --names, --prefix and --interval.
+std::vector<cli::option_spec> with_follow(std::vector<cli::option_spec> options, std::string_view names_help,
+                                          std::string_view prefix_help, std::string_view interval_help) {
+  options.insert(options.end(),
+                 {{"names", true, names_help, "NAMES"},
+                  {"prefix", true, prefix_help, "P"},
+                  {"format", true, "json (one object per line) or text (default: text on a terminal)", "FORMAT"},
+                  {"count", true, "exit 0 after N events", "N"},
+                  {"timeout", true, "give up after SECONDS; exit 124 if --count events have not arrived", "SECONDS"},
+                  {"interval", true, interval_help, "SECONDS"}});
+  return options;
+}
+
 const std::vector<cli::command_spec>& commands() {
   static const std::vector<cli::command_spec> table{
-      {"create", "PATH [FILE|-]", 1, 2, {}, "store FILE (or stdin) as a new version of PATH; prints the version"},
-      {"share", "PREFIX", 1, 1, with_selection({{"with", true, "users to share with: U1[,U2...]"}}),
-       "share your versions under PREFIX; prints each version"},
-      {"unshare", "PREFIX", 1, 1, with_selection({{"with", true, "users to stop sharing with: U1[,U2...]"}}),
-       "stop sharing your versions under PREFIX; prints each version"},
-      {"delete", "PREFIX", 1, 1, with_selection({}), "delete your versions under PREFIX; prints each version"},
-      {"publish", "NAME [DATA]", 1, 2, {{"to", true, "users to notify: U1[,U2...]"}},
+      {"init", "", 0, 0, {}, "create the store (a folder store's root); every other command needs one"},
+      {"create", "PATH [FILE|-]", 1, 2,
+       {{"max-size", true, "refuse input larger than BYTES (suffix K, M or G for KiB, MiB, GiB; default 64M)",
+         "BYTES"}},
+       "store FILE (or stdin) as a new version of PATH; prints the version"},
+      {"share", "PREFIX", 1, 1, with_selection({{"with", true, "users to share with: U1[,U2...]", "USERS"}}),
+       "share your versions under PREFIX; prints each version (status 3 if none matched)"},
+      {"unshare", "PREFIX", 1, 1, with_selection({{"with", true, "users to stop sharing with: U1[,U2...]", "USERS"}}),
+       "stop sharing your versions under PREFIX; prints each version (status 3 if none matched)"},
+      {"delete", "PREFIX", 1, 1, with_selection({}),
+       "delete your versions under PREFIX; prints each version (status 3 if none matched)"},
+      {"publish", "NAME [DATA]", 1, 2, {{"to", true, "users to notify: U1[,U2...]", "USERS"}},
        "send an application event NAME with DATA to users"},
       {"ls", "[PREFIX]", 0, 1, {{"recursive", false, "list everything under PREFIX"}},
        "list the versions you can read"},
       {"cat", "VERSIONED_PATH", 1, 1, {}, "print the bytes of a version you can read"},
       {"tail", "", 0, 0,
-       {{"from-start", false, "start at the beginning of your journal (default: at its end)"},
-        {"checkpoint", true, "resume after the last event printed, and save progress to FILE"},
-        {"names", true, "only these event names: CREATE,SHARE,..."},
-        {"prefix", true, "only events whose data starts with P"},
-        {"format", true, "json (one object per line) or text (default: text on a terminal)"},
-        {"count", true, "exit 0 after N events"},
-        {"timeout", true, "give up after SECONDS; exit 124 if --count events have not arrived"},
-        {"interval", true, "poll interval in SECONDS (default 0.2)"}},
+       with_follow({{"from-start", false, "start at the beginning of your journal (default: at its end)"},
+                    {"checkpoint", true, "resume after the last event printed, and save progress to FILE", "FILE"}},
+                   "only these event names: CREATE,SHARE,...", "only events whose data starts with P",
+                   "poll interval in SECONDS, more than 0 (default 0.2)"),
        "print your events as they happen"},
       {"stats", "", 0, 0, {}, "event count, writers, journal bytes and oldest/newest event per user"},
       {"watch", "DIR", 1, 1,
-       {{"state", true, "keep the watch's journal, snapshot and checkpoint in FOLDER: a restarted watch "
-                        "prints what changed while it was down, and nothing twice"},
-        {"include", true, "only files matching these globs: G1[,G2...] (a glob with '/' matches the relative path)"},
-        {"exclude", true, "leave out files and folders matching these globs"},
-        {"no-hidden", false, "leave out names starting with '.'"},
-        {"no-symlinks", false, "leave out symbolic links (they are never followed anyway)"},
-        {"flat", false, "only DIR's own entries, not the folders below it"},
-        {"existing", false, "on the first run, print what is already there as CREATE"},
-        {"settle", true, "SECONDS a folder must be quiet before it is rescanned (default 0.05)"},
-        {"names", true, "only these event names: CREATE,MODIFY,DELETE,RENAME"},
-        {"prefix", true, "only paths starting with P"},
-        {"format", true, "json (one object per line) or text (default: text on a terminal)"},
-        {"count", true, "exit 0 after N events"},
-        {"timeout", true, "give up after SECONDS; exit 124 if --count events have not arrived"},
-        {"interval", true, "poll interval in SECONDS, the safety net under inotify (default 1)"}},
+       with_follow({{"state", true,
+                     "keep the watch's journal, snapshot and checkpoint in FOLDER: a restarted watch prints what "
+                     "changed while it was down, and nothing twice",
+                     "FOLDER"},
+                    {"include", true,
+                     "only files matching these globs: G1[,G2...] (a glob with '/' matches the relative path)",
+                     "GLOBS"},
+                    {"exclude", true, "leave out files and folders matching these globs", "GLOBS"},
+                    {"no-hidden", false, "leave out names starting with '.'"},
+                    {"no-symlinks", false, "leave out symbolic links (they are never followed anyway)"},
+                    {"flat", false, "only DIR's own entries, not the folders below it"},
+                    {"existing", false, "on the first run, print what is already there as CREATE"},
+                    {"settle", true, "SECONDS a folder must be quiet before it is rescanned (default 0.05)",
+                     "SECONDS"}},
+                   "only these event names: CREATE,MODIFY,DELETE,RENAME", "only paths starting with P",
+                   "poll interval in SECONDS, the safety net under inotify, more than 0 (default 1)"),
        "print the changes in a directory tree as they happen (no store needed)"},
   };
   return table;
@@ -141,12 +168,12 @@ void print_usage(FILE* out) {
 }
 
 void print_command_usage(const cli::command_spec& c) {
-  std::printf("usage: storewatch [--store LOCATION] [--user NAME] %s %s%s\n\n%s\n", std::string(c.name).c_str(),
-              std::string(c.positionals).c_str(), c.options.empty() ? "" : " [OPTIONS]",
-              std::string(c.summary).c_str());
+  std::printf("usage: storewatch [--store LOCATION] [--user NAME] %s%s%s%s\n\n%s\n", std::string(c.name).c_str(),
+              c.positionals.empty() ? "" : " ", std::string(c.positionals).c_str(),
+              c.options.empty() ? "" : " [OPTIONS]", std::string(c.summary).c_str());
   for (const auto& o : c.options) {
-    std::printf("  --%-12s %s\n", (std::string(o.name) + (o.takes_value ? " X" : "")).c_str(),
-                std::string(o.help).c_str());
+    const auto option = std::string(o.name) + (o.takes_value ? " " + std::string(o.value_name) : "");
+    std::printf("  --%-18s %s\n", option.c_str(), std::string(o.help).c_str());
   }
   if (const auto note = command_notes().find(c.name); note != command_notes().end()) {
     std::printf("\n%.*s", static_cast<int>(note->second.size()), note->second.data());
@@ -181,6 +208,10 @@ selection parse_selection(const context& c) {
   selection which{c.args.positionals.at(0), c.args.has("recursive")};
   if (c.args.has("since")) which.since = parse_time_option(c.args, "since");
   if (c.args.has("until")) which.until = parse_time_option(c.args, "until");
+  if (which.since && which.until && *which.since > *which.until) {
+    throw usage_error("option '--since' (" + *c.args.get("since") + ") is after option '--until' (" +
+                      *c.args.get("until") + "): nothing could match");
+  }
   return which;
 }
 
@@ -195,9 +226,12 @@ std::vector<std::string> required_users(const context& c, std::string_view optio
 
 void require_root(const context& c) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(c.store.root(), ec)) {
-    throw runtime_failure("store root " + c.store.text + " does not exist (use --store or STOREWATCH_STORE)");
-  }
+  const auto status = std::filesystem::status(c.store.root(), ec);
+  if (std::filesystem::is_directory(status)) return;
+  const std::string where = "store root " + c.store.text + " (from " + c.store.origin + ")";
+  if (std::filesystem::exists(status)) throw runtime_failure(where + " is not a folder");
+  throw runtime_failure(where + " does not exist; run 'storewatch init' to create a store there, or name "
+                        "another with --store or STOREWATCH_STORE");
 }
 
 void require_known_user(const context& c) {
@@ -210,19 +244,31 @@ void require_known_user(const context& c) {
                         " (no journal, files or shares)");
 }
 
+/// One rule for every command but `init`: the store must exist already,
+/// so that a mistyped location is an error instead of a new, empty store.
 void check_local_store(const context& c) {
   const auto name = c.command->name;
-  if (name == "stats" || name == "tail") {
-    require_root(c);
-  } else if (name == "ls" || name == "cat") {
+  if (name == "ls" || name == "cat") {
     require_known_user(c);
-  } else {  // the writing commands make the root, but not its parent
-    const auto root = c.store.root();
-    std::error_code ec;
-    if (!std::filesystem::is_directory(root.has_parent_path() ? root.parent_path() : ".", ec)) {
-      throw runtime_failure("store root " + c.store.text + ": its parent folder does not exist");
-    }
+  } else {
+    require_root(c);
   }
+}
+
+/// `init`: makes the store's root folder (and its parents) and its
+/// journals folder; a store that exists already is left as it is.
+int run_init(const context& c) {
+  const auto root = c.store.root();
+  std::error_code ec;
+  if (std::filesystem::exists(root, ec) && !std::filesystem::is_directory(root, ec)) {
+    throw runtime_failure("store root " + c.store.text + " (from " + c.store.origin + ") is not a folder");
+  }
+  const bool existed = std::filesystem::is_directory(root / "journals", ec);
+  std::filesystem::create_directories(root / "journals", ec);
+  if (ec) throw runtime_failure("cannot create the store at " + c.store.text + ": " + ec.message());
+  std::printf(existed ? "the store at %s exists already\n" : "created a store at %s\n",
+              cli::terminal_text(c.store.text).c_str());
+  return 0;
 }
 
 /// A store operation that failed: its error code and the store's
@@ -284,38 +330,65 @@ T run_coroutine(asio::io_context& io, asio::awaitable<T> work) {
   return std::move(*value);
 }
 
-std::string read_input(const std::string& name) {
-  if (name == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+/// `--max-size`: bytes, or KiB, MiB or GiB with a K, M or G suffix.
+std::uint64_t parse_size_option(const cli::parsed_args& args) {
+  const auto text = args.get("max-size");
+  if (!text) return default_max_size;
+  std::string digits = *text;
+  std::uint64_t unit = 1;
+  if (!digits.empty()) {
+    const auto suffix = std::string("KMG").find(digits.back());
+    if (suffix != std::string::npos) {
+      unit = 1ull << (10 * (suffix + 1));
+      digits.pop_back();
+    }
   }
-  auto bytes = detail::read_whole_file(name, errc::store_io_failed, "input file");
-  if (!bytes) throw runtime_failure("input file " + name + " does not exist");
-  return std::move(*bytes);
+  std::uint64_t value = 0;
+  if (!detail::parse_decimal(digits, value) || value > UINT64_MAX / unit) {
+    throw usage_error("option '--max-size': '" + *text + "' is not a size (bytes, or a number with K, M or G)");
+  }
+  return value * unit;
+}
+
+/// "64 MiB", "1000 bytes": a size for messages.
+std::string size_text(std::uint64_t bytes) {
+  if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+/// Reads the input file `name` ("-": stdin) a block at a time, holding at
+/// most `max_size` bytes: a larger input (or an endless one, /dev/zero) is
+/// an error as soon as it passes the limit.
+std::string read_input(const std::string& name, std::uint64_t max_size) {
+  const bool standard_input = name == "-";
+  const std::string what = standard_input ? std::string("standard input") : "input file " + name;
+  detail::unique_fd opened;
+  if (!standard_input) {
+    opened = detail::unique_fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!opened) {
+      if (errno == ENOENT) throw runtime_failure("input file " + name + " does not exist");
+      throw runtime_failure(what + ": " + std::strerror(errno));
+    }
+  }
+  const int fd = standard_input ? STDIN_FILENO : opened.get();
+  std::string bytes;
+  char block[65536];
+  for (;;) {
+    const auto got = ::read(fd, block, sizeof block);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw runtime_failure(what + ": " + std::strerror(errno));
+    if (got == 0) break;
+    if (bytes.size() + static_cast<std::size_t>(got) > max_size) {
+      throw runtime_failure(what + " is larger than " + size_text(max_size) +
+                            " (the --max-size limit; give a larger --max-size to store it)");
+    }
+    bytes.append(block, static_cast<std::size_t>(got));
+  }
+  return bytes;
 }
 
 void print_versions(const std::vector<versioned_path>& versions) {
-  for (const auto& v : versions) std::printf("%s\n", v.to_string().c_str());
-}
-
-/// Writes all of `line` to standard output, unbuffered. A tail's SIGTERM
-/// interrupts a write blocked on a full pipe (Asio installs its handler
-/// without SA_RESTART), and stdio drops its buffer on that EINTR: the event
-/// would count as printed but never reach the reader. This loop retries
-/// instead. If stdout fails for good, the process ends at once without
-/// saving its checkpoint, so the next run prints the event again, as after
-/// a SIGKILL.
-void print_line(std::string line) {
-  line += '\n';
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    const auto written = ::write(STDOUT_FILENO, rest.data(), rest.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written < 0) {
-      std::fprintf(stderr, "storewatch: writing an event to standard output: %s\n", std::strerror(errno));
-      std::_Exit(1);
-    }
-    rest.remove_prefix(static_cast<std::size_t>(written));
-  }
+  for (const auto& v : versions) std::printf("%s\n", cli::terminal_text(v.to_string()).c_str());
 }
 
 std::string event_json(const event& e) {
@@ -329,15 +402,17 @@ std::string event_json(const event& e) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-/// One readable line: time, name and actor aligned, then the data.
+/// One readable line: time, name and actor aligned, then the data; every
+/// field escaped for the terminal (`cli::terminal_text`), so no event can
+/// print a line of its own or control the terminal.
 std::string event_text(const event& e) {
-  std::string name = e.name, actor = e.actor;
+  std::string name = cli::terminal_text(e.name), actor = cli::terminal_text(e.actor);
   name.resize(std::max<std::size_t>(name.size(), 8), ' ');
   actor.resize(std::max<std::size_t>(actor.size(), 10), ' ');
-  std::string data = e.data;
+  std::string data = cli::terminal_text(e.data);
   if (e.name == event_name::rename && e.attributes.is_object() && e.attributes.contains("from") &&
       e.attributes["from"].is_string()) {
-    data = e.attributes["from"].get<std::string>() + " -> " + data;
+    data = cli::terminal_text(e.attributes["from"].get<std::string>()) + " -> " + data;
   }
   return cli::format_time(e.occurred_at) + "  " + name + " " + actor + " " + data;
 }
@@ -351,22 +426,17 @@ struct follow_settings {
   event_filter filter;
 };
 
-/// Seconds as milliseconds; anything beyond a century counts as a century
-/// (and `inf` too), so no conversion overflows.
+/// Seconds as milliseconds; anything beyond a century counts as a century,
+/// so no conversion overflows.
 std::chrono::milliseconds to_duration(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(seconds, 3.2e9) * 1000));
 }
 
-/// Option `--NAME` as a non-negative number, if given.
+/// Option `--NAME` as a plain decimal number, if given.
 std::optional<double> number_option(const cli::parsed_args& args, std::string_view name) {
   const auto text = args.get(name);
   if (!text) return std::nullopt;
-  char* end = nullptr;
-  const double value = std::strtod(text->c_str(), &end);
-  if (text->empty() || *end != '\0' || !(value >= 0)) {
-    throw usage_error("option '--" + std::string(name) + "': '" + *text + "' is not a non-negative number");
-  }
-  return value;
+  return cli::parse_decimal_option(*text, name);
 }
 
 follow_settings parse_follow(const cli::parsed_args& args, double default_interval) {
@@ -381,38 +451,147 @@ follow_settings parse_follow(const cli::parsed_args& args, double default_interv
     settings.count = static_cast<std::uint64_t>(*count);
   }
   if (const auto timeout = number_option(args, "timeout")) settings.timeout = to_duration(*timeout);
-  settings.interval =
-      std::max(to_duration(number_option(args, "interval").value_or(default_interval)), std::chrono::milliseconds(1));
+  settings.interval = to_duration(number_option(args, "interval").value_or(default_interval));
+  if (settings.interval <= std::chrono::milliseconds(0)) {
+    throw usage_error("option '--interval': '" + *args.get("interval") +
+                      "' is too short (the poll interval is at least 0.001 seconds)");
+  }
   if (const auto names = args.get("names")) settings.filter.names = cli::split_list(*names, "names");
   settings.filter.prefix = args.get("prefix").value_or("");
   return settings;
 }
 
-/// Prints `source`'s events until --count, --timeout, SIGINT or SIGTERM;
-/// returns the exit status.
+/// Standard output as a tail writes it: a line at a time, waiting on the
+/// io_context (not in a blocking write) while a pipe or terminal is full,
+/// so SIGINT, SIGTERM and --timeout end the wait at once. A pipe is written
+/// PIPE_BUF bytes at a time once writable, so those writes never block.
+/// Files and devices epoll cannot wait on are written directly: they do
+/// not block for long.
+class line_output {
+ public:
+  explicit line_output(asio::io_context& io) : waiter_(io) {
+    struct stat status {};
+    const bool can_block = ::fstat(STDOUT_FILENO, &status) == 0 &&
+                           (S_ISFIFO(status.st_mode) || S_ISSOCK(status.st_mode) || ::isatty(STDOUT_FILENO));
+    const int copy = can_block ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0) : -1;
+    std::error_code ec;
+    if (copy >= 0) waiter_.assign(copy, ec);
+    if (copy >= 0 && ec) ::close(copy);  // written directly, then
+  }
+
+  /// Writes all of `line` (with its newline). Completes with
+  /// `operation_aborted` when `cancel()` came first, else the error of the
+  /// write, if any (EPIPE: the reader has gone). A line longer than
+  /// PIPE_BUF that is cancelled half-way stays torn on the output; it is
+  /// not recorded as written, so a resumed tail prints it again whole.
+  asio::awaitable<std::error_code> write(std::string line) {
+    std::string_view rest = line;
+    while (!rest.empty()) {
+      if (cancelled_) co_return asio::error::operation_aborted;
+      if (waiter_.is_open()) {
+        const auto [ec] = co_await waiter_.async_wait(asio::posix::stream_descriptor::wait_write,
+                                                      asio::experimental::as_tuple(asio::use_awaitable));
+        if (cancelled_) co_return asio::error::operation_aborted;
+        if (ec) co_return ec;
+      }
+      const auto chunk = waiter_.is_open() ? std::min<std::size_t>(rest.size(), PIPE_BUF) : rest.size();
+      const auto written = ::write(STDOUT_FILENO, rest.data(), chunk);
+      if (written < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (written < 0) co_return std::error_code(errno, std::system_category());
+      rest.remove_prefix(static_cast<std::size_t>(written));
+    }
+    co_return std::error_code{};
+  }
+
+  /// Completes when the reader of a pipe has gone (or a terminal hung up)
+  /// while nothing is being written; never for output that is not pollable.
+  void async_wait_closed(std::function<void()> closed) {
+    if (!waiter_.is_open()) return;
+    waiter_.async_wait(asio::posix::stream_descriptor::wait_error, [this, closed](std::error_code ec) {
+      if (ec) return;
+      pollfd check{STDOUT_FILENO, 0, 0};
+      if (::poll(&check, 1, 0) == 1 && (check.revents & (POLLERR | POLLHUP))) {
+        closed();
+      } else if (!cancelled_) {
+        async_wait_closed(closed);
+      }
+    });
+  }
+
+  /// Ends a wait in progress, and every later write, with operation_aborted.
+  void cancel() {
+    cancelled_ = true;
+    std::error_code ignored;
+    waiter_.cancel(ignored);
+  }
+
+ private:
+  asio::posix::stream_descriptor waiter_;  // a duplicate of stdout, for waiting only
+  bool cancelled_ = false;
+};
+
+/// Prints `source`'s events until --count, --timeout, SIGINT, SIGTERM or a
+/// closed output; returns the exit status. With `saved` (the tail's or the
+/// watch's checkpoint, locked), starts where it says and records in it
+/// exactly the events that were written out in full, saving every
+/// `tail_checkpoint_every` events, whenever it has caught up, and at the
+/// end. A checkpoint that cannot be saved ends the run with status 1, said
+/// once. A failed or closed output ends it with status 1 too, without a
+/// last save: lines still in a pipe whose reader has gone were never read,
+/// so the next run prints them again, as after a SIGKILL.
 template <class Source>
-int follow(asio::io_context& io, Source& source, listener_options options, const follow_settings& settings) {
-  options.poller.poll_interval = settings.interval;
-  options.on_error = [](std::error_code, std::string_view message) {
+int follow(asio::io_context& io, Source& source, std::optional<checkpoint>& saved, std::string start_cursor,
+           const follow_settings& settings) {
+  std::optional<std::string> failure;  // the first error that ends the run
+  const auto fail = [&](std::string message) {
+    if (!failure) failure = std::move(message);
+  };
+  checkpoint_state from{std::move(start_cursor), {}};
+  if (saved) {
+    if (saved->exists()) {
+      from = saved->state();
+    } else {
+      saved->reset(from);  // a new checkpoint records the starting position first
+      try {
+        saved->save();
+      } catch (const std::system_error& error) {
+        throw runtime_failure(error.what());
+      }
+    }
+  }
+  if (settings.count && *settings.count == 0) return 0;
+  // A reader that has gone is an error of the write (EPIPE), reported with
+  // status 1 as the README says, not a silent death by SIGPIPE (141).
+  std::signal(SIGPIPE, SIG_IGN);
+
+  event_stream stream(io.get_executor());
+  poller_options poll_options;
+  poll_options.poll_interval = settings.interval;
+  poll_options.on_error = [](std::error_code, std::string_view message) {
     std::fprintf(stderr, "storewatch: %.*s\n", static_cast<int>(message.size()), message.data());
   };
-  std::optional<event_listener> listener;
-  try {
-    listener.emplace(io.get_executor(), source, options);
-  } catch (const std::system_error& error) {
-    throw runtime_failure(error.what());
-  }
-  std::uint64_t printed = 0;
-  listener->add_event_listener(
-      [&](const event& e) {
-        print_line(settings.json ? event_json(e) : event_text(e));
-        if (settings.count && ++printed == *settings.count) listener->stop();
-      },
-      settings.filter);
+  poller poll_loop(source, stream, poll_options);
+  line_output output(io);
+  bool stopping = false;
+  const auto stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    output.cancel();
+    poll_loop.stop();
+  };
+  const auto save = [&] {
+    if (!saved || saved->unsaved() == 0 || failure) return;
+    try {
+      saved->save();
+    } catch (const std::system_error& error) {
+      fail(error.what());
+      stop();
+    }
+  };
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code ec, int) {
-    if (!ec) listener->stop();
+    if (!ec) stop();
   });
   bool timed_out = false;
   asio::steady_timer timer(io);
@@ -421,27 +600,80 @@ int follow(asio::io_context& io, Source& source, listener_options options, const
     timer.async_wait([&](std::error_code ec) {
       if (ec) return;
       timed_out = true;
-      listener->stop();
+      stop();
     });
   }
-  if (settings.count && *settings.count == 0) return 0;
-  io.restart();  // the operations run before may have run it out of work, which stops it
+  output.async_wait_closed([&] {
+    fail("standard output was closed");
+    stop();
+  });
+
+  bool delivered_all = false;
+  const auto print_events = [&]() -> asio::awaitable<void> {
+    std::uint64_t printed = 0;
+    while (!stopping) {
+      auto [ec, e] = co_await stream.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+      if (ec || stopping) break;  // the end, or taken after a stop: not written, not recorded
+      if (settings.filter.matches(e)) {
+        // Not `co_await f(cond ? a : b)`: g++ 12 frees such temporaries twice.
+        std::string line = settings.json ? event_json(e) : event_text(e);
+        line += '\n';
+        const auto written = co_await output.write(std::move(line));
+        if (written == asio::error::operation_aborted) break;  // stopped while waiting to write
+        if (written) {
+          fail("writing an event to standard output: " + written.message());
+          stop();
+          break;
+        }
+        ++printed;
+      }
+      if (saved) saved->record(e);
+      if (settings.count && printed == *settings.count) {
+        stop();
+        break;
+      }
+      if (saved && (saved->unsaved() >= tail_checkpoint_every || !stream.ready())) save();
+    }
+    save();
+    stop();
+    delivered_all = true;
+  };
+  poll_loop.start(std::move(from));
+  asio::co_spawn(io, print_events(), [](std::exception_ptr error) {
+    if (error) std::rethrow_exception(error);
+  });
+  run_until(io, [&] { return delivered_all && !poll_loop.running(); });
+  signals.cancel();
+  timer.cancel();
+  output.cancel();
+  io.run();
+  if (failure) {
+    std::fprintf(stderr, "storewatch: %s\n", failure->c_str());
+    return 1;
+  }
+  return timed_out && settings.count ? 124 : 0;
+}
+
+/// The checkpoint FILE, locked for this run: a second tail or watch on the
+/// same file, a folder that does not exist or a file that is not a
+/// checkpoint is a runtime error naming it.
+std::optional<checkpoint> open_checkpoint(const std::optional<std::filesystem::path>& file) {
+  std::optional<checkpoint> saved;
+  if (!file) return saved;
   try {
-    listener->start();  // a new checkpoint file records the starting position first
+    saved.emplace(*file);
   } catch (const std::system_error& error) {
     throw runtime_failure(error.what());
   }
-  while (listener->running()) io.run_one();
-  signals.cancel();
-  timer.cancel();
-  io.run();
-  return timed_out && settings.count ? 124 : 0;
+  return saved;
 }
 
 int run_watch(context& c, asio::io_context& io) {
   const std::filesystem::path dir = c.args.positionals[0];
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) throw runtime_failure("directory " + dir.string() + " does not exist");
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw runtime_failure("directory " + cli::terminal_text(dir.string()) + " does not exist");
+  }
   const auto settings = parse_follow(c.args, 1.0);
   directory_options source_options;
   source_options.recursive = !c.args.has("flat");
@@ -451,11 +683,10 @@ int run_watch(context& c, asio::io_context& io) {
   if (const auto globs = c.args.get("include")) source_options.include = cli::split_list(*globs, "include");
   if (const auto globs = c.args.get("exclude")) source_options.exclude = cli::split_list(*globs, "exclude");
   if (const auto settle = number_option(c.args, "settle")) source_options.settle = to_duration(*settle);
-  listener_options options;
-  options.checkpoint_every = tail_checkpoint_every;
+  std::optional<std::filesystem::path> checkpoint_file;
   if (const auto state = c.args.get("state")) {
     source_options.state_dir = *state;
-    options.checkpoint = std::filesystem::path(*state) / "checkpoint";
+    checkpoint_file = std::filesystem::path(*state) / "checkpoint";
   }
   std::optional<directory_source> source;
   try {
@@ -463,7 +694,8 @@ int run_watch(context& c, asio::io_context& io) {
   } catch (const std::system_error& error) {
     throw runtime_failure(error.what());
   }
-  return follow(io, *source, std::move(options), settings);
+  auto saved = open_checkpoint(checkpoint_file);
+  return follow(io, *source, saved, "", settings);
 }
 
 // What listening needs of each kind of store before its journal is read.
@@ -477,22 +709,17 @@ void prepare_journal(const s3::s3_store&) {}  // an S3 journal needs no folder
 template <class Store>
 int run_tail(context& c, asio::io_context& io, Store& store) {
   const auto settings = parse_follow(c.args, 0.2);
+  std::optional<std::filesystem::path> checkpoint_file;
+  if (const auto file = c.args.get("checkpoint")) checkpoint_file = *file;
+  // Locked before anything else: a second tail on the file, or one in a
+  // folder that does not exist, fails here. A file that exists is where
+  // the tail resumes, even one that holds the journal's beginning: this
+  // tail saved it there when it first started.
+  auto saved = open_checkpoint(checkpoint_file);
   prepare_journal(store);
   auto source = store.events();
-  listener_options options;
-  options.checkpoint_every = tail_checkpoint_every;
-  std::string cursor;
-  bool resuming = false;
-  if (const auto file = c.args.get("checkpoint")) {
-    options.checkpoint = *file;
-    // Throws for a file that is not a checkpoint, naming it. A file that
-    // exists is where the tail resumes, even one that holds the journal's
-    // beginning: the listener saved it there when this tail first started.
-    if (const auto saved = load_checkpoint(*file)) {
-      resuming = true;
-      cursor = saved->cursor;
-    }
-  }
+  const bool resuming = saved && saved->exists();
+  std::string cursor = resuming ? saved->state().cursor : "";
   if (!c.args.has("from-start") && !resuming) {
     // Start at the journal's end as it is now: read past everything there.
     for (;;) {
@@ -500,14 +727,29 @@ int run_tail(context& c, asio::io_context& io, Store& store) {
       cursor = std::move(batch.next_cursor);
       if (batch.events.empty()) break;
     }
-    options.start_cursor = cursor;
   } else {
-    // One poll where the listener will start, so that a store that cannot
+    // One poll where the tail will start, so that a store that cannot
     // be read (refused credentials, a missing bucket) fails the command at
     // once instead of being retried for ever.
     poll_once(io, source, cursor, 1);
   }
-  return follow(io, source, std::move(options), settings);
+  return follow(io, source, saved, resuming ? "" : cursor, settings);
+}
+
+/// What `share`, `unshare` and `delete` print: each version they acted on;
+/// when there was none, a line on stderr and status 3 (as grep says "no
+/// match"), since versions of other users or under another prefix are
+/// never touched.
+int print_matched(const context& c, const std::vector<versioned_path>& versions) {
+  print_versions(versions);
+  if (!versions.empty()) return 0;
+  std::string selected = detail::quote(c.args.positionals.at(0));
+  if (c.args.has("recursive")) selected += ", recursive";
+  if (const auto since = c.args.get("since")) selected += ", since " + *since;
+  if (const auto until = c.args.get("until")) selected += ", until " + *until;
+  std::fprintf(stderr, "storewatch: %s: none of your versions matched %s\n", std::string(c.command->name).c_str(),
+               cli::terminal_text(selected).c_str());
+  return status_nothing_matched;
 }
 
 /// Runs the command `c` names on `store`, a local or an S3 store.
@@ -518,15 +760,16 @@ int run_store_command(context& c, asio::io_context& io, Store& store) {
   const auto last_error = [&store] { return store.last_error(); };
   using versions = std::vector<versioned_path>;
   if (name == "create") {
-    auto bytes = read_input(args.positionals.size() > 1 ? args.positionals[1] : "-");
+    detail::validate_path(args.positionals[0]);  // before reading what may be a large input
+    auto bytes = read_input(args.positionals.size() > 1 ? args.positionals[1] : "-", parse_size_option(args));
     const auto version = complete<versioned_path>(
         io, [&](auto handler) { store.async_create_file(args.positionals[0], std::move(bytes), std::move(handler)); },
         last_error);
-    std::printf("%s\n", version.to_string().c_str());
+    print_versions({version});
   } else if (name == "share" || name == "unshare") {
     auto users = required_users(c, "with");
     auto which = parse_selection(c);
-    print_versions(complete<versions>(
+    return print_matched(c, complete<versions>(
         io,
         [&](auto handler) {
           if (name == "share") {
@@ -538,7 +781,7 @@ int run_store_command(context& c, asio::io_context& io, Store& store) {
         last_error));
   } else if (name == "delete") {
     auto which = parse_selection(c);
-    print_versions(complete<versions>(
+    return print_matched(c, complete<versions>(
         io, [&](auto handler) { store.async_delete_files(std::move(which), std::move(handler)); }, last_error));
   } else if (name == "publish") {
     auto users = required_users(c, "to");
@@ -716,8 +959,12 @@ int run_command(context& c) {
   if (c.endpoint && !c.store.is_s3()) {
     throw usage_error("option '--endpoint' is only for an s3:// store, and the store is the folder " + c.store.text);
   }
-  if (name != "stats" && c.user.empty()) {
+  if (name != "stats" && name != "init" && c.user.empty()) {
     throw usage_error("'" + std::string(name) + "' needs --user NAME (or STOREWATCH_USER)");
+  }
+  if (c.store.is_s3() && name == "init") {
+    throw usage_error("'init' makes a folder store; an s3:// store is its bucket, made with your S3 tools (" +
+                      c.store.text + ")");
   }
   if (c.store.is_s3()) {
 #ifdef STOREWATCH_TOOL_S3
@@ -731,6 +978,7 @@ int run_command(context& c) {
                       "(build it with STOREWATCH_BUILD_S3=ON)");
 #endif
   }
+  if (name == "init") return run_init(c);
   check_local_store(c);
   if (name == "stats") return run_local_stats(c, io);
   local_store store(io.get_executor(), c.store.root(), c.user);

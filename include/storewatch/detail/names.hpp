@@ -19,6 +19,25 @@ inline constexpr std::size_t max_event_data_bytes = 64 * 1024;
 /// Names the store uses for its own temporary files; user paths may not.
 inline constexpr std::string_view reserved_prefix = ".storewatch-";
 
+/// Why `text` (valid UTF-8) would not look like what it is, or empty: a
+/// control character (C0, DEL or C1), or an invisible formatting character
+/// (a zero-width character, a bidirectional override or isolate, U+FEFF)
+/// that can make "doc\u202etxt.exe" show as "docexe.txt".
+inline std::string hidden_character_problem(std::string_view text) {
+  while (!text.empty()) {
+    const auto c = decode_utf8(text);
+    if (c.length == 0) return "is not valid UTF-8";
+    if (is_control(c.code) || is_invisible_formatting(c.code)) {
+      const auto code = "U+" + code_point_hex(c.code);
+      return is_control(c.code) ? "contains a control character (" + code + ")"
+                                : "contains an invisible formatting character (" + code +
+                                      ": zero-width or bidirectional text control)";
+    }
+    text.remove_prefix(c.length);
+  }
+  return {};
+}
+
 /// Why `path` is not a valid store path, or empty when it is.
 /// `as_prefix` allows the empty path and a trailing '/' (selections).
 inline std::string path_problem(std::string_view path, bool as_prefix = false) {
@@ -28,9 +47,7 @@ inline std::string path_problem(std::string_view path, bool as_prefix = false) {
   if (path.find('\0') != std::string_view::npos) return "contains a NUL byte";
   if (path.front() == '/') return "starts with '/' (paths are relative to the store)";
   if (path.find(version_separator) != std::string_view::npos) return "contains the version separator U+2739";
-  for (const char c : path) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return "contains a control character";
-  }
+  if (auto problem = hidden_character_problem(path); !problem.empty()) return problem;
   std::string_view rest = path;
   while (!rest.empty()) {
     const auto slash = rest.find('/');

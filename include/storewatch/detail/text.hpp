@@ -65,31 +65,85 @@ inline bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept 
   return true;
 }
 
-/// `text` in double quotes, with control bytes, quotes, backslashes and bytes
-/// of invalid UTF-8 escaped, cut after `limit` bytes: safe to put in an error
-/// message whatever the input was.
-inline std::string quote(std::string_view text, std::size_t limit = 200) {
+/// The code point of the UTF-8 sequence at the front of `text` and its
+/// length in bytes; length 0 when it is not a well-formed sequence.
+struct utf8_char {
+  char32_t code = 0;
+  std::size_t length = 0;
+};
+inline utf8_char decode_utf8(std::string_view text) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  if (text.empty()) return {};
+  if (p[0] < 0x80) return {p[0], 1};
+  std::size_t length = (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+  if (length == 0 || !is_valid_utf8(text.substr(0, length))) return {};
+  char32_t code = p[0] & (0x7F >> length);
+  for (std::size_t i = 1; i < length; ++i) code = (code << 6) | (p[i] & 0x3F);
+  return {code, length};
+}
+
+/// The four (or more) hex digits of a code point, as in U+202E.
+inline std::string code_point_hex(char32_t c) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string digits;
+  for (int shift = c > 0xFFFF ? 20 : 12; shift >= 0; shift -= 4) digits += hex[(c >> shift) & 0xF];
+  return digits;
+}
+
+/// Characters that change how the text around them looks while being
+/// invisible themselves: zero-width characters and marks (U+200B-U+200F),
+/// the bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+/// U+2066-U+2069) of the "Trojan Source" attacks, and U+FEFF.
+inline constexpr bool is_invisible_formatting(char32_t c) noexcept {
+  return (c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) ||
+         c == 0xFEFF;
+}
+
+/// C0 controls, DEL and the C1 controls (U+0080-U+009F): what a terminal
+/// acts on instead of showing.
+inline constexpr bool is_control(char32_t c) noexcept { return c < 0x20 || (c >= 0x7F && c <= 0x9F); }
+
+/// Appends `text` to `out` with nothing a terminal would act on or hide:
+/// control bytes and bytes of invalid UTF-8 as \xHH, C1 controls and
+/// invisible formatting characters as \uHHHH, and each character of
+/// `backslashed` (say, the quote and the backslash) after a backslash.
+/// With `bytes_only`, every byte outside ASCII is shown as \xHH.
+inline void append_displayable(std::string& out, std::string_view text, std::string_view backslashed = {},
+                               bool bytes_only = false) {
   static constexpr char hex[] = "0123456789abcdef";
+  while (!text.empty()) {
+    auto c = decode_utf8(text);
+    if (bytes_only && c.length > 1) c = {};
+    if (c.length == 0 || c.code < 0x20 || c.code == 0x7F) {
+      const auto byte = static_cast<unsigned char>(text.front());
+      out += "\\x";
+      out += hex[byte >> 4];
+      out += hex[byte & 0xF];
+      text.remove_prefix(1);
+      continue;
+    }
+    if (is_control(c.code) || is_invisible_formatting(c.code)) {
+      out += "\\u" + code_point_hex(c.code);
+    } else {
+      if (c.length == 1 && backslashed.find(text.front()) != std::string_view::npos) out += '\\';
+      out.append(text.substr(0, c.length));
+    }
+    text.remove_prefix(c.length);
+  }
+}
+
+/// `text` in double quotes, escaped as by `append_displayable` (quotes and
+/// backslashes too; all of a text that is not UTF-8 byte by byte), cut
+/// after `limit` bytes: safe to put in an error message whatever the input
+/// was.
+inline std::string quote(std::string_view text, std::size_t limit = 200) {
   std::string out = "\"";
   const bool utf8 = is_valid_utf8(text);
   std::size_t shown = text.size() < limit ? text.size() : limit;
-  while (utf8 && shown < text.size() && shown > 0 &&
-         (static_cast<unsigned char>(text[shown]) & 0xC0) == 0x80) {
+  while (utf8 && shown < text.size() && shown > 0 && (static_cast<unsigned char>(text[shown]) & 0xC0) == 0x80) {
     --shown;  // do not cut a character in two
   }
-  for (std::size_t i = 0; i < shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7F || (c >= 0x80 && !utf8)) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xF];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
+  append_displayable(out, text.substr(0, shown), "\"\\", !utf8);
   out += '"';
   if (shown < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
   return out;
