@@ -884,6 +884,8 @@ TEST_CASE("tail with a corrupt journal epoch: said once naming the file, each ev
   const auto err = tail->err();
   CHECK_THAT(err, Contains(epoch.string()));
   CHECK(err.find(epoch.string()) == err.rfind(epoch.string()));  // once
+}
+
 // ---------------------------------------------------------------------------
 // Defects of the tool (#9-#16), each with the case that showed it
 

@@ -24,14 +24,18 @@ void post_completion(const IoExecutor& io_executor, Handler&& handler, Args&&...
 }
 
 /// The initiating function of an operation that is one blocking call:
-/// posts `call()` to `executor` and completes `token` with
-/// `void(std::error_code, Result)`: its result, or the code of the
-/// `std::system_error` it threw (whose text goes to `last_error`).
+/// runs `call()` on `blocking` (when empty, on `executor`) and completes
+/// `token` through `executor` with `void(std::error_code, Result)`: its
+/// result, or the code of the `std::system_error` it threw (whose text goes
+/// to `last_error`). While the call runs elsewhere, `executor` counts it as
+/// outstanding work, so its `run()` does not return before the completion.
 template <class Result, class Executor, class Call, class CompletionToken>
-auto async_blocking_call(const Executor& executor, std::string& last_error, Call call, CompletionToken&& token) {
+auto async_blocking_call(const Executor& executor, const asio::any_io_executor& blocking, std::string& last_error,
+                         Call call, CompletionToken&& token) {
   return asio::async_initiate<CompletionToken, void(std::error_code, Result)>(
-      [executor, &last_error](auto handler, Call call) {
-        asio::post(executor, [executor, &last_error, h = std::move(handler), call = std::move(call)]() mutable {
+      [executor, blocking, &last_error](auto handler, Call call) {
+        auto work = [executor, &last_error, h = std::move(handler), call = std::move(call),
+                     tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked)]() mutable {
           std::error_code ec;
           Result result{};
           try {
@@ -41,7 +45,12 @@ auto async_blocking_call(const Executor& executor, std::string& last_error, Call
             last_error = error.what();
           }
           post_completion(executor, std::move(h), ec, std::move(result));
-        });
+        };
+        if (blocking) {
+          asio::post(blocking, std::move(work));
+        } else {
+          asio::post(executor, std::move(work));
+        }
       },
       token, std::move(call));
 }

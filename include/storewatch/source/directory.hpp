@@ -162,8 +162,10 @@ class basic_directory_source {
   /// executor (default: the source's). Cancellation: none.
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
   auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
+    // On the source's executor: the scan shares the watch table with the
+    // inotify reading there.
     return detail::async_blocking_call<poll_result>(
-        executor_, last_error_, [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
+        executor_, asio::any_io_executor(), last_error_, [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
         std::forward<CompletionToken>(token));
   }
 

@@ -532,6 +532,11 @@ struct journal_source_options {
   /// corrupt record, reported with its file and offset and not delivered.
   /// `local_store::events()` sets one that accepts only what a store writes.
   std::function<std::string(const event&)> record_check{};
+  /// Where polls read the journal (blocking file I/O): an executor you own,
+  /// say an `asio::thread_pool`'s, so the source's executor goes on serving
+  /// other work meanwhile; the completion still comes through the source's
+  /// executor. Empty (the default): the source's executor.
+  asio::any_io_executor blocking_executor{};
 };
 
 /// Polls one user's journal (its layout is described at the top of
@@ -580,7 +585,7 @@ class basic_journal_source {
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
   auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
     return detail::async_blocking_call<poll_result>(
-        executor_, last_error_, [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
+        executor_, options_.blocking_executor, last_error_, [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
         std::forward<CompletionToken>(token));
   }
 

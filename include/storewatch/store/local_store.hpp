@@ -61,13 +61,21 @@ struct selection {
 struct local_store_options {
   /// Journal segments are closed and a new one started past this size.
   std::uint64_t segment_bytes = 64ull << 20;
+  /// Where the blocking part of each operation (file I/O, fsync) runs: an
+  /// executor you own, say an `asio::thread_pool`'s, so that the store's
+  /// executor (your event loop) goes on serving other work meanwhile. The
+  /// store runs its operations there one at a time, in the order they were
+  /// started, and completes each through its own executor as before. Empty
+  /// (the default): the store's executor, so the library starts no thread.
+  /// The sources from `events()` poll there too.
+  asio::any_io_executor blocking_executor{};
 };
 
 /// A store rooted at a directory, opened as one user.
 ///
 /// Every operation is an initiating function with completion signature
 /// `void(std::error_code, Result)`. It does blocking file I/O on the store's
-/// executor, and completes after the files and the events it wrote are
+/// executor (or on `local_store_options::blocking_executor`), and completes after the files and the events it wrote are
 /// durable (fsync). Errors are `errc::invalid_path`, `errc::invalid_user`,
 /// `errc::invalid_event_name`, `errc::invalid_event`,
 /// `errc::permission_denied` or `errc::store_io_failed`; `last_error()` then
@@ -104,7 +112,10 @@ class basic_local_store {
       : executor_(executor),
         root_(std::move(root)),
         user_(std::move(user)),
-        writer_(root_ / "journals", detail::make_writer_name(), options.segment_bytes) {
+        writer_(root_ / "journals", detail::make_writer_name(), options.segment_bytes),
+        blocking_executor_(options.blocking_executor),
+        blocking_(options.blocking_executor ? asio::any_io_executor(asio::make_strand(options.blocking_executor))
+                                            : asio::any_io_executor()) {
     detail::validate_user(user_);
   }
 
@@ -233,6 +244,7 @@ class basic_local_store {
     if (!options.record_check) {
       options.record_check = [user = user_](const event& e) { return detail::store_record_problem(user, e); };
     }
+    if (!options.blocking_executor) options.blocking_executor = blocking_executor_;
     return basic_journal_source<Executor>(executor_, root_ / "journals" / user_, std::move(options));
   }
 
@@ -398,21 +410,8 @@ class basic_local_store {
 
   template <class Result, class CompletionToken, class Operation>
   auto run(CompletionToken&& token, Operation operation) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, Result)>(
-        [this](auto handler, Operation operation) {
-          asio::post(executor_, [this, h = std::move(handler), operation = std::move(operation)]() mutable {
-            std::error_code ec;
-            Result result{};
-            try {
-              result = operation();
-            } catch (const std::system_error& error) {
-              ec = error.code();
-              last_error_ = error.what();
-            }
-            detail::post_completion(executor_, std::move(h), ec, std::move(result));
-          });
-        },
-        token, std::move(operation));
+    return detail::async_blocking_call<Result>(executor_, blocking_, last_error_, std::move(operation),
+                                               std::forward<CompletionToken>(token));
   }
 
   // An operation's changes: its journal records, and the steps that undo its
@@ -519,6 +518,8 @@ class basic_local_store {
   std::filesystem::path root_;
   std::string user_;
   detail::journal_writer writer_;
+  asio::any_io_executor blocking_executor_;  // as given: the sources' polls run there
+  asio::any_io_executor blocking_;           // a strand on it: operations one at a time
   std::string last_error_;
 };
 

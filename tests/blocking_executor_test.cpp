@@ -1,0 +1,203 @@
+// local_store_options::blocking_executor and
+// journal_source_options::blocking_executor: the blocking part of store
+// operations and journal polls runs on an executor the user owns (here an
+// asio::thread_pool), while the io_context serves other work; completions
+// still come through the io_context, in order, exactly once.
+//
+// "Blocking" is made observable through the system-call seam: a held call
+// waits (with a generous bound) until a timer on the io_context releases it,
+// which can only happen if the io_context's thread is free meanwhile.
+#include "common/faults.hpp"
+#include "common/fixture.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+using namespace storewatch;
+using namespace storewatch::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Holds the first `what` call on a path containing `path_part` until
+/// `release()` (or `generous` passes), noting the thread it was made on.
+class held_call final : public detail::sys::fault_injector {
+ public:
+  held_call(fault_call what, std::string path_part) : what_(what), path_part_(std::move(path_part)) {
+    detail::sys::injector.store(this, std::memory_order_release);
+  }
+  ~held_call() override {
+    release();
+    detail::sys::injector.store(nullptr, std::memory_order_release);
+  }
+  held_call(const held_call&) = delete;
+  held_call& operator=(const held_call&) = delete;
+
+  detail::sys::verdict decide(fault_call what, const char* path) override {
+    if (what != what_ || std::string_view(path).find(path_part_) == std::string_view::npos) return {};
+    std::unique_lock lock(mutex_);
+    if (held_) return {};
+    held_ = true;
+    thread_ = std::this_thread::get_id();
+    released_in_time_ = changed_.wait_for(lock, generous, [this] { return released_; });
+    return {};
+  }
+
+  void release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+  bool held() const {
+    std::lock_guard lock(mutex_);
+    return held_;
+  }
+  /// The held call waited until release(), not until the bound.
+  bool released_in_time() const {
+    std::lock_guard lock(mutex_);
+    return released_in_time_;
+  }
+  std::thread::id thread() const {
+    std::lock_guard lock(mutex_);
+    return thread_;
+  }
+
+ private:
+  fault_call what_;
+  std::string path_part_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool held_ = false;
+  bool released_ = false;
+  bool released_in_time_ = false;
+  std::thread::id thread_;
+};
+
+/// Releases `call` from a timer on `io` once the call is held: the timer
+/// runs only while the io_context's thread is free.
+void release_from_timer(asio::io_context& io, held_call& call, asio::steady_timer& timer, bool& fired) {
+  timer.expires_after(1ms);
+  timer.async_wait([&io, &call, &timer, &fired](std::error_code) {
+    if (!call.held()) {
+      release_from_timer(io, call, timer, fired);
+      return;
+    }
+    fired = true;
+    call.release();
+  });
+}
+
+}  // namespace
+
+TEST_CASE("blocking executor: a store operation's fsync runs on the pool while the io_context serves a timer, and "
+          "the completion comes on the io_context's thread") {
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(2);
+  local_store store(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+  held_call fsync(fault_call::fsync, dir.path().string());
+  asio::steady_timer timer(io);
+  bool timer_fired = false;
+  release_from_timer(io, fsync, timer, timer_fired);
+
+  std::optional<versioned_path> made;
+  std::thread::id completed_on;
+  store.async_create_file("docs/a.txt", "alpha", [&](std::error_code ec, versioned_path version) {
+    CHECK_FALSE(ec);
+    made = version;
+    completed_on = std::this_thread::get_id();
+  });
+  REQUIRE(run_until(io, [&] { return made.has_value(); }));
+  CHECK(timer_fired);
+  CHECK(fsync.released_in_time());  // the io_context was free while the fsync was held
+  CHECK(fsync.thread() != std::this_thread::get_id());
+  CHECK(completed_on == std::this_thread::get_id());
+  CHECK(store.read_file(*made) == "alpha");
+  pool.join();
+}
+
+TEST_CASE("blocking executor: a journal poll reads on the pool while the io_context serves a timer") {
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(2);
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  alice.publish_event("NOTE", "hello", {"bob123"});
+  local_store bob(io.get_executor(), dir.path(), "bob123", {.blocking_executor = pool.get_executor()});
+  auto source = bob.events();  // polls on the store's blocking executor
+  held_call read(fault_call::read, (dir.path() / "journals" / "bob123").string());
+  asio::steady_timer timer(io);
+  bool timer_fired = false;
+  release_from_timer(io, read, timer, timer_fired);
+
+  std::optional<poll_result> result;
+  source.async_poll("", 100, [&](std::error_code ec, poll_result r) {
+    CHECK_FALSE(ec);
+    result = std::move(r);
+  });
+  REQUIRE(run_until(io, [&] { return result.has_value(); }));
+  CHECK(timer_fired);
+  CHECK(read.released_in_time());
+  CHECK(read.thread() != std::this_thread::get_id());
+  REQUIRE(result->events.size() == 1);
+  CHECK(result->events[0].data == "hello");
+  pool.join();
+}
+
+TEST_CASE("blocking executor: operations started together on a 4-thread pool run one at a time, complete in the "
+          "order started, once each, and io_context::run() waits for them") {
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(4);
+  local_store store(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+  constexpr int count = 40;
+  std::vector<std::string> completed;
+  for (int i = 0; i < count; ++i) {
+    const auto data = "e" + std::to_string(i);
+    if (i % 2 == 0) {
+      store.async_publish_event("NOTE", data, {"bob123"}, [&completed, data](std::error_code ec, std::vector<std::string>) {
+        CHECK_FALSE(ec);
+        completed.push_back(data);
+      });
+    } else {
+      store.async_create_file("docs/" + data + ".txt", data, [&completed, data](std::error_code ec, versioned_path) {
+        CHECK_FALSE(ec);
+        completed.push_back(data);
+      });
+    }
+  }
+  io.run();  // returns only when every operation has completed: they count as work
+  REQUIRE(completed.size() == count);
+  for (int i = 0; i < count; ++i) CHECK(completed[static_cast<std::size_t>(i)] == "e" + std::to_string(i));
+
+  // The journal has the events in the order the operations were started.
+  journal_source source(io.get_executor(), dir.path() / "journals" / "bob123");
+  std::vector<std::string> published;
+  for (const auto& e : source.poll("", 1000).events) published.push_back(e.data);
+  std::vector<std::string> expected;
+  for (int i = 0; i < count; i += 2) expected.push_back("e" + std::to_string(i));
+  CHECK(published == expected);
+  pool.join();
+}
+
+TEST_CASE("blocking executor: a failing operation on the pool completes with its error and the message names the "
+          "file") {
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(2);
+  local_store store(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+  fault_plan plan;
+  plan.fail(fault_call::fsync, dir.path().string(), EIO);
+  std::optional<std::error_code> result;
+  store.async_create_file("docs/a.txt", "alpha", [&](std::error_code ec, versioned_path) { result = ec; });
+  REQUIRE(run_until(io, [&] { return result.has_value(); }));
+  CHECK(*result == errc::store_io_failed);
+  CHECK_THAT(store.last_error(), Catch::Contains(dir.path().string()));
+  pool.join();
+}
