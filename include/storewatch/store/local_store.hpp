@@ -75,20 +75,22 @@ struct local_store_options {
 ///
 /// Every operation is an initiating function with completion signature
 /// `void(std::error_code, Result)`. It does blocking file I/O on the store's
-/// executor (or on `local_store_options::blocking_executor`), and completes after the files and the events it wrote are
-/// durable (fsync). Errors are `errc::invalid_path`, `errc::invalid_user`,
+/// executor, or on `local_store_options::blocking_executor` when one is
+/// given, and completes after the files and the events it wrote are durable
+/// (fsync). Errors are `errc::invalid_path`, `errc::invalid_user`,
 /// `errc::invalid_event_name`, `errc::invalid_event`,
 /// `errc::permission_denied` or `errc::store_io_failed`; `last_error()` then
 /// says which file or argument. An operation that fails changes nothing:
 /// the files it made or removed and the records it appended are put back
-/// (an event a listener read before the failure can still be delivered,
-/// as the record was readable for that moment). The operation is posted to the store's
-/// executor; the handler runs after it, never inside the initiating call, on
-/// its associated executor (default: the store's). Operations cannot be
-/// cancelled: once posted, each runs to the end.
-/// Not thread-safe: use one store object from one strand. Several store
-/// objects, also in several processes, may share one root. The store must
-/// outlive its pending operations.
+/// (an event a listener read before the failure can still be delivered, as
+/// the record was readable for that moment). The handler runs after the
+/// operation, never inside the initiating call, on its associated executor
+/// (default: the store's). Operations cannot be cancelled: once posted,
+/// each runs to the end.
+/// Not thread-safe: use one store object from one strand; with a blocking
+/// executor, do not call the blocking member functions while an operation
+/// is pending. Several store objects, also in several processes, may share
+/// one root. The store must outlive its pending operations.
 template <class Executor = asio::any_io_executor>
 class basic_local_store {
  public:
