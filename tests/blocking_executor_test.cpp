@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace storewatch;
@@ -199,5 +200,32 @@ TEST_CASE("blocking executor: a failing operation on the pool completes with its
   REQUIRE(run_until(io, [&] { return result.has_value(); }));
   CHECK(*result == errc::store_io_failed);
   CHECK_THAT(store.last_error(), Catch::Contains(dir.path().string()));
+  pool.join();
+}
+
+TEST_CASE("blocking executor: two pending operations that fail at different files each find their own account in "
+          "last_error() when their handler runs") {
+  temp_dir dir;
+  asio::io_context io;
+  asio::io_context handlers;  // run only once both operations have failed
+  asio::thread_pool pool(4);
+  local_store store(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+  fault_plan plan;
+  plan.fail(fault_call::open, "/first/", EACCES, -1);
+  plan.fail(fault_call::open, "/second/", EIO, -1);
+  std::vector<std::pair<std::error_code, std::string>> seen(2);
+  const auto handler = [&](std::size_t which) {
+    return asio::bind_executor(handlers, [&, which](std::error_code ec, versioned_path) {
+      seen[which] = {ec, store.last_error()};
+    });
+  };
+  store.async_create_file("first/a.txt", "alpha", handler(0));
+  store.async_create_file("second/b.txt", "beta", handler(1));
+  run_to_idle(io);  // both have run and failed; their handlers wait in `handlers`
+  run_to_idle(handlers);
+  CHECK(seen[0].first == errc::store_io_failed);
+  CHECK(seen[1].first == errc::store_io_failed);
+  CHECK_THAT(seen[0].second, Catch::Contains("/first/") && !Catch::Contains("/second/"));
+  CHECK_THAT(seen[1].second, Catch::Contains("/second/") && !Catch::Contains("/first/"));
   pool.join();
 }

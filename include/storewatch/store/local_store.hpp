@@ -129,6 +129,9 @@ class basic_local_store {
   const std::filesystem::path& root() const noexcept { return root_; }
 
   /// What the last failed operation said: the file or argument at fault.
+  /// Set just before that operation's handler runs (on the handler's
+  /// executor), so a handler reading it finds its own operation's account,
+  /// also when several operations are pending.
   const std::string& last_error() const noexcept { return last_error_; }
 
   /// Stores `bytes` as a new version of `path`, owned by this user; a CREATE
