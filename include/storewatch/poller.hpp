@@ -108,8 +108,9 @@ class poller {
   /// Cancellation: terminal only (partial and total are ignored): cancels
   /// the wait or push in progress (and the poll, if the source supports it)
   /// and completes with `errc::stopped`.
-  template <asio::completion_token_for<void(std::error_code)> CompletionToken>
-  auto async_run(checkpoint_state from, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_run(checkpoint_state from, CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
         [this](auto handler, checkpoint_state from) {
           // The loop listens to stop_signal_, which stop() emits and the

@@ -323,8 +323,10 @@ class basic_s3_journal_source {
   /// requests in flight are abandoned and the poll completes with
   /// `operation_aborted`. The handler runs on its associated executor
   /// (default: the source's), never inside this call.
-  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
-  auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_poll(std::string_view cursor, std::size_t max_events,
+                  CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
         [this](auto handler, std::string cursor, std::size_t max_events) {
           auto slot = asio::get_associated_cancellation_slot(handler);

@@ -117,8 +117,10 @@ class basic_s3_store {
   const std::string& last_error() const noexcept { return last_error_; }
 
   /// As `basic_local_store::async_create_file`.
-  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken>
-  auto async_create_file(std::string path, std::string bytes, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_create_file(std::string path, std::string bytes,
+                         CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versioned_path>(std::forward<CompletionToken>(token), true,
                                [this, path = std::move(path), bytes = std::move(bytes)]() mutable {
                                  return create_file(std::move(path), std::move(bytes));
@@ -126,8 +128,10 @@ class basic_s3_store {
   }
 
   /// As `basic_local_store::async_share_files`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
-  auto async_share_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_share_files(selection which, std::vector<std::string> users,
+                         CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versions>(std::forward<CompletionToken>(token), true,
                          [this, which = std::move(which), users = std::move(users)]() mutable {
                            return share_files(std::move(which), std::move(users), true);
@@ -135,8 +139,10 @@ class basic_s3_store {
   }
 
   /// As `basic_local_store::async_unshare_files`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
-  auto async_unshare_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_unshare_files(selection which, std::vector<std::string> users,
+                           CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versions>(std::forward<CompletionToken>(token), true,
                          [this, which = std::move(which), users = std::move(users)]() mutable {
                            return share_files(std::move(which), std::move(users), false);
@@ -146,22 +152,28 @@ class basic_s3_store {
   /// As `basic_local_store::async_delete_files`. Completes with the
   /// versions selected; one deleted meanwhile by another store object is
   /// announced by both.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
-  auto async_delete_files(selection which, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_delete_files(selection which,
+                          CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versions>(std::forward<CompletionToken>(token), true,
                          [this, which = std::move(which)]() mutable { return delete_files(std::move(which)); });
   }
 
   /// As `basic_local_store::async_read_file`.
-  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken>
-  auto async_read_file(versioned_path version, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_read_file(versioned_path version,
+                       CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<std::string>(std::forward<CompletionToken>(token), false,
                             [this, version = std::move(version)]() mutable { return read_file(std::move(version)); });
   }
 
   /// As `basic_local_store::async_list_files`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
-  auto async_list_files(std::string prefix, bool recursive, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_list_files(std::string prefix, bool recursive,
+                        CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versions>(std::forward<CompletionToken>(token), false,
                          [this, prefix = std::move(prefix), recursive]() mutable {
                            return list_files(std::move(prefix), recursive);
@@ -169,9 +181,10 @@ class basic_s3_store {
   }
 
   /// As `basic_local_store::async_publish_event`.
-  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken>
+  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
   auto async_publish_event(std::string name, std::string data, std::vector<std::string> users,
-                           CompletionToken&& token) {
+                           CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<std::vector<std::string>>(
         std::forward<CompletionToken>(token), true,
         [this, name = std::move(name), data = std::move(data), users = std::move(users)]() mutable {
@@ -183,8 +196,10 @@ class basic_s3_store {
   /// user's journal, leaving a floor marker so that a listener whose cursor
   /// is older gets a GAP event. Completes with the number of record objects
   /// removed. Completion signature: `void(std::error_code, std::size_t)`.
-  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken>
-  auto async_compact(std::chrono::seconds age, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_compact(std::chrono::seconds age,
+                     CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<std::size_t>(std::forward<CompletionToken>(token), true, [this, age] { return compact(age); });
   }
 

@@ -112,6 +112,12 @@ class basic_directory_source {
   /// executor run on it.
   using executor_type = Executor;
 
+  /// The source type on another executor type.
+  template <class OtherExecutor>
+  struct rebind_executor {
+    using other = basic_directory_source<OtherExecutor>;  ///< the source on `OtherExecutor`
+  };
+
   /// Watches `root`. Throws `std::system_error` (`errc::store_io_failed`)
   /// when the state folder cannot be made.
   basic_directory_source(const executor_type& executor, std::filesystem::path root, directory_options options = {})
@@ -160,12 +166,15 @@ class basic_directory_source {
   /// are posted to the source's executor and block it while they run; the
   /// handler runs after them, never inside this call, on its associated
   /// executor (default: the source's). Cancellation: none.
-  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
-  auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_poll(std::string_view cursor, std::size_t max_events,
+                  CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     // On the source's executor: the scan shares the watch table with the
     // inotify reading there.
     return detail::async_blocking_call<poll_result>(
-        executor_, asio::any_io_executor(), last_error_, [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
+        executor_, asio::any_io_executor(), last_error_,
+        [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
         std::forward<CompletionToken>(token));
   }
 
@@ -177,8 +186,10 @@ class basic_directory_source {
   /// `operation_aborted` when cancelled. The handler never runs inside this
   /// call; it runs on its associated executor (default: the source's).
   /// Cancellation: terminal, partial, total.
-  template <asio::completion_token_for<void(std::error_code)> CompletionToken>
-  auto async_wait_for_change(std::string_view /*cursor*/, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_wait_for_change(std::string_view /*cursor*/,
+                             CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
         [this](auto handler) {
           if (!notifier_ || unwatched_) {

@@ -560,6 +560,12 @@ class basic_journal_source {
   /// executor run on it.
   using executor_type = Executor;
 
+  /// The source type on another executor type.
+  template <class OtherExecutor>
+  struct rebind_executor {
+    using other = basic_journal_source<OtherExecutor>;  ///< the source on `OtherExecutor`
+  };
+
   /// A source for the journal in `journal_dir` (`<root>/journals/<user>` of
   /// a store). The folder need not exist yet: polls then find nothing.
   basic_journal_source(const executor_type& executor, std::filesystem::path journal_dir,
@@ -582,10 +588,13 @@ class basic_journal_source {
   /// associated executor (default: the source's).
   /// Cancellation: none; a poll reads only the bytes written since `cursor`,
   /// at most `max_events` records.
-  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
-  auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_poll(std::string_view cursor, std::size_t max_events,
+                  CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return detail::async_blocking_call<poll_result>(
-        executor_, options_.blocking_executor, last_error_, [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
+        executor_, options_.blocking_executor, last_error_,
+        [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
         std::forward<CompletionToken>(token));
   }
 
@@ -606,8 +615,10 @@ class basic_journal_source {
   /// inside this call; it runs on its associated executor (default: the
   /// source's). Cancellation (of a wait that waits): terminal, partial,
   /// total.
-  template <asio::completion_token_for<void(std::error_code)> CompletionToken>
-  auto async_wait_for_change(std::string_view /*cursor*/, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_wait_for_change(std::string_view /*cursor*/,
+                             CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
         [this](auto handler) {
           if (!notifier_) {

@@ -121,8 +121,10 @@ class basic_memory_source {
   /// The events are read in this call; the handler runs later, never inside
   /// it, on its associated executor (default: the source's).
   /// Cancellation: none (nothing to wait for).
-  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken>
-  auto async_poll(std::string_view cursor, std::size_t max_events, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_poll(std::string_view cursor, std::size_t max_events,
+                  CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
         [this](auto handler, std::string cursor, std::size_t max_events) {
           std::error_code ec;
@@ -139,8 +141,10 @@ class basic_memory_source {
   /// associated executor (default: the source's). Several waits may be
   /// pending; `publish` wakes them all. Cancellation: terminal, partial,
   /// total.
-  template <asio::completion_token_for<void(std::error_code)> CompletionToken>
-  auto async_wait_for_change(std::string_view cursor, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_wait_for_change(std::string_view cursor,
+                             CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     enum class step { start, check, woken };
     return asio::async_compose<CompletionToken, void(std::error_code)>(
         [this, cursor = std::string(cursor), at = step::start](auto& self, std::error_code = {}) mutable {

@@ -140,8 +140,10 @@ class basic_local_store {
   /// (the second is stamped a millisecond later).
   /// Completion signature: `void(std::error_code, versioned_path)`.
   /// Errors: `errc::invalid_path`, `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken>
-  auto async_create_file(std::string path, std::string bytes, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_create_file(std::string path, std::string bytes,
+                         CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versioned_path>(std::forward<CompletionToken>(token),
                                [this, path = std::move(path), bytes = std::move(bytes)] {
                                  return create_file(path, bytes);
@@ -154,8 +156,10 @@ class basic_local_store {
   /// Completion signature: `void(std::error_code, versions)`.
   /// Errors: `errc::invalid_path` (the prefix), `errc::invalid_user`,
   /// `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
-  auto async_share_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_share_files(selection which, std::vector<std::string> users,
+                         CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versions>(std::forward<CompletionToken>(token),
                          [this, which = std::move(which), users = std::move(users)] {
                            return share_files(which, users, true);
@@ -166,8 +170,10 @@ class basic_local_store {
   /// version gets an UNSHARE event for it. Completes with the versions
   /// selected. Completion signature: `void(std::error_code, versions)`.
   /// Errors: as `async_share_files`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
-  auto async_unshare_files(selection which, std::vector<std::string> users, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_unshare_files(selection which, std::vector<std::string> users,
+                           CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versions>(std::forward<CompletionToken>(token),
                          [this, which = std::move(which), users = std::move(users)] {
                            return share_files(which, users, false);
@@ -178,8 +184,10 @@ class basic_local_store {
   /// shared with get a DELETE event. Completes with the versions deleted.
   /// Completion signature: `void(std::error_code, versions)`.
   /// Errors: `errc::invalid_path` (the prefix), `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
-  auto async_delete_files(selection which, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_delete_files(selection which,
+                          CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versions>(std::forward<CompletionToken>(token),
                          [this, which = std::move(which)] { return delete_files(which); });
   }
@@ -189,8 +197,10 @@ class basic_local_store {
   /// Completion signature: `void(std::error_code, std::string)`.
   /// Errors: also `errc::invalid_path`, `errc::invalid_user` (the owner's
   /// name), `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken>
-  auto async_read_file(versioned_path version, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_read_file(versioned_path version,
+                       CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<std::string>(std::forward<CompletionToken>(token),
                             [this, version = std::move(version)] { return read_file(version); });
   }
@@ -200,8 +210,10 @@ class basic_local_store {
   /// Completion signature: `void(std::error_code, versions)`.
   /// Errors: `errc::invalid_path` (the prefix); folders that cannot be read
   /// are skipped.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken>
-  auto async_list_files(std::string prefix, bool recursive, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_list_files(std::string prefix, bool recursive,
+                        CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<versions>(std::forward<CompletionToken>(token),
                          [this, prefix = std::move(prefix), recursive] { return list_files(prefix, recursive); });
   }
@@ -212,9 +224,10 @@ class basic_local_store {
   /// Errors: `errc::invalid_event_name` (also for the store's own names),
   /// `errc::invalid_event` (data not UTF-8 or over 64 KiB),
   /// `errc::invalid_user`, `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken>
+  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
   auto async_publish_event(std::string name, std::string data, std::vector<std::string> users,
-                           CompletionToken&& token) {
+                           CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<std::vector<std::string>>(
         std::forward<CompletionToken>(token),
         [this, name = std::move(name), data = std::move(data), users = std::move(users)] {
@@ -227,8 +240,10 @@ class basic_local_store {
   /// GAP event. Completes with the number of segments removed.
   /// Completion signature: `void(std::error_code, std::size_t)`. Files it
   /// cannot inspect or remove are skipped, not reported.
-  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken>
-  auto async_compact(std::chrono::seconds age, CompletionToken&& token) {
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_compact(std::chrono::seconds age,
+                     CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return run<std::size_t>(std::forward<CompletionToken>(token), [this, age] {
       std::size_t removed = 0;
       const auto cutoff = std::filesystem::file_time_type::clock::now() - age;
