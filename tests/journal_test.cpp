@@ -871,6 +871,7 @@ TEST_CASE("epoch: a corrupt epoch file is reported once, naming the file - one G
   const auto before = f.source.poll("", 100);
   REQUIRE(data_of(before.events) == numbered("e", 0, 3));
   const auto epoch_file = f.journal() / "epoch";
+  const auto good_epoch = read_bytes(epoch_file);
   write_bytes(epoch_file, "bad!\n");
   f.publish("e3");
 
@@ -898,6 +899,15 @@ TEST_CASE("epoch: a corrupt epoch file is reported once, naming the file - one G
   const auto fresh_again = f.source.poll(fresh.next_cursor, 100);
   CHECK(fresh_again.events.empty());
   CHECK(fresh_again.problems.empty());
+
+  // The file repaired: readers go on where they were, with nothing repeated.
+  write_bytes(epoch_file, good_epoch);
+  f.publish("e5");
+  const auto repaired = f.source.poll(third.next_cursor, 100);
+  CHECK(data_of(repaired.events) == std::vector<std::string>{"e5"});
+  CHECK(repaired.problems.empty());
+  const auto repaired_fresh = f.source.poll(fresh_again.next_cursor, 100);
+  CHECK(data_of(repaired_fresh.events) == std::vector<std::string>{"e5"});
 }
 
 // ---------------------------------------------------------------- GAP ids

@@ -131,6 +131,12 @@ inline std::string make_writer_name() {
   return name + "-" + std::to_string(::getpid()) + "-" + random_hex(8);
 }
 
+/// What `read_epoch` puts before the hash of a corrupt epoch file's bytes.
+inline constexpr std::string_view stand_in_epoch_prefix = "corrupt-";
+
+/// True for an epoch `read_epoch` made up for a corrupt epoch file.
+inline bool is_stand_in_epoch(std::string_view epoch) noexcept { return epoch.starts_with(stand_in_epoch_prefix); }
+
 /// The journal's epoch, or nullopt while it has none (no writer yet). An
 /// epoch file that does not hold an epoch (a damaged or edited file) reads
 /// as a stand-in named after its bytes, "corrupt-<16 hex digits>", the same
@@ -143,7 +149,7 @@ inline std::optional<std::string> read_epoch(const std::filesystem::path& journa
   if (!text) return text;
   if (!text->empty() && text->back() == '\n') text->pop_back();
   if (is_writer_name(*text) && text->size() <= 64) return text;
-  auto stand_in = "corrupt-" + stable_hash_hex(*text);
+  auto stand_in = std::string(stand_in_epoch_prefix) + stable_hash_hex(*text);
   if (problem) {
     *problem = "journal epoch file " + file.string() + " is corrupt (it holds " +
                quote(text->substr(0, std::min<std::size_t>(text->size(), 40))) +
@@ -681,6 +687,11 @@ class basic_journal_source {
                                     "are not delivered"));
         cursor->epoch = *epoch;
       }
+    }
+    if (epoch_problem.empty() && detail::is_stand_in_epoch(cursor->epoch)) {
+      // The epoch file was repaired: the positions kept meanwhile hold (the
+      // GAP when it went bad said what could not be told).
+      cursor->epoch = *epoch;
     }
     if (!cursor->epoch.empty() && cursor->epoch != *epoch) {
       result.events.push_back(gap("journal " + dir_.string() + " was recreated (epoch " + cursor->epoch + " -> " +
