@@ -14,7 +14,7 @@ template <class Store>
 asio::awaitable<void> act(Store& store, const std::string& friend_name, std::chrono::milliseconds pause) {
   using asio::use_awaitable;
   // Arguments as named variables, not temporaries in the co_await (the g++ 12
-  // advice in the README's "Known limits").
+  // advice in docs/known-limits.md).
   const std::string path = "SharedEvents/alice_to_bob.txt";
   const std::string greeting = "Hello Bob, from Alice.\n";
   const auto version = co_await store.async_create_file(path, greeting, use_awaitable);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures, builds and installs storewatch as the README's "Installed with
+# Configures, builds and installs storewatch as README.md's "Installed with
 # CMake" does, but without the S3 store: the header-only core alone.
 #   install_without_s3.sh SOURCE BUILD PREFIX CXX
 # Tests, examples, benchmarks and the tool are off, so nothing is compiled
