@@ -380,7 +380,7 @@ TEST_CASE("tail --checkpoint across SIGKILL and restart loses nothing and repeat
   const auto checkpoint = (root / "tail.checkpoint").string();
   const std::vector<std::string> tail_args{"--user", "bob123", "tail", "--checkpoint", checkpoint, "--from-start",
                                            "--format", "json"};
-  constexpr std::size_t repeat_bound = 64;  // the README: checkpoint_every
+  constexpr std::size_t repeat_bound = 64;  // tail saves every 64 events (docs/guide/operating.md)
   const auto seed = std::random_device{}();
   INFO("seed " << seed);
   std::mt19937 random(seed);

@@ -24,7 +24,7 @@ using awaitable_journal = asio::use_awaitable_t<>::as_default_on_t<journal_sourc
 
 /// Every operation of an as_default_on_t store, with no token written.
 /// (Arguments are named variables: g++ 12 mishandles some temporaries
-/// inside a co_await expression, see the README's known limits.)
+/// inside a co_await expression, see docs/known-limits.md.)
 asio::awaitable<std::vector<std::string>> every_operation(awaitable_store& store) {
   std::vector<std::string> seen;
   std::string path = "docs/a.txt", bytes = "alpha", name = "NOTE", data = "hi", prefix = "docs/";
