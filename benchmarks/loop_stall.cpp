@@ -35,6 +35,11 @@ class ticker {
     arm();
   }
   void stop() {
+    // A tick that is due but has not run yet was held up by the work: it
+    // counts with the lateness it has now.
+    if (const auto now = clock_type::now(); now > next_) {
+      lateness_.push_back(std::chrono::duration<double, std::milli>(now - next_).count());
+    }
     stopped_ = true;
     timer_.cancel();
   }
