@@ -284,8 +284,8 @@ TEST_CASE("writers killed with SIGKILL mid-stream: no torn event, no completed p
 #ifndef STOREWATCH_TEST_S3  // an object PUT is atomic: there are no torn tails in an S3 journal
     // What a kill in the middle of a write would leave: half a record at the
     // end of the dead writer's newest segment. It must never be delivered,
-    // nor reported (the reader cannot tell it from a record being written),
-    // nor hold up other writers.
+    // nor reported (until the slot's next holder voids it, the reader cannot
+    // tell it from a record being written), nor hold up other writers.
     const auto journal = kind.dir.path() / "journals" / "bob123";
     // The dead writer's slot is the one whose lock nobody holds now (the
     // other writers are alive and keep theirs).
