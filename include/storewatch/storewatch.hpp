@@ -14,7 +14,7 @@
 #include <storewatch/stream.hpp>
 #include <storewatch/version.hpp>
 #include <storewatch/source/directory.hpp>
-#include <storewatch/source/journal.hpp>
+#include <storewatch/journal/reader.hpp>
 #include <storewatch/store/local_store.hpp>
 
 /// \namespace storewatch

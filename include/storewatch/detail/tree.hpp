@@ -10,7 +10,7 @@
 // its executor.
 #pragma once
 
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
 #include <storewatch/detail/text.hpp>
 
 #include <algorithm>

@@ -16,7 +16,8 @@
 #pragma once
 
 #include <storewatch/detail/config.hpp>
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
+#include <storewatch/journal/layout.hpp>
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/detail/sys.hpp>

@@ -3,7 +3,7 @@
 //
 //   <root>/versions/<owner>/<path>✹<owner>_<ms>            the bytes of each version
 //   <root>/shares/<user>/<owner>/<path>✹<owner>_<ms>       empty: shared with <user>
-//   <root>/journals/<user>/...                              see source/journal.hpp
+//   <root>/journals/<user>/...                              see journal/layout.hpp
 //
 // Every step is a create, link, rename or unlink of its own file, so several
 // processes (also on several machines over a shared mount) may use one store
@@ -12,12 +12,13 @@
 
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/files.hpp>
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
-#include <storewatch/source/journal.hpp>
+#include <storewatch/journal/reader.hpp>
+#include <storewatch/journal/writer.hpp>
 
 #include <algorithm>
 #include <chrono>
