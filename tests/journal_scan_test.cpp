@@ -270,7 +270,8 @@ TEST_CASE("journal scan: a line with no newline in max_line bytes has them skipp
   CHECK(result.found.problems[0].what == scan_problem::kind::no_record_end);
   CHECK(result.found.problems[0].offset == 0);
   CHECK(result.found.problems[0].size == 64);
-  CHECK(result.found.problems[0].message("f.log", 0) == "journal f.log offset 0: no record end within 64 bytes; skipped");
+  CHECK(result.found.problems[0].message("f.log", 0) ==
+        "journal f.log offset 0: no record end within 64 bytes; skipped");
   CHECK(result.found.problems[1].what == scan_problem::kind::corrupt_record);  // the other 36 x's and the newline
   CHECK(result.found.problems[1].offset == 64);
   CHECK(result.found.problems[1].size == 37);
@@ -328,7 +329,7 @@ TEST_CASE("journal scan: a record the check refuses is a corrupt line with the c
   }
 }
 
-TEST_CASE("journal scan: an offset past the segment's end is reported (invalid cursor), and reading goes on from the end") {
+TEST_CASE("journal scan: an offset past the segment's end is an invalid cursor - reading goes on from the end") {
   const auto bytes = record("w-1", "a");
   segment_scanner scanner(segment_of(bytes, false, 200), 200 + bytes.size() + 50);
   REQUIRE(scanner.found().problems.size() == 1);

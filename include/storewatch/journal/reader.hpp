@@ -262,7 +262,9 @@ class basic_journal_source {
     const auto known = cursor.writers.find(writer);
     const auto start = detail::start_of_writer(
         bases.front(), known != cursor.writers.end() ? std::optional(known->second) : std::nullopt, resuming);
-    if (start.removed) result.events.push_back(removed_gap(writer_dir, *start.removed, "by retention before they were read"));
+    if (start.removed) {
+      result.events.push_back(removed_gap(writer_dir, *start.removed, "by retention before they were read"));
+    }
     auto offset = start.offset;
     for (auto segment = std::upper_bound(bases.begin(), bases.end(), offset); result.events.size() < max_events;) {
       const auto base = *std::prev(segment);
@@ -296,8 +298,9 @@ class basic_journal_source {
       throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "stat", errno);
     }
     const detail::segment_extent extent{base, base + static_cast<std::uint64_t>(info.st_size), sealed};
-    detail::segment_scanner scanner(
-        extent, offset, {options_.read_chunk, max_events - std::min(max_events, result.events.size()), &options_.record_check});
+    const detail::scan_options limits{options_.read_chunk, max_events - std::min(max_events, result.events.size()),
+                                      &options_.record_check};
+    detail::segment_scanner scanner(extent, offset, limits);
     std::string buffer;
     while (scanner.wanted() > 0) {
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(options_.read_chunk, scanner.wanted()));

@@ -96,7 +96,8 @@ struct scan_problem {
     switch (what) {
       case kind::corrupt_record: return text + why + "; skipped " + std::to_string(size) + " bytes";
       case kind::no_record_end: return text + "no record end within " + std::to_string(size) + " bytes; skipped";
-      default: return text + "torn record of " + std::to_string(size) + " bytes at the end of a finished segment; skipped";
+      default:
+        return text + "torn record of " + std::to_string(size) + " bytes at the end of a finished segment; skipped";
     }
   }
 };
