@@ -228,6 +228,10 @@ TEST_CASE("publish: the event to each named user in the order named, the publish
                               "none " + alice + " ping hello",
                               "none " + bob + " ping hello",
                           });
+  // Only the users named: a subset hears it, nobody else.
+  const auto to_carol = rules::decide(
+      {.kind = operation_kind::publish, .actor = alice, .users = {carol}, .event_name = "ping", .data = "hi"});
+  CHECK(lines(to_carol) == std::vector<std::string>{"none " + carol + " ping hi"});
   CHECK(rules::decide({.kind = operation_kind::publish, .actor = alice, .event_name = "ping"}).steps.empty());
 }
 
