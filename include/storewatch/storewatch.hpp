@@ -16,6 +16,7 @@
 #include <storewatch/source/directory.hpp>
 #include <storewatch/journal/reader.hpp>
 #include <storewatch/store/local_store.hpp>
+#include <storewatch/store/rules.hpp>
 
 /// \namespace storewatch
 /// Real-time notifications of file operations (CREATE, SHARE, UNSHARE,
