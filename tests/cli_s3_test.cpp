@@ -376,12 +376,7 @@ TEST_CASE("s3: stats prints a line per user with event counts, writers, bytes an
 
   const auto out = run_ok(store.dir.path(), stats_args, std::nullopt, store.env());
   INFO(out);
-  std::map<std::string, std::vector<std::string>> rows;
-  for (const auto& line : split_lines(out)) {
-    std::istringstream fields(line);
-    std::vector<std::string> row{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
-    if (!row.empty()) rows[row[0]] = row;
-  }
+  auto rows = table_rows(out);
   REQUIRE(rows.count("alice222"));
   REQUIRE(rows.count("bob123"));
   REQUIRE(rows.count("carol"));

@@ -739,12 +739,7 @@ TEST_CASE("stats prints a line per user with event counts", "[cli][stats]") {
 
   const auto out = run_ok(root, {"stats"});
   INFO(out);
-  std::map<std::string, std::vector<std::string>> rows;
-  for (const auto& line : split_lines(out)) {
-    std::istringstream fields(line);
-    std::vector<std::string> row{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
-    if (!row.empty()) rows[row[0]] = row;
-  }
+  auto rows = table_rows(out);
   REQUIRE(rows.count("alice222"));
   REQUIRE(rows.count("bob123"));
   REQUIRE(rows.count("carol"));
