@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -73,11 +74,10 @@ int listen(const fs::path& root, long expected, const fs::path& ready) {
   if (marker) std::fclose(marker);
   while (listener.running()) io.run_one();
   io.run();
-  std::sort(lags.begin(), lags.end());
-  const auto at = [&](double q) { return lags.empty() ? 0.0 : lags[std::min(lags.size() - 1, static_cast<std::size_t>(q * lags.size()))]; };
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
-  std::printf("%zu %zu %.0f %.0f %ld\n", lags.size(), unique.size(), at(0.5), at(0.99), usage.ru_maxrss);
+  std::printf("%zu %zu %.0f %.0f %ld\n", lags.size(), unique.size(), percentile(lags, 0.5), percentile(lags, 0.99),
+              usage.ru_maxrss);
   return 0;
 }
 
@@ -112,9 +112,12 @@ int main(int argc, char** argv) {
   int writers = 8;
   int listeners = 4;
   long per_writer = 5000;
-  app.add_option("writers", writers, "writer processes")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("listeners", listeners, "listener processes")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("events", per_writer, "events per writer")->check(CLI::PositiveNumber)->capture_default_str();
+  constexpr int most = std::numeric_limits<int>::max();
+  app.add_option("writers", writers, "writer processes")->check(CLI::Range(1, most))->capture_default_str();
+  app.add_option("listeners", listeners, "listener processes")->check(CLI::Range(0, most))->capture_default_str();
+  app.add_option("events", per_writer, "events per writer")
+      ->check(CLI::Range(1L, 1'000'000'000L))
+      ->capture_default_str();
 
   // The child processes: this program again, with a (hidden) subcommand.
   std::string root, name, ready;
@@ -127,7 +130,12 @@ int main(int argc, char** argv) {
   as_listener->add_option("root", root)->required();
   as_listener->add_option("expected", count)->required();
   as_listener->add_option("ready", ready)->required();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int status = app.exit(error);  // prints the help, or the error
+    return status == 0 ? 0 : 2;
+  }
   if (*as_writer) return write_events(root, name, count);
   if (*as_listener) return listen(root, count, ready);
 

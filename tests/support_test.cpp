@@ -33,6 +33,16 @@ TEST_CASE("support: a child's piped stdout and stderr, its stdin and its exit st
   CHECK(child.status_text() == "exit 3");
 }
 
+TEST_CASE("support: an input larger than a pipe holds, to a child that exits without reading it all") {
+  spawn_options options;
+  options.input = std::string(1 << 20, 'x');
+  options.out = child_stream::piped();
+  process child({"/bin/sh", "-c", "head -c 10; exit 4"}, options);  // the constructor returns
+  REQUIRE(child.wait(generous));
+  CHECK(child.out() == "xxxxxxxxxx");
+  CHECK(child.exit_code() == 4);
+}
+
 TEST_CASE("support: a child's environment, and its output to files") {
   temp_dir dir;
   const auto out = dir.path() / "out";
@@ -57,7 +67,7 @@ TEST_CASE("support: a child's environment, and its output to files") {
   CHECK(split_lines(read_text(err)) == std::vector<std::string>{"first", "second"});
 }
 
-TEST_CASE("support: a wait that runs out leaves the child running; a signal ends it") {
+TEST_CASE("support: a wait that runs out leaves the child running, and a signal ends it") {
   spawn_options options;
   options.out = child_stream::piped();
   process child({"/bin/sh", "-c", "echo started; exec sleep 60"}, options);

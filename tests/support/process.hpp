@@ -53,8 +53,9 @@ struct child_stream {
 struct spawn_options {
   /// Its environment, "NAME=value" each; none: this process's.
   std::optional<std::vector<std::string>> environment{};
-  /// Bytes for its stdin, through a pipe closed after them (small inputs: a
-  /// pipe holds them without the child reading); without, stdin is `in`.
+  /// Bytes for its stdin, through a pipe closed after them, written before
+  /// the constructor returns (beyond what a pipe holds, 64 KiB, that waits
+  /// for the child to read them or exit); without, stdin is `in`.
   std::optional<std::string> input{};
   child_stream in{};
   child_stream out{};
@@ -130,6 +131,11 @@ class process {
     ::posix_spawn_file_actions_destroy(&actions);
     ::posix_spawnattr_destroy(&attributes);
     check(result, "spawning " + argv.front());
+    // The child's ends, closed here: the pipes must end when the child does
+    // (a write to its stdin then fails instead of blocking on a full pipe).
+    pipe_ends::close(in_pipe.read);
+    pipe_ends::close(out_pipe.write);
+    pipe_ends::close(err_pipe.write);
 
     out_fd_ = out_pipe.take_read();
     err_fd_ = err_pipe.take_read();
@@ -245,9 +251,12 @@ class process {
       write = fds[1];
     }
     int take_read() { return std::exchange(read, -1); }
+    static void close(int& fd) {
+      if (fd >= 0) ::close(std::exchange(fd, -1));
+    }
     ~pipe_ends() {
-      if (read >= 0) ::close(read);
-      if (write >= 0) ::close(write);
+      close(read);
+      close(write);
     }
   };
 
