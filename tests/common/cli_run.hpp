@@ -158,6 +158,24 @@ inline std::map<std::string, std::vector<std::string>> table_rows(const std::str
   return rows;
 }
 
+/// The rows of `stats` after the scenario both CLI suites run (alice
+/// creates a file and shares it with bob, bob gets two events and carol
+/// one, alice deletes the file), with each user's event count and the
+/// total checked.
+inline std::map<std::string, std::vector<std::string>> stats_rows_checked(const std::string& out) {
+  auto rows = table_rows(out);
+  REQUIRE(rows.count("alice222"));
+  REQUIRE(rows.count("bob123"));
+  REQUIRE(rows.count("carol"));
+  REQUIRE(rows.count("total"));
+  CHECK(rows.size() == 5);  // the header, three users, the total
+  CHECK(rows["alice222"][1] == "2");
+  CHECK(rows["bob123"][1] == "4");
+  CHECK(rows["carol"][1] == "1");
+  CHECK(rows["total"][1] == "7");
+  return rows;
+}
+
 inline bool one_line(const std::string& text) {
   return !text.empty() && text.back() == '\n' && std::count(text.begin(), text.end(), '\n') == 1;
 }
