@@ -42,6 +42,21 @@ inline constexpr std::string_view modify = "MODIFY";
 inline constexpr std::string_view rename = "RENAME";
 }  // namespace event_name
 
+namespace detail {
+
+/// The test seam of directory sources, compiled only with STOREWATCH_TESTING
+/// (the library's test programs): an errno to fake when opening a directory
+/// (path relative to the root), 0 for none. A source takes the hook set
+/// when it is made.
+#ifdef STOREWATCH_TESTING
+inline std::function<int(const std::string& dir)> directory_open_fault{};
+inline std::function<int(const std::string&)> directory_open_fault_hook() { return directory_open_fault; }
+#else
+inline std::function<int(const std::string&)> directory_open_fault_hook() { return {}; }
+#endif
+
+}  // namespace detail
+
 /// Options of a directory source.
 struct directory_options {
   /// Watch the whole tree; false: only the root directory's own entries.
@@ -80,9 +95,6 @@ struct directory_options {
   /// Most inotify watches this source sets; 0: as many as the system allows.
   /// (When they run out, directories without one are found by rescans.)
   std::size_t max_watches = 0;
-  /// For tests: an errno to fake when opening a directory (path relative to
-  /// the root); 0 for none.
-  std::function<int(const std::string&)> fault{};
 };
 
 /// Watches the directory tree under `root` and serves its changes as events
@@ -131,7 +143,7 @@ class basic_directory_source {
         scanner_(std::move(root),
                  detail::tree_filter{options_.include, options_.exclude, options_.hidden, options_.symlinks,
                                      options_.recursive},
-                 watcher_, options_.fault),
+                 watcher_, detail::directory_open_fault_hook()),
         settle_timer_(executor),
         schedule_(options_.settle) {}
 
