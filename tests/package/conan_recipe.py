@@ -266,7 +266,7 @@ def version_tuple(text):
 
 
 config_in = load(None, os.path.join(source, "cmake/storewatch-config.cmake.in"))
-cmake_minimums = dict(re.findall(r"find_dependency\((\w+) ([\d.]+)", config_in))
+cmake_minimums = dict(re.findall(r"find_(?:dependency|package)\((\w+) ([\d.]+)", config_in))
 for name, (pc_name, cmake_name, _, _) in requirements.items():
     reference, traits = required[name]
     match = re.fullmatch(r"[\w-]+/\[>=([\d.]+) <([\d.]+)\]", reference)
@@ -304,7 +304,7 @@ if "s3" in chosen:
             fail("component %s: cmake_target_name %s, not %s" % (name, component.properties.get("cmake_target_name"),
                                                                   targets[name]))
     # What the installed CMake package says storewatch::s3 links.
-    exported = load(None, os.path.join(recipe.package_folder, "share/storewatch/storewatch-targets.cmake"))
+    exported = load(None, os.path.join(recipe.package_folder, "share/storewatch/storewatch-s3-targets.cmake"))
     match = re.search(r"set_target_properties\(storewatch::s3 PROPERTIES.*?INTERFACE_LINK_LIBRARIES \"([^\"]*)\"",
                       exported, re.S)
     if not match:

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds and runs the co_await and callback examples as a project outside
 # storewatch's tree would:
-#   consume.sh find_package     PREFIX WORK CXX s3|no-s3   find_package(storewatch) from PREFIX,
+#   consume.sh find_package     PREFIX WORK CXX s3|no-s3|core
+#                                                          find_package(storewatch) from PREFIX,
 #                                                          which must have (s3) or lack (no-s3)
-#                                                          storewatch::s3; with it, the S3 program too
+#                                                          storewatch::s3; with it, the S3 program too;
+#                                                          core: PREFIX has it, but the consumer uses
+#                                                          the core alone with OpenSSL, pugixml and
+#                                                          libcurl hidden
 #   consume.sh pkg_config       PREFIX WORK CXX            the compiler flags from PREFIX's storewatch.pc
 #   consume.sh add_subdirectory -      WORK CXX            storewatch's source tree vendored
 set -euo pipefail
@@ -18,7 +22,8 @@ case $mode in
     case $s3 in
       s3) expect_s3=ON ;;
       no-s3) expect_s3=OFF ;;
-      *) echo "consume.sh: find_package needs s3 or no-s3 after CXX, not '$s3'" >&2; exit 2 ;;
+      core) expect_s3=CORE ;;
+      *) echo "consume.sh: find_package needs s3, no-s3 or core after CXX, not '$s3'" >&2; exit 2 ;;
     esac
     cmake -S "$here/$mode" -B "$work" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" \
       -DSTOREWATCH_EXPECT_S3=$expect_s3
