@@ -8,7 +8,8 @@
 #                                                          core: PREFIX has it, but the consumer uses
 #                                                          the core alone with OpenSSL, pugixml and
 #                                                          libcurl hidden
-#   consume.sh pkg_config       PREFIX WORK CXX            the compiler flags from PREFIX's storewatch.pc
+#   consume.sh pkg_config       PREFIX WORK CXX [s3]       the compiler flags from PREFIX's storewatch.pc;
+#                                                          s3: also the S3 program from storewatch-s3.pc
 #   consume.sh add_subdirectory -      WORK CXX            storewatch's source tree vendored
 set -euo pipefail
 mode=$1 prefix=$2 work=$3 cxx=$4 s3=${5:-}
@@ -35,10 +36,14 @@ case $mode in
     ;;
   pkg_config)
     export PKG_CONFIG_PATH=$prefix/share/pkgconfig
-    for name in await_loop; do  # the CMake consumers build both examples
+    # "pkg-config package, program using it" (the CMake consumers build both examples)
+    programs=("storewatch $examples/await_loop.cpp")
+    [[ $s3 == s3 ]] && programs+=("storewatch-s3 $here/find_package/s3_consumer.cpp")
+    for program in "${programs[@]}"; do
+      read -r package source <<<"$program"
       # shellcheck disable=SC2046 # pkg-config's output is a list of flags
-      "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags storewatch) \
-        "$examples/$name.cpp" -o "$work/$name" $(pkg-config --libs storewatch)
+      "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags "$package") \
+        "$source" -o "$work/$(basename "$source" .cpp)" $(pkg-config --libs "$package")
     done
     ;;
   *) echo "consume.sh: unknown mode '$mode'" >&2; exit 2 ;;
