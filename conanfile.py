@@ -122,6 +122,10 @@ class StorewatchConan(ConanFile):
         info.libdirs = []
         info.bindirs = ["bin"] if self.options.tools else []
         info.defines = ["ASIO_STANDALONE"]
+        if self.settings.compiler == "clang":
+            # As the CMake target: Asio 1.22 does not detect coroutines in
+            # clang with libstdc++.
+            info.defines += ["ASIO_HAS_CO_AWAIT=1", "ASIO_HAS_STD_COROUTINE=1"]
         info.requires = ["asio::asio", "nlohmann_json::nlohmann_json", "zlib::zlib"]
         if self.settings.os == "Linux":
             info.system_libs = ["pthread"]

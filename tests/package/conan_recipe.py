@@ -266,7 +266,7 @@ def version_tuple(text):
 
 
 config_in = load(None, os.path.join(source, "cmake/storewatch-config.cmake.in"))
-cmake_minimums = dict(re.findall(r"find_dependency\((\w+) ([\d.]+)", config_in))
+cmake_minimums = dict(re.findall(r"find_(?:dependency|package)\((\w+) ([\d.]+)", config_in))
 for name, (pc_name, cmake_name, _, _) in requirements.items():
     reference, traits = required[name]
     match = re.fullmatch(r"[\w-]+/\[>=([\d.]+) <([\d.]+)\]", reference)
@@ -304,7 +304,7 @@ if "s3" in chosen:
             fail("component %s: cmake_target_name %s, not %s" % (name, component.properties.get("cmake_target_name"),
                                                                   targets[name]))
     # What the installed CMake package says storewatch::s3 links.
-    exported = load(None, os.path.join(recipe.package_folder, "share/storewatch/storewatch-targets.cmake"))
+    exported = load(None, os.path.join(recipe.package_folder, "share/storewatch/storewatch-s3-targets.cmake"))
     match = re.search(r"set_target_properties\(storewatch::s3 PROPERTIES.*?INTERFACE_LINK_LIBRARIES \"([^\"]*)\"",
                       exported, re.S)
     if not match:
@@ -321,9 +321,27 @@ else:
     if cpp_info.properties.get("cmake_target_name") != "storewatch::storewatch":
         fail("cmake_target_name is not storewatch::storewatch: %s" % cpp_info.properties)
     core = cpp_info
-if sorted(core.requires) != core_requires or core.defines != ["ASIO_STANDALONE"] or core.libdirs:
+# The defines of CMakeLists.txt's storewatch target, for g++ and for clang.
+cmake_lists = load(None, os.path.join(source, "CMakeLists.txt"))
+definitions = re.search(r"target_compile_definitions\(storewatch INTERFACE\n(.*?)\)\n", cmake_lists, re.S)
+if not definitions:
+    fail("no target_compile_definitions(storewatch INTERFACE ...) in CMakeLists.txt")
+definitions = re.sub(r"#[^\n]*", "", definitions.group(1))
+clang_pattern = r"\$<\$<CXX_COMPILER_ID:Clang>:([^>]*)>"
+always = re.sub(clang_pattern, "", definitions).split()
+cmake_defines = {"gcc": always, "clang": always + " ".join(re.findall(clang_pattern, definitions)).split()}
+
+
+if sorted(core.requires) != core_requires or core.defines != cmake_defines["gcc"] or core.libdirs:
     fail("the core's information differs from the CMake package's storewatch::storewatch: requires %s, defines %s"
-         % (core.requires, core.defines))
+         " (the CMake target's: %s)" % (core.requires, core.defines, cmake_defines["gcc"]))
+# package_info again for a clang consumer: the CMake target's clang defines.
+recipe.settings.compiler = Value("clang")
+recipe.cpp_info = cpp_info = CppInfo()
+recipe.package_info()
+clang_core = cpp_info.components["core"] if "s3" in chosen else cpp_info
+if clang_core.defines != cmake_defines["clang"]:
+    fail("for clang the core defines %s; the CMake target defines %s" % (clang_core.defines, cmake_defines["clang"]))
 # Every requirement is used by the package or a component, as Conan checks.
 used = {r.split("::")[0] for info in [cpp_info, *cpp_info.components.values()] for r in info.requires if "::" in r}
 if used != set(requirements):

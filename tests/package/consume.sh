@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Builds and runs the co_await and callback examples as a project outside
 # storewatch's tree would:
-#   consume.sh find_package     PREFIX WORK CXX s3|no-s3   find_package(storewatch) from PREFIX,
+#   consume.sh find_package     PREFIX WORK CXX s3|no-s3|core
+#                                                          find_package(storewatch) from PREFIX,
 #                                                          which must have (s3) or lack (no-s3)
-#                                                          storewatch::s3; with it, the S3 program too
-#   consume.sh pkg_config       PREFIX WORK CXX            the compiler flags from PREFIX's storewatch.pc
+#                                                          storewatch::s3; with it, the S3 program too;
+#                                                          core: PREFIX has it, but the consumer uses
+#                                                          the core alone with OpenSSL, pugixml and
+#                                                          libcurl hidden
+#   consume.sh pkg_config       PREFIX WORK CXX [s3]       the compiler flags from PREFIX's storewatch.pc;
+#                                                          s3: also the S3 program from storewatch-s3.pc
 #   consume.sh add_subdirectory -      WORK CXX            storewatch's source tree vendored
 set -euo pipefail
 mode=$1 prefix=$2 work=$3 cxx=$4 s3=${5:-}
@@ -18,7 +23,8 @@ case $mode in
     case $s3 in
       s3) expect_s3=ON ;;
       no-s3) expect_s3=OFF ;;
-      *) echo "consume.sh: find_package needs s3 or no-s3 after CXX, not '$s3'" >&2; exit 2 ;;
+      core) expect_s3=CORE ;;
+      *) echo "consume.sh: find_package needs s3, no-s3 or core after CXX, not '$s3'" >&2; exit 2 ;;
     esac
     cmake -S "$here/$mode" -B "$work" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" \
       -DSTOREWATCH_EXPECT_S3=$expect_s3
@@ -30,10 +36,14 @@ case $mode in
     ;;
   pkg_config)
     export PKG_CONFIG_PATH=$prefix/share/pkgconfig
-    for name in await_loop; do  # the CMake consumers build both examples
+    # "pkg-config package, program using it" (the CMake consumers build both examples)
+    programs=("storewatch $examples/await_loop.cpp")
+    [[ $s3 == s3 ]] && programs+=("storewatch-s3 $here/find_package/s3_consumer.cpp")
+    for program in "${programs[@]}"; do
+      read -r package source <<<"$program"
       # shellcheck disable=SC2046 # pkg-config's output is a list of flags
-      "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags storewatch) \
-        "$examples/$name.cpp" -o "$work/$name" $(pkg-config --libs storewatch)
+      "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags "$package") \
+        "$source" -o "$work/$(basename "$source" .cpp)" $(pkg-config --libs "$package")
     done
     ;;
   *) echo "consume.sh: unknown mode '$mode'" >&2; exit 2 ;;

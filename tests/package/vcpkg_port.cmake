@@ -31,11 +31,6 @@ set(CURRENT_PACKAGES_DIR "${WORK}/packages")
 file(REMOVE_RECURSE "${WORK}")
 set(configure_options "")
 
-function(vcpkg_from_github)
-  cmake_parse_arguments(arg "" "OUT_SOURCE_PATH;REPO;REF;SHA512;HEAD_REF" "" ${ARGN})
-  set(${arg_OUT_SOURCE_PATH} "${SOURCE}" PARENT_SCOPE)
-endfunction()
-
 function(vcpkg_check_features)
   cmake_parse_arguments(arg "" "OUT_FEATURE_OPTIONS" "FEATURES" ${ARGN})
   set(options "")
@@ -103,8 +98,10 @@ function(vcpkg_install_copyright)
   file(WRITE "${CURRENT_PACKAGES_DIR}/share/${PORT}/copyright" "${text}")
 endfunction()
 
-# The portfile refers to its own folder as CMAKE_CURRENT_LIST_DIR, which
-# include() sets.
+# The port as an overlay port of this checkout (STOREWATCH_SOURCE_PATH, as
+# docs/building.md tells users). The portfile refers to its own folder as
+# CMAKE_CURRENT_LIST_DIR, which include() sets.
+set(ENV{STOREWATCH_SOURCE_PATH} "${SOURCE}")
 include("${CMAKE_CURRENT_LIST_DIR_OF_PORT}/portfile.cmake")
 
 # What a vcpkg user gets.
@@ -122,11 +119,23 @@ endforeach()
 if(EXISTS "${CURRENT_PACKAGES_DIR}/bin" OR EXISTS "${CURRENT_PACKAGES_DIR}/debug")
   message(FATAL_ERROR "vcpkg_port.cmake: bin/ or debug/ left in the package")
 endif()
+# The license once: share/storewatch/copyright.
+file(GLOB_RECURSE licenses RELATIVE "${CURRENT_PACKAGES_DIR}" "${CURRENT_PACKAGES_DIR}/*LICENSE*"
+     "${CURRENT_PACKAGES_DIR}/*copyright*")
+if(NOT licenses STREQUAL "share/storewatch/copyright")
+  message(FATAL_ERROR "vcpkg_port.cmake: the license is installed as ${licenses}, not once as share/storewatch/copyright")
+endif()
 
 # The s3 feature: STOREWATCH_BUILD_S3 follows it, the S3 headers and target
 # come with it only, and it declares the libraries storewatch::s3 links.
 get_property(configure_options GLOBAL PROPERTY port_configure_options)
-file(READ "${CURRENT_PACKAGES_DIR}/share/storewatch/storewatch-targets.cmake" exported_targets)
+# (storewatch::s3 is exported on its own, storewatch-s3-targets.cmake.)
+file(GLOB exported_files "${CURRENT_PACKAGES_DIR}/share/storewatch/storewatch*-targets.cmake")
+set(exported_targets "")
+foreach(exported_file IN LISTS exported_files)
+  file(READ "${exported_file}" text)
+  string(APPEND exported_targets "${text}")
+endforeach()
 if("s3" IN_LIST FEATURES)
   set(s3_option -DSTOREWATCH_BUILD_S3=ON)
   if(NOT EXISTS "${CURRENT_PACKAGES_DIR}/include/storewatch/s3/store.hpp" OR NOT exported_targets MATCHES "storewatch::s3")

@@ -407,7 +407,13 @@ class http_client_impl : public std::enable_shared_from_this<http_client_impl<Ex
       return static_cast<long>(value.count() < 0 ? 0 : value.count());
     };
     set(CURLOPT_URL, t.request.url.c_str());
+#if LIBCURL_VERSION_NUM >= 0x075500
     set(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    // libcurl 7.80 to 7.84 (Ubuntu 22.04 has 7.81): the bitmask form, which
+    // 7.85 deprecated for the string above.
+    set(CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     set(CURLOPT_NOSIGNAL, 1L);
     // The URL is encoded exactly as it was signed: no "/./" or "/../" folding.
     set(CURLOPT_PATH_AS_IS, 1L);
