@@ -103,7 +103,8 @@ struct folder {
   /// One poll: drives a merge through this folder to its end.
   poll_result poll(const std::string& cursor, std::size_t max_events) {
     sd::s3_merge merge(settings, reported, cursor, max_events);
-    for (;;) {
+    for (std::size_t steps = 1;; ++steps) {
+      REQUIRE(steps < 1000);  // a merge that asks for the same page again and again would loop here
       const auto& step = merge.next();
       if (step.what == step_kind::list) {
         merge.on_page(list(step));
