@@ -2,6 +2,7 @@
 /// Durable cursors: where a listener resumes, and what it already delivered.
 #pragma once
 
+#include <storewatch/detail/dedup.hpp>
 #include <storewatch/detail/files.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
@@ -130,12 +131,7 @@ class checkpoint {
   /// those of events past it delivered before (`e.delivered_past_cursor`);
   /// any other adds its id. Not saved until `save()`.
   void record(const event& e) {
-    if (!e.cursor.empty()) {
-      state_.cursor = e.cursor;
-      state_.delivered_ids = e.delivered_past_cursor;
-    } else {
-      state_.delivered_ids.push_back(e.id);
-    }
+    detail::note_delivered(e, state_.cursor, state_.delivered_ids);
     ++unsaved_;
   }
 

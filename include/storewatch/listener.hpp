@@ -3,6 +3,7 @@
 #pragma once
 
 #include <storewatch/checkpoint.hpp>
+#include <storewatch/detail/checkpoint_cadence.hpp>
 #include <storewatch/detail/config.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
@@ -172,11 +173,11 @@ class basic_event_listener {
     if (started_) return;
     checkpoint_state from{options_.start_cursor, {}};
     if (checkpoint_) {
-      if (checkpoint_->exists()) {
-        from = checkpoint_->state();
-      } else {
+      if (detail::checkpoint_cadence::save_at_start(checkpoint_->exists())) {
         checkpoint_->reset(from);
         checkpoint_->save();
+      } else {
+        from = checkpoint_->state();
       }
     }
     started_ = true;
@@ -268,22 +269,22 @@ class basic_event_listener {
   }
 
   asio::awaitable<void> deliver_loop() {
+    const detail::checkpoint_cadence cadence{options_.checkpoint_every};
     while (!stopping_) {
       auto [ec, e] = co_await stream_.async_next(asio::experimental::as_tuple(asio::use_awaitable));
       if (ec) break;
-      if (stopping_) {
-        // Taken from the stream after stop(): not delivered, so not counted;
-        // the checkpoint does not list it, so a resumed listener gets it.
+      if (cadence.on_taken(stopping_) == detail::taken_event::leave_undelivered) {
+        // The stream counted it as delivered when it handed it over.
         stream_.stats().delivered.fetch_sub(1, std::memory_order_relaxed);
         break;
       }
       deliver(e);
       if (checkpoint_) {
         checkpoint_->record(e);
-        if (checkpoint_->unsaved() >= options_.checkpoint_every || !stream_.ready()) save_checkpoint();
+        if (cadence.save_after_delivery(checkpoint_->unsaved(), !stream_.ready())) save_checkpoint();
       }
     }
-    if (checkpoint_ && checkpoint_->unsaved() > 0) save_checkpoint();
+    if (checkpoint_ && cadence.save_at_end(checkpoint_->unsaved())) save_checkpoint();
     poller_->stop();
     running_ = false;
   }

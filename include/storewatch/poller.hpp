@@ -5,6 +5,7 @@
 #include <storewatch/checkpoint.hpp>
 #include <storewatch/detail/backoff.hpp>
 #include <storewatch/detail/config.hpp>
+#include <storewatch/detail/dedup.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/source.hpp>
@@ -17,7 +18,6 @@
 #include <random>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 
 namespace storewatch {
@@ -203,7 +203,7 @@ class poller {
     co_await asio::this_coro::throw_if_cancelled(false);
     auto& stats = stream_.stats();
     std::string cursor = std::move(from.cursor);
-    std::unordered_set<std::string> already_delivered(from.delivered_ids.begin(), from.delivered_ids.end());
+    detail::repeat_filter repeats(from.delivered_ids);
     std::minstd_rand random{std::random_device{}()};
     std::uniform_real_distribution<double> unit{0.0, 1.0};
     bool wake_ups = options_.wake_ups;
@@ -245,19 +245,8 @@ class poller {
 
       const bool full_batch = batch.events.size() >= options_.batch_size;
       auto& events = batch.events;
-      if (!already_delivered.empty()) {
-        std::erase_if(events, [&](const event& e) {
-          const bool repeat = already_delivered.erase(e.id) > 0;
-          if (repeat) stream_stats::add(stats.duplicates);
-          return repeat;
-        });
-      }
-      if (!events.empty()) {
-        events.back().cursor = batch.next_cursor;
-        // A cursor holds a position per writer, and a batch need not reach
-        // every writer: the repeats still expected may lie past it.
-        events.back().delivered_past_cursor.assign(already_delivered.begin(), already_delivered.end());
-      }
+      if (const auto dropped = repeats.drop_repeats(events)) stream_stats::add(stats.duplicates, dropped);
+      repeats.close_batch(events, batch.next_cursor);
       for (auto& e : events) {
         if (e.name == event_name::gap) stream_stats::add(stats.gaps);
         if (stream_.try_push(e)) continue;

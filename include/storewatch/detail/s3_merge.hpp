@@ -8,12 +8,11 @@
 #pragma once
 
 #include <storewatch/detail/gap.hpp>
-#include <storewatch/detail/journal_record.hpp>
 #include <storewatch/detail/text.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
+#include <storewatch/journal/format.hpp>
 #include <storewatch/source.hpp>
-#include <storewatch/source/journal.hpp>
 
 #include <algorithm>
 #include <cassert>

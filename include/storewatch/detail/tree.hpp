@@ -3,15 +3,17 @@
 // The snapshot keeps, per directory (by path relative to the root, "" for
 // the root), its entries sorted by name with inode, size, mtime and kind:
 // about 64 bytes per entry plus the name's bytes beyond 15. A scan lists a
-// directory, diffs the listing against the snapshot, and notes what is gone,
-// new, or modified; `finish` then pairs gone and new entries by inode into
-// renames and turns the rest into creates and deletes (whole subtrees for
-// directories). Blocking system calls throughout; the source runs them on
-// its executor.
+// directory and diffs the listing against the snapshot (`diff_listing`);
+// `finish` then has `plan_changes` pair gone and new entries into renames
+// and creates, modifies and deletes, and does the I/O each planned change
+// asks for (whole subtrees for directories). The decisions live in
+// detail/snapshot_diff.hpp; this file does the system calls, blocking
+// throughout: the source runs them on its executor.
 #pragma once
 
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/detail/snapshot_diff.hpp>
 #include <storewatch/detail/text.hpp>
+#include <storewatch/journal/format.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -33,62 +35,10 @@
 
 namespace storewatch::detail {
 
-enum class entry_kind : std::uint8_t { file, directory, symlink, other };
-
-inline char kind_letter(entry_kind kind) { return "fdlo"[static_cast<int>(kind)]; }
-inline std::string_view kind_name(entry_kind kind) {
-  constexpr std::string_view names[] = {"file", "directory", "symlink", "other"};
-  return names[static_cast<int>(kind)];
-}
-inline std::optional<entry_kind> kind_from_name(std::string_view name) {
-  for (int k = 0; k < 4; ++k) {
-    if (kind_name(static_cast<entry_kind>(k)) == name) return static_cast<entry_kind>(k);
-  }
-  return std::nullopt;
-}
-
-struct entry_state {
-  std::uint64_t inode = 0;
-  std::int64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  entry_kind kind = entry_kind::file;
-
-  friend bool operator==(const entry_state&, const entry_state&) = default;
-};
-
-struct tree_entry {
-  std::string name;
-  entry_state state;
-};
-
 struct tree_directory {
   std::vector<tree_entry> entries;  // sorted by name
   int watch = -1;                   // inotify watch descriptor, -1 when none
   std::uint64_t inode = 0;          // of the directory these entries were listed from; 0: not known
-};
-
-inline std::string child_path(std::string_view dir, std::string_view name) {
-  std::string path;
-  path.reserve(dir.size() + 1 + name.size());
-  path += dir;
-  if (!dir.empty()) path += '/';
-  path += name;
-  return path;
-}
-
-/// `path` is `dir` or lies below it.
-inline bool within(std::string_view path, std::string_view dir) {
-  if (dir.empty()) return true;
-  return path.starts_with(dir) && (path.size() == dir.size() || path[dir.size()] == '/');
-}
-
-/// One change a scan found.
-struct tree_change {
-  enum class kind { create, modify, remove, rename };
-  kind what{};
-  std::string path;   // the entry's path (after a rename: the new one)
-  std::string from;   // a rename's old path
-  entry_state state;  // after the change (for a removal: before it)
 };
 
 /// Which entries the snapshot holds.
@@ -252,9 +202,7 @@ class tree_scanner {
       directories_[dir].entries.push_back({name, state});
       if (state.kind == entry_kind::directory && filter_.recursive) directories_.try_emplace(child_path(dir, name));
     }
-    for (auto& [dir, node] : directories_) {
-      std::sort(node.entries.begin(), node.entries.end(), [](auto& a, auto& b) { return a.name < b.name; });
-    }
+    for (auto& [dir, node] : directories_) sort_by_name(node.entries);
     return true;
   }
 
@@ -282,12 +230,8 @@ class tree_scanner {
   }
 
  private:
-  struct found {
-    std::string path;
-    entry_state state;
-  };
   struct round {
-    std::vector<found> gone, added, modified;
+    listing_diff diff;
     std::set<std::string> listed;  // directories rescanned in this round
   };
 
@@ -395,13 +339,12 @@ class tree_scanner {
     struct stat self {};
     if (::fstat(fd, &self) == 0 && !dir.empty()) {
       const auto inode = static_cast<std::uint64_t>(self.st_ino);
-      if (const auto known = directories_[dir].inode; known != 0 && known != inode) {
-        // Replaced by another directory: its parent's listing sees the old
-        // one gone and the new one added, and `finish` reports both with
-        // the old entries as they were. List the parent (once) instead.
+      if (directory_replaced(directories_[dir].inode, inode)) {
+        // Its parent's listing sees the old one gone and the new one added,
+        // and `finish` reports both with the old entries as they were. List
+        // the parent (once) instead.
         ::close(fd);
-        const auto slash = dir.rfind('/');
-        const std::string parent = slash == std::string::npos ? std::string() : dir.substr(0, slash);
+        const std::string parent = parent_path(dir);
         if (!r.listed.count(parent)) rescan(parent, false, r);
         return;
       }
@@ -440,34 +383,8 @@ class tree_scanner {
       report(dir, errno);
       return;
     }
-    std::sort(now.begin(), now.end(), [](const tree_entry& a, const tree_entry& b) { return a.name < b.name; });
-
-    auto& old = directories_[dir].entries;
-    std::vector<std::string> subdirectories;
-    auto o = old.begin();
-    auto n = now.begin();
-    while (o != old.end() || n != now.end()) {
-      if (n == now.end() || (o != old.end() && o->name < n->name)) {
-        r.gone.push_back({child_path(dir, o->name), o->state});
-        ++o;
-      } else if (o == old.end() || n->name < o->name) {
-        r.added.push_back({child_path(dir, n->name), n->state});
-        ++n;
-      } else {
-        const auto& before = o->state;
-        const auto& after = n->state;
-        if (before.inode != after.inode || before.kind != after.kind) {
-          r.gone.push_back({child_path(dir, o->name), before});
-          r.added.push_back({child_path(dir, n->name), after});
-        } else if (after.kind == entry_kind::directory) {
-          subdirectories.push_back(child_path(dir, n->name));
-        } else if (before != after) {
-          r.modified.push_back({child_path(dir, n->name), after});
-        }
-        ++o;
-        ++n;
-      }
-    }
+    sort_by_name(now);
+    const auto subdirectories = diff_listing(dir, directories_[dir].entries, now, r.diff);
     now.shrink_to_fit();
     directories_[dir].entries = std::move(now);
     if (recursive && filter_.recursive) {
@@ -483,80 +400,29 @@ class tree_scanner {
     if (node.watch < 0) node.watch = watcher_.add(path);  // before listing: nothing slips past
     round r;
     rescan(path, false, r);
-    for (auto& f : r.added) {
+    for (auto& f : r.diff.added) {
       out.push_back({tree_change::kind::create, f.path, {}, f.state});
       if (f.state.kind == entry_kind::directory) add_new_directory(f.path, out);
     }
   }
 
-  std::vector<tree_change> finish(round& r) {
+  /// Reports the round's changes as `plan_changes` orders them, doing the
+  /// listing and snapshot work each asks for.
+  std::vector<tree_change> finish(const round& r) {
+    using follow_up = planned_change::follow_up;
     std::vector<tree_change> out;
-    // Renames: an entry gone from one path and new at another with the same
-    // inode and kind (and, for files, size and mtime: a rename changes
-    // neither, a reused inode almost surely does).
-    std::unordered_multimap<std::uint64_t, std::size_t> gone_by_inode;
-    for (std::size_t i = 0; i < r.gone.size(); ++i) gone_by_inode.emplace(r.gone[i].state.inode, i);
-    std::vector<bool> gone_used(r.gone.size()), added_used(r.added.size());
-    std::set<std::string> renamed_to;
-    for (std::size_t a = 0; a < r.added.size(); ++a) {
-      const auto& added = r.added[a];
-      const auto [first, last] = gone_by_inode.equal_range(added.state.inode);
-      for (auto it = first; it != last; ++it) {
-        const auto& gone = r.gone[it->second];
-        if (gone_used[it->second] || gone.path == added.path || gone.state.kind != added.state.kind) continue;
-        if (added.state.kind != entry_kind::directory &&
-            (gone.state.size != added.state.size || gone.state.mtime_ns != added.state.mtime_ns)) {
-          continue;
-        }
-        gone_used[it->second] = true;
-        added_used[a] = true;
-        renamed_to.insert(added.path);
-        out.push_back({tree_change::kind::rename, added.path, gone.path, added.state});
-        if (added.state.kind == entry_kind::directory && filter_.recursive) {
-          rekey(gone.path, added.path);
-          // Its content may have changed too.
-          round inner;
-          rescan(added.path, true, inner);
-          auto more = finish(inner);
-          out.insert(out.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
-        }
-        break;
+    for (const auto& [change, then] : plan_changes(r.diff, filter_.recursive)) {
+      if (then == follow_up::remove_contents_first) remove_subtree(change.path, out);
+      out.push_back(change);
+      if (then == follow_up::rescan_moved_directory) {
+        rekey(change.from, change.path);
+        round inner;
+        rescan(change.path, true, inner);
+        auto more = finish(inner);
+        out.insert(out.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+      } else if (then == follow_up::scan_new_directory) {
+        add_new_directory(change.path, out);
       }
-    }
-    // Replaced in place: the same path, a new inode. A file is modified (an
-    // editor's save: write a temporary, rename it over the file); an entry
-    // that changed kind is removed and created.
-    std::unordered_map<std::string, std::size_t> gone_by_path;
-    for (std::size_t g = 0; g < r.gone.size(); ++g) {
-      if (!gone_used[g]) gone_by_path.emplace(r.gone[g].path, g);
-    }
-    for (std::size_t a = 0; a < r.added.size(); ++a) {
-      if (added_used[a]) continue;
-      const auto g = gone_by_path.find(r.added[a].path);
-      if (g == gone_by_path.end()) continue;
-      const auto& before = r.gone[g->second].state;
-      const auto& after = r.added[a].state;
-      if (before.kind == entry_kind::directory || after.kind == entry_kind::directory) continue;
-      if (before.kind == after.kind) {
-        out.push_back({tree_change::kind::modify, r.added[a].path, {}, after});
-        added_used[a] = true;
-        gone_used[g->second] = true;
-      }
-    }
-    // Removed: a directory's whole subtree, deepest first, then itself. A
-    // path a rename replaced was not removed.
-    for (std::size_t g = 0; g < r.gone.size(); ++g) {
-      if (gone_used[g] || renamed_to.count(r.gone[g].path)) continue;
-      const auto& gone = r.gone[g];
-      if (gone.state.kind == entry_kind::directory) remove_subtree(gone.path, out);
-      out.push_back({tree_change::kind::remove, gone.path, {}, gone.state});
-    }
-    for (auto& m : r.modified) out.push_back({tree_change::kind::modify, m.path, {}, m.state});
-    // Created: a new directory with everything in it.
-    for (std::size_t a = 0; a < r.added.size(); ++a) {
-      if (added_used[a]) continue;
-      out.push_back({tree_change::kind::create, r.added[a].path, {}, r.added[a].state});
-      if (r.added[a].state.kind == entry_kind::directory) add_new_directory(r.added[a].path, out);
     }
     return out;
   }

@@ -6,14 +6,15 @@
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/files.hpp>
 #include <storewatch/detail/intercept.hpp>
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/detail/tree.hpp>
 #include <storewatch/detail/tree_watch.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/source.hpp>
-#include <storewatch/source/journal.hpp>
+#include <storewatch/journal/reader.hpp>
+#include <storewatch/journal/writer.hpp>
 
 #include <chrono>
 #include <cstdint>
