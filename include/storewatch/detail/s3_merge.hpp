@@ -1,0 +1,405 @@
+// The S3 journal's object names and cursor, and the merge one poll makes of
+// what it lists and fetches (the layout is described at the top of
+// s3/journal.hpp). The merge is a pure decision core: listing pages and
+// object bodies in; events in delivery order, problems, GAP events, the next
+// cursor and the next request to make out. It sends no request and touches
+// no file, so the poll in s3/journal.hpp only does what it says, and tests
+// drive every decision without a server (tests/s3_merge_test.cpp).
+#pragma once
+
+#include <storewatch/detail/gap.hpp>
+#include <storewatch/detail/text.hpp>
+#include <storewatch/error.hpp>
+#include <storewatch/event.hpp>
+#include <storewatch/journal/format.hpp>
+#include <storewatch/source.hpp>
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace storewatch::s3::detail {
+
+using storewatch::detail::parse_decimal;
+using storewatch::detail::quote;
+using storewatch::detail::take_field;
+
+inline constexpr std::size_t stamp_digits = 13;   // milliseconds since 1970 up to the year 2286
+inline constexpr std::size_t object_digits = 20;  // any 64-bit number
+inline constexpr std::string_view floor_suffix = "!floor";  // '!' sorts before the '-' of records
+
+/// `number` in decimal, zero-padded to `width` digits.
+inline std::string padded(std::uint64_t number, std::size_t width) {
+  auto digits = std::to_string(number);
+  if (digits.size() < width) digits.insert(0, width - digits.size(), '0');
+  return digits;
+}
+
+/// The folder of `user`'s journal, relative to the store's key prefix.
+inline std::string journal_folder(std::string_view user) { return "journals/" + std::string(user) + "/"; }
+
+/// One entry of a journal folder, decoded from its name.
+struct journal_entry {
+  enum class kind { record, floor } what = kind::record;
+  std::uint64_t stamp = 0;   ///< the writer's clock (record) or the retention limit (floor), in ms
+  std::string writer{};      ///< records only
+  std::uint64_t object = 0;  ///< records only
+};
+
+inline std::string record_name(std::string_view user, std::uint64_t stamp, std::string_view writer,
+                               std::uint64_t object) {
+  return journal_folder(user) + padded(stamp, stamp_digits) + '-' + std::string(writer) + '-' +
+         padded(object, object_digits);
+}
+
+inline std::string floor_name(std::string_view user, std::uint64_t stamp) {
+  return journal_folder(user) + padded(stamp, stamp_digits) + std::string(floor_suffix);
+}
+
+/// Decodes `name`, relative to its journal folder; nullopt when it is no
+/// journal entry.
+inline std::optional<journal_entry> parse_journal_entry(std::string_view name) {
+  journal_entry entry;
+  if (name.size() <= stamp_digits || !parse_decimal(name.substr(0, stamp_digits), entry.stamp)) return std::nullopt;
+  name.remove_prefix(stamp_digits);
+  if (name == floor_suffix) {
+    entry.what = journal_entry::kind::floor;
+    return entry;
+  }
+  // "-<writer>-<object>"; the writer may itself contain '-'.
+  if (name.size() < object_digits + 3 || name.front() != '-' || name[name.size() - object_digits - 1] != '-') {
+    return std::nullopt;
+  }
+  const auto writer = name.substr(1, name.size() - object_digits - 2);
+  if (!storewatch::detail::is_writer_name(writer) || !parse_decimal(name.substr(name.size() - object_digits), entry.object)) {
+    return std::nullopt;
+  }
+  entry.writer = std::string(writer);
+  return entry;
+}
+
+/// A decoded S3 journal cursor: "s1;<horizon>;<floor>;<writer>=<object>[:<records>]@<stamp>;...".
+///
+/// - horizon: the newest stamp delivered (0: nothing yet);
+/// - floor: the newest retention limit seen (reported as a GAP once);
+/// - per writer still within the late window: its last object delivered
+///   wholly, or (":<records>") the number of records of it delivered so far,
+///   and that object's stamp.
+struct s3_cursor {
+  struct position {
+    std::uint64_t object = 0;
+    std::uint64_t records = 0;  ///< records of `object` delivered; `whole` when all
+    std::uint64_t stamp = 0;
+    static constexpr std::uint64_t whole = UINT64_MAX;
+  };
+
+  std::uint64_t horizon = 0;
+  std::uint64_t floor = 0;
+  std::map<std::string, position, std::less<>> writers;
+
+  /// True for a cursor of a reader that has read something: events before
+  /// its position are not "from the start" any more.
+  bool resuming() const { return horizon != 0 || floor != 0 || !writers.empty(); }
+
+  std::string encode() const {
+    std::string out = "s1;" + std::to_string(horizon) + ';' + std::to_string(floor);
+    for (const auto& [writer, at] : writers) {
+      out += ';';
+      out += writer;
+      out += '=';
+      out += std::to_string(at.object);
+      if (at.records != position::whole) out += ':' + std::to_string(at.records);
+      out += '@';
+      out += std::to_string(at.stamp);
+    }
+    return out;
+  }
+
+  /// Decodes `text` (empty: from the start); nullopt with `why` when it is
+  /// not an S3 journal cursor.
+  static std::optional<s3_cursor> decode(std::string_view text, std::string& why) {
+    s3_cursor cursor;
+    if (text.empty()) return cursor;
+    if (!text.starts_with("s1;")) {
+      why = "does not start with \"s1;\"";
+      return std::nullopt;
+    }
+    if (text.ends_with(';')) {
+      why = "ends with ';'";
+      return std::nullopt;
+    }
+    text.remove_prefix(3);
+    const auto next_field = [&text] { return take_field(text); };
+    if (!parse_decimal(next_field(), cursor.horizon) || !parse_decimal(next_field(), cursor.floor)) {
+      why = "has a bad horizon or floor";
+      return std::nullopt;
+    }
+    while (!text.empty()) {
+      const auto field = next_field();
+      const auto equals = field.find('=');
+      const auto at = field.find('@');
+      const auto bad = [&] {
+        why = "has a bad writer entry " + quote(field);
+        return std::nullopt;
+      };
+      if (equals == std::string_view::npos || at == std::string_view::npos || at < equals) return bad();
+      const auto writer = field.substr(0, equals);
+      auto number = field.substr(equals + 1, at - equals - 1);
+      position where;
+      where.records = position::whole;
+      if (const auto colon = number.find(':'); colon != std::string_view::npos) {
+        if (!parse_decimal(number.substr(colon + 1), where.records) || where.records == position::whole) return bad();
+        number = number.substr(0, colon);
+      }
+      if (!storewatch::detail::is_writer_name(writer) || !parse_decimal(number, where.object) ||
+          !parse_decimal(field.substr(at + 1), where.stamp) || cursor.writers.contains(writer)) {
+        return bad();
+      }
+      cursor.writers.emplace(std::string(writer), where);
+    }
+    return cursor;
+  }
+};
+
+/// What an S3 journal poll asks of the store next, as `s3_merge` decided
+/// it: a decision, not an action.
+struct s3_merge_step {
+  enum class kind {
+    list,   ///< list the journal folder: from `start_after`, or the page `continuation_token` names
+    fetch,  ///< get the bodies of the objects `keys` names
+    done,   ///< nothing more to ask this poll: take `s3_merge::finish()`
+  };
+  kind what = kind::done;
+  std::string prefix{};              ///< list: the journal's folder
+  std::string start_after{};         ///< list: where the late window starts (empty: at the oldest entry)
+  std::string continuation_token{};  ///< list: the previous page's (empty for the first page)
+  std::vector<std::string> keys{};   ///< fetch: object names relative to the store's key prefix, in listing order
+};
+
+/// One page of the listing of a journal folder, as the merge reads it.
+struct s3_listing_page {
+  std::vector<std::string> keys{};   ///< relative to the store's key prefix, in the listing's order
+  bool truncated = false;            ///< another page follows
+  std::string continuation_token{};  ///< names the next page when `truncated`
+};
+
+/// What a merge knows of the journal it reads.
+struct s3_merge_settings {
+  std::string folder{};   ///< the journal's folder, `journal_folder(user)`
+  std::string journal{};  ///< names it in messages and GAP events: "s3://<bucket>/<prefix>journals/<user>/"
+  std::chrono::milliseconds late_window{60'000};            ///< `s3_journal_options::late_window`
+  std::function<std::string(const event&)> record_check{};  ///< `s3_journal_options::record_check`
+};
+
+/// One poll of an S3 journal, from a cursor to the next. Fed the listing's
+/// pages and the bodies it asked for, it decides which records to deliver
+/// and in what order, which entries to skip or report, when a GAP is due,
+/// where the cursor goes, and which request comes next.
+///
+/// Driving it: while `next().what` is not `done`, make the request it
+/// names and hand the answer to `on_page` (list) or `on_bodies` (fetch);
+/// then `finish()` gives the poll's result.
+class s3_merge {
+ public:
+  /// Most record objects one fetch step asks for.
+  static constexpr std::size_t fetch_batch = 32;
+
+  /// A merge reading up to `max_events` events after `cursor`. A malformed
+  /// cursor is reported as a problem and answered with a GAP event, and the
+  /// merge reads from the oldest entry kept. `settings` and `reported` (the
+  /// keys already reported as no journal entry, to which the merge adds
+  /// those it reports, so each is reported once) must outlive the merge.
+  s3_merge(const s3_merge_settings& settings, std::set<std::string>& reported, std::string_view cursor,
+           std::size_t max_events)
+      : settings_(settings),
+        reported_(reported),
+        max_events_(max_events),
+        window_(static_cast<std::uint64_t>(std::max<std::int64_t>(0, settings.late_window.count()))) {
+    std::string why;
+    if (auto decoded = s3_cursor::decode(cursor, why)) {
+      cursor_ = std::move(*decoded);
+    } else {
+      result_.problems.push_back({errc::invalid_cursor, where() + ": cursor " + quote(cursor) + " " + why +
+                                                            "; reading from the oldest records kept"});
+      result_.events.push_back(storewatch::detail::make_gap("cursor " + quote(cursor) + " was not understood"));
+    }
+    resuming_ = cursor_.resuming();
+    list_.what = s3_merge_step::kind::list;
+    list_.prefix = settings_.folder;
+    if (cursor_.horizon > window_) list_.start_after = settings_.folder + padded(cursor_.horizon - window_, stamp_digits);
+    advance();
+  }
+
+  s3_merge(const s3_merge&) = delete;
+  s3_merge& operator=(const s3_merge&) = delete;
+
+  /// What to do next.
+  const s3_merge_step& next() const noexcept { return step_; }
+
+  /// The answer to a `list` step.
+  void on_page(s3_listing_page page) {
+    assert(step_.what == s3_merge_step::kind::list);
+    more_ = page.truncated;
+    list_.continuation_token = std::move(page.continuation_token);
+    items_.clear();
+    next_ = fetched_ = 0;
+    for (auto& key : page.keys) {
+      auto entry = key.starts_with(settings_.folder)
+                       ? parse_journal_entry(std::string_view(key).substr(settings_.folder.size()))
+                       : std::nullopt;
+      if (!entry) {
+        if (reported_.insert(key).second) {
+          result_.problems.push_back(
+              {errc::corrupt_record, where() + ": object " + quote(key) + " is not a journal record; skipped"});
+        }
+        continue;
+      }
+      if (entry->what == journal_entry::kind::record && delivered(*entry)) continue;
+      items_.push_back({std::move(key), std::move(*entry)});
+    }
+    advance();
+  }
+
+  /// The answer to a `fetch` step: one body per key, in its order; nullopt
+  /// for an object that is gone (a failed operation taken back, or
+  /// retention, whose floor follows).
+  void on_bodies(std::vector<std::optional<std::string>> bodies) {
+    assert(step_.what == s3_merge_step::kind::fetch && bodies.size() == batch_.size());
+    for (std::size_t i = 0; i < batch_.size() && i < bodies.size(); ++i) items_[batch_[i]].body = std::move(bodies[i]);
+    advance();
+  }
+
+  /// The cursor so far.
+  const s3_cursor& cursor() const noexcept { return cursor_; }
+
+  /// The poll's events, problems and next cursor; once `next()` is `done`.
+  poll_result finish() {
+    // Writers whose last object is older than the window are not listed
+    // again: forget them (a later object of theirs is new to the cursor).
+    std::erase_if(cursor_.writers, [&](const auto& writer) {
+      return writer.second.records == s3_cursor::position::whole && writer.second.stamp + window_ < cursor_.horizon;
+    });
+    result_.next_cursor = cursor_.encode();
+    return std::move(result_);
+  }
+
+ private:
+  // An entry of the current page not delivered before, with its body once fetched.
+  struct item {
+    std::string name;
+    journal_entry entry;
+    std::optional<std::string> body{};
+  };
+
+  std::string where() const { return "S3 journal " + settings_.journal; }
+
+  bool delivered(const journal_entry& entry) const {
+    const auto known = cursor_.writers.find(entry.writer);
+    if (known == cursor_.writers.end()) return false;
+    const auto& at = known->second;
+    return entry.object < at.object || (entry.object == at.object && at.records == s3_cursor::position::whole);
+  }
+
+  // Walks the page in order until a request is needed, the events are
+  // enough, or the listing is done; fetches the records ahead up to
+  // `fetch_batch` objects at a time, never more objects than events wanted.
+  void advance() {
+    while (result_.events.size() < max_events_) {
+      if (next_ == items_.size()) {
+        if (!more_) break;
+        step_ = list_;
+        return;
+      }
+      if (next_ == fetched_) {
+        const auto budget = std::min(max_events_ - result_.events.size(), fetch_batch);
+        batch_.clear();
+        for (; fetched_ < items_.size() && batch_.size() < budget; ++fetched_) {
+          if (items_[fetched_].entry.what == journal_entry::kind::record) batch_.push_back(fetched_);
+        }
+        if (!batch_.empty()) {
+          step_ = {};
+          step_.what = s3_merge_step::kind::fetch;
+          for (const auto index : batch_) step_.keys.push_back(items_[index].name);
+          return;
+        }
+      }
+      take(items_[next_++]);
+    }
+    step_ = {};
+  }
+
+  void take(const item& it) {
+    if (it.entry.what == journal_entry::kind::floor) {
+      if (it.entry.stamp > cursor_.floor) {
+        if (resuming_) {
+          result_.events.push_back(storewatch::detail::make_gap(settings_.journal + ": records stamped before " +
+                                                                std::to_string(it.entry.stamp) +
+                                                                " ms were removed by retention; some may not have been read"));
+        }
+        cursor_.floor = it.entry.stamp;
+      }
+      return;
+    }
+    if (it.body) read_object(it.name, it.entry, *it.body);
+  }
+
+  // Delivers the records of one object after those the cursor says were
+  // delivered, as many as fit; a line that is no good record is reported.
+  void read_object(const std::string& name, const journal_entry& entry, std::string_view body) {
+    auto& at = cursor_.writers[entry.writer];
+    const std::uint64_t skip = at.object == entry.object && at.records != s3_cursor::position::whole ? at.records : 0;
+    at.object = entry.object;
+    at.stamp = entry.stamp;
+    cursor_.horizon = std::max(cursor_.horizon, entry.stamp);
+    std::uint64_t index = 0;
+    std::size_t line_number = 0;
+    while (!body.empty()) {
+      ++line_number;
+      const auto newline = body.find('\n');
+      const auto line = body.substr(0, newline);
+      body = newline == std::string_view::npos ? std::string_view{} : body.substr(newline + 1);
+      if (index++ < skip) continue;
+      if (result_.events.size() >= max_events_) {
+        at.records = index - 1;
+        return;
+      }
+      std::string why = newline == std::string_view::npos ? "no newline at the end" : "";
+      auto e = why.empty() ? storewatch::detail::decode_record(line, why) : std::nullopt;
+      if (e && settings_.record_check) why = settings_.record_check(*e);
+      if (e && why.empty()) {
+        result_.events.push_back(std::move(*e));
+      } else {
+        result_.problems.push_back({errc::corrupt_record, where() + ": object " + quote(name) + " line " +
+                                                              std::to_string(line_number) + ": " + why + "; skipped"});
+      }
+    }
+    at.records = s3_cursor::position::whole;
+  }
+
+  const s3_merge_settings& settings_;
+  std::set<std::string>& reported_;
+  std::size_t max_events_;
+  std::uint64_t window_;
+  s3_cursor cursor_{};
+  bool resuming_ = false;
+  s3_merge_step list_{};           // the next list step: its start and continuation token
+  bool more_ = true;               // the listing has another page
+  std::vector<item> items_{};      // the current page's entries not delivered before
+  std::size_t next_ = 0;           // the next item to take
+  std::size_t fetched_ = 0;        // items before it need no fetch step
+  std::vector<std::size_t> batch_{};  // the items of the fetch step
+  s3_merge_step step_{};
+  poll_result result_{};
+};
+
+}  // namespace storewatch::s3::detail
