@@ -935,7 +935,7 @@ TEST_CASE("paths with bidi overrides, zero-width characters or C1 controls are r
   check_usage_error(root, {"--user", "alice222", "share", "x\u202E/", "--with", "bob123"}, {"x\\u202E/"});
 }
 
-TEST_CASE("tail: SIGTERM while blocked on a full stdout pipe ends it at once; the checkpoint holds what was written",
+TEST_CASE("tail: SIGTERM while blocked on a full stdout pipe ends it at once, the checkpoint holds what was written",
           "[cli][tail][signals]") {
   temp_dir dir;
   const auto& root = dir.path();

@@ -132,7 +132,7 @@ TEST_CASE("create: one new version stamped with the time given, CREATE to its ow
         errc::invalid_path);
 }
 
-TEST_CASE("share: each named user gets a SHARE per selected version; one shared already is announced again, "
+TEST_CASE("share: each named user gets a SHARE per selected version, one shared already is announced again, "
           "unchanged") {
   rules::store_state state{listing, {{a1.to_string(), {bob}}}};
   const auto planned = rules::decide(share_op(alice, {"docs/a.txt", false}, {bob, carol}), state);
@@ -146,7 +146,7 @@ TEST_CASE("share: each named user gets a SHARE per selected version; one shared 
   for (const auto& s : planned.steps) CHECK(s.version == versioned_path::parse(s.data));
 }
 
-TEST_CASE("share: the owner naming themselves is passed over; a user named twice gets one marker and two SHAREs") {
+TEST_CASE("share: the owner naming themselves is passed over, a user named twice gets one marker and two SHAREs") {
   const rules::store_state state{listing, {}};
   CHECK(rules::decide(share_op(alice, {"docs/b.txt", false}, {alice}), state).steps.empty());
   const auto planned = rules::decide(share_op(alice, {"docs/b.txt", false}, {bob, alice, bob}), state);
@@ -172,7 +172,7 @@ TEST_CASE("share, unshare and delete by someone who owns none of the versions li
   }
 }
 
-TEST_CASE("unshare: only users who hold a version get an UNSHARE; a non-grantee, the owner and a repeat get "
+TEST_CASE("unshare: only users who hold a version get an UNSHARE, a non-grantee, the owner and a repeat get "
           "nothing") {
   const rules::store_state state{listing, {{a1.to_string(), {bob, carol}}, {a2.to_string(), {carol}}}};
   const auto planned =
@@ -273,7 +273,7 @@ TEST_CASE("refusals: an invalid prefix, user, event name or data refuses the who
   CHECK_NOTHROW(rules::throw_if_refused(std::nullopt));
 }
 
-TEST_CASE("reading: the owner needs nothing, anyone else a share; a denial does not say whether the version exists") {
+TEST_CASE("reading: the owner needs nothing, anyone else a share, a denial does not say whether the version exists") {
   const auto own = rules::check_read(alice, a1);
   CHECK_FALSE(own.refused);
   CHECK_FALSE(own.needs_share);

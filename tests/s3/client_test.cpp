@@ -290,7 +290,7 @@ TEST_CASE("403: store_access_denied naming the bucket and key, without credentia
   CHECK(client.counts().failures == 1);
 }
 
-TEST_CASE("missing objects: get gives nullopt, exists false, remove succeeds; a missing bucket is an error") {
+TEST_CASE("missing objects: get gives nullopt, exists false, remove succeeds, a missing bucket is an error") {
   asio::io_context io;
   scripted_http_server server(io, [](const recorded_request& r, std::size_t) {
     if (r.target.find("no-bucket") != std::string::npos) {

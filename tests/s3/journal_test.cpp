@@ -41,7 +41,7 @@ poll_result poll_once(s3_kind& kind, s3::s3_journal_source& source, const std::s
 
 }  // namespace
 
-TEST_CASE("S3 journal names: records sort by stamp, writer, object; a floor before the records of its millisecond") {
+TEST_CASE("S3 journal names: records sort by stamp, writer, object, a floor before the records of its millisecond") {
   const auto a = sd::record_name("bob", 1700000000000, "host-1-aa", 7);
   CHECK(a == "journals/bob/1700000000000-host-1-aa-00000000000000000007");
   const auto entry = sd::parse_journal_entry(std::string_view(a).substr(sd::journal_folder("bob").size()));
@@ -105,7 +105,7 @@ TEST_CASE("S3 journal cursor: round trip, and malformed cursors rejected with a 
   }
 }
 
-TEST_CASE("S3 journal: an idle poll is one LIST request; new events cost one GET per operation") {
+TEST_CASE("S3 journal: an idle poll is one LIST request, new events cost one GET per operation") {
   s3_kind kind;
   auto alice = kind.open("alice");
   auto source = alice.get().events();
@@ -215,7 +215,7 @@ TEST_CASE("S3 journal: compaction leaves a floor - a resuming reader gets a GAP,
   CHECK(data_of(kind.journal(bob).take()) == std::vector<std::string>{"new"});
 }
 
-TEST_CASE("S3 journal: a corrupt record and a stray object are reported with their keys; the rest arrive") {
+TEST_CASE("S3 journal: a corrupt record and a stray object are reported with their keys, the rest arrive") {
   s3_kind kind;
   auto alice = kind.open("alice");
   auto bob = kind.open("bob");

@@ -200,7 +200,7 @@ TEST_CASE("keys are unescaped once, and keep UTF-8 and white space") {
   CHECK(page.start_after == "s<t");
 }
 
-TEST_CASE("ETags lose their quotes; other fields are as given") {
+TEST_CASE("ETags lose their quotes, other fields are as given") {
   const auto page = s3::parse_list_objects_v2(aws_listing(
       "<IsTruncated>false</IsTruncated>"
       R"(<Contents><Key>a</Key><ETag>&quot;d41d8cd98f00b204e9800998ecf8427e-2&quot;</ETag><Size>0</Size>)"
