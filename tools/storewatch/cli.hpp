@@ -97,10 +97,10 @@ class command_line {
       if (value && *value) parsed_.store = {value, variable};
     }
     for (const char* name : {"--store", "--root"}) {
-      app_.add_option_function<std::string>(
-              name, [this, name](const std::string& value) { parsed_.store = {value, "option '" + std::string(name) + "'"}; },
-              "the store")
-          ->type_name("LOCATION");
+      const auto given = [this, name](const std::string& value) {
+        parsed_.store = {value, "option '" + std::string(name) + "'"};
+      };
+      app_.add_option_function<std::string>(name, given, "the store")->type_name("LOCATION");
     }
     app_.add_option_function<std::string>(
             "--endpoint", [this](const std::string& value) { parsed_.endpoint = value; }, "the S3 service")

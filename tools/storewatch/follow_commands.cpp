@@ -313,15 +313,17 @@ void add_tail_command(command_line& line) {
                            return with_store(c, io, false, [&](auto& store) { return run_tail(*t, io, store); });
                          }});
   add_flag(tail, "from-start", t->from_start, "start at the beginning of your journal (default: at its end)");
-  add_value(tail, "checkpoint", t->checkpoint, "resume after the last event printed, and save progress to FILE", "FILE");
+  add_value(tail, "checkpoint", t->checkpoint, "resume after the last event printed, and save progress to FILE",
+            "FILE");
   t->follow.add_to(tail, "only these event names: CREATE,SHARE,...", "only events whose data starts with P",
                    "poll interval in SECONDS, more than 0 (default 0.2)");
 }
 
 void add_watch_command(command_line& line) {
   auto w = std::make_shared<watch_options>();
-  auto& watch = line.add({"watch", "DIR", 1, 1, "print the changes in a directory tree as they happen (no store needed)",
-                          "", [w](invocation& c) { return run_watch(c, *w); }});
+  auto& watch = line.add({"watch", "DIR", 1, 1,
+                          "print the changes in a directory tree as they happen (no store needed)", "",
+                          [w](invocation& c) { return run_watch(c, *w); }});
   add_value(watch, "state", w->state,
             "keep the watch's journal, snapshot and checkpoint in FOLDER: a restarted watch prints what changed while "
             "it was down, and nothing twice",

@@ -182,6 +182,8 @@ int print_matched(const invocation& c, const selection_options& options, const s
 using versions = std::vector<versioned_path>;
 
 /// Runs `operation(store, handler)` on the store `c` names, to its end.
+/// The operation reads its arguments itself, after the store's checks, so
+/// that a store that is not there is the error even when they are wrong.
 template <class Result, class Operation>
 Result on_store(const invocation& c, bool known_user, Operation operation) {
   asio::io_context io;
@@ -201,19 +203,19 @@ void add_sharing(command_line& line, const std::string& name, const std::string&
     selection_options selection;
   };
   auto o = std::make_shared<options>();
-  auto& app = line.add({name, "PREFIX", 1, 1, summary, "", [o, share](invocation& c) {
-                          auto users = required_users(c, o->with, "with");
-                          auto which = o->selection.of(c.positionals[0]);
-                          return print_matched(c, o->selection, on_store<versions>(c, false, [&](auto& store, auto handler) {
-                                                 if (share) {
-                                                   store.async_share_files(std::move(which), std::move(users),
-                                                                           std::move(handler));
-                                                 } else {
-                                                   store.async_unshare_files(std::move(which), std::move(users),
-                                                                             std::move(handler));
-                                                 }
-                                               }));
-                        }});
+  const auto run = [o, share](invocation& c) {
+    const auto matched = on_store<versions>(c, false, [&](auto& store, auto handler) {
+      auto users = required_users(c, o->with, "with");
+      auto which = o->selection.of(c.positionals[0]);
+      if (share) {
+        store.async_share_files(std::move(which), std::move(users), std::move(handler));
+      } else {
+        store.async_unshare_files(std::move(which), std::move(users), std::move(handler));
+      }
+    });
+    return print_matched(c, o->selection, matched);
+  };
+  auto& app = line.add({name, "PREFIX", 1, 1, summary, "", run});
   add_value(app, "with", o->with, with_help, "USERS");
   o->selection.add_to(app);
 }
@@ -221,17 +223,18 @@ void add_sharing(command_line& line, const std::string& name, const std::string&
 }  // namespace
 
 void add_store_commands(command_line& line) {
-  line.add({"init", "", 0, 0, "create the store (a folder store's root); every other command needs one", "", run_init});
+  line.add({"init", "", 0, 0, "create the store (a folder store's root); every other command needs one", "",
+            run_init});
 
   auto max_size = std::make_shared<std::optional<std::string>>();
   auto& create = line.add({"create", "PATH [FILE|-]", 1, 2,
                            "store FILE (or stdin) as a new version of PATH; prints the version", "",
                            [max_size](invocation& c) {
-                             const auto& path = c.positionals[0];
-                             validate_path(path);  // before reading what may be a large input
-                             auto bytes = read_input(c.positionals.size() > 1 ? c.positionals[1] : "-",
-                                                     parse_size_option(*max_size));
                              print_versions({on_store<versioned_path>(c, false, [&](auto& store, auto handler) {
+                               const auto& path = c.positionals[0];
+                               validate_path(path);  // before reading what may be a large input
+                               auto bytes = read_input(c.positionals.size() > 1 ? c.positionals[1] : "-",
+                                                       parse_size_option(*max_size));
                                store.async_create_file(path, std::move(bytes), std::move(handler));
                              })});
                              return 0;
@@ -248,22 +251,24 @@ void add_store_commands(command_line& line) {
   auto& remove = line.add({"delete", "PREFIX", 1, 1,
                            "delete your versions under PREFIX; prints each version (status 3 if none matched)", "",
                            [selection](invocation& c) {
-                             auto which = selection->of(c.positionals[0]);
-                             return print_matched(c, *selection, on_store<versions>(c, false, [&](auto& store, auto handler) {
-                                                    store.async_delete_files(std::move(which), std::move(handler));
-                                                  }));
+                             const auto matched = on_store<versions>(c, false, [&](auto& store, auto handler) {
+                               store.async_delete_files(selection->of(c.positionals[0]), std::move(handler));
+                             });
+                             return print_matched(c, *selection, matched);
                            }});
   selection->add_to(remove);
 
   auto to = std::make_shared<std::optional<std::string>>();
   auto& publish = line.add({"publish", "NAME [DATA]", 1, 2, "send an application event NAME with DATA to users", "",
                             [to](invocation& c) {
-                              auto users = required_users(c, *to, "to");
                               const auto data = c.positionals.size() > 1 ? c.positionals[1] : "";
-                              const auto ids = on_store<std::vector<std::string>>(c, false, [&](auto& store, auto handler) {
-                                store.async_publish_event(c.positionals[0], data, std::move(users), std::move(handler));
+                              using ids = std::vector<std::string>;
+                              const auto published = on_store<ids>(c, false, [&](auto& store, auto handler) {
+                                auto users = required_users(c, *to, "to");
+                                store.async_publish_event(c.positionals[0], data, std::move(users),
+                                                          std::move(handler));
                               });
-                              for (const auto& id : ids) std::printf("%s\n", id.c_str());
+                              for (const auto& id : published) std::printf("%s\n", id.c_str());
                               return 0;
                             }});
   add_value(publish, "to", *to, "users to notify: U1[,U2...]", "USERS");
@@ -285,10 +290,10 @@ void add_store_commands(command_line& line) {
             "On an s3:// store the user is not checked first: a version that is not yours or shared\n"
             "with you is \"cannot read\" (exit 1), as on a folder store.\n",
             [](invocation& c) {
-              std::string why;
-              auto version = versioned_path::try_parse(c.positionals[0], &why);
-              if (!version) throw usage_error(why);
               const auto bytes = on_store<std::string>(c, true, [&](auto& store, auto handler) {
+                std::string why;
+                auto version = versioned_path::try_parse(c.positionals[0], &why);
+                if (!version) throw usage_error(why);
                 store.async_read_file(std::move(*version), std::move(handler));
               });
               std::fwrite(bytes.data(), 1, bytes.size(), stdout);
