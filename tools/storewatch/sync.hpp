@@ -61,17 +61,13 @@ poll_result poll_once(asio::io_context& io, Source& source, const std::string& c
 /// rethrows what it threw.
 template <class T>
 T run_coroutine(asio::io_context& io, asio::awaitable<T> work) {
-  std::optional<T> value;
-  std::exception_ptr failure;
-  bool done = false;
-  asio::co_spawn(io, std::move(work), [&](std::exception_ptr thrown, T result) {
-    failure = thrown;
-    if (!thrown) value.emplace(std::move(result));
-    done = true;
+  std::optional<std::pair<std::exception_ptr, std::optional<T>>> outcome;
+  asio::co_spawn(io, std::move(work), [&outcome](std::exception_ptr thrown, T result) {
+    outcome.emplace(thrown, thrown ? std::nullopt : std::optional<T>(std::move(result)));
   });
-  run_until(io, [&] { return done; });
-  if (failure) std::rethrow_exception(failure);
-  return std::move(*value);
+  run_until(io, [&] { return outcome.has_value(); });
+  if (outcome->first) std::rethrow_exception(outcome->first);
+  return std::move(*outcome->second);
 }
 
 }  // namespace storewatch::cli
