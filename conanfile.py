@@ -49,6 +49,11 @@ class StorewatchConan(ConanFile):
             self.requires("openssl/[>=3 <4]", transitive_headers=True, transitive_libs=True)
             self.requires("pugixml/[>=1.11 <2]", transitive_headers=True, transitive_libs=True)
             self.requires("libcurl/[>=7.80 <9]", transitive_headers=True, transitive_libs=True)
+        if self.options.tools:
+            # The tool's command line and ISO 8601 times; header-only, and
+            # nothing of them reaches the library's users.
+            self.requires("cli11/[>=2.1 <3]", visible=False)
+            self.requires("date/[>=3 <4]", visible=False)
 
     def package_id(self):
         if self.info.options.tools:
@@ -116,6 +121,7 @@ class StorewatchConan(ConanFile):
         s3.libdirs = []
         s3.bindirs = []
         s3.requires = ["core", "openssl::crypto", "pugixml::pugixml", "libcurl::curl"]
+        s3.defines = ["STOREWATCH_WITH_S3"]  # as the CMake package's storewatch::s3: open_store.hpp's s3:// part
 
     def _core(self, info):
         """The header-only core's information, on the package or its core component."""

@@ -1,13 +1,14 @@
 // Command-line options of the two-user demo programs: "--name value" pairs
-// checked against a table, so each program states what it accepts; and the
-// store they name, a folder (--root DIR) or an S3 bucket (--store
-// s3://bucket/prefix, when built with the S3 component).
+// read by CLI11 against a table, so each program states what it accepts; and
+// the store they name, a folder (--root DIR) or an S3 bucket (--store
+// s3://bucket/prefix, when built with the S3 component), opened by
+// storewatch::open_store.
 #pragma once
 
+#include <storewatch/open_store.hpp>
 #include <storewatch/storewatch.hpp>
-#ifdef STOREWATCH_EXAMPLES_S3
-#include <storewatch/s3/store.hpp>
-#endif
+
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <variant>
 
 namespace demo {
 
@@ -25,31 +27,17 @@ struct option {
   const char* meaning;  // for --help
 };
 
-/// Fills `options` from argv; prints usage and exits 2 on anything unknown.
+/// Fills `options` from argv ("--name value" or "--name=value"); prints
+/// usage and exits 0 for --help, 2 on anything unknown.
 inline void parse(int argc, char** argv, std::map<std::string, option>& options, const char* summary) {
-  const auto usage = [&](FILE* out) {
-    std::fprintf(out, "%s\n\nusage: %s", summary, argv[0]);
-    for (const auto& [key, o] : options) std::fprintf(out, " [--%s VALUE]", o.name);
-    std::fprintf(out, "\n");
-    for (const auto& [key, o] : options) {
-      std::fprintf(out, "  --%-12s %s%s%s%s\n", o.name, o.meaning, o.value.empty() ? "" : " (default: ",
-                   o.value.c_str(), o.value.empty() ? "" : ")");
-    }
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(stdout);
-      std::exit(0);
-    }
-    const auto found = arg.starts_with("--") ? options.find(std::string(arg.substr(2))) : options.end();
-    if (found == options.end() || i + 1 >= argc) {
-      std::fprintf(stderr, "%s: %s '%s'\n", argv[0], found == options.end() ? "unknown option" : "missing value for",
-                   argv[i]);
-      usage(stderr);
-      std::exit(2);
-    }
-    found->second.value = argv[++i];
+  CLI::App app{summary, argv[0]};
+  for (auto& [key, o] : options) {
+    app.add_option("--" + std::string(o.name), o.value, o.meaning)->type_name("VALUE")->capture_default_str();
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    std::exit(app.exit(error) == 0 ? 0 : 2);
   }
 }
 
@@ -84,7 +72,9 @@ inline std::string store_location(std::map<std::string, option>& options) {
 }
 
 /// True when the options name an S3 store.
-inline bool is_s3(std::map<std::string, option>& options) { return store_location(options).starts_with("s3://"); }
+inline bool is_s3(std::map<std::string, option>& options) {
+  return storewatch::is_s3_location(store_location(options));
+}
 
 /// Opens the store the options name, as `user`, and returns `use(store)`:
 /// a `storewatch::local_store` for a directory, a `storewatch::s3::s3_store`
@@ -94,22 +84,11 @@ inline bool is_s3(std::map<std::string, option>& options) { return store_locatio
 /// operations, so `use` is written once (a generic lambda).
 template <class Use>
 auto with_store(asio::io_context& io, std::map<std::string, option>& options, const std::string& user, Use&& use) {
-  const auto location = store_location(options);
-  if (location.starts_with("s3://")) {
-#ifdef STOREWATCH_EXAMPLES_S3
-    auto config = storewatch::s3::config_from_environment(location);
-    if (!options["endpoint"].value.empty()) {
-      config.endpoint = storewatch::s3::parse_endpoint(options["endpoint"].value, "--endpoint");
-    }
-    storewatch::s3::s3_store store(io.get_executor(), config, user);
-    return use(store);
-#else
-    throw std::runtime_error("--store " + location + ": this program was built without S3 support");
-#endif
-  }
-  if (!options["endpoint"].value.empty()) throw std::runtime_error("--endpoint is only for an s3:// store");
-  storewatch::local_store store(io.get_executor(), location, user);
-  return use(store);
+  storewatch::open_store_options how;
+  how.endpoint = options["endpoint"].value;
+  how.endpoint_origin = "--endpoint";
+  auto store = storewatch::open_store(io.get_executor(), store_location(options), user, how);
+  return std::visit(std::forward<Use>(use), store);
 }
 
 }  // namespace demo

@@ -9,6 +9,9 @@ packages=(g++ cmake ninja-build libasio-dev nlohmann-json3-dev zlib1g-dev)
 # The S3 store (storewatch::s3): SHA-256 and HMAC for SigV4 signing, the XML
 # parser for S3's responses, and libcurl for HTTP(S).
 packages+=(libssl-dev libpugixml-dev libcurl4-openssl-dev)
+# The tool's and the programs' command lines (CLI11), and the tool's ISO 8601
+# times (Howard Hinnant's date library); both header-only.
+packages+=(libcli11-dev libhowardhinnant-date-dev)
 if [[ "${1:-}" != "--demo" ]]; then
   packages+=(catch2 clang-16 libclang-rt-16-dev)
   # The packaging tests: pkg-config, the Conan recipe's stand-in run and

@@ -4,7 +4,7 @@
 // without a fuzzing build.
 #include "common/fixture.hpp"
 
-#include "../tools/time_text.hpp"
+#include "../tools/storewatch/time_text.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,23 +1,24 @@
-// Fuzz target: the storewatch tool's argument parser (storewatch::cli::parse
-// and split_list in tools/cli.hpp).
+// Fuzz target: the storewatch tool's command line (storewatch::cli::command_line
+// in tools/storewatch/cli.hpp, on CLI11, with the tool's own commands from
+// tools/storewatch/*_command*.cpp) and split_list.
 //
 // The input is an argument vector: its bytes split at NUL. The first
 // argument picks the command (by name, or by its length when it names none)
-// and the rest go to cli::parse, as tools/storewatch.cpp does after the
-// global options. The command table lives only in tools/storewatch.cpp, so a
-// copy of its shape (names, positional counts, options and whether they take
-// a value) is below; keep it in step when commands change.
+// and the rest follow it, as after the tool's global options.
 //
 // Properties checked (abort on violation):
-// - parse throws nothing but cli::usage_error;
-// - what it accepts has between min and max positionals, only options the
-//   command has, and flags with an empty value;
-// - canonical round trip: the options written as "--name=value" (flags as
-//   "--name"), then "--", then the positionals, parse to the same result;
+// - parse throws nothing but cli::usage_error (CLI11's errors become usage
+//   errors with a message);
+// - what it accepts names the command, with between its min and max
+//   positionals;
+// - canonical round trip: the accepted options written as "--name=value",
+//   then "--", then the positionals, parse to the same options and
+//   positionals;
 // - list options (--with, --to, --names, --include, --exclude) split into
 //   non-empty items that join back to the value, or throw usage_error;
 // - time options (--since, --until) go through parse_time without throwing.
 #include "cli.hpp"
+#include "commands.hpp"
 #include "time_text.hpp"
 
 #include <cstddef>
@@ -25,6 +26,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <map>
+#include <memory>
 #include <optional>
 #include <source_location>
 #include <string>
@@ -33,9 +36,7 @@
 
 namespace {
 
-using storewatch::cli::command_spec;
-using storewatch::cli::option_spec;
-using storewatch::cli::parsed_args;
+namespace cli = storewatch::cli;
 
 void require(bool holds, const char* what, std::source_location where = std::source_location::current()) {
   if (holds) return;
@@ -43,55 +44,59 @@ void require(bool holds, const char* what, std::source_location where = std::sou
   std::abort();
 }
 
-std::vector<option_spec> with_selection(std::vector<option_spec> options) {
-  options.push_back({"recursive", false, ""});
-  options.push_back({"since", true, ""});
-  options.push_back({"until", true, ""});
-  return options;
+/// The tool's command line with all its commands.
+std::unique_ptr<cli::command_line> tool_line() {
+  auto line = std::make_unique<cli::command_line>();
+  cli::add_store_commands(*line);
+  cli::add_tail_command(*line);
+  cli::add_stats_command(*line);
+  cli::add_watch_command(*line);
+  return line;
 }
 
-const std::vector<command_spec>& commands() {
-  static const std::vector<command_spec> table{
-      {"create", "PATH [FILE|-]", 1, 2, {}, ""},
-      {"share", "PREFIX", 1, 1, with_selection({{"with", true, ""}}), ""},
-      {"unshare", "PREFIX", 1, 1, with_selection({{"with", true, ""}}), ""},
-      {"delete", "PREFIX", 1, 1, with_selection({}), ""},
-      {"publish", "NAME [DATA]", 1, 2, {{"to", true, ""}}, ""},
-      {"ls", "[PREFIX]", 0, 1, {{"recursive", false, ""}}, ""},
-      {"cat", "VERSIONED_PATH", 1, 1, {}, ""},
-      {"tail", "", 0, 0,
-       {{"from-start", false, ""}, {"checkpoint", true, ""}, {"names", true, ""}, {"prefix", true, ""},
-        {"format", true, ""}, {"count", true, ""}, {"timeout", true, ""}, {"interval", true, ""}},
-       ""},
-      {"stats", "", 0, 0, {}, ""},
-      {"watch", "DIR", 1, 1,
-       {{"state", true, ""}, {"include", true, ""}, {"exclude", true, ""}, {"no-hidden", false, ""},
-        {"no-symlinks", false, ""}, {"flat", false, ""}, {"existing", false, ""}, {"settle", true, ""},
-        {"names", true, ""}, {"prefix", true, ""}, {"format", true, ""}, {"count", true, ""},
-        {"timeout", true, ""}, {"interval", true, ""}},
-       ""},
-  };
-  return table;
+const std::vector<std::string>& command_names() {
+  static const std::vector<std::string> names{"init", "create", "share", "unshare", "delete", "publish",
+                                              "ls",   "cat",    "tail",  "stats",   "watch"};
+  return names;
 }
 
-std::optional<parsed_args> documented(const command_spec& spec, const std::vector<std::string>& args) {
+/// What an accepted command line said: the command, its positionals, and
+/// each option given with its values.
+struct accepted {
+  std::string command;
+  std::vector<std::string> positionals;
+  std::map<std::string, std::vector<std::string>> options;
+};
+
+std::optional<accepted> documented(const std::vector<std::string>& args) {
+  auto line = tool_line();
   try {
-    return storewatch::cli::parse(spec, args);
-  } catch (const storewatch::cli::usage_error& error) {
+    if (line->parse(args)) return std::nullopt;  // help
+  } catch (const cli::usage_error& error) {
     require(std::string_view(error.what()).size() > 0, "a usage error without a message");
     return std::nullopt;
   } catch (const std::exception& other) {
     std::fprintf(stderr, "fuzz_cli: parse threw %s\n", other.what());
     require(false, "parse threw something other than usage_error");
   }
-  return std::nullopt;
+  const auto& parsed = line->parsed();
+  require(parsed.command != nullptr, "accepted without a command");
+  accepted out{parsed.command->name, parsed.positionals, {}};
+  for (const auto* option : parsed.command->app->get_options()) {
+    if (option->get_positional() || option->count() == 0) continue;
+    out.options[option->get_name()] = option->results();
+  }
+  require(out.positionals.size() >= parsed.command->min_positionals &&
+              out.positionals.size() <= parsed.command->max_positionals,
+          "accepted a wrong number of positionals");
+  return out;
 }
 
 void check_list(const std::string& value, std::string_view option) {
   std::vector<std::string> items;
   try {
-    items = storewatch::cli::split_list(value, option);
-  } catch (const storewatch::cli::usage_error&) {
+    items = cli::split_list(value, option);
+  } catch (const cli::usage_error&) {
     return;
   } catch (const std::exception& other) {
     std::fprintf(stderr, "fuzz_cli: split_list threw %s\n", other.what());
@@ -117,36 +122,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     args.emplace_back(bytes.substr(start, end - start));
     start = end + 1;
   }
-  const command_spec* spec = nullptr;
-  for (const auto& candidate : commands()) {
-    if (candidate.name == args.front()) spec = &candidate;
-  }
-  if (!spec) spec = &commands()[args.front().size() % commands().size()];
-  args.erase(args.begin());
+  bool named = false;
+  for (const auto& name : command_names()) named = named || name == args.front();
+  if (!named) args.front() = command_names()[args.front().size() % command_names().size()];
 
-  const auto parsed = documented(*spec, args);
+  const auto parsed = documented(args);
   if (!parsed) return 0;
-  require(parsed->positionals.size() >= spec->min_positionals && parsed->positionals.size() <= spec->max_positionals,
-          "accepted a wrong number of positionals");
-  std::vector<std::string> canonical;
-  for (const auto& [name, value] : parsed->options) {
-    const option_spec* option = nullptr;
-    for (const auto& candidate : spec->options) {
-      if (candidate.name == name) option = &candidate;
+  std::vector<std::string> canonical{parsed->command};
+  for (const auto& [name, values] : parsed->options) {
+    for (const auto& value : values) {
+      canonical.push_back(name + "=" + value);
+      const auto bare = name.substr(2);
+      if (bare == "with" || bare == "to" || bare == "names" || bare == "include" || bare == "exclude") {
+        check_list(value, bare);
+      }
+      if (bare == "since" || bare == "until") (void)cli::parse_time(value);
     }
-    require(option != nullptr, "accepted an option the command does not have");
-    require(option->takes_value || value.empty(), "a flag has a value");
-    canonical.push_back(option->takes_value ? "--" + name + "=" + value : "--" + name);
-    if (name == "with" || name == "to" || name == "names" || name == "include" || name == "exclude") {
-      check_list(value, name);
-    }
-    if (name == "since" || name == "until") (void)storewatch::cli::parse_time(value);
   }
   canonical.emplace_back("--");
   canonical.insert(canonical.end(), parsed->positionals.begin(), parsed->positionals.end());
-  const auto again = documented(*spec, canonical);
+  const auto again = documented(canonical);
   require(again.has_value(), "the canonical form of accepted arguments is rejected");
-  require(again->positionals == parsed->positionals && again->options == parsed->options,
+  require(again->command == parsed->command && again->positionals == parsed->positionals &&
+              again->options == parsed->options,
           "the canonical form of accepted arguments parses differently");
   return 0;
 }

@@ -257,8 +257,13 @@ s3_requirements = {
 if "s3" in chosen:
     requirements.update(s3_requirements)
 required = {reference.split("/")[0]: (reference, traits) for reference, traits in recipe.required.items()}
-if sorted(required) != sorted(requirements):
-    fail("the recipe requires %s; expected %s" % (sorted(required), sorted(requirements)))
+# The tool's own requirements: built into it, passed on to nobody.
+tool_requirements = ["cli11", "date"] if "tools" in chosen else []
+if sorted(required) != sorted([*requirements, *tool_requirements]):
+    fail("the recipe requires %s; expected %s" % (sorted(required), sorted([*requirements, *tool_requirements])))
+for name in tool_requirements:
+    if required[name][1].get("visible", True):
+        fail("%s: only the tool uses it, but it is visible to storewatch's users" % required[name][0])
 
 
 def version_tuple(text):

@@ -16,8 +16,10 @@
 //   storewatch_listener_process --root DIR --checkpoint FILE --output FILE
 //                               [--checkpoint-every 256] [--poll-ms 10]
 //                               [--fsync-output 1] [--batch-size N]
-#include <storewatch/s3/store.hpp>
+#include <storewatch/open_store.hpp>
 #include <storewatch/storewatch.hpp>
+
+#include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <chrono>
@@ -28,19 +30,12 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 
 #include <fcntl.h>
 #include <unistd.h>
 
 namespace {
-
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "listener_process: %s\nusage: listener_process --root DIR --checkpoint FILE --output FILE "
-               "[--checkpoint-every N] [--poll-ms MS] [--fsync-output 1|0] [--batch-size N]\n",
-               why);
-  std::exit(2);
-}
 
 void write_line(int fd, const std::string& line, bool durably) {
   std::string_view rest = line;
@@ -89,30 +84,23 @@ int main(int argc, char** argv) {
   long long poll_ms = 10;
   bool fsync_output = true;
   long long batch_size = 0;  // the library's default
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view option = argv[i];
-    if (i + 1 >= argc) usage("an option lacks its value");
-    const char* value = argv[++i];
-    if (option == "--root") {
-      root = value;
-    } else if (option == "--checkpoint") {
-      checkpoint = value;
-    } else if (option == "--output") {
-      output = value;
-    } else if (option == "--checkpoint-every") {
-      checkpoint_every = std::atoll(value);
-    } else if (option == "--poll-ms") {
-      poll_ms = std::atoll(value);
-    } else if (option == "--fsync-output") {
-      fsync_output = std::string_view(value) != "0";
-    } else if (option == "--batch-size") {
-      batch_size = std::atoll(value);
-    } else {
-      usage("unknown option");
-    }
-  }
-  if (root.empty() || checkpoint.empty() || output.empty() || checkpoint_every < 1 || poll_ms < 1 || batch_size < 0) {
-    usage("--root, --checkpoint and --output are required");
+  CLI::App app{"A listener process for the system tests", "listener_process"};
+  app.add_option("--root", root, "the store: a folder or s3://bucket/prefix")->type_name("DIR")->required();
+  app.add_option("--checkpoint", checkpoint, "the listener's checkpoint")->type_name("FILE")->required();
+  app.add_option("--output", output, "where each delivered event is appended")->type_name("FILE")->required();
+  app.add_option("--checkpoint-every", checkpoint_every, "events between checkpoint saves")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--poll-ms", poll_ms, "the poll interval")->type_name("MS")->check(CLI::PositiveNumber);
+  app.add_option("--fsync-output", fsync_output, "fsync each output line (1) or only write it (0)")
+      ->type_name("1|0");
+  app.add_option("--batch-size", batch_size, "the poller's batch size (0: the library's)")
+      ->type_name("N")
+      ->check(CLI::NonNegativeNumber);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
   }
 
   const int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -130,13 +118,8 @@ int main(int argc, char** argv) {
     options.checkpoint_every = static_cast<std::size_t>(checkpoint_every);
     options.poller.poll_interval = std::chrono::milliseconds(poll_ms);
     if (batch_size > 0) options.poller.batch_size = static_cast<std::size_t>(batch_size);
-    if (root.starts_with("s3://")) {
-      storewatch::s3::s3_store store(io.get_executor(), storewatch::s3::config_from_environment(root), "bob123");
-      listen(io, signals, store, std::move(options), fd, fsync_output);
-    } else {
-      storewatch::local_store store(io.get_executor(), root, "bob123");
-      listen(io, signals, store, std::move(options), fd, fsync_output);
-    }
+    auto store = storewatch::open_store(io.get_executor(), root, "bob123");
+    std::visit([&](auto& opened) { listen(io, signals, opened, std::move(options), fd, fsync_output); }, store);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "listener_process: %s\n", error.what());
     ::close(fd);

@@ -9,18 +9,20 @@
 //
 //   storewatch_writer_process --root DIR --name writer0 --count 10000
 //                             [--user alice222] [--interval-us 0] [--segment-bytes N]
-#include <storewatch/s3/store.hpp>
+#include <storewatch/open_store.hpp>
 #include <storewatch/storewatch.hpp>
+
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <signal.h>
@@ -40,14 +42,6 @@ void stop_on_signals() {
   action.sa_flags = SA_RESTART;
   ::sigaction(SIGTERM, &action, nullptr);
   ::sigaction(SIGINT, &action, nullptr);
-}
-
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "writer_process: %s\nusage: writer_process --root DIR --name NAME --count N [--user USER] "
-               "[--interval-us US] [--segment-bytes BYTES]\n",
-               why);
-  std::exit(2);
 }
 
 /// Publishes `count` events through `store`, each waited for on `io`.
@@ -83,39 +77,25 @@ int main(int argc, char** argv) {
   long long count = -1;
   long long interval_us = 0;
   unsigned long long segment_bytes = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view option = argv[i];
-    if (i + 1 >= argc) usage("an option lacks its value");
-    const char* value = argv[++i];
-    if (option == "--root") {
-      root = value;
-    } else if (option == "--name") {
-      name = value;
-    } else if (option == "--user") {
-      user = value;
-    } else if (option == "--count") {
-      count = std::atoll(value);
-    } else if (option == "--interval-us") {
-      interval_us = std::atoll(value);
-    } else if (option == "--segment-bytes") {
-      segment_bytes = std::strtoull(value, nullptr, 10);
-    } else {
-      usage("unknown option");
-    }
+  CLI::App app{"A writer process for the system tests", "writer_process"};
+  app.add_option("--root", root, "the store: a folder or s3://bucket/prefix")->type_name("DIR")->required();
+  app.add_option("--name", name, "the writer's name, in each event's data")->type_name("NAME")->required();
+  app.add_option("--count", count, "how many events to publish")->type_name("N")->required()->check(
+      CLI::NonNegativeNumber);
+  app.add_option("--user", user, "who publishes")->type_name("USER");
+  app.add_option("--interval-us", interval_us, "pause after each event")->type_name("US");
+  app.add_option("--segment-bytes", segment_bytes, "a folder store's journal segment size")->type_name("BYTES");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
   }
-  if (root.empty() || name.empty() || count < 0) usage("--root, --name and --count are required");
-
   try {
     asio::io_context io;
-    if (root.starts_with("s3://")) {
-      storewatch::s3::s3_store store(io.get_executor(), storewatch::s3::config_from_environment(root), user);
-      publish(io, store, name, count, interval_us);
-    } else {
-      storewatch::local_store_options options;
-      if (segment_bytes > 0) options.segment_bytes = segment_bytes;
-      storewatch::local_store store(io.get_executor(), root, user, options);
-      publish(io, store, name, count, interval_us);
-    }
+    storewatch::open_store_options options;
+    if (segment_bytes > 0) options.local.segment_bytes = segment_bytes;
+    auto store = storewatch::open_store(io.get_executor(), root, user, options);
+    std::visit([&](auto& opened) { publish(io, opened, name, count, interval_us); }, store);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "writer_process %s: %s\n", name.c_str(), error.what());
     return 1;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -352,14 +353,16 @@ inline credentials credentials_from_environment() {
 /// - credentials: see `credentials_from_environment`;
 /// - region: AWS_REGION, else AWS_DEFAULT_REGION, else "us-east-1" (the
 ///   region the AWS SDKs and most S3-compatible servers assume);
-/// - endpoint: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else AWS's
+/// - endpoint: `endpoint_override` when given (the variables are then not
+///   read), else AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else AWS's
 ///   endpoint for the region;
 /// - addressing: automatic.
 ///
 /// Throws std::invalid_argument naming the variable (or "store URL") at fault.
 /// Reads the environment with std::getenv: do not call it while another
 /// thread may change the environment.
-inline config config_from_environment(std::string_view store_url) {
+inline config config_from_environment(std::string_view store_url,
+                                      const std::optional<endpoint>& endpoint_override = std::nullopt) {
   auto location = parse_store_url(store_url);
   config result;
   result.bucket = std::move(location.bucket);
@@ -376,7 +379,9 @@ inline config config_from_environment(std::string_view store_url) {
     result.region = std::move(region);
   }
 
+  if (endpoint_override) result.endpoint = *endpoint_override;
   for (const char* variable : {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}) {
+    if (endpoint_override) break;
     const auto url = detail::environment(variable);
     if (url.empty()) continue;
     result.endpoint = parse_endpoint(url, variable);

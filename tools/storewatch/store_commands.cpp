@@ -1,0 +1,304 @@
+// The store operations: init, create, share, unshare, delete, publish, ls
+// and cat. Each is written once, over either kind of store (`with_store`),
+// and drives the store's asynchronous operation to its end (`complete`).
+#include "commands.hpp"
+#include "output.hpp"
+#include "store.hpp"
+#include "sync.hpp"
+
+#include <storewatch/text.hpp>
+
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace storewatch::cli {
+namespace {
+
+constexpr std::uint64_t default_max_size = 64ull << 20;
+/// `share`, `unshare` or `delete` matched none of the user's versions.
+constexpr int status_nothing_matched = 3;
+
+/// `init`: makes the store's root folder (and its parents) and its
+/// journals folder; a store that exists already is left as it is.
+int run_init(const invocation& c) {
+  check_location(c, false);
+  if (is_s3(c)) {
+    throw usage_error("'init' makes a folder store; an s3:// store is its bucket, made with your S3 tools (" +
+                      c.store.text + ")");
+  }
+  const std::filesystem::path root = c.store.text;
+  std::error_code ec;
+  if (std::filesystem::exists(root, ec) && !std::filesystem::is_directory(root, ec)) {
+    throw runtime_failure("store root " + c.store.text + " (from " + c.store.origin + ") is not a folder");
+  }
+  const bool existed = std::filesystem::is_directory(root / "journals", ec);
+  std::filesystem::create_directories(root / "journals", ec);
+  if (ec) throw runtime_failure("cannot create the store at " + c.store.text + ": " + ec.message());
+  std::printf(existed ? "the store at %s exists already\n" : "created a store at %s\n",
+              terminal_text(c.store.text).c_str());
+  return 0;
+}
+
+/// `--max-size`: bytes, or KiB, MiB or GiB with a K, M or G suffix.
+std::uint64_t parse_size_option(const std::optional<std::string>& text) {
+  if (!text) return default_max_size;
+  std::string digits = *text;
+  std::uint64_t unit = 1;
+  if (!digits.empty()) {
+    const auto suffix = std::string("KMG").find(digits.back());
+    if (suffix != std::string::npos) {
+      unit = 1ull << (10 * (suffix + 1));
+      digits.pop_back();
+    }
+  }
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  const bool plain = !digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos;
+  if (!plain || ec != std::errc{} || end != digits.data() + digits.size() || value > UINT64_MAX / unit) {
+    throw usage_error("option '--max-size': '" + *text + "' is not a size (bytes, or a number with K, M or G)");
+  }
+  return value * unit;
+}
+
+/// "64 MiB", "1000 bytes": a size for messages.
+std::string size_text(std::uint64_t bytes) {
+  if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+/// An input file's descriptor, closed at the end of its scope.
+struct input_file {
+  int fd = -1;
+  input_file() = default;
+  input_file(const input_file&) = delete;
+  input_file& operator=(const input_file&) = delete;
+  ~input_file() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+/// Reads the input file `name` ("-": stdin) a block at a time, holding at
+/// most `max_size` bytes: a larger input (or an endless one, /dev/zero) is
+/// an error as soon as it passes the limit.
+std::string read_input(const std::string& name, std::uint64_t max_size) {
+  const bool standard_input = name == "-";
+  const std::string what = standard_input ? std::string("standard input") : "input file " + name;
+  input_file opened;
+  if (!standard_input) {
+    opened.fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (opened.fd < 0) {
+      if (errno == ENOENT) throw runtime_failure("input file " + name + " does not exist");
+      throw runtime_failure(what + ": " + std::strerror(errno));
+    }
+  }
+  const int fd = standard_input ? STDIN_FILENO : opened.fd;
+  std::string bytes;
+  char block[65536];
+  for (;;) {
+    const auto got = ::read(fd, block, sizeof block);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw runtime_failure(what + ": " + std::strerror(errno));
+    if (got == 0) break;
+    if (bytes.size() + static_cast<std::size_t>(got) > max_size) {
+      throw runtime_failure(what + " is larger than " + size_text(max_size) +
+                            " (the --max-size limit; give a larger --max-size to store it)");
+    }
+    bytes.append(block, static_cast<std::size_t>(got));
+  }
+  return bytes;
+}
+
+/// The options that select versions: share, unshare and delete.
+struct selection_options {
+  bool recursive = false;
+  std::optional<std::string> since, until;
+
+  void add_to(CLI::App& app) {
+    add_flag(app, "recursive", recursive, "every path under PREFIX, not only the file or one folder's direct children");
+    add_value(app, "since", since, "only versions created at or after T (epoch ms or ISO 8601)", "T");
+    add_value(app, "until", until, "only versions created at or before T", "T");
+  }
+
+  /// The selection of `prefix`; throws usage_error for a time that is
+  /// none, or a --since after the --until.
+  selection of(const std::string& prefix) const {
+    selection which{prefix, recursive};
+    if (since) which.since = time_option(*since, "since");
+    if (until) which.until = time_option(*until, "until");
+    if (which.since && which.until && *which.since > *which.until) {
+      throw usage_error("option '--since' (" + *since + ") is after option '--until' (" + *until +
+                        "): nothing could match");
+    }
+    return which;
+  }
+
+  /// How the selection reads in a message.
+  std::string describe(const std::string& prefix) const {
+    std::string selected = storewatch::quote(prefix);
+    if (recursive) selected += ", recursive";
+    if (since) selected += ", since " + *since;
+    if (until) selected += ", until " + *until;
+    return selected;
+  }
+
+  static timestamp time_option(const std::string& text, std::string_view name) {
+    if (auto t = parse_time(text)) return *t;
+    throw usage_error("option '--" + std::string(name) + "': '" + text +
+                      "' is not a time (epoch milliseconds or ISO 8601 such as 2025-10-22T12:15:41Z)");
+  }
+};
+
+/// The users of --with or --to: one or more, comma-separated.
+std::vector<std::string> required_users(const invocation& c, const std::optional<std::string>& text,
+                                        std::string_view option) {
+  if (!text) throw usage_error("'" + c.command->name + "' needs --" + std::string(option) + " U1[,U2...]");
+  return split_list(*text, option);
+}
+
+/// What `share`, `unshare` and `delete` print: each version they acted on;
+/// when there was none, a line on stderr and status 3 (as grep says "no
+/// match"), since versions of other users or under another prefix are
+/// never touched.
+int print_matched(const invocation& c, const selection_options& options, const std::vector<versioned_path>& versions) {
+  print_versions(versions);
+  if (!versions.empty()) return 0;
+  std::fprintf(stderr, "storewatch: %s: none of your versions matched %s\n", c.command->name.c_str(),
+               terminal_text(options.describe(c.positionals.at(0))).c_str());
+  return status_nothing_matched;
+}
+
+using versions = std::vector<versioned_path>;
+
+/// Runs `operation(store, handler)` on the store `c` names, to its end.
+/// The operation reads its arguments itself, after the store's checks, so
+/// that a store that is not there is the error even when they are wrong.
+template <class Result, class Operation>
+Result on_store(const invocation& c, bool known_user, Operation operation) {
+  asio::io_context io;
+  std::optional<Result> result;
+  with_store(c, io, known_user, [&](auto& store) {
+    result.emplace(complete<Result>(
+        io, [&](auto handler) { operation(store, std::move(handler)); }, [&store] { return store.last_error(); }));
+    return 0;
+  });
+  return std::move(*result);
+}
+
+void add_sharing(command_line& line, const std::string& name, const std::string& with_help, const std::string& summary,
+                 bool share) {
+  struct options {
+    std::optional<std::string> with;
+    selection_options selection;
+  };
+  auto o = std::make_shared<options>();
+  const auto run = [o, share](invocation& c) {
+    const auto matched = on_store<versions>(c, false, [&](auto& store, auto handler) {
+      auto users = required_users(c, o->with, "with");
+      auto which = o->selection.of(c.positionals[0]);
+      if (share) {
+        store.async_share_files(std::move(which), std::move(users), std::move(handler));
+      } else {
+        store.async_unshare_files(std::move(which), std::move(users), std::move(handler));
+      }
+    });
+    return print_matched(c, o->selection, matched);
+  };
+  auto& app = line.add({name, "PREFIX", 1, 1, summary, "", run});
+  add_value(app, "with", o->with, with_help, "USERS");
+  o->selection.add_to(app);
+}
+
+}  // namespace
+
+void add_store_commands(command_line& line) {
+  line.add({"init", "", 0, 0, "create the store (a folder store's root); every other command needs one", "",
+            run_init});
+
+  auto max_size = std::make_shared<std::optional<std::string>>();
+  auto& create = line.add({"create", "PATH [FILE|-]", 1, 2,
+                           "store FILE (or stdin) as a new version of PATH; prints the version", "",
+                           [max_size](invocation& c) {
+                             print_versions({on_store<versioned_path>(c, false, [&](auto& store, auto handler) {
+                               const auto& path = c.positionals[0];
+                               validate_path(path);  // before reading what may be a large input
+                               auto bytes = read_input(c.positionals.size() > 1 ? c.positionals[1] : "-",
+                                                       parse_size_option(*max_size));
+                               store.async_create_file(path, std::move(bytes), std::move(handler));
+                             })});
+                             return 0;
+                           }});
+  add_value(create, "max-size", *max_size,
+            "refuse input larger than BYTES (suffix K, M or G for KiB, MiB, GiB; default 64M)", "BYTES");
+
+  add_sharing(line, "share", "users to share with: U1[,U2...]",
+              "share your versions under PREFIX; prints each version (status 3 if none matched)", true);
+  add_sharing(line, "unshare", "users to stop sharing with: U1[,U2...]",
+              "stop sharing your versions under PREFIX; prints each version (status 3 if none matched)", false);
+
+  auto selection = std::make_shared<selection_options>();
+  auto& remove = line.add({"delete", "PREFIX", 1, 1,
+                           "delete your versions under PREFIX; prints each version (status 3 if none matched)", "",
+                           [selection](invocation& c) {
+                             const auto matched = on_store<versions>(c, false, [&](auto& store, auto handler) {
+                               store.async_delete_files(selection->of(c.positionals[0]), std::move(handler));
+                             });
+                             return print_matched(c, *selection, matched);
+                           }});
+  selection->add_to(remove);
+
+  auto to = std::make_shared<std::optional<std::string>>();
+  auto& publish = line.add({"publish", "NAME [DATA]", 1, 2, "send an application event NAME with DATA to users", "",
+                            [to](invocation& c) {
+                              const auto data = c.positionals.size() > 1 ? c.positionals[1] : "";
+                              using ids = std::vector<std::string>;
+                              const auto published = on_store<ids>(c, false, [&](auto& store, auto handler) {
+                                auto users = required_users(c, *to, "to");
+                                store.async_publish_event(c.positionals[0], data, std::move(users),
+                                                          std::move(handler));
+                              });
+                              for (const auto& id : published) std::printf("%s\n", id.c_str());
+                              return 0;
+                            }});
+  add_value(publish, "to", *to, "users to notify: U1[,U2...]", "USERS");
+
+  auto recursive = std::make_shared<bool>(false);
+  auto& ls = line.add({"ls", "[PREFIX]", 0, 1, "list the versions you can read",
+                       "On an s3:// store a user the store does not know simply has no files (a folder store says\n"
+                       "the user is unknown: it checks the user's folders; S3 has none to check).\n",
+                       [recursive](invocation& c) {
+                         const auto prefix = c.positionals.empty() ? "" : c.positionals[0];
+                         print_versions(on_store<versions>(c, true, [&](auto& store, auto handler) {
+                           store.async_list_files(prefix, *recursive, std::move(handler));
+                         }));
+                         return 0;
+                       }});
+  add_flag(ls, "recursive", *recursive, "list everything under PREFIX");
+
+  line.add({"cat", "VERSIONED_PATH", 1, 1, "print the bytes of a version you can read",
+            "On an s3:// store the user is not checked first: a version that is not yours or shared\n"
+            "with you is \"cannot read\" (exit 1), as on a folder store.\n",
+            [](invocation& c) {
+              const auto bytes = on_store<std::string>(c, true, [&](auto& store, auto handler) {
+                std::string why;
+                auto version = versioned_path::try_parse(c.positionals[0], &why);
+                if (!version) throw usage_error(why);
+                store.async_read_file(std::move(*version), std::move(handler));
+              });
+              std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+              return 0;
+            }});
+}
+
+}  // namespace storewatch::cli
