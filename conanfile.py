@@ -121,7 +121,7 @@ class StorewatchConan(ConanFile):
         s3.libdirs = []
         s3.bindirs = []
         s3.requires = ["core", "openssl::crypto", "pugixml::pugixml", "libcurl::curl"]
-        s3.defines = ["STOREWATCH_WITH_S3"]  # as the CMake package's storewatch::s3: open_store.hpp's s3:// part
+        s3.defines = ["STOREWATCH_WITH_S3"]  # as the CMake package's storewatch::s3: store/open_store.hpp's s3:// part
 
     def _core(self, info):
         """The header-only core's information, on the package or its core component."""

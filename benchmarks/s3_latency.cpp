@@ -29,7 +29,7 @@
 
 #include "support/s3_server.hpp"
 
-#include <storewatch/s3/store.hpp>
+#include <storewatch/store/s3_store.hpp>
 #include <storewatch/storewatch.hpp>
 
 #include <chrono>

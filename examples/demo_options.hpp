@@ -5,7 +5,7 @@
 // storewatch::open_store.
 #pragma once
 
-#include <storewatch/open_store.hpp>
+#include <storewatch/store/open_store.hpp>
 #include <storewatch/storewatch.hpp>
 
 #include <CLI/CLI.hpp>

@@ -35,6 +35,14 @@ inline constexpr std::string_view delete_ = "DELETE";
 /// Events were lost before this listener could read them (for example, a
 /// journal was compacted past its cursor); `data` says which range.
 inline constexpr std::string_view gap = "GAP";
+/// (directory_source) A file's content or metadata changed, or it was
+/// replaced in place (an editor's save); `data` is its path relative to the
+/// watched root.
+inline constexpr std::string_view modify = "MODIFY";
+/// (directory_source) An entry moved within the watched tree; `data` is its
+/// new relative path, `attributes["from"]` the old one. A directory's move
+/// is one RENAME.
+inline constexpr std::string_view rename = "RENAME";
 }  // namespace event_name
 
 /// Milliseconds since the Unix epoch, UTC.

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <storewatch/checkpoint.hpp>
-#include <storewatch/detail/backoff.hpp>
+#include <storewatch/backoff.hpp>
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/dedup.hpp>
 #include <storewatch/error.hpp>

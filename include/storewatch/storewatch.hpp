@@ -3,20 +3,24 @@
 /// real-time notifications of file operations on a shared store.
 #pragma once
 
+#include <storewatch/backoff.hpp>
 #include <storewatch/checkpoint.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
+#include <storewatch/journal/inventory.hpp>
+#include <storewatch/journal/reader.hpp>
 #include <storewatch/listener.hpp>
 #include <storewatch/poller.hpp>
 #include <storewatch/source.hpp>
+#include <storewatch/source/directory.hpp>
 #include <storewatch/source/memory.hpp>
 #include <storewatch/stats.hpp>
-#include <storewatch/stream.hpp>
-#include <storewatch/version.hpp>
-#include <storewatch/source/directory.hpp>
-#include <storewatch/journal/reader.hpp>
 #include <storewatch/store/local_store.hpp>
+#include <storewatch/store/open_store.hpp>
 #include <storewatch/store/rules.hpp>
+#include <storewatch/stream.hpp>
+#include <storewatch/text.hpp>
+#include <storewatch/version.hpp>
 
 /// \namespace storewatch
 /// Real-time notifications of file operations (CREATE, SHARE, UNSHARE,

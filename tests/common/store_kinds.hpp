@@ -33,7 +33,7 @@
 #ifdef STOREWATCH_TEST_S3
 #include "../s3/common/server.hpp"
 
-#include <storewatch/s3/store.hpp>
+#include <storewatch/store/s3_store.hpp>
 #endif
 
 namespace storewatch::test {

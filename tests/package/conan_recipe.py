@@ -357,7 +357,7 @@ expected = ["include/storewatch/storewatch.hpp", "include/storewatch/version.hpp
 if "tools" in chosen:
     expected.append("bin/storewatch")
 if "s3" in chosen:
-    expected += ["include/storewatch/s3/store.hpp", "include/storewatch/s3/journal.hpp"]
+    expected += ["include/storewatch/store/s3_store.hpp", "include/storewatch/store/s3_journal.hpp"]
 elif os.path.exists(os.path.join(recipe.package_folder, "include/storewatch/s3")):
     fail("the package has the S3 headers without the s3 option")
 for path in expected:

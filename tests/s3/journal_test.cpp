@@ -1,4 +1,4 @@
-// The S3 journal (s3/journal.hpp): object names and cursors on their own,
+// The S3 journal (store/s3_journal.hpp): object names and cursors on their own,
 // then polls against the test server: what an idle poll costs, writers'
 // clocks that disagree, an operation's records read a few at a time,
 // retention with GAP, corrupt and stray objects, and a restarted reader.
@@ -6,8 +6,8 @@
 #include "common/store.hpp"
 #include "common/store_kinds.hpp"
 
-#include <storewatch/s3/journal.hpp>
-#include <storewatch/s3/store.hpp>
+#include <storewatch/store/s3_journal.hpp>
+#include <storewatch/store/s3_store.hpp>
 
 #include <algorithm>
 #include <set>

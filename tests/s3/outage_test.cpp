@@ -8,7 +8,7 @@
 #include "common/store.hpp"
 #include "common/store_kinds.hpp"
 
-#include <storewatch/s3/store.hpp>
+#include <storewatch/store/s3_store.hpp>
 
 #include <set>
 #include <string>

@@ -16,7 +16,7 @@
 //   storewatch_listener_process --root DIR --checkpoint FILE --output FILE
 //                               [--checkpoint-every 256] [--poll-ms 10]
 //                               [--fsync-output 1] [--batch-size N]
-#include <storewatch/open_store.hpp>
+#include <storewatch/store/open_store.hpp>
 #include <storewatch/storewatch.hpp>
 
 #include <CLI/CLI.hpp>

@@ -9,7 +9,7 @@
 //
 //   storewatch_writer_process --root DIR --name writer0 --count 10000
 //                             [--user alice222] [--interval-us 0] [--segment-bytes N]
-#include <storewatch/open_store.hpp>
+#include <storewatch/store/open_store.hpp>
 #include <storewatch/storewatch.hpp>
 
 #include <CLI/CLI.hpp>

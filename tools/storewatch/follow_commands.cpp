@@ -6,7 +6,7 @@
 #include "store.hpp"
 #include "sync.hpp"
 
-#include <storewatch/journals.hpp>
+#include <storewatch/journal/inventory.hpp>
 
 #include <algorithm>
 #include <chrono>

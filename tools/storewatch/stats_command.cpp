@@ -5,7 +5,7 @@
 #include "store.hpp"
 #include "sync.hpp"
 
-#include <storewatch/journals.hpp>
+#include <storewatch/journal/inventory.hpp>
 
 #include <cstdint>
 #include <cstdio>

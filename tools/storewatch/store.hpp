@@ -5,7 +5,7 @@
 
 #include "cli.hpp"
 
-#include <storewatch/open_store.hpp>
+#include <storewatch/store/open_store.hpp>
 
 #include <filesystem>
 #include <stdexcept>

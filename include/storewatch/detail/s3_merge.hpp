@@ -1,9 +1,9 @@
 // The S3 journal's object names and cursor, and the merge one poll makes of
 // what it lists and fetches (the layout is described at the top of
-// s3/journal.hpp). The merge is a pure decision core: listing pages and
+// store/s3_journal.hpp). The merge is a pure decision core: listing pages and
 // object bodies in; events in delivery order, problems, GAP events, the next
 // cursor and the next request to make out. It sends no request and touches
-// no file, so the poll in s3/journal.hpp only does what it says, and tests
+// no file, so the poll in store/s3_journal.hpp only does what it says, and tests
 // drive every decision without a server (tests/s3_merge_test.cpp).
 #pragma once
 

@@ -10,7 +10,7 @@
 // credential that appears in them replaced by "<redacted>").
 #pragma once
 
-#include <storewatch/detail/backoff.hpp>
+#include <storewatch/backoff.hpp>
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/text.hpp>
 #include <storewatch/error.hpp>

@@ -33,15 +33,6 @@
 
 namespace storewatch {
 
-namespace event_name {
-/// A file's content or metadata changed, or it was replaced in place (an
-/// editor's save); `data` is its path relative to the watched root.
-inline constexpr std::string_view modify = "MODIFY";
-/// An entry moved within the watched tree; `data` is its new relative path,
-/// `attributes["from"]` the old one. A directory's move is one RENAME.
-inline constexpr std::string_view rename = "RENAME";
-}  // namespace event_name
-
 namespace detail {
 
 /// The test seam of directory sources, compiled only with STOREWATCH_TESTING

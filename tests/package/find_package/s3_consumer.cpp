@@ -4,9 +4,9 @@
 // client, libcrypto through SigV4's SHA-256, pugixml through the listing
 // parser), so a link dependency the package fails to pass on fails the
 // build. It sends no request: nothing listens at the endpoint.
-#include <storewatch/s3/journal.hpp>
+#include <storewatch/store/s3_journal.hpp>
 #include <storewatch/s3/sigv4.hpp>
-#include <storewatch/s3/store.hpp>
+#include <storewatch/store/s3_store.hpp>
 #include <storewatch/s3/xml.hpp>
 
 #include <asio/io_context.hpp>

@@ -7,11 +7,11 @@
 #pragma once
 
 #include <storewatch/detail/names.hpp>
-#include <storewatch/source/journal.hpp>
+#include <storewatch/journal/reader.hpp>
 #include <storewatch/store/local_store.hpp>
 #ifdef STOREWATCH_WITH_S3
 #include <storewatch/s3/client.hpp>
-#include <storewatch/s3/journal.hpp>
+#include <storewatch/store/s3_journal.hpp>
 #endif
 
 #include <cstddef>

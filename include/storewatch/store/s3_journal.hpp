@@ -131,7 +131,7 @@ struct s3_journal_options {
 };
 
 /// Polls one user's journal in an S3 store (its layout is described at the
-/// top of s3/journal.hpp): an `event_source` for a poller or listener.
+/// top of store/s3_journal.hpp): an `event_source` for a poller or listener.
 ///
 /// Cursor: "s1;<horizon>;<floor>;<writer>=<object>@<stamp>;...". A cursor
 /// older than what retention kept yields a GAP event. Records that fail

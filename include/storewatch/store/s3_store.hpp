@@ -7,7 +7,7 @@
 //   versions/<owner>/<path>✹<owner>_<ms>              the bytes of each version
 //   shares/<user>/<owner>/<path>✹<owner>_<ms>         empty: shared with <user>
 //   grants/<owner>/<path>✹<owner>_<ms>/<user>         empty: the same share, found from the version
-//   journals/<user>/...                                see s3/journal.hpp
+//   journals/<user>/...                                see store/s3_journal.hpp
 //
 // Every step is a PUT or DELETE of its own object, so any number of store
 // objects, on any number of machines, may use one bucket at once without a
@@ -24,7 +24,7 @@
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/s3/client.hpp>
-#include <storewatch/s3/journal.hpp>
+#include <storewatch/store/s3_journal.hpp>
 #include <storewatch/store/rules.hpp>
 
 #include <algorithm>

@@ -7,7 +7,7 @@
 
 #include <storewatch/store/local_store.hpp>
 #ifdef STOREWATCH_WITH_S3
-#include <storewatch/s3/store.hpp>
+#include <storewatch/store/s3_store.hpp>
 #endif
 
 #include <optional>
