@@ -32,8 +32,7 @@ using namespace storewatch::bench;
 // Writes `count` SHARE events to bob123's journal in large batches (setup,
 // not measured). Returns the journal's size in bytes.
 std::uintmax_t fill_journal(const std::filesystem::path& root, std::size_t count) {
-  storewatch::detail::journal_writer writer(root / "journals", "bench-writer", 64ull << 20);
-  std::string batch;
+  storewatch::journal_appender writer(root);
   for (std::size_t i = 0; i < count; ++i) {
     storewatch::event e;
     e.name = "SHARE";
@@ -43,13 +42,9 @@ std::uintmax_t fill_journal(const std::filesystem::path& root, std::size_t count
     e.id = "bench-writer-" + std::to_string(i);
     e.actor = "alice222";
     e.occurred_at = storewatch::timestamp{std::chrono::milliseconds{1761135341619 + static_cast<std::int64_t>(i)}};
-    batch += storewatch::detail::encode_record(e);
-    if (batch.size() > (1 << 20) || i + 1 == count) {
-      writer.append("bob123", batch);
-      writer.sync();
-      batch.clear();
-    }
+    writer.add("bob123", e);
   }
+  writer.flush();
   std::uintmax_t bytes = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(root / "journals" / "bob123")) {
     if (entry.is_regular_file() && entry.path().extension() == ".log") bytes += entry.file_size();

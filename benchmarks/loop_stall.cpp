@@ -126,8 +126,7 @@ result creates(std::size_t count, std::optional<asio::thread_pool::executor_type
 result catch_up(std::size_t events, std::optional<asio::thread_pool::executor_type> pool, bool& complete) {
   scratch_dir dir;
   {
-    storewatch::detail::journal_writer writer(dir.path / "journals", "bench-writer", 64ull << 20);
-    std::string batch;
+    storewatch::journal_appender writer(dir.path);
     for (std::size_t i = 0; i < events; ++i) {
       storewatch::event e;
       e.name = "NOTE";
@@ -135,13 +134,9 @@ result catch_up(std::size_t events, std::optional<asio::thread_pool::executor_ty
       e.id = "bench-writer-" + std::to_string(i);
       e.actor = "alice222";
       e.occurred_at = storewatch::timestamp{std::chrono::milliseconds{1761135341619}};
-      batch += storewatch::detail::encode_record(e);
-      if (batch.size() > (1 << 20) || i + 1 == events) {
-        writer.append("bob123", batch);
-        writer.sync();
-        batch.clear();
-      }
+      writer.add("bob123", e);
     }
+    writer.flush();
   }
   asio::io_context io;
   storewatch::journal_source_options options;

@@ -181,7 +181,7 @@ struct raw_figures {
 
 asio::awaitable<void> list_journal(s3::client& client, raw_figures& out) {
   s3::list_request request;
-  request.prefix = s3::detail::journal_folder(reader_user);
+  request.prefix = s3::journal_prefix(reader_user);
   for (;;) {
     const auto started = clock_type::now();
     auto page = co_await client.list(request);
@@ -376,39 +376,28 @@ std::string settle(const s3::config& where, std::uint64_t newest_stamp_ms, std::
 }
 
 /// The cursor of a reader that has delivered every object in `names`
-/// (relative to the key prefix): the newest stamp, and each writer's last object.
+/// (relative to the key prefix).
 std::string caught_up_cursor(const std::vector<std::string>& names) {
-  const auto folder = s3::detail::journal_folder(reader_user);
-  s3::detail::s3_cursor cursor;
-  for (const auto& name : names) {
-    const auto entry = s3::detail::parse_journal_entry(std::string_view(name).substr(folder.size()));
-    if (!entry) continue;
-    auto& at = cursor.writers[entry->writer];
-    if (entry->object >= at.object) at = {entry->object, s3::detail::s3_cursor::position::whole, entry->stamp};
-    cursor.horizon = std::max(cursor.horizon, entry->stamp);
-  }
-  return cursor.encode();
+  const auto folder = s3::journal_prefix(reader_user);
+  std::vector<std::string> relative;
+  for (const auto& name : names) relative.push_back(name.substr(std::min(folder.size(), name.size())));
+  return s3::cursor_after(relative);
 }
 
 // ---- the local baseline --------------------------------------------------
 
 void fill_local_journal(const std::filesystem::path& root, std::size_t count) {
-  storewatch::detail::journal_writer writer(root / "journals", "bench-writer", 64ull << 20);
-  std::string lines;
+  storewatch::journal_appender writer(root);
   for (std::size_t i = 0; i < count; ++i) {
     storewatch::event e;
     e.name = bench_event;
     e.data = event_data(i);
     e.id = "bench-writer-" + std::to_string(i);
     e.actor = writer_user;
-    e.occurred_at = storewatch::detail::sys::now();
-    lines += storewatch::detail::encode_record(e);
-    if (lines.size() > (1 << 20) || i + 1 == count) {
-      writer.append(reader_user, lines);
-      writer.sync();
-      lines.clear();
-    }
+    e.occurred_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    writer.add(reader_user, e);
   }
+  writer.flush();
 }
 
 double read_local_source(const std::filesystem::path& root, std::size_t count) {
@@ -546,12 +535,12 @@ int main(int argc, char** argv) {
 
     // The objects a caught-up reader lists again on every poll: those
     // stamped at most the late window before the newest.
-    const auto folder = s3::detail::journal_folder(reader_user);
+    const auto folder = s3::journal_prefix(reader_user);
     std::vector<std::uint64_t> stamps;
     for (const auto& name : raw.names) {
-      const auto entry = s3::detail::parse_journal_entry(std::string_view(name).substr(folder.size()));
-      if (!entry) throw std::runtime_error("not a journal object: " + name);
-      stamps.push_back(entry->stamp);
+      const auto stamp = s3::journal_record_stamp(std::string_view(name).substr(folder.size()));
+      if (!stamp) throw std::runtime_error("not a journal record object: " + name);
+      stamps.push_back(*stamp);
     }
     const std::uint64_t newest = *std::max_element(stamps.begin(), stamps.end());
     std::size_t window_objects = 0;

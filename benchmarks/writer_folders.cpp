@@ -63,7 +63,7 @@ figures measure(const std::string& tool, std::size_t commands) {
   {
     asio::io_context io;
     storewatch::local_store make_root(io.get_executor(), root, "bob123");  // the store exists
-    storewatch::detail::ensure_journal(root / "journals" / "bob123");
+    storewatch::ensure_journal(make_root);
   }
   const auto started = clock_type::now();
   for (std::size_t i = 0; i < commands; ++i) {
@@ -74,8 +74,7 @@ figures measure(const std::string& tool, std::size_t commands) {
     }
   }
   out.seconds = seconds_since(started);
-  const auto journal = root / "journals" / "bob123";
-  out.folders = storewatch::detail::list_writers(journal).size();
+  out.folders = storewatch::journal_inventory(root)["bob123"].writers;
 
   asio::io_context io;
   storewatch::local_store bob(io.get_executor(), root, "bob123");

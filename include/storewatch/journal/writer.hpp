@@ -283,3 +283,48 @@ inline std::size_t compact_journal(const std::filesystem::path& journal_dir,
 }
 
 }  // namespace storewatch::detail
+
+namespace storewatch {
+
+/// Appends events straight to users' journals in the folder store at
+/// `store_root`, bypassing the store's operations: for importing a history,
+/// or for making large journals in tests and benchmarks. The records are
+/// the ones a store writes, and readers treat them alike; a store's
+/// `events()` still refuses what no store operation could have written
+/// (`journal_source_options::record_check`). One appender is one writer
+/// (it holds a writer slot in each journal it appends to). Not thread-safe.
+class journal_appender {
+ public:
+  explicit journal_appender(const std::filesystem::path& store_root, std::uint64_t segment_bytes = 64ull << 20)
+      : writer_(store_root / "journals", detail::make_writer_name(), segment_bytes) {}
+
+  /// Queues `e` for `user`'s journal; written by `flush()` (and, in 1 MiB
+  /// batches, by `add` itself). `e.id` is kept as given.
+  void add(const std::string& user, const event& e) {
+    auto& lines = pending_[user];
+    lines += detail::encode_record(e);
+    if (lines.size() >= batch_bytes) write(user, lines);
+  }
+
+  /// Writes what is queued and makes it durable (fsync). Throws
+  /// `std::system_error` naming the file when it cannot.
+  void flush() {
+    for (auto& [user, lines] : pending_) {
+      if (!lines.empty()) write(user, lines);
+    }
+  }
+
+ private:
+  static constexpr std::size_t batch_bytes = 1 << 20;
+
+  void write(const std::string& user, std::string& lines) {
+    writer_.append(user, lines);
+    writer_.sync();
+    lines.clear();
+  }
+
+  detail::journal_writer writer_;
+  std::map<std::string, std::string> pending_;
+};
+
+}  // namespace storewatch

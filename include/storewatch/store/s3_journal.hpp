@@ -277,4 +277,32 @@ class basic_s3_journal_source {
 /// The S3 journal source on `asio::any_io_executor`.
 using s3_journal_source = basic_s3_journal_source<>;
 
+/// The key prefix, under the store's own prefix, of `user`'s journal
+/// objects (`journals/<user>/`).
+inline std::string journal_prefix(std::string_view user) { return detail::journal_folder(user); }
+
+/// The writer's clock, in milliseconds since the epoch, that names the
+/// journal record object `name` (a key relative to `journal_prefix`); none
+/// for a retention marker or a key that is no journal object.
+inline std::optional<std::uint64_t> journal_record_stamp(std::string_view name) {
+  const auto entry = detail::parse_journal_entry(name);
+  if (!entry || entry->what != detail::journal_entry::kind::record) return std::nullopt;
+  return entry->stamp;
+}
+
+/// The cursor of a reader that has delivered every journal record object in
+/// `names` (keys relative to `journal_prefix`): a source polled from it
+/// yields only what was written after them. Other keys are passed over.
+inline std::string cursor_after(const std::vector<std::string>& names) {
+  detail::s3_cursor cursor;
+  for (const auto& name : names) {
+    const auto entry = detail::parse_journal_entry(name);
+    if (!entry || entry->what != detail::journal_entry::kind::record) continue;
+    auto& at = cursor.writers[entry->writer];
+    if (entry->object >= at.object) at = {entry->object, detail::s3_cursor::position::whole, entry->stamp};
+    cursor.horizon = std::max(cursor.horizon, entry->stamp);
+  }
+  return cursor.encode();
+}
+
 }  // namespace storewatch::s3
