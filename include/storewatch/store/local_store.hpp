@@ -252,10 +252,7 @@ class basic_local_store {
   /// `async_create_file`, blocking the calling thread; throws
   /// `std::system_error`.
   versioned_path create_file(const std::string& path, std::string_view bytes) {
-    auto planned = rules::decide({.kind = rules::operation_kind::create,
-                                  .actor = user_,
-                                  .path = path,
-                                  .now_ms = detail::sys::now().time_since_epoch().count()});
+    auto planned = rules::decide(rules::create_operation(user_, path, detail::sys::now().time_since_epoch().count()));
     return carry_out(planned, bytes).front().step.version;
   }
 
@@ -326,8 +323,7 @@ class basic_local_store {
   /// `async_publish_event`, blocking; throws `std::system_error`.
   std::vector<std::string> publish_event(const std::string& name, const std::string& data,
                                          const std::vector<std::string>& users) {
-    auto planned = rules::decide(
-        {.kind = rules::operation_kind::publish, .actor = user_, .users = users, .event_name = name, .data = data});
+    auto planned = rules::decide(rules::publish_operation(user_, users, name, data));
     std::vector<std::string> ids;
     for (auto& done : carry_out(planned)) ids.push_back(std::move(done.id));
     return ids;

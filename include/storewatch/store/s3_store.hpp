@@ -376,8 +376,7 @@ class basic_s3_store {
     if (const auto last = recent_creates_.find(path); last != recent_creates_.end()) {
       stamp = std::max(stamp, last->second + 1);
     }
-    auto planned =
-        rules::decide({.kind = rules::operation_kind::create, .actor = user_, .path = std::move(path), .now_ms = stamp});
+    auto planned = rules::decide(rules::create_operation(user_, std::move(path), stamp));
     co_await carry_out(planned, bytes);
     co_return planned.steps.front().version;
   }
@@ -456,11 +455,7 @@ class basic_s3_store {
 
   asio::awaitable<std::vector<std::string>> publish_event(std::string name, std::string data,
                                                           std::vector<std::string> users) {
-    auto planned = rules::decide({.kind = rules::operation_kind::publish,
-                                  .actor = user_,
-                                  .users = std::move(users),
-                                  .event_name = std::move(name),
-                                  .data = std::move(data)});
+    auto planned = rules::decide(rules::publish_operation(user_, std::move(users), std::move(name), std::move(data)));
     co_return co_await carry_out(planned);
   }
 
