@@ -294,9 +294,19 @@ class basic_event_listener {
   asio::awaitable<void> deliver_loop() {
     const detail::checkpoint_cadence cadence{options_.checkpoint_every};
     handler_snapshot handlers;
+    // Events already buffered are taken without a completion each, up to
+    // `burst` in a row; then the loop awaits the next one, which lets other
+    // work on the executor run.
+    constexpr std::size_t burst = 64;
+    std::size_t taken_in_row = 0;
+    event e;
     while (!stopping_) {
-      auto [ec, e] = co_await stream_.async_next(asio::experimental::as_tuple(asio::use_awaitable));
-      if (ec) break;
+      if (++taken_in_row > burst || !stream_.try_next(e)) {
+        taken_in_row = 0;
+        auto [ec, next] = co_await stream_.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+        if (ec) break;
+        e = std::move(next);
+      }
       if (cadence.on_taken(stopping_) == detail::taken_event::leave_undelivered) {
         // The stream counted it as delivered when it handed it over.
         stream_.stats().delivered.fetch_sub(1, std::memory_order_relaxed);

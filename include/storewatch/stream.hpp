@@ -102,6 +102,27 @@ class basic_event_stream {
         [this](auto handler) { this->start_next(std::move(handler)); }, token);
   }
 
+  /// Takes the next event into `e` if one is ready, without waiting and
+  /// without a completion: true when it did. False when nothing is buffered
+  /// or a pending `async_next` comes first, leaving `e` as it was. A taken
+  /// event counts as `async_next`'s do. A consumer that drains a busy
+  /// stream this way should still `co_await async_next` now and then, so
+  /// that other work on the executor runs.
+  bool try_next(event& e) {
+    if (claimed_ > 0 || receivers_waiting_ > 0) return false;
+    if (buffer_.empty()) {
+      // Unbuffered, or a producer suspended past an emptied buffer.
+      return channel_.try_receive([&](std::error_code, event taken) {
+        note_taken(taken);
+        e = std::move(taken);
+      });
+    }
+    e = buffer_.pop_front();
+    admit_producer();
+    note_taken(e);
+    return true;
+  }
+
   /// Puts `e` into the stream if there is room, or hands it to a waiting
   /// consumer; never blocks. Returns false when the stream is full, closed,
   /// or a push suspended in `async_push` waits to go first, leaving `e` as
