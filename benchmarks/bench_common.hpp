@@ -1,5 +1,9 @@
-// Helpers the benchmark programs share.
+// Helpers the benchmark programs share (with tests/support/, the tests'
+// helpers: temp dirs, running an io_context, child processes).
 #pragma once
+
+#include "support/run.hpp"
+#include "support/temp_dir.hpp"
 
 #include <storewatch/source.hpp>
 
@@ -7,7 +11,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <random>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -30,13 +35,21 @@ inline std::int64_t now_ns() {
 
 /// A fresh folder under the temp directory, removed with everything in it.
 struct scratch_dir {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("storewatch-bench-" + std::to_string(std::random_device{}()));
-  scratch_dir() { std::filesystem::create_directories(path); }
-  ~scratch_dir() { std::filesystem::remove_all(path); }
-  scratch_dir(const scratch_dir&) = delete;
-  scratch_dir& operator=(const scratch_dir&) = delete;
+  test_support::temp_dir dir{test_support::temp_dir::place::temp, "storewatch-bench-"};
+  std::filesystem::path path = dir.path();
 };
+
+/// The bound on any one wait of a benchmark: a setup of hours against
+/// s3rver is not unusual.
+inline constexpr std::chrono::hours bench_limit{24};
+
+/// Runs `io` until `done()` holds; throws if it runs out of work first (or
+/// after `bench_limit`).
+inline void run_until(asio::io_context& io, const std::function<bool()>& done) {
+  if (!test_support::run_until(io, done, bench_limit, test_support::when_idle::give_up)) {
+    throw std::runtime_error("internal: the io_context ran out of work");
+  }
+}
 
 /// The value below which `fraction` (0..1) of `values` lie (nearest rank);
 /// 0 for none.

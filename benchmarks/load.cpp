@@ -6,35 +6,30 @@
 // checks that every listener got every event exactly once.
 //
 // Usage: load [writers (default 8) [listeners (default 4) [events per writer (default 5000)]]]
-// (It runs itself as --write and --listen for the child processes.)
+// (It runs itself as `load write ...` and `load listen ...` for the child
+// processes.)
 #include "bench_common.hpp"
+
+#include "support/process.hpp"
 
 #include <storewatch/storewatch.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
-#include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 namespace {
 
@@ -79,67 +74,33 @@ int listen(const fs::path& root, long expected, const fs::path& ready) {
   if (marker) std::fclose(marker);
   while (listener.running()) io.run_one();
   io.run();
-  std::sort(lags.begin(), lags.end());
-  const auto at = [&](double q) { return lags.empty() ? 0.0 : lags[std::min(lags.size() - 1, static_cast<std::size_t>(q * lags.size()))]; };
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
-  std::printf("%zu %zu %.0f %.0f %ld\n", lags.size(), unique.size(), at(0.5), at(0.99), usage.ru_maxrss);
+  std::printf("%zu %zu %.0f %.0f %ld\n", lags.size(), unique.size(), percentile(lags, 0.5), percentile(lags, 0.99),
+              usage.ru_maxrss);
   return 0;
 }
 
-struct child {
-  pid_t pid = -1;
-  int out = -1;
-  explicit child(std::vector<std::string> argv) {
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    const int spawned = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::close(pipe_fds[1]);
-    out = pipe_fds[0];
-    if (spawned != 0) throw std::runtime_error("cannot run " + argv[0]);
-  }
-  child(const child&) = delete;
-  child& operator=(const child&) = delete;
-  ~child() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    ::close(out);
-  }
-  /// Its whole output, then its exit status (0 = fine).
-  std::pair<std::string, bool> finish() {
-    std::string text;
-    char buffer[4096];
-    for (ssize_t got; (got = ::read(out, buffer, sizeof buffer)) != 0;) {
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) break;
-      text.append(buffer, static_cast<std::size_t>(got));
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    pid = -1;
-    return {text, WIFEXITED(status) && WEXITSTATUS(status) == 0};
-  }
-};
+using storewatch::test_support::child_stream;
+using storewatch::test_support::process;
+
+/// This program run again as a child, its stdout read by this one.
+std::unique_ptr<process> start_child(std::vector<std::string> argv) {
+  storewatch::test_support::spawn_options options;
+  options.out = child_stream::piped();
+  return std::make_unique<process>(std::move(argv), options);
+}
 
 /// Runs `writers` writer processes to completion; returns the seconds it took.
-double run_writers(const char* self, const fs::path& root, int writers, long per_writer) {
-  std::vector<std::unique_ptr<child>> children;
+double run_writers(const std::string& self, const fs::path& root, int writers, long per_writer) {
+  std::vector<std::unique_ptr<process>> children;
   const auto start = clock_type::now();
   for (int w = 0; w < writers; ++w) {
-    children.push_back(std::make_unique<child>(std::vector<std::string>{
-        self, "--write", root.string(), "w" + std::to_string(w), std::to_string(per_writer)}));
+    children.push_back(
+        start_child({self, "write", root.string(), "w" + std::to_string(w), std::to_string(per_writer)}));
   }
   for (auto& c : children) {
-    if (!c->finish().second) throw std::runtime_error("a writer failed");
+    if (!c->wait(bench_limit) || !c->succeeded()) throw std::runtime_error("a writer failed: " + c->status_text());
   }
   return seconds_since(start);
 }
@@ -147,15 +108,37 @@ double run_writers(const char* self, const fs::path& root, int writers, long per
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 5 && std::string(argv[1]) == "--write") return write_events(argv[2], argv[3], std::atol(argv[4]));
-  if (argc == 5 && std::string(argv[1]) == "--listen") return listen(argv[2], std::atol(argv[3]), argv[4]);
-  const int writers = argc > 1 ? std::atoi(argv[1]) : 8;
-  const int listeners = argc > 2 ? std::atoi(argv[2]) : 4;
-  const long per_writer = argc > 3 ? std::atol(argv[3]) : 5000;
-  if (writers <= 0 || listeners < 0 || per_writer <= 0) {
-    std::fprintf(stderr, "usage: load [writers [listeners [events per writer]]]\n");
-    return 2;
+  CLI::App app{"Writer processes publish to one journal while listener processes follow it."};
+  int writers = 8;
+  int listeners = 4;
+  long per_writer = 5000;
+  constexpr int most = std::numeric_limits<int>::max();
+  app.add_option("writers", writers, "writer processes")->check(CLI::Range(1, most))->capture_default_str();
+  app.add_option("listeners", listeners, "listener processes")->check(CLI::Range(0, most))->capture_default_str();
+  app.add_option("events", per_writer, "events per writer")
+      ->check(CLI::Range(1L, 1'000'000'000L))
+      ->capture_default_str();
+
+  // The child processes: this program again, with a (hidden) subcommand.
+  std::string root, name, ready;
+  long count = 0;
+  auto* as_writer = app.add_subcommand("write", "(a writer process)")->group("");
+  as_writer->add_option("root", root)->required();
+  as_writer->add_option("name", name)->required();
+  as_writer->add_option("count", count)->required();
+  auto* as_listener = app.add_subcommand("listen", "(a listener process)")->group("");
+  as_listener->add_option("root", root)->required();
+  as_listener->add_option("expected", count)->required();
+  as_listener->add_option("ready", ready)->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int status = app.exit(error);  // prints the help, or the error
+    return status == 0 ? 0 : 2;
   }
+  if (*as_writer) return write_events(root, name, count);
+  if (*as_listener) return listen(root, count, ready);
+
   const long total = writers * per_writer;
   try {
     double baseline = 0;
@@ -164,16 +147,13 @@ int main(int argc, char** argv) {
       baseline = run_writers(argv[0], dir.path, writers, per_writer);
     }
     scratch_dir dir;
-    std::vector<std::unique_ptr<child>> followers;
+    std::vector<std::unique_ptr<process>> followers;
     for (int l = 0; l < listeners; ++l) {
       const auto ready = dir.path / ("ready" + std::to_string(l));
-      followers.push_back(std::make_unique<child>(
-          std::vector<std::string>{argv[0], "--listen", dir.path.string(), std::to_string(total), ready.string()}));
+      followers.push_back(start_child({argv[0], "listen", dir.path.string(), std::to_string(total), ready.string()}));
       // Startup handshake (bounded): the listener has polled the journal.
-      const auto deadline = clock_type::now() + std::chrono::seconds(60);
-      while (!fs::exists(ready)) {
-        if (clock_type::now() > deadline) throw std::runtime_error("a listener did not start");
-        ::usleep(1000);
+      if (!storewatch::test_support::wait_for([&] { return fs::exists(ready); }, std::chrono::seconds(60))) {
+        throw std::runtime_error("a listener did not start");
       }
     }
     const double loaded = run_writers(argv[0], dir.path, writers, per_writer);
@@ -184,8 +164,9 @@ int main(int argc, char** argv) {
     std::printf("%-44s %12.0f %8.2f\n", "writers while the listeners follow", total / loaded, baseline / loaded);
     bool all_good = true;
     for (int l = 0; l < listeners; ++l) {
-      const auto [text, ok] = followers[static_cast<std::size_t>(l)]->finish();
-      std::istringstream fields(text);
+      auto& follower = *followers[static_cast<std::size_t>(l)];
+      const bool ok = follower.wait(bench_limit) && follower.succeeded();
+      std::istringstream fields(follower.out());
       long received = 0, unique = 0, rss_kib = 0;
       double p50 = 0, p99 = 0;
       fields >> received >> unique >> p50 >> p99 >> rss_kib;

@@ -42,7 +42,7 @@
 // (the fixture's s3rver_stop removes s3rver's data).
 #include "bench_common.hpp"
 
-#include "s3/common/server.hpp"
+#include "support/s3_server.hpp"
 
 #include <storewatch/s3/store.hpp>
 #include <storewatch/storewatch.hpp>
@@ -105,14 +105,6 @@ class tally {
   std::size_t count_ = 0;
 };
 
-/// Runs `io` until `done()` holds; throws if it runs out of work first.
-void run_until(asio::io_context& io, const std::function<bool()>& done) {
-  io.restart();
-  while (!done()) {
-    if (io.run_one() == 0) throw std::runtime_error("internal: the io_context ran out of work");
-  }
-}
-
 /// Runs what is left on `io` (a stopped listener's loop, cancelled
 /// requests), so that the objects it refers to may go.
 void drain(asio::io_context& io) {
@@ -123,14 +115,7 @@ void drain(asio::io_context& io) {
 
 /// Runs `work` on `io` to its end; rethrows what it threw.
 void run(asio::io_context& io, asio::awaitable<void> work) {
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(io, std::move(work), [&](std::exception_ptr e) {
-    failure = e;
-    done = true;
-  });
-  run_until(io, [&] { return done; });
-  if (failure) std::rethrow_exception(failure);
+  storewatch::test_support::run_coroutine(io, std::move(work), bench_limit);
 }
 
 s3::request_counts operator+(const s3::request_counts& a, const s3::request_counts& b) {
@@ -502,7 +487,7 @@ int main(int argc, char** argv) {
   // Each figure is printed when measured: a long run shows its progress.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   try {
-    const auto where = s3::test::test_server_config();
+    const auto where = storewatch::test_support::test_server_config();
     std::printf("store: %s://%s:%u bucket %s, key prefix %s\n", where.endpoint.scheme.c_str(),
                 where.endpoint.host.c_str(), where.endpoint.port, where.bucket.c_str(), where.prefix.c_str());
 

@@ -27,7 +27,7 @@
 // fixture (STOREWATCH_S3_STATE_DIR).
 #include "bench_common.hpp"
 
-#include "s3/common/server.hpp"
+#include "support/s3_server.hpp"
 
 #include <storewatch/s3/store.hpp>
 #include <storewatch/storewatch.hpp>
@@ -60,14 +60,6 @@ struct run_figures {
   std::size_t errors = 0;
 };
 
-/// Runs `io` until `done()` holds; throws if it runs out of work first.
-void run_until(asio::io_context& io, const std::function<bool()>& done) {
-  io.restart();
-  while (!done()) {
-    if (io.run_one() == 0) throw std::runtime_error("internal: the io_context ran out of work");
-  }
-}
-
 /// Publishes `count` events ("0", "1", ...) to bob123, `gap` apart each,
 /// and notes when each publish completed.
 asio::awaitable<void> publish_events(s3::s3_store& alice, std::size_t count, std::function<double()> gap,
@@ -84,7 +76,7 @@ asio::awaitable<void> publish_events(s3::s3_store& alice, std::size_t count, std
 }
 
 run_figures measure(std::chrono::milliseconds interval, std::size_t count) {
-  const auto where = s3::test::test_server_config();  // a fresh key prefix
+  const auto where = storewatch::test_support::test_server_config();  // a fresh key prefix
   asio::io_context io;
   s3::s3_store alice(io.get_executor(), where, "alice222");
   s3::s3_store bob(io.get_executor(), where, "bob123");

@@ -739,21 +739,7 @@ TEST_CASE("stats prints a line per user with event counts", "[cli][stats]") {
 
   const auto out = run_ok(root, {"stats"});
   INFO(out);
-  std::map<std::string, std::vector<std::string>> rows;
-  for (const auto& line : split_lines(out)) {
-    std::istringstream fields(line);
-    std::vector<std::string> row{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
-    if (!row.empty()) rows[row[0]] = row;
-  }
-  REQUIRE(rows.count("alice222"));
-  REQUIRE(rows.count("bob123"));
-  REQUIRE(rows.count("carol"));
-  REQUIRE(rows.count("total"));
-  CHECK(rows.size() == 5);  // the header, three users, the total
-  CHECK(rows["alice222"][1] == "2");
-  CHECK(rows["bob123"][1] == "4");
-  CHECK(rows["carol"][1] == "1");
-  CHECK(rows["total"][1] == "7");
+  auto rows = stats_rows_checked(out);
   for (const char* user : {"alice222", "bob123", "carol"}) {
     const auto& row = rows[user];
     INFO(user);

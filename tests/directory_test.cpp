@@ -311,10 +311,9 @@ TEST_CASE("directory: an unreadable subdirectory is reported once with its path 
   fs::create_directories(root / "secret");
   write(root / "secret" / "before.txt", "b");
   bool denied = true;
-  directory_options options;
   // As root (CI) permissions do not deny; this seam does.
-  options.fault = [&](const std::string& d) { return denied && d == "secret" ? EACCES : 0; };
-  watch w(root, options, {}, 20ms);
+  const directory_fault secret_denied([&](const std::string& d) { return denied && d == "secret" ? EACCES : 0; });
+  watch w(root, {}, {}, 20ms);
   write(root / "secret" / "hidden.txt", "h");
   write(root / "open" / "seen.txt", "s");
   CHECK(w.expect(1) == std::vector<std::string>{"CREATE open/seen.txt"});

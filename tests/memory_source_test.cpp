@@ -34,19 +34,6 @@ poll_outcome poll_once(asio::io_context& io, memory_source& source, const std::s
   return std::move(*outcome);
 }
 
-/// Runs the coroutine `f()` on `io` to its end; rethrows what it threw.
-template <class F>
-void run_coroutine(asio::io_context& io, F f) {
-  bool done = false;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(f), [&](std::exception_ptr e) {
-    error = e;
-    done = true;
-  });
-  REQUIRE(run_until(io, [&] { return done; }));
-  if (error) std::rethrow_exception(error);
-}
-
 std::vector<std::string> data_of(const std::vector<event>& events) {
   std::vector<std::string> out;
   for (const auto& e : events) out.push_back(e.data);

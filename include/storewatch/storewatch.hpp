@@ -14,8 +14,9 @@
 #include <storewatch/stream.hpp>
 #include <storewatch/version.hpp>
 #include <storewatch/source/directory.hpp>
-#include <storewatch/source/journal.hpp>
+#include <storewatch/journal/reader.hpp>
 #include <storewatch/store/local_store.hpp>
+#include <storewatch/store/rules.hpp>
 
 /// \namespace storewatch
 /// Real-time notifications of file operations (CREATE, SHARE, UNSHARE,

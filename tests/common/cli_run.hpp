@@ -8,34 +8,30 @@
 #pragma once
 
 #include "common/fixture.hpp"
+#include "support/process.hpp"
+#include "support/text.hpp"
 
 #include "time_text.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
+#include <signal.h>
 
 namespace storewatch::test::cli_run {
 
@@ -57,202 +53,46 @@ inline void write_file(const std::filesystem::path& file, std::string_view bytes
   REQUIRE(out.good());
 }
 
-inline std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t at = 0;
-  for (;;) {
-    const auto newline = text.find('\n', at);
-    if (newline == std::string::npos) break;  // an unfinished last line is left out
-    lines.push_back(text.substr(at, newline - at));
-    at = newline + 1;
-  }
-  return lines;
-}
+using test_support::split_lines;
 
-/// A child process with pipes for stdin (or /dev/null), stdout and stderr.
-/// Killed and reaped at scope end if still running, so a failed test leaves
-/// no process behind.
-class process {
+/// A child process with pipes for stdin (or /dev/null), stdout and stderr
+/// (tests/support/process.hpp), in the environment the tool's tests want.
+class process : public test_support::process {
  public:
   /// Runs `argv` with STOREWATCH_ROOT=`root`, STOREWATCH_STORE and
   /// STOREWATCH_USER unset, `extra_env` ("NAME=value", replacing this
   /// process's NAME) added, and `input` on stdin.
   process(const std::vector<std::string>& argv, const std::filesystem::path& root,
-          std::optional<std::string> input = std::nullopt, const std::vector<std::string>& extra_env = {}) {
-    // Writing to a child that has exited must not kill the test.
-    static const bool sigpipe_ignored = std::signal(SIGPIPE, SIG_IGN) != SIG_ERR;
-    REQUIRE(sigpipe_ignored);
-
-    int out[2], err[2], in[2] = {-1, -1};
-    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
-    if (input) REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
-
-    posix_spawn_file_actions_t actions;
-    REQUIRE(::posix_spawn_file_actions_init(&actions) == 0);
-    if (input) {
-      REQUIRE(::posix_spawn_file_actions_adddup2(&actions, in[0], 0) == 0);
-    } else {
-      REQUIRE(::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) == 0);
-    }
-    REQUIRE(::posix_spawn_file_actions_adddup2(&actions, out[1], 1) == 0);
-    REQUIRE(::posix_spawn_file_actions_adddup2(&actions, err[1], 2) == 0);
-
-    // The child starts with default signal dispositions and nothing blocked.
-    posix_spawnattr_t attributes;
-    REQUIRE(::posix_spawnattr_init(&attributes) == 0);
-    sigset_t defaults, none;
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGINT);
-    sigemptyset(&none);
-    REQUIRE(::posix_spawnattr_setsigdefault(&attributes, &defaults) == 0);
-    REQUIRE(::posix_spawnattr_setsigmask(&attributes, &none) == 0);
-    REQUIRE(::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) == 0);
-
-    // This process's environment less the store and user settings and the
-    // variables `extra_env` sets, which replace them.
-    const auto name_of = [](std::string_view entry) { return entry.substr(0, entry.find('=')); };
-    const auto replaced = [&](std::string_view entry) {
-      const auto name = name_of(entry);
-      if (name == "STOREWATCH_ROOT" || name == "STOREWATCH_STORE" || name == "STOREWATCH_USER") return true;
-      return std::any_of(extra_env.begin(), extra_env.end(), [&](const std::string& e) { return name_of(e) == name; });
-    };
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      if (!replaced(*e)) env.emplace_back(*e);
-    }
-    env.push_back("STOREWATCH_ROOT=" + root.string());
-    env.insert(env.end(), extra_env.begin(), extra_env.end());
-    std::vector<char*> env_pointers;
-    for (auto& e : env) env_pointers.push_back(e.data());
-    env_pointers.push_back(nullptr);
-    std::vector<std::string> args = argv;
-    std::vector<char*> arg_pointers;
-    for (auto& a : args) arg_pointers.push_back(a.data());
-    arg_pointers.push_back(nullptr);
-
-    const int spawned =
-        ::posix_spawn(&pid_, args.front().c_str(), &actions, &attributes, arg_pointers.data(), env_pointers.data());
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::posix_spawnattr_destroy(&attributes);
-    ::close(out[1]);
-    ::close(err[1]);
-    if (input) ::close(in[0]);
-    INFO("spawning " << args.front());
-    REQUIRE(spawned == 0);
-    out_fd_ = out[0];
-    err_fd_ = err[0];
-    ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
-    ::fcntl(err_fd_, F_SETFL, O_NONBLOCK);
-    if (input) {
-      // Inputs here are small: a pipe holds them without the child reading.
-      std::string_view rest = *input;
-      while (!rest.empty()) {
-        const auto written = ::write(in[1], rest.data(), rest.size());
-        if (written < 0 && errno == EINTR) continue;
-        if (written <= 0) break;  // the child went away; its status says why
-        rest.remove_prefix(static_cast<std::size_t>(written));
-      }
-      ::close(in[1]);
-    }
-  }
-  process(const process&) = delete;
-  process& operator=(const process&) = delete;
-  ~process() {
-    if (!status_) {
-      ::kill(pid_, SIGKILL);
-      int ignored = 0;
-      ::waitpid(pid_, &ignored, 0);
-    }
-    if (out_fd_ >= 0) ::close(out_fd_);
-    if (err_fd_ >= 0) ::close(err_fd_);
-  }
-
-  pid_t pid() const { return pid_; }
-
-  /// Reads what stdout and stderr have, waiting at most `limit` for some.
-  void pump(std::chrono::milliseconds limit = 5ms) {
-    pollfd fds[2];
-    nfds_t count = 0;
-    if (out_fd_ >= 0) fds[count++] = {out_fd_, POLLIN, 0};
-    if (err_fd_ >= 0) fds[count++] = {err_fd_, POLLIN, 0};
-    if (count == 0) return;
-    if (::poll(fds, count, static_cast<int>(limit.count())) <= 0) return;
-    drain(out_fd_, out_);
-    drain(err_fd_, err_);
-  }
-
-  /// Reaps the process if it has exited; true once it has.
-  bool exited() {
-    if (status_) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
-    return status_.has_value();
-  }
+          std::optional<std::string> input = std::nullopt, const std::vector<std::string>& extra_env = {})
+      : test_support::process(argv, options(root, std::move(input), extra_env)) {}
 
   /// Waits (bounded) for the process to exit and its output to end; returns
-  /// its exit status, or 128 + the signal that ended it.
+  /// its exit status, or 128 + the signal that ended it. Fails the test
+  /// (killing the process) when it takes longer than `limit`.
   int wait(std::chrono::steady_clock::duration limit = process_limit) {
-    const auto deadline = steady::now() + limit;
-    while (!(exited() && out_fd_ < 0 && err_fd_ < 0)) {
-      if (steady::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        FAIL("process " << pid_ << " did not exit within the limit; stderr: " << err_);
-      }
-      pump(exited() ? 1ms : 5ms);
+    if (!test_support::process::wait(limit)) {
+      ::kill(pid(), SIGKILL);
+      FAIL("process " << pid() << " did not exit within the limit; stderr: " << err());
     }
     return status();
   }
 
-  int status() const {
-    if (!status_) return -1;
-    if (WIFEXITED(*status_)) return WEXITSTATUS(*status_);
-    if (WIFSIGNALED(*status_)) return 128 + WTERMSIG(*status_);
-    return -1;
-  }
-  bool killed_by(int signal) const { return status_ && WIFSIGNALED(*status_) && WTERMSIG(*status_) == signal; }
-
-  void signal(int signal) { REQUIRE(::kill(pid_, signal) == 0); }
-
-  /// Whether the process's main thread is asleep (state S): waiting in its
-  /// event loop, or blocked writing to a full pipe.
-  bool sleeping() const {
-    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    const auto paren = text.rfind(')');
-    return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'S';
-  }
-
-  const std::string& out() const { return out_; }
-  const std::string& err() const { return err_; }
-  std::vector<std::string> lines() const { return split_lines(out_); }
+  int status() const { return exit_code(); }
+  std::vector<std::string> lines() const { return split_lines(out()); }
 
  private:
-  static void drain(int& fd, std::string& into) {
-    if (fd < 0) return;
-    char buffer[65536];
-    for (;;) {
-      const auto got = ::read(fd, buffer, sizeof buffer);
-      if (got > 0) {
-        into.append(buffer, static_cast<std::size_t>(got));
-        continue;
-      }
-      if (got < 0 && errno == EINTR) continue;
-      if (got == 0) {
-        ::close(fd);
-        fd = -1;
-      }
-      return;  // EOF, or nothing more for now
-    }
+  static test_support::spawn_options options(const std::filesystem::path& root, std::optional<std::string> input,
+                                             const std::vector<std::string>& extra_env) {
+    std::vector<std::string> set{"STOREWATCH_ROOT=" + root.string()};
+    set.insert(set.end(), extra_env.begin(), extra_env.end());
+    test_support::spawn_options o;
+    o.environment = test_support::environment_with(set, {"STOREWATCH_STORE", "STOREWATCH_USER"});
+    o.input = std::move(input);
+    o.in = test_support::child_stream::null();
+    o.out = test_support::child_stream::piped();
+    o.err = test_support::child_stream::piped();
+    return o;
   }
-
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-  int out_fd_ = -1;
-  int err_fd_ = -1;
-  std::string out_, err_;
 };
 
 inline std::vector<std::string> with_tool(std::vector<std::string> args) {
@@ -300,16 +140,40 @@ inline std::string run_ok(const std::filesystem::path& root, const std::vector<s
 /// Waits (bounded) for `condition`, reading the output of `children` meanwhile.
 inline bool wait_for(const std::function<bool()>& condition, std::initializer_list<process*> children = {},
                      std::chrono::steady_clock::duration limit = process_limit) {
-  const auto deadline = steady::now() + limit;
-  while (!condition()) {
-    if (steady::now() > deadline) return condition();
-    if (children.size() == 0) {
-      ::poll(nullptr, 0, 2);
-    } else {
-      for (auto* c : children) c->pump(children.size() == 1 ? 5ms : 1ms);
-    }
+  const auto read_children = [&] {
+    for (auto* c : children) c->pump(children.size() == 1 ? 5ms : 1ms);
+  };
+  return test_support::wait_for(condition, limit, children.size() == 0 ? std::function<void()>() : read_children);
+}
+
+/// The rows of a printed table (`stats`), each split at white space, by
+/// their first field.
+inline std::map<std::string, std::vector<std::string>> table_rows(const std::string& text) {
+  std::map<std::string, std::vector<std::string>> rows;
+  for (const auto& line : split_lines(text)) {
+    std::istringstream fields(line);
+    std::vector<std::string> row{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+    if (!row.empty()) rows[row[0]] = row;
   }
-  return true;
+  return rows;
+}
+
+/// The rows of `stats` after the scenario both CLI suites run (alice
+/// creates a file and shares it with bob, bob gets two events and carol
+/// one, alice deletes the file), with each user's event count and the
+/// total checked.
+inline std::map<std::string, std::vector<std::string>> stats_rows_checked(const std::string& out) {
+  auto rows = table_rows(out);
+  REQUIRE(rows.count("alice222"));
+  REQUIRE(rows.count("bob123"));
+  REQUIRE(rows.count("carol"));
+  REQUIRE(rows.count("total"));
+  CHECK(rows.size() == 5);  // the header, three users, the total
+  CHECK(rows["alice222"][1] == "2");
+  CHECK(rows["bob123"][1] == "4");
+  CHECK(rows["carol"][1] == "1");
+  CHECK(rows["total"][1] == "7");
+  return rows;
 }
 
 inline bool one_line(const std::string& text) {

@@ -1,15 +1,20 @@
-// Fault injection for tests, through the system-call seam of
-// include/storewatch/detail/sys.hpp: make the n-th matching call fail with an
-// error number, make reads or writes short, skew the store's clock.
+// Fault injection for tests, through the library's test seams (compiled
+// with STOREWATCH_TESTING): the system calls of
+// include/storewatch/detail/sys.hpp (make the n-th matching call fail with
+// an error number, make reads or writes short, skew the store's clock) and
+// the directory source's opening of directories.
 #pragma once
 
 #include <storewatch/detail/sys.hpp>
+#include <storewatch/source/directory.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace storewatch::test {
@@ -95,6 +100,19 @@ class fault_plan final : public storewatch::detail::sys::fault_injector {
   mutable std::mutex mutex_;
   std::vector<rule> rules_;
   std::size_t fired_ = 0;
+};
+
+/// Makes the directory sources created during its lifetime fail to open a
+/// directory with the errno `fault(dir)` returns (dir relative to the root;
+/// 0: open it).
+class directory_fault {
+ public:
+  explicit directory_fault(std::function<int(const std::string& dir)> fault) {
+    storewatch::detail::directory_open_fault = std::move(fault);
+  }
+  ~directory_fault() { storewatch::detail::directory_open_fault = nullptr; }
+  directory_fault(const directory_fault&) = delete;
+  directory_fault& operator=(const directory_fault&) = delete;
 };
 
 /// Moves the store's wall clock by `skew` for its lifetime.

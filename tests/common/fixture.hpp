@@ -1,5 +1,9 @@
-// Shared test helpers: run an io_context until something holds, temp dirs, thread counts.
+// Shared test helpers: run an io_context until something holds or to idle,
+// temp dirs (from tests/support/), thread counts, failures, events.
 #pragma once
+
+#include "support/run.hpp"
+#include "support/temp_dir.hpp"
 
 #include <storewatch/storewatch.hpp>
 
@@ -8,30 +12,15 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
-#include <functional>
-#include <random>
 #include <string>
 #include <system_error>
 
-#include <unistd.h>
-
 namespace storewatch::test {
 
-/// A bound generous enough for a loaded CI machine under sanitizers; tests
-/// wait for their condition, not for this long.
-inline constexpr std::chrono::seconds generous{20};
-
-/// Runs `io` until `done()` holds or `limit` passes; returns `done()`.
-inline bool run_until(asio::io_context& io, const std::function<bool()>& done,
-                      std::chrono::steady_clock::duration limit = generous) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  if (io.stopped()) io.restart();
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    io.run_for(std::chrono::milliseconds(5));
-    if (io.stopped()) io.restart();
-  }
-  return done();
-}
+using test_support::generous;
+using test_support::run_coroutine;
+using test_support::run_until;
+using test_support::temp_dir;
 
 /// Runs `io` until it has no more work, failing the test if that takes
 /// longer than `limit`. Returns how long it took.
@@ -51,32 +40,6 @@ inline std::size_t thread_count() {
   for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++count;
   return count;
 }
-
-/// A fresh directory under the system's temp dir, removed at scope end.
-class temp_dir {
- public:
-  /// Where it is made: the temp dir, or /dev/shm when that is writable (for
-  /// tests that make many small stores: fsync costs nothing there).
-  enum class place { temp, memory };
-
-  explicit temp_dir(place where = place::temp) {
-    std::random_device random;
-    std::filesystem::path base = std::filesystem::temp_directory_path();
-    if (where == place::memory && ::access("/dev/shm", W_OK) == 0) base = "/dev/shm";
-    path_ = base / ("storewatch-test-" + std::to_string(random()) + "-" + std::to_string(random()));
-    std::filesystem::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// What a throwing call threw: its code and what().
 struct failure {

@@ -38,36 +38,21 @@
 
 namespace storewatch::test {
 
+/// How long a store operation or a coroutine of the S3 kind may take: a
+/// loaded machine, sanitizers and s3rver.
+inline constexpr std::chrono::seconds store_limit{120};
+
 /// Runs `io` until the operation `start(handler)` began completes; returns
 /// its result or throws std::system_error(code, `last_error()`).
 template <class Result, class Start, class LastError>
 Result complete(asio::io_context& io, Start start, LastError last_error) {
   std::optional<std::pair<std::error_code, Result>> outcome;
   start([&outcome](std::error_code ec, Result result) { outcome.emplace(ec, std::move(result)); });
-  if (!run_until(io, [&] { return outcome.has_value(); }, std::chrono::seconds(120))) {
+  if (!run_until(io, [&] { return outcome.has_value(); }, store_limit)) {
     throw std::runtime_error("a store operation did not complete within 120 s");
   }
   if (outcome->first) throw std::system_error(outcome->first, last_error());
   return std::move(outcome->second);
-}
-
-/// Runs `io` until the coroutine `work` finishes; returns its value or
-/// rethrows what it threw.
-template <class T>
-T run_coroutine(asio::io_context& io, asio::awaitable<T> work) {
-  std::optional<T> value;
-  std::exception_ptr failure;
-  bool done = false;
-  asio::co_spawn(io, std::move(work), [&](std::exception_ptr thrown, T result) {
-    failure = thrown;
-    if (!thrown) value.emplace(std::move(result));
-    done = true;
-  });
-  if (!run_until(io, [&] { return done; }, std::chrono::seconds(120))) {
-    throw std::runtime_error("a coroutine did not finish within 120 s");
-  }
-  if (failure) std::rethrow_exception(failure);
-  return std::move(*value);
 }
 
 /// Every file under `root` with its bytes, by path relative to `root`.
@@ -197,8 +182,10 @@ struct s3_kind {
     std::map<std::string, std::string> out;
     s3::list_request request;
     for (;;) {
-      auto page = run_coroutine(io, client.list(request));
-      for (const auto& object : page.objects) out[object.key] = run_coroutine(io, client.get(object.key)).value_or("<gone>");
+      auto page = run_coroutine(io, client.list(request), store_limit);
+      for (const auto& object : page.objects) {
+        out[object.key] = run_coroutine(io, client.get(object.key), store_limit).value_or("<gone>");
+      }
       if (!page.truncated) break;
       request.continuation_token = page.next_continuation_token;
     }

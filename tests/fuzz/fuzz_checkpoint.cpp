@@ -9,7 +9,7 @@
 // The cursor inside an accepted checkpoint is also given to the journal
 // cursor decoder, as a listener on a local_store would.
 #include <storewatch/checkpoint.hpp>
-#include <storewatch/source/journal.hpp>
+#include <storewatch/journal/format.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -12,7 +12,7 @@
 //   an equal event, and dumping that one gives the same text;
 // - journal round trip: the event encoded as a journal record line decodes
 //   to an equal event.
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
 #include <storewatch/event.hpp>
 
 #include <nlohmann/json.hpp>

@@ -1,5 +1,5 @@
 // Fuzz target: journal cursors, "j1;<epoch>;<writer>=<offset>;..."
-// (storewatch::detail::journal_cursor::decode in storewatch/source/journal.hpp).
+// (storewatch::detail::journal_cursor::decode in storewatch/journal/format.hpp).
 //
 // Properties checked (abort on violation):
 // - decode does not throw; a rejection says why;
@@ -8,7 +8,7 @@
 // - encode of an accepted cursor decodes to an equal cursor (epoch and
 //   every writer's offset), and encoding that gives the same text: the
 //   encoding is canonical.
-#include <storewatch/source/journal.hpp>
+#include <storewatch/journal/format.hpp>
 
 #include <cstddef>
 #include <cstdint>

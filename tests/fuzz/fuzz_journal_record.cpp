@@ -18,7 +18,7 @@
 //   JSON object (nlohmann::json(e).dump(), as tools/storewatch.cpp's
 //   event_json does); neither may throw.
 #include <storewatch/checkpoint.hpp>
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -58,32 +58,11 @@ std::string error_body(std::string_view code, std::string_view message, std::str
          std::string(message) + "</Message>" + std::string(extra) + "</Error>";
 }
 
-/// Runs `task` on `io` to its end (within a generous bound); returns its
-/// result or rethrows its exception.
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> result;
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
-    error = e;
-    if (!e) result.emplace(std::move(value));
-    done = true;
-  });
-  REQUIRE(run_until(io, [&] { return done; }, std::chrono::seconds(60)));
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
-
-void run(asio::io_context& io, asio::awaitable<void> task) {
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) {
-    error = e;
-    done = true;
-  });
-  REQUIRE(run_until(io, [&] { return done; }, std::chrono::seconds(60)));
-  if (error) std::rethrow_exception(error);
+/// Runs `task` (an awaitable) on `io` to its end (within a generous
+/// bound); returns its result or rethrows its exception.
+template <class Task>
+auto run(asio::io_context& io, Task task) {
+  return storewatch::test::run_coroutine(io, std::move(task), std::chrono::seconds(60));
 }
 
 /// What `f()` threw (a std::system_error), or FAILs.

@@ -230,8 +230,8 @@ TEST_CASE("S3 journal: a corrupt record and a stray object are reported with the
   auto bad_line = detail::encode_record(good);
   bad_line[12] ^= 1;  // a flipped bit: the checksum fails
   const auto forged = sd::record_name("bob", static_cast<std::uint64_t>(now_ms().time_since_epoch().count()), "forger", 1);
-  run_coroutine(kind.io, client.put(forged, bad_line + detail::encode_record(good)));
-  run_coroutine(kind.io, client.put("journals/bob/zz-not-a-record", "?"));
+  run_coroutine(kind.io, client.put(forged, bad_line + detail::encode_record(good)), store_limit);
+  run_coroutine(kind.io, client.put("journals/bob/zz-not-a-record", "?"), store_limit);
   alice.publish_event("note", "after", {"bob"});
 
   auto reader = kind.journal(bob);

@@ -5,6 +5,7 @@
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -71,11 +72,17 @@ inline std::string path_problem(std::string_view path, bool as_prefix = false) {
   return {};
 }
 
-/// Throws `std::system_error(errc::invalid_path)` naming the path and the problem.
-inline void validate_path(std::string_view path, bool as_prefix = false) {
+/// The `errc::invalid_path` error naming the path and the problem, or none.
+inline std::optional<std::system_error> path_error(std::string_view path, bool as_prefix = false) {
   if (auto problem = path_problem(path, as_prefix); !problem.empty()) {
-    throw std::system_error(errc::invalid_path, "invalid path " + quote(path) + ": " + problem);
+    return std::system_error(errc::invalid_path, "invalid path " + quote(path) + ": " + problem);
   }
+  return std::nullopt;
+}
+
+/// Throws `path_error`, if any.
+inline void validate_path(std::string_view path, bool as_prefix = false) {
+  if (auto error = path_error(path, as_prefix)) throw *error;
 }
 
 /// Why `user` is not a valid user name (1-64 characters of A-Z a-z 0-9 . _ -,
@@ -92,12 +99,18 @@ inline std::string user_problem(std::string_view user) {
   return {};
 }
 
-/// Throws `std::system_error(errc::invalid_user)` naming `user` unless it is
-/// a valid user name.
-inline void validate_user(std::string_view user) {
+/// The `errc::invalid_user` error naming `user`, or none when it is a valid
+/// user name.
+inline std::optional<std::system_error> user_error(std::string_view user) {
   if (auto problem = user_problem(user); !problem.empty()) {
-    throw std::system_error(errc::invalid_user, "invalid user name " + quote(user) + ": " + problem);
+    return std::system_error(errc::invalid_user, "invalid user name " + quote(user) + ": " + problem);
   }
+  return std::nullopt;
+}
+
+/// Throws `user_error`, if any.
+inline void validate_user(std::string_view user) {
+  if (auto error = user_error(user)) throw *error;
 }
 
 /// Why `name` cannot be an application event's name (1-128 printable ASCII
@@ -115,21 +128,26 @@ inline std::string event_name_problem(std::string_view name) {
   return {};
 }
 
-/// Throws `std::system_error(errc::invalid_event_name)` unless `name` is
-/// 1-128 printable ASCII characters without spaces, other than the store's
-/// own event names (so nobody can forge a SHARE or DELETE); and
-/// `std::system_error(errc::invalid_event)` for data that is not valid
-/// UTF-8 or longer than 64 KiB.
-inline void validate_application_event(std::string_view name, std::string_view data) {
+/// `errc::invalid_event_name` unless `name` is 1-128 printable ASCII
+/// characters without spaces, other than the store's own event names (so
+/// nobody can forge a SHARE or DELETE); `errc::invalid_event` for data that
+/// is not valid UTF-8 or longer than 64 KiB; or none.
+inline std::optional<std::system_error> application_event_error(std::string_view name, std::string_view data) {
   if (auto problem = event_name_problem(name); !problem.empty()) {
-    throw std::system_error(errc::invalid_event_name, "invalid event name " + quote(name) + ": " + problem);
+    return std::system_error(errc::invalid_event_name, "invalid event name " + quote(name) + ": " + problem);
   }
   if (data.size() > max_event_data_bytes) {
-    throw std::system_error(errc::invalid_event, "event " + std::string(name) + ": data is longer than 64 KiB");
+    return std::system_error(errc::invalid_event, "event " + std::string(name) + ": data is longer than 64 KiB");
   }
   if (!is_valid_utf8(data)) {
-    throw std::system_error(errc::invalid_event, "event " + std::string(name) + ": data is not valid UTF-8");
+    return std::system_error(errc::invalid_event, "event " + std::string(name) + ": data is not valid UTF-8");
   }
+  return std::nullopt;
+}
+
+/// Throws `application_event_error`, if any.
+inline void validate_application_event(std::string_view name, std::string_view data) {
+  if (auto error = application_event_error(name, data)) throw *error;
 }
 
 /// Why a record in `user`'s journal cannot have been written by a store,

@@ -1,8 +1,8 @@
 // The system calls of the store, the journals and checkpoints, behind one
 // seam so that tests can make them fail (tests/common/faults.hpp): an error
 // number for a call on a path, short reads and writes, and a skewed clock.
-// With no injector installed, a wrapper costs one atomic load more than the
-// call itself.
+// The seam is compiled only with STOREWATCH_TESTING (the library's test
+// programs define it); otherwise a wrapper is the call itself.
 #pragma once
 
 #include <algorithm>
@@ -34,6 +34,10 @@ struct verdict {
   std::size_t max_bytes = static_cast<std::size_t>(-1);
 };
 
+#ifdef STOREWATCH_TESTING
+// The seam itself exists only in the library's own tests, which define
+// STOREWATCH_TESTING; a program built without it makes the calls directly.
+
 /// Decides the fate of each call while installed. Must be thread-safe: it
 /// is asked from whatever thread makes the call.
 class fault_injector {
@@ -42,6 +46,7 @@ class fault_injector {
   virtual verdict decide(call what, const char* path) = 0;
 };
 
+/// The installed injector, or null.
 inline std::atomic<fault_injector*> injector{nullptr};
 /// Added to the wall clock the store stamps versions and events with.
 inline std::atomic<std::int64_t> clock_skew_ms{0};
@@ -51,10 +56,17 @@ inline verdict ask(call what, const char* path) {
   return current ? current->decide(what, path) : verdict{};
 }
 
+inline std::chrono::milliseconds clock_skew() {
+  return std::chrono::milliseconds(clock_skew_ms.load(std::memory_order_relaxed));
+}
+#else
+constexpr verdict ask(call, const char*) noexcept { return {}; }
+constexpr std::chrono::milliseconds clock_skew() noexcept { return {}; }
+#endif
+
 /// The wall clock, to the millisecond, as the store and the sources stamp it.
 inline std::chrono::sys_time<std::chrono::milliseconds> now() {
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()) +
-         std::chrono::milliseconds(clock_skew_ms.load(std::memory_order_relaxed));
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()) + clock_skew();
 }
 
 // Each wrapper behaves as the POSIX call (-1 and errno on failure); `path`

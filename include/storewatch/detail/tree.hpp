@@ -11,9 +11,9 @@
 // throughout: the source runs them on its executor.
 #pragma once
 
-#include <storewatch/detail/journal_record.hpp>
 #include <storewatch/detail/snapshot_diff.hpp>
 #include <storewatch/detail/text.hpp>
+#include <storewatch/journal/format.hpp>
 
 #include <algorithm>
 #include <cerrno>

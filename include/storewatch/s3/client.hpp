@@ -74,17 +74,22 @@ struct request_counts {
 
 namespace detail {
 
-/// A test seam, as detail/sys.hpp's fault injector is for system calls:
+/// What a test's fault injector makes an attempt end with instead of being
+/// sent: a transport error, or (when `transport` is empty) a response.
+struct injected_outcome {
+  std::error_code transport{};  ///< e.g. `make_http_error(CURLE_COULDNT_CONNECT)`
+  http_response response{};     ///< used when `transport` is empty
+};
+
+#ifdef STOREWATCH_TESTING
+/// A test seam, as detail/sys.hpp's fault injector is for system calls,
+/// compiled only with STOREWATCH_TESTING (the library's test programs):
 /// when one is installed, every attempt of every client asks it first, and
-/// an answer stands in for the attempt's outcome (a transport error, or a
-/// response), which is then retried or reported as a real one would be.
+/// an answer stands in for the attempt's outcome, which is then retried or
+/// reported as a real one would be.
 class request_fault_injector {
  public:
-  /// What an attempt ends with instead of being sent.
-  struct outcome {
-    std::error_code transport{};  ///< e.g. `make_http_error(CURLE_COULDNT_CONNECT)`
-    http_response response{};     ///< used when `transport` is empty
-  };
+  using outcome = injected_outcome;
   virtual ~request_fault_injector() = default;
   /// Called before each attempt of `method` ("GET", "PUT", "DELETE",
   /// "HEAD"; a listing is "LIST") on object `name` (relative to the key
@@ -92,8 +97,17 @@ class request_fault_injector {
   virtual std::optional<outcome> before(std::string_view method, std::string_view name) = 0;
 };
 
-/// The installed injector, or null (the default: no cost but this load).
+/// The installed injector, or null.
 inline std::atomic<request_fault_injector*> request_faults{nullptr};
+
+/// What the installed injector makes of an attempt, if anything.
+inline std::optional<injected_outcome> inject(std::string_view method, std::string_view name) {
+  auto* const faults = request_faults.load();
+  return faults ? faults->before(method, name) : std::nullopt;
+}
+#else
+inline std::optional<injected_outcome> inject(std::string_view, std::string_view) { return std::nullopt; }
+#endif
 
 /// What to do after one attempt.
 enum class attempt_verdict {
@@ -491,8 +505,7 @@ class basic_client {
       ++(counts_.*op.counter);
       std::error_code ec;
       http_response response;
-      auto* faults = detail::request_faults.load();
-      auto injected = faults ? faults->before(op.fault_method, op.fault_name) : std::nullopt;
+      auto injected = detail::inject(op.fault_method, op.fault_name);
       if (injected) {
         ec = injected->transport;
         response = std::move(injected->response);

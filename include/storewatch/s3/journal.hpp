@@ -29,7 +29,7 @@
 
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/gap.hpp>
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/detail/sys.hpp>
@@ -38,7 +38,6 @@
 #include <storewatch/event.hpp>
 #include <storewatch/s3/client.hpp>
 #include <storewatch/source.hpp>
-#include <storewatch/source/journal.hpp>
 
 #include <asio/experimental/awaitable_operators.hpp>
 

@@ -16,7 +16,8 @@
 #pragma once
 
 #include <storewatch/detail/config.hpp>
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
+#include <storewatch/journal/layout.hpp>
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/detail/sys.hpp>
@@ -24,7 +25,7 @@
 #include <storewatch/event.hpp>
 #include <storewatch/s3/client.hpp>
 #include <storewatch/s3/journal.hpp>
-#include <storewatch/store/local_store.hpp>  // selection
+#include <storewatch/store/rules.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -266,10 +267,6 @@ class basic_s3_store {
     return "grants/" + version.user + '/' + version.to_string() + '/' + grantee;
   }
 
-  static bool by_path_then_time(const versioned_path& a, const versioned_path& b) {
-    return std::tie(a.path, a.timestamp_ms, a.user) < std::tie(b.path, b.timestamp_ms, b.user);
-  }
-
   // Every object name under `prefix`, following continuation tokens and
   // dropping the repeats some servers send across pages.
   asio::awaitable<std::vector<std::string>> list_all(std::string prefix) {
@@ -307,154 +304,164 @@ class basic_s3_store {
   }
 
   asio::awaitable<versions> own_selection(const selection& which) {
-    versions found;
-    for (auto& version : co_await list_versions("versions/" + user_ + '/', which.prefix, false)) {
-      if (version.user == user_ && which.matches(version)) found.push_back(std::move(version));
-    }
-    std::sort(found.begin(), found.end(), by_path_then_time);
-    co_return found;
+    auto listed = co_await list_versions("versions/" + user_ + '/', which.prefix, false);
+    co_return rules::select(which, user_, std::move(listed));
   }
 
-  event make_event(std::string_view name, std::string data) {
+  // Appends the event `step` announces; returns its id.
+  std::string append(const rules::step& step) {
     event e;
     e.id = writer_.next_id();
-    e.name = name;
-    e.data = std::move(data);
+    e.name = step.event_name;
+    e.data = step.data;
     e.actor = user_;
     e.occurred_at = storewatch::detail::sys::now();
-    return e;
+    writer_.append(step.user, storewatch::detail::encode_record(e));
+    return e.id;
   }
 
-  void append(const std::string& user, std::string_view name, std::string data) {
-    writer_.append(user, storewatch::detail::encode_record(make_event(name, std::move(data))));
+  // Carries out `planned` (throwing its refusal) in a transaction: makes each
+  // step's change and appends its event. Returns the ids of the events.
+  asio::awaitable<std::vector<std::string>> carry_out(rules::plan& planned, std::string_view bytes = {}) {
+    rules::throw_if_refused(planned.refused);
+    co_return co_await transaction(writer_, *client_).template run<std::vector<std::string>>(
+        [this, &planned, &bytes](transaction& change) -> asio::awaitable<std::vector<std::string>> {
+          std::vector<std::string> ids;
+          for (auto& step : planned.steps) {
+            co_await apply(change, step, bytes);
+            ids.push_back(append(step));
+          }
+          co_return ids;
+        });
+  }
+
+  // Makes the change `step` names (`bytes`: a new version's), to be undone
+  // if `change` fails. Removing a version is not here: see delete_files.
+  asio::awaitable<void> apply(transaction& change, rules::step& step, std::string_view bytes) {
+    const auto& u = step.user;
+    const auto& version = step.version;
+    switch (step.what) {
+      case rules::change::add_version: {
+        const std::string body(bytes);
+        while (!co_await client_->put(version_name(version), body, true)) rules::next_millisecond(step);
+        change.on_failure([this, name = version_name(version)]() { return client_->remove(name); });
+        recent_creates_[version.path] = version.timestamp_ms;
+        break;
+      }
+      case rules::change::add_share:
+        co_await client_->put(grant_name(version, u), "");
+        change.on_failure([this, u, version]() { return client_->remove(grant_name(version, u)); });
+        co_await client_->put(share_name(u, version), "");
+        change.on_failure([this, u, version]() { return client_->remove(share_name(u, version)); });
+        break;
+      case rules::change::remove_share:
+        co_await client_->remove(share_name(u, version));
+        change.on_failure([this, u, version]() -> asio::awaitable<void> {
+          co_await client_->put(grant_name(version, u), "");
+          co_await client_->put(share_name(u, version), "");
+        });
+        co_await client_->remove(grant_name(version, u));
+        break;
+      case rules::change::none:
+      case rules::change::remove_version:
+        break;
+    }
   }
 
   asio::awaitable<versioned_path> create_file(std::string path, std::string bytes) {
-    storewatch::detail::validate_path(path);
-    versioned_path version{path, user_, storewatch::detail::sys::now().time_since_epoch().count()};
+    auto stamp = storewatch::detail::sys::now().time_since_epoch().count();
     // One path made twice in one millisecond by this object: the second a
     // millisecond later (other objects: If-None-Match, where honoured).
-    std::erase_if(recent_creates_, [&](const auto& entry) { return entry.second < version.timestamp_ms; });
+    std::erase_if(recent_creates_, [&](const auto& entry) { return entry.second < stamp; });
     if (const auto last = recent_creates_.find(path); last != recent_creates_.end()) {
-      version.timestamp_ms = std::max(version.timestamp_ms, last->second + 1);
+      stamp = std::max(stamp, last->second + 1);
     }
-    co_return co_await transaction(writer_, *client_).template run<versioned_path>(
-        [this, &version, &bytes](transaction& change) -> asio::awaitable<versioned_path> {
-          while (!co_await client_->put(version_name(version), bytes, true)) ++version.timestamp_ms;
-          change.on_failure([this, name = version_name(version)]() { return client_->remove(name); });
-          recent_creates_[version.path] = version.timestamp_ms;
-          append(user_, event_name::create, version.to_string());
-          co_return version;
-        });
+    auto planned =
+        rules::decide({.kind = rules::operation_kind::create, .actor = user_, .path = std::move(path), .now_ms = stamp});
+    co_await carry_out(planned, bytes);
+    co_return planned.steps.front().version;
   }
 
   asio::awaitable<versions> share_files(selection which, std::vector<std::string> users, bool share) {
-    storewatch::detail::validate_path(which.prefix, true);
-    for (const auto& u : users) storewatch::detail::validate_user(u);
-    auto selected = co_await own_selection(which);
-    co_return co_await transaction(writer_, *client_).template run<versions>(
-        [this, &selected, &users, &which, share](transaction& change) -> asio::awaitable<versions> {
-          for (const auto& u : users) {
-            if (u == user_) continue;
-            // What `u` holds already: listed, not learned from conditional
-            // writes, which not every server honours.
-            std::set<std::string> held;
-            for (auto& name : co_await list_all("shares/" + u + '/' + user_ + '/' + which.prefix)) held.insert(std::move(name));
-            for (const auto& version : selected) {
-              const bool holds = held.contains(share_name(u, version));
-              if (share) {
-                if (!holds) {  // an already shared version is announced again, its markers untouched
-                  co_await client_->put(grant_name(version, u), "");
-                  change.on_failure([this, u, version]() { return client_->remove(grant_name(version, u)); });
-                  co_await client_->put(share_name(u, version), "");
-                  change.on_failure([this, u, version]() { return client_->remove(share_name(u, version)); });
-                }
-                append(u, event_name::share, version.to_string());
-              } else if (holds) {  // only the versions `u` has get an UNSHARE
-                co_await client_->remove(share_name(u, version));
-                change.on_failure([this, u, version]() -> asio::awaitable<void> {
-                  co_await client_->put(grant_name(version, u), "");
-                  co_await client_->put(share_name(u, version), "");
-                });
-                co_await client_->remove(grant_name(version, u));
-                append(u, event_name::unshare, version.to_string());
-              }
-            }
-          }
-          co_return selected;
-        });
+    const rules::operation op{.kind = share ? rules::operation_kind::share : rules::operation_kind::unshare,
+                              .actor = user_,
+                              .which = std::move(which),
+                              .users = std::move(users)};
+    rules::throw_if_refused(rules::refusal(op));
+    rules::store_state state;
+    state.owned = co_await own_selection(op.which);
+    // What each named user holds already: listed, not learned from
+    // conditional writes, which not every server honours.
+    for (const auto& u : std::set<std::string>(op.users.begin(), op.users.end())) {
+      if (u == user_) continue;
+      const auto held = co_await list_all("shares/" + u + '/' + user_ + '/' + op.which.prefix);
+      for (const auto& version : state.owned) {
+        if (std::binary_search(held.begin(), held.end(), share_name(u, version))) {
+          state.grantees[version.to_string()].insert(u);
+        }
+      }
+    }
+    auto planned = rules::decide(op, state);
+    co_await carry_out(planned);
+    co_return planned.selected;
   }
 
   asio::awaitable<versions> delete_files(selection which) {
-    storewatch::detail::validate_path(which.prefix, true);
-    auto selected = co_await own_selection(which);
+    const rules::operation op{.kind = rules::operation_kind::delete_, .actor = user_, .which = std::move(which)};
+    rules::throw_if_refused(rules::refusal(op));
+    rules::store_state state;
+    state.owned = co_await own_selection(op.which);
     // Who each selected version is shared with, from its grants.
-    std::map<std::string, std::vector<std::string>> grantees;
     const std::string grants = "grants/" + user_ + '/';
-    for (const auto& name : co_await list_all(grants + which.prefix)) {
+    for (const auto& name : co_await list_all(grants + op.which.prefix)) {
       const auto slash = name.rfind('/');
       if (slash == std::string::npos || slash < grants.size()) continue;
-      grantees[name.substr(grants.size(), slash - grants.size())].push_back(name.substr(slash + 1));
+      state.grantees[name.substr(grants.size(), slash - grants.size())].insert(name.substr(slash + 1));
     }
-    co_await transaction(writer_, *client_).template run<bool>([&](transaction&) -> asio::awaitable<bool> {
-      for (const auto& version : selected) {
-        append(user_, event_name::delete_, version.to_string());
-        for (const auto& u : grantees[version.to_string()]) append(u, event_name::delete_, version.to_string());
+    auto planned = rules::decide(op, state);
+    // The DELETE events first (the steps' changes wait), then the objects,
+    // in reverse: each version's markers before the version, so that a
+    // failure leaves versions to delete again, never lost events.
+    rules::plan announce{std::nullopt, planned.steps, {}};
+    for (auto& step : announce.steps) step.what = rules::change::none;
+    co_await carry_out(announce);
+    for (auto step = planned.steps.rbegin(); step != planned.steps.rend(); ++step) {
+      if (step->what == rules::change::remove_share) {
+        co_await client_->remove(share_name(step->user, step->version));
+        co_await client_->remove(grant_name(step->version, step->user));
+      } else {
+        co_await client_->remove(version_name(step->version));
       }
-      co_return true;
-    });
-    // The DELETE events are stored: now remove the objects, markers first
-    // (a failure here leaves versions to delete again, never lost events).
-    for (const auto& version : selected) {
-      for (const auto& u : grantees[version.to_string()]) {
-        co_await client_->remove(share_name(u, version));
-        co_await client_->remove(grant_name(version, u));
-      }
-      co_await client_->remove(version_name(version));
     }
-    co_return selected;
+    co_return planned.selected;
   }
 
   asio::awaitable<std::string> read_file(versioned_path version) {
-    storewatch::detail::validate_path(version.path);
-    const auto denied = [&] {
-      return std::system_error(errc::permission_denied, user_ + " cannot read " + storewatch::detail::quote(version.to_string()) +
-                                                            ": it does not exist or is not shared with " + user_);
-    };
-    if (version.user != user_) {
-      storewatch::detail::validate_user(version.user);
-      if (!co_await client_->exists(share_name(user_, version))) throw denied();
+    const auto access = rules::check_read(user_, version);
+    rules::throw_if_refused(access.refused);
+    if (access.needs_share && !co_await client_->exists(share_name(user_, version))) {
+      throw rules::read_denied(user_, version);
     }
     auto bytes = co_await client_->get(version_name(version));
-    if (!bytes) throw denied();
+    if (!bytes) throw rules::read_denied(user_, version);
     co_return std::move(*bytes);
   }
 
   asio::awaitable<versions> list_files(std::string prefix, bool recursive) {
-    storewatch::detail::validate_path(prefix, true);
-    const selection which{prefix, recursive};
-    auto found = co_await own_selection(which);
-    for (auto& version : co_await list_versions("shares/" + user_ + '/', "", true)) {
-      if (which.matches(version)) found.push_back(std::move(version));
-    }
-    std::sort(found.begin(), found.end(), by_path_then_time);
-    co_return found;
+    rules::throw_if_refused(rules::list_refusal(prefix));
+    auto owned = co_await list_versions("versions/" + user_ + '/', prefix, false);
+    const auto shared = co_await list_versions("shares/" + user_ + '/', "", true);
+    co_return rules::visible(user_, selection{std::move(prefix), recursive}, std::move(owned), shared);
   }
 
   asio::awaitable<std::vector<std::string>> publish_event(std::string name, std::string data,
                                                           std::vector<std::string> users) {
-    storewatch::detail::validate_application_event(name, data);
-    for (const auto& u : users) storewatch::detail::validate_user(u);
-    co_return co_await transaction(writer_, *client_).template run<std::vector<std::string>>(
-        [&](transaction&) -> asio::awaitable<std::vector<std::string>> {
-          std::vector<std::string> ids;
-          for (const auto& u : users) {
-            auto e = make_event(name, data);
-            ids.push_back(e.id);
-            writer_.append(u, storewatch::detail::encode_record(e));
-          }
-          co_return ids;
-        });
+    auto planned = rules::decide({.kind = rules::operation_kind::publish,
+                                  .actor = user_,
+                                  .users = std::move(users),
+                                  .event_name = std::move(name),
+                                  .data = std::move(data)});
+    co_return co_await carry_out(planned);
   }
 
   asio::awaitable<std::size_t> compact(std::chrono::seconds age) {

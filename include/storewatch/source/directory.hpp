@@ -6,14 +6,15 @@
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/files.hpp>
 #include <storewatch/detail/intercept.hpp>
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/detail/tree.hpp>
 #include <storewatch/detail/tree_watch.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/source.hpp>
-#include <storewatch/source/journal.hpp>
+#include <storewatch/journal/reader.hpp>
+#include <storewatch/journal/writer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -40,6 +41,21 @@ inline constexpr std::string_view modify = "MODIFY";
 /// `attributes["from"]` the old one. A directory's move is one RENAME.
 inline constexpr std::string_view rename = "RENAME";
 }  // namespace event_name
+
+namespace detail {
+
+/// The test seam of directory sources, compiled only with STOREWATCH_TESTING
+/// (the library's test programs): an errno to fake when opening a directory
+/// (path relative to the root), 0 for none. A source takes the hook set
+/// when it is made.
+#ifdef STOREWATCH_TESTING
+inline std::function<int(const std::string& dir)> directory_open_fault{};
+inline std::function<int(const std::string&)> directory_open_fault_hook() { return directory_open_fault; }
+#else
+inline std::function<int(const std::string&)> directory_open_fault_hook() { return {}; }
+#endif
+
+}  // namespace detail
 
 /// Options of a directory source.
 struct directory_options {
@@ -79,9 +95,6 @@ struct directory_options {
   /// Most inotify watches this source sets; 0: as many as the system allows.
   /// (When they run out, directories without one are found by rescans.)
   std::size_t max_watches = 0;
-  /// For tests: an errno to fake when opening a directory (path relative to
-  /// the root); 0 for none.
-  std::function<int(const std::string&)> fault{};
 };
 
 /// Watches the directory tree under `root` and serves its changes as events
@@ -130,7 +143,7 @@ class basic_directory_source {
         scanner_(std::move(root),
                  detail::tree_filter{options_.include, options_.exclude, options_.hidden, options_.symlinks,
                                      options_.recursive},
-                 watcher_, options_.fault),
+                 watcher_, detail::directory_open_fault_hook()),
         settle_timer_(executor),
         schedule_(options_.settle) {}
 

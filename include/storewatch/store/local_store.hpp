@@ -3,7 +3,7 @@
 //
 //   <root>/versions/<owner>/<path>✹<owner>_<ms>            the bytes of each version
 //   <root>/shares/<user>/<owner>/<path>✹<owner>_<ms>       empty: shared with <user>
-//   <root>/journals/<user>/...                              see source/journal.hpp
+//   <root>/journals/<user>/...                              see journal/layout.hpp
 //
 // Every step is a create, link, rename or unlink of its own file, so several
 // processes (also on several machines over a shared mount) may use one store
@@ -12,12 +12,14 @@
 
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/files.hpp>
-#include <storewatch/detail/journal_record.hpp>
+#include <storewatch/journal/format.hpp>
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
-#include <storewatch/source/journal.hpp>
+#include <storewatch/journal/reader.hpp>
+#include <storewatch/journal/writer.hpp>
+#include <storewatch/store/rules.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -33,29 +35,6 @@
 #include <unistd.h>
 
 namespace storewatch {
-
-/// Which of the owner's versions an operation touches.
-struct selection {
-  /// A path prefix. With `recursive`, every path that starts with it; without,
-  /// the file it names, or the files directly in the folder it names.
-  std::string prefix{};
-  bool recursive = true;  ///< see `prefix`
-  std::optional<timestamp> since{};  ///< inclusive lower bound on a version's creation time
-  std::optional<timestamp> until{};  ///< inclusive upper bound
-
-  /// True when `v` is selected (who owns it is not checked here).
-  bool matches(const versioned_path& v) const {
-    if (since && v.created_at() < *since) return false;
-    if (until && v.created_at() > *until) return false;
-    if (recursive) return v.path.starts_with(prefix);
-    if (v.path == prefix) return true;
-    std::string_view folder = prefix;
-    if (folder.ends_with('/')) folder.remove_suffix(1);
-    const auto slash = v.path.rfind('/');
-    const std::string_view parent = slash == std::string::npos ? std::string_view{} : std::string_view(v.path).substr(0, slash);
-    return parent == folder;
-  }
-};
 
 /// Options of a local store.
 struct local_store_options {
@@ -273,67 +252,30 @@ class basic_local_store {
   /// `async_create_file`, blocking the calling thread; throws
   /// `std::system_error`.
   versioned_path create_file(const std::string& path, std::string_view bytes) {
-    detail::validate_path(path);
-    versioned_path version{path, user_, detail::sys::now().time_since_epoch().count()};
-    const auto target_of = [&] { return own_versions() / version.to_string(); };
-    const auto folder = target_of().parent_path();
-    detail::make_directories(folder, errc::store_io_failed, store_what);
-    const auto temporary = detail::write_temporary(folder / (std::string(detail::reserved_prefix) + writer_.name()),
-                                                   bytes, errc::store_io_failed, store_what);
-    // link() never replaces: a name taken in this millisecond (by us or by
-    // another process) moves the version to the next one.
-    for (;;) {
-      if (detail::sys::link(temporary.c_str(), target_of().c_str()) == 0) break;
-      if (errno != EEXIST) {
-        const int error_number = errno;
-        detail::sys::unlink(temporary.c_str());
-        throw detail::file_error(errc::store_io_failed, store_what, target_of(), "link", error_number);
-      }
-      ++version.timestamp_ms;
-    }
-    detail::sys::unlink(temporary.c_str());
-    transaction change(writer_);
-    change.on_failure([target = target_of()] { detail::sys::unlink(target.c_str()); });
-    detail::fsync_directory(folder, errc::store_io_failed, store_what);
-    append(user_, make_event(event_name::create, version.to_string()));
-    change.commit();
-    return version;
+    auto planned = rules::decide({.kind = rules::operation_kind::create,
+                                  .actor = user_,
+                                  .path = path,
+                                  .now_ms = detail::sys::now().time_since_epoch().count()});
+    return carry_out(planned, bytes).front().step.version;
   }
 
   /// `async_share_files` (`share` true) or `async_unshare_files` (false),
   /// blocking; throws `std::system_error`.
   versions share_files(const selection& which, const std::vector<std::string>& users, bool share) {
-    detail::validate_path(which.prefix, true);
-    for (const auto& u : users) detail::validate_user(u);
-    const auto selected = own_selection(which);
-    transaction change(writer_);
-    for (const auto& version : selected) {
+    const rules::operation op{.kind = share ? rules::operation_kind::share : rules::operation_kind::unshare,
+                              .actor = user_,
+                              .which = which,
+                              .users = users};
+    rules::throw_if_refused(rules::refusal(op));
+    rules::store_state state{own_selection(which), {}};
+    for (const auto& version : state.owned) {
       for (const auto& u : users) {
-        if (u == user_) continue;
-        const auto marker = share_marker(u, version);
-        if (share) {
-          detail::make_directories(marker.parent_path(), errc::store_io_failed, store_what);
-          detail::unique_fd fd(detail::sys::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-          if (fd) {
-            change.on_failure([marker] { detail::sys::unlink(marker.c_str()); });
-          } else if (errno != EEXIST) {  // an already shared version is announced again
-            throw detail::file_error(errc::store_io_failed, store_what, marker, "create", errno);
-          }
-          detail::fsync_directory(marker.parent_path(), errc::store_io_failed, store_what);
-          append(u, make_event(event_name::share, version.to_string()));
-        } else if (detail::sys::unlink(marker.c_str()) == 0) {
-          change.on_failure([marker] {
-            detail::unique_fd(detail::sys::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-          });
-          detail::fsync_directory(marker.parent_path(), errc::store_io_failed, store_what);
-          append(u, make_event(event_name::unshare, version.to_string()));
-        } else if (errno != ENOENT) {
-          throw detail::file_error(errc::store_io_failed, store_what, marker, "unlink", errno);
-        }
+        if (holds(u, version)) state.grantees[version.to_string()].insert(u);
       }
     }
-    change.commit();
-    return selected;
+    auto planned = rules::decide(op, state);
+    carry_out(planned);
+    return planned.selected;
   }
 
   /// `async_delete_files`, blocking; throws `std::system_error`.
@@ -343,85 +285,51 @@ class basic_local_store {
   /// DELETE events are durable can rename it back; after that the renamed
   /// files are removed.
   versions delete_files(const selection& which) {
-    detail::validate_path(which.prefix, true);
-    const auto selected = own_selection(which);
-    transaction change(writer_);
-    std::set<std::filesystem::path> folders;  // whose renames must be made durable
-    std::vector<std::filesystem::path> removed;
-    const auto remove = [&](const std::filesystem::path& file) {
-      auto away = file.parent_path() / (std::string(detail::reserved_prefix) + "deleted-" + file.filename().native());
-      if (detail::sys::rename(file.c_str(), away.c_str()) != 0) {
-        if (errno == ENOENT) return false;  // deleted meanwhile by another writer, who reports it
-        throw detail::file_error(errc::store_io_failed, store_what, file, "rename", errno);
-      }
-      change.on_failure([file, away] { detail::sys::rename(away.c_str(), file.c_str()); });
-      folders.insert(file.parent_path());
-      removed.push_back(std::move(away));
-      return true;
-    };
-    versions deleted;
-    for (const auto& version : selected) {
-      if (!remove(own_versions() / version.to_string())) continue;
-      deleted.push_back(version);
-      append(user_, make_event(event_name::delete_, version.to_string()));
-      for (const auto& grantee : grantees_of(version)) {
-        if (remove(share_marker(grantee, version))) append(grantee, make_event(event_name::delete_, version.to_string()));
-      }
+    const rules::operation op{.kind = rules::operation_kind::delete_, .actor = user_, .which = which};
+    rules::throw_if_refused(rules::refusal(op));
+    rules::store_state state{own_selection(which), {}};
+    for (const auto& version : state.owned) {
+      for (auto& grantee : grantees_of(version)) state.grantees[version.to_string()].insert(std::move(grantee));
     }
-    for (const auto& folder : folders) detail::fsync_directory(folder, errc::store_io_failed, store_what);
-    change.commit();
-    // Done: the renamed files are invisible; removing them is tidying, and
-    // one left behind (by a failure here or a crash) is harmless.
-    for (const auto& file : removed) detail::sys::unlink(file.c_str());
+    auto planned = rules::decide(op, state);
+    versions deleted;
+    for (const auto& done : carry_out(planned)) {
+      if (done.step.what == rules::change::remove_version) deleted.push_back(done.step.version);
+    }
     return deleted;
   }
 
   /// `async_read_file`, blocking; throws `std::system_error`.
   std::string read_file(const versioned_path& version) {
-    detail::validate_path(version.path);
-    const auto denied = [&] {
-      return std::system_error(errc::permission_denied, user_ + " cannot read " + detail::quote(version.to_string()) +
-                                                            ": it does not exist or is not shared with " + user_);
-    };
-    if (version.user != user_) {
-      detail::validate_user(version.user);
-      struct stat info {};
-      if (::stat(share_marker(user_, version).c_str(), &info) != 0) throw denied();
-    }
-    auto bytes = detail::read_whole_file(root_ / "versions" / version.user / version.to_string(),
-                                         errc::store_io_failed, store_what);
-    if (!bytes) throw denied();
+    const auto access = rules::check_read(user_, version);
+    rules::throw_if_refused(access.refused);
+    if (access.needs_share && !holds(user_, version)) throw rules::read_denied(user_, version);
+    auto bytes = detail::read_whole_file(version_file(version), errc::store_io_failed, store_what);
+    if (!bytes) throw rules::read_denied(user_, version);
     return std::move(*bytes);
   }
 
   /// `async_list_files`, blocking; throws `std::system_error`.
   versions list_files(const std::string& prefix, bool recursive) {
-    detail::validate_path(prefix, true);
-    const selection which{prefix, recursive};
-    auto found = own_selection(which);
+    rules::throw_if_refused(rules::list_refusal(prefix));
+    versions shared;
     std::error_code ec;
     const auto shared_root = root_ / "shares" / user_;
     for (std::filesystem::directory_iterator owners(shared_root, ec), end; !ec && owners != end; owners.increment(ec)) {
-      const auto owner = owners->path().filename().native();
-      for (auto& version : walk_versions(owners->path(), owner)) {
-        if (which.matches(version)) found.push_back(std::move(version));
+      for (auto& version : walk_versions(owners->path(), owners->path().filename().native())) {
+        shared.push_back(std::move(version));
       }
     }
-    std::sort(found.begin(), found.end(), [](const versioned_path& a, const versioned_path& b) {
-      return std::tie(a.path, a.timestamp_ms, a.user) < std::tie(b.path, b.timestamp_ms, b.user);
-    });
-    return found;
+    return rules::visible(user_, selection{prefix, recursive}, walk_versions(own_versions(), user_), shared);
   }
 
   /// `async_publish_event`, blocking; throws `std::system_error`.
   std::vector<std::string> publish_event(const std::string& name, const std::string& data,
                                          const std::vector<std::string>& users) {
-    detail::validate_application_event(name, data);
-    for (const auto& u : users) detail::validate_user(u);
+    auto planned = rules::decide(
+        {.kind = rules::operation_kind::publish, .actor = user_, .users = users, .event_name = name, .data = data});
     std::vector<std::string> ids;
-    transaction change(writer_);
-    for (const auto& u : users) ids.push_back(append(u, make_event(name, data)));
-    change.commit();
+    for (auto& done : carry_out(planned)) ids.push_back(std::move(done.id));
     return ids;
   }
 
@@ -434,10 +342,11 @@ class basic_local_store {
                                                std::forward<CompletionToken>(token));
   }
 
-  // An operation's changes: its journal records, and the steps that undo its
-  // file changes. Unless committed (records made durable), they are undone
-  // when it goes out of scope, so that a failed operation leaves the files
-  // and the journals as they were.
+  // An operation's changes: its journal records, the steps that undo its
+  // file changes, and the folders whose entries must be made durable.
+  // Unless committed (records made durable), they are undone when it goes
+  // out of scope, so that a failed operation leaves the files and the
+  // journals as they were.
   class transaction {
    public:
     explicit transaction(detail::journal_writer& writer) : writer_(writer) {}
@@ -449,8 +358,17 @@ class basic_local_store {
 
     /// `step` (which must not throw) undoes a change made so far.
     void on_failure(std::function<void()> step) { undo_.push_back(std::move(step)); }
+    /// `step` (which must not throw) tidies up once the records are durable.
+    void after_commit(std::function<void()> step) { tidy_.push_back(std::move(step)); }
+    /// `folder` had an entry made or removed; `make_durable` syncs it.
+    void touched(std::filesystem::path folder) { folders_.insert(std::move(folder)); }
+    /// Makes the changes to the touched folders durable (before any record
+    /// that announces them is written).
+    void make_durable() {
+      for (const auto& folder : folders_) detail::fsync_directory(folder, errc::store_io_failed, store_what);
+    }
     /// Makes the records durable; throws (and undoes everything) if it
-    /// cannot, saying also what could not be undone.
+    /// cannot, saying also what could not be undone. Then tidies up.
     void commit() {
       try {
         writer_.sync();
@@ -460,6 +378,7 @@ class basic_local_store {
         throw std::system_error(error.code(), error.what() + left);
       }
       done_ = true;
+      for (const auto& step : tidy_) step();
     }
 
    private:
@@ -472,13 +391,123 @@ class basic_local_store {
 
     detail::journal_writer& writer_;
     std::vector<std::function<void()>> undo_;
+    std::vector<std::function<void()>> tidy_;
+    std::set<std::filesystem::path> folders_;
     bool done_ = false;
   };
 
+  // A step carried out, and the id of the event that announced it.
+  struct done_step {
+    rules::step step;
+    std::string id;
+  };
+
+  // Carries out `planned` (throwing its refusal): makes every change, makes
+  // the changes durable, then appends the events of the steps made and makes
+  // them durable; undoes everything if any of that fails. A removal found
+  // made already was made by another writer, who announces it; a version
+  // found deleted so takes the removal of its shares with it.
+  std::vector<done_step> carry_out(rules::plan& planned, std::string_view bytes = {}) {
+    rules::throw_if_refused(planned.refused);
+    transaction change(writer_);
+    std::vector<done_step> done;
+    const versioned_path* gone = nullptr;
+    for (auto& step : planned.steps) {
+      if (gone && step.version == *gone) continue;
+      if (apply(change, step, bytes)) {
+        done.push_back({step, {}});
+      } else if (step.what == rules::change::remove_version) {
+        gone = &step.version;
+      }
+    }
+    change.make_durable();
+    for (auto& made : done) made.id = append(made.step.user, make_event(made.step.event_name, made.step.data));
+    change.commit();
+    return done;
+  }
+
+  // Makes the change `step` names (`bytes`: a new version's), to be undone
+  // unless `change` commits. False when a removal finds it made already.
+  bool apply(transaction& change, rules::step& step, std::string_view bytes) {
+    switch (step.what) {
+      case rules::change::none:
+        return true;
+      case rules::change::add_version:
+        add_version(change, step, bytes);
+        return true;
+      case rules::change::add_share:
+        add_share(change, share_marker(step.user, step.version));
+        return true;
+      case rules::change::remove_version:
+        return remove(change, version_file(step.version));
+      case rules::change::remove_share:
+        return remove(change, share_marker(step.user, step.version));
+    }
+    return true;
+  }
+
+  void add_version(transaction& change, rules::step& step, std::string_view bytes) {
+    const auto folder = version_file(step.version).parent_path();
+    detail::make_directories(folder, errc::store_io_failed, store_what);
+    const auto temporary = detail::write_temporary(folder / (std::string(detail::reserved_prefix) + writer_.name()),
+                                                   bytes, errc::store_io_failed, store_what);
+    // link() never replaces: a name taken in this millisecond (by us or by
+    // another process) moves the version to the next one.
+    while (detail::sys::link(temporary.c_str(), version_file(step.version).c_str()) != 0) {
+      if (errno != EEXIST) {
+        const int error_number = errno;
+        detail::sys::unlink(temporary.c_str());
+        throw detail::file_error(errc::store_io_failed, store_what, version_file(step.version), "link", error_number);
+      }
+      rules::next_millisecond(step);
+    }
+    detail::sys::unlink(temporary.c_str());
+    change.on_failure([target = version_file(step.version)] { detail::sys::unlink(target.c_str()); });
+    change.touched(folder);
+  }
+
+  void add_share(transaction& change, const std::filesystem::path& marker) {
+    detail::make_directories(marker.parent_path(), errc::store_io_failed, store_what);
+    detail::unique_fd fd(detail::sys::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd) {
+      change.on_failure([marker] { detail::sys::unlink(marker.c_str()); });
+    } else if (errno != EEXIST) {  // EEXIST: shared meanwhile by another writer, as planned
+      throw detail::file_error(errc::store_io_failed, store_what, marker, "create", errno);
+    }
+    change.touched(marker.parent_path());
+  }
+
+  // Renames `file` (a version or a share marker) to a reserved name, which
+  // reads and lists skip, so that a failure before the events are durable
+  // can rename it back; once they are, it is removed. False when `file` is
+  // gone already.
+  bool remove(transaction& change, const std::filesystem::path& file) {
+    auto away = file.parent_path() / (std::string(detail::reserved_prefix) + "deleted-" + file.filename().native());
+    if (detail::sys::rename(file.c_str(), away.c_str()) != 0) {
+      if (errno == ENOENT) return false;
+      throw detail::file_error(errc::store_io_failed, store_what, file, "rename", errno);
+    }
+    change.on_failure([file, away] { detail::sys::rename(away.c_str(), file.c_str()); });
+    change.touched(file.parent_path());
+    // Removing the renamed file is tidying: one left behind (by a failure
+    // there or a crash) is harmless.
+    change.after_commit([away] { detail::sys::unlink(away.c_str()); });
+    return true;
+  }
+
   std::filesystem::path own_versions() const { return root_ / "versions" / user_; }
+
+  std::filesystem::path version_file(const versioned_path& version) const {
+    return root_ / "versions" / version.user / version.to_string();
+  }
 
   std::filesystem::path share_marker(const std::string& grantee, const versioned_path& version) const {
     return root_ / "shares" / grantee / version.user / version.to_string();
+  }
+
+  bool holds(const std::string& grantee, const versioned_path& version) const {
+    struct stat info {};
+    return ::stat(share_marker(grantee, version).c_str(), &info) == 0;
   }
 
   // Every version stored under `folder` (a versions/<owner> or
@@ -497,23 +526,15 @@ class basic_local_store {
   }
 
   versions own_selection(const selection& which) const {
-    versions found;
-    for (auto& version : walk_versions(own_versions(), user_)) {
-      if (which.matches(version)) found.push_back(std::move(version));
-    }
-    std::sort(found.begin(), found.end(), [](const versioned_path& a, const versioned_path& b) {
-      return std::tie(a.path, a.timestamp_ms) < std::tie(b.path, b.timestamp_ms);
-    });
-    return found;
+    return rules::select(which, user_, walk_versions(own_versions(), user_));
   }
 
   std::vector<std::string> grantees_of(const versioned_path& version) const {
     std::vector<std::string> users;
     std::error_code ec;
     for (std::filesystem::directory_iterator it(root_ / "shares", ec), end; !ec && it != end; it.increment(ec)) {
-      const auto grantee = it->path().filename().native();
-      struct stat info {};
-      if (::stat(share_marker(grantee, version).c_str(), &info) == 0) users.push_back(grantee);
+      auto grantee = it->path().filename().native();
+      if (holds(grantee, version)) users.push_back(std::move(grantee));
     }
     return users;
   }
