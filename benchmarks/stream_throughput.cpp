@@ -1,25 +1,41 @@
 // How fast do events move through storewatch, compared with a raw Asio channel?
 //
-// Usage: stream_throughput [events_per_round [rounds]]   (defaults 200000, 5)
+// Usage: stream_throughput [events_per_round [rounds [case]]]   (defaults 200000, 5, all)
 //
 // Every case moves the same N pre-built events between coroutines on one
 // io_context (one thread) and is timed from io_context::run() until the
-// consumer holds the N-th event:
+// consumer holds the N-th event. The consumer always co_awaits one event at
+// a time; the producers come in two kinds, and each storewatch path is
+// compared with a raw channel whose producer works the same way:
 //
-//   raw channel     asio::experimental::channel<void(error_code, event)>,
-//                   capacity 1024: co_await async_send -> co_await async_receive
-//   event_stream    storewatch::event_stream, capacity 1024: try_push, then
-//                   async_push when full (as the poller does) ->
-//                   co_await async_next(use_awaitable)
-//   poller pipeline memory_source (preloaded) -> poller (batch 1024) ->
-//                   event_stream -> co_await async_next
-//   listener xK     event_listener over a memory_source with K handlers
+//   raw channel, try_send    asio::experimental::channel<void(error_code,
+//                            event)>, capacity 1024: try_send, co_await
+//                            async_send when full -> co_await async_receive
+//   raw channel, async_send  the same channel: co_await async_send for every
+//                            event -> co_await async_receive
+//   event_stream, try_push   storewatch::event_stream, capacity 1024:
+//                            try_push, co_await async_push when full (as the
+//                            poller does) -> co_await async_next
+//   event_stream, async_push co_await async_push for every event ->
+//                            co_await async_next
+//   poller pipeline          memory_source (preloaded) -> poller (batch 1024,
+//                            try_push / async_push) -> event_stream ->
+//                            co_await async_next
+//   listener xK              event_listener over a memory_source with K
+//                            handlers
+//
+// Baselines: "event_stream, async_push" against "raw channel, async_send";
+// every other case against "raw channel, try_send".
 //
 // The cases run round-robin (one round of every case, then the next round),
 // so a slow phase of this shared machine hits all of them alike. Reported:
 // the median events/s over the rounds, and the median of the per-round
-// ratios to the raw channel of the same round. Every case must deliver all
-// N events with the right payload bytes, or the program exits with 1.
+// ratios to the case's baseline in the same round. Every case must deliver
+// all N events with the right payload bytes, or the program exits with 1.
+//
+// `case` (a case's number, 1-7, in the order above) runs only that case, and
+// no warm-up, for a profiler: valgrind --tool=callgrind
+// --toggle-collect='*run_timed*' counts only what the timed part executes.
 #include <storewatch/storewatch.hpp>
 
 #include <algorithm>
@@ -81,8 +97,9 @@ struct outcome {
 };
 
 // Runs `io` until it has no work left; returns the time from the start of
-// run() to the last delivery.
-double run_timed(asio::io_context& io, const tally& last_consumer) {
+// run() to the last delivery. Never inlined, so a profiler can count what
+// it runs (see the usage above).
+[[gnu::noinline]] double run_timed(asio::io_context& io, const tally& last_consumer) {
   const auto start = clock_type::now();
   io.run();
   return std::chrono::duration<double>(last_consumer.last - start).count();
@@ -96,7 +113,16 @@ void rethrow_on_error(std::exception_ptr error) {
 
 using raw_channel = asio::experimental::channel<void(std::error_code, event)>;
 
-asio::awaitable<void> raw_produce(raw_channel& channel, std::vector<event>& events) {
+// try_send, and co_await async_send when the channel is full (a failed
+// try_send leaves the event as it was).
+asio::awaitable<void> raw_try_produce(raw_channel& channel, std::vector<event>& events) {
+  for (auto& e : events) {
+    if (channel.try_send(std::error_code{}, std::move(e))) continue;
+    co_await channel.async_send(std::error_code{}, std::move(e), asio::use_awaitable);
+  }
+}
+
+asio::awaitable<void> raw_async_produce(raw_channel& channel, std::vector<event>& events) {
   for (auto& e : events) co_await channel.async_send(std::error_code{}, std::move(e), asio::use_awaitable);
 }
 
@@ -108,12 +134,13 @@ asio::awaitable<void> raw_consume(raw_channel& channel, std::size_t n, tally& se
   seen.last = clock_type::now();
 }
 
+template <asio::awaitable<void> (*Produce)(raw_channel&, std::vector<event>&)>
 outcome run_raw_channel(const std::vector<event>& prebuilt) {
   std::vector<event> events = prebuilt;  // moved out while timed
   outcome result{0, std::vector<tally>(1)};
   asio::io_context io;
   raw_channel channel(io, channel_capacity);
-  asio::co_spawn(io, raw_produce(channel, events), rethrow_on_error);
+  asio::co_spawn(io, Produce(channel, events), rethrow_on_error);
   asio::co_spawn(io, raw_consume(channel, events.size(), result.consumers[0]), rethrow_on_error);
   result.seconds = run_timed(io, result.consumers[0]);
   return result;
@@ -122,9 +149,16 @@ outcome run_raw_channel(const std::vector<event>& prebuilt) {
 // --------------------------------------------------------------- event_stream
 
 // The producer half of poller::loop: try_push, async_push when full.
-asio::awaitable<void> stream_produce(storewatch::event_stream& stream, std::vector<event>& events) {
+asio::awaitable<void> stream_try_produce(storewatch::event_stream& stream, std::vector<event>& events) {
   for (auto& e : events) {
     if (stream.try_push(e)) continue;
+    auto [push_error] = co_await stream.async_push(std::move(e), asio::experimental::as_tuple(asio::use_awaitable));
+    if (push_error) throw std::system_error(push_error, "async_push");
+  }
+}
+
+asio::awaitable<void> stream_async_produce(storewatch::event_stream& stream, std::vector<event>& events) {
+  for (auto& e : events) {
     auto [push_error] = co_await stream.async_push(std::move(e), asio::experimental::as_tuple(asio::use_awaitable));
     if (push_error) throw std::system_error(push_error, "async_push");
   }
@@ -138,12 +172,13 @@ asio::awaitable<void> stream_consume(storewatch::event_stream& stream, std::size
   seen.last = clock_type::now();
 }
 
+template <asio::awaitable<void> (*Produce)(storewatch::event_stream&, std::vector<event>&)>
 outcome run_event_stream(const std::vector<event>& prebuilt) {
   std::vector<event> events = prebuilt;
   outcome result{0, std::vector<tally>(1)};
   asio::io_context io;
   storewatch::event_stream stream(io.get_executor(), channel_capacity);
-  asio::co_spawn(io, stream_produce(stream, events), rethrow_on_error);
+  asio::co_spawn(io, Produce(stream, events), rethrow_on_error);
   asio::co_spawn(io, stream_consume(stream, events.size(), result.consumers[0]), rethrow_on_error);
   result.seconds = run_timed(io, result.consumers[0]);
   return result;
@@ -206,9 +241,10 @@ outcome run_listener(const std::vector<event>& prebuilt, std::size_t handlers) {
 
 struct bench_case {
   const char* name;
+  std::size_t baseline;  // index of the raw channel case driven the same way
   std::function<outcome(const std::vector<event>&)> run;
   std::vector<double> rates{};   // events/s per round
-  std::vector<double> ratios{};  // rate / raw channel rate of the same round
+  std::vector<double> ratios{};  // rate / its baseline's rate in the same round
 };
 
 double median(std::vector<double> values) {
@@ -233,56 +269,74 @@ bool delivered_all(const char* name, const outcome& o, const std::vector<event>&
   return ok;
 }
 
+std::uint64_t payload_bytes(const std::vector<event>& events) {
+  std::uint64_t bytes = 0;
+  for (const auto& e : events) bytes += e.data.size();
+  return bytes;
+}
+
 bool parse_count(const char* text, std::size_t& out) {
   const std::string_view s(text);
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc{} && end == s.data() + s.size() && out > 0;
 }
 
-int run_benchmarks(std::size_t n, std::size_t rounds) {
+int run_benchmarks(std::size_t n, std::size_t rounds, std::size_t only) {
   const std::vector<event> events = make_events(n);
-  std::uint64_t bytes = 0;
-  for (const auto& e : events) bytes += e.data.size();
+  const std::uint64_t bytes = payload_bytes(events);
 
+  constexpr std::size_t raw_try = 0;
+  constexpr std::size_t raw_async = 1;
   std::vector<bench_case> cases;
-  cases.push_back({"raw asio channel", run_raw_channel});
-  cases.push_back({"event_stream", run_event_stream});
-  cases.push_back({"poller pipeline", run_pipeline});
-  cases.push_back({"listener, 1 handler", [](const auto& ev) { return run_listener(ev, 1); }});
-  cases.push_back({"listener, 3 handlers", [](const auto& ev) { return run_listener(ev, 3); }});
+  cases.push_back({"raw channel, try_send", raw_try, run_raw_channel<raw_try_produce>});
+  cases.push_back({"raw channel, async_send", raw_async, run_raw_channel<raw_async_produce>});
+  cases.push_back({"event_stream, try_push", raw_try, run_event_stream<stream_try_produce>});
+  cases.push_back({"event_stream, async_push", raw_async, run_event_stream<stream_async_produce>});
+  cases.push_back({"poller pipeline", raw_try, run_pipeline});
+  cases.push_back({"listener, 1 handler", raw_try, [](const auto& ev) { return run_listener(ev, 1); }});
+  cases.push_back({"listener, 3 handlers", raw_try, [](const auto& ev) { return run_listener(ev, 3); }});
+
+  if (only > 0) {  // one case, no warm-up: for a profiler
+    if (only > cases.size()) return 2;
+    auto& c = cases[only - 1];
+    for (std::size_t round = 0; round < rounds; ++round) {
+      const outcome o = c.run(events);
+      if (!delivered_all(c.name, o, events, bytes)) return 1;
+      std::printf("%s: %.0f events/s\n", c.name, static_cast<double>(n) / o.seconds);
+    }
+    return 0;
+  }
 
   // Warm-up (allocator, page faults, caches): a short round, not reported.
   const std::vector<event> warm_events = make_events(std::min<std::size_t>(n, 20000));
-  std::uint64_t warm_bytes = 0;
-  for (const auto& e : warm_events) warm_bytes += e.data.size();
+  const std::uint64_t warm_bytes = payload_bytes(warm_events);
   for (auto& c : cases) {
     if (!delivered_all(c.name, c.run(warm_events), warm_events, warm_bytes)) return 1;
   }
 
   for (std::size_t round = 0; round < rounds; ++round) {
-    double baseline = 0;
     for (auto& c : cases) {
       const outcome o = c.run(events);
       if (!delivered_all(c.name, o, events, bytes)) return 1;
-      const double rate = static_cast<double>(n) / o.seconds;
-      if (&c == &cases.front()) baseline = rate;
-      c.rates.push_back(rate);
-      c.ratios.push_back(rate / baseline);
+      c.rates.push_back(static_cast<double>(n) / o.seconds);
     }
+    for (auto& c : cases) c.ratios.push_back(c.rates.back() / cases[c.baseline].rates.back());
   }
 
   std::printf("stream_throughput: %zu events per round, %zu rounds, channel capacity %zu, one thread\n", n, rounds,
               channel_capacity);
-  std::printf("%-22s %14s %14s %14s %10s\n", "case", "events/s (med)", "min", "max", "ratio");
+  std::printf("%-26s %14s %14s %14s %7s  %s\n", "case", "events/s (med)", "min", "max", "ratio", "baseline");
   for (const auto& c : cases) {
     const auto [lo, hi] = std::minmax_element(c.rates.begin(), c.rates.end());
-    std::printf("%-22s %14.0f %14.0f %14.0f %10.2f\n", c.name, median(c.rates), *lo, *hi, median(c.ratios));
+    std::printf("%-26s %14.0f %14.0f %14.0f %7.2f  %s\n", c.name, median(c.rates), *lo, *hi, median(c.ratios),
+                cases[c.baseline].name);
   }
-  std::printf("(ratio: median over rounds of events/s divided by the raw channel's in the same round)\n");
-  std::printf("stream/raw channel ratio: %.2f\n", median(cases[1].ratios));
-  std::printf("pipeline/raw channel ratio: %.2f\n", median(cases[2].ratios));
-  std::printf("listener(1)/raw channel ratio: %.2f\n", median(cases[3].ratios));
-  std::printf("listener(3)/raw channel ratio: %.2f\n", median(cases[4].ratios));
+  std::printf("(ratio: median over rounds of events/s divided by its baseline's in the same round)\n");
+  std::printf("stream/raw channel ratio (try_push vs try_send): %.2f\n", median(cases[2].ratios));
+  std::printf("stream/raw channel ratio (async_push vs async_send): %.2f\n", median(cases[3].ratios));
+  std::printf("pipeline/raw channel ratio: %.2f\n", median(cases[4].ratios));
+  std::printf("listener(1)/raw channel ratio: %.2f\n", median(cases[5].ratios));
+  std::printf("listener(3)/raw channel ratio: %.2f\n", median(cases[6].ratios));
   return 0;
 }
 
@@ -291,12 +345,15 @@ int run_benchmarks(std::size_t n, std::size_t rounds) {
 int main(int argc, char** argv) {
   std::size_t n = 200000;
   std::size_t rounds = 5;
-  if (argc > 3 || (argc > 1 && !parse_count(argv[1], n)) || (argc > 2 && !parse_count(argv[2], rounds))) {
-    std::fprintf(stderr, "usage: %s [events_per_round (default 200000) [rounds (default 5)]]\n", argv[0]);
+  std::size_t only = 0;
+  if (argc > 4 || (argc > 1 && !parse_count(argv[1], n)) || (argc > 2 && !parse_count(argv[2], rounds)) ||
+      (argc > 3 && (!parse_count(argv[3], only) || only > 7))) {
+    std::fprintf(stderr, "usage: %s [events_per_round (default 200000) [rounds (default 5) [case 1-7]]]\n",
+                 argv[0]);
     return 2;
   }
   try {
-    return run_benchmarks(n, rounds);
+    return run_benchmarks(n, rounds, only);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "FAIL: %s\n", error.what());
     return 1;

@@ -288,3 +288,73 @@ TEST_CASE("stats count what was queued and taken, and the lag of the last event"
   CHECK(s.lag >= 5s);
   CHECK(s.lag < 5s + storewatch::test::generous);
 }
+
+TEST_CASE("a producer suspended on a full stream resumes once consumers took it down to half, in order") {
+  asio::io_context io;
+  event_stream stream(io, 4);
+  push_all(stream, 0, 4);
+  std::optional<std::error_code> pushed;
+  stream.async_push(numbered(4), [&](std::error_code ec) { pushed = ec; });
+  std::vector<std::string> ids;
+  const auto take_one = [&] {
+    const auto before = ids.size();
+    stream.async_next([&](std::error_code ec, event e) {
+      REQUIRE_FALSE(ec);
+      ids.push_back(e.id);
+    });
+    REQUIRE(run_until(io, [&] { return ids.size() == before + 1; }));
+  };
+  take_one();  // 3 left: more than half
+  io.poll();
+  CHECK_FALSE(pushed);
+  auto refused = numbered(9);
+  CHECK_FALSE(stream.try_push(refused));  // the room taken is the suspended producer's, not a newcomer's
+  take_one();  // 2 left: half, the producer's event goes in
+  REQUIRE(run_until(io, [&] { return pushed.has_value(); }));
+  CHECK_FALSE(*pushed);
+  CHECK(stream.stats().snapshot().enqueued == 5);
+  auto next = numbered(5);
+  CHECK(stream.try_push(next));  // the producer fills the other half
+  auto beyond = numbered(6);
+  CHECK_FALSE(stream.try_push(beyond));  // never more than capacity
+  while (ids.size() < 6) take_one();
+  CHECK(ids == std::vector<std::string>{"id-0", "id-1", "id-2", "id-3", "id-4", "id-5"});
+  CHECK_FALSE(stream.ready());
+}
+
+TEST_CASE("try_next takes buffered events in order without a completion, never ahead of a pending async_next") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  event e;
+  CHECK_FALSE(stream.try_next(e));  // nothing buffered
+  push_all(stream, 0, 3);
+  REQUIRE(stream.try_next(e));
+  CHECK(e.id == "id-0");
+  std::optional<event> pending;
+  stream.async_next([&](std::error_code ec, event next) {
+    REQUIRE_FALSE(ec);
+    pending = std::move(next);
+  });
+  CHECK_FALSE(stream.try_next(e));  // id-1 is the pending call's
+  CHECK(e.id == "id-0");            // and e is left as it was
+  REQUIRE(run_until(io, [&] { return pending.has_value(); }));
+  CHECK(pending->id == "id-1");
+  REQUIRE(stream.try_next(e));
+  CHECK(e.id == "id-2");
+  CHECK_FALSE(stream.try_next(e));
+  CHECK(stream.stats().snapshot().delivered == 3);
+}
+
+TEST_CASE("try_next on an unbuffered stream takes a suspended producer's event and completes its push") {
+  asio::io_context io;
+  event_stream stream(io, 0);
+  std::optional<std::error_code> pushed;
+  stream.async_push(numbered(7), [&](std::error_code ec) { pushed = ec; });
+  io.poll();
+  REQUIRE_FALSE(pushed);
+  event e;
+  REQUIRE(stream.try_next(e));
+  CHECK(e.id == "id-7");
+  REQUIRE(run_until(io, [&] { return pushed.has_value(); }));
+  CHECK_FALSE(*pushed);
+}

@@ -13,6 +13,7 @@
 #include <storewatch/stream.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <exception>
@@ -133,7 +134,7 @@ class basic_event_listener {
     const auto id = ++last_id_;
     auto next = std::make_shared<handler_list>(*handlers_);
     next->push_back({id, std::move(filter), std::make_shared<handler_type>(std::move(call))});
-    handlers_ = std::move(next);
+    replace_handlers(std::move(next));
     return id;
   }
 
@@ -143,14 +144,14 @@ class basic_event_listener {
     std::lock_guard lock(handlers_mutex_);
     auto next = std::make_shared<handler_list>(*handlers_);
     const auto removed = std::erase_if(*next, [id](const entry& e) { return e.id == id; });
-    handlers_ = std::move(next);
+    replace_handlers(std::move(next));
     return removed > 0;
   }
 
   /// Removes every handler (as `remove_event_listener` does one). Thread-safe.
   void remove_all_event_listeners() {
     std::lock_guard lock(handlers_mutex_);
-    handlers_ = std::make_shared<handler_list>();
+    replace_handlers(std::make_shared<handler_list>());
   }
 
   /// How many handlers are attached. Thread-safe.
@@ -233,14 +234,36 @@ class basic_event_listener {
     storewatch::poller<Source, Executor> loop;
   };
 
+  // With handlers_mutex_ held.
+  void replace_handlers(std::shared_ptr<const handler_list> next) {
+    handlers_ = std::move(next);
+    handlers_version_.fetch_add(1, std::memory_order_release);
+  }
+
   std::shared_ptr<const handler_list> current_handlers() const {
     std::lock_guard lock(handlers_mutex_);
     return handlers_;
   }
 
-  void deliver(const event& e) {
-    const auto handlers = current_handlers();
-    for (const auto& [id, filter, handler] : *handlers) {
+  // The delivery loop's copy of the handler list, taken again only when a
+  // change was made since: no lock and no reference count per event, and
+  // still a change applies from the next event.
+  struct handler_snapshot {
+    std::shared_ptr<const handler_list> list;
+    std::uint64_t version = 0;
+  };
+
+  const handler_list& handlers_now(handler_snapshot& snapshot) const {
+    const auto version = handlers_version_.load(std::memory_order_acquire);
+    if (!snapshot.list || version != snapshot.version) {
+      snapshot.list = current_handlers();  // at least as new as `version`
+      snapshot.version = version;
+    }
+    return *snapshot.list;
+  }
+
+  void deliver(const handler_list& handlers, const event& e) {
+    for (const auto& [id, filter, handler] : handlers) {
       if (!filter.matches(e)) continue;
       try {
         (*handler)(e);
@@ -270,15 +293,26 @@ class basic_event_listener {
 
   asio::awaitable<void> deliver_loop() {
     const detail::checkpoint_cadence cadence{options_.checkpoint_every};
+    handler_snapshot handlers;
+    // Events already buffered are taken without a completion each, up to
+    // `burst` in a row; then the loop awaits the next one, which lets other
+    // work on the executor run.
+    constexpr std::size_t burst = 64;
+    std::size_t taken_in_row = 0;
+    event e;
     while (!stopping_) {
-      auto [ec, e] = co_await stream_.async_next(asio::experimental::as_tuple(asio::use_awaitable));
-      if (ec) break;
+      if (++taken_in_row > burst || !stream_.try_next(e)) {
+        taken_in_row = 0;
+        auto [ec, next] = co_await stream_.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+        if (ec) break;
+        e = std::move(next);
+      }
       if (cadence.on_taken(stopping_) == detail::taken_event::leave_undelivered) {
         // The stream counted it as delivered when it handed it over.
         stream_.stats().delivered.fetch_sub(1, std::memory_order_relaxed);
         break;
       }
-      deliver(e);
+      deliver(handlers_now(handlers), e);
       if (checkpoint_) {
         checkpoint_->record(e);
         if (cadence.save_after_delivery(checkpoint_->unsaved(), !stream_.ready())) save_checkpoint();
@@ -295,6 +329,7 @@ class basic_event_listener {
   std::unique_ptr<poller_handle> poller_;
   mutable std::mutex handlers_mutex_;
   std::shared_ptr<const handler_list> handlers_ = std::make_shared<handler_list>();
+  std::atomic<std::uint64_t> handlers_version_{0};  // counts the changes to handlers_
   listener_id last_id_ = 0;
   bool started_ = false;
   bool running_ = false;

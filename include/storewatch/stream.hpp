@@ -10,18 +10,24 @@
 #include <storewatch/stats.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <system_error>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace storewatch {
 
 /// A bounded queue of events that consumers `co_await` (or attach a callback
-/// to), over `asio::experimental::channel<void(std::error_code, event)>`.
+/// to).
 ///
 /// The producer (usually a poller) pushes; when the stream holds `capacity`
-/// events it suspends the producer instead of dropping anything.
+/// events it suspends the producer instead of dropping anything, and resumes
+/// it once consumers have taken the buffer down to half (so a producer
+/// wakes once per half a buffer, not once per event).
 ///
 /// Not thread-safe, like any Asio I/O object: use it from one thread or
 /// through a strand. `stats()` may be read from any thread.
@@ -44,7 +50,7 @@ class basic_event_stream {
   /// A stream on `executor` that buffers up to `capacity` events. With
   /// capacity 0 it buffers none: each push waits for a consumer.
   explicit basic_event_stream(const executor_type& executor, std::size_t capacity = default_capacity)
-      : channel_(executor, capacity), capacity_(capacity) {}
+      : channel_(executor, 0), capacity_(capacity) {}
 
   /// A stream on `context`'s executor.
   template <class ExecutionContext>
@@ -66,7 +72,7 @@ class basic_event_stream {
   /// True when something is buffered for `async_next`: an event, or the end
   /// of the stream after `close()`. `async_next` then completes without
   /// waiting for a producer.
-  bool ready() const noexcept { return channel_.ready(); }
+  bool ready() const noexcept { return buffer_.size() > claimed_ || closed_ || channel_.ready(); }
 
   /// Counters for this stream and the poller feeding it; readable from any
   /// thread.
@@ -96,25 +102,49 @@ class basic_event_stream {
         [this](auto handler) { this->start_next(std::move(handler)); }, token);
   }
 
-  /// Puts `e` into the stream if there is room, or hands it to a waiting
-  /// consumer; never blocks. Returns false when the stream is full or
-  /// closed, leaving `e` as it was. Counts in `stats().enqueued`.
-  bool try_push(event& e) {
-    if (closed_) return false;
-    if (!channel_.try_send(std::error_code{}, std::move(e))) {
-      if (capacity() == 0 || channel_.ready()) return false;  // full, or nobody to hand it to
-      // Empty buffer, nobody waiting, and still refused: the state Asio 1.22
-      // leaves a buffered channel in after a cancelled receive (#1241). With
-      // no operation pending, close + reset restores buffering.
-      channel_.close();
-      channel_.reset();
-      if (!channel_.try_send(std::error_code{}, std::move(e))) return false;
+  /// Takes the next event into `e` if one is ready, without waiting and
+  /// without a completion: true when it did. False when nothing is buffered
+  /// or a pending `async_next` comes first, leaving `e` as it was. A taken
+  /// event counts as `async_next`'s do. A consumer that drains a busy
+  /// stream this way should still `co_await async_next` now and then, so
+  /// that other work on the executor runs.
+  bool try_next(event& e) {
+    if (claimed_ > 0 || receivers_waiting_ > 0) return false;
+    if (buffer_.empty()) {
+      // Unbuffered, or a producer suspended past an emptied buffer.
+      return channel_.try_receive([&](std::error_code, event taken) {
+        note_taken(taken);
+        e = std::move(taken);
+      });
     }
-    stats_.add(stats_.enqueued);
+    e = buffer_.pop_front();
+    admit_producer();
+    note_taken(e);
     return true;
   }
 
-  /// Puts `e` into the stream, suspending while it is full (backpressure).
+  /// Puts `e` into the stream if there is room, or hands it to a waiting
+  /// consumer; never blocks. Returns false when the stream is full, closed,
+  /// or a push suspended in `async_push` waits to go first, leaving `e` as
+  /// it was. Counts in `stats().enqueued`.
+  bool try_push(event& e) {
+    if (closed_) return false;
+    // A consumer waits only while nothing unclaimed is buffered: hand the
+    // event over.
+    if (receivers_waiting_ > 0 && channel_.try_send(std::error_code{}, std::move(e))) {
+      count(stats_.enqueued);
+      return true;
+    }
+    // Full, or a producer suspended on a full stream waits to go first.
+    if (buffer_.size() - claimed_ >= capacity_ || channel_.ready()) return false;
+    buffer_.push_back(std::move(e));
+    count(stats_.enqueued);
+    return true;
+  }
+
+  /// Puts `e` into the stream, suspending while it is full (backpressure)
+  /// until consumers have taken it down to half, or, with capacity 0, until
+  /// a consumer takes `e`.
   ///
   /// Completion signature: `void(std::error_code)`; success means the event
   /// is buffered or taken (and counts in `stats().enqueued`).
@@ -140,36 +170,73 @@ class basic_event_stream {
     if (closed_) return;
     closed_ = true;
     end_reason_ = reason;
-    // Wakes a consumer waiting on an empty stream. When the buffer is full
-    // (the only case try_send fails), nobody waits to receive but producers
-    // may wait to send: end them, since channel::close() would not (Asio
-    // 1.22) and would also discard the buffered events.
-    // One end marker per consumer waiting (at least one), so none is left
-    // waiting.
-    const auto markers = std::max<std::size_t>(receivers_waiting_, 1);
-    for (std::size_t i = 0; i < markers; ++i) {
-      if (!channel_.try_send(end_reason_, event{})) {
-        channel_.cancel();
-        break;
-      }
+    // Consumers wait in the channel only on an empty buffer, producers only
+    // on a full one, never both. One end marker per consumer waiting; a
+    // producer waiting is ended (channel::close() would not, in Asio 1.22).
+    for (std::size_t i = 0; i < receivers_waiting_; ++i) {
+      if (!channel_.try_send(end_reason_, event{})) break;
     }
+    channel_.cancel();
   }
 
  private:
+  // Counts in a counter only this stream's thread writes: a relaxed load and
+  // store, no locked read-modify-write per event.
+  static void count(std::atomic<std::uint64_t>& counter) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  void note_taken(const event& e) {
+    count(stats_.delivered);
+    const auto lag = std::chrono::system_clock::now() - e.occurred_at;
+    stats_.lag_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(lag).count(), std::memory_order_relaxed);
+  }
+
+  // A producer suspended on a full buffer is let in once consumers have
+  // taken it down to half: its event joins the buffer's end and it resumes,
+  // to fill the other half with try_push.
+  void admit_producer() {
+    if (buffer_.size() - claimed_ > capacity_ / 2 || !channel_.ready()) return;
+    // Its async_push completes (and counts) later, as one that waited.
+    channel_.try_receive([this](std::error_code, event e) { buffer_.push_back(std::move(e)); });
+  }
+
   template <class Handler>
   void start_next(Handler&& handler) {
-    if (closed_ && !channel_.ready()) {
+    if (buffer_.size() > claimed_) {
+      // The event stays in the buffer, claimed, until the completion runs
+      // and takes it: it moves once into the handler, not through the
+      // posted operation. Completions run in the order of the calls (one
+      // async_next pending at a time, as documented).
+      ++claimed_;
+      admit_producer();
+      auto handler_executor = asio::get_associated_executor(handler, get_executor());
+      auto take = [this, h = std::forward<Handler>(handler)]() mutable {
+        --claimed_;
+        auto e = buffer_.pop_front();
+        note_taken(e);
+        std::move(h)(std::error_code{}, std::move(e));
+      };
+      if constexpr (std::is_same_v<decltype(handler_executor), executor_type>) {
+        if (handler_executor == get_executor()) {
+          asio::post(get_executor(), std::move(take));  // no second hop to the same executor
+          return;
+        }
+      }
+      asio::post(get_executor(), asio::bind_executor(std::move(handler_executor), std::move(take)));
+      return;
+    }
+    if (closed_) {
       detail::post_completion(get_executor(), std::forward<Handler>(handler), end_reason_, event{});
       return;
     }
+    // Nothing buffered: take a suspended producer's event (capacity 0), or
+    // wait for the next push.
     ++receivers_waiting_;
     channel_.async_receive(detail::intercept(std::forward<Handler>(handler), [this](std::error_code& ec, event& e) {
       --receivers_waiting_;
       if (!ec) {
-        stats_.add(stats_.delivered);
-        const auto lag = std::chrono::system_clock::now() - e.occurred_at;
-        stats_.lag_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(lag).count(),
-                            std::memory_order_relaxed);
+        note_taken(e);
       } else if (ec == asio::experimental::channel_errc::channel_cancelled) {
         ec = asio::error::operation_aborted;
       }
@@ -182,10 +249,15 @@ class basic_event_stream {
       detail::post_completion(get_executor(), std::forward<Handler>(handler), make_error_code(errc::end_of_stream));
       return;
     }
+    if (try_push(e)) {
+      detail::post_completion(get_executor(), std::forward<Handler>(handler), std::error_code{});
+      return;
+    }
+    // Full: wait until a consumer takes the event (capacity 0) or lets it in.
     channel_.async_send(std::error_code{}, std::move(e),
                         detail::intercept(std::forward<Handler>(handler), [this](std::error_code& ec) {
                           if (!ec) {
-                            stats_.add(stats_.enqueued);
+                            count(stats_.enqueued);
                           } else if (closed_) {
                             ec = errc::end_of_stream;
                           } else if (ec == asio::experimental::channel_errc::channel_cancelled) {
@@ -194,12 +266,49 @@ class basic_event_stream {
                         }));
   }
 
+  // Events in push order, at most `capacity` of them, in a ring that grows
+  // as needed up to that size (an idle stream holds no slots).
+  class event_ring {
+   public:
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_; }
+
+    void push_back(event&& e) {
+      if (size_ == slots_.size()) grow();
+      slots_[(head_ + size_) % slots_.size()] = std::move(e);
+      ++size_;
+    }
+
+    event pop_front() {
+      event e = std::move(slots_[head_]);
+      head_ = (head_ + 1) % slots_.size();
+      --size_;
+      return e;
+    }
+
+   private:
+    void grow() {
+      std::vector<event> bigger(std::max<std::size_t>(16, 2 * slots_.size()));
+      for (std::size_t i = 0; i < size_; ++i) bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
+      slots_ = std::move(bigger);
+      head_ = 0;
+    }
+
+    std::vector<event> slots_;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+  };
+
+  // Unbuffered: it carries an event only from a producer to a consumer that
+  // waits (on an empty buffer), or a producer's that waits (on a full one).
   asio::experimental::channel<Executor, void(std::error_code, event)> channel_;
   std::size_t capacity_;
+  event_ring buffer_;
+  std::size_t claimed_ = 0;  // events at the buffer's front that posted completions will take
   stream_stats stats_;
   bool closed_ = false;
   std::error_code end_reason_;
-  std::size_t receivers_waiting_ = 0;  // async_next operations in the channel
+  std::size_t receivers_waiting_ = 0;  // async_next operations waiting in the channel
 };
 
 /// The stream on `asio::any_io_executor`.

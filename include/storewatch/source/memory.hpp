@@ -10,6 +10,7 @@
 #include <storewatch/event.hpp>
 #include <storewatch/source.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdint>
@@ -241,6 +242,8 @@ class basic_memory_source {
       sequence = first_sequence_;
     }
     const auto end = first_sequence_ + events_.size();
+    result.events.reserve(result.events.size() +
+                          static_cast<std::size_t>(std::min<std::uint64_t>(max_events, end - *sequence)));
     while (*sequence < end && result.events.size() < max_events) {
       result.events.push_back(events_[*sequence - first_sequence_]);
       ++*sequence;
