@@ -203,8 +203,8 @@ TEST_CASE("blocking executor: a failing operation on the pool completes with its
   pool.join();
 }
 
-TEST_CASE("blocking executor: two pending operations that fail at different files each find their own account in "
-          "last_error() when their handler runs") {
+TEST_CASE("diagnostics: two pending operations that fail at different files and steps each get their own account, "
+          "also in last_error() when their handler runs") {
   temp_dir dir;
   asio::io_context io;
   asio::io_context handlers;  // run only once both operations have failed
@@ -212,20 +212,35 @@ TEST_CASE("blocking executor: two pending operations that fail at different file
   local_store store(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
   fault_plan plan;
   plan.fail(fault_call::open, "/first/", EACCES, -1);
-  plan.fail(fault_call::open, "/second/", EIO, -1);
-  std::vector<std::pair<std::error_code, std::string>> seen(2);
+  plan.fail(fault_call::fsync, "/second/", EIO, -1);
+  diagnostics first, second;
+  std::vector<std::error_code> codes(2);
+  std::vector<std::string> last_error_seen(2);
   const auto handler = [&](std::size_t which) {
     return asio::bind_executor(handlers, [&, which](std::error_code ec, versioned_path) {
-      seen[which] = {ec, store.last_error()};
+      codes[which] = ec;
+      last_error_seen[which] = store.last_error();
     });
   };
-  store.async_create_file("first/a.txt", "alpha", handler(0));
-  store.async_create_file("second/b.txt", "beta", handler(1));
-  run_to_idle(io);  // both have run and failed; their handlers wait in `handlers`
+  store.async_create_file("first/a.txt", "alpha", first, handler(0));
+  store.async_create_file("second/b.txt", "beta", second, handler(1));
+  run_to_idle(io);
+  CHECK(first.message().empty());  // filled on the handler's executor, not where the operation ran
   run_to_idle(handlers);
-  CHECK(seen[0].first == errc::store_io_failed);
-  CHECK(seen[1].first == errc::store_io_failed);
-  CHECK_THAT(seen[0].second, Catch::Contains("/first/") && !Catch::Contains("/second/"));
-  CHECK_THAT(seen[1].second, Catch::Contains("/second/") && !Catch::Contains("/first/"));
+  CHECK(codes[0] == errc::store_io_failed);
+  CHECK(codes[1] == errc::store_io_failed);
+  CHECK_THAT(first.message(), Catch::Contains("/first/") && Catch::Contains("open") && !Catch::Contains("/second/"));
+  CHECK_THAT(second.message(), Catch::Contains("/second/") && Catch::Contains("fsync") && !Catch::Contains("/first/"));
+  CHECK(last_error_seen[0] == first.message());
+  CHECK(last_error_seen[1] == second.message());
+  CHECK(store.last_error() == second.message());
+
+  // A success empties the account it is given.
+  plan.clear();
+  std::optional<std::error_code> done;
+  store.async_create_file("first/a.txt", "alpha", first, [&](std::error_code ec, versioned_path) { done = ec; });
+  REQUIRE(run_until(io, [&] { return done.has_value(); }));
+  CHECK_FALSE(*done);
+  CHECK(first.message().empty());
   pool.join();
 }

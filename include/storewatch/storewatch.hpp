@@ -4,6 +4,7 @@
 #pragma once
 
 #include <storewatch/checkpoint.hpp>
+#include <storewatch/diagnostics.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/listener.hpp>

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <optional>
 #include <vector>
 
 using namespace storewatch;
@@ -41,6 +42,42 @@ class fail_nth final : public s3::detail::request_fault_injector {
   std::size_t n_;
   std::size_t seen_ = 0;
   std::string failed_;
+};
+
+/// Fails each attempt of a request whose method is `method` and whose name
+/// contains `name_part` with the transport error `code`, counting them.
+class fail_named final : public s3::detail::request_fault_injector {
+ public:
+  fail_named() { s3::detail::request_faults = this; }
+  fail_named(const fail_named&) = delete;
+  fail_named& operator=(const fail_named&) = delete;
+  ~fail_named() override { s3::detail::request_faults = nullptr; }
+
+  fail_named& fail(std::string method, std::string name_part, CURLcode code) {
+    rules_.push_back({std::move(method), std::move(name_part), code});
+    return *this;
+  }
+
+  std::optional<outcome> before(std::string_view method, std::string_view name) override {
+    for (const auto& rule : rules_) {
+      if (method != rule.method || name.find(rule.name_part) == std::string_view::npos) continue;
+      ++fired_;
+      return outcome{s3::make_http_error(rule.code), {}};
+    }
+    return std::nullopt;
+  }
+
+  /// The attempts failed so far.
+  std::size_t fired() const { return fired_; }
+
+ private:
+  struct rule {
+    std::string method;
+    std::string name_part;
+    CURLcode code;
+  };
+  std::vector<rule> rules_;
+  std::size_t fired_ = 0;
 };
 
 /// One request per attempt, so that one injected failure fails the request.
@@ -120,4 +157,32 @@ TEST_CASE("S3 faults: every operation failing at each of its requests leaves the
   }
   CAPTURE(injected);
   CHECK(injected >= 30);  // 30 requests in all, as the operations are written now
+}
+
+TEST_CASE(
+    "S3 diagnostics: two reads failing at once, at different requests for different reasons, each get their "
+    "own account") {
+  s3_kind kind;
+  auto alice = kind.open("alice");
+  const auto first = alice.create_file("docs/first.txt", "1");
+  const auto second = alice.create_file("docs/second.txt", "2");
+  s3::s3_store store(kind.io.get_executor(), kind.config, "alice", one_attempt());
+  fail_named faults;
+  faults.fail("GET", "first.txt", CURLE_COULDNT_RESOLVE_HOST).fail("GET", "second.txt", CURLE_OPERATION_TIMEDOUT);
+  diagnostics first_account, second_account;
+  std::vector<std::optional<std::error_code>> codes(2);
+  // Reads run at once: both are in flight before either completes.
+  store.async_read_file(first, first_account, [&](std::error_code ec, std::string) { codes[0] = ec; });
+  store.async_read_file(second, second_account, [&](std::error_code ec, std::string) { codes[1] = ec; });
+  REQUIRE(run_until(kind.io, [&] { return codes[0] && codes[1]; }));
+  CHECK(faults.fired() == 2);
+  CHECK(*codes[0] == errc::store_io_failed);
+  CHECK(*codes[1] == errc::store_io_failed);
+  INFO("first: " << first_account.message() << "; second: " << second_account.message());
+  CHECK_THAT(first_account.message(),
+             Catch::Contains("GET ") && Catch::Contains("first.txt") && !Catch::Contains("second.txt"));
+  CHECK_THAT(second_account.message(),
+             Catch::Contains("GET ") && Catch::Contains("second.txt") && !Catch::Contains("first.txt"));
+  CHECK(first_account.message() != second_account.message());
+  CHECK((store.last_error() == first_account.message() || store.last_error() == second_account.message()));
 }
