@@ -67,6 +67,9 @@ class fail_named final : public s3::detail::request_fault_injector {
     return std::nullopt;
   }
 
+  /// Fails nothing more.
+  void clear() { rules_.clear(); }
+
   /// The attempts failed so far.
   std::size_t fired() const { return fired_; }
 
@@ -185,4 +188,49 @@ TEST_CASE(
              Catch::Contains("GET ") && Catch::Contains("second.txt") && !Catch::Contains("first.txt"));
   CHECK(first_account.message() != second_account.message());
   CHECK((store.last_error() == first_account.message() || store.last_error() == second_account.message()));
+}
+
+TEST_CASE("S3 cancellation: a create cancelled while its journal record waits to be retried completes with "
+          "operation_aborted and is put back whole, and a create queued behind it sends no request") {
+  s3_kind kind;
+  auto alice = kind.open("alice");
+  alice.create_file("docs/a.txt", "a");
+  auto journal = kind.journal(kind.open("alice"));
+  journal.take();
+  const auto before = kind.snapshot();
+
+  s3::s3_store_options slow_retries;  // a retry waits a minute: only the cancellation ends it in time
+  slow_retries.client.retry = {std::chrono::minutes(1), std::chrono::minutes(1), 1.0, 0.0};
+  slow_retries.client.retry_budget = std::chrono::milliseconds(0);
+  s3::s3_store store(kind.io.get_executor(), kind.config, "alice", slow_retries);
+  fail_named faults;
+  faults.fail("PUT", "journals/", CURLE_COULDNT_CONNECT);
+  asio::cancellation_signal cancel_first, cancel_second;
+  diagnostics account;
+  std::optional<std::error_code> first, second;
+  store.async_create_file("docs/b.txt", "b", account,
+                          asio::bind_cancellation_slot(cancel_first.slot(),
+                                                       [&](std::error_code ec, versioned_path) { first = ec; }));
+  store.async_create_file("docs/c.txt", "c",
+                          asio::bind_cancellation_slot(cancel_second.slot(),
+                                                       [&](std::error_code ec, versioned_path) { second = ec; }));
+  // The version object is stored; its journal record's first attempt failed.
+  REQUIRE(run_until(kind.io, [&] { return faults.fired() == 1; }));
+  cancel_second.emit(asio::cancellation_type::terminal);
+  cancel_first.emit(asio::cancellation_type::terminal);
+  REQUIRE(run_until(kind.io, [&] { return first && second; }));
+  CHECK(*first == asio::error::operation_aborted);
+  CHECK(*second == asio::error::operation_aborted);
+  CHECK_THAT(account.message(), Catch::Contains("cancelled"));
+  CHECK(faults.fired() == 1);  // no second attempt, and the queued create sent nothing
+  CHECK(kind.snapshot() == before);
+  CHECK(journal.take().empty());
+
+  // The store goes on working.
+  faults.clear();
+  std::optional<std::error_code> later;
+  store.async_create_file("docs/d.txt", "d", [&](std::error_code ec, versioned_path) { later = ec; });
+  REQUIRE(run_until(kind.io, [&] { return later.has_value(); }));
+  CHECK_FALSE(*later);
+  CHECK(names_of(journal.take()) == std::vector<std::string>{"CREATE"});
 }

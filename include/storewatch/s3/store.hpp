@@ -76,6 +76,19 @@ struct s3_store_options {
 /// then removes the objects: if removing fails, the events are out and the
 /// versions still readable, and running the delete again finishes it.
 ///
+/// Cancellation: each operation follows its handler's associated
+/// cancellation slot (terminal cancellation), which stops the request in
+/// flight or the wait before a retry; the operation then completes with
+/// `asio::error::operation_aborted`. What it had written is then as after a
+/// failure: a create, share, unshare or publish is put back whole (the undo
+/// requests themselves are not cancelled); a delete cancelled before its
+/// DELETE records are stored changes nothing, and after that leaves the
+/// events out and the versions readable until a delete runs again; a compact
+/// may have removed some old records, behind the floor marker it wrote
+/// first, so that readers still get their GAP. A writing operation waiting
+/// for the one before it completes when its turn comes, without a request.
+/// Reads have nothing to undo.
+///
 /// Writing operations of one store object run one after another, in the
 /// order they were started; reads run at once. Not thread-safe: use one
 /// store object from one strand. Several store objects, also on several
@@ -278,6 +291,8 @@ class basic_s3_store {
         failure = std::current_exception();
       }
       if (failure) {
+        // Cancelled or not, the undo runs to the end: it puts the bucket back.
+        co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
         co_await writer_.take_back(client_);
         for (auto step = undo_.rbegin(); step != undo_.rend(); ++step) {
           try {
@@ -554,6 +569,9 @@ class basic_s3_store {
     };
     return asio::async_initiate<CompletionToken, void(std::error_code, Result)>(
         [this, writes, diag](auto handler, decltype(call) call) {
+          // The handler's cancellation slot reaches the coroutine, and through
+          // it the request in flight or the wait before a retry.
+          auto slot = asio::get_associated_cancellation_slot(handler);
           asio::co_spawn(
               executor_,
               [this, writes, call = std::move(call)]() mutable -> asio::awaitable<Result> {
@@ -570,7 +588,8 @@ class basic_s3_store {
                 if (failure) std::rethrow_exception(failure);
                 co_return result;
               },
-              [this, diag, h = std::move(handler)](std::exception_ptr failure, Result result) mutable {
+              asio::bind_cancellation_slot(slot, [this, diag, h = std::move(handler)](std::exception_ptr failure,
+                                                                                     Result result) mutable {
                 std::error_code ec;
                 std::string message;
                 if (failure) {
@@ -587,7 +606,7 @@ class basic_s3_store {
                 }
                 storewatch::detail::post_completion_with_account(executor_, std::move(h), {last_error_, diag}, ec,
                                                                  std::move(message), std::move(result));
-              });
+              }));
         },
         token, std::move(call));
   }
