@@ -10,8 +10,10 @@
 #include "common/faults.hpp"
 #include "common/fixture.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -148,6 +150,65 @@ TEST_CASE("blocking executor: a journal poll reads on the pool while the io_cont
   CHECK(read.thread() != std::this_thread::get_id());
   REQUIRE(result->events.size() == 1);
   CHECK(result->events[0].data == "hello");
+  pool.join();
+}
+
+TEST_CASE("blocking executor: a directory source's scan and journal writes run on the pool while the io_context "
+          "serves a timer") {
+  temp_dir root, state;
+  {
+    std::ofstream file(root.path() / "a.txt");
+    file << "alpha";
+  }
+  asio::io_context io;
+  asio::thread_pool pool(4);
+  directory_options options;
+  options.state_dir = state.path();
+  options.report_existing = true;
+  options.blocking_executor = pool.get_executor();
+  directory_source source(io.get_executor(), root.path(), options);
+  held_call fsync(fault_call::fsync, state.path().string());  // the first poll's journal write
+  asio::steady_timer timer(io);
+  bool timer_fired = false;
+  release_from_timer(io, fsync, timer, timer_fired);
+
+  std::optional<poll_result> result;
+  std::thread::id completed_on;
+  source.async_poll("", 100, [&](std::error_code ec, poll_result r) {
+    CHECK_FALSE(ec);
+    result = std::move(r);
+    completed_on = std::this_thread::get_id();
+  });
+  REQUIRE(run_until(io, [&] { return result.has_value(); }));
+  CHECK(timer_fired);
+  CHECK(fsync.released_in_time());
+  CHECK(fsync.thread() != std::this_thread::get_id());
+  CHECK(completed_on == std::this_thread::get_id());
+  REQUIRE(result->events.size() == 1);
+  CHECK(result->events[0].name == event_name::create);
+  CHECK(result->events[0].data == "a.txt");
+
+  // A new file: found by waiting for a change on the io_context (inotify),
+  // then polling on the pool, as the poller does.
+  {
+    std::ofstream file(root.path() / "b.txt");
+    file << "beta";
+  }
+  bool found = false;
+  std::exception_ptr failed;
+  asio::co_spawn(
+      io,
+      [&, cursor = result->next_cursor]() mutable -> asio::awaitable<void> {
+        while (!found) {
+          co_await source.async_wait_for_change(cursor, asio::use_awaitable);
+          const auto batch = co_await source.async_poll(cursor, 100, asio::use_awaitable);
+          cursor = batch.next_cursor;
+          for (const auto& e : batch.events) found = found || e.data == "b.txt";
+        }
+      },
+      [&](std::exception_ptr e) { failed = e; });
+  REQUIRE(run_until(io, [&] { return found || failed; }));
+  CHECK_FALSE(failed);
   pool.join();
 }
 
