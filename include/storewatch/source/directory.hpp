@@ -109,10 +109,10 @@ struct directory_options {
 /// Events are written to a journal in `state_dir` before they are served, so
 /// cursors, checkpoints, GAP and exactly-once delivery work as for a store's
 /// journal; the first poll scans the tree (blocking, on the executor or
-/// `directory_options::blocking_executor`). The
-/// snapshot advances only with the journal: when a write fails, what was
-/// written is voided, and the next poll reloads the state from the journal
-/// and rescans, so the changes are reported then.
+/// `directory_options::blocking_executor`). The snapshot advances only with
+/// the journal: when a write fails, what was written is voided, and the next
+/// poll reloads the state from the journal and rescans, so the changes are
+/// reported then.
 /// Not thread-safe: use it from one thread or strand (the poller does); with
 /// a blocking executor, one operation at a time.
 template <class Executor = asio::any_io_executor>
