@@ -10,8 +10,10 @@
 #include "common/faults.hpp"
 #include "common/fixture.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -151,6 +153,65 @@ TEST_CASE("blocking executor: a journal poll reads on the pool while the io_cont
   pool.join();
 }
 
+TEST_CASE("blocking executor: a directory source's scan and journal writes run on the pool while the io_context "
+          "serves a timer") {
+  temp_dir root, state;
+  {
+    std::ofstream file(root.path() / "a.txt");
+    file << "alpha";
+  }
+  asio::io_context io;
+  asio::thread_pool pool(4);
+  directory_options options;
+  options.state_dir = state.path();
+  options.report_existing = true;
+  options.blocking_executor = pool.get_executor();
+  directory_source source(io.get_executor(), root.path(), options);
+  held_call fsync(fault_call::fsync, state.path().string());  // the first poll's journal write
+  asio::steady_timer timer(io);
+  bool timer_fired = false;
+  release_from_timer(io, fsync, timer, timer_fired);
+
+  std::optional<poll_result> result;
+  std::thread::id completed_on;
+  source.async_poll("", 100, [&](std::error_code ec, poll_result r) {
+    CHECK_FALSE(ec);
+    result = std::move(r);
+    completed_on = std::this_thread::get_id();
+  });
+  REQUIRE(run_until(io, [&] { return result.has_value(); }));
+  CHECK(timer_fired);
+  CHECK(fsync.released_in_time());
+  CHECK(fsync.thread() != std::this_thread::get_id());
+  CHECK(completed_on == std::this_thread::get_id());
+  REQUIRE(result->events.size() == 1);
+  CHECK(result->events[0].name == event_name::create);
+  CHECK(result->events[0].data == "a.txt");
+
+  // A new file: found by waiting for a change on the io_context (inotify),
+  // then polling on the pool, as the poller does.
+  {
+    std::ofstream file(root.path() / "b.txt");
+    file << "beta";
+  }
+  bool found = false;
+  std::exception_ptr failed;
+  asio::co_spawn(
+      io,
+      [&, cursor = result->next_cursor]() mutable -> asio::awaitable<void> {
+        while (!found) {
+          co_await source.async_wait_for_change(cursor, asio::use_awaitable);
+          const auto batch = co_await source.async_poll(cursor, 100, asio::use_awaitable);
+          cursor = batch.next_cursor;
+          for (const auto& e : batch.events) found = found || e.data == "b.txt";
+        }
+      },
+      [&](std::exception_ptr e) { failed = e; });
+  REQUIRE(run_until(io, [&] { return found || failed; }));
+  CHECK_FALSE(failed);
+  pool.join();
+}
+
 TEST_CASE("blocking executor: operations started together on a 4-thread pool run one at a time, complete in the "
           "order started, once each, and io_context::run() waits for them") {
   temp_dir dir;
@@ -203,8 +264,8 @@ TEST_CASE("blocking executor: a failing operation on the pool completes with its
   pool.join();
 }
 
-TEST_CASE("blocking executor: two pending operations that fail at different files each find their own account in "
-          "last_error() when their handler runs") {
+TEST_CASE("diagnostics: two pending operations that fail at different files and steps each get their own account, "
+          "also in last_error() when their handler runs") {
   temp_dir dir;
   asio::io_context io;
   asio::io_context handlers;  // run only once both operations have failed
@@ -212,20 +273,35 @@ TEST_CASE("blocking executor: two pending operations that fail at different file
   local_store store(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
   fault_plan plan;
   plan.fail(fault_call::open, "/first/", EACCES, -1);
-  plan.fail(fault_call::open, "/second/", EIO, -1);
-  std::vector<std::pair<std::error_code, std::string>> seen(2);
+  plan.fail(fault_call::fsync, "/second/", EIO, -1);
+  diagnostics first, second;
+  std::vector<std::error_code> codes(2);
+  std::vector<std::string> last_error_seen(2);
   const auto handler = [&](std::size_t which) {
     return asio::bind_executor(handlers, [&, which](std::error_code ec, versioned_path) {
-      seen[which] = {ec, store.last_error()};
+      codes[which] = ec;
+      last_error_seen[which] = store.last_error();
     });
   };
-  store.async_create_file("first/a.txt", "alpha", handler(0));
-  store.async_create_file("second/b.txt", "beta", handler(1));
-  run_to_idle(io);  // both have run and failed; their handlers wait in `handlers`
+  store.async_create_file("first/a.txt", "alpha", first, handler(0));
+  store.async_create_file("second/b.txt", "beta", second, handler(1));
+  run_to_idle(io);
+  CHECK(first.message().empty());  // filled on the handler's executor, not where the operation ran
   run_to_idle(handlers);
-  CHECK(seen[0].first == errc::store_io_failed);
-  CHECK(seen[1].first == errc::store_io_failed);
-  CHECK_THAT(seen[0].second, Catch::Contains("/first/") && !Catch::Contains("/second/"));
-  CHECK_THAT(seen[1].second, Catch::Contains("/second/") && !Catch::Contains("/first/"));
+  CHECK(codes[0] == errc::store_io_failed);
+  CHECK(codes[1] == errc::store_io_failed);
+  CHECK_THAT(first.message(), Catch::Contains("/first/") && Catch::Contains("open") && !Catch::Contains("/second/"));
+  CHECK_THAT(second.message(), Catch::Contains("/second/") && Catch::Contains("fsync") && !Catch::Contains("/first/"));
+  CHECK(last_error_seen[0] == first.message());
+  CHECK(last_error_seen[1] == second.message());
+  CHECK(store.last_error() == second.message());
+
+  // A success empties the account it is given.
+  plan.clear();
+  std::optional<std::error_code> done;
+  store.async_create_file("first/a.txt", "alpha", first, [&](std::error_code ec, versioned_path) { done = ec; });
+  REQUIRE(run_until(io, [&] { return done.has_value(); }));
+  CHECK_FALSE(*done);
+  CHECK(first.message().empty());
   pool.join();
 }

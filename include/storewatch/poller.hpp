@@ -74,6 +74,13 @@ class poller {
   /// The stream this poller feeds.
   using stream_type = basic_event_stream<Executor>;
 
+  /// The poller type on another executor type (for
+  /// `use_awaitable_t<>::as_default_on_t`).
+  template <class OtherExecutor>
+  struct rebind_executor {
+    using other = poller<Source, OtherExecutor>;  ///< the poller of a stream on `OtherExecutor`
+  };
+
   /// A poller that reads `source` into `stream`. An empty `on_error` becomes
   /// `print_error`; a `batch_size` of 0 becomes 1.
   poller(Source& source, stream_type& stream, poller_options options = {})

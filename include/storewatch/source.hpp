@@ -29,7 +29,8 @@ struct poll_result {
 };
 
 /// A source of events: `async_poll(cursor, max_events, token)` with
-/// completion signature `void(std::error_code, poll_result)`.
+/// completion signature `void(std::error_code, poll_result)`, for any
+/// completion token (a plain callback, `use_awaitable`, `deferred`, ...).
 ///
 /// Cursors are opaque text: the empty cursor means "from the start"; a
 /// source must accept any cursor it returned in `next_cursor`, also after a
@@ -39,8 +40,22 @@ struct poll_result {
 /// poll, which the poller would retry with the same cursor. When events a
 /// cursor points to are gone, the source returns a GAP event saying so
 /// rather than skipping silently.
+namespace detail {
+
+/// A completion handler that has its signature and nothing else: the
+/// concepts below pass one to check that an initiating function takes any
+/// completion token, not only `use_awaitable`.
+template <class... Args>
+struct handler_archetype {
+  void operator()(Args...) {}
+};
+
+}  // namespace detail
+
 template <class Source>
-concept event_source = requires(Source& source, std::string_view cursor, std::size_t max_events) {
+concept event_source = requires(Source& source, std::string_view cursor, std::size_t max_events,
+                                detail::handler_archetype<std::error_code, poll_result> handler) {
+  source.async_poll(cursor, max_events, handler);
   { source.async_poll(cursor, max_events, asio::use_awaitable) } -> std::same_as<asio::awaitable<poll_result>>;
 };
 
@@ -51,7 +66,9 @@ concept event_source = requires(Source& source, std::string_view cursor, std::si
 /// wake-up delays an event but never loses it. It must support per-operation
 /// cancellation.
 template <class Source>
-concept waitable_source = event_source<Source> && requires(Source& source, std::string_view cursor) {
+concept waitable_source = event_source<Source> && requires(Source& source, std::string_view cursor,
+                                                           detail::handler_archetype<std::error_code> handler) {
+  source.async_wait_for_change(cursor, handler);
   { source.async_wait_for_change(cursor, asio::use_awaitable) } -> std::same_as<asio::awaitable<void>>;
 };
 

@@ -5,6 +5,7 @@
 
 #include <storewatch/backoff.hpp>
 #include <storewatch/checkpoint.hpp>
+#include <storewatch/diagnostics.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/journal/inventory.hpp>

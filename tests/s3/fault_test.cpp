@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <optional>
 #include <vector>
 
 using namespace storewatch;
@@ -41,6 +42,45 @@ class fail_nth final : public s3::detail::request_fault_injector {
   std::size_t n_;
   std::size_t seen_ = 0;
   std::string failed_;
+};
+
+/// Fails each attempt of a request whose method is `method` and whose name
+/// contains `name_part` with the transport error `code`, counting them.
+class fail_named final : public s3::detail::request_fault_injector {
+ public:
+  fail_named() { s3::detail::request_faults = this; }
+  fail_named(const fail_named&) = delete;
+  fail_named& operator=(const fail_named&) = delete;
+  ~fail_named() override { s3::detail::request_faults = nullptr; }
+
+  fail_named& fail(std::string method, std::string name_part, CURLcode code) {
+    rules_.push_back({std::move(method), std::move(name_part), code});
+    return *this;
+  }
+
+  std::optional<outcome> before(std::string_view method, std::string_view name) override {
+    for (const auto& rule : rules_) {
+      if (method != rule.method || name.find(rule.name_part) == std::string_view::npos) continue;
+      ++fired_;
+      return outcome{s3::make_http_error(rule.code), {}};
+    }
+    return std::nullopt;
+  }
+
+  /// Fails nothing more.
+  void clear() { rules_.clear(); }
+
+  /// The attempts failed so far.
+  std::size_t fired() const { return fired_; }
+
+ private:
+  struct rule {
+    std::string method;
+    std::string name_part;
+    CURLcode code;
+  };
+  std::vector<rule> rules_;
+  std::size_t fired_ = 0;
 };
 
 /// One request per attempt, so that one injected failure fails the request.
@@ -120,4 +160,77 @@ TEST_CASE("S3 faults: every operation failing at each of its requests leaves the
   }
   CAPTURE(injected);
   CHECK(injected >= 30);  // 30 requests in all, as the operations are written now
+}
+
+TEST_CASE(
+    "S3 diagnostics: two reads failing at once, at different requests for different reasons, each get their "
+    "own account") {
+  s3_kind kind;
+  auto alice = kind.open("alice");
+  const auto first = alice.create_file("docs/first.txt", "1");
+  const auto second = alice.create_file("docs/second.txt", "2");
+  s3::s3_store store(kind.io.get_executor(), kind.config, "alice", one_attempt());
+  fail_named faults;
+  faults.fail("GET", "first.txt", CURLE_COULDNT_RESOLVE_HOST).fail("GET", "second.txt", CURLE_OPERATION_TIMEDOUT);
+  diagnostics first_account, second_account;
+  std::vector<std::optional<std::error_code>> codes(2);
+  // Reads run at once: both are in flight before either completes.
+  store.async_read_file(first, first_account, [&](std::error_code ec, std::string) { codes[0] = ec; });
+  store.async_read_file(second, second_account, [&](std::error_code ec, std::string) { codes[1] = ec; });
+  REQUIRE(run_until(kind.io, [&] { return codes[0] && codes[1]; }));
+  CHECK(faults.fired() == 2);
+  CHECK(*codes[0] == errc::store_io_failed);
+  CHECK(*codes[1] == errc::store_io_failed);
+  INFO("first: " << first_account.message() << "; second: " << second_account.message());
+  CHECK_THAT(first_account.message(),
+             Catch::Contains("GET ") && Catch::Contains("first.txt") && !Catch::Contains("second.txt"));
+  CHECK_THAT(second_account.message(),
+             Catch::Contains("GET ") && Catch::Contains("second.txt") && !Catch::Contains("first.txt"));
+  CHECK(first_account.message() != second_account.message());
+  CHECK((store.last_error() == first_account.message() || store.last_error() == second_account.message()));
+}
+
+TEST_CASE("S3 cancellation: a create cancelled while its journal record waits to be retried completes with "
+          "operation_aborted and is put back whole, and a create queued behind it sends no request") {
+  s3_kind kind;
+  auto alice = kind.open("alice");
+  alice.create_file("docs/a.txt", "a");
+  auto journal = kind.journal(kind.open("alice"));
+  journal.take();
+  const auto before = kind.snapshot();
+
+  s3::s3_store_options slow_retries;  // a retry waits a minute: only the cancellation ends it in time
+  slow_retries.client.retry = {std::chrono::minutes(1), std::chrono::minutes(1), 1.0, 0.0};
+  slow_retries.client.retry_budget = std::chrono::milliseconds(0);
+  s3::s3_store store(kind.io.get_executor(), kind.config, "alice", slow_retries);
+  fail_named faults;
+  faults.fail("PUT", "journals/", CURLE_COULDNT_CONNECT);
+  asio::cancellation_signal cancel_first, cancel_second;
+  diagnostics account;
+  std::optional<std::error_code> first, second;
+  store.async_create_file("docs/b.txt", "b", account,
+                          asio::bind_cancellation_slot(cancel_first.slot(),
+                                                       [&](std::error_code ec, versioned_path) { first = ec; }));
+  store.async_create_file("docs/c.txt", "c",
+                          asio::bind_cancellation_slot(cancel_second.slot(),
+                                                       [&](std::error_code ec, versioned_path) { second = ec; }));
+  // The version object is stored; its journal record's first attempt failed.
+  REQUIRE(run_until(kind.io, [&] { return faults.fired() == 1; }));
+  cancel_second.emit(asio::cancellation_type::terminal);
+  cancel_first.emit(asio::cancellation_type::terminal);
+  REQUIRE(run_until(kind.io, [&] { return first && second; }));
+  CHECK(*first == asio::error::operation_aborted);
+  CHECK(*second == asio::error::operation_aborted);
+  CHECK_THAT(account.message(), Catch::Contains("cancelled"));
+  CHECK(faults.fired() == 1);  // no second attempt, and the queued create sent nothing
+  CHECK(kind.snapshot() == before);
+  CHECK(journal.take().empty());
+
+  // The store goes on working.
+  faults.clear();
+  std::optional<std::error_code> later;
+  store.async_create_file("docs/d.txt", "d", [&](std::error_code ec, versioned_path) { later = ec; });
+  REQUIRE(run_until(kind.io, [&] { return later.has_value(); }));
+  CHECK_FALSE(*later);
+  CHECK(names_of(journal.take()) == std::vector<std::string>{"CREATE"});
 }

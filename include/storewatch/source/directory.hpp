@@ -73,6 +73,13 @@ struct directory_options {
   bool wake_ups = true;
   /// With inotify, a full rescan this often anyway: the safety net.
   std::chrono::milliseconds full_rescan_interval{std::chrono::minutes(1)};
+  /// Where polls scan the tree and write and read the source's journal
+  /// (blocking file I/O): an executor you own, say an `asio::thread_pool`'s,
+  /// so the source's executor goes on serving other work meanwhile; the
+  /// completion still comes through the source's executor. As
+  /// `journal_source_options::blocking_executor`. Empty (the default): the
+  /// source's executor.
+  asio::any_io_executor blocking_executor{};
   /// Where the source keeps its event journal and snapshot. A restarted
   /// source with the same folder reports what changed while it was down.
   /// Empty: a private temporary folder, removed with the source.
@@ -104,11 +111,13 @@ struct directory_options {
 ///
 /// Events are written to a journal in `state_dir` before they are served, so
 /// cursors, checkpoints, GAP and exactly-once delivery work as for a store's
-/// journal; the first poll scans the tree (blocking, on the executor). The
-/// snapshot advances only with the journal: when a write fails, what was
-/// written is voided, and the next poll reloads the state from the journal
-/// and rescans, so the changes are reported then.
-/// Not thread-safe: use it from one thread or strand (the poller does).
+/// journal; the first poll scans the tree (blocking, on the executor or
+/// `directory_options::blocking_executor`). The snapshot advances only with
+/// the journal: when a write fails, what was written is voided, and the next
+/// poll reloads the state from the journal and rescans, so the changes are
+/// reported then.
+/// Not thread-safe: use it from one thread or strand (the poller does); with
+/// a blocking executor, one operation at a time.
 template <class Executor = asio::any_io_executor>
 class basic_directory_source {
  public:
@@ -167,17 +176,18 @@ class basic_directory_source {
   /// written or read (the poller retries; none of the events of a failed
   /// write stay, unless the message says voiding them failed too).
   /// Unreadable directories are `poll_result::problems`. The scan and read
-  /// are posted to the source's executor and block it while they run; the
-  /// handler runs after them, never inside this call, on its associated
-  /// executor (default: the source's). Cancellation: none.
+  /// are posted to `directory_options::blocking_executor` (default: the
+  /// source's executor) and block it while they run; the handler runs after
+  /// them, never inside this call, on its associated executor (default: the
+  /// source's). Do not poll while an `async_wait_for_change` is pending (the
+  /// poller never does): both use the watch table. Cancellation: none; a
+  /// poll scans only the directories due.
   template <asio::completion_token_for<void(std::error_code, poll_result)> CompletionToken =
                 asio::default_completion_token_t<executor_type>>
   auto async_poll(std::string_view cursor, std::size_t max_events,
                   CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    // On the source's executor: the scan shares the watch table with the
-    // inotify reading there.
     return detail::async_blocking_call<poll_result>(
-        executor_, asio::any_io_executor(), last_error_,
+        executor_, options_.blocking_executor, last_error_,
         [this, cursor = std::string(cursor), max_events] { return poll(cursor, max_events); },
         std::forward<CompletionToken>(token));
   }

@@ -15,6 +15,7 @@
 #include <storewatch/journal/format.hpp>
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
+#include <storewatch/diagnostics.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/journal/reader.hpp>
@@ -30,6 +31,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include <unistd.h>
@@ -58,8 +60,11 @@ struct local_store_options {
 /// given, and completes after the files and the events it wrote are durable
 /// (fsync). Errors are `errc::invalid_path`, `errc::invalid_user`,
 /// `errc::invalid_event_name`, `errc::invalid_event`,
-/// `errc::permission_denied` or `errc::store_io_failed`; `last_error()` then
-/// says which file or argument. An operation that fails changes nothing:
+/// `errc::permission_denied` or `errc::store_io_failed`. Which file or
+/// argument, and which step: each operation has an overload taking a
+/// `diagnostics&` before the token, which receives that operation's own
+/// account; `last_error()` holds the last one to complete (use diagnostics
+/// with concurrent operations). An operation that fails changes nothing:
 /// the files it made or removed and the records it appended are put back
 /// (an event a listener read before the failure can still be delivered, as
 /// the record was readable for that moment). The handler runs after the
@@ -78,6 +83,8 @@ class basic_local_store {
   using executor_type = Executor;
   /// A list of versions, sorted by path, then creation time.
   using versions = std::vector<versioned_path>;
+  /// The completion token of a call that names none.
+  using default_token = asio::default_completion_token_t<executor_type>;
 
   /// The store type on another executor type.
   template <class OtherExecutor>
@@ -107,10 +114,11 @@ class basic_local_store {
   /// The store's root folder.
   const std::filesystem::path& root() const noexcept { return root_; }
 
-  /// What the last failed operation said: the file or argument at fault.
-  /// Set just before that operation's handler runs (on the handler's
-  /// executor), so a handler reading it finds its own operation's account,
-  /// also when several operations are pending.
+  /// What the last failed operation to complete said: the file or argument
+  /// at fault. Set just before that operation's handler runs, on the
+  /// handler's executor. With operations pending at once, pass each its own
+  /// `diagnostics` instead: another failure may replace this text before
+  /// you read it.
   const std::string& last_error() const noexcept { return last_error_; }
 
   /// Stores `bytes` as a new version of `path`, owned by this user; a CREATE
@@ -119,14 +127,17 @@ class basic_local_store {
   /// (the second is stamped a millisecond later).
   /// Completion signature: `void(std::error_code, versioned_path)`.
   /// Errors: `errc::invalid_path`, `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_create_file(std::string path, std::string bytes,
-                         CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versioned_path>(std::forward<CompletionToken>(token),
-                               [this, path = std::move(path), bytes = std::move(bytes)] {
-                                 return create_file(path, bytes);
-                               });
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file(std::string path, std::string bytes, CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(nullptr, std::forward<CompletionToken>(token), &basic_local_store::create_file,
+                               std::move(path), std::move(bytes));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file(std::string path, std::string bytes, diagnostics& diag,
+                         CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(&diag, std::forward<CompletionToken>(token), &basic_local_store::create_file,
+                               std::move(path), std::move(bytes));
   }
 
   /// Shares this user's versions that `which` selects with `users`; each
@@ -135,40 +146,50 @@ class basic_local_store {
   /// Completion signature: `void(std::error_code, versions)`.
   /// Errors: `errc::invalid_path` (the prefix), `errc::invalid_user`,
   /// `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_share_files(selection which, std::vector<std::string> users,
-                         CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versions>(std::forward<CompletionToken>(token),
-                         [this, which = std::move(which), users = std::move(users)] {
-                           return share_files(which, users, true);
-                         });
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_share_files(selection which, std::vector<std::string> users, CompletionToken&& token = default_token{}) {
+    return run<versions>(nullptr, std::forward<CompletionToken>(token), &basic_local_store::share_files,
+                         std::move(which), std::move(users), true);
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_share_files(selection which, std::vector<std::string> users, diagnostics& diag,
+                         CompletionToken&& token = default_token{}) {
+    return run<versions>(&diag, std::forward<CompletionToken>(token), &basic_local_store::share_files, std::move(which),
+                         std::move(users), true);
   }
 
   /// Stops sharing the selected versions with `users`; each user who had a
   /// version gets an UNSHARE event for it. Completes with the versions
   /// selected. Completion signature: `void(std::error_code, versions)`.
   /// Errors: as `async_share_files`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_unshare_files(selection which, std::vector<std::string> users,
-                           CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versions>(std::forward<CompletionToken>(token),
-                         [this, which = std::move(which), users = std::move(users)] {
-                           return share_files(which, users, false);
-                         });
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_unshare_files(selection which, std::vector<std::string> users, CompletionToken&& token = default_token{}) {
+    return run<versions>(nullptr, std::forward<CompletionToken>(token), &basic_local_store::share_files,
+                         std::move(which), std::move(users), false);
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_unshare_files(selection which, std::vector<std::string> users, diagnostics& diag,
+                           CompletionToken&& token = default_token{}) {
+    return run<versions>(&diag, std::forward<CompletionToken>(token), &basic_local_store::share_files, std::move(which),
+                         std::move(users), false);
   }
 
   /// Deletes the selected versions; the owner and every user they were
   /// shared with get a DELETE event. Completes with the versions deleted.
   /// Completion signature: `void(std::error_code, versions)`.
   /// Errors: `errc::invalid_path` (the prefix), `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_delete_files(selection which,
-                          CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versions>(std::forward<CompletionToken>(token),
-                         [this, which = std::move(which)] { return delete_files(which); });
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_delete_files(selection which, CompletionToken&& token = default_token{}) {
+    return run<versions>(nullptr, std::forward<CompletionToken>(token), &basic_local_store::delete_files,
+                         std::move(which));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_delete_files(selection which, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return run<versions>(&diag, std::forward<CompletionToken>(token), &basic_local_store::delete_files,
+                         std::move(which));
   }
 
   /// The bytes of a version this user owns or that is shared with them;
@@ -176,12 +197,16 @@ class basic_local_store {
   /// Completion signature: `void(std::error_code, std::string)`.
   /// Errors: also `errc::invalid_path`, `errc::invalid_user` (the owner's
   /// name), `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_read_file(versioned_path version,
-                       CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<std::string>(std::forward<CompletionToken>(token),
-                            [this, version = std::move(version)] { return read_file(version); });
+  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken = default_token>
+  auto async_read_file(versioned_path version, CompletionToken&& token = default_token{}) {
+    return run<std::string>(nullptr, std::forward<CompletionToken>(token), &basic_local_store::read_file,
+                            std::move(version));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken = default_token>
+  auto async_read_file(versioned_path version, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return run<std::string>(&diag, std::forward<CompletionToken>(token), &basic_local_store::read_file,
+                            std::move(version));
   }
 
   /// The versions this user can read (own and shared) under `prefix`, as a
@@ -189,12 +214,17 @@ class basic_local_store {
   /// Completion signature: `void(std::error_code, versions)`.
   /// Errors: `errc::invalid_path` (the prefix); folders that cannot be read
   /// are skipped.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_list_files(std::string prefix, bool recursive,
-                        CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versions>(std::forward<CompletionToken>(token),
-                         [this, prefix = std::move(prefix), recursive] { return list_files(prefix, recursive); });
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_list_files(std::string prefix, bool recursive, CompletionToken&& token = default_token{}) {
+    return run<versions>(nullptr, std::forward<CompletionToken>(token), &basic_local_store::list_files,
+                         std::move(prefix), recursive);
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_list_files(std::string prefix, bool recursive, diagnostics& diag,
+                        CompletionToken&& token = default_token{}) {
+    return run<versions>(&diag, std::forward<CompletionToken>(token), &basic_local_store::list_files, std::move(prefix),
+                         recursive);
   }
 
   /// Appends an application event `name` with `data` to the journals of
@@ -203,15 +233,19 @@ class basic_local_store {
   /// Errors: `errc::invalid_event_name` (also for the store's own names),
   /// `errc::invalid_event` (data not UTF-8 or over 64 KiB),
   /// `errc::invalid_user`, `errc::store_io_failed`.
-  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
+  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken = default_token>
   auto async_publish_event(std::string name, std::string data, std::vector<std::string> users,
-                           CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<std::vector<std::string>>(
-        std::forward<CompletionToken>(token),
-        [this, name = std::move(name), data = std::move(data), users = std::move(users)] {
-          return publish_event(name, data, users);
-        });
+                           CompletionToken&& token = default_token{}) {
+    return run<std::vector<std::string>>(nullptr, std::forward<CompletionToken>(token),
+                                         &basic_local_store::publish_event, std::move(name), std::move(data),
+                                         std::move(users));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken = default_token>
+  auto async_publish_event(std::string name, std::string data, std::vector<std::string> users, diagnostics& diag,
+                           CompletionToken&& token = default_token{}) {
+    return run<std::vector<std::string>>(&diag, std::forward<CompletionToken>(token), &basic_local_store::publish_event,
+                                         std::move(name), std::move(data), std::move(users));
   }
 
   /// Removes journal segments older than `age` (never a writer's newest) from
@@ -219,19 +253,14 @@ class basic_local_store {
   /// GAP event. Completes with the number of segments removed.
   /// Completion signature: `void(std::error_code, std::size_t)`. Files it
   /// cannot inspect or remove are skipped, not reported.
-  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_compact(std::chrono::seconds age,
-                     CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<std::size_t>(std::forward<CompletionToken>(token), [this, age] {
-      std::size_t removed = 0;
-      const auto cutoff = std::filesystem::file_time_type::clock::now() - age;
-      std::error_code ec;
-      for (std::filesystem::directory_iterator it(root_ / "journals", ec), end; !ec && it != end; it.increment(ec)) {
-        removed += detail::compact_journal(it->path(), cutoff);
-      }
-      return removed;
-    });
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
+  auto async_compact(std::chrono::seconds age, CompletionToken&& token = default_token{}) {
+    return run<std::size_t>(nullptr, std::forward<CompletionToken>(token), &basic_local_store::compact, age);
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
+  auto async_compact(std::chrono::seconds age, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return run<std::size_t>(&diag, std::forward<CompletionToken>(token), &basic_local_store::compact, age);
   }
 
   /// This user's journal, as a source for a poller or listener: a new
@@ -320,6 +349,17 @@ class basic_local_store {
     return rules::visible(user_, selection{prefix, recursive}, walk_versions(own_versions(), user_), shared);
   }
 
+  /// `async_compact`, blocking.
+  std::size_t compact(std::chrono::seconds age) {
+    std::size_t removed = 0;
+    const auto cutoff = std::filesystem::file_time_type::clock::now() - age;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(root_ / "journals", ec), end; !ec && it != end; it.increment(ec)) {
+      removed += detail::compact_journal(it->path(), cutoff);
+    }
+    return removed;
+  }
+
   /// `async_publish_event`, blocking; throws `std::system_error`.
   std::vector<std::string> publish_event(const std::string& name, const std::string& data,
                                          const std::vector<std::string>& users) {
@@ -332,9 +372,14 @@ class basic_local_store {
  private:
   static constexpr std::string_view store_what = "store";
 
-  template <class Result, class CompletionToken, class Operation>
-  auto run(CompletionToken&& token, Operation operation) {
-    return detail::async_blocking_call<Result>(executor_, blocking_, last_error_, std::move(operation),
+  // Runs the blocking member `operation` with `args` (see
+  // detail::async_blocking_call); a failure's account also goes to `diag`.
+  template <class Result, class CompletionToken, class Operation, class... Args>
+  auto run(diagnostics* diag, CompletionToken&& token, Operation operation, Args... args) {
+    auto call = [this, operation, arguments = std::make_tuple(std::move(args)...)] {
+      return std::apply([this, operation](const auto&... a) { return (this->*operation)(a...); }, arguments);
+    };
+    return detail::async_blocking_call<Result>(executor_, blocking_, {last_error_, diag}, std::move(call),
                                                std::forward<CompletionToken>(token));
   }
 

@@ -21,6 +21,7 @@
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
 #include <storewatch/detail/sys.hpp>
+#include <storewatch/diagnostics.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/s3/client.hpp>
@@ -38,6 +39,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -61,7 +63,11 @@ struct s3_store_options {
 /// plus `errc::store_access_denied` when the bucket refuses the
 /// credentials; requests that fail with 5xx, 429 or a lost connection are
 /// retried (see `client_options`), and `errc::store_io_failed` means the
-/// retries ran out. `last_error()` then names the request.
+/// retries ran out. Which request or argument: each operation has an
+/// overload taking a `diagnostics&` before the token, which receives that
+/// operation's own account just before its handler runs, on the handler's
+/// executor; `last_error()` holds the last one to complete (use diagnostics
+/// with concurrent operations).
 ///
 /// An operation that fails puts back what it changed: the objects it wrote
 /// are removed, the share markers it removed are written again, and its
@@ -69,6 +75,19 @@ struct s3_store_options {
 /// with `basic_local_store`). A delete writes its DELETE records first and
 /// then removes the objects: if removing fails, the events are out and the
 /// versions still readable, and running the delete again finishes it.
+///
+/// Cancellation: each operation follows its handler's associated
+/// cancellation slot (terminal cancellation), which stops the request in
+/// flight or the wait before a retry; the operation then completes with
+/// `asio::error::operation_aborted`. What it had written is then as after a
+/// failure: a create, share, unshare or publish is put back whole (the undo
+/// requests themselves are not cancelled); a delete cancelled before its
+/// DELETE records are stored changes nothing, and after that leaves the
+/// events out and the versions readable until a delete runs again; a compact
+/// may have removed some old records, behind the floor marker it wrote
+/// first, so that readers still get their GAP. A writing operation waiting
+/// for the one before it completes when its turn comes, without a request.
+/// Reads have nothing to undo.
 ///
 /// Writing operations of one store object run one after another, in the
 /// order they were started; reads run at once. Not thread-safe: use one
@@ -86,6 +105,8 @@ class basic_s3_store {
   using executor_type = Executor;
   /// A list of versions, sorted by path, then creation time.
   using versions = std::vector<versioned_path>;
+  /// The completion token of a call that names none.
+  using default_token = asio::default_completion_token_t<executor_type>;
 
   /// The store type on another executor type.
   template <class OtherExecutor>
@@ -114,94 +135,125 @@ class basic_s3_store {
   const config& configuration() const noexcept { return client_->configuration(); }
   /// The store's client, for its request counts.
   const basic_client<Executor>& client() const noexcept { return *client_; }
-  /// What the last failed operation said: the request or argument at fault.
+  /// What the last failed operation to complete said: the request or
+  /// argument at fault. With operations pending at once, pass each its own
+  /// `diagnostics` instead: another failure may replace this text before
+  /// you read it.
   const std::string& last_error() const noexcept { return last_error_; }
 
   /// As `basic_local_store::async_create_file`.
-  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_create_file(std::string path, std::string bytes,
-                         CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versioned_path>(std::forward<CompletionToken>(token), true,
-                               [this, path = std::move(path), bytes = std::move(bytes)]() mutable {
-                                 return create_file(std::move(path), std::move(bytes));
-                               });
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file(std::string path, std::string bytes, CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(nullptr, std::forward<CompletionToken>(token), true, &basic_s3_store::create_file,
+                               std::move(path), std::move(bytes));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file(std::string path, std::string bytes, diagnostics& diag,
+                         CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(&diag, std::forward<CompletionToken>(token), true, &basic_s3_store::create_file,
+                               std::move(path), std::move(bytes));
   }
 
   /// As `basic_local_store::async_share_files`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_share_files(selection which, std::vector<std::string> users,
-                         CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versions>(std::forward<CompletionToken>(token), true,
-                         [this, which = std::move(which), users = std::move(users)]() mutable {
-                           return share_files(std::move(which), std::move(users), true);
-                         });
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_share_files(selection which, std::vector<std::string> users, CompletionToken&& token = default_token{}) {
+    return run<versions>(nullptr, std::forward<CompletionToken>(token), true, &basic_s3_store::share_files,
+                         std::move(which), std::move(users), true);
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_share_files(selection which, std::vector<std::string> users, diagnostics& diag,
+                         CompletionToken&& token = default_token{}) {
+    return run<versions>(&diag, std::forward<CompletionToken>(token), true, &basic_s3_store::share_files,
+                         std::move(which), std::move(users), true);
   }
 
   /// As `basic_local_store::async_unshare_files`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_unshare_files(selection which, std::vector<std::string> users,
-                           CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versions>(std::forward<CompletionToken>(token), true,
-                         [this, which = std::move(which), users = std::move(users)]() mutable {
-                           return share_files(std::move(which), std::move(users), false);
-                         });
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_unshare_files(selection which, std::vector<std::string> users, CompletionToken&& token = default_token{}) {
+    return run<versions>(nullptr, std::forward<CompletionToken>(token), true, &basic_s3_store::share_files,
+                         std::move(which), std::move(users), false);
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_unshare_files(selection which, std::vector<std::string> users, diagnostics& diag,
+                           CompletionToken&& token = default_token{}) {
+    return run<versions>(&diag, std::forward<CompletionToken>(token), true, &basic_s3_store::share_files,
+                         std::move(which), std::move(users), false);
   }
 
   /// As `basic_local_store::async_delete_files`. Completes with the
   /// versions selected; one deleted meanwhile by another store object is
   /// announced by both.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_delete_files(selection which,
-                          CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versions>(std::forward<CompletionToken>(token), true,
-                         [this, which = std::move(which)]() mutable { return delete_files(std::move(which)); });
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_delete_files(selection which, CompletionToken&& token = default_token{}) {
+    return run<versions>(nullptr, std::forward<CompletionToken>(token), true, &basic_s3_store::delete_files,
+                         std::move(which));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_delete_files(selection which, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return run<versions>(&diag, std::forward<CompletionToken>(token), true, &basic_s3_store::delete_files,
+                         std::move(which));
   }
 
   /// As `basic_local_store::async_read_file`.
-  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_read_file(versioned_path version,
-                       CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<std::string>(std::forward<CompletionToken>(token), false,
-                            [this, version = std::move(version)]() mutable { return read_file(std::move(version)); });
+  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken = default_token>
+  auto async_read_file(versioned_path version, CompletionToken&& token = default_token{}) {
+    return run<std::string>(nullptr, std::forward<CompletionToken>(token), false, &basic_s3_store::read_file,
+                            std::move(version));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken = default_token>
+  auto async_read_file(versioned_path version, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return run<std::string>(&diag, std::forward<CompletionToken>(token), false, &basic_s3_store::read_file,
+                            std::move(version));
   }
 
   /// As `basic_local_store::async_list_files`.
-  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_list_files(std::string prefix, bool recursive,
-                        CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<versions>(std::forward<CompletionToken>(token), false,
-                         [this, prefix = std::move(prefix), recursive]() mutable {
-                           return list_files(std::move(prefix), recursive);
-                         });
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_list_files(std::string prefix, bool recursive, CompletionToken&& token = default_token{}) {
+    return run<versions>(nullptr, std::forward<CompletionToken>(token), false, &basic_s3_store::list_files,
+                         std::move(prefix), recursive);
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
+  auto async_list_files(std::string prefix, bool recursive, diagnostics& diag,
+                        CompletionToken&& token = default_token{}) {
+    return run<versions>(&diag, std::forward<CompletionToken>(token), false, &basic_s3_store::list_files,
+                         std::move(prefix), recursive);
   }
 
   /// As `basic_local_store::async_publish_event`.
-  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
+  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken = default_token>
   auto async_publish_event(std::string name, std::string data, std::vector<std::string> users,
-                           CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<std::vector<std::string>>(
-        std::forward<CompletionToken>(token), true,
-        [this, name = std::move(name), data = std::move(data), users = std::move(users)]() mutable {
-          return publish_event(std::move(name), std::move(data), std::move(users));
-        });
+                           CompletionToken&& token = default_token{}) {
+    return run<std::vector<std::string>>(nullptr, std::forward<CompletionToken>(token), true,
+                                         &basic_s3_store::publish_event, std::move(name), std::move(data),
+                                         std::move(users));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::vector<std::string>)> CompletionToken = default_token>
+  auto async_publish_event(std::string name, std::string data, std::vector<std::string> users, diagnostics& diag,
+                           CompletionToken&& token = default_token{}) {
+    return run<std::vector<std::string>>(&diag, std::forward<CompletionToken>(token), true,
+                                         &basic_s3_store::publish_event, std::move(name), std::move(data),
+                                         std::move(users));
   }
 
   /// Removes the journal records stamped more than `age` ago from every
   /// user's journal, leaving a floor marker so that a listener whose cursor
   /// is older gets a GAP event. Completes with the number of record objects
   /// removed. Completion signature: `void(std::error_code, std::size_t)`.
-  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
-                asio::default_completion_token_t<executor_type>>
-  auto async_compact(std::chrono::seconds age,
-                     CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return run<std::size_t>(std::forward<CompletionToken>(token), true, [this, age] { return compact(age); });
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
+  auto async_compact(std::chrono::seconds age, CompletionToken&& token = default_token{}) {
+    return run<std::size_t>(nullptr, std::forward<CompletionToken>(token), true, &basic_s3_store::compact, age);
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
+  auto async_compact(std::chrono::seconds age, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return run<std::size_t>(&diag, std::forward<CompletionToken>(token), true, &basic_s3_store::compact, age);
   }
 
   /// This user's journal, as a source for a poller or listener: a new
@@ -239,6 +291,8 @@ class basic_s3_store {
         failure = std::current_exception();
       }
       if (failure) {
+        // Cancelled or not, the undo runs to the end: it puts the bucket back.
+        co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
         co_await writer_.take_back(client_);
         for (auto step = undo_.rbegin(); step != undo_.rend(); ++step) {
           try {
@@ -499,22 +553,29 @@ class basic_s3_store {
     co_return removed;
   }
 
-  // Runs `operation()` (a coroutine) on the store's executor and completes
-  // `token` with its result or the code of the exception it threw. Writing
-  // operations wait for the one before them.
-  template <class Result, class CompletionToken, class Operation>
-  auto run(CompletionToken&& token, bool writes, Operation operation) {
+  // Runs the coroutine member `operation` with `args` on the store's
+  // executor and completes `token` with its result or the code of the
+  // exception it threw, whose text goes to `last_error_` and `diag`.
+  // Writing operations wait for the one before them.
+  template <class Result, class CompletionToken, class Operation, class... Args>
+  auto run(diagnostics* diag, CompletionToken&& token, bool writes, Operation operation, Args... args) {
+    auto call = [this, operation, arguments = std::make_tuple(std::move(args)...)]() mutable {
+      return std::apply([this, operation](auto&... a) { return (this->*operation)(std::move(a)...); }, arguments);
+    };
     return asio::async_initiate<CompletionToken, void(std::error_code, Result)>(
-        [this, writes](auto handler, Operation operation) {
+        [this, writes, diag](auto handler, decltype(call) call) {
+          // The handler's cancellation slot reaches the coroutine, and through
+          // it the request in flight or the wait before a retry.
+          auto slot = asio::get_associated_cancellation_slot(handler);
           asio::co_spawn(
               executor_,
-              [this, writes, operation = std::move(operation)]() mutable -> asio::awaitable<Result> {
-                if (!writes) co_return co_await operation();
+              [this, writes, call = std::move(call)]() mutable -> asio::awaitable<Result> {
+                if (!writes) co_return co_await call();
                 co_await turn();
                 std::exception_ptr failure;
                 Result result{};
                 try {
-                  result = co_await operation();
+                  result = co_await call();
                 } catch (...) {
                   failure = std::current_exception();
                 }
@@ -522,24 +583,27 @@ class basic_s3_store {
                 if (failure) std::rethrow_exception(failure);
                 co_return result;
               },
-              [this, h = std::move(handler)](std::exception_ptr failure, Result result) mutable {
+              asio::bind_cancellation_slot(slot, [this, diag, h = std::move(handler)](std::exception_ptr failure,
+                                                                                     Result result) mutable {
                 std::error_code ec;
+                std::string message;
                 if (failure) {
                   result = Result{};
                   try {
                     std::rethrow_exception(failure);
                   } catch (const std::system_error& error) {
                     ec = error.code();
-                    last_error_ = error.what();
+                    message = error.what();
                   } catch (const std::exception& error) {  // std::invalid_argument from signing: a bad name
                     ec = errc::store_io_failed;
-                    last_error_ = error.what();
+                    message = error.what();
                   }
                 }
-                storewatch::detail::post_completion(executor_, std::move(h), ec, std::move(result));
-              });
+                storewatch::detail::post_completion_with_account(executor_, std::move(h), {last_error_, diag}, ec,
+                                                                 std::move(message), std::move(result));
+              }));
         },
-        token, std::move(operation));
+        token, std::move(call));
   }
 
   // Waits until no other writing operation of this store object runs.
