@@ -56,10 +56,8 @@ const rules::versions listing{deep, a2, top, b1, bobs, a1};
 
 rules::operation share_op(const std::string& actor, selection which, std::vector<std::string> users,
                           bool share = true) {
-  return {.kind = share ? operation_kind::share : operation_kind::unshare,
-          .actor = actor,
-          .which = std::move(which),
-          .users = std::move(users)};
+  return rules::selection_operation(share ? operation_kind::share : operation_kind::unshare, actor,
+                                    std::move(which), std::move(users));
 }
 
 /// The error code a plan is refused with, or none.
@@ -109,7 +107,7 @@ TEST_CASE("select: only the owner's versions the selection matches, sorted by pa
 }
 
 TEST_CASE("create: one new version stamped with the time given, CREATE to its owner only") {
-  auto planned = rules::decide({.kind = operation_kind::create, .actor = alice, .path = "docs/new.txt", .now_ms = 1000});
+  auto planned = rules::decide(rules::create_operation(alice, "docs/new.txt", 1000));
   CHECK_FALSE(planned.refused);
   const versioned_path made{"docs/new.txt", alice, 1000};
   REQUIRE(planned.steps.size() == 1);
@@ -124,11 +122,11 @@ TEST_CASE("create: one new version stamped with the time given, CREATE to its ow
   CHECK(planned.steps[0].version == moved);
   CHECK(planned.steps[0].data == moved.to_string());
 
-  const auto bad = rules::decide({.kind = operation_kind::create, .actor = alice, .path = "../escape", .now_ms = 1});
+  const auto bad = rules::decide(rules::create_operation(alice, "../escape", 1));
   CHECK(refused_with(bad) == errc::invalid_path);
   CHECK(bad.steps.empty());
   CHECK_THAT(std::string(bad.refused->what()), Catch::Contains("'..'"));
-  CHECK(refused_with(rules::decide({.kind = operation_kind::create, .actor = alice, .path = "docs/", .now_ms = 1})) ==
+  CHECK(refused_with(rules::decide(rules::create_operation(alice, "docs/", 1))) ==
         errc::invalid_path);
 }
 
@@ -165,7 +163,7 @@ TEST_CASE("share, unshare and delete by someone who owns none of the versions li
   for (const auto kind : {operation_kind::share, operation_kind::unshare, operation_kind::delete_}) {
     INFO(static_cast<int>(kind));
     const auto planned =
-        rules::decide({.kind = kind, .actor = bob, .which = {"docs", true}, .users = {carol, dave}}, state);
+        rules::decide(rules::selection_operation(kind, bob, {"docs", true}, {carol, dave}), state);
     CHECK_FALSE(planned.refused);
     CHECK(planned.selected.empty());
     CHECK(planned.steps.empty());
@@ -200,7 +198,7 @@ TEST_CASE("share and unshare: the time bounds decide which versions the users ar
 TEST_CASE("delete: each version goes with a DELETE to its owner, then each grantee's share with a DELETE to them") {
   const rules::store_state state{listing, {{a1.to_string(), {carol, bob}}, {b1.to_string(), {dave}}}};
   const auto planned =
-      rules::decide({.kind = operation_kind::delete_, .actor = alice, .which = {"docs", false}}, state);
+      rules::decide(rules::selection_operation(operation_kind::delete_, alice, {"docs", false}), state);
   CHECK(planned.selected == rules::versions{a1, a2, b1});
   CHECK(lines(planned) == std::vector<std::string>{
                               "remove_version " + alice + " DELETE " + a1.to_string(),
@@ -211,28 +209,23 @@ TEST_CASE("delete: each version goes with a DELETE to its owner, then each grant
                               "remove_share " + dave + " DELETE " + b1.to_string(),
                           });
   // Grants of versions outside the selection are not touched.
-  const auto one = rules::decide({.kind = operation_kind::delete_, .actor = alice, .which = {"docs/a.txt", false, at(150)}},
-                                 state);
+  const auto one = rules::decide(
+      rules::selection_operation(operation_kind::delete_, alice, {"docs/a.txt", false, at(150)}), state);
   CHECK(lines(one) == std::vector<std::string>{"remove_version " + alice + " DELETE " + a2.to_string()});
 }
 
 TEST_CASE("publish: the event to each named user in the order named, the publisher and repeats included, "
           "no change") {
-  const auto planned = rules::decide({.kind = operation_kind::publish,
-                                      .actor = alice,
-                                      .users = {bob, alice, bob},
-                                      .event_name = "ping",
-                                      .data = "hello"});
+  const auto planned = rules::decide(rules::publish_operation(alice, {bob, alice, bob}, "ping", "hello"));
   CHECK(lines(planned) == std::vector<std::string>{
                               "none " + bob + " ping hello",
                               "none " + alice + " ping hello",
                               "none " + bob + " ping hello",
                           });
   // Only the users named: a subset hears it, nobody else.
-  const auto to_carol = rules::decide(
-      {.kind = operation_kind::publish, .actor = alice, .users = {carol}, .event_name = "ping", .data = "hi"});
+  const auto to_carol = rules::decide(rules::publish_operation(alice, {carol}, "ping", "hi"));
   CHECK(lines(to_carol) == std::vector<std::string>{"none " + carol + " ping hi"});
-  CHECK(rules::decide({.kind = operation_kind::publish, .actor = alice, .event_name = "ping"}).steps.empty());
+  CHECK(rules::decide(rules::publish_operation(alice, {}, "ping", "")).steps.empty());
 }
 
 TEST_CASE("refusals: an invalid prefix, user, event name or data refuses the whole operation, before the store "
@@ -253,13 +246,9 @@ TEST_CASE("refusals: an invalid prefix, user, event name or data refuses the who
   check(share_op(alice, {"docs", true}, {".."}, false), errc::invalid_user);
   // The prefix is checked before the users.
   check(share_op(alice, {"a//b", true}, {""}), errc::invalid_path);
-  check({.kind = operation_kind::delete_, .actor = alice, .which = {"docs/../x", true}}, errc::invalid_path);
+  check(rules::selection_operation(operation_kind::delete_, alice, {"docs/../x", true}), errc::invalid_path);
   const auto publish = [](std::string name, std::string data, std::vector<std::string> users) {
-    return rules::operation{.kind = operation_kind::publish,
-                            .actor = alice,
-                            .users = std::move(users),
-                            .event_name = std::move(name),
-                            .data = std::move(data)};
+    return rules::publish_operation(alice, std::move(users), std::move(name), std::move(data));
   };
   check(publish("SHARE", "x", {bob}), errc::invalid_event_name);  // nobody forges the store's own events
   check(publish("two words", "x", {bob}), errc::invalid_event_name);

@@ -288,10 +288,8 @@ class basic_local_store {
   /// `async_share_files` (`share` true) or `async_unshare_files` (false),
   /// blocking; throws `std::system_error`.
   versions share_files(const selection& which, const std::vector<std::string>& users, bool share) {
-    const rules::operation op{.kind = share ? rules::operation_kind::share : rules::operation_kind::unshare,
-                              .actor = user_,
-                              .which = which,
-                              .users = users};
+    const auto op = rules::selection_operation(
+        share ? rules::operation_kind::share : rules::operation_kind::unshare, user_, which, users);
     rules::throw_if_refused(rules::refusal(op));
     rules::store_state state{own_selection(which), {}};
     for (const auto& version : state.owned) {
@@ -311,7 +309,7 @@ class basic_local_store {
   /// DELETE events are durable can rename it back; after that the renamed
   /// files are removed.
   versions delete_files(const selection& which) {
-    const rules::operation op{.kind = rules::operation_kind::delete_, .actor = user_, .which = which};
+    const auto op = rules::selection_operation(rules::operation_kind::delete_, user_, which);
     rules::throw_if_refused(rules::refusal(op));
     rules::store_state state{own_selection(which), {}};
     for (const auto& version : state.owned) {

@@ -93,6 +93,18 @@ inline operation create_operation(std::string actor, std::string path, std::int6
   return op;
 }
 
+/// A share, unshare or delete (`kind`) by `actor` of the versions `which`
+/// selects, naming `users` (share and unshare).
+inline operation selection_operation(operation_kind kind, std::string actor, selection which,
+                                     std::vector<std::string> users = {}) {
+  operation op;
+  op.kind = kind;
+  op.actor = std::move(actor);
+  op.which = std::move(which);
+  op.users = std::move(users);
+  return op;
+}
+
 /// A publish by `actor` of the event `name` with `data` to `users`.
 inline operation publish_operation(std::string actor, std::vector<std::string> users, std::string name,
                                    std::string data) {

@@ -436,10 +436,8 @@ class basic_s3_store {
   }
 
   asio::awaitable<versions> share_files(selection which, std::vector<std::string> users, bool share) {
-    const rules::operation op{.kind = share ? rules::operation_kind::share : rules::operation_kind::unshare,
-                              .actor = user_,
-                              .which = std::move(which),
-                              .users = std::move(users)};
+    const auto op = rules::selection_operation(
+        share ? rules::operation_kind::share : rules::operation_kind::unshare, user_, std::move(which), std::move(users));
     rules::throw_if_refused(rules::refusal(op));
     rules::store_state state;
     state.owned = co_await own_selection(op.which);
@@ -460,7 +458,7 @@ class basic_s3_store {
   }
 
   asio::awaitable<versions> delete_files(selection which) {
-    const rules::operation op{.kind = rules::operation_kind::delete_, .actor = user_, .which = std::move(which)};
+    const auto op = rules::selection_operation(rules::operation_kind::delete_, user_, std::move(which));
     rules::throw_if_refused(rules::refusal(op));
     rules::store_state state;
     state.owned = co_await own_selection(op.which);
