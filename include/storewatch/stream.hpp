@@ -201,6 +201,14 @@ class basic_event_stream {
     channel_.try_receive([this](std::error_code, event e) { buffer_.push_back(std::move(e)); });
   }
 
+  // The oldest claimed event, out of the buffer; on the stream's executor.
+  event take_claimed() {
+    --claimed_;
+    auto e = buffer_.pop_front();
+    note_taken(e);
+    return e;
+  }
+
   template <class Handler>
   void start_next(Handler&& handler) {
     if (buffer_.size() > claimed_) {
@@ -211,19 +219,26 @@ class basic_event_stream {
       ++claimed_;
       admit_producer();
       auto handler_executor = asio::get_associated_executor(handler, get_executor());
-      auto take = [this, h = std::forward<Handler>(handler)]() mutable {
-        --claimed_;
-        auto e = buffer_.pop_front();
-        note_taken(e);
-        std::move(h)(std::error_code{}, std::move(e));
-      };
       if constexpr (std::is_same_v<decltype(handler_executor), executor_type>) {
         if (handler_executor == get_executor()) {
-          asio::post(get_executor(), std::move(take));  // no second hop to the same executor
+          // No second hop to the same executor: the take runs the handler.
+          asio::post(get_executor(), [this, h = std::forward<Handler>(handler)]() mutable {
+            auto e = take_claimed();
+            std::move(h)(std::error_code{}, std::move(e));
+          });
           return;
         }
       }
-      asio::post(get_executor(), asio::bind_executor(std::move(handler_executor), std::move(take)));
+      // The buffer belongs to the stream's executor: take the event there,
+      // then hand it to the handler's executor (keeping it busy meanwhile).
+      asio::post(get_executor(), [this, work = asio::make_work_guard(handler_executor),
+                                  h = std::forward<Handler>(handler)]() mutable {
+        auto e = take_claimed();
+        asio::dispatch(work.get_executor(), [h = std::move(h), e = std::move(e)]() mutable {
+          std::move(h)(std::error_code{}, std::move(e));
+        });
+        work.reset();
+      });
       return;
     }
     if (closed_) {

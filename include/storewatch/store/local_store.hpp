@@ -292,9 +292,15 @@ class basic_local_store {
         share ? rules::operation_kind::share : rules::operation_kind::unshare, user_, which, users);
     rules::throw_if_refused(rules::refusal(op));
     rules::store_state state{own_selection(which), {}};
-    for (const auto& version : state.owned) {
-      for (const auto& u : users) {
-        if (holds(u, version)) state.grantees[version.to_string()].insert(u);
+    // A share is planned as if nobody held one yet: each marker is then made
+    // with O_EXCL at the last moment, an existing one accepted, so a share
+    // that another writer removes meanwhile is made again, not announced
+    // without its marker. An unshare needs to know who holds one.
+    if (!share) {
+      for (const auto& version : state.owned) {
+        for (const auto& u : users) {
+          if (holds(u, version)) state.grantees[version.to_string()].insert(u);
+        }
       }
     }
     auto planned = rules::decide(op, state);
