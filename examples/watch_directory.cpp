@@ -8,6 +8,8 @@
 // Usage: watch_directory DIR [STATE_FOLDER]
 #include <storewatch/storewatch.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -31,23 +33,23 @@ asio::awaitable<void> print_changes(storewatch::event_stream& stream) {
 
 int main(int argc, char** argv) {
   using namespace std::chrono_literals;
-  constexpr const char* usage =
-      "usage: watch_directory DIR [STATE_FOLDER]\n\n"
-      "Prints the changes in the tree DIR as they happen, until Ctrl-C. With STATE_FOLDER,\n"
-      "a restart prints what changed while it was not running, and nothing twice.\n";
-  if (argc >= 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
-    std::printf("%s", usage);
-    return 0;
-  }
-  if (argc < 2 || argc > 3 || std::string_view(argv[1]).starts_with("-")) {
-    std::fprintf(stderr, "%s", usage);
-    return 2;
+  CLI::App app{"Prints the changes in the tree DIR as they happen, until Ctrl-C. With STATE_FOLDER, a restart "
+               "prints what changed while it was not running, and nothing twice.",
+               "watch_directory"};
+  std::string dir;
+  std::string state_folder;
+  app.add_option("DIR", dir, "the tree to watch")->required();
+  app.add_option("STATE_FOLDER", state_folder, "where the watch keeps its journal and snapshot");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;  // 0 for --help, 2 for a usage error
   }
   try {
     asio::io_context io;
     storewatch::directory_options options;
-    if (argc == 3) options.state_dir = argv[2];
-    storewatch::directory_source source(io.get_executor(), argv[1], options);
+    if (!state_folder.empty()) options.state_dir = state_folder;
+    storewatch::directory_source source(io.get_executor(), dir, options);
     storewatch::event_stream stream(io.get_executor());
     storewatch::poller_options poll;
     poll.poll_interval = 1s;  // the safety net; inotify wakes it sooner
@@ -57,7 +59,7 @@ int main(int argc, char** argv) {
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code, int) { poller.stop(); });
     asio::co_spawn(io, print_changes(stream), asio::detached);
-    std::printf("watching %s (Ctrl-C to stop)\n", argv[1]);
+    std::printf("watching %s (Ctrl-C to stop)\n", dir.c_str());
     std::fflush(stdout);
     io.run();
   } catch (const std::exception& error) {

@@ -8,7 +8,7 @@
 #include <storewatch/diagnostics.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
-#include <storewatch/journal/inventory.hpp>
+#include <storewatch/store/inventory.hpp>
 #include <storewatch/journal/reader.hpp>
 #include <storewatch/listener.hpp>
 #include <storewatch/poller.hpp>

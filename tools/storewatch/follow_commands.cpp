@@ -6,7 +6,7 @@
 #include "store.hpp"
 #include "sync.hpp"
 
-#include <storewatch/journal/inventory.hpp>
+#include <storewatch/store/inventory.hpp>
 
 #include <algorithm>
 #include <chrono>

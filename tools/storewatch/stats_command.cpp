@@ -5,7 +5,7 @@
 #include "store.hpp"
 #include "sync.hpp"
 
-#include <storewatch/journal/inventory.hpp>
+#include <storewatch/store/inventory.hpp>
 
 #include <cstdint>
 #include <cstdio>
