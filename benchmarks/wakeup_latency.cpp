@@ -12,36 +12,27 @@
 //
 // Usage: wakeup_latency [events (default 1000) [gap between events in us (default 3000)]]
 #include "bench_common.hpp"
+#include "support/process.hpp"
 
 #include <storewatch/storewatch.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
-
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 namespace {
 
 using namespace storewatch::bench;
+using storewatch::test_support::process;
 namespace fs = std::filesystem;
 
 /// The writer: `count` events to bob123, `gap_us` apart; prints
@@ -60,61 +51,23 @@ int write_events(const fs::path& root, long count, long gap_us) {
   return 0;
 }
 
-/// A child process whose stdout (and, optionally, stderr) is a pipe.
-struct child {
-  pid_t pid = -1;
-  int out = -1;
-  int err = -1;
+/// Starts `argv` (argv[0] looked up on PATH when it has no '/') with its
+/// stdout, and if `pipe_stderr` its stderr, piped to this process.
+process start_child(std::vector<std::string> argv, bool pipe_stderr) {
+  storewatch::test_support::spawn_options options;
+  options.search_path = true;
+  options.out = storewatch::test_support::child_stream::piped();
+  if (pipe_stderr) options.err = storewatch::test_support::child_stream::piped();
+  return process(std::move(argv), options);
+}
 
-  child(std::vector<std::string> argv, bool pipe_stderr) {
-    int out_pipe[2], err_pipe[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-    if (pipe_stderr) ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    const int spawned = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-    out = out_pipe[0];
-    err = err_pipe[0];
-    if (spawned != 0) throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(spawned));
+/// Waits for `child` to exit, reading its output; throws unless it exited
+/// with status 0.
+void wait_ok(process& child, const char* what) {
+  if (!child.wait(bench_limit) || !child.succeeded()) {
+    throw std::runtime_error(std::string(what) + " failed: " + child.status_text());
   }
-  child(const child&) = delete;
-  child& operator=(const child&) = delete;
-  ~child() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-    ::close(out);
-    ::close(err);
-  }
-
-  /// Waits for exit; true if status 0.
-  bool wait() {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    pid = -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
-
-  /// All of a pipe until EOF.
-  static std::string read_all(int fd) {
-    std::string text;
-    char buffer[65536];
-    for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) != 0;) {
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) break;
-      text.append(buffer, static_cast<std::size_t>(got));
-    }
-    return text;
-  }
-};
+}
 
 /// The writer's "<sequence> <ns>" lines, as start times by sequence.
 std::vector<std::int64_t> parse_starts(const std::string& text, long count) {
@@ -172,11 +125,11 @@ summary measure_storewatch(const char* self, long count, long gap_us) {
   // Listening (the first polls done, the watches set) before the writer starts.
   while (listener.stats().polls < 2) io.run_one();
 
-  child writer(writer_args(self, dir.path, count, gap_us), false);
+  auto writer = start_child(writer_args(self, dir.path, count, gap_us), false);
   // The writer's stdout is read after it exits; it prints only then.
   while (listener.running()) io.run_one();
-  const auto starts = parse_starts(child::read_all(writer.out), count);
-  if (!writer.wait()) throw std::runtime_error("the writer failed");
+  wait_ok(writer, "the writer");
+  const auto starts = parse_starts(writer.out(), count);
 
   std::vector<double> latencies;
   for (long i = 0; i < count; ++i) {
@@ -199,36 +152,32 @@ summary measure_inotifywait(const char* self, long count, long gap_us) {
     alice.publish_event("WARMUP", "", {"bob123"});
   }
   const auto journal = dir.path / "journals" / "bob123";
-  child watcher({"inotifywait", "-m", "-r", "-e", "modify", "--format", "%w%f", journal.string()}, true);
+  auto watcher = start_child({"inotifywait", "-m", "-r", "-e", "modify", "--format", "%w%f", journal.string()}, true);
   // It says on stderr when its watches are in place.
-  std::string said;
-  char buffer[4096];
-  while (said.find("Watches established") == std::string::npos) {
-    const auto got = ::read(watcher.err, buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) throw std::runtime_error("inotifywait ended before it watched: " + said);
-    said.append(buffer, static_cast<std::size_t>(got));
-  }
+  const auto watching = [&] { return watcher.err().find("Watches established") != std::string::npos; };
+  storewatch::test_support::wait_for([&] { return watching() || watcher.exited(); }, bench_limit,
+                                     [&] { watcher.pump(); });
+  watcher.pump(std::chrono::milliseconds(0));  // what it said before it exited
+  if (!watching()) throw std::runtime_error("inotifywait ended before it watched: " + watcher.err());
 
-  child writer(writer_args(self, dir.path, count, gap_us), false);
+  auto writer = start_child(writer_args(self, dir.path, count, gap_us), false);
   std::vector<std::int64_t> seen;
-  std::string partial;
+  std::size_t scanned = 0;  // of watcher.out(), for newlines
   const auto deadline = clock_type::now() + std::chrono::seconds(60) +
                         std::chrono::microseconds(gap_us) * count * 4;
   while (static_cast<long>(seen.size()) < count && clock_type::now() < deadline) {
-    pollfd fd{watcher.out, POLLIN, 0};
-    if (::poll(&fd, 1, 100) <= 0) continue;
-    const auto got = ::read(watcher.out, buffer, sizeof buffer);
-    if (got <= 0) break;
+    const bool ended = watcher.exited();  // before the read, which then gets all it wrote
+    watcher.pump(std::chrono::milliseconds(100));
     const auto at = now_ns();
-    partial.append(buffer, static_cast<std::size_t>(got));
-    for (std::size_t newline; (newline = partial.find('\n')) != std::string::npos;) {
+    const auto& said = watcher.out();
+    for (std::size_t newline; (newline = said.find('\n', scanned)) != std::string::npos;) {
       seen.push_back(at);
-      partial.erase(0, newline + 1);
+      scanned = newline + 1;
     }
+    if (ended) break;
   }
-  const auto starts = parse_starts(child::read_all(writer.out), count);
-  if (!writer.wait()) throw std::runtime_error("the writer failed");
+  wait_ok(writer, "the writer");
+  const auto starts = parse_starts(writer.out(), count);
 
   std::vector<double> latencies;
   std::size_t next = 0;  // next notification to match
@@ -244,9 +193,8 @@ summary measure_inotifywait(const char* self, long count, long gap_us) {
 
 bool have_inotifywait() {
   try {
-    child probe({"inotifywait", "--help"}, true);
-    child::read_all(probe.out);
-    probe.wait();
+    auto probe = start_child({"inotifywait", "--help"}, true);
+    probe.wait(bench_limit);
     return true;
   } catch (const std::exception&) {
     return false;

@@ -8,6 +8,7 @@
 // Usage: writer_folders STOREWATCH_TOOL [commands (default 10000) [baseline commands (default 10)]]
 // Exits non-zero if an event is missing or repeated.
 #include "bench_common.hpp"
+#include "support/process.hpp"
 
 #include <storewatch/storewatch.hpp>
 
@@ -16,34 +17,26 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <vector>
-
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
-extern char** environ;
 
 namespace {
 
 using namespace storewatch::bench;
 namespace fs = std::filesystem;
 
-/// Runs `argv` and waits for it; true when it exited with status 0.
-bool run_command(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  const int spawned = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) return false;
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) return false;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+/// Runs `argv` (its stdout to /dev/null) and waits for it; true when it
+/// exited with status 0.
+bool run_command(std::vector<std::string> argv) {
+  storewatch::test_support::spawn_options options;
+  options.out = storewatch::test_support::child_stream::null();
+  try {
+    storewatch::test_support::process command(std::move(argv), options);
+    return command.wait(bench_limit) && command.succeeded();
+  } catch (const std::system_error&) {
+    return false;  // it could not be started
+  }
 }
 
 struct figures {

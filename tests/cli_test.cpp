@@ -50,13 +50,13 @@ void wait_until_tailing(process& tail, const fs::path& root, const std::string& 
   REQUIRE(ready);
 }
 
-/// Appends `count` application events "<prefix><i>" for bob123, as the
-/// local store's publish does (same records, ids "<writer>-<sequence>") but
-/// with one fsync for the lot, so a backlog of thousands is quick to make.
-/// Returns data → id.
+/// Appends `count` application events "<prefix><i>" for bob123 with a
+/// journal_appender: the records the local store's publish writes (ids
+/// "backlog-<random>-<i>", unique to the call), in a few large fsynced
+/// batches, so a backlog of thousands is quick to make. Returns data → id.
 std::map<std::string, std::string> publish_backlog(const fs::path& root, const std::string& prefix, int count) {
-  std::random_device random;
-  detail::journal_writer writer(root / "journals", "backlog-" + std::to_string(random()), 64ull << 20);
+  const auto id_prefix = "backlog-" + std::to_string(std::random_device{}()) + "-";
+  journal_appender appender(root);
   std::map<std::string, std::string> ids;
   for (int i = 0; i < count; ++i) {
     event e;
@@ -64,11 +64,11 @@ std::map<std::string, std::string> publish_backlog(const fs::path& root, const s
     e.data = prefix + std::to_string(i);
     e.actor = "alice222";
     e.occurred_at = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-    e.id = writer.name() + "-" + std::to_string(writer.next_sequence());
-    writer.append("bob123", detail::encode_record(e));
+    e.id = id_prefix + std::to_string(i);
+    appender.add("bob123", e);
     ids[e.data] = e.id;
   }
-  writer.sync();
+  appender.flush();
   return ids;
 }
 
