@@ -295,6 +295,8 @@ namespace storewatch {
 /// (it holds a writer slot in each journal it appends to). Not thread-safe.
 class journal_appender {
  public:
+  /// An appender to the journals of the folder store at `store_root`,
+  /// starting a new segment file every `segment_bytes`.
   explicit journal_appender(const std::filesystem::path& store_root, std::uint64_t segment_bytes = 64ull << 20)
       : writer_(store_root / "journals", detail::make_writer_name(), segment_bytes) {}
 

@@ -55,6 +55,8 @@ inline s3::config s3_store_config(std::string_view location, const open_store_op
 /// the code once for either.
 using any_store = std::variant<local_store, s3::s3_store>;
 #else
+/// A store `open_store` opened: in a program without the S3 component, a
+/// folder store.
 using any_store = std::variant<local_store>;
 #endif
 
