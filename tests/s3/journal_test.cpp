@@ -105,6 +105,30 @@ TEST_CASE("S3 journal cursor: round trip, and malformed cursors rejected with a 
   }
 }
 
+TEST_CASE("S3 journal keys through the public helpers: a record's stamp, and the cursor after a listing") {
+  const auto prefix = s3::journal_prefix("bob");
+  CHECK(prefix == sd::journal_folder("bob"));
+  const auto relative = [&](const std::string& key) { return key.substr(prefix.size()); };
+  CHECK(s3::journal_record_stamp(relative(sd::record_name("bob", 1700000000123, "w1", 4))) == 1700000000123u);
+  CHECK_FALSE(s3::journal_record_stamp(relative(sd::floor_name("bob", 1700000000000))));
+  CHECK_FALSE(s3::journal_record_stamp("not-a-journal-object"));
+
+  // Each writer's newest object, the newest stamp; floors and foreign keys passed over.
+  const std::vector<std::string> names{relative(sd::record_name("bob", 1000, "w1", 1)),
+                                       relative(sd::record_name("bob", 3000, "w1", 2)),
+                                       relative(sd::record_name("bob", 2000, "w2", 7)),
+                                       relative(sd::floor_name("bob", 5000)), "stray"};
+  std::string why;
+  const auto cursor = sd::s3_cursor::decode(s3::cursor_after(names), why);
+  REQUIRE(cursor);
+  CHECK(cursor->horizon == 3000u);
+  CHECK(cursor->floor == 0u);
+  REQUIRE(cursor->writers.size() == 2);
+  CHECK(cursor->writers.at("w1").object == 2u);
+  CHECK(cursor->writers.at("w1").records == sd::s3_cursor::position::whole);
+  CHECK(cursor->writers.at("w2").object == 7u);
+}
+
 TEST_CASE("S3 journal: an idle poll is one LIST request, new events cost one GET per operation") {
   s3_kind kind;
   auto alice = kind.open("alice");
