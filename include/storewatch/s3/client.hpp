@@ -307,6 +307,11 @@ class basic_client {
   /// The options in effect.
   const client_options& options() const noexcept { return options_; }
 
+  /// What is added to the local clock to get the server's, as learnt from a
+  /// server that found the request time skewed; zero until then. Requests
+  /// are signed with the local clock plus this.
+  std::chrono::milliseconds clock_offset() const noexcept { return clock_offset_; }
+
   /// The requests sent so far.
   request_counts counts() const noexcept { return counts_; }
 
@@ -466,7 +471,7 @@ class basic_client {
     to_sign.payload_hash = payload_hash;
     signing_parameters parameters;
     parameters.region = config_.region;
-    parameters.time = std::chrono::system_clock::now();
+    parameters.time = std::chrono::system_clock::now() + clock_offset_;
     auto signature = sign(to_sign, config_.credentials, parameters);
 
     http_request request;
@@ -545,6 +550,7 @@ class basic_client {
   std::string prefix_;
   basic_http_client<Executor> http_;
   request_counts counts_{};
+  std::chrono::milliseconds clock_offset_{0};
   std::minstd_rand random_{std::random_device{}()};
   std::uniform_real_distribution<double> unit_{0.0, 1.0};
 };

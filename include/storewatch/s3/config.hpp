@@ -223,6 +223,32 @@ inline store_location parse_store_url(std::string_view url) {
   return location;
 }
 
+/// Where a client gets credentials that are not fixed keys: the sources the
+/// AWS CLI tries after explicit keys, as the configuration resolver found
+/// them. The client turns one into credentials when it needs them, and
+/// again before temporary ones expire.
+struct credential_source {
+  /// Which source.
+  enum class kind {
+    keys,               ///< `config::credentials`, fixed
+    process,            ///< `credential_process`: run `command`, read its JSON from stdout
+    web_identity,       ///< STS AssumeRoleWithWebIdentity for `role_arn` with the token in `token_file`
+    container,          ///< ECS/EKS container credentials from `uri`, with `authorization`
+                        ///< or the content of `authorization_file` as the Authorization header
+    instance_metadata,  ///< EC2 instance metadata (IMDSv2) at `uri`
+  };
+  kind what = kind::keys;           ///< the source
+  std::string origin{};             ///< what messages name as its origin: "profile 'dev' in /root/.aws/config"
+  std::string command{};            ///< process: the command line, run by /bin/sh
+  std::string role_arn{};           ///< web_identity: the role to assume
+  std::string token_file{};         ///< web_identity: the file holding the OIDC token
+  std::string session_name{};       ///< web_identity: the role session name
+  std::string uri{};                ///< container: the full URI; instance_metadata: the endpoint
+                                    ///< (http://169.254.169.254); web_identity: the STS endpoint
+  std::string authorization{};      ///< container: the Authorization header value
+  std::string authorization_file{};  ///< container: a file holding it (read at each refresh)
+};
+
 /// How to reach an S3 store.
 struct config {
   /// The service endpoint; an empty host means AWS's endpoint for `region`.
@@ -236,8 +262,13 @@ struct config {
   std::string prefix{};
   /// Path or virtual-hosted style; default automatic (see `effective_addressing`).
   addressing_style addressing = addressing_style::automatic;
-  /// The keys to sign requests with.
+  /// The keys to sign requests with, when `credentials_from` is `keys`.
   s3::credentials credentials{};
+  /// Where the keys come from; default: `credentials` as given.
+  credential_source credentials_from{};
+  /// A file of PEM CA certificates to verify TLS peers with instead of the
+  /// system's store (AWS_CA_BUNDLE, `ca_bundle`); empty: the system's.
+  std::string ca_bundle{};
 };
 
 /// The endpoint `c` sends its requests to: `c.endpoint`, or AWS's endpoint
@@ -274,6 +305,7 @@ inline void validate(const config& c) {
     throw detail::config_error("addressing", "virtual-hosted style needs an endpoint with a DNS name, "
                                              "not an IP address or localhost");
   }
+  if (c.credentials_from.what != credential_source::kind::keys) return;
   detail::check_credential(c.credentials.access_key_id, "credentials.access_key_id", true, true);
   detail::check_credential(c.credentials.secret_access_key, "credentials.secret_access_key", true, false);
   detail::check_credential(c.credentials.session_token, "credentials.session_token", false, false);
