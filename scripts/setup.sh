@@ -20,6 +20,11 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The baseline of benchmarks/wakeup_latency, and a peer figure in
   # benchmarks/directory_scan.
   packages+=(inotify-tools python3-watchdog)
+  # The S3 tests' server, s3rver, runs on Node.js >= 20: Debian's nodejs (18)
+  # and npm are enough, as scripts/s3-server.sh then fetches Node.js 20 from
+  # the npm registry. A node already here (20 from elsewhere) is kept.
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()
