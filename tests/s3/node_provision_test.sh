@@ -37,8 +37,19 @@ again=$(PATH="$work/bin:$PATH" STOREWATCH_NODE_DIR="$work/node" "$script" node 2
 [[ $again == "$used" ]] || fail "second run: expected $used, got '$again'"
 ! grep -q fetching "$work/second.err" || fail "second run fetched again: $(cat "$work/second.err")"
 
+# The fixture's start runs s3rver on the fetched node, and it answers.
+state=$work/state
+PATH="$work/bin:$PATH" STOREWATCH_NODE_DIR="$work/node" STOREWATCH_S3_STATE_DIR="$state" STOREWATCH_S3_PORT=0 \
+  STOREWATCH_S3_ENDPOINT="" STOREWATCH_S3_LOCAL_SERVER="" "$script" start >"$work/start.env" ||
+  fail "s3-server.sh start failed behind the node 18 shim"
+trap 'STOREWATCH_S3_STATE_DIR="$state" "$script" stop 2>/dev/null; rm -rf "$work"' EXIT
+server_exe=$(readlink "/proc/$(<"$state/s3rver.pid")/exe")
+[[ $server_exe == "$(readlink -f "$used")" ]] || fail "s3rver runs on '$server_exe', not the fetched $used"
+curl -s -o /dev/null "http://127.0.0.1:$(<"$state/s3rver.port")/" || fail "s3rver does not answer"
+STOREWATCH_S3_STATE_DIR="$state" "$script" stop 2>/dev/null
+
 # With a node >= 20 on PATH, that one is used and nothing is fetched.
 system=$(STOREWATCH_NODE_DIR="$work/unused" "$script" node)
 [[ $system == "$real_node" ]] || fail "with node >= 20 on PATH expected $real_node, got '$system'"
 [[ ! -e $work/unused ]] || fail "fetched a node although the system's is new enough"
-echo "node_provision_test: 18 on PATH -> fetched $version; >= 20 on PATH -> used as is"
+echo "node_provision_test: 18 on PATH -> fetched $version, s3rver ran on it; >= 20 on PATH -> used as is"
