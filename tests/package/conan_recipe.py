@@ -141,7 +141,7 @@ class ConanFile:
 
     def __init__(self, folder, settings, options):
         self.recipe_folder = self.source_folder = folder
-        self.build_folder = os.path.join(folder + "-build")
+        self.build_folder = folder + "-build"
         self.generators_folder = os.path.join(self.build_folder, "generators")
         self.package_folder = os.path.join(work, "package")
         self.settings = settings
@@ -160,7 +160,9 @@ class ConanFile:
 
 
 def check_min_cppstd(conanfile, minimum):
-    cppstd = str(conanfile.settings.compiler.cppstd)
+    cppstd = conanfile.settings.compiler.cppstd.value
+    if cppstd is None:  # Conan 2 does not guess the compiler's default
+        raise ConanInvalidConfiguration("compiler.cppstd is not defined")
     if int(cppstd.replace("gnu", "")) < minimum:
         raise ConanInvalidConfiguration("needs at least C++%d, not %s" % (minimum, cppstd))
 
@@ -287,7 +289,7 @@ def make_recipe(settings):
 # validate(): Linux and C++20, whatever the compiler.
 for settings, valid in ((settings_for(gcc), True), (settings_for(gcc, cppstd="gnu20"), True),
                         (settings_for(gcc, os_name="Windows"), False), (settings_for(gcc, os_name="Macos"), False),
-                        (settings_for(gcc, cppstd="17"), False)):
+                        (settings_for(gcc, cppstd="17"), False), (settings_for(gcc, cppstd=None), False)):
     try:
         make_recipe(settings).validate()
         accepted = True
