@@ -3,6 +3,8 @@
 // shows a credential.
 #include <storewatch/s3/config.hpp>
 
+#include "s3/common/messages.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -49,16 +51,7 @@ class environment_guard {
   std::map<std::string, std::string> saved_;
 };
 
-/// The message of the std::invalid_argument `call` throws.
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  FAIL("no std::invalid_argument");
-  return {};
-}
+using storewatch::s3::test::error_of;
 
 s3::config local_config(std::string endpoint_url = "http://127.0.0.1:9000") {
   s3::config c;
@@ -131,13 +124,17 @@ TEST_CASE("an endpoint URL's user part is rejected without being shown") {
   CHECK(message.find("admin") == std::string::npos);
 }
 
-TEST_CASE("automatic addressing is path-style for IP addresses and localhost") {
+TEST_CASE("automatic addressing is virtual-hosted on AWS and path-style elsewhere") {
   const std::vector<std::pair<std::string, s3::addressing_style>> cases{
       {"http://127.0.0.1:9000", s3::addressing_style::path},
       {"http://[::1]:9000", s3::addressing_style::path},
       {"http://localhost:4568", s3::addressing_style::path},
       {"https://s3.eu-west-1.amazonaws.com", s3::addressing_style::virtual_hosted},
-      {"http://minio.internal:9000", s3::addressing_style::virtual_hosted},
+      {"https://S3.cn-north-1.AmazonAWS.com.cn", s3::addressing_style::virtual_hosted},
+      {"http://minio.internal:9000", s3::addressing_style::path},
+      {"http://minio:9000", s3::addressing_style::path},
+      {"https://storage.googleapis.com", s3::addressing_style::path},
+      {"https://amazonaws.com.example.org", s3::addressing_style::path},
   };
   for (const auto& [url, style] : cases) {
     INFO(url);
@@ -190,6 +187,8 @@ TEST_CASE("request targets follow the addressing style") {
   CHECK(target.path == "/bucket/logs/a b.txt");
 
   c = local_config("http://minio.internal:9000");
+  CHECK(s3::object_target(c, "k").host == "minio.internal:9000");
+  c.addressing = s3::addressing_style::virtual_hosted;
   target = s3::object_target(c, "k");
   CHECK(target.host == "bucket.minio.internal:9000");
   CHECK(target.path == "/k");
