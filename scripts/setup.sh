@@ -20,6 +20,8 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The baseline of benchmarks/wakeup_latency, and a peer figure in
   # benchmarks/directory_scan.
   packages+=(inotify-tools python3-watchdog)
+  # The reference S3 client of tests/s3/parity_test.cpp (/usr/bin/aws, awscli 2.x).
+  packages+=(awscli)
 fi
 
 missing=()
