@@ -37,6 +37,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -291,7 +292,6 @@ inline config resolve_config(std::string_view store_url, const resolve_options& 
                                   quote(config_path) + " ([profile " + profile.name + "]) or " +
                                   quote(credentials_path) + " ([" + profile.name + "])");
     }
-    detail::refuse(profile, "services", "a services section (endpoints per service)");
   }
 
   // Region.
@@ -317,6 +317,7 @@ inline config resolve_config(std::string_view store_url, const resolve_options& 
     detail::refuse_true(detail::variable(env, name), "a FIPS or dual-stack endpoint");
   }
   if (!endpoint) {
+    detail::refuse(profile, "services", "a services section (endpoints per service)");
     detail::refuse_true(profile.get("use_fips_endpoint"), "a FIPS endpoint");
     detail::refuse_true(profile.get("use_dualstack_endpoint"), "a dual-stack endpoint");
     detail::refuse_true(detail::nested(profile, "s3", "use_dualstack_endpoint"), "a dual-stack endpoint");
