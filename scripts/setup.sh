@@ -20,8 +20,9 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The baseline of benchmarks/wakeup_latency, and a peer figure in
   # benchmarks/directory_scan.
   packages+=(inotify-tools python3-watchdog)
-  # The reference S3 client of tests/s3/parity_test.cpp (/usr/bin/aws, awscli 2.x).
-  packages+=(awscli)
+  # The reference S3 client of tests/s3/parity_test.cpp (/usr/bin/aws, awscli 2.x),
+  # and the openssl command that makes tests/s3/ca_bundle_test.cpp's private CA.
+  packages+=(awscli openssl)
 fi
 
 missing=()

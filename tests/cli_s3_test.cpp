@@ -366,6 +366,19 @@ TEST_CASE("s3: a malformed s3:// URL or endpoint is a usage error naming the arg
       run(root, store.as("alice222", {"ls"}), std::nullopt, store.env({"AWS_ENDPOINT_URL=not a url"}));
   INFO("stderr: " << overridden.err);
   CHECK(overridden.status == 0);
+
+  // The other S3 options: named when wrong, for S3 stores only, one addressing style.
+  check_usage_error(root, store.as("alice222", {"--region", "eu/west", "ls"}), {"--region"}, env);
+  check_usage_error(root, store.as("alice222", {"--profile", "nobody", "ls"}), {"--profile", "nobody"}, env);
+  check_usage_error(root, store.as("alice222", {"--virtual-hosted", "ls"}), {"virtual-hosted"}, env);
+  check_usage_error(root, store.as("alice222", {"--path-style", "--virtual-hosted", "ls"}), {"--path-style"}, env);
+  for (const std::string option : {"--region", "--profile"}) {
+    check_usage_error(root, {"--store", root.string(), option, "x", "--user", "alice222", "ls"}, {option}, env);
+  }
+  check_usage_error(root, {"--store", root.string(), "--path-style", "--user", "alice222", "ls"}, {"--path-style"},
+                    env);
+  CHECK(run(root, store.as("alice222", {"--path-style", "--region", "eu-west-1", "ls"}), std::nullopt, env).status ==
+        0);
 }
 
 TEST_CASE("s3: stats prints a line per user with event counts, writers, bytes and times", "[cli][s3][stats]") {
