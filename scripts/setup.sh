@@ -17,6 +17,9 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The packaging tests: pkg-config, the Conan recipe's stand-in run and
   # lint, and the API reference (docs/Doxyfile).
   packages+=(pkgconf python3 pyflakes3 doxygen)
+  # The reference S3 client of tests/s3/parity_test.cpp (/usr/bin/aws, awscli 2.x),
+  # and the openssl command that makes tests/s3/ca_bundle_test.cpp's private CA.
+  packages+=(awscli openssl)
   # The baseline of benchmarks/wakeup_latency, and a peer figure in
   # benchmarks/directory_scan.
   packages+=(inotify-tools python3-watchdog)

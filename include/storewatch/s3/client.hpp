@@ -291,7 +291,7 @@ class basic_client {
       : config_(checked(std::move(store))),
         options_(std::move(options)),
         prefix_(key_prefix(config_)),
-        http_(executor, options_.http) {
+        http_(executor, transport_options(options_.http, config_)) {
     if (options_.max_attempts < 1) options_.max_attempts = 1;
   }
 
@@ -300,6 +300,12 @@ class basic_client {
 
   /// The executor of the client's I/O.
   executor_type get_executor() const noexcept { return http_.get_executor(); }
+
+  /// `options` with the store's CA bundle, unless they name one.
+  static http_options transport_options(http_options options, const s3::config& store) {
+    if (options.ca_file.empty()) options.ca_file = store.ca_bundle;
+    return options;
+  }
 
   /// The store's configuration (with its credentials: do not print it).
   const s3::config& configuration() const noexcept { return config_; }

@@ -57,6 +57,9 @@ struct http_options {
   /// Most connections open at once (CURLMOPT_MAX_TOTAL_CONNECTIONS); more
   /// requests wait for a free one. 0: no limit.
   long max_connections = 0;
+  /// A file of PEM CA certificates to verify https servers with
+  /// (CURLOPT_CAINFO) instead of the system's; empty: the system's.
+  std::string ca_file{};
 };
 
 /// An HTTP request.
@@ -430,6 +433,7 @@ class http_client_impl : public std::enable_shared_from_this<http_client_impl<Ex
     set(CURLOPT_CLOSESOCKETFUNCTION, &http_client_impl::on_close_socket);
     set(CURLOPT_CLOSESOCKETDATA, static_cast<void*>(this));
     if (resolve_list_) set(CURLOPT_RESOLVE, resolve_list_.get());
+    if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
 
     const auto& method = t.request.method;
     const bool has_body = !t.request.body.empty() || method == "PUT" || method == "POST";

@@ -321,6 +321,21 @@ class basic_s3_store {
     return "grants/" + version.user + '/' + version.to_string() + '/' + grantee;
   }
 
+  // Refuses a version whose longest key (a share's or grant's, for a grantee
+  // of the longest name) would pass S3's key limit under the key prefix, so
+  // that a file made now can be shared later.
+  void check_key_length(const versioned_path& version) const {
+    const auto prefix = key_prefix(configuration());
+    const auto longest =
+        prefix.size() + share_name(std::string(storewatch::detail::max_user_bytes, 'u'), version).size();
+    if (longest <= max_key_bytes) return;
+    throw std::system_error(errc::invalid_path,
+                            "invalid path " + storewatch::detail::quote(version.path) + ": its S3 keys would be up to " +
+                                std::to_string(longest) + " bytes under the key prefix " +
+                                storewatch::detail::quote(prefix) + ", and S3 allows " +
+                                std::to_string(max_key_bytes) + " (use a shorter path or key prefix)");
+  }
+
   // Every object name under `prefix`, following continuation tokens and
   // dropping the repeats some servers send across pages.
   asio::awaitable<std::vector<std::string>> list_all(std::string prefix) {
@@ -431,6 +446,7 @@ class basic_s3_store {
       stamp = std::max(stamp, last->second + 1);
     }
     auto planned = rules::decide(rules::create_operation(user_, std::move(path), stamp));
+    if (!planned.refused) check_key_length(planned.steps.front().version);
     co_await carry_out(planned, bytes);
     co_return planned.steps.front().version;
   }
