@@ -88,16 +88,24 @@ auto run(asio::io_context& io, Task task) {
   return run_coroutine(io, std::move(task), std::chrono::seconds(120));
 }
 
+/// A client with `multipart_options()`, a `size`-byte source file made from
+/// `seed`, and a request log.
+struct multipart_upload {
+  multipart_upload(std::uint64_t size, std::uint64_t seed) { write_pattern_file(source, size, seed); }
+
+  asio::io_context io;
+  temp_dir files;
+  std::filesystem::path source = files.path() / "source.bin";
+  s3::client client{io.get_executor(), s3::test::test_server_config(), multipart_options()};
+  request_log log;
+};
+
 }  // namespace
 
 TEST_CASE("large files: a multipart upload of 5 parts and a streamed download give the same bytes back") {
-  asio::io_context io;
-  temp_dir files;
-  const auto source = files.path() / "source.bin";
+  multipart_upload upload(20 * mib + 1234, 1);
+  auto& [io, files, source, client, log] = upload;
   const auto copy = files.path() / "copy.bin";
-  write_pattern_file(source, 20 * mib + 1234, 1);
-  s3::client client(io.get_executor(), s3::test::test_server_config(), multipart_options());
-  request_log log;
   CHECK(run(io, client.put_file("big.bin", source)));
   CHECK(log.count("CreateMultipartUpload") == 1);
   CHECK(log.count("UploadPart") == 5);
@@ -135,12 +143,8 @@ TEST_CASE("large files: a streamed PUT and GET have no total timeout, where a re
 }
 
 TEST_CASE("large files: a part that fails is sent again on its own") {
-  asio::io_context io;
-  temp_dir files;
-  const auto source = files.path() / "source.bin";
-  write_pattern_file(source, 14 * mib, 3);
-  s3::client client(io.get_executor(), s3::test::test_server_config(), multipart_options());
-  request_log log;
+  multipart_upload upload(14 * mib, 3);
+  auto& [io, files, source, client, log] = upload;
   log.fail("UploadPart", 2, CURLE_SEND_ERROR);
   CHECK(run(io, client.put_file("retried.bin", source)));
   CHECK(log.count("UploadPart") == 4);  // parts 1, 2, 2 again, 3
@@ -158,12 +162,8 @@ TEST_CASE("large files: a part or the completion failing for good aborts the upl
   };
   for (const auto& failing : {step{"UploadPart", 1}, step{"UploadPart", 3}, step{"CompleteMultipartUpload", 1}}) {
     INFO(failing.method << " #" << failing.n << " failing");
-    asio::io_context io;
-    temp_dir files;
-    const auto source = files.path() / "source.bin";
-    write_pattern_file(source, 14 * mib, 4);
-    s3::client client(io.get_executor(), s3::test::test_server_config(), multipart_options());
-    request_log log;
+    multipart_upload upload(14 * mib, 4);
+    auto& [io, files, source, client, log] = upload;
     log.fail(failing.method, failing.n, CURLE_COULDNT_RESOLVE_HOST);  // not transient: no retry
     const auto failure = failure_of([&] { run(io, client.put_file("aborted.bin", source)); });
     CHECK(failure.code == errc::store_io_failed);
@@ -176,12 +176,8 @@ TEST_CASE("large files: a part or the completion failing for good aborts the upl
 }
 
 TEST_CASE("large files: cancelling a multipart upload aborts it") {
-  asio::io_context io;
-  temp_dir files;
-  const auto source = files.path() / "source.bin";
-  write_pattern_file(source, 14 * mib, 5);
-  s3::client client(io.get_executor(), s3::test::test_server_config(), multipart_options());
-  request_log log;
+  multipart_upload upload(14 * mib, 5);
+  auto& [io, files, source, client, log] = upload;
   asio::cancellation_signal cancel;
   // Once part 2 is on its way.
   log.on("UploadPart", 2, [&] { asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); }); });
