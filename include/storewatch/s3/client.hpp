@@ -51,7 +51,8 @@ struct client_options {
   /// Longest time from the first attempt of a request until the client
   /// gives up on it: no retry starts after it, and each attempt's timeout is
   /// cut to what is left of it. Keep it well under 30 s: the journal
-  /// tolerates records that land up to 30 s late.
+  /// tolerates records that land up to 30 s late. Not for the streamed
+  /// requests of `put_file` and `get_to_file` (see there).
   std::chrono::milliseconds retry_budget{20'000};
   /// `put_file` uploads a file larger than this in parts (multipart
   /// upload), one no larger in one streamed PUT.

@@ -58,7 +58,8 @@ struct http_options {
   /// Longest time to set up a connection (TCP, and TLS for https); 0: curl's default (300 s).
   std::chrono::milliseconds connect_timeout{5'000};
   /// Longest time for a whole request, connection included, unless the
-  /// request sets its own `http_request::timeout`; 0: none.
+  /// request sets its own `http_request::timeout`; 0: none. Not for a
+  /// streamed request (see `low_speed_limit`).
   std::chrono::milliseconds request_timeout{10'000};
   /// Fixed addresses for host names, as curl's CURLOPT_RESOLVE takes them:
   /// "host:port:address" ("s3.example.com:443:10.0.0.7"). A listed host is
