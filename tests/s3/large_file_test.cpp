@@ -3,7 +3,9 @@
 // one), retry a failed part on its own, abort the upload when a part or the
 // completion fails or the operation is cancelled, and a streamed transfer has
 // no total timeout; the S3 store's create_file_from and read_file_to on top.
-// (The 1 GiB memory bound: large_file_memory_test.cpp.)
+// (The 1 GiB memory bound: large_file_memory_test.cpp.) s3rver 4.0.4 has no
+// AbortMultipartUpload (it answers 405) and no ListMultipartUploads, so the
+// tests count the abort requests sent rather than list what is left.
 #include "common/fixture.hpp"
 #include "common/store.hpp"
 #include "common/store_kinds.hpp"
@@ -151,7 +153,8 @@ TEST_CASE("large files: a part that fails is sent again on its own") {
   CHECK(log.count("CreateMultipartUpload") == 1);
   CHECK(log.count("AbortMultipartUpload") == 0);
   CHECK(client.counts().retries == 1);
-  CHECK(run(io, client.get_to_file("retried.bin", files.path() / "copy.bin")) == std::optional<std::uint64_t>(14 * mib));
+  const auto size = run(io, client.get_to_file("retried.bin", files.path() / "copy.bin"));
+  CHECK(size == std::optional<std::uint64_t>(14 * mib));
   CHECK(file_sha256(files.path() / "copy.bin") == file_sha256(source));
 }
 

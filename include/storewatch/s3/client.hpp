@@ -80,9 +80,9 @@ struct request_counts {
   std::uint64_t remove = 0;    ///< DELETE object requests
   std::uint64_t head = 0;      ///< HEAD object requests
   std::uint64_t list = 0;      ///< ListObjectsV2 requests
-  std::uint64_t multipart = 0;  ///< Create-, Complete- and AbortMultipartUpload requests (parts count as PUT)
   std::uint64_t retries = 0;   ///< attempts that were retries
   std::uint64_t failures = 0;  ///< operations that threw (cancellation not counted)
+  std::uint64_t multipart = 0;  ///< Create-, Complete- and AbortMultipartUpload requests (parts count as PUT)
 };
 
 namespace detail {
@@ -300,7 +300,8 @@ inline std::string parse_upload_id(std::string_view body) {
   if (!load_xml(document, body).empty()) return {};
   const auto root = document.document_element();
   std::string id;
-  if (local_name(root) != "InitiateMultipartUploadResult" || !element_text(first_child(root, "UploadId"), id)) return {};
+  if (local_name(root) != "InitiateMultipartUploadResult") return {};
+  if (!element_text(first_child(root, "UploadId"), id)) return {};
   return id;
 }
 
@@ -479,7 +480,9 @@ class basic_client {
     auto partial = destination;
     partial += ".storewatch-part";
     storewatch::detail::unique_fd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd) throw storewatch::detail::file_error(make_error_code(errc::store_io_failed), "file", partial, "open", errno);
+    if (!fd) {
+      throw storewatch::detail::file_error(make_error_code(errc::store_io_failed), "file", partial, "open", errno);
+    }
     operation op = object_operation("GET", name, &request_counts::get);
     op.download_fd = fd.get();
     std::exception_ptr failed;
@@ -638,7 +641,8 @@ class basic_client {
       if (response.status / 100 != 2) throw failure(op, response);
       if (etag == nullptr || etag->empty()) {
         ++counts_.failures;
-        throw std::system_error(make_error_code(errc::store_io_failed), "S3 " + op.label + ": the response has no ETag");
+        throw std::system_error(make_error_code(errc::store_io_failed),
+                                "S3 " + op.label + ": the response has no ETag");
       }
       etags.push_back(*etag);
     }
