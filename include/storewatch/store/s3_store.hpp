@@ -32,6 +32,7 @@
 #include <chrono>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -155,6 +156,26 @@ class basic_s3_store {
                                std::move(path), std::move(bytes));
   }
 
+  /// As `async_create_file`, with the bytes of the file `source`, streamed
+  /// (see `basic_client::put_file`): memory stays bounded whatever its
+  /// size, and a file over `client_options::multipart_threshold` goes up as
+  /// a multipart upload. The version and its CREATE event are those of
+  /// `async_create_file`. The file must not change until this completes.
+  /// Errors: also `errc::store_io_failed` when the file cannot be read.
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file_from(std::string path, std::filesystem::path source,
+                              CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(nullptr, std::forward<CompletionToken>(token), true,
+                               &basic_s3_store::create_file_from, std::move(path), std::move(source));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file_from(std::string path, std::filesystem::path source, diagnostics& diag,
+                              CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(&diag, std::forward<CompletionToken>(token), true, &basic_s3_store::create_file_from,
+                               std::move(path), std::move(source));
+  }
+
   /// As `basic_local_store::async_share_files`.
   template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
   auto async_share_files(selection which, std::vector<std::string> users, CompletionToken&& token = default_token{}) {
@@ -209,6 +230,27 @@ class basic_s3_store {
   auto async_read_file(versioned_path version, diagnostics& diag, CompletionToken&& token = default_token{}) {
     return run<std::string>(&diag, std::forward<CompletionToken>(token), false, &basic_s3_store::read_file,
                             std::move(version));
+  }
+
+  /// As `async_read_file`, but the bytes go to the file `destination`,
+  /// streamed (see `basic_client::get_to_file`): memory stays bounded
+  /// whatever the size. They are written next to it and renamed over it at
+  /// the end, so a failure leaves `destination` as it was. Completes with
+  /// the number of bytes. Completion signature:
+  /// `void(std::error_code, std::uint64_t)`.
+  /// Errors: also `errc::store_io_failed` when the file cannot be written.
+  template <asio::completion_token_for<void(std::error_code, std::uint64_t)> CompletionToken = default_token>
+  auto async_read_file_to(versioned_path version, std::filesystem::path destination,
+                          CompletionToken&& token = default_token{}) {
+    return run<std::uint64_t>(nullptr, std::forward<CompletionToken>(token), false, &basic_s3_store::read_file_to,
+                              std::move(version), std::move(destination));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::uint64_t)> CompletionToken = default_token>
+  auto async_read_file_to(versioned_path version, std::filesystem::path destination, diagnostics& diag,
+                          CompletionToken&& token = default_token{}) {
+    return run<std::uint64_t>(&diag, std::forward<CompletionToken>(token), false, &basic_s3_store::read_file_to,
+                              std::move(version), std::move(destination));
   }
 
   /// As `basic_local_store::async_list_files`.
@@ -391,13 +433,15 @@ class basic_s3_store {
 
   // Carries out `planned` (throwing its refusal) in a transaction: makes each
   // step's change and appends its event. Returns the ids of the events.
-  asio::awaitable<std::vector<std::string>> carry_out(rules::plan& planned, std::string_view bytes = {}) {
+  // (`source`, when given, holds a new version's bytes instead of `bytes`.)
+  asio::awaitable<std::vector<std::string>> carry_out(rules::plan& planned, std::string_view bytes = {},
+                                                      const std::filesystem::path* source = nullptr) {
     rules::throw_if_refused(planned.refused);
     co_return co_await transaction(writer_, *client_).template run<std::vector<std::string>>(
-        [this, &planned, &bytes](transaction& change) -> asio::awaitable<std::vector<std::string>> {
+        [this, &planned, &bytes, source](transaction& change) -> asio::awaitable<std::vector<std::string>> {
           std::vector<std::string> ids;
           for (auto& step : planned.steps) {
-            co_await apply(change, step, bytes);
+            co_await apply(change, step, bytes, source);
             ids.push_back(append(step));
           }
           co_return ids;
@@ -406,13 +450,14 @@ class basic_s3_store {
 
   // Makes the change `step` names (`bytes`: a new version's), to be undone
   // if `change` fails. Removing a version is not here: see delete_files.
-  asio::awaitable<void> apply(transaction& change, rules::step& step, std::string_view bytes) {
+  asio::awaitable<void> apply(transaction& change, rules::step& step, std::string_view bytes,
+                              const std::filesystem::path* source) {
     const auto& u = step.user;
     const auto& version = step.version;
     switch (step.what) {
       case rules::change::add_version: {
         const std::string body(bytes);
-        while (!co_await client_->put(version_name(version), body, true)) rules::next_millisecond(step);
+        while (!co_await put_version(version_name(version), body, source)) rules::next_millisecond(step);
         change.on_failure([this, name = version_name(version)]() { return client_->remove(name); });
         recent_creates_[version.path] = version.timestamp_ms;
         break;
@@ -437,7 +482,24 @@ class basic_s3_store {
     }
   }
 
+  // Stores a new version's bytes: `body`, or the file `source` streamed.
+  asio::awaitable<bool> put_version(std::string name, const std::string& body, const std::filesystem::path* source) {
+    if (source) co_return co_await client_->put_file(std::move(name), *source, true);
+    co_return co_await client_->put(std::move(name), body, true);
+  }
+
   asio::awaitable<versioned_path> create_file(std::string path, std::string bytes) {
+    co_return co_await create_version(std::move(path), bytes, nullptr);
+  }
+
+  asio::awaitable<versioned_path> create_file_from(std::string path, std::filesystem::path source) {
+    const std::string_view no_bytes;
+    co_return co_await create_version(std::move(path), no_bytes, &source);
+  }
+
+  // A create: of `bytes`, or of the file `source` when given.
+  asio::awaitable<versioned_path> create_version(std::string path, std::string_view bytes,
+                                                 const std::filesystem::path* source) {
     auto stamp = storewatch::detail::sys::now().time_since_epoch().count();
     // One path made twice in one millisecond by this object: the second a
     // millisecond later (other objects: If-None-Match, where honoured).
@@ -447,7 +509,7 @@ class basic_s3_store {
     }
     auto planned = rules::decide(rules::create_operation(user_, std::move(path), stamp));
     if (!planned.refused) check_key_length(planned.steps.front().version);
-    co_await carry_out(planned, bytes);
+    co_await carry_out(planned, bytes, source);
     co_return planned.steps.front().version;
   }
 
@@ -503,12 +565,24 @@ class basic_s3_store {
     co_return planned.selected;
   }
 
-  asio::awaitable<std::string> read_file(versioned_path version) {
+  // Throws unless this user may read `version` (a share is asked for).
+  asio::awaitable<void> check_read_access(const versioned_path& version) {
     const auto access = rules::check_read(user_, version);
     rules::throw_if_refused(access.refused);
     if (access.needs_share && !co_await client_->exists(share_name(user_, version))) {
       throw rules::read_denied(user_, version);
     }
+  }
+
+  asio::awaitable<std::uint64_t> read_file_to(versioned_path version, std::filesystem::path destination) {
+    co_await check_read_access(version);
+    const auto size = co_await client_->get_to_file(version_name(version), std::move(destination));
+    if (!size) throw rules::read_denied(user_, version);
+    co_return *size;
+  }
+
+  asio::awaitable<std::string> read_file(versioned_path version) {
+    co_await check_read_access(version);
     auto bytes = co_await client_->get(version_name(version));
     if (!bytes) throw rules::read_denied(user_, version);
     co_return std::move(*bytes);
