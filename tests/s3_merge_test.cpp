@@ -596,7 +596,7 @@ TEST_CASE("S3 merge: with tail_first, an idle poll is one LIST however many obje
   // Polls as a source makes them: the plan says when only the tail is listed.
   const auto poll = [&] {
     const auto lists = f.lists;
-    sd::s3_merge merge(f.settings, f.reported, cursor, 1000, plan.tail_first());
+    sd::s3_merge merge(f.settings, f.reported, cursor, 1000, {plan.tail_first()});
     for (;;) {
       const auto& step = merge.next();
       if (step.what == step_kind::list) {
@@ -635,7 +635,7 @@ TEST_CASE("S3 merge: with tail_first, an idle poll is one LIST however many obje
     g.objects[skey(100'000, "w", 1, 0)] = line("w-1");
     sd::s3_listing_plan small;
     const auto first = read_until_dry(g, "", 1000);
-    sd::s3_merge merge(g.settings, g.reported, first.cursor, 1000, small.tail_first());
+    sd::s3_merge merge(g.settings, g.reported, first.cursor, 1000, {small.tail_first()});
     CHECK(merge.next().start_after == "journals/alice/0000000040000");
   }
 }
@@ -645,4 +645,20 @@ TEST_CASE("S3 merge: the cursor after a listing counts its floors as seen only w
                                        "stray"};
   CHECK(sd::cursor_after(names, false).encode() == "s1;1000;0;w=2@1000");
   CHECK(sd::cursor_after(names, true).encode() == "s1;1000;2000;w=2@1000");
+}
+
+TEST_CASE("S3 merge: a horizon ahead of the server's clock lists from the server's clock, the tail too") {
+  folder f;
+  sd::s3_poll_hints hints;
+  hints.server_now = 100'000;
+  sd::s3_merge behind(f.settings, f.reported, "s1;220000;0;w=1@220000", 100, hints);
+  CHECK(behind.next().start_after == "journals/alice/0000000040000");
+  hints.tail_first = true;
+  sd::s3_merge tail(f.settings, f.reported, "s1;220000;0;w=1@220000", 100, hints);
+  CHECK(tail.next().start_after == "journals/alice/0000000100000");
+  // A horizon behind the server's clock lists from the horizon, as without it.
+  hints = {};
+  hints.server_now = 500'000;
+  sd::s3_merge usual(f.settings, f.reported, "s1;220000;0;w=1@220000", 100, hints);
+  CHECK(usual.next().start_after == "journals/alice/0000000160000");
 }

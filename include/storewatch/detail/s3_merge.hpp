@@ -241,6 +241,18 @@ struct s3_merge_settings {
   std::function<std::string(const event&)> record_check{};  ///< `s3_journal_options::record_check`
 };
 
+/// What a source knows, beyond the cursor, that shapes one poll's listing.
+struct s3_poll_hints {
+  /// List only the tail first (see `s3_merge`, `s3_listing_plan`).
+  bool tail_first = false;
+  /// The server's clock now, in ms, when the source's client has learnt it
+  /// (at its earliest, given the Date headers' error). A horizon ahead of it
+  /// came from a writer whose clock is ahead: the listing then starts from
+  /// this clock instead, so that writer cannot push other writers' records
+  /// out of the window.
+  std::optional<std::uint64_t> server_now{};
+};
+
 /// One poll of an S3 journal, from a cursor to the next. Fed the listing's
 /// pages and the bodies it asked for, it decides which records to deliver
 /// and in what order, which entries to skip or report, when a GAP is due,
@@ -264,14 +276,16 @@ class s3_merge {
   /// keys already reported as no journal entry, to which the merge adds
   /// those it reports, so each is reported once) must outlive the merge.
   ///
-  /// With `tail_first` (see `s3_listing_plan`), a resuming merge first lists
-  /// only from its horizon: when that page holds nothing new the poll ends
-  /// there, one LIST however many objects the late window holds; otherwise
-  /// it lists the whole window as without it. Records that land late are
-  /// then read by the next poll that lists the window, which comes before
-  /// the horizon moves (only new records move it), so none is missed.
+  /// The listing starts a late window before the horizon, or before
+  /// `hints.server_now` when that is earlier. With `hints.tail_first`, a
+  /// resuming merge first lists only from there plus the window: when that
+  /// page holds nothing new the poll ends there, one LIST however many
+  /// objects the late window holds; otherwise it lists the whole window as
+  /// without it. Records that land late are then read by the next poll that
+  /// lists the window, which comes before the horizon moves (only new
+  /// records move it), so none is missed.
   s3_merge(const s3_merge_settings& settings, std::set<std::string>& reported, std::string_view cursor,
-           std::size_t max_events, bool tail_first = false)
+           std::size_t max_events, s3_poll_hints hints = {})
       : settings_(settings),
         reported_(reported),
         max_events_(max_events),
@@ -287,11 +301,12 @@ class s3_merge {
     resuming_ = cursor_.resuming();
     list_.what = s3_merge_step::kind::list;
     list_.prefix = settings_.folder;
-    if (cursor_.horizon > window_) list_.start_after = settings_.folder + padded(cursor_.horizon - window_, stamp_digits);
-    if (tail_first && !list_.start_after.empty() && result_.events.empty()) {
+    const auto newest = hints.server_now ? std::min(cursor_.horizon, *hints.server_now) : cursor_.horizon;
+    if (newest > window_) list_.start_after = settings_.folder + padded(newest - window_, stamp_digits);
+    if (hints.tail_first && !list_.start_after.empty() && result_.events.empty()) {
       tail_ = true;
       step_ = list_;
-      step_.start_after = settings_.folder + padded(cursor_.horizon, stamp_digits);
+      step_.start_after = settings_.folder + padded(newest, stamp_digits);
       return;
     }
     advance();

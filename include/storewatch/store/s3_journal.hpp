@@ -26,21 +26,26 @@
 // numbered names as "not a journal record": upgrade readers first.
 //
 // A reader lists from its horizon H (the newest stamp it delivered) minus a
-// window W (`s3_journal_options::late_window`, 60 s), and skips the objects
-// its cursor says it delivered: per writer, the last object (and how many
-// of its records). So an object that lands with an older stamp than H —
-// its writer's clock is behind, or its PUT was retried — is still read as
-// long as it is less than W older. One stamped earlier than H - W is not
-// listed; the next object of its writer shows the hole (its number is not
-// the one after the last the cursor holds, or the writer is unknown and
+// window W (`s3_journal_options::late_window`, 60 s), or from the server's
+// clock minus W when H is ahead of it (a writer's clock ahead; the server's
+// clock comes from the Date headers of the reader's responses), and skips
+// the objects its cursor says it delivered: per writer, the last object (and
+// how many of its records). So an object that lands with an older stamp
+// than H (its writer's clock is behind, or its PUT was retried) is still
+// read as long as it is less than W older. One stamped earlier than that is
+// not listed; the next object of its writer shows the hole (its number is
+// not the one after the last the cursor holds, or the writer is unknown and
 // <prev> recent), and the reader delivers a GAP naming the writer and the
 // objects. The cursor remembers a writer for 10 W after its last object.
 // A writer refuses to write while its clock is more than W ahead of the
 // server's (`s3_store_options::max_clock_ahead`, from the Date headers),
-// since its stamps would push H forward and hide everyone else's records.
+// since its stamps would push H forward and hide everyone else's records
+// from readers that cannot tell the server's time yet.
 //
-// A poll with nothing new is one LIST request (while fewer than 1000
-// objects are under W old); new events cost one GET per object, fetched
+// A poll with nothing new is one LIST request: while more than 1000 objects
+// are under W old, it lists only what follows H, and every 12th such poll,
+// and each that finds something new, lists the window
+// (`detail::s3_listing_plan`). New events cost one GET per object, fetched
 // several at a time.
 //
 // The names, the cursor, and what a poll decides from the listing and the
@@ -149,7 +154,10 @@ class s3_journal_writer {
   template <class Client>
   asio::awaitable<void> check_clock(Client& client) {
     if (max_ahead_.count() <= 0) co_return;
-    if (!client.observed_clock_offset()) co_await client.exists(journal_folder(pending_.begin()->first));
+    if (!client.observed_clock_offset()) {
+      auto any_key = journal_folder(pending_.begin()->first);  // named: g++ 12 and temporaries in co_await
+      co_await client.exists(std::move(any_key));
+    }
     const auto offset = client.observed_clock_offset();
     if (!offset) co_return;  // a server that sends no Date: nothing to compare with
     const auto server = std::chrono::system_clock::now() + *offset;
@@ -330,7 +338,14 @@ class basic_s3_journal_source {
   // Makes the requests the merge (detail/s3_merge.hpp) asks for and hands
   // it the answers; the merge decides everything else.
   asio::awaitable<poll_result> poll(std::string cursor, std::size_t max_events) {
-    detail::s3_merge merge(merge_, reported_, cursor, max_events, plan_.tail_first());
+    detail::s3_poll_hints hints;
+    hints.tail_first = plan_.tail_first();
+    if (const auto offset = client_->observed_clock_offset()) {
+      const auto server = std::chrono::system_clock::now() + *offset - client_->observed_clock_error();
+      hints.server_now = static_cast<std::uint64_t>(std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(server.time_since_epoch()).count()));
+    }
+    detail::s3_merge merge(merge_, reported_, cursor, max_events, hints);
     for (;;) {
       const auto& step = merge.next();
       if (step.what == detail::s3_merge_step::kind::list) {
