@@ -630,6 +630,21 @@ TEST_CASE("S3 merge: with tail_first, an idle poll is one LIST however many obje
   CHECK(poll() == std::pair{std::size_t{4}, std::vector<std::string>{"late-2", "new"}});
   CHECK(poll() == std::pair{std::size_t{1}, std::vector<std::string>{}});
 
+  SECTION("a burst of one millisecond: the tail starts at the cursor's first object of that millisecond") {
+    folder g;
+    for (std::uint64_t i = 1; i <= 1500; ++i) {
+      g.objects[skey(200'000, i <= 700 ? "a" : "b", i <= 700 ? i : i - 700, 200'000)] = line("x");
+    }
+    const auto all = read_until_dry(g, "", 100'000);
+    REQUIRE(all.ids.size() == 1500);
+    sd::s3_poll_hints tail;
+    tail.tail_first = true;
+    sd::s3_merge merge(g.settings, g.reported, all.cursor, 1000, tail);
+    CHECK(merge.next().start_after == "journals/alice/0000000200000-a-00000000000000000699");
+    merge.on_page(g.list(merge.next()));
+    CHECK(merge.next().what == step_kind::done);
+    CHECK(merge.window_pages() == 0);
+  }
   SECTION("a window of one page is listed every poll: one LIST as well") {
     folder g;
     g.objects[skey(100'000, "w", 1, 0)] = line("w-1");

@@ -519,3 +519,44 @@ TEST_CASE("S3 journal: the requests the README's cost table counts - per event w
   CHECK(source.client().counts().list - now.list == 1);
   CHECK(source.client().counts().get == now.get);
 }
+
+TEST_CASE("S3 journal: an idle poll is one LIST even with more than 1000 objects in the late window") {
+  s3_kind kind;
+  auto bob = kind.open("bob");
+  s3::client client(kind.io.get_executor(), kind.config);
+  constexpr std::uint64_t objects = 1100;  // two pages
+  const auto stamp = static_cast<std::uint64_t>(now_ms().time_since_epoch().count());
+  event e;
+  e.name = "note";
+  e.actor = "alice";
+  e.occurred_at = now_ms();
+  for (std::uint64_t n = 1; n <= objects; ++n) {
+    e.id = "bulk-" + std::to_string(n);
+    run_coroutine(kind.io, client.put(sd::sequenced_record_name("bob", stamp, "bulk", n, n == 1 ? 0 : stamp),
+                                      detail::encode_record(e)),
+                  store_limit);
+  }
+  auto source = bob.get().events();
+  std::string cursor;
+  std::size_t read = 0;
+  for (int polls = 0; polls < 10 && read < objects; ++polls) {
+    auto result = poll_once(kind, source, cursor, 1000);
+    read += result.events.size();
+    cursor = result.next_cursor;
+  }
+  REQUIRE(read == objects);
+  const auto lists = [&] { return source.client().counts().list; };
+  // The last poll listed the window: two pages. Idle polls list only the tail.
+  auto at = lists();
+  for (int i = 0; i < 5; ++i) {
+    at = lists();
+    CHECK(poll_once(kind, source, cursor).events.empty());
+    CHECK(lists() - at == 1);
+  }
+  // A new record: found by the tail, then read with the window listed again.
+  kind.open("alice").publish_event("note", "new", {"bob"});
+  at = lists();
+  const auto next = poll_once(kind, source, cursor);
+  CHECK(data_of(next.events) == std::vector<std::string>{"new"});
+  CHECK(lists() - at == 3);
+}

@@ -306,7 +306,7 @@ class s3_merge {
     if (hints.tail_first && !list_.start_after.empty() && result_.events.empty()) {
       tail_ = true;
       step_ = list_;
-      step_.start_after = settings_.folder + padded(newest, stamp_digits);
+      step_.start_after = tail_start(newest);
       return;
     }
     advance();
@@ -394,6 +394,22 @@ class s3_merge {
   };
 
   std::string where() const { return "S3 journal " + settings_.journal; }
+
+  // Where a tail listing starts: at `newest`, or, when that is the horizon,
+  // just before the first object stamped with it that the cursor has, so
+  // that a burst of one millisecond is not listed again.
+  std::string tail_start(std::uint64_t newest) const {
+    auto start = settings_.folder + padded(newest, stamp_digits);
+    if (newest != cursor_.horizon) return start;
+    std::optional<std::string> first;
+    for (const auto& [writer, at] : cursor_.writers) {
+      if (at.stamp != newest || at.object == 0) continue;
+      // Sorts before the name of object `at.object`, in either form.
+      auto before = start + '-' + writer + '-' + padded(at.object - 1, object_digits);
+      if (!first || before < *first) first = std::move(before);
+    }
+    return first.value_or(std::move(start));
+  }
 
   bool delivered(const journal_entry& entry) const {
     const auto known = cursor_.writers.find(entry.writer);
