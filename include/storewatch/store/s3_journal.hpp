@@ -20,7 +20,8 @@
 //                                <ms> (listed before the records of <ms>)
 //
 // <ms> is the writer's clock when it wrote the object, made non-decreasing
-// per writer; <writer> names one store object (host, process, random part).
+// per writer and, once the server's clock is known (from the Date headers),
+// never behind it; <writer> names one store object (host, process, random part).
 // A PUT is atomic, so no reader sees a torn object, and writers share
 // nothing, so they need no lock. Readers of older versions report the
 // numbered names as "not a journal record": upgrade readers first.
@@ -104,9 +105,13 @@ class s3_journal_writer {
   /// what it wrote for `take_back`) when a PUT fails.
   template <class Client>
   asio::awaitable<void> commit(Client& client) {
-    if (!pending_.empty()) co_await check_clock(client);
+    std::uint64_t server = 0;
+    if (!pending_.empty()) server = co_await check_clock(client);
     const auto now = static_cast<std::uint64_t>(std::max<std::int64_t>(0, storewatch::detail::sys::now().time_since_epoch().count()));
-    stamp_ = std::max(stamp_, now);  // non-decreasing, whatever the clock does
+    // Non-decreasing, whatever the clock does, and not behind the server's
+    // clock: a writer whose clock is behind would stamp its records out of
+    // readers' late windows.
+    stamp_ = std::max({stamp_, now, server});
     for (const auto& [user, lines] : pending_) {
       auto& last = sequences_[user];
       const auto before = last;
@@ -150,20 +155,25 @@ class s3_journal_writer {
   // clock is ahead of the server's by more than `max_ahead_`: readers list
   // from their newest record's stamp minus the late window, so such records
   // would hide other writers' from them. The server's clock comes from the
-  // Date headers the client saw; with none yet, one HEAD asks.
+  // Date headers the client saw; with none yet, one HEAD asks. Returns the
+  // server's clock (at its earliest, in ms), or 0 when it is not known.
   template <class Client>
-  asio::awaitable<void> check_clock(Client& client) {
-    if (max_ahead_.count() <= 0) co_return;
+  asio::awaitable<std::uint64_t> check_clock(Client& client) {
+    if (max_ahead_.count() <= 0) co_return 0;
     if (!client.observed_clock_offset()) {
       auto any_key = journal_folder(pending_.begin()->first);  // named: g++ 12 and temporaries in co_await
       co_await client.exists(std::move(any_key));
     }
     const auto offset = client.observed_clock_offset();
-    if (!offset) co_return;  // a server that sends no Date: nothing to compare with
+    if (!offset) co_return 0;  // a server that sends no Date: nothing to compare with
     const auto server = std::chrono::system_clock::now() + *offset;
     const auto ahead = std::chrono::duration_cast<std::chrono::milliseconds>(storewatch::detail::sys::now() - server) -
                        client.observed_clock_error();
-    if (ahead <= max_ahead_) co_return;
+    if (ahead <= max_ahead_) {
+      const auto earliest = std::chrono::duration_cast<std::chrono::milliseconds>(server.time_since_epoch()) -
+                            client.observed_clock_error();
+      co_return static_cast<std::uint64_t>(std::max<std::int64_t>(0, earliest.count()));
+    }
     const auto& where = client.configuration();
     throw std::system_error(make_error_code(errc::store_io_failed),
                             "S3 journal writer " + name_ + ": this machine's clock is " + seconds(ahead) +

@@ -54,7 +54,9 @@ struct s3_store_options {
   /// store's clock may be and still write journal records; beyond it a
   /// writing operation fails with `errc::store_io_failed` saying so, for its
   /// records would hide other writers' from readers. Keep it at most the
-  /// readers' `s3_journal_options::late_window`; 0 turns the check off.
+  /// readers' `s3_journal_options::late_window`. While it is on, a clock
+  /// behind the server's stamps journal records with the server's instead,
+  /// so that they stay in readers' windows. 0 turns both off.
   std::chrono::milliseconds max_clock_ahead{60'000};
 };
 
