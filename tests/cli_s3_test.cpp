@@ -9,6 +9,7 @@
 #include "s3/common/proxy.hpp"
 #include "s3/common/server.hpp"
 
+#include "tail_start.hpp"
 #include "time_text.hpp"
 
 #include <csignal>
@@ -182,7 +183,8 @@ TEST_CASE("s3: tail --count --timeout prints the events other invocations make",
 
   SECTION("from the start: bob's tail gets alice's SHARE then DELETE") {
     auto tail =
-        store.start_as("bob123", {"tail", "--from-start", "--count", "2", "--timeout", "60", "--format", "json"});
+        store.start_as("bob123", {"tail", "--from-start", "--count", "2", "--timeout", "60", "--format", "json",
+                                  "--interval", "0.2"});
     const auto created = store.ok("alice222", {"create", "SharedEvents/a.txt", "-"}, "hello\n");
     const auto version = split_lines(created).at(0);
     CHECK(store.ok("alice222", {"share", "SharedEvents/", "--with", "bob123"}) == created);
@@ -204,7 +206,7 @@ TEST_CASE("s3: tail --count --timeout prints the events other invocations make",
 
   SECTION("without --from-start: only what comes after the journal's end") {
     store.publish("OLD", "before the tail");
-    auto tail = store.start_as("bob123", {"tail", "--count", "1", "--timeout", "60", "--format", "json"});
+    auto tail = store.start_as("bob123", {"tail", "--count", "1", "--timeout", "60", "--format", "json", "--interval", "0.2"});
     // The tail is ready once it has read to the end, which cannot be seen
     // from here: publish until it prints one.
     int published = 0;
@@ -263,7 +265,8 @@ TEST_CASE("s3: tail --checkpoint resumes after the last event printed, without r
   }
 
   // Stopped by SIGTERM after what it printed, then resumed.
-  auto tail = store.start_as("bob123", {"tail", "--checkpoint", checkpoint, "--format", "json", "--timeout", "120"});
+  auto tail = store.start_as("bob123", {"tail", "--checkpoint", checkpoint, "--format", "json", "--timeout", "120",
+                                        "--interval", "0.2"});
   ids.push_back(store.publish("EV", "e5"));
   const bool got = wait_for([&] { return tail->exited() || split_lines(tail->out()).size() >= 1; }, {tail.get()});
   INFO("tail stdout: " << tail->out() << "\ntail stderr: " << tail->err());
@@ -476,4 +479,29 @@ TEST_CASE("s3: credentials from an AWS_PROFILE profile in ~/.aws, path style for
                                       "AWS_SECRET_ACCESS_KEY=", "AWS_CONFIG_FILE=", "AWS_SHARED_CREDENTIALS_FILE="}));
   CHECK(missing.status == 2);
   CHECK_THAT(missing.err, Contains("AWS_PROFILE: the profile \"nobody\" is not in"));
+}
+
+TEST_CASE("s3: tail polls at the library's interval (5 s) without --interval, and finds the journal's end with LISTs only",
+          "[cli][s3][tail]") {
+  const s3_location store;
+  for (int i = 0; i < 3; ++i) store.publish("EV", "old " + std::to_string(i));
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), store.config, "bob123");
+  CHECK(cli::default_tail_interval(bob) == 5.0);
+  CHECK(std::chrono::milliseconds(static_cast<std::int64_t>(cli::default_tail_interval(bob) * 1000)) ==
+        poller_options{}.poll_interval);
+
+  auto source = bob.events();
+  const auto end = cli::end_cursor(io, source);
+  CHECK(source.client().counts().list == 1);
+  CHECK(source.client().counts().get == 0);
+  CHECK(cli::poll_once(io, source, end, 100).events.empty());
+  store.publish("EV", "new");
+  const auto next = cli::poll_once(io, source, end, 100);
+  REQUIRE(next.events.size() == 1);
+  CHECK(next.events[0].data == "new");
+
+  // And its help says so.
+  const auto help = store.ok("bob123", {"tail", "--help"});
+  CHECK_THAT(help, Contains("default 5 on S3"));
 }

@@ -464,10 +464,216 @@ TEST_CASE("S3 merge: fetch steps ask for at most 32 objects and no more than the
   }
 }
 
-TEST_CASE("S3 merge: a writer whose last object is older than the window leaves the cursor, unless it was read in part") {
+TEST_CASE("S3 merge: a writer whose last object is older than ten windows leaves the cursor, unless it was read in part") {
   folder f;
-  f.objects[key(500'000, "new", 1)] = line("new-1");
-  auto read = read_until_dry(f, "s1;400000;0;old=3@400000;half=2:1@300000", 1000);
+  f.objects[key(1'000'000, "new", 1)] = line("new-1");
+  auto read = read_until_dry(f, "s1;900000;0;old=3@300000;mid=4@500000;half=2:1@200000", 1000);
   CHECK(read.ids == std::vector<std::string>{"new-1"});
-  CHECK(read.cursor == "s1;500000;0;half=2:1@300000;new=1@500000");
+  CHECK(read.cursor == "s1;1000000;0;half=2:1@200000;mid=4@500000;new=1@1000000");
+}
+
+namespace {
+
+/// The key of alice's sequenced record object: writer `writer`'s number `n`
+/// for her, stamped `stamp`, its object `n - 1` stamped `previous`.
+std::string skey(std::uint64_t stamp, const std::string& writer, std::uint64_t n, std::uint64_t previous) {
+  return sd::sequenced_record_name("alice", stamp, writer, n, previous);
+}
+
+/// The GAP events among `events`.
+std::vector<std::string> gaps_of(const std::vector<event>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) {
+    if (e.name == event_name::gap) out.push_back(e.data);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("S3 merge: sequenced names decode with their number and previous stamp, and sort with the others") {
+  const auto name = skey(1'700'000'000'123, "host-1-aa", 2, 1'700'000'000'001);
+  CHECK(name == "journals/alice/1700000000123-host-1-aa-00000000000000000002-1700000000001");
+  const auto entry = sd::parse_journal_entry(std::string_view(name).substr(sd::journal_folder("alice").size()));
+  REQUIRE(entry);
+  CHECK(entry->what == sd::journal_entry::kind::record);
+  CHECK(entry->stamp == 1'700'000'000'123u);
+  CHECK(entry->writer == "host-1-aa");
+  CHECK(entry->object == 2u);
+  CHECK(entry->previous == 1'700'000'000'001u);
+  const auto old = sd::parse_journal_entry(std::string_view(key(5, "w", 3)).substr(sd::journal_folder("alice").size()));
+  REQUIRE(old);
+  CHECK_FALSE(old->previous);
+  // A writer's objects of one millisecond in number order; old and new names by stamp.
+  std::vector<std::string> names{skey(7, "w", 3, 7), key(6, "w", 9), skey(7, "w", 2, 5), skey(5, "w", 1, 0)};
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{skey(5, "w", 1, 0), key(6, "w", 9), skey(7, "w", 2, 5), skey(7, "w", 3, 7)});
+  for (const std::string bad : {"0000000000007-w-00000000000000000002-000000000000x", "0000000000007-w-2-0000000000005",
+                                "0000000000007-00000000000000000002-0000000000005"}) {
+    INFO("name " << bad);
+    CHECK_FALSE(sd::parse_journal_entry(bad));
+  }
+}
+
+TEST_CASE("S3 merge: a writer's numbered objects read in turn bring no GAP, whatever the pages and poll sizes") {
+  folder f;
+  f.objects[skey(100'000, "w", 1, 0)] = line("w-1") + line("w-2");
+  f.objects[skey(100'010, "v", 1, 0)] = line("v-1");
+  f.objects[skey(100'020, "w", 2, 100'000)] = line("w-3");
+  f.objects[skey(100'020, "w", 3, 100'020)] = line("w-4");
+  for (const std::size_t page_size : {1, 2, 1000}) {
+    for (const std::size_t max_events : {1, 2, 1000}) {
+      f.page_size = page_size;
+      const auto read = read_until_dry(f, "", max_events);
+      CHECK(read.ids == std::vector<std::string>{"w-1", "w-2", "v-1", "w-3", "w-4"});
+      // Resuming at every point gives the rest, and no GAP.
+      const auto resumed = read_until_dry(f, "s1;100000;0;w=1:1@100000", max_events);
+      CHECK(resumed.ids == std::vector<std::string>{"w-2", "v-1", "w-3", "w-4"});
+    }
+  }
+}
+
+TEST_CASE("S3 merge: a numbered object stamped before the late window is a GAP naming its writer and numbers, never silence") {
+  folder f;
+  // Writer "ahead" runs 120 s ahead: the reader's horizon goes with it.
+  f.objects[skey(220'000, "ahead", 1, 0)] = line("a-1");
+  f.objects[skey(100'000, "fair", 1, 0)] = line("f-1");
+  auto first = read_until_dry(f, "", 1000);
+  CHECK(first.ids == std::vector<std::string>{"f-1", "a-1"});
+  // Fair writes twice, stamped before 220000 - 60000: not listed.
+  f.objects[skey(101'000, "fair", 2, 100'000)] = line("f-2");
+  f.objects[skey(102'000, "fair", 3, 101'000)] = line("f-3");
+  f.objects[skey(221'000, "ahead", 2, 220'000)] = line("a-2");
+  auto second = read_until_dry(f, first.cursor, 1000);
+  CHECK(second.ids == std::vector<std::string>{"a-2"});
+  // Fair's next object lands in the window: its number shows 2 and 3 missing.
+  f.objects[skey(170'000, "fair", 4, 102'000)] = line("f-4");
+  auto third = f.poll(second.cursor, 1000);
+  REQUIRE(third.events.size() == 2);
+  CHECK(third.events[1].id == "f-4");
+  CHECK(gaps_of(third.events) ==
+        std::vector<std::string>{"s3://bucket/journals/alice/: writer fair's objects 2 to 3, stamped 100000 to 102000 ms, "
+                                 "were not read: stamped before the late window (60000 ms behind the newest record read) "
+                                 "when listed, as when writers' clocks disagree by more than that"});
+  // Once: the cursor has fair's object 4 now.
+  CHECK(f.poll(third.next_cursor, 1000).events.empty());
+
+  SECTION("a writer the cursor does not know, whose previous object is recent, is a GAP too") {
+    f.objects[skey(171'000, "other", 3, 150'000)] = line("o-3");
+    const auto got = f.poll(third.next_cursor, 1000);
+    CHECK(ids_of(got.events).back() == "o-3");
+    const auto gaps = gaps_of(got.events);
+    REQUIRE(gaps.size() == 1);
+    CHECK_THAT(gaps[0], Catch::Contains("writer other's objects 1 to 2, the last stamped 150000 ms, were not read"));
+  }
+  SECTION("but not when its previous object is older than the cursor remembers writers, or is its first") {
+    f.objects[skey(171'000, "other", 3, 221'000 - 10 * window_ms - 1)] = line("o-3");
+    f.objects[skey(171'000, "first", 1, 0)] = line("x-1");
+    const auto got = f.poll(third.next_cursor, 1000);
+    CHECK(ids_of(got.events) == std::vector<std::string>{"x-1", "o-3"});
+  }
+  SECTION("nor when the missing objects are older than a retention floor, which has its own GAP") {
+    f.objects[sd::floor_name("alice", 161'000)] = "";  // in the window: listed
+    const auto got = f.poll(second.cursor, 1000);
+    const auto gaps = gaps_of(got.events);
+    REQUIRE(gaps.size() == 1);
+    CHECK_THAT(gaps[0], Catch::Contains("removed by retention"));
+    CHECK(got.events.back().id == "f-4");
+  }
+  SECTION("a reader from the start lists everything: no GAP") {
+    const auto all = read_until_dry(f, "", 1000);
+    CHECK(all.ids == std::vector<std::string>{"f-1", "f-2", "f-3", "f-4", "a-1", "a-2"});
+  }
+}
+
+TEST_CASE("S3 merge: with tail_first, an idle poll is one LIST however many objects the late window holds") {
+  folder f;
+  for (std::uint64_t i = 1; i <= 2500; ++i) f.objects[skey(100'000 + i, "w", i, i == 1 ? 0 : 100'000 + i - 1)] = line("w");
+  auto read = read_until_dry(f, "", 100'000);
+  REQUIRE(read.ids.size() == 2500);
+  sd::s3_listing_plan plan;
+  std::string cursor = read.cursor;
+  // Polls as a source makes them: the plan says when only the tail is listed.
+  const auto poll = [&] {
+    const auto lists = f.lists;
+    sd::s3_merge merge(f.settings, f.reported, cursor, 1000, {plan.tail_first()});
+    for (;;) {
+      const auto& step = merge.next();
+      if (step.what == step_kind::list) {
+        merge.on_page(f.list(step));
+      } else if (step.what == step_kind::fetch) {
+        merge.on_bodies(f.get(step.keys));
+      } else {
+        break;
+      }
+    }
+    plan.after(merge);
+    auto result = merge.finish();
+    cursor = result.next_cursor;
+    return std::pair{f.lists - lists, ids_of(result.events)};
+  };
+  // The first poll lists the window: three pages.
+  CHECK(poll() == std::pair{std::size_t{3}, std::vector<std::string>{}});
+  CHECK(plan.window_pages == 3);
+  for (unsigned i = 1; i < sd::s3_listing_plan::rescan_every; ++i) {
+    INFO("idle poll " << i);
+    CHECK(poll() == std::pair{std::size_t{1}, std::vector<std::string>{}});
+  }
+  // A record landing late while idle: read when the window is listed again.
+  f.objects[skey(100'500, "late", 1, 0)] = line("late-1");
+  CHECK(poll() == std::pair{std::size_t{3}, std::vector<std::string>{"late-1"}});
+  CHECK(poll() == std::pair{std::size_t{1}, std::vector<std::string>{}});
+  // A new record: the tail finds it, then the window is listed, so a record
+  // that landed late meanwhile is read before the horizon moves past it.
+  f.objects[skey(100'600, "late", 2, 100'500)] = line("late-2");
+  f.objects[skey(103'000, "w", 2501, 102'500)] = line("new");
+  CHECK(poll() == std::pair{std::size_t{4}, std::vector<std::string>{"late-2", "new"}});
+  CHECK(poll() == std::pair{std::size_t{1}, std::vector<std::string>{}});
+
+  SECTION("a burst of one millisecond: the tail starts at the cursor's first object of that millisecond") {
+    folder g;
+    for (std::uint64_t i = 1; i <= 1500; ++i) {
+      g.objects[skey(200'000, i <= 700 ? "a" : "b", i <= 700 ? i : i - 700, 200'000)] = line("x");
+    }
+    const auto all = read_until_dry(g, "", 100'000);
+    REQUIRE(all.ids.size() == 1500);
+    sd::s3_poll_hints tail;
+    tail.tail_first = true;
+    sd::s3_merge merge(g.settings, g.reported, all.cursor, 1000, tail);
+    CHECK(merge.next().start_after == "journals/alice/0000000200000-a-00000000000000000699");
+    merge.on_page(g.list(merge.next()));
+    CHECK(merge.next().what == step_kind::done);
+    CHECK(merge.window_pages() == 0);
+  }
+  SECTION("a window of one page is listed every poll: one LIST as well") {
+    folder g;
+    g.objects[skey(100'000, "w", 1, 0)] = line("w-1");
+    sd::s3_listing_plan small;
+    const auto first = read_until_dry(g, "", 1000);
+    sd::s3_merge merge(g.settings, g.reported, first.cursor, 1000, {small.tail_first()});
+    CHECK(merge.next().start_after == "journals/alice/0000000040000");
+  }
+}
+
+TEST_CASE("S3 merge: the cursor after a listing counts its floors as seen only when asked") {
+  const std::vector<std::string> names{"0000000001000-w-00000000000000000002-0000000000500", "0000000002000!floor",
+                                       "stray"};
+  CHECK(sd::cursor_after(names, false).encode() == "s1;1000;0;w=2@1000");
+  CHECK(sd::cursor_after(names, true).encode() == "s1;1000;2000;w=2@1000");
+}
+
+TEST_CASE("S3 merge: a horizon ahead of the server's clock lists from the server's clock, the tail too") {
+  folder f;
+  sd::s3_poll_hints hints;
+  hints.server_now = 100'000;
+  sd::s3_merge behind(f.settings, f.reported, "s1;220000;0;w=1@220000", 100, hints);
+  CHECK(behind.next().start_after == "journals/alice/0000000040000");
+  hints.tail_first = true;
+  sd::s3_merge tail(f.settings, f.reported, "s1;220000;0;w=1@220000", 100, hints);
+  CHECK(tail.next().start_after == "journals/alice/0000000100000");
+  // A horizon behind the server's clock lists from the horizon, as without it.
+  hints = {};
+  hints.server_now = 500'000;
+  sd::s3_merge usual(f.settings, f.reported, "s1;220000;0;w=1@220000", 100, hints);
+  CHECK(usual.next().start_after == "journals/alice/0000000160000");
 }

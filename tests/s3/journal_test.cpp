@@ -1,7 +1,9 @@
 // The S3 journal (store/s3_journal.hpp): object names and cursors on their own,
 // then polls against the test server: what an idle poll costs, writers'
 // clocks that disagree, an operation's records read a few at a time,
-// retention with GAP, corrupt and stray objects, and a restarted reader.
+// retention with GAP, corrupt and stray objects, a restarted reader; a
+// writer too far ahead refused, records hidden by skew shown as GAPs, the
+// end cursor from the listing, and the requests behind the README's costs.
 #include "common/fixture.hpp"
 #include "common/store.hpp"
 #include "common/store_kinds.hpp"
@@ -10,6 +12,8 @@
 #include <storewatch/store/s3_store.hpp>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -296,4 +300,312 @@ TEST_CASE("S3 journal: a new source object resuming from a cursor gets exactly t
   CHECK(lost.problems[0].code == errc::invalid_cursor);
   REQUIRE(lost.events.size() == 8);
   CHECK(lost.events[0].name == "GAP");
+}
+
+namespace {
+
+/// Whether `call()` fails with a std::system_error of `code` whose message
+/// has every one of `parts`.
+template <class Call>
+bool fails_with(Call call, std::error_code code, const std::vector<std::string>& parts) {
+  try {
+    call();
+  } catch (const std::system_error& error) {
+    const std::string what = error.what();
+    INFO("error: " << what);
+    CHECK(error.code() == code);
+    return error.code() == code && std::all_of(parts.begin(), parts.end(), [&](const std::string& part) {
+             return what.find(part) != std::string::npos;
+           });
+  }
+  return false;
+}
+
+/// The writer, first and last object numbers of a GAP that names a writer's
+/// missing objects ("writer W's objects A to B, ...").
+struct missing_objects {
+  std::string writer;
+  std::uint64_t first = 0, last = 0;
+};
+std::optional<missing_objects> parse_missing(const std::string& gap) {
+  const auto writer_at = gap.find(": writer ");
+  const auto objects_at = gap.find("'s objects ");
+  const auto to_at = gap.find(" to ", objects_at);
+  const auto comma = gap.find(',', to_at);
+  if (writer_at == std::string::npos || objects_at == std::string::npos || to_at == std::string::npos ||
+      comma == std::string::npos) {
+    return std::nullopt;
+  }
+  missing_objects m;
+  m.writer = gap.substr(writer_at + 9, objects_at - writer_at - 9);
+  m.first = std::stoull(gap.substr(objects_at + 11, to_at - objects_at - 11));
+  m.last = std::stoull(gap.substr(to_at + 4, comma - to_at - 4));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("S3 journal: a writer whose clock is ahead of the server's by more than the late window is refused, and writes nothing") {
+  s3_kind kind;
+  auto ahead = kind.open("alice");
+  auto bob = kind.open("bob");
+  auto reader = kind.journal(bob);
+  const std::string server = "S3 server " + kind.config.endpoint.scheme + "://" + kind.config.endpoint.authority();
+  {
+    clock_off_by skew(2min);
+    CHECK(fails_with([&] { ahead.publish_event("note", "too early", {"bob"}); }, errc::store_io_failed,
+                     {"S3 journal writer ", "this machine's clock is 1", " s ahead of the clock of the " + server,
+                      "(from its Date header)", "more than the late window of 60.0 s", "none is written"}));
+  }
+  CHECK(ahead.get().client().observed_clock_offset());
+  CHECK(ahead.get().client().observed_clock_error() <= 1000ms);
+  CHECK(reader.take().empty());
+  {
+    clock_off_by skew(50s);  // ahead, but within the window: written
+    ahead.publish_event("note", "soon", {"bob"});
+  }
+  ahead.publish_event("note", "now", {"bob"});
+  CHECK(data_of(reader.take()) == std::vector<std::string>{"soon", "now"});
+}
+
+TEST_CASE("S3 journal: two writers with the clock check on, one's clock 2 minutes off, writing in turn - nothing is lost") {
+  const bool ahead = GENERATE(true, false);
+  INFO((ahead ? "2 minutes ahead: refused" : "2 minutes behind: stamped with the server's clock"));
+  s3_kind kind;
+  auto skewed = kind.open("alice");
+  auto fair = kind.open("carol");
+  auto reader = kind.journal(kind.open("bob"));
+  std::vector<std::string> written, read;
+  for (int turn = 0; turn < 4; ++turn) {
+    {
+      clock_off_by skew(ahead ? 2min : -2min);
+      const auto data = "s" + std::to_string(turn);
+      if (ahead) {
+        CHECK(fails_with([&] { skewed.publish_event("note", data, {"bob"}); }, errc::store_io_failed,
+                         {"ahead of the clock of the S3 server"}));
+      } else {
+        written.push_back(data);
+        skewed.publish_event("note", data, {"bob"});
+      }
+    }
+    written.push_back("c" + std::to_string(turn));
+    fair.publish_event("note", written.back(), {"bob"});
+    for (const auto& d : data_of(reader.take())) read.push_back(d);
+  }
+  CHECK(sorted(read) == sorted(written));
+}
+
+namespace {
+
+/// Two writers of records for bob, with the clock check off, taking turns
+/// four times, "skewed" with its clock `skew` off and "fair" right; then
+/// "skewed" once more with its clock `final_skew` off. A reader follows
+/// from the start, polling after each turn. Checks that every record of
+/// each writer was delivered once or is in a GAP naming that writer and the
+/// object that held it (each publish is one object, numbered 1, 2, ...
+/// per writer), never both, never neither; returns the GAPs.
+std::vector<missing_objects> two_writers(std::chrono::milliseconds skew, std::chrono::milliseconds final_skew) {
+  s3_kind kind;
+  s3::s3_store_options unchecked;
+  unchecked.max_clock_ahead = 0ms;
+  const auto open = [&](const std::string& user) {
+    return test_store<s3::s3_store>{kind.io, std::make_unique<s3::s3_store>(kind.io.get_executor(), kind.config, user, unchecked)};
+  };
+  auto skewed = open("alice");
+  auto fair = open("carol");
+  auto reader = kind.journal(kind.open("bob"));
+  std::map<std::string, std::vector<std::string>> written;  // writer -> event id of each object, in order
+  std::vector<event> got;
+  const auto publish = [&](test_store<s3::s3_store>& store, std::chrono::milliseconds off, const std::string& data) {
+    clock_off_by clock(off);
+    const auto id = store.publish_event("note", data, {"bob"}).at(0);
+    written[id.substr(0, id.rfind('-'))].push_back(id);
+  };
+  const auto take = [&] {
+    auto batch = reader.take_all();
+    CHECK(batch.problems.empty());
+    got.insert(got.end(), batch.events.begin(), batch.events.end());
+  };
+  for (int turn = 0; turn < 4; ++turn) {
+    publish(skewed, skew, "s" + std::to_string(turn));
+    publish(fair, 0ms, "f" + std::to_string(turn));
+    take();
+  }
+  publish(skewed, final_skew, "s4");
+  take();
+  take();  // and nothing more
+
+  std::map<std::string, int> delivered;
+  std::vector<missing_objects> gaps;
+  for (const auto& e : got) {
+    if (e.name != event_name::gap) {
+      ++delivered[e.id];
+      continue;
+    }
+    const auto missing = parse_missing(e.data);
+    INFO("GAP " << e.data);
+    REQUIRE(missing);
+    gaps.push_back(*missing);
+  }
+  REQUIRE(written.size() == 2);
+  for (const auto& [writer, ids] : written) {
+    for (std::size_t n = 1; n <= ids.size(); ++n) {
+      const bool in_gap = std::any_of(gaps.begin(), gaps.end(), [&](const missing_objects& m) {
+        return m.writer == writer && m.first <= n && n <= m.last;
+      });
+      INFO("writer " << writer << "'s object " << n << ", delivered " << delivered[ids[n - 1]] << " times");
+      CHECK(delivered[ids[n - 1]] + (in_gap ? 1 : 0) == 1);
+    }
+  }
+  return gaps;
+}
+
+}  // namespace
+
+TEST_CASE("S3 journal: with the clock check off, a writer 2 minutes ahead hides nothing from a reader, which lists from the server's clock") {
+  // The reader's listing starts a window before the server's time (from its
+  // Date headers) when the newest stamp is ahead of it.
+  CHECK(two_writers(2min, 2min).empty());
+}
+
+TEST_CASE("S3 journal: with the clock check off, a writer 2 minutes behind - the records a reader could not list are a GAP naming the writer and objects") {
+  // Its objects 2 to 4 are stamped before the window of a reader that read
+  // fair's newer ones; object 5, written once its clock is right, shows them.
+  const auto gaps = two_writers(-2min, 0ms);
+  REQUIRE(gaps.size() == 1);
+  CHECK(gaps[0].first == 2);
+  CHECK(gaps[0].last == 4);
+}
+
+TEST_CASE("S3 journal: the end cursor costs LIST requests only, and a source polled from it yields only what comes after") {
+  s3_kind kind;
+  auto alice = kind.open("alice");
+  auto bob = kind.open("bob");
+  for (int i = 0; i < 5; ++i) alice.publish_event("note", "old" + std::to_string(i), {"bob"});
+  CHECK(alice.compact(0s) == 5);  // a floor: counted as seen, no GAP
+  alice.publish_event("note", "kept", {"bob"});
+  auto source = bob.get().events();
+  const auto before = source.client().counts();
+  const auto end = complete<std::string>(
+      kind.io, [&](auto h) { source.async_end_cursor(std::move(h)); },
+      [&]() -> const std::string& { return source.last_error(); });
+  const auto after = source.client().counts();
+  CHECK(after.list - before.list == 1);
+  CHECK(after.get == before.get);
+  CHECK(after.head == before.head);
+  CHECK(poll_once(kind, source, end).events.empty());
+  alice.publish_event("note", "new", {"bob"});
+  const auto next = poll_once(kind, source, end);
+  CHECK(data_of(next.events) == std::vector<std::string>{"new"});
+  CHECK(next.problems.empty());
+}
+
+TEST_CASE("S3 journal: the requests the README's cost table counts - per event written and read, per idle poll") {
+  s3_kind kind;
+  auto alice = kind.open("alice");
+  auto bob = kind.open("bob");
+  auto source = bob.get().events();
+  const auto start = poll_once(kind, source, "");  // a listener that started before
+  constexpr int events = 20;
+  for (int i = 0; i < events; ++i) alice.publish_event("note", "e" + std::to_string(i), {"bob"});
+  // Writing: one PUT per operation and recipient, and one HEAD per store
+  // object's first write (the server's clock, from its Date).
+  const auto wrote = alice.get().client().counts();
+  CHECK(wrote.put == events);
+  CHECK(wrote.head == 1);
+  CHECK(wrote.list + wrote.get + wrote.remove == 0);
+  // Reading: the poll that finds them is one LIST and one GET per object.
+  const auto before = source.client().counts();
+  const auto read = poll_once(kind, source, start.next_cursor);
+  CHECK(read.events.size() == events);
+  auto now = source.client().counts();
+  CHECK(now.list - before.list == 1);
+  CHECK(now.get - before.get == events);
+  // Idle: one LIST.
+  const auto idle = poll_once(kind, source, read.next_cursor);
+  CHECK(idle.events.empty());
+  CHECK(source.client().counts().list - now.list == 1);
+  CHECK(source.client().counts().get == now.get);
+}
+
+TEST_CASE("S3 journal: an idle poll is one LIST even with more than 1000 objects in the late window") {
+  s3_kind kind;
+  auto bob = kind.open("bob");
+  s3::client client(kind.io.get_executor(), kind.config);
+  constexpr std::uint64_t objects = 1100;  // two pages
+  const auto stamp = static_cast<std::uint64_t>(now_ms().time_since_epoch().count());
+  event e;
+  e.name = "note";
+  e.actor = "alice";
+  e.occurred_at = now_ms();
+  for (std::uint64_t n = 1; n <= objects; ++n) {
+    e.id = "bulk-" + std::to_string(n);
+    run_coroutine(kind.io, client.put(sd::sequenced_record_name("bob", stamp, "bulk", n, n == 1 ? 0 : stamp),
+                                      detail::encode_record(e)),
+                  store_limit);
+  }
+  auto source = bob.get().events();
+  std::string cursor;
+  std::size_t read = 0;
+  for (int polls = 0; polls < 10 && read < objects; ++polls) {
+    auto result = poll_once(kind, source, cursor, 1000);
+    read += result.events.size();
+    cursor = result.next_cursor;
+  }
+  REQUIRE(read == objects);
+  const auto lists = [&] { return source.client().counts().list; };
+  // The last poll listed the window: two pages. Idle polls list only the tail.
+  auto at = lists();
+  for (int i = 0; i < 5; ++i) {
+    at = lists();
+    CHECK(poll_once(kind, source, cursor).events.empty());
+    CHECK(lists() - at == 1);
+  }
+  // A new record: found by the tail, then read with the window listed again.
+  kind.open("alice").publish_event("note", "new", {"bob"});
+  at = lists();
+  const auto next = poll_once(kind, source, cursor);
+  CHECK(data_of(next.events) == std::vector<std::string>{"new"});
+  CHECK(lists() - at == 3);
+}
+
+namespace {
+
+/// Fails every attempt of the PUTs whose name contains `part`, while installed.
+class failing_puts final : public s3::detail::request_fault_injector {
+ public:
+  explicit failing_puts(std::string part) : part_(std::move(part)) { s3::detail::request_faults = this; }
+  failing_puts(const failing_puts&) = delete;
+  failing_puts& operator=(const failing_puts&) = delete;
+  ~failing_puts() override { s3::detail::request_faults = nullptr; }
+
+  std::optional<outcome> before(std::string_view method, std::string_view name) override {
+    if (method != "PUT" || name.find(part_) == std::string_view::npos) return std::nullopt;
+    return outcome{s3::make_http_error(CURLE_COULDNT_CONNECT), {}};
+  }
+
+ private:
+  std::string part_;
+};
+
+}  // namespace
+
+TEST_CASE("S3 journal: an operation taken back gives its object numbers back, so a resuming reader sees no hole") {
+  s3_kind kind;
+  s3::s3_store_options once;
+  once.client.max_attempts = 1;
+  test_store<s3::s3_store> alice{kind.io, std::make_unique<s3::s3_store>(kind.io.get_executor(), kind.config, "alice", once)};
+  auto carol = kind.open("carol");
+  auto reader = kind.journal(kind.open("bob"));
+  carol.publish_event("note", "first", {"bob"});
+  CHECK(data_of(reader.take()) == std::vector<std::string>{"first"});  // resuming from here on
+  {
+    // Bob's journal object is written, carol's fails: bob's is taken back.
+    failing_puts faults("journals/carol/");
+    CHECK(fails_with([&] { alice.publish_event("note", "lost", {"bob", "carol"}); }, errc::store_io_failed, {}));
+  }
+  alice.publish_event("note", "again", {"bob"});
+  const auto got = reader.take_all();
+  CHECK(got.problems.empty());
+  CHECK(data_of(got.events) == std::vector<std::string>{"again"});  // no GAP for the number taken back
 }

@@ -5,6 +5,7 @@
 #include "output.hpp"
 #include "store.hpp"
 #include "sync.hpp"
+#include "tail_start.hpp"
 
 #include <storewatch/store/inventory.hpp>
 
@@ -271,7 +272,7 @@ void prepare_journal(const s3::s3_store&) {}  // an S3 journal needs no folder
 
 template <class Store>
 int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
-  const auto settings = o.follow.settings(0.2);
+  const auto settings = o.follow.settings(default_tail_interval(store));
   std::optional<std::filesystem::path> checkpoint_file;
   if (o.checkpoint) checkpoint_file = *o.checkpoint;
   // Locked before anything else: a second tail on the file, or one in a
@@ -284,12 +285,8 @@ int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
   const bool resuming = saved && saved->exists();
   std::string cursor = resuming ? saved->state().cursor : "";
   if (!o.from_start && !resuming) {
-    // Start at the journal's end as it is now: read past everything there.
-    for (;;) {
-      auto batch = poll_once(io, source, cursor, 4096);
-      cursor = std::move(batch.next_cursor);
-      if (batch.events.empty()) break;
-    }
+    // Start at the journal's end as it is now.
+    cursor = end_cursor(io, source);
   } else {
     // One poll where the tail will start, so that a store that cannot
     // be read (refused credentials, a missing bucket) fails the command at
@@ -307,7 +304,8 @@ void add_tail_command(command_line& line) {
                          "Without --from-start or a --checkpoint file that exists, the tail first reads to the\n"
                          "journal's end and prints only what comes after; a new --checkpoint file records that\n"
                          "position before anything is printed. S3 has no change notifications: each\n"
-                         "--interval is one LIST request while nothing is new.\n",
+                         "--interval is one LIST request while nothing is new, and starting at the end\n"
+                         "lists the journal without reading it.\n",
                          [t](invocation& c) {
                            asio::io_context io;
                            return with_store(c, io, false, [&](auto& store) { return run_tail(*t, io, store); });
@@ -316,7 +314,7 @@ void add_tail_command(command_line& line) {
   add_value(tail, "checkpoint", t->checkpoint, "resume after the last event printed, and save progress to FILE",
             "FILE");
   t->follow.add_to(tail, "only these event names: CREATE,SHARE,...", "only events whose data starts with P",
-                   "poll interval in SECONDS, more than 0 (default 0.2)");
+                   "poll interval in SECONDS, more than 0 (default 5 on S3, 0.2 on a folder store)");
 }
 
 void add_watch_command(command_line& line) {

@@ -53,13 +53,25 @@ struct journal_entry {
   enum class kind { record, floor } what = kind::record;
   std::uint64_t stamp = 0;   ///< the writer's clock (record) or the retention limit (floor), in ms
   std::string writer{};      ///< records only
-  std::uint64_t object = 0;  ///< records only
+  std::uint64_t object = 0;  ///< records only: the object's number (in a sequenced name, among the writer's objects for this user)
+  /// Sequenced record names only: the stamp of the writer's previous object
+  /// for this user (0 for its first). Those names number a writer's objects
+  /// for one user 1, 2, 3, ..., so a reader sees when one is missing.
+  std::optional<std::uint64_t> previous{};
 };
 
 inline std::string record_name(std::string_view user, std::uint64_t stamp, std::string_view writer,
                                std::uint64_t object) {
   return journal_folder(user) + padded(stamp, stamp_digits) + '-' + std::string(writer) + '-' +
          padded(object, object_digits);
+}
+
+/// The name of writer `writer`'s object number `sequence` for `user` (its
+/// objects for one user numbered 1, 2, 3, ...), stamped `stamp`; `previous`
+/// is the stamp of its object number `sequence - 1` (0 for the first).
+inline std::string sequenced_record_name(std::string_view user, std::uint64_t stamp, std::string_view writer,
+                                         std::uint64_t sequence, std::uint64_t previous) {
+  return record_name(user, stamp, writer, sequence) + '-' + padded(previous, stamp_digits);
 }
 
 inline std::string floor_name(std::string_view user, std::uint64_t stamp) {
@@ -76,7 +88,15 @@ inline std::optional<journal_entry> parse_journal_entry(std::string_view name) {
     entry.what = journal_entry::kind::floor;
     return entry;
   }
-  // "-<writer>-<object>"; the writer may itself contain '-'.
+  // "-<writer>-<object>[-<previous>]"; the writer may itself contain '-'.
+  // An unsequenced name ends with the object's 20 digits, so a '-' 14
+  // characters from its end marks a sequenced one.
+  if (name.size() > stamp_digits && name[name.size() - stamp_digits - 1] == '-') {
+    std::uint64_t previous = 0;
+    if (!parse_decimal(name.substr(name.size() - stamp_digits), previous)) return std::nullopt;
+    entry.previous = previous;
+    name.remove_suffix(stamp_digits + 1);
+  }
   if (name.size() < object_digits + 3 || name.front() != '-' || name[name.size() - object_digits - 1] != '-') {
     return std::nullopt;
   }
@@ -171,6 +191,26 @@ struct s3_cursor {
   }
 };
 
+/// The cursor of a reader that has delivered every journal record object in
+/// `names` (relative to the journal folder): each writer's newest, the newest
+/// stamp; with `floors`, the newest retention floor among them as seen.
+/// Other keys are passed over.
+inline s3_cursor cursor_after(const std::vector<std::string>& names, bool floors) {
+  s3_cursor cursor;
+  for (const auto& name : names) {
+    const auto entry = parse_journal_entry(name);
+    if (!entry) continue;
+    if (entry->what == journal_entry::kind::floor) {
+      if (floors) cursor.floor = std::max(cursor.floor, entry->stamp);
+      continue;
+    }
+    auto& at = cursor.writers[entry->writer];
+    if (entry->object >= at.object) at = {entry->object, s3_cursor::position::whole, entry->stamp};
+    cursor.horizon = std::max(cursor.horizon, entry->stamp);
+  }
+  return cursor;
+}
+
 /// What an S3 journal poll asks of the store next, as `s3_merge` decided
 /// it: a decision, not an action.
 struct s3_merge_step {
@@ -201,6 +241,18 @@ struct s3_merge_settings {
   std::function<std::string(const event&)> record_check{};  ///< `s3_journal_options::record_check`
 };
 
+/// What a source knows, beyond the cursor, that shapes one poll's listing.
+struct s3_poll_hints {
+  /// List only the tail first (see `s3_merge`, `s3_listing_plan`).
+  bool tail_first = false;
+  /// The server's clock now, in ms, when the source's client has learnt it
+  /// (at its earliest, given the Date headers' error). A horizon ahead of it
+  /// came from a writer whose clock is ahead: the listing then starts from
+  /// this clock instead, so that writer cannot push other writers' records
+  /// out of the window.
+  std::optional<std::uint64_t> server_now{};
+};
+
 /// One poll of an S3 journal, from a cursor to the next. Fed the listing's
 /// pages and the bodies it asked for, it decides which records to deliver
 /// and in what order, which entries to skip or report, when a GAP is due,
@@ -213,14 +265,27 @@ class s3_merge {
  public:
   /// Most record objects one fetch step asks for.
   static constexpr std::size_t fetch_batch = 32;
+  /// How many late windows the cursor remembers a writer after its last
+  /// object: a sequenced object whose predecessor is that recent and not in
+  /// the cursor was never read, and is reported with a GAP.
+  static constexpr std::uint64_t writer_memory = 10;
 
   /// A merge reading up to `max_events` events after `cursor`. A malformed
   /// cursor is reported as a problem and answered with a GAP event, and the
   /// merge reads from the oldest entry kept. `settings` and `reported` (the
   /// keys already reported as no journal entry, to which the merge adds
   /// those it reports, so each is reported once) must outlive the merge.
+  ///
+  /// The listing starts a late window before the horizon, or before
+  /// `hints.server_now` when that is earlier. With `hints.tail_first`, a
+  /// resuming merge first lists only from there plus the window: when that
+  /// page holds nothing new the poll ends there, one LIST however many
+  /// objects the late window holds; otherwise it lists the whole window as
+  /// without it. Records that land late are then read by the next poll that
+  /// lists the window, which comes before the horizon moves (only new
+  /// records move it), so none is missed.
   s3_merge(const s3_merge_settings& settings, std::set<std::string>& reported, std::string_view cursor,
-           std::size_t max_events)
+           std::size_t max_events, s3_poll_hints hints = {})
       : settings_(settings),
         reported_(reported),
         max_events_(max_events),
@@ -236,7 +301,14 @@ class s3_merge {
     resuming_ = cursor_.resuming();
     list_.what = s3_merge_step::kind::list;
     list_.prefix = settings_.folder;
-    if (cursor_.horizon > window_) list_.start_after = settings_.folder + padded(cursor_.horizon - window_, stamp_digits);
+    const auto newest = hints.server_now ? std::min(cursor_.horizon, *hints.server_now) : cursor_.horizon;
+    if (newest > window_) list_.start_after = settings_.folder + padded(newest - window_, stamp_digits);
+    if (hints.tail_first && !list_.start_after.empty() && result_.events.empty()) {
+      tail_ = true;
+      step_ = list_;
+      step_.start_after = tail_start(newest);
+      return;
+    }
     advance();
   }
 
@@ -267,6 +339,19 @@ class s3_merge {
       if (entry->what == journal_entry::kind::record && delivered(*entry)) continue;
       items_.push_back({std::move(key), std::move(*entry)});
     }
+    if (tail_) {
+      tail_ = false;
+      if (items_.empty() && !more_) {
+        step_ = {};  // nothing new after the horizon: the window is not listed
+        return;
+      }
+      items_.clear();
+      more_ = true;
+      list_.continuation_token.clear();
+      step_ = list_;
+      return;
+    }
+    ++window_pages_;
     advance();
   }
 
@@ -282,12 +367,19 @@ class s3_merge {
   /// The cursor so far.
   const s3_cursor& cursor() const noexcept { return cursor_; }
 
+  /// The pages of the late window's listing this poll read (0 when a
+  /// `tail_first` poll found nothing new).
+  std::size_t window_pages() const noexcept { return window_pages_; }
+
   /// The poll's events, problems and next cursor; once `next()` is `done`.
   poll_result finish() {
     // Writers whose last object is older than the window are not listed
-    // again: forget them (a later object of theirs is new to the cursor).
+    // again, but are remembered for `writer_memory` windows, so that a
+    // missing object between theirs and a later one shows (`check_sequence`);
+    // then forgotten (a later object of theirs is new to the cursor).
     std::erase_if(cursor_.writers, [&](const auto& writer) {
-      return writer.second.records == s3_cursor::position::whole && writer.second.stamp + window_ < cursor_.horizon;
+      return writer.second.records == s3_cursor::position::whole &&
+             writer.second.stamp + window_ * writer_memory < cursor_.horizon;
     });
     result_.next_cursor = cursor_.encode();
     return std::move(result_);
@@ -302,6 +394,22 @@ class s3_merge {
   };
 
   std::string where() const { return "S3 journal " + settings_.journal; }
+
+  // Where a tail listing starts: at `newest`, or, when that is the horizon,
+  // just before the first object stamped with it that the cursor has, so
+  // that a burst of one millisecond is not listed again.
+  std::string tail_start(std::uint64_t newest) const {
+    auto start = settings_.folder + padded(newest, stamp_digits);
+    if (newest != cursor_.horizon) return start;
+    std::optional<std::string> first;
+    for (const auto& [writer, at] : cursor_.writers) {
+      if (at.stamp != newest || at.object == 0) continue;
+      // Sorts before the name of object `at.object`, in either form.
+      auto before = start + '-' + writer + '-' + padded(at.object - 1, object_digits);
+      if (!first || before < *first) first = std::move(before);
+    }
+    return first.value_or(std::move(start));
+  }
 
   bool delivered(const journal_entry& entry) const {
     const auto known = cursor_.writers.find(entry.writer);
@@ -350,7 +458,36 @@ class s3_merge {
       }
       return;
     }
+    check_sequence(it.entry);
     if (it.body) read_object(it.name, it.entry, *it.body);
+  }
+
+  // Before a sequenced object is read: a GAP when an object its writer
+  // wrote for this user before it was never read. Listing from the late
+  // window's start misses an object stamped earlier than that (a writer's
+  // clock far behind another's, or a PUT that landed very late); its
+  // successor's number and `previous` stamp show it.
+  void check_sequence(const journal_entry& entry) {
+    if (!entry.previous || *entry.previous < cursor_.floor) return;  // before the floor: retention's GAP says so
+    const auto known = cursor_.writers.find(entry.writer);
+    std::string missing;
+    if (known != cursor_.writers.end()) {
+      const auto& at = known->second;
+      const auto first = at.records == s3_cursor::position::whole ? at.object + 1 : at.object;
+      if (entry.object <= first) return;  // the next one, or the rest of one begun
+      missing = "objects " + std::to_string(first) + " to " + std::to_string(entry.object - 1) + ", stamped " +
+                std::to_string(at.stamp) + " to " + std::to_string(*entry.previous) + " ms,";
+    } else {
+      // A reader from the oldest entry lists all there are; a writer last
+      // read longer ago than the cursor remembers may have been read.
+      if (entry.object <= 1 || !resuming_ || *entry.previous + window_ * writer_memory < cursor_.horizon) return;
+      missing = "objects 1 to " + std::to_string(entry.object - 1) + ", the last stamped " +
+                std::to_string(*entry.previous) + " ms,";
+    }
+    result_.events.push_back(storewatch::detail::make_gap(
+        settings_.journal + ": writer " + entry.writer + "'s " + missing +
+        " were not read: stamped before the late window (" + std::to_string(window_) +
+        " ms behind the newest record read) when listed, as when writers' clocks disagree by more than that"));
   }
 
   // Delivers the records of one object after those the cursor says were
@@ -392,6 +529,8 @@ class s3_merge {
   std::uint64_t window_;
   s3_cursor cursor_{};
   bool resuming_ = false;
+  bool tail_ = false;              // the list step under way is the tail's
+  std::size_t window_pages_ = 0;
   s3_merge_step list_{};           // the next list step: its start and continuation token
   bool more_ = true;               // the listing has another page
   std::vector<item> items_{};      // the current page's entries not delivered before
@@ -400,6 +539,31 @@ class s3_merge {
   std::vector<std::size_t> batch_{};  // the items of the fetch step
   s3_merge_step step_{};
   poll_result result_{};
+};
+
+/// Which polls of a source list only the journal's tail (`s3_merge`'s
+/// `tail_first`): while the late window's listing takes more than one page,
+/// the polls after one that listed it, up to `rescan_every` of them, until
+/// one finds something new. So an idle poll is one LIST however many objects
+/// the window holds; a record landing late in an idle journal is read within
+/// `rescan_every` polls (a journal whose window fits one page lists it every
+/// poll, as that costs one LIST too).
+struct s3_listing_plan {
+  static constexpr unsigned rescan_every = 12;
+  std::size_t window_pages = 0;  ///< pages of the last listing of the window
+  unsigned tail_polls = 0;       ///< polls since, that listed only the tail
+
+  bool tail_first() const noexcept { return window_pages > 1 && tail_polls + 1 < rescan_every; }
+
+  /// Learns from a finished poll.
+  void after(const s3_merge& merge) noexcept {
+    if (merge.window_pages() == 0) {
+      ++tail_polls;
+    } else {
+      window_pages = merge.window_pages();
+      tail_polls = 0;
+    }
+  }
 };
 
 }  // namespace storewatch::s3::detail

@@ -178,6 +178,64 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_vi
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds) * 1000);
 }
 
+/// The time an HTTP Date header gives, in the IMF-fixdate form every S3
+/// server sends ("Sun, 06 Nov 1994 08:49:37 GMT"); nullopt for anything else.
+inline std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view value) {
+  static constexpr std::string_view months = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  // "Www, DD Mmm YYYY hh:mm:ss GMT": fixed positions.
+  if (value.size() != 29 || value.substr(3, 2) != ", " || value[7] != ' ' || value[11] != ' ' || value[16] != ' ' ||
+      value[19] != ':' || value[22] != ':' || value.substr(25) != " GMT") {
+    return std::nullopt;
+  }
+  std::uint64_t day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  const auto month = months.find(value.substr(8, 3));
+  if (month == std::string_view::npos || month % 3 != 0 || !storewatch::detail::parse_decimal(value.substr(5, 2), day) ||
+      !storewatch::detail::parse_decimal(value.substr(12, 4), year) ||
+      !storewatch::detail::parse_decimal(value.substr(17, 2), hour) ||
+      !storewatch::detail::parse_decimal(value.substr(20, 2), minute) ||
+      !storewatch::detail::parse_decimal(value.substr(23, 2), second) || hour > 23 || minute > 59 || second > 60) {
+    return std::nullopt;
+  }
+  const std::chrono::year_month_day date{std::chrono::year{static_cast<int>(year)},
+                                         std::chrono::month{static_cast<unsigned>(month / 3 + 1)},
+                                         std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok()) return std::nullopt;
+  return std::chrono::sys_days{date} + std::chrono::hours{hour} + std::chrono::minutes{minute} +
+         std::chrono::seconds{second};
+}
+
+/// What the server's clock reads minus the local one, as narrowed down by
+/// the Date headers of responses. A Date has whole seconds and the server
+/// wrote it somewhere between sending the request and receiving the
+/// response, so each response says the offset lies in [Date - received,
+/// Date + 1 s - sent]; the bounds of consecutive responses are intersected,
+/// and start afresh when they stop overlapping (a clock was set).
+struct clock_estimate {
+  std::chrono::milliseconds low{0};   ///< the offset is at least this
+  std::chrono::milliseconds high{0};  ///< and at most this
+  bool known = false;
+
+  /// Adds a response with header `date`, its request sent at `sent` and
+  /// answered at `received` (local clock).
+  void add(std::string_view date, std::chrono::system_clock::time_point sent,
+           std::chrono::system_clock::time_point received) {
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    const auto server = parse_http_date(date);
+    if (!server || received < sent) return;
+    const auto lower = duration_cast<milliseconds>(*server - received);
+    const auto upper = duration_cast<milliseconds>(*server + std::chrono::seconds{1} - sent);
+    if (!known || std::max(low, lower) > std::min(high, upper)) {
+      low = lower;
+      high = upper;
+      known = true;
+      return;
+    }
+    low = std::max(low, lower);
+    high = std::min(high, upper);
+  }
+};
+
 /// An S3 error code as shown in a message: as it is when it is a plain word
 /// (A-Z a-z 0-9 .), quoted otherwise.
 inline std::string show_code(std::string_view code) {
@@ -393,6 +451,21 @@ class basic_client {
   /// server that found the request time skewed; zero until then. Requests
   /// are signed with the local clock plus this.
   std::chrono::milliseconds clock_offset() const noexcept { return clock_offset_; }
+
+  /// What the server's clock reads minus the local clock
+  /// (`std::chrono::system_clock`), as learnt from the Date headers of the
+  /// responses so far; none before the first. Its error is at most
+  /// `observed_clock_error()` (half a second for Date's whole seconds,
+  /// plus half a round trip).
+  std::optional<std::chrono::milliseconds> observed_clock_offset() const noexcept {
+    if (!observed_clock_.known) return std::nullopt;
+    return observed_clock_.low + (observed_clock_.high - observed_clock_.low) / 2;
+  }
+
+  /// How far `observed_clock_offset()` may be from the truth.
+  std::chrono::milliseconds observed_clock_error() const noexcept {
+    return (observed_clock_.high - observed_clock_.low) / 2;
+  }
 
   /// The requests sent so far.
   request_counts counts() const noexcept { return counts_; }
@@ -778,7 +851,11 @@ class basic_client {
         ec = injected->transport;
         response = std::move(injected->response);
       } else {
+        const auto sent = std::chrono::system_clock::now();
         std::tie(ec, response) = co_await http_.async_perform(std::move(request), as_tuple(asio::use_awaitable));
+        if (const auto* date = response.header("date"); date && !ec) {
+          observed_clock_.add(*date, sent, std::chrono::system_clock::now());
+        }
       }
       if (ec == asio::error::operation_aborted) {
         throw std::system_error(ec, "S3 " + op.label + ": cancelled");
@@ -814,6 +891,7 @@ class basic_client {
   basic_http_client<Executor> http_;
   request_counts counts_{};
   std::chrono::milliseconds clock_offset_{0};
+  detail::clock_estimate observed_clock_{};
   std::minstd_rand random_{std::random_device{}()};
   std::uniform_real_distribution<double> unit_{0.0, 1.0};
 };

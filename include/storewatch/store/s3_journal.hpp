@@ -6,25 +6,48 @@
 // immutable objects, one per operation and user, named so that listing the
 // folder in key order lists them oldest first:
 //
-//   journals/<user>/<ms:13 digits>-<writer>-<object:20 digits>   the records one operation
-//                                                                 wrote for <user>, as lines
-//   journals/<user>/<ms:13 digits>!floor                          retention removed the records
-//                                                                 stamped before <ms> (listed
-//                                                                 before the records of <ms>)
+//   journals/<user>/<ms:13 digits>-<writer>-<n:20 digits>-<prev:13 digits>
+//                                the records one operation wrote for <user>, as
+//                                lines: the writer's object number <n> for this
+//                                user (1, 2, 3, ...), <prev> the stamp of its
+//                                object <n - 1> (0 for the first)
+//   journals/<user>/<ms:13 digits>-<writer>-<object:20 digits>
+//                                the same, as written before sequenced names (<object>
+//                                counts the writer's objects for all users): still
+//                                read, with no check of missing objects
+//   journals/<user>/<ms:13 digits>!floor
+//                                retention removed the records stamped before
+//                                <ms> (listed before the records of <ms>)
 //
 // <ms> is the writer's clock when it wrote the object, made non-decreasing
-// per writer; <writer> names one store object (host, process, random part);
-// <object> counts that writer's objects. A PUT is atomic, so no reader sees
-// a torn object, and writers share nothing, so they need no lock.
+// per writer and, once the server's clock is known (from the Date headers),
+// never behind it; <writer> names one store object (host, process, random part).
+// A PUT is atomic, so no reader sees a torn object, and writers share
+// nothing, so they need no lock. Readers of older versions report the
+// numbered names as "not a journal record": upgrade readers first.
 //
 // A reader lists from its horizon H (the newest stamp it delivered) minus a
-// window W (`s3_journal_options::late_window`, 60 s), and skips the objects
-// its cursor says it delivered: per writer, the last object (and how many
-// of its records). So an object that lands with an older stamp than H —
-// its writer's clock is behind, or its PUT was retried — is still read as
-// long as it is less than W older. A poll with nothing new is one LIST
-// request (while fewer than 1000 objects are under W old); new events cost
-// one GET per object, fetched several at a time.
+// window W (`s3_journal_options::late_window`, 60 s), or from the server's
+// clock minus W when H is ahead of it (a writer's clock ahead; the server's
+// clock comes from the Date headers of the reader's responses), and skips
+// the objects its cursor says it delivered: per writer, the last object (and
+// how many of its records). So an object that lands with an older stamp
+// than H (its writer's clock is behind, or its PUT was retried) is still
+// read as long as it is less than W older. One stamped earlier than that is
+// not listed; the next object of its writer shows the hole (its number is
+// not the one after the last the cursor holds, or the writer is unknown and
+// <prev> recent), and the reader delivers a GAP naming the writer and the
+// objects. The cursor remembers a writer for 10 W after its last object.
+// A writer refuses to write while its clock is more than W ahead of the
+// server's (`s3_store_options::max_clock_ahead`, from the Date headers),
+// since its stamps would push H forward and hide everyone else's records
+// from readers that cannot tell the server's time yet.
+//
+// A poll with nothing new is one LIST request: while more than 1000 objects
+// are under W old, it lists only what follows H, and every 12th such poll,
+// and each that finds something new, lists the window
+// (`detail::s3_listing_plan`). New events cost one GET per object, fetched
+// several at a time.
 //
 // The names, the cursor, and what a poll decides from the listing and the
 // objects (detail::s3_merge) are in detail/s3_merge.hpp, free of I/O; the
@@ -61,10 +84,14 @@ namespace storewatch::s3 {
 namespace detail {
 
 /// Appends one operation's records to users' journals as one writer, and
-/// makes them durable as one object per user. Not thread-safe.
+/// makes them durable as one object per user, numbered per user (sequenced
+/// names) so that readers see one they missed. Not thread-safe.
 class s3_journal_writer {
  public:
-  explicit s3_journal_writer(std::string name) : name_(std::move(name)) {}
+  /// A writer named `name` that refuses to write while its clock is more
+  /// than `max_ahead` ahead of the server's (0: never refuses).
+  explicit s3_journal_writer(std::string name, std::chrono::milliseconds max_ahead = std::chrono::milliseconds{60'000})
+      : name_(std::move(name)), max_ahead_(max_ahead) {}
 
   const std::string& name() const noexcept { return name_; }
 
@@ -78,11 +105,19 @@ class s3_journal_writer {
   /// what it wrote for `take_back`) when a PUT fails.
   template <class Client>
   asio::awaitable<void> commit(Client& client) {
+    std::uint64_t server = 0;
+    if (!pending_.empty()) server = co_await check_clock(client);
     const auto now = static_cast<std::uint64_t>(std::max<std::int64_t>(0, storewatch::detail::sys::now().time_since_epoch().count()));
-    stamp_ = std::max(stamp_, now);  // non-decreasing, whatever the clock does
+    // Non-decreasing, whatever the clock does, and not behind the server's
+    // clock: a writer whose clock is behind would stamp its records out of
+    // readers' late windows.
+    stamp_ = std::max({stamp_, now, server});
     for (const auto& [user, lines] : pending_) {
-      auto name = record_name(user, stamp_, name_, ++objects_);
-      written_.push_back(name);
+      auto& last = sequences_[user];
+      const auto before = last;
+      auto name = sequenced_record_name(user, stamp_, name_, last.number + 1, last.stamp);
+      last = {last.number + 1, stamp_};
+      written_.push_back({user, name, before});
       co_await client.put(std::move(name), lines);
     }
     pending_.clear();
@@ -96,21 +131,72 @@ class s3_journal_writer {
     pending_.clear();
     auto written = std::move(written_);
     written_.clear();
-    for (auto& name : written) {
+    for (auto& object : written) {
       try {
-        co_await client.remove(std::move(name));
+        co_await client.remove(object.name);
+        sequences_[object.user] = object.before;  // its number is free again: no hole
       } catch (const std::exception&) {  // left behind: a reader may see it, as it may have already
       }
     }
   }
 
  private:
+  struct sequence {
+    std::uint64_t number = 0;  // of the last object written for the user
+    std::uint64_t stamp = 0;   // and its stamp
+  };
+  struct written_object {
+    std::string user;
+    std::string name;
+    sequence before;  // the user's sequence before it
+  };
+
+  // Refuses (errc::store_io_failed) to stamp records while this writer's
+  // clock is ahead of the server's by more than `max_ahead_`: readers list
+  // from their newest record's stamp minus the late window, so such records
+  // would hide other writers' from them. The server's clock comes from the
+  // Date headers the client saw; with none yet, one HEAD asks. Returns the
+  // server's clock (at its earliest, in ms), or 0 when it is not known.
+  template <class Client>
+  asio::awaitable<std::uint64_t> check_clock(Client& client) {
+    if (max_ahead_.count() <= 0) co_return 0;
+    if (!client.observed_clock_offset()) {
+      auto any_key = journal_folder(pending_.begin()->first);  // named: g++ 12 and temporaries in co_await
+      co_await client.exists(std::move(any_key));
+    }
+    const auto offset = client.observed_clock_offset();
+    if (!offset) co_return 0;  // a server that sends no Date: nothing to compare with
+    const auto server = std::chrono::system_clock::now() + *offset;
+    const auto ahead = std::chrono::duration_cast<std::chrono::milliseconds>(storewatch::detail::sys::now() - server) -
+                       client.observed_clock_error();
+    if (ahead <= max_ahead_) {
+      const auto earliest = std::chrono::duration_cast<std::chrono::milliseconds>(server.time_since_epoch()) -
+                            client.observed_clock_error();
+      co_return static_cast<std::uint64_t>(std::max<std::int64_t>(0, earliest.count()));
+    }
+    const auto& where = client.configuration();
+    throw std::system_error(make_error_code(errc::store_io_failed),
+                            "S3 journal writer " + name_ + ": this machine's clock is " + seconds(ahead) +
+                                " ahead of the clock of the S3 server " +
+                                (where.endpoint.host.empty() ? "of region " + where.region
+                                                             : where.endpoint.scheme + "://" + where.endpoint.authority()) +
+                                " (from its Date header), more than the late window of " +
+                                seconds(max_ahead_) +
+                                "; records stamped with it would hide other writers' records from readers, so "
+                                "none is written: set this machine's clock right (NTP)");
+  }
+
+  static std::string seconds(std::chrono::milliseconds d) {
+    return std::to_string(d.count() / 1000) + '.' + std::to_string(d.count() % 1000 / 100) + " s";
+  }
+
   std::string name_;
+  std::chrono::milliseconds max_ahead_;
   std::uint64_t records_ = 0;
-  std::uint64_t objects_ = 0;
   std::uint64_t stamp_ = 0;
   std::map<std::string, std::string> pending_;
-  std::vector<std::string> written_;
+  std::map<std::string, sequence> sequences_;  // per user
+  std::vector<written_object> written_;
 };
 
 }  // namespace detail
@@ -193,25 +279,60 @@ class basic_s3_journal_source {
                   CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
     return asio::async_initiate<CompletionToken, void(std::error_code, poll_result)>(
         [this](auto handler, std::string cursor, std::size_t max_events) {
-          auto slot = asio::get_associated_cancellation_slot(handler);
-          asio::co_spawn(executor_, poll(std::move(cursor), max_events),
-                         asio::bind_cancellation_slot(
-                             slot, [this, h = std::move(handler)](std::exception_ptr failure, poll_result result) mutable {
-                               std::error_code ec;
-                               if (failure) {
-                                 ec = to_error(failure);
-                                 result = {};
-                               }
-                               storewatch::detail::post_completion(executor_, std::move(h), ec, std::move(result));
-                             }));
+          spawn(poll(std::move(cursor), max_events), std::move(handler));
         },
         token, std::string(cursor), max_events);
+  }
+
+  /// The cursor of the journal's end as it is now: polled from it, the
+  /// source yields only what is written after. Made from the listing alone
+  /// (one LIST request per 1000 objects), reading no object; the retention
+  /// floors listed count as seen, so they bring no GAP.
+  /// Completion signature: `void(std::error_code, std::string)`. Errors and
+  /// cancellation as `async_poll`'s.
+  template <asio::completion_token_for<void(std::error_code, std::string)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_end_cursor(CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, std::string)>(
+        [this](auto handler) { spawn(end_cursor(), std::move(handler)); }, token);
   }
 
   /// What the last failed `async_poll` said: the request and the reason.
   const std::string& last_error() const noexcept { return last_error_; }
 
  private:
+  // Runs `work` on the source's executor, cancelled through the handler's
+  // slot, and completes `handler` with its error and value (empty on error).
+  template <class T, class Handler>
+  void spawn(asio::awaitable<T> work, Handler handler) {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    asio::co_spawn(executor_, std::move(work),
+                   asio::bind_cancellation_slot(slot, [this, h = std::move(handler)](std::exception_ptr failure,
+                                                                                      T result) mutable {
+                     std::error_code ec;
+                     if (failure) {
+                       ec = to_error(failure);
+                       result = {};
+                     }
+                     storewatch::detail::post_completion(executor_, std::move(h), ec, std::move(result));
+                   }));
+  }
+
+  asio::awaitable<std::string> end_cursor() {
+    std::vector<std::string> names;
+    list_request request;
+    request.prefix = merge_.folder;
+    for (;;) {
+      auto page = co_await client_->list(request);
+      for (auto& object : page.objects) {
+        if (object.key.starts_with(merge_.folder)) names.push_back(object.key.substr(merge_.folder.size()));
+      }
+      if (!page.truncated) break;
+      request.continuation_token = std::move(page.next_continuation_token);
+    }
+    co_return detail::cursor_after(names, true).encode();
+  }
+
   std::error_code to_error(std::exception_ptr failure) {
     try {
       std::rethrow_exception(failure);
@@ -227,7 +348,14 @@ class basic_s3_journal_source {
   // Makes the requests the merge (detail/s3_merge.hpp) asks for and hands
   // it the answers; the merge decides everything else.
   asio::awaitable<poll_result> poll(std::string cursor, std::size_t max_events) {
-    detail::s3_merge merge(merge_, reported_, cursor, max_events);
+    detail::s3_poll_hints hints;
+    hints.tail_first = plan_.tail_first();
+    if (const auto offset = client_->observed_clock_offset()) {
+      const auto server = std::chrono::system_clock::now() + *offset - client_->observed_clock_error();
+      hints.server_now = static_cast<std::uint64_t>(std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(server.time_since_epoch()).count()));
+    }
+    detail::s3_merge merge(merge_, reported_, cursor, max_events, hints);
     for (;;) {
       const auto& step = merge.next();
       if (step.what == detail::s3_merge_step::kind::list) {
@@ -245,6 +373,7 @@ class basic_s3_journal_source {
         auto bodies = co_await fetch(step.keys);
         merge.on_bodies(std::move(bodies));
       } else {
+        plan_.after(merge);
         co_return merge.finish();
       }
     }
@@ -272,6 +401,7 @@ class basic_s3_journal_source {
   detail::s3_merge_settings merge_;
   std::string last_error_;
   std::set<std::string> reported_;  // keys that are no journal entry, reported once
+  detail::s3_listing_plan plan_;     // when a poll lists only the journal's tail
 };
 
 /// The S3 journal source on `asio::any_io_executor`.
@@ -294,15 +424,7 @@ inline std::optional<std::uint64_t> journal_record_stamp(std::string_view name) 
 /// `names` (keys relative to `journal_prefix`): a source polled from it
 /// yields only what was written after them. Other keys are passed over.
 inline std::string cursor_after(const std::vector<std::string>& names) {
-  detail::s3_cursor cursor;
-  for (const auto& name : names) {
-    const auto entry = detail::parse_journal_entry(name);
-    if (!entry || entry->what != detail::journal_entry::kind::record) continue;
-    auto& at = cursor.writers[entry->writer];
-    if (entry->object >= at.object) at = {entry->object, detail::s3_cursor::position::whole, entry->stamp};
-    cursor.horizon = std::max(cursor.horizon, entry->stamp);
-  }
-  return cursor.encode();
+  return detail::cursor_after(names, false).encode();
 }
 
 }  // namespace storewatch::s3

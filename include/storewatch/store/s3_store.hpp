@@ -51,6 +51,14 @@ struct s3_store_options {
   /// The HTTP and retry settings of the store's client (and of the sources
   /// `events()` makes, unless their options say otherwise).
   client_options client{};
+  /// How far ahead of the server's clock (learnt from its Date headers) this
+  /// store's clock may be and still write journal records; beyond it a
+  /// writing operation fails with `errc::store_io_failed` saying so, for its
+  /// records would hide other writers' from readers. Keep it at most the
+  /// readers' `s3_journal_options::late_window`. While it is on, a clock
+  /// behind the server's stamps journal records with the server's instead,
+  /// so that they stay in readers' windows. 0 turns both off.
+  std::chrono::milliseconds max_clock_ahead{60'000};
 };
 
 /// A store in an S3-compatible bucket, opened as one user: the operations
@@ -124,7 +132,7 @@ class basic_s3_store {
         user_(std::move(user)),
         options_(std::move(options)),
         client_(std::make_unique<basic_client<Executor>>(executor, std::move(where), options_.client)),
-        writer_(storewatch::detail::make_writer_name()) {
+        writer_(storewatch::detail::make_writer_name(), options_.max_clock_ahead) {
     storewatch::detail::validate_user(user_);
   }
 
