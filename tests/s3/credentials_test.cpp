@@ -98,7 +98,8 @@ struct container_stand_in {
           if (fetches >= failing_after) return scripted_reply::respond(500, "down");
           ++fetches;
           const auto n = std::to_string(fetches);
-          const auto expires = sys_clock::now() + life;
+          // To the millisecond, as it is sent.
+          const sys_clock::time_point expires = std::chrono::floor<std::chrono::milliseconds>(sys_clock::now() + life);
           expirations.push_back(expires);
           return scripted_reply::respond(
               200, "{\"AccessKeyId\":\"" + key + (key == "S3RVER" ? "" : n) + "\",\"SecretAccessKey\":\"" + secret +
