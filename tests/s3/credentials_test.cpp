@@ -4,10 +4,11 @@
 // with small shell commands (good, bad JSON, failing, hanging, too talkative),
 // container credentials, IMDSv2 (a token PUT first, then the role and its
 // credentials), STS AssumeRoleWithWebIdentity. With the client: one fetch for
-// many concurrent requests, credentials refreshed before they expire and the
-// next request signed with the new ones, a 403 ExpiredToken answered by one
-// refresh and a retry, a failed refresh riding on still-valid credentials
-// until they expire. Against s3rver (tag [s3rver]): a listener that keeps
+// many concurrent requests (one failure for all when it fails; a waiting
+// request takes over from a cancelled one), credentials refreshed before they
+// expire and the next request signed with the new ones, a 403 ExpiredToken
+// answered by one refresh and a retry, a failed refresh riding on still-valid
+// credentials until they expire. Against s3rver (tag [s3rver]): a listener that keeps
 // delivering across refreshes of its credentials.
 #include <storewatch/s3/client.hpp>
 #include <storewatch/s3/credentials.hpp>
@@ -24,6 +25,8 @@
 
 #include <chrono>
 #include <csignal>
+#include <exception>
+#include <functional>
 #include <cstdint>
 #include <fstream>
 #include <optional>
@@ -158,6 +161,13 @@ struct s3_stand_in {
   std::vector<seen> requests{};
   scripted_http_server server;
 };
+
+/// What `e` holds, as `failure_of` reports it.
+failure thrown(std::exception_ptr e) {
+  return failure_of([&] {
+    if (e) std::rethrow_exception(e);
+  });
+}
 
 s3::client_options quick(std::chrono::milliseconds margin) {
   s3::client_options options;
@@ -465,6 +475,60 @@ TEST_CASE("client credentials: concurrent requests wait for one fetch, and sign 
     CHECK(r.key == "KEY1");
     CHECK(r.token == "TOKEN1");
   }
+}
+
+TEST_CASE("client credentials: a failed fetch fails every request waiting for it, without fetching again") {
+  asio::io_context io;
+  container_stand_in credentials(io);
+  credentials.failing_after = 0;
+  s3_stand_in store(io);
+  s3::client client(io.get_executor(), store.config(credentials.source()), quick(5min));
+  std::vector<failure> failed;
+  for (int i = 0; i < 5; ++i) {
+    asio::co_spawn(io, client.get("k"), [&](std::exception_ptr e, std::optional<std::string>) {
+      failed.push_back(thrown(e));
+    });
+  }
+  REQUIRE(run_until(io, [&] { return failed.size() == 5; }));
+  for (const auto& f : failed) {
+    CHECK(f.code == errc::store_access_denied);
+    CHECK_THAT(f.what, Catch::Contains("GET s3://bucket/k") && Catch::Contains("HTTP 500"));
+  }
+  CHECK(credentials.server.requests().size() == 1);
+  CHECK(store.requests.empty());
+}
+
+TEST_CASE("client credentials: when the request fetching them is cancelled, a waiting one fetches instead") {
+  asio::io_context io;
+  std::size_t answered = 0;
+  scripted_http_server endpoint(io, [&](const recorded_request&, std::size_t index) {
+    if (index == 0) return scripted_reply::stall();
+    ++answered;
+    return scripted_reply::respond(200, R"({"AccessKeyId":"AKLATE","SecretAccessKey":"SK","Token":"T"})");
+  });
+  s3::credential_source source;
+  source.what = s3::credential_source::kind::container;
+  source.uri = endpoint.url("/creds");
+  s3_stand_in store(io);
+  s3::client client(io.get_executor(), store.config(source), quick(5min));
+  asio::cancellation_signal cancel;
+  std::optional<failure> first;
+  std::optional<std::string> second;
+  asio::co_spawn(io, client.get("a"),
+                 asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, std::optional<std::string>) {
+                   first = thrown(e);
+                 }));
+  asio::co_spawn(io, client.get("b"), [&](std::exception_ptr e, std::optional<std::string> body) {
+    if (!e) second = body.value_or("<none>");
+  });
+  REQUIRE(run_until(io, [&] { return endpoint.requests().size() == 1; }));
+  cancel.emit(asio::cancellation_type::terminal);
+  REQUIRE(run_until(io, [&] { return first && second; }));
+  CHECK(first->code == asio::error::operation_aborted);
+  CHECK(*second == "x");
+  CHECK(answered == 1);
+  REQUIRE(store.requests.size() == 1);
+  CHECK(store.requests[0].key == "AKLATE");
 }
 
 TEST_CASE("client credentials: refreshed before they expire, the next request signed with the new ones") {
