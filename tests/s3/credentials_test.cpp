@@ -273,6 +273,16 @@ TEST_CASE("credential_process: the command's JSON, with its expiry") {
   CHECK(got.expiration == s3::detail::parse_iso8601("2099-01-01T00:00:00Z"));
 }
 
+TEST_CASE("credential_process: in a program that ignores SIGCHLD (children reaped by the system) it still ends") {
+  asio::io_context io;
+  struct restore {
+    void (*previous)(int) = std::signal(SIGCHLD, SIG_IGN);
+    ~restore() { std::signal(SIGCHLD, previous); }
+  } ignoring;
+  const auto got = fetch_ok(io, process_source(R"(echo '{"Version":1,"AccessKeyId":"AKIGN","SecretAccessKey":"S"}')"));
+  CHECK(got.keys.access_key_id == "AKIGN");
+}
+
 TEST_CASE("credential_process: bad JSON, a failing command, a hanging one and a talkative one are clear errors") {
   asio::io_context io;
   failure error;

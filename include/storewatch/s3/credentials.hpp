@@ -275,25 +275,21 @@ class shell_child {
     ::close(fds[1]);
     if (result != 0) {
       pid_ = -1;
+      ::close(std::exchange(out_, -1));
       errno = result;
       throw system_failure("posix_spawn /bin/sh");
     }
     // glibc 2.36's <sys/pidfd.h> lacks extern "C": the system call itself.
     pid_fd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-    if (pid_fd_ < 0) throw system_failure("pidfd_open");
+    if (pid_fd_ < 0) {
+      const auto failure = system_failure("pidfd_open");
+      end();
+      throw failure;
+    }
   }
   shell_child(const shell_child&) = delete;
   shell_child& operator=(const shell_child&) = delete;
-  ~shell_child() {
-    if (pid_ > 0 && !status_) {
-      kill();
-      int ignored = 0;
-      while (::waitpid(pid_, &ignored, 0) < 0 && errno == EINTR) {
-      }
-    }
-    if (out_ >= 0) ::close(out_);
-    if (pid_fd_ >= 0) ::close(pid_fd_);
-  }
+  ~shell_child() { end(); }
 
   /// The read end of its stdout, handed over (to a stream_descriptor).
   int take_output() { return std::exchange(out_, -1); }
@@ -301,10 +297,14 @@ class shell_child {
   int take_pid_fd() { return std::exchange(pid_fd_, -1); }
   /// Kills its process group (the shell and what it started).
   void kill() const { ::kill(-pid_, SIGKILL); }
-  /// Reaps it if it has exited; true once it has.
+  /// Reaps it if it has exited; true once it has. (When SIGCHLD is
+  /// ignored the system reaps it: its status is then unknown, taken as 0.)
   bool reap() {
     int status = 0;
-    if (!status_ && ::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
+    if (status_) return true;
+    const auto reaped = ::waitpid(pid_, &status, WNOHANG);
+    if (reaped == pid_) status_ = status;
+    if (reaped < 0 && errno == ECHILD) status_ = 0;
     return status_.has_value();
   }
   /// How it ended, for messages: "" for exit status 0, else "exited with
@@ -319,6 +319,19 @@ class shell_child {
   }
 
  private:
+  /// Kills and reaps it unless reaped; closes what is still open.
+  void end() {
+    if (pid_ > 0 && !status_) {
+      kill();
+      int ignored = 0;
+      while (::waitpid(pid_, &ignored, 0) < 0 && errno == EINTR) {
+      }
+      status_ = ignored;
+    }
+    if (out_ >= 0) ::close(std::exchange(out_, -1));
+    if (pid_fd_ >= 0) ::close(std::exchange(pid_fd_, -1));
+  }
+
   static std::runtime_error system_failure(const char* call) {
     return std::runtime_error(std::string(call) + " failed: " + std::generic_category().message(errno));
   }
