@@ -276,6 +276,12 @@ inline std::string show_name(std::string_view text) {
 /// HTTP-date is ignored), up to `client_options::max_attempts` attempts within
 /// `client_options::retry_budget`.
 ///
+/// Each attempt is signed with `config::credentials`, or, when
+/// `config::credentials_from` names another source, with the temporary
+/// credentials a `basic_credential_provider` keeps fresh for the client (a
+/// 403 ExpiredToken, InvalidToken or ExpiredTokenException gets them fetched
+/// anew and one more attempt).
+///
 /// Errors are thrown as `std::system_error`, whose message names the method,
 /// bucket and key ("S3 GET s3://bucket/prefix/key: HTTP 500 InternalError:
 /// "..." (gave up after 8 attempts in 3200 ms)"):
