@@ -47,9 +47,7 @@
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
+#include <unistd.h>  // environ (C++ compilers define _GNU_SOURCE)
 
 namespace storewatch::s3 {
 
