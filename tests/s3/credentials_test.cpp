@@ -466,6 +466,16 @@ TEST_CASE("web identity: AssumeRoleWithWebIdentity with the token file's content
     CHECK_THAT(error.what, Catch::Contains("web identity") && Catch::Contains("HTTP 400") &&
                                !Catch::Contains("oidc-token"));
   }
+  SECTION("a response without credentials") {
+    scripted_http_server empty(io, [](const recorded_request&, std::size_t) {
+      return scripted_reply::respond(200, "<AssumeRoleWithWebIdentityResponse/>");
+    });
+    source.uri = empty.url("");
+    failure error;
+    CHECK_FALSE(fetch_once(io, source, error));
+    const auto parse_error = std::make_error_code(std::errc::bad_message).message();
+    CHECK_THAT(error.what, Catch::Contains("no Credentials") && !Catch::Contains(parse_error));
+  }
 }
 
 TEST_CASE("client credentials: concurrent requests wait for one fetch, and sign with its keys") {
@@ -504,6 +514,8 @@ TEST_CASE("client credentials: a failed fetch fails every request waiting for it
   for (const auto& f : failed) {
     CHECK(f.code == errc::store_access_denied);
     CHECK_THAT(f.what, Catch::Contains("GET s3://bucket/k") && Catch::Contains("HTTP 500"));
+    const std::string meaning = f.code.message();
+    CHECK(f.what.find(meaning) == f.what.rfind(meaning));  // said once, at the end
   }
   CHECK(credentials.server.requests().size() == 1);
   CHECK(store.requests.empty());

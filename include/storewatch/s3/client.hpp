@@ -503,7 +503,7 @@ class basic_client {
         throw std::system_error(e.code(), "S3 " + op.label + ": cancelled");
       }
       ++counts_.failures;
-      throw std::system_error(e.code(), "S3 " + op.label + ": " + e.what());
+      throw std::system_error(e.code(), "S3 " + op.label + ": " + detail::what_without_code(e));
     }
   }
 

@@ -192,6 +192,15 @@ inline temporary_credentials credentials_from_json(std::string_view text, json_c
   return result;
 }
 
+/// What `e` says without the ": <its code's message>" that libstdc++ adds,
+/// for a message that goes into another.
+inline std::string what_without_code(const std::system_error& e) {
+  std::string text = e.what();
+  const auto suffix = ": " + e.code().message();
+  if (text.ends_with(suffix)) text.erase(text.size() - suffix.size());
+  return text;
+}
+
 /// When credentials fetched at `now` that expire at `expiration` are
 /// replaced: `margin` before they expire, or after half their life when
 /// that is later (so that short-lived ones are not fetched for every request).
@@ -279,7 +288,9 @@ class shell_child {
     }
     // glibc 2.36's <sys/pidfd.h> lacks extern "C": the system call itself.
     pid_fd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-    if (pid_fd_ < 0) {
+    if (pid_fd_ < 0 && errno == ESRCH) {
+      status_ = 0;  // already reaped by the system (SIGCHLD ignored): its status is unknown
+    } else if (pid_fd_ < 0) {
       const auto failure = system_failure("pidfd_open");
       end();
       throw failure;
@@ -291,7 +302,7 @@ class shell_child {
 
   /// The read end of its stdout, handed over (to a stream_descriptor).
   int take_output() { return std::exchange(out_, -1); }
-  /// The pidfd, handed over.
+  /// The pidfd, handed over; -1 when it was reaped already.
   int take_pid_fd() { return std::exchange(pid_fd_, -1); }
   /// Kills its process group (the shell and what it started).
   void kill() const { ::kill(-pid_, SIGKILL); }
@@ -446,7 +457,7 @@ class basic_credential_provider {
       co_return fetched;
     } catch (const std::system_error& e) {
       if (e.code() == asio::error::operation_aborted) throw;
-      throw std::system_error(make_error_code(errc::store_access_denied), name_ + ": " + e.what());
+      throw std::system_error(make_error_code(errc::store_access_denied), name_ + ": " + detail::what_without_code(e));
     } catch (const std::exception& e) {
       throw std::system_error(make_error_code(errc::store_access_denied), name_ + ": " + e.what());
     }
@@ -537,7 +548,8 @@ class basic_credential_provider {
     using namespace asio::experimental::awaitable_operators;
     detail::shell_child child(source_.command);
     asio::posix::stream_descriptor output(get_executor(), child.take_output());
-    asio::posix::stream_descriptor exited(get_executor(), child.take_pid_fd());
+    asio::posix::stream_descriptor exited(get_executor());
+    if (const auto pid_fd = child.take_pid_fd(); pid_fd >= 0) exited.assign(pid_fd);
     std::string text;
     bool too_large = false;
     asio::steady_timer timer(get_executor(), options_.process_timeout);
@@ -628,7 +640,7 @@ class basic_credential_provider {
     try {
       sts = parse_sts_credentials(response.body);
     } catch (const std::system_error& e) {
-      throw std::runtime_error(storewatch::detail::quote(url) + ": " + e.what());
+      throw std::runtime_error(storewatch::detail::quote(url) + ": " + detail::what_without_code(e));
     }
     temporary_credentials result;
     result.keys = {std::move(sts.access_key_id), std::move(sts.secret_access_key), std::move(sts.session_token)};
