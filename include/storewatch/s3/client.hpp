@@ -16,6 +16,7 @@
 #include <storewatch/detail/text.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/s3/config.hpp>
+#include <storewatch/s3/credentials.hpp>
 #include <storewatch/s3/http.hpp>
 #include <storewatch/s3/sigv4.hpp>
 #include <storewatch/s3/xml.hpp>
@@ -61,6 +62,9 @@ struct client_options {
   /// least 5 MiB (smaller only for servers that accept it, as tests do) and
   /// at most 10,000 parts: for a file over 10,000 parts the part size grows.
   std::uint64_t part_size = 16ull << 20;
+  /// How temporary credentials (`config::credentials_from` other than
+  /// `keys`) are fetched and refreshed.
+  credential_options credentials{};
 };
 
 /// One ListObjectsV2 request. Names are relative to the store's key prefix.
@@ -153,6 +157,16 @@ inline bool is_transient_transport_error(int curl_code) noexcept {
     default:
       return false;
   }
+}
+
+/// True for a response saying the credentials it was signed with expired
+/// or are not (or no longer) valid: HTTP 403 ExpiredToken, InvalidToken or
+/// ExpiredTokenException. Temporary credentials are then fetched anew.
+inline bool is_expired_credentials(const http_response& response) {
+  if (response.status != 403) return false;
+  const auto error = parse_error_body(response.body);
+  return error && (error->code == "ExpiredToken" || error->code == "InvalidToken" ||
+                   error->code == "ExpiredTokenException");
 }
 
 /// True for the HTTP statuses that mean "try again": 429, 500, 502, 503, 504.
@@ -395,11 +409,20 @@ inline std::string complete_multipart_body(const std::vector<std::string>& etags
 /// HTTP-date is ignored), up to `client_options::max_attempts` attempts within
 /// `client_options::retry_budget`.
 ///
+/// Each attempt is signed with `config::credentials`, or, when
+/// `config::credentials_from` names another source, with the temporary
+/// credentials a `basic_credential_provider` keeps fresh for the client (a
+/// 403 ExpiredToken, InvalidToken or ExpiredTokenException gets them fetched
+/// anew and one more attempt).
+///
 /// Errors are thrown as `std::system_error`, whose message names the method,
 /// bucket and key ("S3 GET s3://bucket/prefix/key: HTTP 500 InternalError:
 /// "..." (gave up after 8 attempts in 3200 ms)"):
 /// - `errc::store_access_denied` for HTTP 403 (wrong or expired credentials,
 ///   a policy, a skewed clock);
+/// - `errc::store_access_denied` also when temporary credentials
+///   (`config::credentials_from`) cannot be fetched: the message names their
+///   source and says why;
 /// - `errc::store_io_failed` for other unexpected statuses, a transport
 ///   failure that is not transient (a host name that does not resolve, a TLS
 ///   certificate that does not verify), retries exhausted, or a malformed
@@ -427,6 +450,12 @@ class basic_client {
         prefix_(key_prefix(config_)),
         http_(executor, transport_options(options_.http, config_)) {
     if (options_.max_attempts < 1) options_.max_attempts = 1;
+    if (config_.credentials_from.what != credential_source::kind::keys) {
+      auto fetching = options_.credentials;
+      if (fetching.ca_file.empty()) fetching.ca_file = config_.ca_bundle;
+      credentials_ = std::make_unique<basic_credential_provider<Executor>>(executor, config_.credentials_from,
+                                                                          std::move(fetching));
+    }
   }
 
   basic_client(const basic_client&) = delete;
@@ -777,7 +806,7 @@ class basic_client {
     ++counts_.failures;
     const auto code = response.status == 403 ? errc::store_access_denied : errc::store_io_failed;
     return std::system_error(make_error_code(code),
-                             "S3 " + op.label + ": " + detail::describe_response(response, config_.credentials));
+                             "S3 " + op.label + ": " + detail::describe_response(response, signing_keys()));
   }
 
   std::string relative(const operation& op, std::string& key) {
@@ -790,9 +819,30 @@ class basic_client {
     return key.substr(prefix_.size());
   }
 
+  /// The credentials requests are signed with now, to keep out of messages:
+  /// the fixed ones, or the provider's latest.
+  const credentials& signing_keys() const noexcept {
+    return credentials_ ? credentials_->last() : config_.credentials;
+  }
+
+  /// The provider's current credentials for an attempt of `op`; its
+  /// failure as the operation's ("S3 GET s3://b/k: container credentials
+  /// (...): ...").
+  asio::awaitable<credentials> fetched_keys(const operation& op) {
+    try {
+      co_return co_await credentials_->current();
+    } catch (const std::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) {
+        throw std::system_error(e.code(), "S3 " + op.label + ": cancelled");
+      }
+      ++counts_.failures;
+      throw std::system_error(e.code(), "S3 " + op.label + ": " + detail::what_without_code(e));
+    }
+  }
+
   /// The signed HTTP request of one attempt of `op`.
-  http_request signed_request(const operation& op, const std::string& payload_hash,
-                              std::chrono::milliseconds timeout) const {
+  http_request signed_request(const operation& op, const std::string& payload_hash, std::chrono::milliseconds timeout,
+                              const credentials& keys) const {
     s3::request to_sign;
     to_sign.method = op.method;
     to_sign.path = op.target.path;
@@ -804,7 +854,7 @@ class basic_client {
     signing_parameters parameters;
     parameters.region = config_.region;
     parameters.time = std::chrono::system_clock::now() + clock_offset_;
-    auto signature = sign(to_sign, config_.credentials, parameters);
+    auto signature = sign(to_sign, keys, parameters);
 
     http_request request;
     request.method = op.method;
@@ -823,7 +873,8 @@ class basic_client {
   }
 
   /// Sends `op` until an attempt gives a final response (returned, whatever
-  /// its status), retrying transient failures.
+  /// its status), retrying transient failures. With temporary credentials,
+  /// a 403 saying they expired gets them fetched anew and one more attempt.
   asio::awaitable<http_response> execute(const operation& op) {
     using asio::experimental::as_tuple;
     const auto started = std::chrono::steady_clock::now();
@@ -831,6 +882,7 @@ class basic_client {
     const auto payload_hash = op.upload ? op.upload_hash : sha256_hex(op.body);
     // A streamed transfer is bounded by the low-speed limit, not in time.
     const auto budget = streamed ? std::chrono::milliseconds(0) : options_.retry_budget;
+    bool credentials_renewed = false;
     for (unsigned attempt = 1;; ++attempt) {
       const auto elapsed =
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
@@ -840,7 +892,14 @@ class basic_client {
         const auto left = std::max(budget - elapsed, std::chrono::milliseconds(1));
         if (timeout.count() <= 0 || left < timeout) timeout = left;
       }
-      auto request = signed_request(op, payload_hash, timeout);
+      credentials fetched;
+      std::uint64_t serial = 0;
+      if (credentials_) {
+        fetched = co_await fetched_keys(op);
+        serial = credentials_->serial();
+      }
+      const auto& keys = credentials_ ? fetched : config_.credentials;
+      auto request = signed_request(op, payload_hash, timeout, keys);
       request.upload = op.upload;
       request.download_fd = op.download_fd;
       ++(counts_.*op.counter);
@@ -860,7 +919,14 @@ class basic_client {
       if (ec == asio::error::operation_aborted) {
         throw std::system_error(ec, "S3 " + op.label + ": cancelled");
       }
-      auto outcome = detail::classify_attempt(ec, response, config_.credentials);
+      auto outcome = detail::classify_attempt(ec, response, keys);
+      if (outcome.verdict == detail::attempt_verdict::done && credentials_ && !credentials_renewed &&
+          detail::is_expired_credentials(response)) {
+        credentials_renewed = true;
+        credentials_->reject(serial);
+        ++counts_.retries;
+        continue;
+      }
       if (outcome.verdict == detail::attempt_verdict::done) co_return std::move(response);
       if (outcome.verdict == detail::attempt_verdict::fail) {
         ++counts_.failures;
@@ -889,6 +955,7 @@ class basic_client {
   client_options options_;
   std::string prefix_;
   basic_http_client<Executor> http_;
+  std::unique_ptr<basic_credential_provider<Executor>> credentials_;  // none for fixed keys
   request_counts counts_{};
   std::chrono::milliseconds clock_offset_{0};
   detail::clock_estimate observed_clock_{};

@@ -389,4 +389,50 @@ inline std::optional<s3_error> parse_error_body(std::string_view body) noexcept 
   }
 }
 
+/// The `<Credentials>` of an STS AssumeRole* response, as given (the
+/// expiration is ISO-8601 text).
+struct sts_credentials {
+  std::string access_key_id{};      ///< `<AccessKeyId>`
+  std::string secret_access_key{};  ///< `<SecretAccessKey>`
+  std::string session_token{};      ///< `<SessionToken>`
+  std::string expiration{};         ///< `<Expiration>`, e.g. "2026-12-04T18:00:00Z"
+};
+
+/// Decodes an STS response such as AssumeRoleWithWebIdentity's:
+/// `<...Response><...Result><Credentials>` (any namespace). Throws
+/// std::system_error (std::errc::bad_message) saying what is wrong: not XML,
+/// an `<ErrorResponse>` (its Code and Message), or no Credentials or no key
+/// in them. Never shows the secret or the session token.
+inline sts_credentials parse_sts_credentials(std::string_view body) {
+  const auto fail = [](const std::string& what) {
+    return std::system_error(std::make_error_code(std::errc::bad_message), what);
+  };
+  pugi::xml_document document;
+  if (auto problem = detail::load_xml(document, body); !problem.empty()) throw fail(problem);
+  const auto root = document.document_element();
+  const auto text_of = [](const pugi::xml_node& parent, std::string_view name) {
+    std::string value;
+    const auto node = detail::first_child(parent, name);
+    if (node && !detail::element_text(node, value)) value.clear();
+    return value;
+  };
+  if (detail::local_name(root) == "ErrorResponse") {
+    const auto error = detail::first_child(root, "Error");
+    throw fail("STS error " + storewatch::detail::quote(text_of(error, "Code"), 64) + ": " +
+               storewatch::detail::quote(text_of(error, "Message"), 200));
+  }
+  pugi::xml_node result;
+  for (const auto child : root.children()) {
+    if (child.type() == pugi::node_element && detail::local_name(child).ends_with("Result")) result = child;
+  }
+  const auto node = detail::first_child(result, "Credentials");
+  if (!node) throw fail("no Credentials in the response (root element " + std::string(detail::local_name(root)) + ')');
+  sts_credentials credentials{text_of(node, "AccessKeyId"), text_of(node, "SecretAccessKey"),
+                              text_of(node, "SessionToken"), text_of(node, "Expiration")};
+  if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
+    throw fail("the Credentials lack an AccessKeyId or SecretAccessKey");
+  }
+  return credentials;
+}
+
 }  // namespace storewatch::s3
