@@ -95,9 +95,22 @@ struct s3_store_options {
 /// machines, may share one bucket. The store must outlive its pending
 /// operations.
 ///
+/// Retried requests are harmless: a repeated PUT stores the same bytes
+/// under the same name again, a repeated DELETE finds nothing, and a
+/// create's conditional PUT that meets 412 on a retry reads the object's
+/// metadata back and takes it as its own when an earlier attempt of that
+/// PUT stored it (`basic_client::put`), so a lost response never leaves a
+/// second, unannounced version.
+///
 /// What S3-compatible servers differ in: two store objects creating one
 /// path in one millisecond get distinct versions only where the server
-/// honours `If-None-Match: *` on PUT (AWS S3, MinIO); s3rver overwrites.
+/// honours `If-None-Match: *` on PUT (AWS S3, MinIO). The first create of a
+/// store object finds out (it stores the new version a second time with the
+/// condition: a 412 means honoured) and `conditional_writes()` tells. Where
+/// the condition is ignored (s3rver), such creates overwrite one another:
+/// one version survives and each announces it. That is accepted, not
+/// refused: it needs one user writing one path from two store objects in
+/// the same millisecond; use such a server for tests.
 template <class Executor = asio::any_io_executor>
 class basic_s3_store {
  public:
@@ -140,6 +153,9 @@ class basic_s3_store {
   /// `diagnostics` instead: another failure may replace this text before
   /// you read it.
   const std::string& last_error() const noexcept { return last_error_; }
+  /// Whether the server honours `If-None-Match: *` on PUT, as this store
+  /// object's first create found out; std::nullopt before one succeeded.
+  std::optional<bool> conditional_writes() const noexcept { return conditional_writes_; }
 
   /// As `basic_local_store::async_create_file`.
   template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
@@ -245,7 +261,9 @@ class basic_s3_store {
   /// Removes the journal records stamped more than `age` ago from every
   /// user's journal, leaving a floor marker so that a listener whose cursor
   /// is older gets a GAP event. Completes with the number of record objects
-  /// removed. Completion signature: `void(std::error_code, std::size_t)`.
+  /// removed. Costs per journal with old records one LIST page per 1000
+  /// objects, one PUT (the floor) and one DeleteObjects request per 1000
+  /// objects removed. Completion signature: `void(std::error_code, std::size_t)`.
   template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
   auto async_compact(std::chrono::seconds age, CompletionToken&& token = default_token{}) {
     return run<std::size_t>(nullptr, std::forward<CompletionToken>(token), true, &basic_s3_store::compact, age);
@@ -399,6 +417,11 @@ class basic_s3_store {
         const std::string body(bytes);
         while (!co_await client_->put(version_name(version), body, true)) rules::next_millisecond(step);
         change.on_failure([this, name = version_name(version)]() { return client_->remove(name); });
+        if (!conditional_writes_) {
+          // The probe: the same bytes again, under a new write mark.
+          const bool stored_again = co_await client_->put(version_name(version), body, true);
+          conditional_writes_ = !stored_again;
+        }
         recent_creates_[version.path] = version.timestamp_ms;
         break;
       }
@@ -542,11 +565,17 @@ class basic_s3_store {
       if (!older_records) continue;
       // The floor first: a reader that finds records missing also finds it.
       co_await client_->put(detail::floor_name(user, limit), "");
-      for (auto& name : old) {
-        const bool record = !name.ends_with(detail::floor_suffix);
-        co_await client_->remove(std::move(name));
-        removed += record ? 1 : 0;
+      const auto failed = co_await client_->remove_many(old);
+      if (!failed.empty()) {
+        throw std::system_error(make_error_code(errc::store_io_failed),
+                                "S3 DeleteObjects in " + detail::journal_folder(user) + ": " +
+                                    std::to_string(failed.size()) + " not deleted, first " +
+                                    storewatch::detail::quote(failed.front().key) + ": " +
+                                    detail::show_code(failed.front().code) + ' ' +
+                                    storewatch::detail::quote(failed.front().message));
       }
+      removed += static_cast<std::size_t>(std::count_if(
+          old.begin(), old.end(), [](const std::string& name) { return !name.ends_with(detail::floor_suffix); }));
     }
     co_return removed;
   }
@@ -637,6 +666,7 @@ class basic_s3_store {
   bool writing_ = false;
   std::deque<std::function<void()>> waiting_;
   std::map<std::string, std::int64_t> recent_creates_;  // path -> stamp of this object's newest version, while not past
+  std::optional<bool> conditional_writes_;               // see conditional_writes()
 };
 
 /// The S3 store on `asio::any_io_executor`.
