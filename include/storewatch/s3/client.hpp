@@ -447,18 +447,17 @@ class basic_client {
   /// and MinIO honour the condition; s3rver ignores it and overwrites
   /// (returning true). Returns true otherwise.
   ///
-  /// A conditional PUT carries metadata naming this call
-  /// (`x-amz-meta-storewatch-write`: a token unique to the call and the
-  /// body's SHA-256). On 412 the object is read back (HEAD): when it carries
-  /// that mark, an earlier attempt of this call stored it and its response
-  /// was lost, and the result is true. An unconditional PUT needs no mark:
-  /// repeating it stores the same bytes again.
-  asio::awaitable<bool> put(std::string name, std::string body, bool if_absent = false) {
+  /// A conditional PUT carries metadata naming this write
+  /// (`x-amz-meta-storewatch-write`: `mark`, by default a new
+  /// `new_write_mark(body)`). On 412 the object is read back (HEAD): when it
+  /// carries that mark, an earlier attempt of this call stored it and its
+  /// response was lost, and the result is true. An unconditional PUT needs
+  /// no mark: repeating it stores the same bytes again.
+  asio::awaitable<bool> put(std::string name, std::string body, bool if_absent = false, std::string mark = {}) {
     operation op = object_operation("PUT", name, &request_counts::put);
-    std::string mark;
     if (if_absent) {
       op.headers.emplace_back("If-None-Match", "*");
-      mark = write_token_ + '-' + std::to_string(++writes_) + '-' + sha256_hex(body);
+      if (mark.empty()) mark = new_write_mark(body);
       op.headers.emplace_back(std::string(detail::write_mark_header), mark);
     }
     op.body = std::move(body);
@@ -507,6 +506,20 @@ class basic_client {
       }
     }
     co_return failed;
+  }
+
+  /// A write mark for a conditional `put` of `body`: a token no other call
+  /// or client uses, and the body's SHA-256.
+  std::string new_write_mark(std::string_view body) {
+    return write_token_ + '-' + std::to_string(++writes_) + '-' + sha256_hex(body);
+  }
+
+  /// Deletes object `name` if it carries the write mark `mark` (HEAD, then
+  /// DELETE): puts back a conditional `put` that failed, whose attempts may
+  /// have stored it, and never another writer's object of that name.
+  asio::awaitable<void> remove_marked(std::string name, std::string mark) {
+    const bool ours = co_await marked(name, mark);  // awaited into a local: g++ 12 miscompiles it in the `if`
+    if (ours) co_await remove(name);
   }
 
   /// Deletes object `name`; a missing object is not an error (204 and 404

@@ -409,13 +409,32 @@ class basic_s3_store {
 
   // Makes the change `step` names (`bytes`: a new version's), to be undone
   // if `change` fails. Removing a version is not here: see delete_files.
+  // Each undo is registered before its request: a request that failed may
+  // still have been executed, its response lost.
   asio::awaitable<void> apply(transaction& change, rules::step& step, std::string_view bytes) {
     const auto& u = step.user;
     const auto& version = step.version;
     switch (step.what) {
       case rules::change::add_version: {
         const std::string body(bytes);
-        while (!co_await client_->put(version_name(version), body, true)) rules::next_millisecond(step);
+        for (bool stored = false; !stored;) {
+          std::string name = version_name(version);
+          std::string mark = client_->new_write_mark(body);
+          std::exception_ptr failure;
+          try {
+            stored = co_await client_->put(name, body, true, mark);
+          } catch (...) {
+            failure = std::current_exception();
+          }
+          if (failure) {
+            // Its object, if stored, carries its mark; another writer's may have the name.
+            change.on_failure([this, name = std::move(name), mark = std::move(mark)]() {
+              return client_->remove_marked(name, mark);
+            });
+            std::rethrow_exception(failure);
+          }
+          if (!stored) rules::next_millisecond(step);
+        }
         change.on_failure([this, name = version_name(version)]() { return client_->remove(name); });
         if (!conditional_writes_) {
           // The probe: the same bytes again, under a new write mark.
@@ -426,17 +445,17 @@ class basic_s3_store {
         break;
       }
       case rules::change::add_share:
-        co_await client_->put(grant_name(version, u), "");
         change.on_failure([this, u, version]() { return client_->remove(grant_name(version, u)); });
-        co_await client_->put(share_name(u, version), "");
+        co_await client_->put(grant_name(version, u), "");
         change.on_failure([this, u, version]() { return client_->remove(share_name(u, version)); });
+        co_await client_->put(share_name(u, version), "");
         break;
       case rules::change::remove_share:
-        co_await client_->remove(share_name(u, version));
         change.on_failure([this, u, version]() -> asio::awaitable<void> {
           co_await client_->put(grant_name(version, u), "");
           co_await client_->put(share_name(u, version), "");
         });
+        co_await client_->remove(share_name(u, version));
         co_await client_->remove(grant_name(version, u));
         break;
       case rules::change::none:
