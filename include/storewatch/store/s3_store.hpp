@@ -72,7 +72,10 @@ struct s3_store_options {
 /// An operation that fails puts back what it changed: the objects it wrote
 /// are removed, the share markers it removed are written again, and its
 /// journal records are removed (a listener may have read one meanwhile, as
-/// with `basic_local_store`). A delete writes its DELETE records first and
+/// with `basic_local_store`). That includes the request that failed, which
+/// the server may have executed with its response lost (a new version is
+/// removed only if it carries the create's write mark, never another
+/// writer's object of that name). A delete writes its DELETE records first and
 /// then removes the objects: if removing fails, the events are out and the
 /// versions still readable, and running the delete again finishes it.
 ///
