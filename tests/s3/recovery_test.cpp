@@ -127,7 +127,8 @@ TEST_CASE("the clock correction: from RequestTimeTooSkewed always, from another 
   const auto seconds = std::chrono::time_point_cast<std::chrono::seconds>(now);
   s3::http_response skewed;
   skewed.status = 403;
-  skewed.body = "<Error><Code>RequestTimeTooSkewed</Code><ServerTime>" + iso_time(seconds + 2h) + "</ServerTime></Error>";
+  skewed.body =
+      "<Error><Code>RequestTimeTooSkewed</Code><ServerTime>" + iso_time(seconds + 2h) + "</ServerTime></Error>";
   skewed.headers.emplace_back("date", http_date(seconds + 3h));  // ServerTime wins
   CHECK(s3::detail::clock_correction(skewed, now, 0ms) ==
         std::chrono::duration_cast<std::chrono::milliseconds>(seconds + 2h - now));
@@ -291,7 +292,8 @@ TEST_CASE("DeleteObjects: 1000 keys per request, quiet, Content-MD5, keys escape
                              Catch::Contains("<Object><Key>pre/fix/k0</Key></Object>") &&
                              Catch::Contains("<Key>pre/fix/k&amp;1</Key>") && Catch::Contains("<Key>pre/fix/k999<") &&
                              !Catch::Contains("<Key>pre/fix/k1000<"));
-  CHECK_THAT(server.requests()[1].body, Catch::Contains("<Key>pre/fix/k1000<") && Catch::Contains("<Key>pre/fix/k1999<"));
+  CHECK_THAT(server.requests()[1].body,
+             Catch::Contains("<Key>pre/fix/k1000<") && Catch::Contains("<Key>pre/fix/k1999<"));
   CHECK_THAT(server.requests()[2].body, Catch::Contains("<Key>pre/fix/k2499<"));
   CHECK(s3::detail::md5_base64("") == "1B2M2Y8AsgTpgAmY7PhCfg==");
 

@@ -72,9 +72,11 @@ struct request_counts {
   std::uint64_t remove = 0;    ///< DELETE object requests
   std::uint64_t head = 0;      ///< HEAD object requests
   std::uint64_t list = 0;      ///< ListObjectsV2 requests
-  std::uint64_t remove_batches = 0;  ///< DeleteObjects requests (`remove_many`)
   std::uint64_t retries = 0;   ///< attempts that were retries
   std::uint64_t failures = 0;  ///< operations that threw (cancellation not counted)
+  /// DeleteObjects requests (`remove_many`); last, so that aggregate
+  /// initialisers keep their meaning.
+  std::uint64_t remove_batches = 0;
 };
 
 namespace detail {
