@@ -8,6 +8,9 @@
 #                                          hide a failed start from `set -e`)
 #   scripts/s3-server.sh stop              stop it (by its PID) and remove its data
 #   scripts/s3-server.sh env               print the `export` lines again
+#   scripts/s3-server.sh node              print the Node.js it runs s3rver with (a
+#                                          system node >= 20, else one it fetches with
+#                                          npm into STOREWATCH_NODE_DIR, default build/node)
 #
 # Settings (environment):
 #   STOREWATCH_S3_PORT       port to listen on; unset: 4568, or a free port if 4568
@@ -50,7 +53,7 @@ die() {
 say() { echo "s3-server: $*" >&2; }
 
 usage() {
-  echo "usage: scripts/s3-server.sh start|stop|env" >&2
+  echo "usage: scripts/s3-server.sh start|stop|env|node" >&2
   exit 2
 }
 
@@ -90,12 +93,45 @@ external_store() {
   [[ -n ${STOREWATCH_S3_ENDPOINT:-} && -z ${STOREWATCH_S3_LOCAL_SERVER:-} ]]
 }
 
-check_node() {
-  command -v node >/dev/null || die "node not found: Node.js >= 20 is needed (s3rver 4.0.4 requires it; Debian 12's own nodejs is 18)"
-  command -v npm >/dev/null || die "npm not found: install npm for node $(node --version)"
+# Where a Node.js 20 fetched from the npm registry lives, when the system's node
+# is older (Debian 12's own nodejs is 18; s3rver 4.0.4 needs 20 or later).
+node_dir=${STOREWATCH_NODE_DIR:-$root/build/node}
+node_package=node@20
+
+# The major version of the node program $1, or nothing if it does not run.
+node_major() {
+  "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null
+}
+
+# Puts a Node.js >= 20 first on PATH: the system's if it is new enough, else
+# the one in $node_dir, fetched there with npm (the `node` package of the npm
+# registry, which brings the matching prebuilt binary as another package).
+ensure_node() {
   local major
-  major=$(node -p 'process.versions.node.split(".")[0]')
-  ((major >= 20)) || die "node $(node --version) is too old: s3rver 4.0.4 needs Node.js >= 20"
+  if command -v node >/dev/null; then
+    major=$(node_major node)
+    [[ -n $major ]] && ((major >= 20)) && return 0
+  fi
+  local fetched=$node_dir/node_modules/.bin/node
+  if [[ ! -x $fetched ]] || ! major=$(node_major "$fetched") || ((${major:-0} < 20)); then
+    command -v npm >/dev/null ||
+      die "Node.js >= 20 is needed (s3rver 4.0.4 requires it) and neither it nor npm is here: run scripts/setup.sh (it installs Debian's nodejs and npm)"
+    say "node is $(node --version 2>/dev/null || echo missing); fetching $node_package from the npm registry into $node_dir"
+    mkdir -p "$node_dir"
+    if ! npm install --prefix "$node_dir" --no-audit --no-fund --no-save --loglevel=error "$node_package" >"$node_dir/npm.log" 2>&1; then
+      cat "$node_dir/npm.log" >&2
+      die "npm could not install $node_package into $node_dir (log above)"
+    fi
+    major=$(node_major "$fetched")
+    [[ -n $major ]] && ((major >= 20)) || die "$fetched is not a working Node.js >= 20 (see $node_dir/npm.log)"
+  fi
+  PATH=$node_dir/node_modules/.bin:$PATH
+  export PATH
+}
+
+check_node() {
+  ensure_node
+  command -v npm >/dev/null || die "npm not found: install npm for node $(node --version)"
 }
 
 install_server() {
@@ -258,6 +294,10 @@ case ${1:-} in
     running_pid >/dev/null || die "not running; run 'scripts/s3-server.sh start'"
     bucket=$(<"$bucket_file")
     print_env "$(<"$port_file")"
+    ;;
+  node)
+    ensure_node
+    command -v node
     ;;
   *) usage ;;
 esac

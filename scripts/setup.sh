@@ -17,9 +17,17 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The packaging tests: pkg-config, the Conan recipe's stand-in run and
   # lint, and the API reference (docs/Doxyfile).
   packages+=(pkgconf python3 pyflakes3 doxygen)
+  # The reference S3 client of tests/s3/parity_test.cpp (/usr/bin/aws, awscli 2.x),
+  # and the openssl command that makes tests/s3/ca_bundle_test.cpp's private CA.
+  packages+=(awscli openssl)
   # The baseline of benchmarks/wakeup_latency, and a peer figure in
   # benchmarks/directory_scan.
   packages+=(inotify-tools python3-watchdog)
+  # The S3 tests' server, s3rver, runs on Node.js >= 20: Debian's nodejs (18)
+  # and npm are enough, as scripts/s3-server.sh then fetches Node.js 20 from
+  # the npm registry. A node already here (20 from elsewhere) is kept.
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()

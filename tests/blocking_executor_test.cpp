@@ -305,3 +305,89 @@ TEST_CASE("diagnostics: two pending operations that fail at different files and 
   CHECK(first.message().empty());
   pool.join();
 }
+
+namespace {
+
+/// A memory source of `count` CREATE events in epoch "e1", and a listener's
+/// options with a checkpoint file saved on a pool, polling only when woken.
+struct checkpointed_source {
+  explicit checkpointed_source(int count) {
+    for (int i = 0; i < count; ++i) ids.push_back(source.publish("CREATE", "f" + std::to_string(i)));
+    options.poller.poll_interval = 1h;
+    options.checkpoint = file;
+    options.blocking_executor = pool.get_executor();
+  }
+
+  temp_dir dir;
+  std::filesystem::path file = dir.path() / "bob.checkpoint";
+  asio::io_context io;
+  asio::thread_pool pool{2};
+  memory_source source{io.get_executor(), {.epoch = "e1"}};
+  std::vector<std::string> ids;
+  listener_options options;
+};
+
+}  // namespace
+
+TEST_CASE("blocking executor: a listener's checkpoint saves run on the pool, delivery goes on while one is held, "
+          "and stop() ends delivery only after the last state is written") {
+  checkpointed_source setup(40);
+  auto& [dir, file, io, pool, source, ids, options] = setup;
+  options.poller.batch_size = 8;
+  options.checkpoint_every = 4;
+  std::vector<std::string> errors;
+  options.on_error = [&](std::error_code, std::string_view what) { errors.emplace_back(what); };
+  event_listener listener(io.get_executor(), source, options);
+  std::vector<std::string> got;
+  listener.add_event_listener([&](const event& e) { got.push_back(e.id); });
+  listener.start();  // its first save (a new file) is start()'s own, on this thread
+
+  // The next save's fsync is held on the pool: all 40 events still arrive.
+  held_call fsync(fault_call::fsync, dir.path().string());
+  REQUIRE(run_until(io, [&] { return got.size() == ids.size() && fsync.held(); }));
+  CHECK(got == ids);
+  CHECK(fsync.thread() != std::this_thread::get_id());
+  CHECK(load_checkpoint(file)->cursor.empty());  // only start()'s save is written so far
+
+  // Stopping waits for the held save, then writes the last state.
+  listener.stop();
+  io.poll();
+  CHECK(listener.running());
+  fsync.release();
+  run_to_idle(io);
+  CHECK_FALSE(listener.running());
+  CHECK(fsync.released_in_time());
+  CHECK(errors.empty());
+  REQUIRE(listener.saved_checkpoint());
+  CHECK(listener.saved_checkpoint()->unsaved() == 0);
+  const auto saved = *load_checkpoint(file);
+  CHECK(saved.cursor == "e1:40");
+  CHECK(saved.delivered_ids.empty());
+  pool.join();
+}
+
+TEST_CASE("blocking executor: a checkpoint save that fails on the pool is reported naming the file, and the next "
+          "save writes the state") {
+  checkpointed_source setup(12);
+  auto& [dir, file, io, pool, source, ids, options] = setup;
+  std::vector<std::pair<std::error_code, std::string>> errors;
+  options.on_error = [&](std::error_code ec, std::string_view what) { errors.emplace_back(ec, what); };
+  event_listener listener(io.get_executor(), source, options);
+  std::vector<std::string> got;
+  listener.add_event_listener([&](const event& e) { got.push_back(e.id); });
+  listener.start();
+  {
+    fault_plan faults;
+    faults.fail(fault_call::fsync, dir.path().string(), EIO);
+    REQUIRE(run_until(io, [&] { return got.size() == ids.size() && !errors.empty(); }));
+  }
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].first == errc::checkpoint_failed);
+  CHECK(errors[0].second.find(file.string()) != std::string::npos);
+
+  listener.stop();
+  run_to_idle(io);
+  CHECK(errors.size() == 1);
+  CHECK(load_checkpoint(file)->cursor == "e1:12");
+  pool.join();
+}

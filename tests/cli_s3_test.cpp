@@ -6,11 +6,15 @@
 // of its own environment. Each test case has a fresh key prefix.
 #include "common/cli_run.hpp"
 #include "common/fixture.hpp"
+#include "s3/common/proxy.hpp"
 #include "s3/common/server.hpp"
 
 #include "time_text.hpp"
 
 #include <csignal>
+#include <thread>
+
+#include <unistd.h>
 #include <iterator>
 #include <map>
 #include <random>
@@ -52,7 +56,12 @@ struct s3_location {
                                  "AWS_REGION=" + config.region,
                                  "AWS_DEFAULT_REGION=",
                                  "AWS_ENDPOINT_URL=",
-                                 "AWS_ENDPOINT_URL_S3="};
+                                 "AWS_ENDPOINT_URL_S3=",
+                                 // Nothing from the user's ~/.aws: the keys above.
+                                 "AWS_PROFILE=",
+                                 "AWS_DEFAULT_PROFILE=",
+                                 "AWS_CONFIG_FILE=" + (dir.path() / "no-aws-config").string(),
+                                 "AWS_SHARED_CREDENTIALS_FILE=" + (dir.path() / "no-aws-credentials").string()};
     const auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
     for (const auto& change : changes) {
       std::erase_if(all, [&](const std::string& entry) { return name_of(entry) == name_of(change); });
@@ -357,6 +366,19 @@ TEST_CASE("s3: a malformed s3:// URL or endpoint is a usage error naming the arg
       run(root, store.as("alice222", {"ls"}), std::nullopt, store.env({"AWS_ENDPOINT_URL=not a url"}));
   INFO("stderr: " << overridden.err);
   CHECK(overridden.status == 0);
+
+  // The other S3 options: named when wrong, for S3 stores only, one addressing style.
+  check_usage_error(root, store.as("alice222", {"--region", "eu/west", "ls"}), {"--region"}, env);
+  check_usage_error(root, store.as("alice222", {"--profile", "nobody", "ls"}), {"--profile", "nobody"}, env);
+  check_usage_error(root, store.as("alice222", {"--virtual-hosted", "ls"}), {"virtual-hosted"}, env);
+  check_usage_error(root, store.as("alice222", {"--path-style", "--virtual-hosted", "ls"}), {"--path-style"}, env);
+  for (const std::string option : {"--region", "--profile"}) {
+    check_usage_error(root, {"--store", root.string(), option, "x", "--user", "alice222", "ls"}, {option}, env);
+  }
+  check_usage_error(root, {"--store", root.string(), "--path-style", "--user", "alice222", "ls"}, {"--path-style"},
+                    env);
+  CHECK(run(root, store.as("alice222", {"--path-style", "--region", "eu-west-1", "ls"}), std::nullopt, env).status ==
+        0);
 }
 
 TEST_CASE("s3: stats prints a line per user with event counts, writers, bytes and times", "[cli][s3][stats]") {
@@ -395,4 +417,63 @@ TEST_CASE("s3: stats prints a line per user with event counts, writers, bytes an
     CHECK(*oldest <= *newest);
   }
   CHECK(rows["total"][2] == std::to_string(bytes));
+}
+
+TEST_CASE("s3: credentials from an AWS_PROFILE profile in ~/.aws, path style for a host name that is not AWS's",
+          "[cli][s3]") {
+  const s3_location store;
+  // The machine's own host name, which resolves to an address of this
+  // machine (loopback here; a container's address elsewhere). s3rver listens
+  // on 127.0.0.1 only, so a TCP proxy on that address forwards to it.
+  char name[256] = {};
+  REQUIRE(::gethostname(name, sizeof name - 1) == 0);
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  const auto found = resolver.resolve(asio::ip::tcp::v4(), name, "");
+  REQUIRE(!found.empty());
+  INFO("host name " << name << " resolves to " << found.begin()->endpoint().address().to_string());
+  const asio::ip::tcp::endpoint s3rver(asio::ip::make_address(store.config.endpoint.host), store.config.endpoint.port);
+  s3::test::tcp_proxy proxy(io, s3rver, found.begin()->endpoint().address());
+  const auto endpoint = "http://" + std::string(name) + ':' + std::to_string(proxy.port());
+
+  // The keys only in ~/.aws/credentials, under the profile AWS_PROFILE names.
+  const auto home = store.dir.path() / "home";
+  std::filesystem::create_directories(home / ".aws");
+  write_file(home / ".aws" / "credentials", "[ci-profile]\naws_access_key_id = " + store.config.credentials.access_key_id +
+                                                "\naws_secret_access_key = " +
+                                                store.config.credentials.secret_access_key + "\n");
+  const auto env = store.env({"HOME=" + home.string(), "AWS_PROFILE=ci-profile", "AWS_ACCESS_KEY_ID=",
+                              "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_CONFIG_FILE=",
+                              "AWS_SHARED_CREDENTIALS_FILE=", "AWS_EC2_METADATA_DISABLED=true"});
+  // The proxy runs while the tool does.
+  const auto tool = [&](const std::vector<std::string>& args) {
+    auto guard = asio::make_work_guard(io);
+    std::thread serving([&] { io.run(); });
+    auto result = run(store.dir.path(), args, std::string("from the profile\n"), env);
+    guard.reset();
+    io.stop();
+    serving.join();
+    io.restart();
+    return result;
+  };
+  const std::vector<std::string> where{"--store", store.url(), "--endpoint", endpoint, "--user", "alice222"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), where.begin(), where.end());
+    return args;
+  };
+  const auto created = tool(with({"create", "profile.txt", "-"}));
+  INFO("stderr: " << created.err);
+  REQUIRE(created.status == 0);
+  CHECK(one_line(created.out));
+  const auto listed = tool(with({"ls"}));
+  CHECK(listed.status == 0);
+  CHECK(listed.out == created.out);
+  CHECK(proxy.accepted() > 0);
+
+  // A profile that is not there is a usage error naming it.
+  const auto missing = run(store.dir.path(), with({"ls"}), std::nullopt,
+                           store.env({"HOME=" + home.string(), "AWS_PROFILE=nobody", "AWS_ACCESS_KEY_ID=",
+                                      "AWS_SECRET_ACCESS_KEY=", "AWS_CONFIG_FILE=", "AWS_SHARED_CREDENTIALS_FILE="}));
+  CHECK(missing.status == 2);
+  CHECK_THAT(missing.err, Contains("AWS_PROFILE: the profile \"nobody\" is not in"));
 }

@@ -1161,6 +1161,22 @@ TEST_CASE("create streams its input up to --max-size (default 64 MiB) and refuse
   CHECK_THAT(stored[0], StartsWith("one.bin"));
 }
 
+TEST_CASE("create streams a regular FILE whatever --max-size says", "[cli][files]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  std::string bytes;
+  for (int i = 0; bytes.size() < 200 * 1024; ++i) bytes += std::to_string(i) + ' ';
+  const auto input = dir.path() / "input.bin";
+  std::ofstream(input, std::ios::binary) << bytes;
+  const auto created =
+      split_lines(run_ok(root, {"--user", "alice222", "create", "big.bin", input.string(), "--max-size", "1K"}));
+  REQUIRE(created.size() == 1);
+  CHECK(run_ok(root, {"--user", "alice222", "cat", created[0]}) == bytes);
+  const auto missing = run(root, {"--user", "alice222", "create", "none.bin", (dir.path() / "missing").string()});
+  CHECK(missing.status == 1);
+  CHECK_THAT(missing.err, Contains("does not exist"));
+}
+
 TEST_CASE("options: help names each value, numbers are plain decimals, contradictions are usage errors",
           "[cli][errors]") {
   temp_dir dir;

@@ -6,8 +6,12 @@
 #include "common/fixture.hpp"
 #include "common/store.hpp"
 #include "common/store_kinds.hpp"
+#include "support/text.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -555,3 +559,59 @@ TEST_CASE("events() with an event_listener: bob receives alice's SHARE then DELE
   CHECK_FALSE(listener.running());
 }
 
+
+TEST_CASE("create_file_from and read_file_to: a file in, the same bytes out, the version and event of create_file") {
+  kind_type kind;
+  temp_dir files;
+  auto alice = kind.open("alice222");
+  auto bob = kind.open("bob123");
+  auto alice_journal = kind.journal(alice);
+  std::string bytes;
+  for (std::uint64_t i = 0; bytes.size() < 300 * 1024; ++i) bytes += std::to_string(i * 7919) + '\n';
+  const auto write = [](const std::filesystem::path& file, const std::string& text) {
+    std::ofstream(file, std::ios::binary) << text;
+  };
+  write(files.path() / "in.bin", bytes);
+
+  const auto before = now_ms();
+  const auto v = alice.create_file_from("docs/big.bin", files.path() / "in.bin");
+  CHECK(v.path == "docs/big.bin");
+  CHECK(v.user == "alice222");
+  CHECK(v.created_at() >= before);
+  const auto got = alice_journal.take();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].name == "CREATE");
+  CHECK(got[0].path() == v);
+  CHECK(alice.read_file(v) == bytes);
+
+  // Into a file that exists: replaced, with nothing left beside it.
+  const auto out = files.path() / "out.bin";
+  write(out, "an older and longer text than nothing");
+  CHECK(alice.read_file_to(v, out) == bytes.size());
+  CHECK(test_support::read_text(out) == bytes);
+  CHECK_FALSE(std::filesystem::exists(files.path() / "out.bin.storewatch-part"));
+  // An empty version reads as an empty file.
+  write(files.path() / "empty.bin", "");
+  const auto empty = alice.create_file_from("docs/empty.bin", files.path() / "empty.bin");
+  CHECK(alice.read_file_to(empty, out) == 0);
+  CHECK(test_support::read_text(out).empty());
+
+  SECTION("a reader without the right, or a missing version: denied, the destination as it was") {
+    const auto kept = files.path() / "kept.bin";
+    write(kept, "kept");
+    CHECK(failure_of([&] { bob.read_file_to(v, kept); }).code == errc::permission_denied);
+    versioned_path missing = v;
+    missing.timestamp_ms += 12345;
+    CHECK(failure_of([&] { alice.read_file_to(missing, kept); }).code == errc::permission_denied);
+    CHECK(test_support::read_text(kept) == "kept");
+    CHECK_FALSE(std::filesystem::exists(files.path() / "kept.bin.storewatch-part"));
+  }
+
+  SECTION("a source that does not exist: store_io_failed, nothing stored, no event") {
+    const auto f = failure_of([&] { alice.create_file_from("docs/none.bin", files.path() / "missing.bin"); });
+    CHECK(f.code == errc::store_io_failed);
+    CHECK_THAT(f.what, Catch::Contains("missing.bin"));
+    CHECK(texts_of(alice.list_files("docs", true)) == std::vector<std::string>{text(v), text(empty)});
+    CHECK(alice_journal.take().size() == 1);  // the empty file's CREATE only
+  }
+}

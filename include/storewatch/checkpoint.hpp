@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -78,6 +79,16 @@ inline std::optional<checkpoint_state> load_checkpoint(const std::filesystem::pa
   return decode_checkpoint(*text, "checkpoint " + file.string());
 }
 
+/// Writes `state` to checkpoint `file` durably (temporary file, fsync,
+/// rename), as `checkpoint::save` does, without the checkpoint object: for a
+/// save made elsewhere (say, on another thread) from a copy of its state.
+/// The caller must hold the checkpoint's lock and make one such write at a
+/// time. Throws `std::system_error` with `errc::checkpoint_failed`, naming
+/// the file and the failed step.
+inline void write_checkpoint(const std::filesystem::path& file, const checkpoint_state& state) {
+  detail::write_file_atomically(file, encode_checkpoint(state), errc::checkpoint_failed, "checkpoint");
+}
+
 /// A checkpoint kept in a file, owned by one listener at a time.
 ///
 /// Loading happens in the constructor, which also locks the checkpoint
@@ -141,8 +152,16 @@ class checkpoint {
   /// Writes the state durably. Throws `std::system_error` with
   /// `errc::checkpoint_failed`, naming the file and the failed step.
   void save() {
-    detail::write_file_atomically(file_, encode_checkpoint(state_), errc::checkpoint_failed, "checkpoint");
+    write_checkpoint(file_, state_);
     unsaved_ = 0;
+    exists_ = true;
+  }
+
+  /// Notes that a copy of the state, taken when `unsaved()` was `changes`,
+  /// has been written with `write_checkpoint`: the changes recorded since
+  /// the copy stay unsaved.
+  void saved(std::size_t changes) noexcept {
+    unsaved_ -= std::min(changes, unsaved_);
     exists_ = true;
   }
 

@@ -5,6 +5,7 @@
 #include <storewatch/checkpoint.hpp>
 #include <storewatch/detail/checkpoint_cadence.hpp>
 #include <storewatch/detail/config.hpp>
+#include <storewatch/detail/post.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 #include <storewatch/poller.hpp>
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <exception>
@@ -64,6 +66,15 @@ struct listener_options {
   /// after `stop()`. After a crash, at most this many events can be
   /// delivered again.
   std::size_t checkpoint_every = 256;
+  /// Where checkpoint saves (a file write and fsyncs) run: an executor you
+  /// own, say an `asio::thread_pool`'s, so that the listener's executor goes
+  /// on delivering events and serving other work meanwhile. Saves then run
+  /// in the background, one at a time, each of the state as it was when it
+  /// began; delivery after `stop()` ends once the last one is written. Empty
+  /// (the default): saves run on the listener's executor, which waits for
+  /// them. Either way the first save of a new checkpoint file, in `start()`,
+  /// is made by `start()` itself.
+  asio::any_io_executor blocking_executor{};
   /// Where errors go (poll failures, skipped bad input, handler exceptions,
   /// checkpoint failures); empty means one line on stderr each.
   error_handler on_error{};
@@ -77,8 +88,9 @@ struct listener_options {
 /// included); the change applies from the next event. `add_event_listener`,
 /// `remove_event_listener`, `remove_all_event_listeners`, `listener_count`
 /// and `stats` may be called from any thread; `start`, `stop`, `running` and
-/// `saved_checkpoint` on the listener's executor. The poll loop, delivery
-/// and checkpoint saves (blocking, with fsync) run on that executor too.
+/// `saved_checkpoint` on the listener's executor. The poll loop and
+/// delivery run on that executor too, and so do checkpoint saves (blocking,
+/// with fsync) unless `listener_options::blocking_executor` names another.
 ///
 /// Keep the listener alive until its stop has run through: `running()`
 /// turns false when delivery ends, possibly before the poll loop has; an
@@ -103,7 +115,7 @@ class basic_event_listener {
   /// not a checkpoint (`errc::invalid_cursor`).
   template <event_source Source>
   basic_event_listener(const executor_type& executor, Source& source, listener_options options = {})
-      : options_(std::move(options)), stream_(executor, options_.capacity) {
+      : options_(std::move(options)), stream_(executor, options_.capacity), saves_done_(executor) {
     if (!options_.on_error) options_.on_error = print_error;
     options_.poller.on_error = options_.on_error;
     if (options_.checkpoint) checkpoint_.emplace(*options_.checkpoint);
@@ -281,13 +293,55 @@ class basic_event_listener {
                                                 detail::quote(e.data) + " (id " + e.id + "): " + std::string(what));
   }
 
+  /// Saves the checkpoint: here and now, or, with a blocking executor, in
+  /// the background (a save asked for while one is under way follows it).
   void save_checkpoint() {
+    if (options_.blocking_executor) {
+      if (save_in_flight_) {
+        save_wanted_ = true;
+      } else {
+        start_background_save();
+      }
+      return;
+    }
     try {
       checkpoint_->save();
     } catch (const std::system_error& error) {
       options_.on_error(error.code(), error.what());
     } catch (const std::exception& error) {
       options_.on_error(errc::checkpoint_failed, error.what());
+    }
+  }
+
+  /// Writes a copy of the state on the blocking executor; the completion
+  /// comes back to the listener's executor.
+  void start_background_save() {
+    save_in_flight_ = true;
+    save_wanted_ = false;
+    const auto changes = checkpoint_->unsaved();
+    detail::async_blocking_call<bool>(
+        stream_.get_executor(), options_.blocking_executor, detail::error_account(save_error_),
+        [file = checkpoint_->file(), state = checkpoint_->state()] {
+          write_checkpoint(file, state);
+          return true;
+        },
+        [this, changes](std::error_code ec, bool) {
+          save_in_flight_ = false;
+          if (ec) {
+            options_.on_error(ec, save_error_);
+          } else {
+            checkpoint_->saved(changes);
+          }
+          if (save_wanted_) start_background_save();
+          saves_done_.cancel();
+        });
+  }
+
+  /// Waits until no background save is under way.
+  asio::awaitable<void> saves_finished() {
+    while (save_in_flight_) {
+      saves_done_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await saves_done_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
     }
   }
 
@@ -318,13 +372,20 @@ class basic_event_listener {
         if (cadence.save_after_delivery(checkpoint_->unsaved(), !stream_.ready())) save_checkpoint();
       }
     }
-    if (checkpoint_ && cadence.save_at_end(checkpoint_->unsaved())) save_checkpoint();
+    if (checkpoint_) {
+      co_await saves_finished();
+      if (cadence.save_at_end(checkpoint_->unsaved())) save_checkpoint();
+      co_await saves_finished();
+    }
     poller_->stop();
     running_ = false;
   }
 
   listener_options options_;
   basic_event_stream<Executor> stream_;
+  // Cancelled when a background checkpoint save completes.
+  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, Executor>
+      saves_done_;
   std::optional<checkpoint> checkpoint_;
   std::unique_ptr<poller_handle> poller_;
   mutable std::mutex handlers_mutex_;
@@ -334,6 +395,9 @@ class basic_event_listener {
   bool started_ = false;
   bool running_ = false;
   bool stopping_ = false;
+  bool save_in_flight_ = false;  // a background checkpoint save is under way
+  bool save_wanted_ = false;     // another is to follow it
+  std::string save_error_;       // the failed background save's message
 };
 
 /// The listener on `asio::any_io_executor`.

@@ -15,6 +15,7 @@
 #include <storewatch/storewatch.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -81,6 +82,14 @@ class test_store {
 
   versioned_path create_file(std::string path, std::string bytes) {
     return run<versioned_path>([&](auto h) { store_->async_create_file(std::move(path), std::move(bytes), std::move(h)); });
+  }
+  versioned_path create_file_from(std::string path, std::filesystem::path source) {
+    return run<versioned_path>(
+        [&](auto h) { store_->async_create_file_from(std::move(path), std::move(source), std::move(h)); });
+  }
+  std::uint64_t read_file_to(versioned_path version, std::filesystem::path destination) {
+    return run<std::uint64_t>(
+        [&](auto h) { store_->async_read_file_to(std::move(version), std::move(destination), std::move(h)); });
   }
   versions share_files(selection which, std::vector<std::string> users, bool share) {
     return run<versions>([&](auto h) {

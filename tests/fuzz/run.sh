@@ -29,7 +29,7 @@ shift $(($# > 0 ? 1 : 0))
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$repo/build/fuzz
 all_targets=(fuzz_versioned_path fuzz_event_json fuzz_journal_record fuzz_journal_cursor fuzz_journal_scan fuzz_checkpoint
-             fuzz_time fuzz_cli fuzz_s3_listing)
+             fuzz_time fuzz_cli fuzz_s3_listing fuzz_aws_ini)
 targets=("$@")
 ((${#targets[@]} == 0)) && targets=("${all_targets[@]}")
 for target in "${targets[@]}"; do

@@ -2,6 +2,10 @@
 // addressing style, request targets, the environment, and that no error
 // shows a credential.
 #include <storewatch/s3/config.hpp>
+#include <storewatch/store/s3_store.hpp>
+
+#include "s3/common/messages.hpp"
+#include "s3/common/server.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -49,16 +53,7 @@ class environment_guard {
   std::map<std::string, std::string> saved_;
 };
 
-/// The message of the std::invalid_argument `call` throws.
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  FAIL("no std::invalid_argument");
-  return {};
-}
+using storewatch::s3::test::error_of;
 
 s3::config local_config(std::string endpoint_url = "http://127.0.0.1:9000") {
   s3::config c;
@@ -131,13 +126,17 @@ TEST_CASE("an endpoint URL's user part is rejected without being shown") {
   CHECK(message.find("admin") == std::string::npos);
 }
 
-TEST_CASE("automatic addressing is path-style for IP addresses and localhost") {
+TEST_CASE("automatic addressing is virtual-hosted on AWS and path-style elsewhere") {
   const std::vector<std::pair<std::string, s3::addressing_style>> cases{
       {"http://127.0.0.1:9000", s3::addressing_style::path},
       {"http://[::1]:9000", s3::addressing_style::path},
       {"http://localhost:4568", s3::addressing_style::path},
       {"https://s3.eu-west-1.amazonaws.com", s3::addressing_style::virtual_hosted},
-      {"http://minio.internal:9000", s3::addressing_style::virtual_hosted},
+      {"https://S3.cn-north-1.AmazonAWS.com.cn", s3::addressing_style::virtual_hosted},
+      {"http://minio.internal:9000", s3::addressing_style::path},
+      {"http://minio:9000", s3::addressing_style::path},
+      {"https://storage.googleapis.com", s3::addressing_style::path},
+      {"https://amazonaws.com.example.org", s3::addressing_style::path},
   };
   for (const auto& [url, style] : cases) {
     INFO(url);
@@ -190,6 +189,8 @@ TEST_CASE("request targets follow the addressing style") {
   CHECK(target.path == "/bucket/logs/a b.txt");
 
   c = local_config("http://minio.internal:9000");
+  CHECK(s3::object_target(c, "k").host == "minio.internal:9000");
+  c.addressing = s3::addressing_style::virtual_hosted;
   target = s3::object_target(c, "k");
   CHECK(target.host == "bucket.minio.internal:9000");
   CHECK(target.path == "/k");
@@ -357,4 +358,47 @@ TEST_CASE("environment errors name the variable and never show a credential") {
   // A bad store URL is reported as such, whatever the environment holds.
   environment_guard environment;
   CHECK(error_of([] { s3::config_from_environment("s3://Bad_Bucket"); }).starts_with("store URL: "));
+}
+
+TEST_CASE("keys over S3's 1,024 bytes: refused by object_target, and by s3_store at create naming the path") {
+  auto c = local_config();
+  CHECK_NOTHROW(s3::object_target(c, std::string(s3::max_key_bytes, 'k')));
+  CHECK(error_of([&] { s3::object_target(c, std::string(s3::max_key_bytes + 1, 'k')); })
+            .find("is 1025 bytes; S3 allows at most 1024") != std::string::npos);
+
+  asio::io_context io;
+  s3::test::scripted_http_server server(io, [](const auto&, std::size_t) {
+    return s3::test::scripted_reply::respond(500);
+  });
+  c = local_config(server.url(""));
+  c.prefix = std::string(100, 'p');
+  s3::s3_store_options options;
+  options.client.max_attempts = 1;
+  s3::s3_store store(io.get_executor(), c, "alice", options);
+  // prefix/ + shares/<64-byte grantee>/alice/<path>✹alice_<13 digits>: 1024 bytes with a path of 823.
+  const auto path_of = [](std::size_t bytes) {
+    std::string path;
+    while (path.size() + 151 < bytes) path += std::string(150, 'd') + '/';
+    return path + std::string(bytes - path.size(), 'f');
+  };
+  const auto create = [&](const std::string& path) {
+    std::error_code result;
+    bool done = false;
+    store.async_create_file(path, "x", [&](std::error_code ec, storewatch::versioned_path) {
+      result = ec;
+      done = true;
+    });
+    io.restart();
+    while (!done && io.run_one() > 0) {
+    }
+    REQUIRE(done);
+    return result;
+  };
+  CHECK(create(path_of(824)) == storewatch::errc::invalid_path);
+  CHECK(store.last_error().starts_with("invalid path \"" + path_of(824).substr(0, 20)));
+  CHECK(store.last_error().find("would be up to 1025 bytes under the key prefix") != std::string::npos);
+  CHECK(server.requests().empty());
+  // One byte shorter fits: the store goes on to the server (which fails it).
+  CHECK(create(path_of(823)) == storewatch::errc::store_io_failed);
+  CHECK(!server.requests().empty());
 }

@@ -6,17 +6,24 @@
 
 #include "common/fixture.hpp"
 #include "s3/common/server.hpp"
+#include "support/text.hpp"
+
+#include <storewatch/detail/files.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <fcntl.h>
 
 namespace {
 
@@ -412,4 +419,77 @@ TEST_CASE("transfers to an IP address or a resolve entry start no thread") {
   CHECK(before == 1);
 #endif
 #endif
+}
+
+TEST_CASE("streamed bodies: a file range goes up with its length, a 2xx body goes to a file, an error body to memory") {
+  asio::io_context io;
+  scripted_http_server server(io, [](const recorded_request& r, std::size_t) {
+    return r.target == "/missing" ? scripted_reply::respond(404, "<Error><Code>NoSuchKey</Code></Error>")
+                                  : scripted_reply::respond(200, "downloaded bytes");
+  });
+  storewatch::test::temp_dir files;
+  const auto write = [](const std::filesystem::path& file, const std::string& text) {
+    std::ofstream(file, std::ios::binary) << text;
+  };
+  write(files.path() / "up.bin", "0123456789abcdef");
+  write(files.path() / "down.bin", "previous content, longer than the body");
+  const storewatch::detail::unique_fd up(::open((files.path() / "up.bin").c_str(), O_RDONLY | O_CLOEXEC));
+  const storewatch::detail::unique_fd down(::open((files.path() / "down.bin").c_str(), O_WRONLY | O_CLOEXEC));
+  REQUIRE((up && down));
+  s3::http_client client(io.get_executor());
+
+  auto put = get(server.url("/up"));
+  put.method = "PUT";
+  put.body = "ignored";
+  put.upload = s3::http_body_source{up.get(), 4, 8};
+  outcome sent;
+  client.async_perform(put, record(sent));
+  REQUIRE(run_until(io, [&] { return sent.done; }));
+  CHECK_FALSE(sent.ec);
+  REQUIRE(server.requests().size() == 1);
+  CHECK(server.requests()[0].method == "PUT");
+  CHECK(server.requests()[0].body == "456789ab");
+  REQUIRE(server.requests()[0].header("content-length"));
+  CHECK(*server.requests()[0].header("content-length") == "8");
+
+  auto fetch = get(server.url("/down"));
+  fetch.download_fd = down.get();
+  outcome fetched;
+  client.async_perform(fetch, record(fetched));
+  REQUIRE(run_until(io, [&] { return fetched.done; }));
+  CHECK_FALSE(fetched.ec);
+  CHECK(fetched.response.body.empty());
+  CHECK(fetched.response.body_size == 16);
+  CHECK(storewatch::test_support::read_text(files.path() / "down.bin").substr(0, 16) == "downloaded bytes");
+
+  write(files.path() / "down.bin", "kept");
+  fetch.url = server.url("/missing");
+  outcome missing;
+  client.async_perform(fetch, record(missing));
+  REQUIRE(run_until(io, [&] { return missing.done; }));
+  CHECK(missing.response.status == 404);
+  CHECK(missing.response.body == "<Error><Code>NoSuchKey</Code></Error>");
+  CHECK(storewatch::test_support::read_text(files.path() / "down.bin") == "kept");
+}
+
+TEST_CASE("a streamed transfer has no total timeout: a stalled one ends by the low-speed limit") {
+  asio::io_context io;
+  scripted_http_server server(io, [](const recorded_request&, std::size_t) { return scripted_reply::stall(); });
+  storewatch::test::temp_dir files;
+  const storewatch::detail::unique_fd down(
+      ::open((files.path() / "down.bin").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  REQUIRE(down);
+  s3::http_options options;
+  options.request_timeout = std::chrono::milliseconds(100);
+  options.low_speed_limit = 1024;
+  options.low_speed_time = std::chrono::seconds(2);
+  s3::http_client client(io.get_executor(), options);
+  auto fetch = get(server.url("/slow"));
+  fetch.download_fd = down.get();
+  outcome o;
+  const auto started = std::chrono::steady_clock::now();
+  client.async_perform(fetch, record(o));
+  REQUIRE(run_until(io, [&] { return o.done; }, std::chrono::seconds(20)));
+  CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(1'900));
+  CHECK(o.ec == s3::make_http_error(CURLE_OPERATION_TIMEDOUT));
 }

@@ -49,6 +49,9 @@ struct command_spec;
 struct invocation {
   store_location store;
   std::optional<std::string> endpoint;  // --endpoint
+  std::optional<std::string> region;    // --region
+  std::optional<std::string> profile;   // --profile
+  std::string addressing;               // "path" (--path-style), "virtual" (--virtual-hosted) or ""
   std::string user;                     // --user, else STOREWATCH_USER
   const command_spec* command = nullptr;
   std::vector<std::string> positionals;
@@ -105,6 +108,17 @@ class command_line {
     app_.add_option_function<std::string>(
             "--endpoint", [this](const std::string& value) { parsed_.endpoint = value; }, "the S3 service")
         ->type_name("URL");
+    app_.add_option_function<std::string>(
+            "--region", [this](const std::string& value) { parsed_.region = value; }, "the S3 region")
+        ->type_name("NAME");
+    app_.add_option_function<std::string>(
+            "--profile", [this](const std::string& value) { parsed_.profile = value; }, "the AWS profile")
+        ->type_name("NAME");
+    auto* path_style = app_.add_flag_callback(
+        "--path-style", [this] { parsed_.addressing = "path"; }, "http://host/bucket/key");
+    auto* virtual_hosted = app_.add_flag_callback(
+        "--virtual-hosted", [this] { parsed_.addressing = "virtual"; }, "http://bucket.host/key");
+    path_style->excludes(virtual_hosted);
     app_.add_option("--user", parsed_.user, "who acts")->type_name("NAME")->envname("STOREWATCH_USER");
   }
 
@@ -189,18 +203,26 @@ class command_line {
    private:
     std::string tool_help() const {
       std::string out =
-          "usage: storewatch [--store LOCATION] [--endpoint URL] [--user NAME] COMMAND [ARGS]\n"
+          "usage: storewatch [--store LOCATION] [S3 OPTIONS] [--user NAME] COMMAND [ARGS]\n"
           "       storewatch COMMAND --help | --help | --version\n\n"
           "  --store LOCATION  the store: a folder, or s3://bucket[/prefix]\n"
           "                    (default: $STOREWATCH_STORE, else $STOREWATCH_ROOT, else ./" +
           std::string(default_root) +
           ")\n"
           "  --root DIR        the same as --store\n"
-          "  --endpoint URL    the S3 service for an s3:// store, http(s)://host[:port]\n"
-          "                    (default: $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else AWS in $AWS_REGION)\n"
           "  --user NAME       who acts (default: $STOREWATCH_USER)\n\n"
-          "An s3:// store takes its credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and\n"
-          "AWS_SESSION_TOKEN, and its region from AWS_REGION (else AWS_DEFAULT_REGION, else us-east-1).\n"
+          "S3 options (an s3:// store; each beats the environment and ~/.aws):\n"
+          "  --endpoint URL    the S3 service, http(s)://host[:port] (default: $AWS_ENDPOINT_URL_S3,\n"
+          "                    else $AWS_ENDPOINT_URL, else the profile's endpoint_url, else AWS's)\n"
+          "  --region NAME     the region (default: $AWS_REGION, else $AWS_DEFAULT_REGION, else the\n"
+          "                    profile's region, else us-east-1)\n"
+          "  --profile NAME    the profile of ~/.aws/config and ~/.aws/credentials (default:\n"
+          "                    $AWS_PROFILE, else default); it beats $AWS_ACCESS_KEY_ID, as with aws --profile\n"
+          "  --path-style      http://host/bucket/key (default for endpoints that are not AWS's)\n"
+          "  --virtual-hosted  http://bucket.host/key (default on AWS)\n\n"
+          "Credentials, CA bundle and the rest come as the AWS CLI finds them: AWS_ACCESS_KEY_ID and\n"
+          "AWS_SECRET_ACCESS_KEY, a web identity, the profile's keys or credential_process, container\n"
+          "credentials, EC2 instance metadata; AWS_CA_BUNDLE or the profile's ca_bundle.\n"
           "\ncommands:\n";
       for (const auto& c : line_.commands_) {
         out += "  " + pad(c->name, 8) + " " + pad(c->positionals, 16) + " " + c->summary + "\n";

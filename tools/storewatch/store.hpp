@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <variant>
 
 namespace storewatch::cli {
@@ -23,8 +24,16 @@ inline void check_location(const invocation& c, bool needs_user) {
   if (c.store.text.find("://") != std::string::npos && !is_s3(c)) {
     throw usage_error(c.store.origin + ": '" + c.store.text + "' is neither a folder nor s3://bucket[/prefix]");
   }
-  if (c.endpoint && !is_s3(c)) {
-    throw usage_error("option '--endpoint' is only for an s3:// store, and the store is the folder " + c.store.text);
+  if (!is_s3(c)) {
+    for (const auto& [given, name] : {std::pair{c.endpoint.has_value(), "--endpoint"},
+                                      std::pair{c.region.has_value(), "--region"},
+                                      std::pair{c.profile.has_value(), "--profile"},
+                                      std::pair{c.addressing == "path", "--path-style"},
+                                      std::pair{c.addressing == "virtual", "--virtual-hosted"}}) {
+      if (!given) continue;
+      throw usage_error("option '" + std::string(name) + "' is only for an s3:// store, and the store is the folder " +
+                        c.store.text);
+    }
   }
   if (needs_user && c.user.empty()) {
     throw usage_error("'" + c.command->name + "' needs --user NAME (or STOREWATCH_USER)");
@@ -64,10 +73,16 @@ inline void require_known_user(const invocation& c) {
                         " (no journal, files or shares)");
 }
 
-/// What `open_store` needs besides the location: --endpoint.
+/// What `open_store` needs besides the location: the S3 options.
 inline open_store_options store_options(const invocation& c) {
   open_store_options options;
-  if (c.endpoint) options = {*c.endpoint, "option '--endpoint'"};
+  if (c.endpoint) options.endpoint = *c.endpoint;
+  options.endpoint_origin = "option '--endpoint'";
+  if (c.region) options.region = *c.region;
+  options.region_origin = "option '--region'";
+  if (c.profile) options.profile = *c.profile;
+  options.profile_origin = "option '--profile'";
+  options.addressing = c.addressing;
   return options;
 }
 

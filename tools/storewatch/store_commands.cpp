@@ -228,19 +228,27 @@ void add_store_commands(command_line& line) {
 
   auto max_size = std::make_shared<std::optional<std::string>>();
   auto& create = line.add({"create", "PATH [FILE|-]", 1, 2,
-                           "store FILE (or stdin) as a new version of PATH; prints the version", "",
+                           "store FILE (or stdin) as a new version of PATH; prints the version",
+                           "A regular FILE is streamed to the store whatever its size (on S3, a multipart upload\n"
+                           "past 16 MiB); standard input or any other FILE is read into memory, up to --max-size.\n",
                            [max_size](invocation& c) {
                              print_versions({on_store<versioned_path>(c, false, [&](auto& store, auto handler) {
                                const auto& path = c.positionals[0];
                                validate_path(path);  // before reading what may be a large input
-                               auto bytes = read_input(c.positionals.size() > 1 ? c.positionals[1] : "-",
-                                                       parse_size_option(*max_size));
+                               const auto input = c.positionals.size() > 1 ? c.positionals[1] : "-";
+                               std::error_code ec;
+                               if (input != "-" && std::filesystem::is_regular_file(input, ec)) {
+                                 store.async_create_file_from(path, input, std::move(handler));
+                                 return;
+                               }
+                               auto bytes = read_input(input, parse_size_option(*max_size));
                                store.async_create_file(path, std::move(bytes), std::move(handler));
                              })});
                              return 0;
                            }});
   add_value(create, "max-size", *max_size,
-            "refuse input larger than BYTES (suffix K, M or G for KiB, MiB, GiB; default 64M)", "BYTES");
+            "refuse standard input (or a FILE that is not a regular file) larger than BYTES (suffix K, M or G "
+            "for KiB, MiB, GiB; default 64M)", "BYTES");
 
   add_sharing(line, "share", "users to share with: U1[,U2...]",
               "share your versions under PREFIX; prints each version (status 3 if none matched)", true);

@@ -12,6 +12,7 @@
 
 #include <storewatch/backoff.hpp>
 #include <storewatch/detail/config.hpp>
+#include <storewatch/detail/files.hpp>
 #include <storewatch/detail/text.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/s3/config.hpp>
@@ -25,10 +26,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
+#include <filesystem>
 #include <iomanip>
+#include <memory>
 #include <optional>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -51,8 +55,16 @@ struct client_options {
   /// Longest time from the first attempt of a request until the client
   /// gives up on it: no retry starts after it, and each attempt's timeout is
   /// cut to what is left of it. Keep it well under 30 s: the journal
-  /// tolerates records that land up to 30 s late.
+  /// tolerates records that land up to 30 s late. Not for the streamed
+  /// requests of `put_file` and `get_to_file` (see there).
   std::chrono::milliseconds retry_budget{20'000};
+  /// `put_file` uploads a file larger than this in parts (multipart
+  /// upload), one no larger in one streamed PUT.
+  std::uint64_t multipart_threshold = 16ull << 20;
+  /// The size of each part of a multipart upload but the last. S3 wants at
+  /// least 5 MiB (smaller only for servers that accept it, as tests do) and
+  /// at most 10,000 parts: for a file over 10,000 parts the part size grows.
+  std::uint64_t part_size = 16ull << 20;
 };
 
 /// One ListObjectsV2 request. Names are relative to the store's key prefix.
@@ -74,6 +86,7 @@ struct request_counts {
   std::uint64_t list = 0;      ///< ListObjectsV2 requests
   std::uint64_t retries = 0;   ///< attempts that were retries
   std::uint64_t failures = 0;  ///< operations that threw (cancellation not counted)
+  std::uint64_t multipart = 0;  ///< Create-, Complete- and AbortMultipartUpload requests (parts count as PUT)
   /// DeleteObjects requests (`remove_many`); last, so that aggregate
   /// initialisers keep their meaning.
   std::uint64_t remove_batches = 0;
@@ -363,6 +376,69 @@ inline std::string show_name(std::string_view text) {
   return plain ? std::string(text) : storewatch::detail::quote(text);
 }
 
+/// Hex SHA-256 of `length` bytes of the open file `fd` from `offset` on,
+/// read a block at a time (a streamed body's payload hash). Throws
+/// `errc::store_io_failed` naming `file` when it cannot read them all.
+inline std::string sha256_file_hex(int fd, std::uint64_t offset, std::uint64_t length,
+                                   const std::filesystem::path& file) {
+  const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) throw std::bad_alloc();
+  const auto block = std::make_unique<char[]>(1 << 16);
+  for (std::uint64_t done = 0; done < length;) {
+    const auto wanted = static_cast<std::size_t>(std::min<std::uint64_t>(1 << 16, length - done));
+    const auto got = ::pread(fd, block.get(), wanted, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      throw storewatch::detail::file_error(make_error_code(errc::store_io_failed), "input file", file, "read",
+                                           got == 0 ? EIO : errno);
+    }
+    if (EVP_DigestUpdate(context.get(), block.get(), static_cast<std::size_t>(got)) != 1) throw std::bad_alloc();
+    done += static_cast<std::uint64_t>(got);
+  }
+  digest out{};
+  unsigned int size = 0;
+  if (EVP_DigestFinal_ex(context.get(), out.data(), &size) != 1) throw std::bad_alloc();
+  return to_hex(out);
+}
+
+/// The part size for a file of `size` bytes: `wanted`, or more when the
+/// file would need over 10,000 parts (S3's limit); at least 1.
+inline std::uint64_t multipart_part_size(std::uint64_t size, std::uint64_t wanted) noexcept {
+  constexpr std::uint64_t max_parts = 10'000;
+  return std::max<std::uint64_t>({wanted, (size + max_parts - 1) / max_parts, 1});
+}
+
+/// The UploadId of an InitiateMultipartUploadResult document, or "" when
+/// it has none.
+inline std::string parse_upload_id(std::string_view body) {
+  pugi::xml_document document;
+  if (!load_xml(document, body).empty()) return {};
+  const auto root = document.document_element();
+  std::string id;
+  if (local_name(root) != "InitiateMultipartUploadResult") return {};
+  if (!element_text(first_child(root, "UploadId"), id)) return {};
+  return id;
+}
+
+/// The CompleteMultipartUpload document for parts 1..n with these ETags.
+inline std::string complete_multipart_body(const std::vector<std::string>& etags) {
+  std::string body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+  for (std::size_t i = 0; i < etags.size(); ++i) {
+    body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>";
+    for (const char c : etags[i]) {
+      switch (c) {
+        case '"': body += "&quot;"; break;
+        case '&': body += "&amp;"; break;
+        case '<': body += "&lt;"; break;
+        case '>': body += "&gt;"; break;
+        default: body += c;
+      }
+    }
+    body += "</ETag></Part>";
+  }
+  return body + "</CompleteMultipartUpload>";
+}
+
 }  // namespace detail
 
 /// A client for the S3 store of a `config`: its bucket, under its key prefix.
@@ -407,7 +483,7 @@ class basic_client {
       : config_(checked(std::move(store))),
         options_(std::move(options)),
         prefix_(key_prefix(config_)),
-        http_(executor, options_.http) {
+        http_(executor, transport_options(options_.http, config_)) {
     if (options_.max_attempts < 1) options_.max_attempts = 1;
   }
 
@@ -416,6 +492,12 @@ class basic_client {
 
   /// The executor of the client's I/O.
   executor_type get_executor() const noexcept { return http_.get_executor(); }
+
+  /// `options` with the store's CA bundle, unless they name one.
+  static http_options transport_options(http_options options, const s3::config& store) {
+    if (options.ca_file.empty()) options.ca_file = store.ca_bundle;
+    return options;
+  }
 
   /// The store's configuration (with its credentials: do not print it).
   const s3::config& configuration() const noexcept { return config_; }
@@ -524,6 +606,110 @@ class basic_client {
     if (ours) co_await remove(name);
   }
 
+  /// Stores the content of the file `source` as object `name`, streaming
+  /// it: memory stays a few blocks whatever the file's size. A file of at
+  /// most `client_options::multipart_threshold` bytes goes in one PUT, a
+  /// larger one as a multipart upload of `part_size` parts
+  /// (CreateMultipartUpload, UploadPart each, CompleteMultipartUpload with
+  /// their ETags). Each body (the PUT, or each part) is read once to hash it
+  /// for the signature, then again while it is sent, and is retried on its
+  /// own: a failed part sends that part again, not the file. Streamed
+  /// requests have no total timeout and no `retry_budget` (a large part on a
+  /// slow link takes what it takes): `max_attempts` bounds the attempts and
+  /// `http_options::low_speed_limit` each attempt. On any failure or
+  /// cancellation after CreateMultipartUpload the upload is aborted
+  /// (AbortMultipartUpload, not itself cancelled; best effort: if that
+  /// fails too, the parts stay until a bucket lifecycle rule removes them).
+  /// `if_absent`: as `put`, the condition on the PUT or on
+  /// CompleteMultipartUpload (returns false on 412, after aborting, unless
+  /// the object carries this call's write mark `mark`, given to the PUT or
+  /// CreateMultipartUpload; by default a new one). The
+  /// file must not change while it is sent (one that shrinks fails the
+  /// request). Errors: as `put`, and `errc::store_io_failed` when the file
+  /// cannot be opened or read.
+  asio::awaitable<bool> put_file(std::string name, std::filesystem::path source, bool if_absent = false,
+                                 std::string mark = {}) {
+    if (if_absent && mark.empty()) mark = write_token_ + '-' + std::to_string(++writes_);
+    const storewatch::detail::unique_fd fd(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat info {};
+    if (!fd || ::fstat(fd.get(), &info) != 0) {
+      throw storewatch::detail::file_error(make_error_code(errc::store_io_failed), "input file", source, "open", errno);
+    }
+    const auto size = static_cast<std::uint64_t>(info.st_size);
+    if (size <= options_.multipart_threshold) {
+      operation op = object_operation("PUT", name, &request_counts::put);
+      if (if_absent) {
+        op.headers.emplace_back("If-None-Match", "*");
+        op.headers.emplace_back(std::string(detail::write_mark_header), mark);
+      }
+      stream_from(op, fd.get(), 0, size, source);
+      const auto response = co_await execute(op);
+      if (response.status / 100 == 2) co_return true;
+      if (if_absent && response.status == 412) co_return co_await marked(name, mark);
+      throw failure(op, response);
+    }
+    const auto upload_id = co_await create_multipart_upload(name, mark);
+    std::exception_ptr failed;
+    bool stored = false;
+    try {
+      stored = co_await upload_parts(name, upload_id, fd.get(), size, source, if_absent);
+      if (!stored) stored = co_await marked(name, mark);  // 412: an earlier attempt of the completion stored it?
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    if (failed || !stored) {
+      // Cancelled or not, the abort runs: it frees the parts stored so far.
+      co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
+      co_await abort_multipart_upload(name, upload_id);
+    }
+    if (failed) std::rethrow_exception(failed);
+    co_return stored;
+  }
+
+  /// Writes the content of object `name` to the file `destination`,
+  /// streaming it (memory stays a few blocks whatever its size); returns
+  /// its size, or std::nullopt when it does not exist (as `get`). The bytes go to
+  /// "<destination>.storewatch-part", renamed to `destination` (replacing
+  /// any file there) once all have arrived: a failure leaves `destination`
+  /// as it was. The download has no total timeout and no `retry_budget`
+  /// (see `put_file`); a retry starts it again from the first byte.
+  /// Errors: as `get`, and `errc::store_io_failed` when the file cannot be
+  /// written.
+  asio::awaitable<std::optional<std::uint64_t>> get_to_file(std::string name, std::filesystem::path destination) {
+    auto partial = destination;
+    partial += ".storewatch-part";
+    storewatch::detail::unique_fd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd) {
+      throw storewatch::detail::file_error(make_error_code(errc::store_io_failed), "file", partial, "open", errno);
+    }
+    operation op = object_operation("GET", name, &request_counts::get);
+    op.download_fd = fd.get();
+    std::exception_ptr failed;
+    http_response response;
+    try {
+      response = co_await execute(op);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    const auto write_error = [&](const char* action) {
+      const int error_number = errno;
+      ::unlink(partial.c_str());
+      return storewatch::detail::file_error(make_error_code(errc::store_io_failed), "file", partial, action,
+                                            error_number);
+    };
+    if (!failed && response.status / 100 == 2) {
+      if (::ftruncate(fd.get(), static_cast<off_t>(response.body_size)) != 0) throw write_error("truncate");
+      if (::close(fd.release()) != 0) throw write_error("close");
+      if (::rename(partial.c_str(), destination.c_str()) != 0) throw write_error("rename");
+      co_return response.body_size;
+    }
+    fd.reset();
+    ::unlink(partial.c_str());
+    if (failed) std::rethrow_exception(failed);
+    if (response.status == 404 && !is_no_such_bucket(response)) co_return std::nullopt;
+    throw failure(op, response);
+  }
+
   /// Deletes object `name`; a missing object is not an error (204 and 404
   /// are both success; 404 NoSuchBucket is an error).
   asio::awaitable<void> remove(std::string name) {
@@ -600,6 +786,9 @@ class basic_client {
     std::string body{};
     std::string fault_method{};  // the method and name a request_fault_injector is told
     std::string fault_name{};
+    std::optional<http_body_source> upload{};  // a streamed body (then `body` is empty)
+    std::string upload_hash{};                 // its SHA-256, hashed from the file
+    int download_fd = -1;                      // a 2xx body goes to this file
   };
 
   // Whether object `name` carries the write mark `mark` (HEAD; a missing
@@ -620,6 +809,86 @@ class basic_client {
     std::ostringstream text;
     text << std::hex << std::setfill('0') << std::setw(8) << source() << std::setw(8) << source();
     return text.str();
+  }
+
+  /// Makes `op` send `length` bytes of `fd` from `offset` as its body.
+  static void stream_from(operation& op, int fd, std::uint64_t offset, std::uint64_t length,
+                          const std::filesystem::path& file) {
+    op.upload = http_body_source{fd, offset, length};
+    op.upload_hash = detail::sha256_file_hex(fd, offset, length, file);
+  }
+
+  /// A multipart-upload request on object `name`: `query` says which.
+  operation multipart_operation(std::string method, const std::string& name, std::string action,
+                                std::vector<query_parameter> query, std::uint64_t request_counts::*counter) const {
+    operation op = object_operation(std::move(method), name, counter);
+    op.query = std::move(query);
+    op.label = action + ' ' + op.label.substr(op.method.size() + 1);
+    op.fault_method = std::move(action);
+    return op;
+  }
+
+  /// CreateMultipartUpload of `name` (with the write mark `mark`, if any):
+  /// its upload id.
+  asio::awaitable<std::string> create_multipart_upload(const std::string& name, const std::string& mark) {
+    auto op = multipart_operation("POST", name, "CreateMultipartUpload", {{"uploads", ""}},
+                                  &request_counts::multipart);
+    if (!mark.empty()) op.headers.emplace_back(std::string(detail::write_mark_header), mark);
+    const auto response = co_await execute(op);
+    if (response.status / 100 != 2) throw failure(op, response);
+    auto id = detail::parse_upload_id(response.body);
+    if (id.empty()) {
+      ++counts_.failures;
+      throw std::system_error(make_error_code(errc::store_io_failed),
+                              "S3 " + op.label + ": the response has no UploadId");
+    }
+    co_return id;
+  }
+
+  /// UploadPart of each part of the file, then CompleteMultipartUpload;
+  /// false when `if_absent` and the object exists (412).
+  asio::awaitable<bool> upload_parts(const std::string& name, const std::string& upload_id, int fd,
+                                     std::uint64_t size, const std::filesystem::path& source, bool if_absent) {
+    const auto part_size = detail::multipart_part_size(size, options_.part_size);
+    std::vector<std::string> etags;
+    for (std::uint64_t offset = 0; offset < size || etags.empty(); offset += part_size) {
+      const auto number = std::to_string(etags.size() + 1);
+      auto op = multipart_operation("PUT", name, "UploadPart " + number,
+                                    {{"partNumber", number}, {"uploadId", upload_id}}, &request_counts::put);
+      op.fault_method = "UploadPart";
+      stream_from(op, fd, offset, std::min(part_size, size - offset), source);
+      const auto response = co_await execute(op);
+      const auto* etag = response.header("etag");
+      if (response.status / 100 != 2) throw failure(op, response);
+      if (etag == nullptr || etag->empty()) {
+        ++counts_.failures;
+        throw std::system_error(make_error_code(errc::store_io_failed),
+                                "S3 " + op.label + ": the response has no ETag");
+      }
+      etags.push_back(*etag);
+    }
+    auto op = multipart_operation("POST", name, "CompleteMultipartUpload", {{"uploadId", upload_id}},
+                                  &request_counts::multipart);
+    op.body = detail::complete_multipart_body(etags);
+    op.headers.emplace_back("Content-Type", "application/xml");
+    if (if_absent) op.headers.emplace_back("If-None-Match", "*");
+    const auto response = co_await execute(op);
+    if (if_absent && response.status == 412) co_return false;
+    // A 200 may still carry an Error document (S3 sends its status before
+    // it has assembled the object).
+    if (response.status / 100 != 2 || parse_error_body(response.body)) throw failure(op, response);
+    co_return true;
+  }
+
+  /// AbortMultipartUpload, best effort: a failure is not reported (the
+  /// operation reports its own).
+  asio::awaitable<void> abort_multipart_upload(const std::string& name, const std::string& upload_id) {
+    const auto op = multipart_operation("DELETE", name, "AbortMultipartUpload", {{"uploadId", upload_id}},
+                                        &request_counts::multipart);
+    try {
+      co_await execute(op);
+    } catch (const std::exception&) {
+    }
   }
 
   static s3::config checked(s3::config store) {
@@ -700,19 +969,23 @@ class basic_client {
   asio::awaitable<http_response> execute(const operation& op) {
     using asio::experimental::as_tuple;
     const auto started = std::chrono::steady_clock::now();
-    const auto payload_hash = sha256_hex(op.body);
-    const auto budget = options_.retry_budget;
+    const bool streamed = op.upload || op.download_fd >= 0;
+    const auto payload_hash = op.upload ? op.upload_hash : sha256_hex(op.body);
+    // A streamed transfer is bounded by the low-speed limit, not in time.
+    const auto budget = streamed ? std::chrono::milliseconds(0) : options_.retry_budget;
     bool clock_corrected = false;
     for (unsigned attempt = 1;; ++attempt) {
       const auto elapsed =
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
       // Each attempt gets at most what is left of the budget.
-      auto timeout = options_.http.request_timeout;
+      auto timeout = streamed ? std::chrono::milliseconds(0) : options_.http.request_timeout;
       if (budget.count() > 0) {
         const auto left = std::max(budget - elapsed, std::chrono::milliseconds(1));
         if (timeout.count() <= 0 || left < timeout) timeout = left;
       }
       auto request = signed_request(op, payload_hash, timeout);
+      request.upload = op.upload;
+      request.download_fd = op.download_fd;
       ++(counts_.*op.counter);
       std::error_code ec;
       http_response response;

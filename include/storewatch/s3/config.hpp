@@ -1,7 +1,20 @@
 /// \file
 /// Where an S3 store lives and how to reach it: endpoint, region, bucket,
-/// key prefix, addressing style and credentials, given explicitly or taken
-/// from the environment variables other S3 tools read.
+/// key prefix, addressing style, credentials and CA bundle, given explicitly
+/// or resolved as the AWS CLI does (see s3/resolve.hpp).
+///
+/// Names and keys. On AWS's endpoints (host names ending in .amazonaws.com
+/// or .amazonaws.com.cn, and no endpoint at all) a bucket name follows AWS's
+/// rules: 3-63 characters of a-z 0-9 . -, starting and ending with a letter
+/// or digit, no "..", not an IPv4 address. Other endpoints (MinIO, Ceph,
+/// Google Cloud Storage, s3rver) get a looser rule that GCS's names fit:
+/// 3-222 characters of a-z 0-9 . - _, starting and ending with a letter or
+/// digit, no "..", no dot-separated part longer than 63, not an IPv4
+/// address; with virtual-hosted addressing the name must also be a host
+/// name (no '_'). An object key (the key prefix as a folder, then the
+/// store's own names) is at most 1,024 bytes, S3's limit: the key prefix at
+/// most 512, and s3_store refuses a store path whose longest key would not
+/// fit, naming the path.
 //
 // Errors are std::invalid_argument whose message starts with the field or
 // environment variable at fault ("AWS_ENDPOINT_URL: ...", "bucket: ...").
@@ -25,9 +38,9 @@ namespace storewatch::s3 {
 
 /// How a bucket appears in a request.
 enum class addressing_style {
-  automatic,       ///< path-style when the endpoint is an IP address or localhost (or, over https, the
-                   ///< bucket name has a dot, which the endpoint's wildcard certificate would not cover);
-                   ///< virtual-hosted otherwise
+  automatic,       ///< virtual-hosted on AWS's endpoints, except over https for a bucket name with a dot
+                   ///< (which AWS's wildcard certificate would not cover); path-style for any other
+                   ///< endpoint (MinIO, Ceph, s3rver: `bucket.host` rarely resolves there)
   path,            ///< http://endpoint/bucket/key (MinIO, s3rver and other servers on one host name)
   virtual_hosted,  ///< http://bucket.endpoint/key (AWS's preferred style)
 };
@@ -44,6 +57,13 @@ struct endpoint {
     unsigned char address[16];
     return s3::detail::to_lower_ascii(host) == "localhost" || ::inet_pton(AF_INET, host.c_str(), address) == 1 ||
            ::inet_pton(AF_INET6, host.c_str(), address) == 1;
+  }
+
+  /// True when `host` is one of AWS's: it ends in .amazonaws.com or
+  /// .amazonaws.com.cn (or is empty: AWS's endpoint for the region).
+  bool is_aws() const {
+    const auto h = s3::detail::to_lower_ascii(host);
+    return h.empty() || h.ends_with(".amazonaws.com") || h.ends_with(".amazonaws.com.cn");
   }
 
   /// The Host header value for `host_name` on this endpoint: IPv6
@@ -151,19 +171,38 @@ struct store_location {
 
 namespace detail {
 
-/// Checks an S3 bucket name by AWS's rules: 3-63 characters of a-z 0-9 . -,
-/// starting and ending with a letter or digit, no "..", not an IPv4 address.
-inline void check_bucket(std::string_view bucket, std::string_view field) {
+/// The bucket name rules of an endpoint (see the file comment).
+enum class bucket_rules {
+  aws,         ///< AWS's: 3-63 characters of a-z 0-9 . -
+  other,       ///< other endpoints: 3-222 characters of a-z 0-9 . - _, parts of at most 63
+  host_label,  ///< other endpoints with virtual-hosted addressing: as `other`, without '_'
+};
+
+/// Checks an S3 bucket name by `rules`: also, always, starting and ending
+/// with a letter or digit, no "..", not an IPv4 address.
+inline void check_bucket(std::string_view bucket, std::string_view field, bucket_rules rules = bucket_rules::aws) {
   using storewatch::detail::quote;
   const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  bool ok = bucket.size() >= 3 && bucket.size() <= 63 && alnum(bucket.front()) && alnum(bucket.back()) &&
+  const bool aws = rules == bucket_rules::aws;
+  const std::size_t longest = aws ? 63 : 222;
+  bool ok = bucket.size() >= 3 && bucket.size() <= longest && alnum(bucket.front()) && alnum(bucket.back()) &&
             bucket.find("..") == std::string_view::npos;
-  for (const char c : bucket) ok = ok && (alnum(c) || c == '.' || c == '-');
+  std::size_t part = 0;
+  for (const char c : bucket) {
+    ok = ok && (alnum(c) || c == '.' || c == '-' || (c == '_' && rules == bucket_rules::other));
+    part = c == '.' ? 0 : part + 1;
+    ok = ok && part <= 63;
+  }
   unsigned char address[4];
   if (ok && ::inet_pton(AF_INET, std::string(bucket).c_str(), address) == 1) ok = false;
   if (!ok) {
-    throw config_error(field, "bad bucket name " + quote(bucket) +
-                                  ": use 3-63 characters of a-z 0-9 . -, starting and ending with a letter or digit");
+    const std::string rule =
+        aws ? "on AWS use 3-63 characters of a-z 0-9 . -"
+            : rules == bucket_rules::other
+                  ? "use 3-222 characters of a-z 0-9 . - _ (at most 63 between dots)"
+                  : "with virtual-hosted addressing use 3-222 characters of a-z 0-9 . - (at most 63 between dots)";
+    throw config_error(field, "bad bucket name " + quote(bucket) + ": " + rule +
+                                  ", starting and ending with a letter or digit");
   }
 }
 
@@ -206,7 +245,9 @@ inline void check_credential(std::string_view value, std::string_view field, boo
 }  // namespace detail
 
 /// Parses a store URL, `s3://bucket` or `s3://bucket/prefix`. The prefix is
-/// taken as written, without percent-decoding (as the AWS CLI does).
+/// taken as written, without percent-decoding (as the AWS CLI does). The
+/// bucket name is checked by the loosest rules (`validate` applies the
+/// endpoint's).
 inline store_location parse_store_url(std::string_view url) {
   constexpr std::string_view field = "store URL";
   constexpr std::string_view scheme = "s3://";
@@ -218,7 +259,7 @@ inline store_location parse_store_url(std::string_view url) {
   store_location location;
   location.bucket = std::string(rest.substr(0, slash));
   if (slash != std::string_view::npos) location.prefix = std::string(rest.substr(slash + 1));
-  detail::check_bucket(location.bucket, field);
+  detail::check_bucket(location.bucket, field, detail::bucket_rules::other);
   detail::check_prefix(location.prefix, field);
   return location;
 }
@@ -255,12 +296,13 @@ struct config {
   s3::endpoint endpoint{};
   /// The store's region, for signing and for AWS's endpoint when `endpoint.host` is empty; default "us-east-1".
   std::string region = "us-east-1";
-  /// The bucket name: 3-63 characters of a-z 0-9 . - (see `validate`).
+  /// The bucket name: on AWS 3-63 characters of a-z 0-9 . -, elsewhere looser (see the file comment).
   std::string bucket{};
   /// Every key of the store starts with this, as a folder: "logs" and
   /// "logs/" both give keys "logs/...". Empty for the whole bucket.
   std::string prefix{};
-  /// Path or virtual-hosted style; default automatic (see `effective_addressing`).
+  /// Path or virtual-hosted style; default automatic: virtual-hosted on AWS, path elsewhere
+  /// (see `effective_addressing`).
   addressing_style addressing = addressing_style::automatic;
   /// The keys to sign requests with, when `credentials_from` is `keys`.
   s3::credentials credentials{};
@@ -281,7 +323,7 @@ inline endpoint effective_endpoint(const config& c) {
 inline addressing_style effective_addressing(const config& c) {
   if (c.addressing != addressing_style::automatic) return c.addressing;
   const auto e = effective_endpoint(c);
-  if (e.is_ip_address_or_localhost()) return addressing_style::path;
+  if (!e.is_aws()) return addressing_style::path;
   if (e.scheme == "https" && c.bucket.find('.') != std::string::npos) return addressing_style::path;
   return addressing_style::virtual_hosted;
 }
@@ -299,7 +341,10 @@ inline void validate(const config& c) {
     parse_endpoint(c.endpoint.scheme + "://" + c.endpoint.authority(), "endpoint");
   }
   detail::check_region(c.region, "region");
-  detail::check_bucket(c.bucket, "bucket");
+  const auto rules = effective_endpoint(c).is_aws()                                   ? detail::bucket_rules::aws
+                     : effective_addressing(c) == addressing_style::virtual_hosted ? detail::bucket_rules::host_label
+                                                                                     : detail::bucket_rules::other;
+  detail::check_bucket(c.bucket, "bucket", rules);
   detail::check_prefix(c.prefix, "prefix");
   if (c.addressing == addressing_style::virtual_hosted && effective_endpoint(c).is_ip_address_or_localhost()) {
     throw detail::config_error("addressing", "virtual-hosted style needs an endpoint with a DNS name, "
@@ -310,6 +355,9 @@ inline void validate(const config& c) {
   detail::check_credential(c.credentials.secret_access_key, "credentials.secret_access_key", true, false);
   detail::check_credential(c.credentials.session_token, "credentials.session_token", false, false);
 }
+
+/// The longest object key S3 accepts, in bytes.
+inline constexpr std::size_t max_key_bytes = 1024;
 
 /// The prefix of every key of the store: "" or a folder ending in '/'.
 inline std::string key_prefix(const config& c) {
@@ -335,9 +383,14 @@ inline request_target bucket_target(const config& c) {
 }
 
 /// Where a request for the object with S3 key `key` (see `object_key`) goes.
-/// Throws std::invalid_argument for an empty key.
+/// Throws std::invalid_argument for an empty key or one longer than
+/// `max_key_bytes`.
 inline request_target object_target(const config& c, std::string_view key) {
   if (key.empty()) throw detail::config_error("key", "is empty");
+  if (key.size() > max_key_bytes) {
+    throw detail::config_error("key", storewatch::detail::quote(key, 60) + " is " + std::to_string(key.size()) +
+                                          " bytes; S3 allows at most " + std::to_string(max_key_bytes));
+  }
   auto target = bucket_target(c);
   if (!target.path.ends_with('/')) target.path += '/';
   target.path += key;
@@ -380,49 +433,7 @@ inline credentials credentials_from_environment() {
   return result;
 }
 
-/// The configuration of the store at `store_url` ("s3://bucket/prefix"),
-/// the rest from the environment:
-/// - credentials: see `credentials_from_environment`;
-/// - region: AWS_REGION, else AWS_DEFAULT_REGION, else "us-east-1" (the
-///   region the AWS SDKs and most S3-compatible servers assume);
-/// - endpoint: `endpoint_override` when given (the variables are then not
-///   read), else AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else AWS's
-///   endpoint for the region;
-/// - addressing: automatic.
-///
-/// Throws std::invalid_argument naming the variable (or "store URL") at fault.
-/// Reads the environment with std::getenv: do not call it while another
-/// thread may change the environment.
-inline config config_from_environment(std::string_view store_url,
-                                      const std::optional<endpoint>& endpoint_override = std::nullopt) {
-  auto location = parse_store_url(store_url);
-  config result;
-  result.bucket = std::move(location.bucket);
-  result.prefix = std::move(location.prefix);
-
-  const char* region_variable = "AWS_REGION";
-  auto region = detail::environment(region_variable);
-  if (region.empty()) {
-    region_variable = "AWS_DEFAULT_REGION";
-    region = detail::environment(region_variable);
-  }
-  if (!region.empty()) {
-    detail::check_region(region, region_variable);
-    result.region = std::move(region);
-  }
-
-  if (endpoint_override) result.endpoint = *endpoint_override;
-  for (const char* variable : {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}) {
-    if (endpoint_override) break;
-    const auto url = detail::environment(variable);
-    if (url.empty()) continue;
-    result.endpoint = parse_endpoint(url, variable);
-    break;
-  }
-
-  result.credentials = credentials_from_environment();
-  validate(result);
-  return result;
-}
-
 }  // namespace storewatch::s3
+
+// resolve_config and config_from_environment build on the above.
+#include <storewatch/s3/resolve.hpp>

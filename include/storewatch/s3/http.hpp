@@ -19,6 +19,11 @@
 // `http_options::resolve`, never needs that thread. Removing a transfer while
 // its host name is being looked up (cancellation, destruction) makes curl
 // join that thread, so it can block until getaddrinfo returns.
+//
+// Streamed bodies. A request body from a file (`http_request::upload`) and a
+// response body to a file (`download_fd`) are read and written a block at a
+// time (curl's buffers: 64 KiB up, 16 KiB down) by curl's callbacks, in the
+// io_context: file I/O that blocks it briefly, as page-cache I/O does.
 #pragma once
 
 #include <storewatch/detail/config.hpp>
@@ -26,9 +31,12 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -37,6 +45,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <cerrno>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,7 +58,8 @@ struct http_options {
   /// Longest time to set up a connection (TCP, and TLS for https); 0: curl's default (300 s).
   std::chrono::milliseconds connect_timeout{5'000};
   /// Longest time for a whole request, connection included, unless the
-  /// request sets its own `http_request::timeout`; 0: none.
+  /// request sets its own `http_request::timeout`; 0: none. Not for a
+  /// streamed request (see `low_speed_limit`).
   std::chrono::milliseconds request_timeout{10'000};
   /// Fixed addresses for host names, as curl's CURLOPT_RESOLVE takes them:
   /// "host:port:address" ("s3.example.com:443:10.0.0.7"). A listed host is
@@ -57,6 +68,26 @@ struct http_options {
   /// Most connections open at once (CURLMOPT_MAX_TOTAL_CONNECTIONS); more
   /// requests wait for a free one. 0: no limit.
   long max_connections = 0;
+  /// A file of PEM CA certificates to verify https servers with
+  /// (CURLOPT_CAINFO) instead of the system's; empty: the system's.
+  std::string ca_file{};
+  /// A streamed transfer (`http_request::upload` or `download`) has no total
+  /// time limit, which would fail every large enough file on a slow enough
+  /// link: it is aborted (CURLE_OPERATION_TIMEDOUT) when it moves fewer than
+  /// `low_speed_limit` bytes a second for `low_speed_time`. 0: no such limit.
+  long low_speed_limit = 1024;
+  /// See `low_speed_limit`.
+  std::chrono::seconds low_speed_time{30};
+};
+
+/// Where a streamed request body comes from: `length` bytes of the open
+/// file `fd` from `offset` on, read (pread) a block at a time while they are
+/// sent, so memory stays bounded whatever the size. The descriptor stays the
+/// caller's and must stay open until the request completes.
+struct http_body_source {
+  int fd = -1;                ///< an open file (not closed by the client)
+  std::uint64_t offset = 0;   ///< where the body starts in it
+  std::uint64_t length = 0;   ///< the body's size: the Content-Length sent
 };
 
 /// An HTTP request.
@@ -72,8 +103,18 @@ struct http_request {
   /// any method with a non-empty body). curl adds no Content-Type of its own
   /// and never `Expect: 100-continue`.
   std::string body{};
-  /// Longest time for this request; 0: `http_options::request_timeout`.
+  /// Longest time for this request; 0: `http_options::request_timeout`
+  /// (for a streamed request, 0: none, only the low-speed limit).
   std::chrono::milliseconds timeout{0};
+  /// For PUT: the body is streamed from here instead of `body` (which is
+  /// then ignored).
+  std::optional<http_body_source> upload{};
+  /// When not negative, the body of a 2xx response is written (pwrite) to
+  /// this open file from offset 0 on instead of into `http_response::body`,
+  /// and `http_response::body_size` says how much; the body of any other
+  /// response (an error document) still goes to `body`. The descriptor
+  /// stays the caller's. Bytes past `body_size` are left as they were.
+  int download_fd = -1;
 };
 
 /// An HTTP response.
@@ -83,8 +124,11 @@ struct http_response {
   /// The response headers in the order received, names lower-cased, values
   /// without surrounding blanks. Headers of interim (1xx) responses are dropped.
   std::vector<s3::header> headers{};
-  /// The body (empty for HEAD).
+  /// The body (empty for HEAD, and for a 2xx response to a request with a
+  /// `download_fd`).
   std::string body{};
+  /// The bytes of body received (also those written to a `download_fd`).
+  std::uint64_t body_size = 0;
   /// When the transfer failed: what curl said about it, in detail
   /// (CURLOPT_ERRORBUFFER: "Failed to connect to 127.0.0.1 port 9 after 0 ms:
   /// Connection refused"), else empty.
@@ -217,6 +261,7 @@ struct http_transfer_base {
   http_request request{};
   http_response response{};
   char error_buffer[CURL_ERROR_SIZE] = {};
+  std::uint64_t uploaded = 0;  // bytes of `request.upload` handed to curl so far
 };
 
 template <class Handler, class IoExecutor>
@@ -418,8 +463,12 @@ class http_client_impl : public std::enable_shared_from_this<http_client_impl<Ex
     // The URL is encoded exactly as it was signed: no "/./" or "/../" folding.
     set(CURLOPT_PATH_AS_IS, 1L);
     set(CURLOPT_CONNECTTIMEOUT_MS, milliseconds(options_.connect_timeout));
-    set(CURLOPT_TIMEOUT_MS,
-        milliseconds(t.request.timeout.count() > 0 ? t.request.timeout : options_.request_timeout));
+    if (t.request.upload || t.request.download_fd >= 0) {
+      set_streaming(t, set);
+    } else {
+      set(CURLOPT_TIMEOUT_MS,
+          milliseconds(t.request.timeout.count() > 0 ? t.request.timeout : options_.request_timeout));
+    }
     set(CURLOPT_ERRORBUFFER, t.error_buffer);
     set(CURLOPT_HEADERFUNCTION, &http_client_impl::on_header);
     set(CURLOPT_HEADERDATA, static_cast<void*>(&t));
@@ -430,6 +479,7 @@ class http_client_impl : public std::enable_shared_from_this<http_client_impl<Ex
     set(CURLOPT_CLOSESOCKETFUNCTION, &http_client_impl::on_close_socket);
     set(CURLOPT_CLOSESOCKETDATA, static_cast<void*>(this));
     if (resolve_list_) set(CURLOPT_RESOLVE, resolve_list_.get());
+    if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
 
     const auto& method = t.request.method;
     const bool has_body = !t.request.body.empty() || method == "PUT" || method == "POST";
@@ -449,6 +499,9 @@ class http_client_impl : public std::enable_shared_from_this<http_client_impl<Ex
 
     if (method == "HEAD") {
       set(CURLOPT_NOBODY, 1L);
+    } else if (t.request.upload && method == "PUT") {
+      set(CURLOPT_UPLOAD, 1L);
+      set(CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t.request.upload->length));
     } else if (has_body) {
       set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.request.body.size()));
       set(CURLOPT_POSTFIELDS, t.request.body.data());  // not copied: the transfer keeps the body
@@ -459,6 +512,24 @@ class http_client_impl : public std::enable_shared_from_this<http_client_impl<Ex
       set(CURLOPT_CUSTOMREQUEST, method.c_str());
     }
     return rc;
+  }
+
+  /// The settings of a streamed transfer: a low-speed limit instead of a
+  /// total time (unless the request sets its own), and the callbacks that
+  /// read the body from its file.
+  template <class Set>
+  void set_streaming(http_transfer_base& t, const Set& set) {
+    if (t.request.timeout.count() > 0) set(CURLOPT_TIMEOUT_MS, static_cast<long>(t.request.timeout.count()));
+    if (options_.low_speed_limit > 0 && options_.low_speed_time.count() > 0) {
+      set(CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_limit);
+      set(CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.low_speed_time.count()));
+    }
+    if (t.request.upload) {
+      set(CURLOPT_READFUNCTION, &http_client_impl::on_read);
+      set(CURLOPT_READDATA, static_cast<void*>(&t));
+      set(CURLOPT_SEEKFUNCTION, &http_client_impl::on_seek);
+      set(CURLOPT_SEEKDATA, static_cast<void*>(&t));
+    }
   }
 
   static bool append_header(http_transfer_base& t, const std::string& line) {
@@ -615,11 +686,55 @@ class http_client_impl : public std::enable_shared_from_this<http_client_impl<Ex
 
   static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
     try {
-      static_cast<http_transfer_base*>(user)->response.body.append(data, size * count);
-      return size * count;
+      auto& t = *static_cast<http_transfer_base*>(user);
+      const auto bytes = size * count;
+      long status = 0;
+      if (t.request.download_fd >= 0 && curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+          status / 100 == 2) {
+        for (std::size_t written = 0; written < bytes;) {
+          const auto n = ::pwrite(t.request.download_fd, data + written, bytes - written,
+                                  static_cast<off_t>(t.response.body_size + written));
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) return 0;  // CURLE_WRITE_ERROR
+          written += static_cast<std::size_t>(n);
+        }
+      } else {
+        t.response.body.append(data, bytes);
+      }
+      t.response.body_size += bytes;
+      return bytes;
     } catch (...) {
       return 0;
     }
+  }
+
+  // The next block of a streamed request body, read from its file.
+  static std::size_t on_read(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+    auto& t = *static_cast<http_transfer_base*>(user);
+    const auto& source = *t.request.upload;
+    const auto wanted = std::min<std::uint64_t>(size * count, source.length - t.uploaded);
+    if (wanted == 0) return 0;
+    for (;;) {
+      const auto n = ::pread(source.fd, data, static_cast<std::size_t>(wanted),
+                             static_cast<off_t>(source.offset + t.uploaded));
+      if (n < 0 && errno == EINTR) continue;
+      // A file that shrank while being sent, or a read error: fail the
+      // transfer (CURLE_ABORTED_BY_CALLBACK) rather than send less than the
+      // Content-Length promised.
+      if (n <= 0) return CURL_READFUNC_ABORT;
+      t.uploaded += static_cast<std::uint64_t>(n);
+      return static_cast<std::size_t>(n);
+    }
+  }
+
+  // Rewinds a streamed request body (curl does that to send it again).
+  static int on_seek(void* user, curl_off_t offset, int origin) noexcept {
+    auto& t = *static_cast<http_transfer_base*>(user);
+    if (origin != SEEK_SET || offset < 0 || static_cast<std::uint64_t>(offset) > t.request.upload->length) {
+      return CURL_SEEKFUNC_CANTSEEK;
+    }
+    t.uploaded = static_cast<std::uint64_t>(offset);
+    return CURL_SEEKFUNC_OK;
   }
 
   // Close-on-exec, so a child process the application starts inherits none.

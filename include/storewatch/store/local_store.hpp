@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -140,6 +141,25 @@ class basic_local_store {
                                std::move(path), std::move(bytes));
   }
 
+  /// As `async_create_file`, with the bytes of the file `source`, copied a
+  /// block at a time (memory stays bounded whatever its size). The version
+  /// and its CREATE event are those of `async_create_file`. The file must
+  /// not change until this completes.
+  /// Errors: also `errc::store_io_failed` when the file cannot be read.
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file_from(std::string path, std::filesystem::path source,
+                              CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(nullptr, std::forward<CompletionToken>(token), &basic_local_store::create_file_from,
+                               std::move(path), std::move(source));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file_from(std::string path, std::filesystem::path source, diagnostics& diag,
+                              CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(&diag, std::forward<CompletionToken>(token), &basic_local_store::create_file_from,
+                               std::move(path), std::move(source));
+  }
+
   /// Shares this user's versions that `which` selects with `users`; each
   /// named user gets a SHARE event per version, also when it was shared with
   /// them already. Naming oneself does nothing. Completes with the versions.
@@ -207,6 +227,26 @@ class basic_local_store {
   auto async_read_file(versioned_path version, diagnostics& diag, CompletionToken&& token = default_token{}) {
     return run<std::string>(&diag, std::forward<CompletionToken>(token), &basic_local_store::read_file,
                             std::move(version));
+  }
+
+  /// As `async_read_file`, but the bytes go to the file `destination`,
+  /// copied a block at a time (memory stays bounded whatever the size). They
+  /// are written next to it and renamed over it at the end, so a failure
+  /// leaves `destination` as it was. Completes with the number of bytes.
+  /// Completion signature: `void(std::error_code, std::uint64_t)`.
+  /// Errors: as `async_read_file`.
+  template <asio::completion_token_for<void(std::error_code, std::uint64_t)> CompletionToken = default_token>
+  auto async_read_file_to(versioned_path version, std::filesystem::path destination,
+                          CompletionToken&& token = default_token{}) {
+    return run<std::uint64_t>(nullptr, std::forward<CompletionToken>(token), &basic_local_store::read_file_to,
+                              std::move(version), std::move(destination));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::uint64_t)> CompletionToken = default_token>
+  auto async_read_file_to(versioned_path version, std::filesystem::path destination, diagnostics& diag,
+                          CompletionToken&& token = default_token{}) {
+    return run<std::uint64_t>(&diag, std::forward<CompletionToken>(token), &basic_local_store::read_file_to,
+                              std::move(version), std::move(destination));
   }
 
   /// The versions this user can read (own and shared) under `prefix`, as a
@@ -285,6 +325,12 @@ class basic_local_store {
     return carry_out(planned, bytes).front().step.version;
   }
 
+  /// `async_create_file_from`, blocking; throws `std::system_error`.
+  versioned_path create_file_from(const std::string& path, const std::filesystem::path& source) {
+    auto planned = rules::decide(rules::create_operation(user_, path, detail::sys::now().time_since_epoch().count()));
+    return carry_out(planned, {}, &source).front().step.version;
+  }
+
   /// `async_share_files` (`share` true) or `async_unshare_files` (false),
   /// blocking; throws `std::system_error`.
   versions share_files(const selection& which, const std::vector<std::string>& users, bool share) {
@@ -329,11 +375,24 @@ class basic_local_store {
     return deleted;
   }
 
+  /// `async_read_file_to`, blocking; throws `std::system_error`.
+  std::uint64_t read_file_to(const versioned_path& version, const std::filesystem::path& destination) {
+    check_read_access(version);
+    auto partial = destination;
+    partial += ".storewatch-part";
+    const auto size = copy_file(version_file(version), partial, false);
+    if (!size) throw rules::read_denied(user_, version);
+    if (detail::sys::rename(partial.c_str(), destination.c_str()) != 0) {
+      const int error_number = errno;
+      detail::sys::unlink(partial.c_str());
+      throw detail::file_error(errc::store_io_failed, store_what, destination, "rename", error_number);
+    }
+    return *size;
+  }
+
   /// `async_read_file`, blocking; throws `std::system_error`.
   std::string read_file(const versioned_path& version) {
-    const auto access = rules::check_read(user_, version);
-    rules::throw_if_refused(access.refused);
-    if (access.needs_share && !holds(user_, version)) throw rules::read_denied(user_, version);
+    check_read_access(version);
     auto bytes = detail::read_whole_file(version_file(version), errc::store_io_failed, store_what);
     if (!bytes) throw rules::read_denied(user_, version);
     return std::move(*bytes);
@@ -452,14 +511,16 @@ class basic_local_store {
   // them durable; undoes everything if any of that fails. A removal found
   // made already was made by another writer, who announces it; a version
   // found deleted so takes the removal of its shares with it.
-  std::vector<done_step> carry_out(rules::plan& planned, std::string_view bytes = {}) {
+  // (`source`, when given, holds a new version's bytes instead of `bytes`.)
+  std::vector<done_step> carry_out(rules::plan& planned, std::string_view bytes = {},
+                                   const std::filesystem::path* source = nullptr) {
     rules::throw_if_refused(planned.refused);
     transaction change(writer_);
     std::vector<done_step> done;
     const versioned_path* gone = nullptr;
     for (auto& step : planned.steps) {
       if (gone && step.version == *gone) continue;
-      if (apply(change, step, bytes)) {
+      if (apply(change, step, bytes, source)) {
         done.push_back({step, {}});
       } else if (step.what == rules::change::remove_version) {
         gone = &step.version;
@@ -473,12 +534,12 @@ class basic_local_store {
 
   // Makes the change `step` names (`bytes`: a new version's), to be undone
   // unless `change` commits. False when a removal finds it made already.
-  bool apply(transaction& change, rules::step& step, std::string_view bytes) {
+  bool apply(transaction& change, rules::step& step, std::string_view bytes, const std::filesystem::path* source) {
     switch (step.what) {
       case rules::change::none:
         return true;
       case rules::change::add_version:
-        add_version(change, step, bytes);
+        add_version(change, step, bytes, source);
         return true;
       case rules::change::add_share:
         add_share(change, share_marker(step.user, step.version));
@@ -491,11 +552,20 @@ class basic_local_store {
     return true;
   }
 
-  void add_version(transaction& change, rules::step& step, std::string_view bytes) {
+  void add_version(transaction& change, rules::step& step, std::string_view bytes,
+                   const std::filesystem::path* source) {
     const auto folder = version_file(step.version).parent_path();
     detail::make_directories(folder, errc::store_io_failed, store_what);
-    const auto temporary = detail::write_temporary(folder / (std::string(detail::reserved_prefix) + writer_.name()),
-                                                   bytes, errc::store_io_failed, store_what);
+    const auto name = folder / (std::string(detail::reserved_prefix) + writer_.name());
+    auto temporary = name;
+    if (source) {
+      temporary += ".tmp";
+      if (!copy_file(*source, temporary, true, "input file")) {
+        throw detail::file_error(errc::store_io_failed, "input file", *source, "open", ENOENT);
+      }
+    } else {
+      temporary = detail::write_temporary(name, bytes, errc::store_io_failed, store_what);
+    }
     // link() never replaces: a name taken in this millisecond (by us or by
     // another process) moves the version to the next one.
     while (detail::sys::link(temporary.c_str(), version_file(step.version).c_str()) != 0) {
@@ -538,6 +608,49 @@ class basic_local_store {
     // there or a crash) is harmless.
     change.after_commit([away] { detail::sys::unlink(away.c_str()); });
     return true;
+  }
+
+  // Throws unless this user may read `version`.
+  void check_read_access(const versioned_path& version) const {
+    const auto access = rules::check_read(user_, version);
+    rules::throw_if_refused(access.refused);
+    if (access.needs_share && !holds(user_, version)) throw rules::read_denied(user_, version);
+  }
+
+  // Copies the file `from` to a new file `to` (replaced if there) a block at
+  // a time, with an fsync if `durable`; returns the bytes copied, or
+  // std::nullopt when `from` does not exist. On failure `to` is removed.
+  // (`from_what` names `from` in messages.)
+  static std::optional<std::uint64_t> copy_file(const std::filesystem::path& from, const std::filesystem::path& to,
+                                                bool durable, std::string_view from_what = store_what) {
+    detail::unique_fd in(detail::sys::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in) {
+      if (errno == ENOENT) return std::nullopt;
+      throw detail::file_error(errc::store_io_failed, from_what, from, "open", errno);
+    }
+    detail::unique_fd out(detail::sys::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!out) throw detail::file_error(errc::store_io_failed, store_what, to, "open", errno);
+    const auto fail = [&](const std::filesystem::path& file, std::string_view what, const char* action) {
+      const int error_number = errno;
+      out.reset();
+      detail::sys::unlink(to.c_str());
+      return detail::file_error(errc::store_io_failed, what, file, action, error_number);
+    };
+    std::uint64_t size = 0;
+    const auto block = std::make_unique<char[]>(1 << 16);
+    for (;;) {
+      const auto got = detail::sys::read(in.get(), block.get(), 1 << 16, from.c_str());
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw fail(from, from_what, "read");
+      if (got == 0) break;
+      if (!detail::write_all(out.get(), std::string_view(block.get(), static_cast<std::size_t>(got)), to)) {
+        throw fail(to, store_what, "write");
+      }
+      size += static_cast<std::uint64_t>(got);
+    }
+    if (durable && detail::sys::fsync(out.get(), to.c_str()) != 0) throw fail(to, store_what, "fsync");
+    if (::close(out.release()) != 0) throw fail(to, store_what, "close");
+    return size;
   }
 
   std::filesystem::path own_versions() const { return root_ / "versions" / user_; }

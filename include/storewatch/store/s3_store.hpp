@@ -32,6 +32,7 @@
 #include <chrono>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -107,9 +108,10 @@ struct s3_store_options {
 ///
 /// What S3-compatible servers differ in: two store objects creating one
 /// path in one millisecond get distinct versions only where the server
-/// honours `If-None-Match: *` on PUT (AWS S3, MinIO). The first create of a
-/// store object finds out (it stores the new version a second time with the
-/// condition: a 412 means honoured) and `conditional_writes()` tells. Where
+/// honours `If-None-Match: *` on PUT (AWS S3, MinIO). The first create of
+/// bytes (not of a file) by a store object finds out (it stores the new
+/// version a second time with the condition: a 412 means honoured) and
+/// `conditional_writes()` tells. Where
 /// the condition is ignored (s3rver), such creates overwrite one another:
 /// one version survives and each announces it. That is accepted, not
 /// refused: it needs one user writing one path from two store objects in
@@ -174,6 +176,26 @@ class basic_s3_store {
                                std::move(path), std::move(bytes));
   }
 
+  /// As `async_create_file`, with the bytes of the file `source`, streamed
+  /// (see `basic_client::put_file`): memory stays bounded whatever its
+  /// size, and a file over `client_options::multipart_threshold` goes up as
+  /// a multipart upload. The version and its CREATE event are those of
+  /// `async_create_file`. The file must not change until this completes.
+  /// Errors: also `errc::store_io_failed` when the file cannot be read.
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file_from(std::string path, std::filesystem::path source,
+                              CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(nullptr, std::forward<CompletionToken>(token), true,
+                               &basic_s3_store::create_file_from, std::move(path), std::move(source));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
+  auto async_create_file_from(std::string path, std::filesystem::path source, diagnostics& diag,
+                              CompletionToken&& token = default_token{}) {
+    return run<versioned_path>(&diag, std::forward<CompletionToken>(token), true, &basic_s3_store::create_file_from,
+                               std::move(path), std::move(source));
+  }
+
   /// As `basic_local_store::async_share_files`.
   template <asio::completion_token_for<void(std::error_code, versions)> CompletionToken = default_token>
   auto async_share_files(selection which, std::vector<std::string> users, CompletionToken&& token = default_token{}) {
@@ -228,6 +250,27 @@ class basic_s3_store {
   auto async_read_file(versioned_path version, diagnostics& diag, CompletionToken&& token = default_token{}) {
     return run<std::string>(&diag, std::forward<CompletionToken>(token), false, &basic_s3_store::read_file,
                             std::move(version));
+  }
+
+  /// As `async_read_file`, but the bytes go to the file `destination`,
+  /// streamed (see `basic_client::get_to_file`): memory stays bounded
+  /// whatever the size. They are written next to it and renamed over it at
+  /// the end, so a failure leaves `destination` as it was. Completes with
+  /// the number of bytes. Completion signature:
+  /// `void(std::error_code, std::uint64_t)`.
+  /// Errors: also `errc::store_io_failed` when the file cannot be written.
+  template <asio::completion_token_for<void(std::error_code, std::uint64_t)> CompletionToken = default_token>
+  auto async_read_file_to(versioned_path version, std::filesystem::path destination,
+                          CompletionToken&& token = default_token{}) {
+    return run<std::uint64_t>(nullptr, std::forward<CompletionToken>(token), false, &basic_s3_store::read_file_to,
+                              std::move(version), std::move(destination));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::uint64_t)> CompletionToken = default_token>
+  auto async_read_file_to(versioned_path version, std::filesystem::path destination, diagnostics& diag,
+                          CompletionToken&& token = default_token{}) {
+    return run<std::uint64_t>(&diag, std::forward<CompletionToken>(token), false, &basic_s3_store::read_file_to,
+                              std::move(version), std::move(destination));
   }
 
   /// As `basic_local_store::async_list_files`.
@@ -342,6 +385,21 @@ class basic_s3_store {
     return "grants/" + version.user + '/' + version.to_string() + '/' + grantee;
   }
 
+  // Refuses a version whose longest key (a share's or grant's, for a grantee
+  // of the longest name) would pass S3's key limit under the key prefix, so
+  // that a file made now can be shared later.
+  void check_key_length(const versioned_path& version) const {
+    const auto prefix = key_prefix(configuration());
+    const auto longest =
+        prefix.size() + share_name(std::string(storewatch::detail::max_user_bytes, 'u'), version).size();
+    if (longest <= max_key_bytes) return;
+    throw std::system_error(errc::invalid_path,
+                            "invalid path " + storewatch::detail::quote(version.path) + ": its S3 keys would be up to " +
+                                std::to_string(longest) + " bytes under the key prefix " +
+                                storewatch::detail::quote(prefix) + ", and S3 allows " +
+                                std::to_string(max_key_bytes) + " (use a shorter path or key prefix)");
+  }
+
   // Every object name under `prefix`, following continuation tokens and
   // dropping the repeats some servers send across pages.
   asio::awaitable<std::vector<std::string>> list_all(std::string prefix) {
@@ -397,13 +455,15 @@ class basic_s3_store {
 
   // Carries out `planned` (throwing its refusal) in a transaction: makes each
   // step's change and appends its event. Returns the ids of the events.
-  asio::awaitable<std::vector<std::string>> carry_out(rules::plan& planned, std::string_view bytes = {}) {
+  // (`source`, when given, holds a new version's bytes instead of `bytes`.)
+  asio::awaitable<std::vector<std::string>> carry_out(rules::plan& planned, std::string_view bytes = {},
+                                                      const std::filesystem::path* source = nullptr) {
     rules::throw_if_refused(planned.refused);
     co_return co_await transaction(writer_, *client_).template run<std::vector<std::string>>(
-        [this, &planned, &bytes](transaction& change) -> asio::awaitable<std::vector<std::string>> {
+        [this, &planned, &bytes, source](transaction& change) -> asio::awaitable<std::vector<std::string>> {
           std::vector<std::string> ids;
           for (auto& step : planned.steps) {
-            co_await apply(change, step, bytes);
+            co_await apply(change, step, bytes, source);
             ids.push_back(append(step));
           }
           co_return ids;
@@ -414,7 +474,8 @@ class basic_s3_store {
   // if `change` fails. Removing a version is not here: see delete_files.
   // Each undo is registered before its request: a request that failed may
   // still have been executed, its response lost.
-  asio::awaitable<void> apply(transaction& change, rules::step& step, std::string_view bytes) {
+  asio::awaitable<void> apply(transaction& change, rules::step& step, std::string_view bytes,
+                              const std::filesystem::path* source) {
     const auto& u = step.user;
     const auto& version = step.version;
     switch (step.what) {
@@ -425,7 +486,7 @@ class basic_s3_store {
           std::string mark = client_->new_write_mark(body);
           std::exception_ptr failure;
           try {
-            stored = co_await client_->put(name, body, true, mark);
+            stored = co_await put_version(name, body, source, mark);
           } catch (...) {
             failure = std::current_exception();
           }
@@ -439,8 +500,9 @@ class basic_s3_store {
           if (!stored) rules::next_millisecond(step);
         }
         change.on_failure([this, name = version_name(version)]() { return client_->remove(name); });
-        if (!conditional_writes_) {
-          // The probe: the same bytes again, under a new write mark.
+        if (!conditional_writes_ && source == nullptr) {
+          // The probe (on a create of bytes, not of a file, which would be
+          // sent twice): the same bytes again, under a new write mark.
           const bool stored_again = co_await client_->put(version_name(version), body, true);
           conditional_writes_ = !stored_again;
         }
@@ -467,7 +529,25 @@ class basic_s3_store {
     }
   }
 
+  // Stores a new version's bytes: `body`, or the file `source` streamed.
+  asio::awaitable<bool> put_version(std::string name, const std::string& body, const std::filesystem::path* source,
+                                    std::string mark) {
+    if (source) co_return co_await client_->put_file(std::move(name), *source, true, std::move(mark));
+    co_return co_await client_->put(std::move(name), body, true, std::move(mark));
+  }
+
   asio::awaitable<versioned_path> create_file(std::string path, std::string bytes) {
+    co_return co_await create_version(std::move(path), bytes, nullptr);
+  }
+
+  asio::awaitable<versioned_path> create_file_from(std::string path, std::filesystem::path source) {
+    const std::string_view no_bytes;
+    co_return co_await create_version(std::move(path), no_bytes, &source);
+  }
+
+  // A create: of `bytes`, or of the file `source` when given.
+  asio::awaitable<versioned_path> create_version(std::string path, std::string_view bytes,
+                                                 const std::filesystem::path* source) {
     auto stamp = storewatch::detail::sys::now().time_since_epoch().count();
     // One path made twice in one millisecond by this object: the second a
     // millisecond later (other objects: If-None-Match, where honoured).
@@ -476,7 +556,8 @@ class basic_s3_store {
       stamp = std::max(stamp, last->second + 1);
     }
     auto planned = rules::decide(rules::create_operation(user_, std::move(path), stamp));
-    co_await carry_out(planned, bytes);
+    if (!planned.refused) check_key_length(planned.steps.front().version);
+    co_await carry_out(planned, bytes, source);
     co_return planned.steps.front().version;
   }
 
@@ -532,12 +613,24 @@ class basic_s3_store {
     co_return planned.selected;
   }
 
-  asio::awaitable<std::string> read_file(versioned_path version) {
+  // Throws unless this user may read `version` (a share is asked for).
+  asio::awaitable<void> check_read_access(const versioned_path& version) {
     const auto access = rules::check_read(user_, version);
     rules::throw_if_refused(access.refused);
     if (access.needs_share && !co_await client_->exists(share_name(user_, version))) {
       throw rules::read_denied(user_, version);
     }
+  }
+
+  asio::awaitable<std::uint64_t> read_file_to(versioned_path version, std::filesystem::path destination) {
+    co_await check_read_access(version);
+    const auto size = co_await client_->get_to_file(version_name(version), std::move(destination));
+    if (!size) throw rules::read_denied(user_, version);
+    co_return *size;
+  }
+
+  asio::awaitable<std::string> read_file(versioned_path version) {
+    co_await check_read_access(version);
     auto bytes = co_await client_->get(version_name(version));
     if (!bytes) throw rules::read_denied(user_, version);
     co_return std::move(*bytes);

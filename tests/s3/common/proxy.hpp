@@ -1,5 +1,5 @@
-// A TCP proxy for outage tests: clients connect to 127.0.0.1:port(), which
-// forwards to the S3 server. `down()` refuses new connections and cuts the
+// A TCP proxy for outage tests: clients connect to 127.0.0.1:port() (or
+// another address of this machine), which forwards to the S3 server. `down()` refuses new connections and cuts the
 // open ones, as a server that went away; `up()` listens on the same port again.
 #pragma once
 
@@ -14,8 +14,9 @@ namespace storewatch::s3::test {
 
 class tcp_proxy {
  public:
-  tcp_proxy(asio::io_context& io, asio::ip::tcp::endpoint upstream)
-      : io_(io), upstream_(upstream), acceptor_(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0)) {
+  tcp_proxy(asio::io_context& io, asio::ip::tcp::endpoint upstream,
+            asio::ip::address listen = asio::ip::address_v4::loopback())
+      : io_(io), upstream_(upstream), listen_(listen), acceptor_(io, asio::ip::tcp::endpoint(listen, 0)) {
     port_ = acceptor_.local_endpoint().port();
     accept();
   }
@@ -41,7 +42,7 @@ class tcp_proxy {
   /// Listens on the same port again.
   void up() {
     if (acceptor_.is_open()) return;
-    const asio::ip::tcp::endpoint here(asio::ip::address_v4::loopback(), port_);
+    const asio::ip::tcp::endpoint here(listen_, port_);
     acceptor_.open(here.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(here);
@@ -95,6 +96,7 @@ class tcp_proxy {
 
   asio::io_context& io_;
   asio::ip::tcp::endpoint upstream_;
+  asio::ip::address listen_;
   asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
   std::size_t accepted_ = 0;

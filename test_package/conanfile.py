@@ -1,0 +1,38 @@
+"""Conan's check of the storewatch package: builds and runs a program using
+storewatch::storewatch and, when the package has the s3 option, one using
+storewatch::s3, from the files CMakeDeps generates."""
+import os
+
+from conan import ConanFile
+from conan.tools.build import can_run
+from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
+
+
+class StorewatchTestPackageConan(ConanFile):
+    settings = "os", "arch", "compiler", "build_type"
+    generators = "CMakeDeps", "VirtualRunEnv"
+
+    def requirements(self):
+        self.requires(self.tested_reference_str)
+
+    def layout(self):
+        cmake_layout(self)
+
+    def generate(self):
+        toolchain = CMakeToolchain(self)
+        toolchain.cache_variables["STOREWATCH_TEST_S3"] = bool(self.dependencies["storewatch"].options.s3)
+        toolchain.generate()
+
+    def build(self):
+        cmake = CMake(self)
+        cmake.configure()
+        cmake.build()
+
+    def test(self):
+        if not can_run(self):
+            return
+        programs = ["test_package"]
+        if self.dependencies["storewatch"].options.s3:
+            programs.append("test_package_s3")
+        for program in programs:
+            self.run(os.path.join(self.cpp.build.bindirs[0], program), env="conanrun")
