@@ -1,10 +1,10 @@
 // Tests for what storewatch/s3/client.hpp recovers from, against the
 // scripted HTTP server: a server whose clock is far ahead (RequestTimeTooSkewed
 // and other 403s with a distant Date: the clock offset is corrected and the
-// request sent again once); a conditional PUT whose response was lost (the
-// retry meets 412 and finds its own write mark); DeleteObjects batches
-// (body, Content-MD5, 1000 keys per request, per-key errors). Against
-// s3rver (tag [s3rver]): DeleteObjects removes what it names.
+// request sent again once); a conditional PUT, from memory or a file, whose
+// response was lost (the retry meets 412 and finds its own write mark);
+// DeleteObjects batches (body, Content-MD5, 1000 keys per request, per-key
+// errors). Against s3rver (tag [s3rver]): DeleteObjects removes what it names.
 #include <storewatch/s3/client.hpp>
 
 #include "common/fixture.hpp"
@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <ctime>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -259,6 +260,24 @@ TEST_CASE("a conditional PUT whose response was lost meets 412 on its retry, fin
   // An unconditional PUT carries no mark.
   CHECK(run(io, client.put("b.txt", "payload")));
   CHECK(server.requests().back().header("x-amz-meta-storewatch-write") == nullptr);
+}
+
+TEST_CASE("a file's conditional PUT whose response was lost also finds its own write mark") {
+  asio::io_context io;
+  conditional_bucket bucket;
+  bucket.lose_first_put = true;
+  scripted_http_server server(io, [&](const recorded_request& r, std::size_t) { return bucket(r); });
+  s3::client client(io.get_executor(), scripted_config(server.port()), quick_options());
+  storewatch::test::temp_dir files;
+  const auto source = files.path() / "small.bin";
+  std::ofstream(source) << "file payload";
+  CHECK(run(io, client.put_file("f.bin", source, true)));
+  REQUIRE(server.requests().size() == 3);
+  CHECK(server.requests()[0].body == "file payload");
+  CHECK(server.requests()[2].method == "HEAD");
+  REQUIRE(server.requests()[0].header("x-amz-meta-storewatch-write") != nullptr);
+  CHECK(*server.requests()[1].header("x-amz-meta-storewatch-write") ==
+        *server.requests()[0].header("x-amz-meta-storewatch-write"));
 }
 
 TEST_CASE("DeleteObjects: 1000 keys per request, quiet, Content-MD5, keys escaped, per-key errors returned") {
