@@ -120,7 +120,8 @@ void run(asio::io_context& io, asio::awaitable<void> work) {
 
 s3::request_counts operator+(const s3::request_counts& a, const s3::request_counts& b) {
   return {a.get + b.get,         a.put + b.put,         a.remove + b.remove,     a.head + b.head,
-          a.list + b.list,       a.retries + b.retries, a.failures + b.failures, a.multipart + b.multipart};
+          a.list + b.list,       a.retries + b.retries, a.failures + b.failures, a.multipart + b.multipart,
+          a.remove_batches + b.remove_batches};
 }
 
 // ---- setup -----------------------------------------------------------------

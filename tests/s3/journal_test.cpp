@@ -227,7 +227,11 @@ TEST_CASE("S3 journal: compaction leaves a floor - a resuming reader gets a GAP,
   // compacting everything older than now.
   const auto newest = now_ms();
   while (now_ms() <= newest) std::this_thread::sleep_for(1ms);
+  const auto before = alice.get().client().counts();
   CHECK(alice.compact(0s) == 2);
+  const auto after = alice.get().client().counts();
+  CHECK(after.remove_batches - before.remove_batches == 1);  // one DeleteObjects for bob's journal
+  CHECK(after.remove == before.remove);                      // and no DELETE
   const auto compacted = now_ms();  // "new" is stamped after the floor, whatever the clock's grain
   while (now_ms() <= compacted) std::this_thread::sleep_for(1ms);
   alice.publish_event("note", "new", {"bob"});

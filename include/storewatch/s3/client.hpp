@@ -21,15 +21,19 @@
 #include <storewatch/s3/sigv4.hpp>
 #include <storewatch/s3/xml.hpp>
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <iomanip>
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -87,12 +91,15 @@ struct request_counts {
   std::uint64_t retries = 0;   ///< attempts that were retries
   std::uint64_t failures = 0;  ///< operations that threw (cancellation not counted)
   std::uint64_t multipart = 0;  ///< Create-, Complete- and AbortMultipartUpload requests (parts count as PUT)
+  /// DeleteObjects requests (`remove_many`); last, so that aggregate
+  /// initialisers keep their meaning.
+  std::uint64_t remove_batches = 0;
 };
 
 namespace detail {
 
-/// What a test's fault injector makes an attempt end with instead of being
-/// sent: a transport error, or (when `transport` is empty) a response.
+/// What a test's fault injector makes an attempt end with instead of its
+/// real outcome: a transport error, or (when `transport` is empty) a response.
 struct injected_outcome {
   std::error_code transport{};  ///< e.g. `make_http_error(CURLE_COULDNT_CONNECT)`
   http_response response{};     ///< used when `transport` is empty
@@ -101,17 +108,29 @@ struct injected_outcome {
 #ifdef STOREWATCH_TESTING
 /// A test seam, as detail/sys.hpp's fault injector is for system calls,
 /// compiled only with STOREWATCH_TESTING (the library's test programs):
-/// when one is installed, every attempt of every client asks it first, and
-/// an answer stands in for the attempt's outcome, which is then retried or
+/// when one is installed, every attempt of every client asks it, and an
+/// answer stands in for the attempt's outcome, which is then retried or
 /// reported as a real one would be.
 class request_fault_injector {
  public:
   using outcome = injected_outcome;
   virtual ~request_fault_injector() = default;
   /// Called before each attempt of `method` ("GET", "PUT", "DELETE",
-  /// "HEAD"; a listing is "LIST") on object `name` (relative to the key
-  /// prefix; the listed prefix for a LIST).
-  virtual std::optional<outcome> before(std::string_view method, std::string_view name) = 0;
+  /// "HEAD"; a listing is "LIST"; a DeleteObjects request is "POST" on
+  /// "?delete") on object `name` (relative to the key prefix; the listed
+  /// prefix for a LIST). An answer replaces the attempt: nothing is sent.
+  virtual std::optional<outcome> before(std::string_view /*method*/, std::string_view /*name*/) {
+    return std::nullopt;
+  }
+  /// Called after an attempt was sent and answered with `response` (not
+  /// after one `before` replaced, nor after a transport failure or
+  /// cancellation). An answer replaces the response: "the request was
+  /// executed, its response lost" is a transport error such as
+  /// `make_http_error(CURLE_RECV_ERROR)`.
+  virtual std::optional<outcome> after(std::string_view /*method*/, std::string_view /*name*/,
+                                       const http_response& /*response*/) {
+    return std::nullopt;
+  }
 };
 
 /// The installed injector, or null.
@@ -122,8 +141,18 @@ inline std::optional<injected_outcome> inject(std::string_view method, std::stri
   auto* const faults = request_faults.load();
   return faults ? faults->before(method, name) : std::nullopt;
 }
+
+/// What the installed injector makes of the response to an attempt, if anything.
+inline std::optional<injected_outcome> inject_after(std::string_view method, std::string_view name,
+                                                    const http_response& response) {
+  auto* const faults = request_faults.load();
+  return faults ? faults->after(method, name, response) : std::nullopt;
+}
 #else
 inline std::optional<injected_outcome> inject(std::string_view, std::string_view) { return std::nullopt; }
+inline std::optional<injected_outcome> inject_after(std::string_view, std::string_view, const http_response&) {
+  return std::nullopt;
+}
 #endif
 
 /// What to do after one attempt.
@@ -192,30 +221,90 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_vi
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds) * 1000);
 }
 
-/// The time an HTTP Date header gives, in the IMF-fixdate form every S3
-/// server sends ("Sun, 06 Nov 1994 08:49:37 GMT"); nullopt for anything else.
-inline std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view value) {
-  static constexpr std::string_view months = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  // "Www, DD Mmm YYYY hh:mm:ss GMT": fixed positions.
-  if (value.size() != 29 || value.substr(3, 2) != ", " || value[7] != ' ' || value[11] != ' ' || value[16] != ' ' ||
-      value[19] != ':' || value[22] != ':' || value.substr(25) != " GMT") {
+/// The time an HTTP-date in the preferred form ("Sun, 06 Nov 1994 08:49:37
+/// GMT", as servers send in Date) or an ISO 8601 UTC time
+/// ("1994-11-06T08:49:37Z", fractions of a second ignored, as S3's
+/// ServerTime) names; std::nullopt for anything else.
+inline std::optional<std::chrono::system_clock::time_point> parse_server_time(std::string_view text) {
+  static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const auto number = [&](std::size_t at, std::size_t digits, int& out) {
+    if (at + digits > text.size()) return false;
+    std::uint64_t value = 0;
+    if (!storewatch::detail::parse_decimal(text.substr(at, digits), value)) return false;
+    out = static_cast<int>(value);
+    return true;
+  };
+  const auto is = [&](std::size_t at, char c) { return at < text.size() && text[at] == c; };
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (text.size() == 29 && text.substr(25) == " GMT" && is(3, ',') && is(4, ' ') && is(7, ' ') && is(11, ' ') &&
+      is(16, ' ') && is(19, ':') && is(22, ':')) {
+    const auto name = text.substr(8, 3);
+    for (int m = 0; m < 12; ++m) month = months[m] == name ? m + 1 : month;
+    if (!number(5, 2, day) || !number(12, 4, year) || !number(17, 2, hour) || !number(20, 2, minute) ||
+        !number(23, 2, second)) {
+      return std::nullopt;
+    }
+  } else if (text.size() >= 20 && text.back() == 'Z' && is(4, '-') && is(7, '-') && is(10, 'T') && is(13, ':') &&
+             is(16, ':') && (text.size() == 20 || is(19, '.'))) {
+    if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day) || !number(11, 2, hour) ||
+        !number(14, 2, minute) || !number(17, 2, second)) {
+      return std::nullopt;
+    }
+  } else {
     return std::nullopt;
   }
-  std::uint64_t day = 0, year = 0, hour = 0, minute = 0, second = 0;
-  const auto month = months.find(value.substr(8, 3));
-  if (month == std::string_view::npos || month % 3 != 0 || !storewatch::detail::parse_decimal(value.substr(5, 2), day) ||
-      !storewatch::detail::parse_decimal(value.substr(12, 4), year) ||
-      !storewatch::detail::parse_decimal(value.substr(17, 2), hour) ||
-      !storewatch::detail::parse_decimal(value.substr(20, 2), minute) ||
-      !storewatch::detail::parse_decimal(value.substr(23, 2), second) || hour > 23 || minute > 59 || second > 60) {
-    return std::nullopt;
+  const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  return std::chrono::sys_days(date) + std::chrono::hours(hour) + std::chrono::minutes(minute) +
+         std::chrono::seconds(second);
+}
+
+/// How far a server's clock may be from ours (signing time) before a 403
+/// that is not RequestTimeTooSkewed is taken for one: S3 allows 15 minutes.
+inline constexpr std::chrono::minutes clock_skew_limit{5};
+
+/// The clock offset (server minus local) to sign with after `response`,
+/// when it is a 403 that a skewed clock explains: RequestTimeTooSkewed
+/// (the server's time from its ServerTime, else its Date header), or any
+/// other 403 whose Date is more than `clock_skew_limit` from `local_now` +
+/// `offset` (the time the client signs with). std::nullopt otherwise, or
+/// when the server gives no time it can read.
+inline std::optional<std::chrono::milliseconds> clock_correction(const http_response& response,
+                                                                 std::chrono::system_clock::time_point local_now,
+                                                                 std::chrono::milliseconds offset) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  if (response.status != 403) return std::nullopt;
+  const auto error = parse_error_body(response.body);
+  const bool skewed = error && error->code == "RequestTimeTooSkewed";
+  std::optional<std::chrono::system_clock::time_point> server;
+  if (skewed && !error->server_time.empty()) server = parse_server_time(error->server_time);
+  if (const auto* date = response.header("date"); !server && date) server = parse_server_time(*date);
+  if (!server) return std::nullopt;
+  const auto corrected = duration_cast<milliseconds>(*server - local_now);
+  const auto off = corrected - offset;
+  if (!skewed && off <= clock_skew_limit && off >= -clock_skew_limit) return std::nullopt;
+  return corrected;
+}
+
+/// The metadata header that marks a conditional PUT as one call's own, so
+/// that a retry meeting 412 can tell its own earlier attempt from another
+/// writer's object (names lower-cased, as responses give them).
+inline constexpr std::string_view write_mark_header = "x-amz-meta-storewatch-write";
+
+/// Base64 of the MD5 of `data`: a Content-MD5 value. Throws
+/// std::runtime_error if OpenSSL fails.
+inline std::string md5_base64(std::string_view data) {
+  unsigned char md5[16];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), md5, &length, EVP_md5(), nullptr) != 1 || length != sizeof md5) {
+    throw std::runtime_error("S3: MD5 failed in OpenSSL");
   }
-  const std::chrono::year_month_day date{std::chrono::year{static_cast<int>(year)},
-                                         std::chrono::month{static_cast<unsigned>(month / 3 + 1)},
-                                         std::chrono::day{static_cast<unsigned>(day)}};
-  if (!date.ok()) return std::nullopt;
-  return std::chrono::sys_days{date} + std::chrono::hours{hour} + std::chrono::minutes{minute} +
-         std::chrono::seconds{second};
+  unsigned char text[25];
+  EVP_EncodeBlock(text, md5, sizeof md5);
+  return std::string(reinterpret_cast<const char*>(text), 24);
 }
 
 /// What the server's clock reads minus the local one, as narrowed down by
@@ -235,7 +324,7 @@ struct clock_estimate {
            std::chrono::system_clock::time_point received) {
     using std::chrono::duration_cast;
     using std::chrono::milliseconds;
-    const auto server = parse_http_date(date);
+    const auto server = parse_server_time(date);
     if (!server || received < sent) return;
     const auto lower = duration_cast<milliseconds>(*server - received);
     const auto upper = duration_cast<milliseconds>(*server + std::chrono::seconds{1} - sent);
@@ -407,7 +496,8 @@ inline std::string complete_multipart_body(const std::vector<std::string>& etags
 /// codes SlowDown, InternalError and RequestTimeout (and
 /// ConditionalRequestConflict), honouring a Retry-After given in seconds (an
 /// HTTP-date is ignored), up to `client_options::max_attempts` attempts within
-/// `client_options::retry_budget`.
+/// `client_options::retry_budget`. A 403 that a skewed local clock explains
+/// is sent again at once with the server's time (see `clock_offset()`).
 ///
 /// Each attempt is signed with `config::credentials`, or, when
 /// `config::credentials_from` names another source, with the temporary
@@ -478,7 +568,10 @@ class basic_client {
 
   /// What is added to the local clock to get the server's, as learnt from a
   /// server that found the request time skewed; zero until then. Requests
-  /// are signed with the local clock plus this.
+  /// are signed with the local clock plus this. A 403 RequestTimeTooSkewed,
+  /// or any 403 whose Date is more than 5 minutes from the signing time,
+  /// sets it from the server's time (ServerTime, else Date), and the request
+  /// is sent again at once, once per request.
   std::chrono::milliseconds clock_offset() const noexcept { return clock_offset_; }
 
   /// What the server's clock reads minus the local clock
@@ -513,14 +606,80 @@ class basic_client {
   /// that name (`If-None-Match: *`): returns false when one has (412). AWS
   /// and MinIO honour the condition; s3rver ignores it and overwrites
   /// (returning true). Returns true otherwise.
-  asio::awaitable<bool> put(std::string name, std::string body, bool if_absent = false) {
+  ///
+  /// A conditional PUT carries metadata naming this write
+  /// (`x-amz-meta-storewatch-write`: `mark`, by default a new
+  /// `new_write_mark(body)`). On 412 the object is read back (HEAD): when it
+  /// carries that mark, an earlier attempt of this call stored it and its
+  /// response was lost, and the result is true. An unconditional PUT needs
+  /// no mark: repeating it stores the same bytes again.
+  asio::awaitable<bool> put(std::string name, std::string body, bool if_absent = false, std::string mark = {}) {
     operation op = object_operation("PUT", name, &request_counts::put);
+    if (if_absent) {
+      op.headers.emplace_back("If-None-Match", "*");
+      if (mark.empty()) mark = new_write_mark(body);
+      op.headers.emplace_back(std::string(detail::write_mark_header), mark);
+    }
     op.body = std::move(body);
-    if (if_absent) op.headers.emplace_back("If-None-Match", "*");
     const auto response = co_await execute(op);
     if (response.status / 100 == 2) co_return true;
-    if (if_absent && response.status == 412) co_return false;
+    if (if_absent && response.status == 412) co_return co_await marked(name, mark);
     throw failure(op, response);
+  }
+
+  /// Deletes the objects `names` with DeleteObjects requests (`POST
+  /// /bucket?delete`, quiet mode, Content-MD5), up to 1000 names per
+  /// request, one request after another; missing objects are not an error.
+  /// Returns the objects the server did not delete, each with its error
+  /// (`delete_error::key` relative to the key prefix); empty when all went.
+  /// Throws as the other requests do when a request fails as a whole, and
+  /// `errc::store_io_failed` for a response that is not a DeleteResult.
+  asio::awaitable<std::vector<delete_error>> remove_many(std::vector<std::string> names) {
+    std::vector<delete_error> failed;
+    for (std::size_t first = 0; first < names.size(); first += 1000) {
+      std::vector<std::string> keys;
+      for (std::size_t i = first; i < std::min(names.size(), first + 1000); ++i) keys.push_back(prefix_ + names[i]);
+      operation op;
+      op.method = "POST";
+      op.counter = &request_counts::remove_batches;
+      op.target = bucket_target(config_);
+      op.query.emplace_back("delete", "");
+      op.body = delete_objects_body(keys);
+      op.headers.emplace_back("Content-MD5", detail::md5_base64(op.body));
+      op.headers.emplace_back("Content-Type", "application/xml");
+      op.label = "DeleteObjects s3://" + config_.bucket + '/' + detail::show_name(keys.front()) +
+                 (keys.size() > 1 ? " and " + std::to_string(keys.size() - 1) + " more" : std::string());
+      op.fault_method = "POST";
+      op.fault_name = "?delete";
+      const auto response = co_await execute(op);
+      if (response.status / 100 != 2) throw failure(op, response);
+      std::vector<delete_error> errors;
+      try {
+        errors = parse_delete_result(response.body);
+      } catch (const std::system_error& e) {
+        ++counts_.failures;
+        throw std::system_error(make_error_code(errc::store_io_failed), "S3 " + op.label + ": " + e.what());
+      }
+      for (auto& error : errors) {
+        if (error.key.starts_with(prefix_)) error.key.erase(0, prefix_.size());
+        failed.push_back(std::move(error));
+      }
+    }
+    co_return failed;
+  }
+
+  /// A write mark for a conditional `put` of `body`: a token no other call
+  /// or client uses, and the body's SHA-256.
+  std::string new_write_mark(std::string_view body) {
+    return write_token_ + '-' + std::to_string(++writes_) + '-' + sha256_hex(body);
+  }
+
+  /// Deletes object `name` if it carries the write mark `mark` (HEAD, then
+  /// DELETE): puts back a conditional `put` that failed, whose attempts may
+  /// have stored it, and never another writer's object of that name.
+  asio::awaitable<void> remove_marked(std::string name, std::string mark) {
+    const bool ours = co_await marked(name, mark);  // awaited into a local: g++ 12 miscompiles it in the `if`
+    if (ours) co_await remove(name);
   }
 
   /// Stores the content of the file `source` as object `name`, streaming
@@ -538,11 +697,15 @@ class basic_client {
   /// (AbortMultipartUpload, not itself cancelled; best effort: if that
   /// fails too, the parts stay until a bucket lifecycle rule removes them).
   /// `if_absent`: as `put`, the condition on the PUT or on
-  /// CompleteMultipartUpload (returns false on 412, after aborting). The
+  /// CompleteMultipartUpload (returns false on 412, after aborting, unless
+  /// the object carries this call's write mark `mark`, given to the PUT or
+  /// CreateMultipartUpload; by default a new one). The
   /// file must not change while it is sent (one that shrinks fails the
   /// request). Errors: as `put`, and `errc::store_io_failed` when the file
   /// cannot be opened or read.
-  asio::awaitable<bool> put_file(std::string name, std::filesystem::path source, bool if_absent = false) {
+  asio::awaitable<bool> put_file(std::string name, std::filesystem::path source, bool if_absent = false,
+                                 std::string mark = {}) {
+    if (if_absent && mark.empty()) mark = write_token_ + '-' + std::to_string(++writes_);
     const storewatch::detail::unique_fd fd(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat info {};
     if (!fd || ::fstat(fd.get(), &info) != 0) {
@@ -551,18 +714,22 @@ class basic_client {
     const auto size = static_cast<std::uint64_t>(info.st_size);
     if (size <= options_.multipart_threshold) {
       operation op = object_operation("PUT", name, &request_counts::put);
-      if (if_absent) op.headers.emplace_back("If-None-Match", "*");
+      if (if_absent) {
+        op.headers.emplace_back("If-None-Match", "*");
+        op.headers.emplace_back(std::string(detail::write_mark_header), mark);
+      }
       stream_from(op, fd.get(), 0, size, source);
       const auto response = co_await execute(op);
       if (response.status / 100 == 2) co_return true;
-      if (if_absent && response.status == 412) co_return false;
+      if (if_absent && response.status == 412) co_return co_await marked(name, mark);
       throw failure(op, response);
     }
-    const auto upload_id = co_await create_multipart_upload(name);
+    const auto upload_id = co_await create_multipart_upload(name, mark);
     std::exception_ptr failed;
     bool stored = false;
     try {
       stored = co_await upload_parts(name, upload_id, fd.get(), size, source, if_absent);
+      if (!stored) stored = co_await marked(name, mark);  // 412: an earlier attempt of the completion stored it?
     } catch (...) {
       failed = std::current_exception();
     }
@@ -700,6 +867,26 @@ class basic_client {
     int download_fd = -1;                      // a 2xx body goes to this file
   };
 
+  // Whether object `name` carries the write mark `mark` (HEAD; a missing
+  // object does not).
+  asio::awaitable<bool> marked(const std::string& name, const std::string& mark) {
+    const operation op = object_operation("HEAD", name, &request_counts::head);
+    const auto response = co_await execute(op);
+    if (response.status == 404) co_return false;
+    if (response.status / 100 != 2) throw failure(op, response);
+    const auto* found = response.header(detail::write_mark_header);
+    co_return found != nullptr && *found == mark;
+  }
+
+  // 16 hex digits from the system's random source: with a counter, a token
+  // no other client's write marks share.
+  static std::string random_token() {
+    std::random_device source;
+    std::ostringstream text;
+    text << std::hex << std::setfill('0') << std::setw(8) << source() << std::setw(8) << source();
+    return text.str();
+  }
+
   /// Makes `op` send `length` bytes of `fd` from `offset` as its body.
   static void stream_from(operation& op, int fd, std::uint64_t offset, std::uint64_t length,
                           const std::filesystem::path& file) {
@@ -717,10 +904,12 @@ class basic_client {
     return op;
   }
 
-  /// CreateMultipartUpload of `name`: its upload id.
-  asio::awaitable<std::string> create_multipart_upload(const std::string& name) {
-    const auto op = multipart_operation("POST", name, "CreateMultipartUpload", {{"uploads", ""}},
-                                        &request_counts::multipart);
+  /// CreateMultipartUpload of `name` (with the write mark `mark`, if any):
+  /// its upload id.
+  asio::awaitable<std::string> create_multipart_upload(const std::string& name, const std::string& mark) {
+    auto op = multipart_operation("POST", name, "CreateMultipartUpload", {{"uploads", ""}},
+                                  &request_counts::multipart);
+    if (!mark.empty()) op.headers.emplace_back(std::string(detail::write_mark_header), mark);
     const auto response = co_await execute(op);
     if (response.status / 100 != 2) throw failure(op, response);
     auto id = detail::parse_upload_id(response.body);
@@ -883,6 +1072,7 @@ class basic_client {
     // A streamed transfer is bounded by the low-speed limit, not in time.
     const auto budget = streamed ? std::chrono::milliseconds(0) : options_.retry_budget;
     bool credentials_renewed = false;
+    bool clock_corrected = false;
     for (unsigned attempt = 1;; ++attempt) {
       const auto elapsed =
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
@@ -912,12 +1102,29 @@ class basic_client {
       } else {
         const auto sent = std::chrono::system_clock::now();
         std::tie(ec, response) = co_await http_.async_perform(std::move(request), as_tuple(asio::use_awaitable));
+        if (!ec) {
+          if (auto lost = detail::inject_after(op.fault_method, op.fault_name, response)) {
+            ec = lost->transport;
+            response = std::move(lost->response);
+          }
+        }
         if (const auto* date = response.header("date"); date && !ec) {
           observed_clock_.add(*date, sent, std::chrono::system_clock::now());
         }
       }
       if (ec == asio::error::operation_aborted) {
         throw std::system_error(ec, "S3 " + op.label + ": cancelled");
+      }
+      // A 403 for a skewed clock: sign with the server's time and try again
+      // at once, once per request (that retry is not counted as an attempt).
+      if (!ec && !clock_corrected) {
+        if (const auto offset = detail::clock_correction(response, std::chrono::system_clock::now(), clock_offset_)) {
+          clock_offset_ = *offset;
+          clock_corrected = true;
+          ++counts_.retries;
+          --attempt;
+          continue;
+        }
       }
       auto outcome = detail::classify_attempt(ec, response, keys);
       if (outcome.verdict == detail::attempt_verdict::done && credentials_ && !credentials_renewed &&
@@ -959,6 +1166,8 @@ class basic_client {
   request_counts counts_{};
   std::chrono::milliseconds clock_offset_{0};
   detail::clock_estimate observed_clock_{};
+  std::string write_token_ = random_token();  // see put's write marks
+  std::uint64_t writes_ = 0;
   std::minstd_rand random_{std::random_device{}()};
   std::uniform_real_distribution<double> unit_{0.0, 1.0};
 };

@@ -1,6 +1,7 @@
 /// \file
-/// Decoding the XML bodies of S3 responses: a ListObjectsV2 page, and the
-/// `<Error>` document of a failed request.
+/// Decoding the XML bodies of S3 responses: a ListObjectsV2 page, the
+/// `<Error>` document of a failed request and a DeleteObjects result; and
+/// the body of a DeleteObjects request.
 //
 // pugixml builds the tree; this file only walks it. Elements are matched by
 // local name, whatever their namespace or prefix: AWS declares
@@ -101,9 +102,18 @@ struct s3_error {
   std::string key{};         ///< `<Key>`: the object's key, for errors about one object
   std::string bucket{};      ///< `<BucketName>`: the bucket, for errors such as NoSuchBucket
   std::string request_id{};  ///< `<RequestId>`: what AWS support asks for
+  std::string server_time{};  ///< `<ServerTime>` of RequestTimeTooSkewed: the server's clock, ISO 8601
 
   /// Member-wise equality.
   friend bool operator==(const s3_error&, const s3_error&) = default;
+};
+
+/// A key a DeleteObjects request did not delete: an `<Error>` element of
+/// its `<DeleteResult>`.
+struct delete_error {
+  std::string key{};      ///< `<Key>`, as sent (the full S3 key)
+  std::string code{};     ///< `<Code>`: "AccessDenied", "InternalError", ...
+  std::string message{};  ///< `<Message>`
 };
 
 namespace detail {
@@ -200,6 +210,33 @@ inline std::string_view trim_xml_space(std::string_view text) {
   const auto first = text.find_first_not_of(space);
   if (first == std::string_view::npos) return {};
   return text.substr(first, text.find_last_not_of(space) + 1 - first);
+}
+
+/// Sets `value` to the text of the first child element of `parent` named
+/// `name`; to "" when it has child elements; leaves it when there is none.
+inline void child_text(const pugi::xml_node& parent, std::string_view name, std::string& value) {
+  const auto node = first_child(parent, name);
+  if (node && !element_text(node, value)) value.clear();
+}
+
+/// `text` as XML character data: & < > escaped, and CR as a reference
+/// (a parser would read a literal one as LF).
+inline std::string escape_text(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '&') {
+      out += "&amp;";
+    } else if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else if (c == '\r') {
+      out += "&#13;";
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 /// A text element that may appear at most once in its parent.
@@ -360,8 +397,8 @@ inline list_page parse_list_objects_v2(std::string_view body) {
 
 /// Decodes the body of a failed S3 request: an `<Error>` document (root
 /// element with local name Error, in any namespace or none). Takes the first
-/// Code, Message, Key, BucketName and RequestId children; other children
-/// (HostId, Resource, StringToSign, ...) are ignored.
+/// Code, Message, Key, BucketName, RequestId and ServerTime children; other
+/// children (HostId, Resource, StringToSign, ...) are ignored.
 ///
 /// Returns std::nullopt when the body is empty, is not well-formed XML or its
 /// root element is not Error (an HTML page from a proxy, or a HEAD response,
@@ -374,15 +411,12 @@ inline std::optional<s3_error> parse_error_body(std::string_view body) noexcept 
     const auto root = document.document_element();
     if (detail::local_name(root) != "Error") return std::nullopt;
     s3_error error;
-    const auto read = [&](std::string_view name, std::string& value) {
-      const auto node = detail::first_child(root, name);
-      if (node && !detail::element_text(node, value)) value.clear();
-    };
-    read("Code", error.code);
-    read("Message", error.message);
-    read("Key", error.key);
-    read("BucketName", error.bucket);
-    read("RequestId", error.request_id);
+    detail::child_text(root, "Code", error.code);
+    detail::child_text(root, "Message", error.message);
+    detail::child_text(root, "Key", error.key);
+    detail::child_text(root, "BucketName", error.bucket);
+    detail::child_text(root, "RequestId", error.request_id);
+    detail::child_text(root, "ServerTime", error.server_time);
     return error;
   } catch (...) {
     return std::nullopt;
@@ -433,6 +467,44 @@ inline sts_credentials parse_sts_credentials(std::string_view body) {
     throw fail("the Credentials lack an AccessKeyId or SecretAccessKey");
   }
   return credentials;
+}
+
+/// The body of a DeleteObjects request (`POST /bucket?delete`) for `keys`
+/// (full S3 keys, at most 1000), in quiet mode: the result lists only the
+/// keys that were not deleted. Keys are escaped as XML text.
+inline std::string delete_objects_body(const std::vector<std::string>& keys) {
+  std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                     "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>";
+  for (const auto& key : keys) body += "<Object><Key>" + detail::escape_text(key) + "</Key></Object>";
+  body += "</Delete>";
+  return body;
+}
+
+/// The keys a DeleteObjects response (status 200) says were not deleted:
+/// its `<Error>` elements. `<Deleted>` elements (s3rver lists them even in
+/// quiet mode) are ignored. Throws std::system_error with
+/// `std::errc::bad_message` ("S3 DeleteObjects response: <what>") when the
+/// body is not XML or its root is not DeleteResult.
+inline std::vector<delete_error> parse_delete_result(std::string_view body) {
+  const auto fail = [](const std::string& what) {
+    return std::system_error(std::make_error_code(std::errc::bad_message), "S3 DeleteObjects response: " + what);
+  };
+  pugi::xml_document document;
+  if (const auto problem = detail::load_xml(document, body); !problem.empty()) throw fail(problem);
+  const auto root = document.document_element();
+  if (detail::local_name(root) != "DeleteResult") {
+    throw fail("the root element is " + storewatch::detail::quote(detail::local_name(root)) + ", not DeleteResult");
+  }
+  std::vector<delete_error> errors;
+  for (const auto& node : root.children()) {
+    if (node.type() != pugi::node_element || detail::local_name(node) != "Error") continue;
+    delete_error error;
+    detail::child_text(node, "Key", error.key);
+    detail::child_text(node, "Code", error.code);
+    detail::child_text(node, "Message", error.message);
+    errors.push_back(std::move(error));
+  }
+  return errors;
 }
 
 }  // namespace storewatch::s3

@@ -81,7 +81,10 @@ struct s3_store_options {
 /// An operation that fails puts back what it changed: the objects it wrote
 /// are removed, the share markers it removed are written again, and its
 /// journal records are removed (a listener may have read one meanwhile, as
-/// with `basic_local_store`). A delete writes its DELETE records first and
+/// with `basic_local_store`). That includes the request that failed, which
+/// the server may have executed with its response lost (a new version is
+/// removed only if it carries the create's write mark, never another
+/// writer's object of that name). A delete writes its DELETE records first and
 /// then removes the objects: if removing fails, the events are out and the
 /// versions still readable, and running the delete again finishes it.
 ///
@@ -104,9 +107,23 @@ struct s3_store_options {
 /// machines, may share one bucket. The store must outlive its pending
 /// operations.
 ///
+/// Retried requests are harmless: a repeated PUT stores the same bytes
+/// under the same name again, a repeated DELETE finds nothing, and a
+/// create's conditional PUT that meets 412 on a retry reads the object's
+/// metadata back and takes it as its own when an earlier attempt of that
+/// PUT stored it (`basic_client::put`), so a lost response never leaves a
+/// second, unannounced version.
+///
 /// What S3-compatible servers differ in: two store objects creating one
 /// path in one millisecond get distinct versions only where the server
-/// honours `If-None-Match: *` on PUT (AWS S3, MinIO); s3rver overwrites.
+/// honours `If-None-Match: *` on PUT (AWS S3, MinIO). The first create of
+/// bytes (not of a file) by a store object finds out (it stores the new
+/// version a second time with the condition: a 412 means honoured) and
+/// `conditional_writes()` tells. Where
+/// the condition is ignored (s3rver), such creates overwrite one another:
+/// one version survives and each announces it. That is accepted, not
+/// refused: it needs one user writing one path from two store objects in
+/// the same millisecond; use such a server for tests.
 template <class Executor = asio::any_io_executor>
 class basic_s3_store {
  public:
@@ -149,6 +166,9 @@ class basic_s3_store {
   /// `diagnostics` instead: another failure may replace this text before
   /// you read it.
   const std::string& last_error() const noexcept { return last_error_; }
+  /// Whether the server honours `If-None-Match: *` on PUT, as this store
+  /// object's first create found out; std::nullopt before one succeeded.
+  std::optional<bool> conditional_writes() const noexcept { return conditional_writes_; }
 
   /// As `basic_local_store::async_create_file`.
   template <asio::completion_token_for<void(std::error_code, versioned_path)> CompletionToken = default_token>
@@ -295,7 +315,9 @@ class basic_s3_store {
   /// Removes the journal records stamped more than `age` ago from every
   /// user's journal, leaving a floor marker so that a listener whose cursor
   /// is older gets a GAP event. Completes with the number of record objects
-  /// removed. Completion signature: `void(std::error_code, std::size_t)`.
+  /// removed. Costs per journal with old records one LIST page per 1000
+  /// objects, one PUT (the floor) and one DeleteObjects request per 1000
+  /// objects removed. Completion signature: `void(std::error_code, std::size_t)`.
   template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
   auto async_compact(std::chrono::seconds age, CompletionToken&& token = default_token{}) {
     return run<std::size_t>(nullptr, std::forward<CompletionToken>(token), true, &basic_s3_store::compact, age);
@@ -458,6 +480,8 @@ class basic_s3_store {
 
   // Makes the change `step` names (`bytes`: a new version's), to be undone
   // if `change` fails. Removing a version is not here: see delete_files.
+  // Each undo is registered before its request: a request that failed may
+  // still have been executed, its response lost.
   asio::awaitable<void> apply(transaction& change, rules::step& step, std::string_view bytes,
                               const std::filesystem::path* source) {
     const auto& u = step.user;
@@ -465,23 +489,46 @@ class basic_s3_store {
     switch (step.what) {
       case rules::change::add_version: {
         const std::string body(bytes);
-        while (!co_await put_version(version_name(version), body, source)) rules::next_millisecond(step);
+        for (bool stored = false; !stored;) {
+          std::string name = version_name(version);
+          std::string mark = client_->new_write_mark(body);
+          std::exception_ptr failure;
+          try {
+            stored = co_await put_version(name, body, source, mark);
+          } catch (...) {
+            failure = std::current_exception();
+          }
+          if (failure) {
+            // Its object, if stored, carries its mark; another writer's may have the name.
+            change.on_failure([this, name = std::move(name), mark = std::move(mark)]() {
+              return client_->remove_marked(name, mark);
+            });
+            std::rethrow_exception(failure);
+          }
+          if (!stored) rules::next_millisecond(step);
+        }
         change.on_failure([this, name = version_name(version)]() { return client_->remove(name); });
+        if (!conditional_writes_ && source == nullptr) {
+          // The probe (on a create of bytes, not of a file, which would be
+          // sent twice): the same bytes again, under a new write mark.
+          const bool stored_again = co_await client_->put(version_name(version), body, true);
+          conditional_writes_ = !stored_again;
+        }
         recent_creates_[version.path] = version.timestamp_ms;
         break;
       }
       case rules::change::add_share:
-        co_await client_->put(grant_name(version, u), "");
         change.on_failure([this, u, version]() { return client_->remove(grant_name(version, u)); });
-        co_await client_->put(share_name(u, version), "");
+        co_await client_->put(grant_name(version, u), "");
         change.on_failure([this, u, version]() { return client_->remove(share_name(u, version)); });
+        co_await client_->put(share_name(u, version), "");
         break;
       case rules::change::remove_share:
-        co_await client_->remove(share_name(u, version));
         change.on_failure([this, u, version]() -> asio::awaitable<void> {
           co_await client_->put(grant_name(version, u), "");
           co_await client_->put(share_name(u, version), "");
         });
+        co_await client_->remove(share_name(u, version));
         co_await client_->remove(grant_name(version, u));
         break;
       case rules::change::none:
@@ -491,9 +538,10 @@ class basic_s3_store {
   }
 
   // Stores a new version's bytes: `body`, or the file `source` streamed.
-  asio::awaitable<bool> put_version(std::string name, const std::string& body, const std::filesystem::path* source) {
-    if (source) co_return co_await client_->put_file(std::move(name), *source, true);
-    co_return co_await client_->put(std::move(name), body, true);
+  asio::awaitable<bool> put_version(std::string name, const std::string& body, const std::filesystem::path* source,
+                                    std::string mark) {
+    if (source) co_return co_await client_->put_file(std::move(name), *source, true, std::move(mark));
+    co_return co_await client_->put(std::move(name), body, true, std::move(mark));
   }
 
   asio::awaitable<versioned_path> create_file(std::string path, std::string bytes) {
@@ -640,11 +688,17 @@ class basic_s3_store {
       if (!older_records) continue;
       // The floor first: a reader that finds records missing also finds it.
       co_await client_->put(detail::floor_name(user, limit), "");
-      for (auto& name : old) {
-        const bool record = !name.ends_with(detail::floor_suffix);
-        co_await client_->remove(std::move(name));
-        removed += record ? 1 : 0;
+      const auto failed = co_await client_->remove_many(old);
+      if (!failed.empty()) {
+        throw std::system_error(make_error_code(errc::store_io_failed),
+                                "S3 DeleteObjects in " + detail::journal_folder(user) + ": " +
+                                    std::to_string(failed.size()) + " not deleted, first " +
+                                    storewatch::detail::quote(failed.front().key) + ": " +
+                                    detail::show_code(failed.front().code) + ' ' +
+                                    storewatch::detail::quote(failed.front().message));
       }
+      removed += static_cast<std::size_t>(std::count_if(
+          old.begin(), old.end(), [](const std::string& name) { return !name.ends_with(detail::floor_suffix); }));
     }
     co_return removed;
   }
@@ -735,6 +789,7 @@ class basic_s3_store {
   bool writing_ = false;
   std::deque<std::function<void()>> waiting_;
   std::map<std::string, std::int64_t> recent_creates_;  // path -> stamp of this object's newest version, while not past
+  std::optional<bool> conditional_writes_;               // see conditional_writes()
 };
 
 /// The S3 store on `asio::any_io_executor`.
