@@ -185,7 +185,7 @@ TEST_CASE("a server that refuses as skewed whatever the time: one correction, th
   CHECK(server.requests().size() == 2);  // never a loop
 }
 
-TEST_CASE("another 403 with a Date far off corrects the clock and is sent again once; near, it is not") {
+TEST_CASE("another 403 with a Date far off corrects the clock and is sent again once, near it is not") {
   asio::io_context io;
   SECTION("an hour ahead") {
     scripted_http_server server(io, skewed_server(1h, true));
