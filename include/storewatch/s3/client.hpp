@@ -470,17 +470,8 @@ inline std::string parse_upload_id(std::string_view body) {
 inline std::string complete_multipart_body(const std::vector<std::string>& etags) {
   std::string body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   for (std::size_t i = 0; i < etags.size(); ++i) {
-    body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>";
-    for (const char c : etags[i]) {
-      switch (c) {
-        case '"': body += "&quot;"; break;
-        case '&': body += "&amp;"; break;
-        case '<': body += "&lt;"; break;
-        case '>': body += "&gt;"; break;
-        default: body += c;
-      }
-    }
-    body += "</ETag></Part>";
+    body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + escape_text(etags[i]) +
+            "</ETag></Part>";
   }
   return body + "</CompleteMultipartUpload>";
 }
