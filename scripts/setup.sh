@@ -26,6 +26,8 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The S3 tests' server, s3rver, runs on Node.js >= 20: Debian's nodejs (18)
   # and npm are enough, as scripts/s3-server.sh then fetches Node.js 20 from
   # the npm registry. A node already here (20 from elsewhere) is kept.
+  # (scripts/s3-server.sh waits for it to answer with the curl command.)
+  packages+=(curl)
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
 fi
