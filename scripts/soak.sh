@@ -45,8 +45,8 @@ if [[ ! -f $dir/CMakeCache.txt ]]; then
   cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug \
     -DSTOREWATCH_BUILD_BENCHMARKS=OFF -DSTOREWATCH_BUILD_EXAMPLES=OFF "${flags[@]}" >/dev/null
 fi
-cmake --build "$dir" --target crash_soak_test storewatch_writer_process storewatch_listener_process
+cmake --build "$dir" --target storewatch_system_tests storewatch_writer_process storewatch_listener_process
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-STOREWATCH_SOAK_ROUNDS=$rounds exec "$dir/tests/system/crash_soak_test"
+STOREWATCH_SOAK_ROUNDS=$rounds exec "$dir/tests/system/storewatch_system_tests" "[#crash_soak_test]"

@@ -68,6 +68,10 @@
 extern char** environ;
 #endif
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace access_model_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -1498,3 +1502,5 @@ TEST_CASE("the storewatch tool rejects crafted paths and user names in create, s
 }
 
 #endif  // STOREWATCH_TOOL
+
+}  // namespace access_model_test

@@ -22,6 +22,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace blocking_executor_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -391,3 +395,5 @@ TEST_CASE("blocking executor: a checkpoint save that fails on the pool is report
   CHECK(load_checkpoint(file)->cursor == "e1:12");
   pool.join();
 }
+
+}  // namespace blocking_executor_test

@@ -13,6 +13,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace checkpoint_test {
+
 namespace {
 
 using storewatch::checkpoint;
@@ -369,3 +373,5 @@ TEST_CASE("checkpoint save replaces a stale temporary file") {
   CHECK(entries(dir.path()) == std::vector<std::string>{"cp.json", "cp.json.lock"});
   CHECK(*storewatch::load_checkpoint(file) == checkpoint_state{"fresh", {"b"}});
 }
+
+}  // namespace checkpoint_test

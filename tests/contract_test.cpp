@@ -18,6 +18,10 @@
 #include <type_traits>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace contract_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -346,3 +350,5 @@ TEST_CASE("contract: poller::async_run with a callback, deferred, use_future, us
     }
   }
 }
+
+}  // namespace contract_test

@@ -16,6 +16,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace delivery_rules_test {
+
 using namespace storewatch;
 using namespace storewatch::detail;
 
@@ -222,3 +226,5 @@ TEST_CASE("checkpoint cadence: at the end, a save only when something is unsaved
   CHECK(checkpoint_cadence::save_at_end(1));
   CHECK_FALSE(checkpoint_cadence::save_at_end(0));
 }
+
+}  // namespace delivery_rules_test

@@ -24,6 +24,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace directory_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -836,3 +840,5 @@ TEST_CASE("tree watch: a moved directory found at its new place before it is fou
   CHECK(kernel.table.size() == 5);  // the root, a, b, x and deep, each once
   CHECK(kernel.kernel.size() == 5);
 }
+
+}  // namespace directory_test

@@ -11,6 +11,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace error_test {
+
 namespace {
 
 using storewatch::errc;
@@ -150,3 +154,5 @@ TEST_CASE("system_error thrown with errc can be caught and matched") {
   }
   FAIL("not caught");
 }
+
+}  // namespace error_test

@@ -14,6 +14,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace event_test {
+
 namespace {
 
 using storewatch::errc;
@@ -481,3 +485,5 @@ TEST_CASE("quote output is always valid UTF-8 without control bytes") {
     for (const char c : quoted) REQUIRE(static_cast<unsigned char>(c) >= 0x20);
   }
 }
+
+}  // namespace event_test

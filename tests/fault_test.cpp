@@ -18,6 +18,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace fault_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -539,3 +543,5 @@ TEST_CASE("the clock jumps back an hour and forward a day between operations: ve
   CHECK(owner.list_files("clock", true).size() == 4);
   CHECK(inconsistencies(dir.path(), false).empty());
 }
+
+}  // namespace fault_test

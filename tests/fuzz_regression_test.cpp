@@ -19,6 +19,10 @@
 #include <system_error>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace fuzz_regression_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -158,3 +162,5 @@ TEST_CASE("fuzz regression: format_time never prints another time than the one i
   }
   CHECK(cli::format_time(timestamp{ms{253402300799999}}) == "9999-12-31T23:59:59.999Z");
 }
+
+}  // namespace fuzz_regression_test

@@ -13,6 +13,10 @@
 #include <string_view>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace journal_scan_test {
+
 using namespace storewatch;
 using detail::byte_range;
 using detail::scan_options;
@@ -379,3 +383,5 @@ TEST_CASE("journal scan: a segment that vanished while being read is a gap up to
   CHECK_FALSE(removed_while_reading(4096, 4096));  // it had been read to its end
   CHECK_FALSE(removed_while_reading(100, std::nullopt));  // the newest segment: nothing known to be lost
 }
+
+}  // namespace journal_scan_test

@@ -23,6 +23,10 @@
 #include <csignal>
 #include <sys/resource.h>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace journal_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -1103,3 +1107,5 @@ TEST_CASE("clock skew: a writer whose clock is hours behind, or ahead, loses not
   }
   CHECK(behind_order == std::vector<std::string>{"b0", "b1"});
 }
+
+}  // namespace journal_test

@@ -18,6 +18,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace listener_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -800,3 +804,5 @@ TEST_CASE("a GAP delivered before a clean restart is not delivered again: its id
   CHECK(third.back().data == "e59");
   for (const auto& e : third) CHECK(e.name != event_name::gap);
 }
+
+}  // namespace listener_test

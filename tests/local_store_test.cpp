@@ -18,6 +18,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace local_store_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -227,3 +231,5 @@ TEST_CASE("network file systems are recognised by their statfs magic numbers, a 
   temp_dir dir;
   CHECK_FALSE(detail::network_file_system(dir.path()));
 }
+
+}  // namespace local_store_test

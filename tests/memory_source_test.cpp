@@ -9,6 +9,10 @@
 #include <thread>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace memory_source_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -580,3 +584,5 @@ TEST_CASE("a wake-up meant for an earlier waiter does not abort a later waiter t
   REQUIRE(run_until(io, [&] { return second.has_value(); }));
   CHECK(*second == std::error_code{});
 }
+
+}  // namespace memory_source_test

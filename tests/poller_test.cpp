@@ -8,6 +8,10 @@
 #include <system_error>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace poller_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -415,3 +419,5 @@ TEST_CASE("stop() right after start(), before the io_context has run anything: t
   CHECK_FALSE(poller.running());
   CHECK(end == errc::end_of_stream);
 }
+
+}  // namespace poller_test

@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace s3_merge_test {
+
 using namespace storewatch;
 namespace sd = storewatch::s3::detail;
 using step_kind = sd::s3_merge_step::kind;
@@ -677,3 +681,5 @@ TEST_CASE("S3 merge: a horizon ahead of the server's clock lists from the server
   sd::s3_merge usual(f.settings, f.reported, "s1;220000;0;w=1@220000", 100, hints);
   CHECK(usual.next().start_after == "journals/alice/0000000160000");
 }
+
+}  // namespace s3_merge_test

@@ -15,6 +15,10 @@
 #include <string>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace snapshot_diff_test {
+
 using namespace storewatch::detail;
 
 namespace {
@@ -252,3 +256,5 @@ TEST_CASE("snapshot diff: a huge tree gives the same changes whatever order its 
     CHECK(found == expected);
   }
 }
+
+}  // namespace snapshot_diff_test

@@ -13,6 +13,10 @@
 #include <system_error>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace store_rules_test {
+
 namespace {
 
 using namespace storewatch;
@@ -297,3 +301,5 @@ TEST_CASE("listing: own versions and those shared with the reader, under the sel
   REQUIRE(rules::list_refusal("/docs"));
   CHECK(rules::list_refusal("/docs")->code() == errc::invalid_path);
 }
+
+}  // namespace store_rules_test

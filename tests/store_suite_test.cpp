@@ -20,6 +20,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace store_suite_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -615,3 +619,5 @@ TEST_CASE("create_file_from and read_file_to: a file in, the same bytes out, the
     CHECK(alice_journal.take().size() == 1);  // the empty file's CREATE only
   }
 }
+
+}  // namespace store_suite_test

@@ -8,6 +8,10 @@
 #include <optional>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace stream_test {
+
 using namespace storewatch;
 using storewatch::test::make_event;
 using storewatch::test::run_until;
@@ -358,3 +362,5 @@ TEST_CASE("try_next on an unbuffered stream takes a suspended producer's event a
   REQUIRE(run_until(io, [&] { return pushed.has_value(); }));
   CHECK_FALSE(*pushed);
 }
+
+}  // namespace stream_test

@@ -15,6 +15,10 @@
 
 #include <signal.h>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace support_test {
+
 using namespace storewatch::test_support;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -129,3 +133,5 @@ TEST_CASE("support: a temp dir is fresh and goes with what it holds") {
   }
   CHECK_FALSE(fs::exists(kept));
 }
+
+}  // namespace support_test

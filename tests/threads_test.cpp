@@ -15,6 +15,10 @@
 #include <thread>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace threads_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -533,3 +537,5 @@ TEST_CASE("a stream on one strand, its consumer's handler bound to another, on a
   REQUIRE(static_cast<int>(taken.size()) == total);
   for (int i = 0; i < total; ++i) CHECK(taken[static_cast<std::size_t>(i)] == label("id-", i));
 }
+
+}  // namespace threads_test

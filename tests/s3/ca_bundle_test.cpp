@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace ca_bundle_test {
+
 namespace {
 
 namespace s3 = storewatch::s3;
@@ -113,3 +117,5 @@ TEST_CASE("a private CA: the HTTP client verifies with ca_file and refuses witho
   own.ca_file = "/elsewhere.pem";
   CHECK(s3::client::transport_options(own, c).ca_file == "/elsewhere.pem");
 }
+
+}  // namespace ca_bundle_test

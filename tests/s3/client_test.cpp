@@ -23,6 +23,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace client_test {
+
 namespace {
 
 namespace s3 = storewatch::s3;
@@ -564,3 +568,5 @@ TEST_CASE("s3rver: a wrong secret gives store_access_denied naming bucket and ke
   check_no_secrets(failure.what, c.credentials);
   CHECK(client.counts().retries == 0);
 }
+
+}  // namespace client_test

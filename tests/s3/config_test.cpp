@@ -18,6 +18,10 @@
 #include <string_view>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace config_test {
+
 namespace {
 
 namespace s3 = storewatch::s3;
@@ -402,3 +406,5 @@ TEST_CASE("keys over S3's 1,024 bytes: refused by object_target, and by s3_store
   CHECK(create(path_of(823)) == storewatch::errc::store_io_failed);
   CHECK(!server.requests().empty());
 }
+
+}  // namespace config_test

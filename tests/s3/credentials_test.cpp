@@ -38,6 +38,10 @@
 
 #include <signal.h>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace credentials_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -691,3 +695,5 @@ TEST_CASE("credentials refreshed during a running listener: every event arrives,
   listener.stop();
   REQUIRE(run_until(kind.io, [&] { return !listener.running(); }));
 }
+
+}  // namespace credentials_test

@@ -15,6 +15,10 @@
 #include <optional>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace fault_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -234,3 +238,5 @@ TEST_CASE("S3 cancellation: a create cancelled while its journal record waits to
   CHECK_FALSE(*later);
   CHECK(names_of(journal.take()) == std::vector<std::string>{"CREATE"});
 }
+
+}  // namespace fault_test

@@ -25,6 +25,10 @@
 
 #include <fcntl.h>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace http_test {
+
 namespace {
 
 namespace s3 = storewatch::s3;
@@ -493,3 +497,5 @@ TEST_CASE("a streamed transfer has no total timeout: a stalled one ends by the l
   CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(1'900));
   CHECK(o.ec == s3::make_http_error(CURLE_OPERATION_TIMEDOUT));
 }
+
+}  // namespace http_test

@@ -19,6 +19,10 @@
 #include <thread>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace journal_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -613,3 +617,5 @@ TEST_CASE("S3 journal: an operation taken back gives its object numbers back, so
   CHECK(got.problems.empty());
   CHECK(data_of(got.events) == std::vector<std::string>{"again"});  // no GAP for the number taken back
 }
+
+}  // namespace journal_test

@@ -25,6 +25,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace large_file_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using s3::test::file_sha256;
@@ -219,3 +223,5 @@ TEST_CASE("large files: the S3 store's create_file_from goes up in parts, and a 
   CHECK(texts_of(alice.list_files("docs", true)) == std::vector<std::string>{text(v)});
   CHECK(journal.take().empty());
 }
+
+}  // namespace large_file_test

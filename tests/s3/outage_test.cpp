@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace outage_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -115,3 +119,5 @@ TEST_CASE("S3 outage: an operation that cannot reach the server fails naming the
   proxy.up();
   CHECK(alice.create_file("again.txt", "z").path == "again.txt");
 }
+
+}  // namespace outage_test

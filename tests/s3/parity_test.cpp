@@ -36,6 +36,10 @@
 #include <string>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace parity_test {
+
 namespace {
 
 namespace s3 = storewatch::s3;
@@ -322,3 +326,5 @@ TEST_CASE("parity: storewatch resolves and addresses as aws s3api does", "[parit
     CHECK((aws.path.empty() || !aws.key_id.empty()));
   }
 }
+
+}  // namespace parity_test

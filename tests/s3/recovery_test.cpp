@@ -23,6 +23,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace recovery_test {
+
 namespace {
 
 namespace s3 = storewatch::s3;
@@ -349,3 +353,5 @@ TEST_CASE("s3rver: DeleteObjects removes the objects it names, missing ones incl
   REQUIRE(page.objects.size() == 1);
   CHECK(page.objects[0].key == "d/keep");
 }
+
+}  // namespace recovery_test

@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace resolve_test {
+
 namespace {
 
 namespace s3 = storewatch::s3;
@@ -405,3 +409,5 @@ TEST_CASE("resolve: no error shows a secret from the files or the environment") 
     CHECK(message.find("s3cr3t") == std::string::npos);
   }
 }
+
+}  // namespace resolve_test

@@ -28,6 +28,10 @@
 #include <string>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace response_lost_test {
+
 using namespace storewatch;
 using namespace storewatch::test;
 using namespace std::chrono_literals;
@@ -295,3 +299,5 @@ TEST_CASE("S3 If-None-Match: on a server that honours it, a create whose first P
     CHECK(data_of(records) == std::vector<std::string>{created.to_string()});
   }
 }
+
+}  // namespace response_lost_test

@@ -8,6 +8,10 @@
 #include <chrono>
 #include <string>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace server_clock_test {
+
 using namespace std::chrono_literals;
 namespace sd = storewatch::s3::detail;
 
@@ -59,3 +63,5 @@ TEST_CASE("server clock: each response bounds the offset by its Date's second an
   CHECK(clock.low == 11'900ms);
   CHECK(clock.high == 13'000ms);
 }
+
+}  // namespace server_clock_test

@@ -20,6 +20,10 @@
 #include <string_view>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace sigv4_test {
+
 #ifndef STOREWATCH_TEST_SIGV4_DIR
 #error "define STOREWATCH_TEST_SIGV4_DIR as the folder of the AWS SigV4 test suite"
 #endif
@@ -457,3 +461,5 @@ TEST_CASE("errors say what is wrong and never show a credential") {
     CHECK(message.find("t0k3n") == std::string::npos);
   }
 }
+
+}  // namespace sigv4_test

@@ -14,6 +14,10 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace xml_test {
+
 namespace {
 
 namespace s3 = storewatch::s3;
@@ -413,3 +417,5 @@ TEST_CASE("error bodies missing fields, or with markup in them, still decode") {
   CHECK(odd->message.empty());
   CHECK(odd->key == " k ");
 }
+
+}  // namespace xml_test

@@ -26,6 +26,7 @@
 // (before a kill, and a listener's outage).
 #include "common/fixture.hpp"
 #include "process.hpp"
+#include "programs.hpp"
 
 #include <algorithm>
 #include <array>
@@ -46,14 +47,15 @@
 #include <utility>
 #include <vector>
 
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace crash_soak_test {
+
 using namespace storewatch::test;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::string writer_program = STOREWATCH_WRITER_PROCESS;
-const std::string listener_program = STOREWATCH_LISTENER_PROCESS;
 
 /// About 30-40 s, with g++ Debug or under ASan, on a busy 2-core machine.
 constexpr std::uint64_t default_rounds = 120;
@@ -590,3 +592,5 @@ TEST_CASE(
   std::erase_if(after, [](const std::string& d) { return !d.starts_with("after:"); });
   CHECK(after == expected);
 }
+
+}  // namespace crash_soak_test

@@ -15,6 +15,7 @@
 #include "common/fixture.hpp"
 #include "common/store_kinds.hpp"
 #include "process.hpp"
+#include "programs.hpp"
 
 #include <algorithm>
 #include <csignal>
@@ -30,6 +31,10 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+// This file's tests and helpers, in a namespace of their own: test programs
+// compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
+namespace journal_system_test {
 
 using namespace storewatch;
 using namespace storewatch::test;
@@ -49,9 +54,6 @@ constexpr long long scale = local ? 1 : 40;
 /// How often the in-process listener polls: an S3 poll lists the journal's
 /// last minute, which s3rver takes milliseconds to do.
 constexpr auto listener_interval = local ? 10ms : 100ms;
-
-const std::string writer_program = STOREWATCH_WRITER_PROCESS;
-const std::string listener_program = STOREWATCH_LISTENER_PROCESS;
 
 std::unique_ptr<child> start_writer(const std::string& root, const fs::path& work, const std::string& name,
                                     long long count, long long interval_us = 0) {
@@ -491,3 +493,5 @@ TEST_CASE("listener process SIGKILLed and restarted: nothing lost, repeats bound
   // requirement of the library, but of this test's meaning).
   CHECK(writer_ran_during_kills);
 }
+
+}  // namespace journal_system_test
