@@ -1,8 +1,8 @@
 // End-to-end latency of an event_listener on an S3 journal, and what its
 // polls cost in requests. The S3 journal has no change notification: a
 // listener finds new events by polling, so its latency is set by the poll
-// interval. The poller waits the interval after each poll that found
-// nothing, so polls start every interval + one idle poll's time; an event
+// interval. The poller waits the interval after each poll short of a full
+// batch, so polls start every interval + one poll's time; an event
 // published at a random moment waits half of that on average, then for the
 // poll that reads it (LIST + GET).
 //
@@ -10,7 +10,8 @@
 // with a bare s3::client (the client the source uses, the same store) at
 // the same interval, doing LIST + GET itself: it lists bob123's journal
 // folder after the newest object it has, GETs each new object, and waits
-// the interval after a poll that found nothing, as the poller does. It does
+// the interval after each poll, unless it found a full page of 1000 (the
+// poller waits after each poll short of its batch, 256 by default). It does
 // no cursor, late window or decoding: what any poller of this journal must
 // do. The publishes run one after another (one object each, names ordered
 // by their stamps), so the loop's k-th new object is event k.
@@ -87,7 +88,7 @@ asio::awaitable<void> publish_events(s3::s3_store& alice, std::size_t count, std
 }
 
 /// The baseline (see the file comment): polls bob123's journal with
-/// `client` every `interval` after an idle poll, until `count` objects are
+/// `client`, `interval` apart, until `count` objects are
 /// read or `stop` is set; notes when each object's body arrived.
 asio::awaitable<void> raw_poll_loop(s3::client& client, std::chrono::milliseconds interval, std::size_t count,
                                     std::vector<clock_type::time_point>& arrived, const bool& stop) {
@@ -109,11 +110,10 @@ asio::awaitable<void> raw_poll_loop(s3::client& client, std::chrono::millisecond
       if (!body) throw std::runtime_error("object " + name + " is gone");
       if (received < count) arrived[received++] = clock_type::now();
     }
-    if (fresh.empty()) {
+    if (!fresh.empty()) request.start_after = fresh.back();
+    if (fresh.size() < 1000) {  // as the poller: at once again only after a full batch
       timer.expires_after(interval);
       co_await timer.async_wait(asio::use_awaitable);
-    } else {
-      request.start_after = fresh.back();
     }
   }
 }
