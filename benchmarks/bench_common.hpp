@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -54,13 +55,14 @@ inline void run_until(asio::io_context& io, const std::function<bool()>& done) {
   }
 }
 
-/// The value below which `fraction` (0..1) of `values` lie (nearest rank);
-/// 0 for none.
+/// The smallest value with at least `fraction` (0..1) of `values` at or
+/// below it (nearest rank: of 100 values, the p99 is the 99th, not the
+/// largest); 0 for none.
 inline double percentile(std::vector<double> values, double fraction) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
-  const auto rank = static_cast<std::size_t>(fraction * static_cast<double>(values.size()));
-  return values[std::min(values.size() - 1, rank)];
+  const auto rank = static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(values.size())));
+  return values[std::min(values.size(), std::max<std::size_t>(rank, 1)) - 1];
 }
 
 /// A latency distribution: of the samples at or above 0 (below 0: missing).
