@@ -73,7 +73,8 @@ struct watcher {
     fs::create_directories(folder);
   }
   virtual ~watcher() = default;
-  /// Ends the watcher and its thread.
+  /// Ends the watcher and its thread (again: nothing); the derived class's
+  /// destructor does, so that an exception leaves no thread running.
   virtual void stop() = 0;
 
   /// Notes file `name` ("f<k>") seen at `at`; other names are ignored.
@@ -125,7 +126,10 @@ struct process_watcher : watcher {
     }
   }
 
+  ~process_watcher() override { stop(); }
+
   void stop() override {
+    if (!thread.joinable()) return;
     done = true;
     thread.join();
     child->signal(SIGTERM);
@@ -155,7 +159,10 @@ struct storewatch_watcher : watcher {
     });
   }
 
+  ~storewatch_watcher() override { stop(); }
+
   void stop() override {
+    if (!thread.joinable()) return;
     asio::post(io, [this] { listener->stop(); });
     thread.join();
   }
