@@ -9,8 +9,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -51,13 +55,76 @@ inline void run_until(asio::io_context& io, const std::function<bool()>& done) {
   }
 }
 
-/// The value below which `fraction` (0..1) of `values` lie (nearest rank);
-/// 0 for none.
+/// The smallest value with at least `fraction` (0..1) of `values` at or
+/// below it (nearest rank: of 100 values, the p99 is the 99th, not the
+/// largest); 0 for none.
 inline double percentile(std::vector<double> values, double fraction) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
-  const auto rank = static_cast<std::size_t>(fraction * static_cast<double>(values.size()));
-  return values[std::min(values.size() - 1, rank)];
+  const auto rank = static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(values.size())));
+  return values[std::min(values.size(), std::max<std::size_t>(rank, 1)) - 1];
+}
+
+/// A latency distribution: of the samples at or above 0 (below 0: missing).
+struct latency_summary {
+  std::size_t samples = 0;
+  double median = 0;
+  double p99 = 0;  ///< nearest rank; printed only from 100 samples on
+  double max = 0;
+};
+
+inline latency_summary summarize(const std::vector<double>& values) {
+  std::vector<double> kept;
+  for (const double v : values) {
+    if (v >= 0) kept.push_back(v);
+  }
+  latency_summary s;
+  s.samples = kept.size();
+  if (kept.empty()) return s;
+  s.median = percentile(kept, 0.5);
+  s.p99 = percentile(kept, 0.99);
+  s.max = *std::max_element(kept.begin(), kept.end());
+  return s;
+}
+
+/// The p99 for a table, "-" below 100 samples (it would be the maximum).
+inline std::string p99_text(const latency_summary& s, const char* format = "%.0f") {
+  if (s.samples < 100) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, format, s.p99);
+  return text;
+}
+
+/// Where a benchmark writes its samples as CSV: the folder after `--csv`
+/// (both arguments are taken out of argv), else $STOREWATCH_BENCH_CSV,
+/// else none (empty).
+inline std::filesystem::path take_csv_option(int& argc, char** argv) {
+  std::filesystem::path folder;
+  if (const char* env = std::getenv("STOREWATCH_BENCH_CSV")) folder = env;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) != "--csv") continue;
+    folder = argv[i + 1];
+    std::copy(argv + i + 2, argv + argc + 1, argv + i);  // argv[argc] is the null pointer
+    argc -= 2;
+    break;
+  }
+  return folder;
+}
+
+/// Writes `folder`/`name`.csv: a header "sample,latency_us", then one line
+/// per sample in the order given (a missing one, below 0, left out). Does
+/// nothing when `folder` is empty.
+inline void write_latency_csv(const std::filesystem::path& folder, const std::string& name,
+                              const std::vector<double>& latencies_us) {
+  if (folder.empty()) return;
+  std::filesystem::create_directories(folder);
+  const auto file = folder / (name + ".csv");
+  std::ofstream out(file);
+  out << "sample,latency_us\n";
+  for (std::size_t i = 0; i < latencies_us.size(); ++i) {
+    if (latencies_us[i] >= 0) out << i << ',' << latencies_us[i] << '\n';
+  }
+  if (!out.flush()) throw std::runtime_error("cannot write " + file.string());
 }
 
 /// What one poll cost: the requests the source's client sent for it.

@@ -10,7 +10,17 @@
 // publish_event. Latency = when the handler (or inotifywait's line) saw it
 // minus that time, so both include the writer's append and fsync.
 //
-// Usage: wakeup_latency [events (default 1000) [gap between events in us (default 3000)]]
+// inotifywait prints one line per write to the journal (one per publish);
+// the lines are matched to the events in order, each to the oldest event
+// without one that started before the line arrived, so a line that arrives
+// after the next publish started still counts for its own event (a late
+// sample, not a fast one for the next). The program says how many lines
+// came for how many events.
+//
+// Usage: wakeup_latency [--csv DIR] [events (default 1000) [gap between events in us (default 3000)]]
+//   --csv DIR (or STOREWATCH_BENCH_CSV=DIR): every sample, in event order,
+//   to DIR/wakeup_storewatch.csv and DIR/wakeup_inotifywait.csv
+//   (benchmarks/plot_latency.py draws them).
 #include "bench_common.hpp"
 #include "support/process.hpp"
 
@@ -81,29 +91,23 @@ std::vector<std::int64_t> parse_starts(const std::string& text, long count) {
   return starts;
 }
 
-struct summary {
-  double median_us = 0;
-  double p99_us = 0;
-  std::size_t samples = 0;
-};
-
-summary summarize(std::vector<double> latencies_us) {
-  summary s;
-  s.samples = latencies_us.size();
-  if (latencies_us.empty()) return s;
-  std::sort(latencies_us.begin(), latencies_us.end());
-  s.median_us = latencies_us[latencies_us.size() / 2];
-  s.p99_us = latencies_us[std::min(latencies_us.size() - 1, latencies_us.size() * 99 / 100)];
-  return s;
-}
-
 std::vector<std::string> writer_args(const char* self, const fs::path& root, long count, long gap_us) {
   return {self, "--write", root.string(), std::to_string(count), std::to_string(gap_us)};
 }
 
+/// Latency in us of each event (by sequence; -1: never seen) from the
+/// writer's start times and when each was seen (-1: never).
+std::vector<double> latencies_us(const std::vector<std::int64_t>& starts, const std::vector<std::int64_t>& seen) {
+  std::vector<double> out(starts.size(), -1);
+  for (std::size_t i = 0; i < starts.size() && i < seen.size(); ++i) {
+    if (starts[i] >= 0 && seen[i] >= 0) out[i] = static_cast<double>(seen[i] - starts[i]) / 1000.0;
+  }
+  return out;
+}
+
 /// storewatch: an event_listener with a 60 s poll interval on bob123's
 /// journal, woken by inotify; the handler notes when each event arrived.
-summary measure_storewatch(const char* self, long count, long gap_us) {
+std::vector<double> measure_storewatch(const char* self, long count, long gap_us) {
   scratch_dir dir;
   asio::io_context io;
   storewatch::local_store bob(io.get_executor(), dir.path, "bob123");
@@ -129,22 +133,15 @@ summary measure_storewatch(const char* self, long count, long gap_us) {
   // The writer's stdout is read after it exits; it prints only then.
   while (listener.running()) io.run_one();
   wait_ok(writer, "the writer");
-  const auto starts = parse_starts(writer.out(), count);
-
-  std::vector<double> latencies;
-  for (long i = 0; i < count; ++i) {
-    const auto start = starts[static_cast<std::size_t>(i)];
-    const auto end = arrived[static_cast<std::size_t>(i)];
-    if (start >= 0 && end >= 0) latencies.push_back(static_cast<double>(end - start) / 1000.0);
-  }
-  return summarize(std::move(latencies));
+  return latencies_us(parse_starts(writer.out(), count), arrived);
 }
 
 /// Baseline: `inotifywait -m` on the same journal folder (made by one
 /// publish first), the same writer; this process notes when each line of
-/// inotifywait's output arrives and matches it to the first event started
-/// before it and not yet matched.
-summary measure_inotifywait(const char* self, long count, long gap_us) {
+/// inotifywait's output arrives and matches it to the oldest event started
+/// before it and not yet matched (see the file comment). `lines` is set to
+/// the number of lines inotifywait printed.
+std::vector<double> measure_inotifywait(const char* self, long count, long gap_us, std::size_t& lines) {
   scratch_dir dir;
   {
     asio::io_context io;
@@ -178,17 +175,19 @@ summary measure_inotifywait(const char* self, long count, long gap_us) {
   }
   wait_ok(writer, "the writer");
   const auto starts = parse_starts(writer.out(), count);
+  lines = seen.size();
 
-  std::vector<double> latencies;
-  std::size_t next = 0;  // next notification to match
-  for (long i = 0; i < count; ++i) {
-    const auto start = starts[static_cast<std::size_t>(i)];
-    while (next < seen.size() && seen[next] < start) ++next;  // belonged to earlier events
-    if (next == seen.size()) break;
-    const auto limit = i + 1 < count ? starts[static_cast<std::size_t>(i + 1)] : INT64_MAX;
-    if (seen[next] < limit) latencies.push_back(static_cast<double>(seen[next] - start) / 1000.0);
+  // Event i takes the first line not yet taken that arrived after it
+  // started; a line that arrived before (none should) is passed over. A
+  // line is never given to a later event while an earlier one has none.
+  std::vector<std::int64_t> matched(static_cast<std::size_t>(count), -1);
+  std::size_t next = 0;  // next line to match
+  for (std::size_t i = 0; i < matched.size() && next < seen.size(); ++i) {
+    if (starts[i] < 0) continue;
+    while (next < seen.size() && seen[next] < starts[i]) ++next;
+    if (next < seen.size()) matched[i] = seen[next++];
   }
-  return summarize(std::move(latencies));
+  return latencies_us(starts, matched);
 }
 
 bool have_inotifywait() {
@@ -207,29 +206,36 @@ int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "--write") {
     return write_events(argv[2], std::atol(argv[3]), std::atol(argv[4]));
   }
+  const auto csv = take_csv_option(argc, argv);
   const long count = argc > 1 ? std::atol(argv[1]) : 1000;
   const long gap_us = argc > 2 ? std::atol(argv[2]) : 3000;
   if (count <= 0 || gap_us < 0) {
-    std::fprintf(stderr, "usage: wakeup_latency [events [gap between events in us]]\n");
+    std::fprintf(stderr, "usage: wakeup_latency [--csv DIR] [events [gap between events in us]]\n");
     return 2;
   }
   try {
-    const auto ours = measure_storewatch(argv[0], count, gap_us);
-    std::printf("%-44s %8s %10s %10s\n", "append in one process -> seen in another", "samples", "median us",
-                "p99 us");
+    const auto ours_us = measure_storewatch(argv[0], count, gap_us);
+    const auto ours = summarize(ours_us);
+    write_latency_csv(csv, "wakeup_storewatch", ours_us);
+    std::printf("%ld events, %ld us apart\n", count, gap_us);
+    std::printf("%-44s %8s %10s %10s %10s\n", "append in one process -> seen in another", "samples", "median us",
+                "p99 us", "max us");
+    const auto row = [](const char* what, const latency_summary& s) {
+      std::printf("%-44s %8zu %10.0f %10s %10.0f\n", what, s.samples, s.median, p99_text(s).c_str(), s.max);
+    };
     if (have_inotifywait()) {
-      const auto base = measure_inotifywait(argv[0], count, gap_us);
-      std::printf("%-44s %8zu %10.0f %10.0f\n", "inotifywait -m on the journal (baseline)", base.samples,
-                  base.median_us, base.p99_us);
-      std::printf("%-44s %8zu %10.0f %10.0f\n", "event_listener handler, 60 s poll interval", ours.samples,
-                  ours.median_us, ours.p99_us);
-      if (base.median_us > 0 && base.p99_us > 0) {
-        std::printf("ratio to baseline: median %.2f, p99 %.2f\n", ours.median_us / base.median_us,
-                    ours.p99_us / base.p99_us);
+      std::size_t lines = 0;
+      const auto base_us = measure_inotifywait(argv[0], count, gap_us, lines);
+      const auto base = summarize(base_us);
+      write_latency_csv(csv, "wakeup_inotifywait", base_us);
+      row("inotifywait -m on the journal (baseline)", base);
+      row("event_listener handler, 60 s poll interval", ours);
+      std::printf("(inotifywait printed %zu lines for %ld events)\n", lines, count);
+      if (base.median > 0 && base.p99 > 0) {
+        std::printf("ratio to baseline: median %.2f, p99 %.2f\n", ours.median / base.median, ours.p99 / base.p99);
       }
     } else {
-      std::printf("%-44s %8zu %10.0f %10.0f\n", "event_listener handler, 60 s poll interval", ours.samples,
-                  ours.median_us, ours.p99_us);
+      row("event_listener handler, 60 s poll interval", ours);
       std::printf("(no baseline: inotifywait is not installed; Debian: inotify-tools)\n");
     }
     if (ours.samples != static_cast<std::size_t>(count)) {

@@ -20,9 +20,10 @@ if [[ "${1:-}" != "--demo" ]]; then
   # The reference S3 client of tests/s3/parity_test.cpp (/usr/bin/aws, awscli 2.x),
   # and the openssl command that makes tests/s3/ca_bundle_test.cpp's private CA.
   packages+=(awscli openssl)
-  # The baseline of benchmarks/wakeup_latency, and a peer figure in
-  # benchmarks/directory_scan.
-  packages+=(inotify-tools python3-watchdog)
+  # The baselines of benchmarks/wakeup_latency and directory_latency, the
+  # peers in benchmarks/directory_latency and directory_scan, and the
+  # latency plots (benchmarks/plot_latency.py).
+  packages+=(inotify-tools python3-watchdog python3-matplotlib)
   # The S3 tests' server, s3rver, runs on Node.js >= 20: Debian's nodejs (18)
   # and npm are enough, as scripts/s3-server.sh then fetches Node.js 20 from
   # the npm registry. A node already here (20 from elsewhere) is kept.
