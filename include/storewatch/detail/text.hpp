@@ -1,8 +1,10 @@
 // Small text helpers: UTF-8 validation and quoting untrusted text for messages.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,24 @@ inline bool is_valid_utf8(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
   while (p < end) {
+    // ASCII, the common case, eight bytes at a time; on a little-endian
+    // machine the ASCII bytes before the first other byte are skipped too.
+    if (end - p >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p, sizeof word);
+      const auto high_bits = word & 0x8080808080808080u;
+      if (high_bits == 0) {
+        p += 8;
+        continue;
+      }
+      if constexpr (std::endian::native == std::endian::little) p += std::countr_zero(high_bits) / 8;
+    } else if (text.size() >= 8) {
+      // Under eight bytes left: the last eight (those before `p` were
+      // whole sequences already checked) settle it when they are ASCII.
+      std::uint64_t word;
+      std::memcpy(&word, end - 8, sizeof word);
+      if ((word & 0x8080808080808080u) == 0) return true;
+    }
     const unsigned char lead = *p;
     if (lead < 0x80) {
       ++p;
