@@ -71,18 +71,24 @@ inline std::string_view take_field(std::string_view& text, char separator = ';')
   return field;
 }
 
-/// Parses a non-empty run of decimal digits that fits in 64 bits.
-inline bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
-  if (text.empty() || text.size() > 20) return false;
+/// Parses a non-empty run of decimal digits (leading zeros allowed) whose
+/// value is at most `limit`.
+inline bool parse_digits(std::string_view text, std::uint64_t limit, std::uint64_t& value) noexcept {
+  if (text.empty()) return false;
   std::uint64_t result = 0;
   for (const char c : text) {
     if (c < '0' || c > '9') return false;
     const auto digit = static_cast<std::uint64_t>(c - '0');
-    if (result > (UINT64_MAX - digit) / 10) return false;
+    if (result > (limit - digit) / 10) return false;
     result = result * 10 + digit;
   }
   value = result;
   return true;
+}
+
+/// Parses a non-empty run of at most 20 decimal digits that fits in 64 bits.
+inline bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
+  return text.size() <= 20 && parse_digits(text, UINT64_MAX, value);
 }
 
 /// The code point of the UTF-8 sequence at the front of `text` and its

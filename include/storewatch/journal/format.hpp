@@ -99,17 +99,11 @@ inline bool parse_checksum_digits(std::string_view line, std::uint32_t& value) n
 // A base-10 integer as std::from_chars reads one (an optional '-', then one
 // or more digits, nothing else) that fits in 64 bits signed.
 inline bool parse_int64(std::string_view text, std::int64_t& value) noexcept {
-  const bool negative = !text.empty() && text.front() == '-';
+  const bool negative = text.starts_with('-');
   if (negative) text.remove_prefix(1);
-  if (text.empty()) return false;
   const std::uint64_t limit = negative ? std::uint64_t{1} << 63 : (std::uint64_t{1} << 63) - 1;
   std::uint64_t magnitude = 0;
-  for (const char c : text) {
-    if (c < '0' || c > '9') return false;
-    const auto digit = static_cast<std::uint64_t>(c - '0');
-    if (magnitude > (limit - digit) / 10) return false;
-    magnitude = magnitude * 10 + digit;
-  }
+  if (!parse_digits(text, limit, magnitude)) return false;
   value = negative ? static_cast<std::int64_t>(0 - magnitude) : static_cast<std::int64_t>(magnitude);
   return true;
 }
