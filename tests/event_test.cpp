@@ -1,6 +1,7 @@
 // Tests for storewatch/event.hpp: versioned paths, events and their JSON form.
 #include "common/fixture.hpp"
 
+#include <storewatch/detail/names.hpp>
 #include <storewatch/event.hpp>
 
 #include <cstdint>
@@ -430,6 +431,64 @@ TEST_CASE("is_valid_utf8 rejects malformed text") {
   CHECK_FALSE(is_valid_utf8("\xFE"));
   CHECK_FALSE(is_valid_utf8("\xFF"));
   CHECK_FALSE(is_valid_utf8("\xC3" "a"));
+}
+
+// The eight-bytes-at-a-time paths of is_valid_utf8 and
+// hidden_character_problem must say what a byte-by-byte reading says,
+// wherever the interesting bytes fall in a word.
+namespace {
+
+bool utf8_byte_by_byte(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto length = storewatch::detail::decode_utf8(text.substr(i, 4)).length;
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
+
+std::string hidden_byte_by_byte(std::string_view text) {
+  using namespace storewatch::detail;
+  while (!text.empty()) {
+    const auto c = decode_utf8(text.substr(0, 4));
+    if (c.length == 0) return "is not valid UTF-8";
+    if (is_control(c.code) || is_invisible_formatting(c.code)) return "U+" + code_point_hex(c.code);
+    text.remove_prefix(c.length);
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("is_valid_utf8 and hidden_character_problem agree with a byte-by-byte reading at every offset") {
+  using storewatch::detail::hidden_character_problem;
+  using storewatch::detail::is_valid_utf8;
+  const std::vector<std::string> middles = {
+      "", "\xC3\xA9", "\xE2\x9C\xB9", "\xF0\x9F\x98\x80", "\xC3", "\xE2\x9C", "\x80", "\xFF", "\xED\xA0\x80",
+      "\xC0\xAF", "\x01", "\x1F", "\x7F", "\x00"s, "\xC2\x85", "\xE2\x80\xAE", "\xEF\xBB\xBF", " ", "~",
+      "\xE2\x9C\xB9\x7F", "\x20\x7E\x1F"};
+  for (const auto& middle : middles) {
+    for (std::size_t before = 0; before <= 17; ++before) {
+      for (std::size_t after = 0; after <= 17; ++after) {
+        const auto text = std::string(before, 'a') + middle + std::string(after, 'z');
+        INFO(storewatch::detail::quote(text));
+        REQUIRE(is_valid_utf8(text) == utf8_byte_by_byte(text));
+        const auto expected = hidden_byte_by_byte(text);
+        const auto problem = hidden_character_problem(text);
+        REQUIRE(problem.empty() == expected.empty());
+        if (!expected.empty() && expected.starts_with("U+")) CHECK(problem.find(expected) != std::string::npos);
+      }
+    }
+  }
+  std::mt19937 random(18);
+  for (int round = 0; round < 20000; ++round) {
+    std::string text(random() % 40, ' ');
+    for (auto& c : text) c = static_cast<char>(random() % 4 == 0 ? random() % 256 : 0x20 + random() % 0x5F);
+    INFO(storewatch::detail::quote(text));
+    REQUIRE(is_valid_utf8(text) == utf8_byte_by_byte(text));
+    REQUIRE(hidden_character_problem(text).empty() == hidden_byte_by_byte(text).empty());
+  }
 }
 
 TEST_CASE("quote escapes control bytes quotes and backslashes") {

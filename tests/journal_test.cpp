@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdint>
 #include <fstream>
 #include <iterator>
@@ -273,6 +274,56 @@ TEST_CASE("journal record: truncated lines, bad hex, bad fields are rejected wit
     CHECK(ok->data == "d");
     CHECK(ok->occurred_at.time_since_epoch().count() == 1);
   }
+}
+
+TEST_CASE("journal record: occurred_at is read as std::from_chars reads a 64-bit integer") {
+  for (const std::string when : {"0", "-0", "1", "-1", "007", "-007", "1761135341619", "9223372036854775807",
+                                 "-9223372036854775808", "9223372036854775808", "-9223372036854775809",
+                                 "18446744073709551616", "0000000000000000000000000000042", "-", "--1", "+1",
+                                 " 1", "1 ", "1-", "0x10", "1e3", "\xD9\xA1"}) {
+    INFO(when);
+    std::int64_t expected = 0;
+    const auto parsed = std::from_chars(when.data(), when.data() + when.size(), expected);
+    const bool valid = !when.empty() && parsed.ec == std::errc{} && parsed.ptr == when.data() + when.size();
+    std::string why;
+    const auto decoded = detail::decode_record(framed("i\tX\ta\t" + when + "\td"), why);
+    REQUIRE(decoded.has_value() == valid);
+    if (valid) {
+      CHECK(decoded->occurred_at.time_since_epoch().count() == expected);
+    } else {
+      CHECK(contains(why, "occurred_at"));
+    }
+  }
+}
+
+TEST_CASE("journal record: a byte that is not UTF-8 in any field is rejected as such, next to escapes or not") {
+  // The check runs once over the escaped fields, not field by field: a bad
+  // byte anywhere from id to data, and a character split by a field's end,
+  // must still be found; in the attributes it is bad JSON.
+  const std::vector<std::string> fields = {"id", "NAME", "actor", "data"};
+  for (std::size_t field = 0; field < fields.size(); ++field) {
+    for (const std::string bad : {"\xFF", "\xC3", "\xE2\x9C", "\xED\xA0\x80", "\x80"}) {
+      for (const std::string around : {"", "\\t", "long enough to be read eight bytes at a time "}) {
+        auto copy = fields;
+        copy[field] = around + copy[field] + bad;
+        INFO(field << " " << around);
+        std::string why;
+        CHECK_FALSE(detail::decode_record(framed(copy[0] + "\t" + copy[1] + "\t" + copy[2] + "\t1\t" + copy[3]), why));
+        CHECK(why == "a field is not UTF-8");
+      }
+    }
+  }
+  std::string why;
+  CHECK_FALSE(detail::decode_record(framed("i\tX\ta\t1\td\t\"\xFF\""), why));
+  CHECK(contains(why, "attributes"));
+  // Good multi-byte characters at the edges of every field decode.
+  const std::string star = "\xE2\x9C\xB9";
+  why.clear();
+  const auto ok = detail::decode_record(
+      framed(star + "i" + star + "\t" + star + "\t" + star + "\\n" + star + "\t1\t" + star + "\\\\" + star), why);
+  REQUIRE(ok);
+  CHECK(ok->actor == star + "\n" + star);
+  CHECK(ok->data == star + "\\" + star);
 }
 
 // ---------------------------------------------------------------- cursors

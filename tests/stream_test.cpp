@@ -5,6 +5,7 @@
 #include <asio/use_future.hpp>
 
 #include <future>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -324,6 +325,67 @@ TEST_CASE("a producer suspended on a full stream resumes once consumers took it 
   while (ids.size() < 6) take_one();
   CHECK(ids == std::vector<std::string>{"id-0", "id-1", "id-2", "id-3", "id-4", "id-5"});
   CHECK_FALSE(stream.ready());
+}
+
+TEST_CASE("try_push_some pushes a batch in place as far as it fits, in order with single pushes, never past a "
+          "waiting producer") {
+  asio::io_context io;
+  event_stream stream(io, 6);
+  push_all(stream, 0, 1);
+  auto batch = std::make_shared<std::vector<event>>();
+  for (int i = 1; i <= 8; ++i) batch->push_back(numbered(i));
+  std::size_t next = 0;
+  stream.try_push_some(batch, next);
+  CHECK(next == 5);  // 1 + 5 = capacity
+  CHECK(stream.stats().snapshot().enqueued == 6);
+  CHECK((*batch)[5].id == "id-6");  // not pushed: left as it was
+  std::optional<std::error_code> pushed;
+  stream.async_push(std::move((*batch)[next++]), [&](std::error_code ec) { pushed = ec; });
+  std::vector<std::string> ids;
+  event e;
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(stream.try_next(e));
+    ids.push_back(e.id);
+  }
+  // 4 held, a producer waits: the batch does not go ahead of it.
+  stream.try_push_some(batch, next);
+  CHECK(next == 6);
+  REQUIRE(stream.try_next(e));  // 3 held: half, the waiting producer's event goes in
+  ids.push_back(e.id);
+  REQUIRE(run_until(io, [&] { return pushed.has_value(); }));
+  CHECK_FALSE(*pushed);
+  stream.try_push_some(batch, next);  // room for 2
+  CHECK(next == 8);
+  auto last = numbered(9);
+  CHECK_FALSE(stream.try_push(last));  // full
+  while (stream.try_next(e)) ids.push_back(e.id);
+  CHECK(ids == std::vector<std::string>{"id-0", "id-1", "id-2", "id-3", "id-4", "id-5", "id-6", "id-7", "id-8"});
+  CHECK(stream.stats().snapshot().delivered == 9);
+
+  // A consumer waiting on the empty stream is handed the first event; the
+  // rest are buffered behind it.
+  std::optional<event> waited;
+  stream.async_next([&](std::error_code ec, event taken) {
+    REQUIRE_FALSE(ec);
+    waited = std::move(taken);
+  });
+  io.poll();
+  auto more = std::make_shared<std::vector<event>>();
+  for (int i = 10; i <= 12; ++i) more->push_back(numbered(i));
+  next = 0;
+  stream.try_push_some(more, next);
+  CHECK(next == 3);
+  REQUIRE(run_until(io, [&] { return waited.has_value(); }));
+  CHECK(waited->id == "id-10");
+  REQUIRE(stream.try_next(e));
+  CHECK(e.id == "id-11");
+  stream.close();
+  auto after = std::make_shared<std::vector<event>>(1, numbered(13));
+  next = 0;
+  stream.try_push_some(after, next);
+  CHECK(next == 0);  // closed: nothing pushed
+  REQUIRE(stream.try_next(e));  // what was buffered before the close is still taken
+  CHECK(e.id == "id-12");
 }
 
 TEST_CASE("try_next takes buffered events in order without a completion, never ahead of a pending async_next") {

@@ -94,8 +94,19 @@ struct versioned_path {
   friend bool operator==(const versioned_path&, const versioned_path&) = default;
 };
 
-inline std::optional<versioned_path> versioned_path::try_parse(std::string_view text, std::string* why) {
-  const auto fail = [&](std::string_view reason) -> std::optional<versioned_path> {
+namespace detail {
+
+/// The parts of a versioned path, viewing the text they were parsed from.
+struct versioned_path_parts {
+  std::string_view path;
+  std::string_view user;
+  std::int64_t timestamp_ms{};
+};
+
+/// Parses `text` as `versioned_path::try_parse` does (the same checks, the
+/// same messages), without copying the parts: for checks that only look.
+inline std::optional<versioned_path_parts> parse_versioned_path(std::string_view text, std::string* why) {
+  const auto fail = [&](std::string_view reason) -> std::optional<versioned_path_parts> {
     if (why) *why = "invalid versioned path " + detail::quote(text) + ": " + std::string(reason);
     return std::nullopt;
   };
@@ -117,13 +128,21 @@ inline std::optional<versioned_path> versioned_path::try_parse(std::string_view 
     if (c < '0' || c > '9') return fail("timestamp is not a decimal number");
   }
   if (digits.size() > 1 && digits.front() == '0') return fail("timestamp has a leading zero");
-  versioned_path result;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), result.timestamp_ms);
-  if (ec == std::errc::result_out_of_range) return fail("timestamp does not fit in 64 bits");
-  if (ec != std::errc{} || end != digits.data() + digits.size()) return fail("timestamp is not a decimal number");
-  result.path = text.substr(0, separator);
-  result.user = suffix.substr(0, underscore);
-  return result;
+  // All digits: parse_decimal fails only past 20 digits or 64 bits unsigned.
+  std::uint64_t value = 0;
+  if (!parse_decimal(digits, value) || value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return fail("timestamp does not fit in 64 bits");
+  }
+  return versioned_path_parts{text.substr(0, separator), suffix.substr(0, underscore),
+                              static_cast<std::int64_t>(value)};
+}
+
+}  // namespace detail
+
+inline std::optional<versioned_path> versioned_path::try_parse(std::string_view text, std::string* why) {
+  const auto parts = detail::parse_versioned_path(text, why);
+  if (!parts) return std::nullopt;
+  return versioned_path{std::string(parts->path), std::string(parts->user), parts->timestamp_ms};
 }
 
 /// A notification of something that happened in a store.

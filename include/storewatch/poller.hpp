@@ -15,10 +15,12 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace storewatch {
 
@@ -254,9 +256,16 @@ class poller {
       auto& events = batch.events;
       if (const auto dropped = repeats.drop_repeats(events)) stream_stats::add(stats.duplicates, dropped);
       repeats.close_batch(events, batch.next_cursor);
-      for (auto& e : events) {
+      for (const auto& e : events) {
         if (e.name == event_name::gap) stream_stats::add(stats.gaps);
-        if (stream_.try_push(e)) continue;
+      }
+      // The batch joins the stream in place, as much as fits at a time; the
+      // event that does not fit waits in async_push (backpressure).
+      const auto shared = std::make_shared<std::vector<event>>(std::move(events));
+      for (std::size_t next = 0;;) {
+        stream_.try_push_some(shared, next);
+        if (next == shared->size()) break;
+        auto& e = (*shared)[next++];
         auto [push_error] = co_await stream_.async_push(std::move(e), as_tuple(asio::use_awaitable));
         if (co_await cancelled()) co_return errc::stopped;
         if (push_error) co_return push_error;

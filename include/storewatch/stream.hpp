@@ -14,6 +14,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -142,6 +144,30 @@ class basic_event_stream {
     return true;
   }
 
+  /// Pushes `events[next]`, `events[next + 1]`, ... as `try_push` would
+  /// push each, and advances `next` past those pushed: it stops at the
+  /// first it cannot push (the stream full or closed, a push waiting in
+  /// `async_push`). The events pushed stay where they are, in `events`
+  /// (which the stream then shares), until consumers take them: a poller's
+  /// batch joins the stream without each event being moved into it. Touch
+  /// no event before `next` afterwards.
+  void try_push_some(const std::shared_ptr<std::vector<event>>& events, std::size_t& next) {
+    auto& batch = *events;
+    while (next < batch.size() && !closed_) {
+      if (receivers_waiting_ > 0) {  // a consumer waits on an empty buffer: hand it one
+        if (!try_push(batch[next])) return;
+        ++next;
+        continue;
+      }
+      const auto held = buffer_.size() - claimed_;
+      if (held >= capacity_ || channel_.ready()) return;
+      const auto taken = std::min(capacity_ - held, batch.size() - next);
+      buffer_.push_run(events, next, next + taken);
+      count(stats_.enqueued, taken);
+      next += taken;
+    }
+  }
+
   /// Puts `e` into the stream, suspending while it is full (backpressure)
   /// until consumers have taken it down to half, or, with capacity 0, until
   /// a consumer takes `e`.
@@ -182,8 +208,8 @@ class basic_event_stream {
  private:
   // Counts in a counter only this stream's thread writes: a relaxed load and
   // store, no locked read-modify-write per event.
-  static void count(std::atomic<std::uint64_t>& counter) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  static void count(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
   void note_taken(const event& e) {
@@ -281,36 +307,63 @@ class basic_event_stream {
                         }));
   }
 
-  // Events in push order, at most `capacity` of them, in a ring that grows
-  // as needed up to that size (an idle stream holds no slots).
+  // Events in push order, at most `capacity` of them, as runs of events in
+  // vectors: a producer's batch (`try_push_some`) is shared as one run, in
+  // place; single events are moved into chunks of the ring's own. A run's
+  // events are moved out as consumers take them, and the run is dropped
+  // once taken (one emptied chunk is kept for the next pushes; an idle
+  // stream holds no more).
   class event_ring {
    public:
     bool empty() const noexcept { return size_ == 0; }
     std::size_t size() const noexcept { return size_; }
 
     void push_back(event&& e) {
-      if (size_ == slots_.size()) grow();
-      slots_[(head_ + size_) % slots_.size()] = std::move(e);
+      if (runs_.empty() || !runs_.back().own || runs_.back().end == chunk_size) start_chunk();
+      auto& tail = runs_.back();
+      tail.events->push_back(std::move(e));
+      ++tail.end;
       ++size_;
     }
 
+    // Events [from, to) of `events`, left in place until taken.
+    void push_run(const std::shared_ptr<std::vector<event>>& events, std::size_t from, std::size_t to) {
+      runs_.push_back({events, from, to, false});
+      size_ += to - from;
+    }
+
     event pop_front() {
-      event e = std::move(slots_[head_]);
-      head_ = (head_ + 1) % slots_.size();
+      auto& front = runs_.front();
+      event e = std::move((*front.events)[front.next++]);
       --size_;
+      if (front.next == front.end) {
+        if (front.own && !spare_) {
+          spare_ = std::move(front.events);
+          spare_->clear();
+        }
+        runs_.pop_front();
+      }
       return e;
     }
 
    private:
-    void grow() {
-      std::vector<event> bigger(std::max<std::size_t>(16, 2 * slots_.size()));
-      for (std::size_t i = 0; i < size_; ++i) bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
-      slots_ = std::move(bigger);
-      head_ = 0;
+    static constexpr std::size_t chunk_size = 64;
+
+    struct run {
+      std::shared_ptr<std::vector<event>> events;
+      std::size_t next = 0;  // the next event to take
+      std::size_t end = 0;   // past the last event of the run
+      bool own = false;      // a chunk of the ring's, which push_back may append to
+    };
+
+    void start_chunk() {
+      auto chunk = spare_ ? std::move(spare_) : std::make_shared<std::vector<event>>();
+      chunk->reserve(chunk_size);
+      runs_.push_back({std::move(chunk), 0, 0, true});
     }
 
-    std::vector<event> slots_;
-    std::size_t head_ = 0;
+    std::deque<run> runs_;
+    std::shared_ptr<std::vector<event>> spare_;
     std::size_t size_ = 0;
   };
 

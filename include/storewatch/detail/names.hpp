@@ -5,6 +5,8 @@
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,24 @@ inline constexpr std::string_view reserved_prefix = ".storewatch-";
 /// that can make "doc\u202etxt.exe" show as "docexe.txt".
 inline std::string hidden_character_problem(std::string_view text) {
   while (!text.empty()) {
+    // Printable ASCII (0x20-0x7E) has nothing to decode: skipped eight
+    // bytes at a time (no byte below 0x20, none at or above 0x7F), then
+    // byte by byte.
+    if (text.size() >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, text.data(), sizeof word);
+      constexpr std::uint64_t ones = 0x0101010101010101u;
+      constexpr std::uint64_t high = 0x8080808080808080u;
+      const bool printable = ((((word - 0x20 * ones) & ~word) | word | (word + ones)) & high) == 0;
+      if (printable) {
+        text.remove_prefix(8);
+        continue;
+      }
+    }
+    if (text.front() >= 0x20 && text.front() < 0x7F) {
+      text.remove_prefix(1);
+      continue;
+    }
     const auto c = decode_utf8(text);
     if (c.length == 0) return "is not valid UTF-8";
     if (is_control(c.code) || is_invisible_formatting(c.code)) {
@@ -167,7 +187,7 @@ inline std::string store_record_problem(std::string_view user, const event& e) {
     return {};
   }
   std::string why;
-  const auto version = versioned_path::try_parse(e.data, &why);
+  const auto version = parse_versioned_path(e.data, &why);
   if (!version) return e.name + " of " + why;
   if (auto problem = path_problem(version->path); !problem.empty()) {
     return e.name + " of path " + quote(version->path) + ", which " + problem;

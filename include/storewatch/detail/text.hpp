@@ -1,8 +1,10 @@
 // Small text helpers: UTF-8 validation and quoting untrusted text for messages.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,24 @@ inline bool is_valid_utf8(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
   while (p < end) {
+    // ASCII, the common case, eight bytes at a time; on a little-endian
+    // machine the ASCII bytes before the first other byte are skipped too.
+    if (end - p >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p, sizeof word);
+      const auto high_bits = word & 0x8080808080808080u;
+      if (high_bits == 0) {
+        p += 8;
+        continue;
+      }
+      if constexpr (std::endian::native == std::endian::little) p += std::countr_zero(high_bits) / 8;
+    } else if (text.size() >= 8) {
+      // Under eight bytes left: the last eight (those before `p` were
+      // whole sequences already checked) settle it when they are ASCII.
+      std::uint64_t word;
+      std::memcpy(&word, end - 8, sizeof word);
+      if ((word & 0x8080808080808080u) == 0) return true;
+    }
     const unsigned char lead = *p;
     if (lead < 0x80) {
       ++p;
@@ -51,18 +71,24 @@ inline std::string_view take_field(std::string_view& text, char separator = ';')
   return field;
 }
 
-/// Parses a non-empty run of decimal digits that fits in 64 bits.
-inline bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
-  if (text.empty() || text.size() > 20) return false;
+/// Parses a non-empty run of decimal digits (leading zeros allowed) whose
+/// value is at most `limit`.
+inline bool parse_digits(std::string_view text, std::uint64_t limit, std::uint64_t& value) noexcept {
+  if (text.empty()) return false;
   std::uint64_t result = 0;
   for (const char c : text) {
     if (c < '0' || c > '9') return false;
     const auto digit = static_cast<std::uint64_t>(c - '0');
-    if (result > (UINT64_MAX - digit) / 10) return false;
+    if (result > (limit - digit) / 10) return false;
     result = result * 10 + digit;
   }
   value = result;
   return true;
+}
+
+/// Parses a non-empty run of at most 20 decimal digits that fits in 64 bits.
+inline bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
+  return text.size() <= 20 && parse_digits(text, UINT64_MAX, value);
 }
 
 /// The code point of the UTF-8 sequence at the front of `text` and its

@@ -51,22 +51,60 @@ inline void append_escaped(std::string& out, std::string_view field) {
 }
 
 // Unescapes `field` into `out`; false for a dangling or unknown escape.
+// The text between escapes is copied in runs (most fields have none).
 inline bool unescape(std::string_view field, std::string& out) {
   out.clear();
+  auto escape = field.find('\\');
+  if (escape == std::string_view::npos) {
+    out.assign(field);
+    return true;
+  }
   out.reserve(field.size());
-  for (std::size_t i = 0; i < field.size(); ++i) {
-    if (field[i] != '\\') {
-      out += field[i];
-      continue;
-    }
-    if (++i == field.size()) return false;
-    switch (field[i]) {
+  do {
+    out.append(field.substr(0, escape));
+    if (escape + 1 == field.size()) return false;
+    switch (field[escape + 1]) {
       case '\\': out += '\\'; break;
       case 't': out += '\t'; break;
       case 'n': out += '\n'; break;
       default: return false;
     }
+    field.remove_prefix(escape + 2);
+    escape = field.find('\\');
+  } while (escape != std::string_view::npos);
+  out.append(field);
+  return true;
+}
+
+// The checksum's 8 lowercase hex digits at the front of `line`, as
+// `encode_record` writes them; false for anything else.
+inline bool parse_checksum_digits(std::string_view line, std::uint32_t& value) noexcept {
+  std::uint32_t result = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    const char c = line[i];
+    std::uint32_t digit = 0;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<std::uint32_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<std::uint32_t>(c - 'a' + 10);
+    } else {
+      return false;
+    }
+    result = (result << 4) | digit;
   }
+  value = result;
+  return true;
+}
+
+// A base-10 integer as std::from_chars reads one (an optional '-', then one
+// or more digits, nothing else) that fits in 64 bits signed.
+inline bool parse_int64(std::string_view text, std::int64_t& value) noexcept {
+  const bool negative = text.starts_with('-');
+  if (negative) text.remove_prefix(1);
+  const std::uint64_t limit = negative ? std::uint64_t{1} << 63 : (std::uint64_t{1} << 63) - 1;
+  std::uint64_t magnitude = 0;
+  if (!parse_digits(text, limit, magnitude)) return false;
+  value = negative ? static_cast<std::int64_t>(0 - magnitude) : static_cast<std::int64_t>(magnitude);
   return true;
 }
 
@@ -95,23 +133,23 @@ inline std::string encode_record(const event& e) {
   return line;
 }
 
-/// Decodes one line (without its newline). On failure returns nullopt and
-/// sets `why`.
-inline std::optional<event> decode_record(std::string_view line, std::string& why) {
+/// Decodes one line (without its newline) into `e`, a default-constructed
+/// event. On failure returns false and sets `why`; `e` is then unspecified.
+/// The scanner decodes into the vector it keeps, with no event moved.
+inline bool decode_record(std::string_view line, event& e, std::string& why) {
   if (line.size() < 10 || line[8] != ' ') {
     why = "not a record (expected 8 hex digits, a space and tab-separated fields)";
-    return std::nullopt;
+    return false;
   }
   std::uint32_t expected = 0;
-  if (std::from_chars(line.data(), line.data() + 8, expected, 16).ptr != line.data() + 8 ||
-      line.substr(0, 8).find_first_of("ABCDEF+-") != std::string_view::npos) {
+  if (!parse_checksum_digits(line, expected)) {
     why = "not a record (bad checksum digits)";
-    return std::nullopt;
+    return false;
   }
   std::string_view rest = line.substr(9);
   if (checksum(rest) != expected) {
     why = "checksum mismatch (torn or corrupted record)";
-    return std::nullopt;
+    return false;
   }
   std::string_view fields[6];
   std::size_t count = 0;
@@ -119,7 +157,7 @@ inline std::optional<event> decode_record(std::string_view line, std::string& wh
     const auto tab = rest.find('\t');
     if (count == 6) {
       why = "too many fields";
-      return std::nullopt;
+      return false;
     }
     fields[count++] = rest.substr(0, tab);
     if (tab == std::string_view::npos) break;
@@ -127,45 +165,54 @@ inline std::optional<event> decode_record(std::string_view line, std::string& wh
   }
   if (count < 5) {
     why = "expected at least 5 fields (id, name, actor, occurred_at, data), found " + std::to_string(count);
-    return std::nullopt;
+    return false;
   }
-  event e;
   std::int64_t milliseconds = 0;
-  const auto& when = fields[3];
-  const auto parsed = std::from_chars(when.data(), when.data() + when.size(), milliseconds);
-  if (when.empty() || parsed.ec != std::errc{} || parsed.ptr != when.data() + when.size()) {
+  if (!parse_int64(fields[3], milliseconds)) {
     why = "field occurred_at is not an integer";
-    return std::nullopt;
+    return false;
   }
   e.occurred_at = timestamp{std::chrono::milliseconds{milliseconds}};
   if (!unescape(fields[0], e.id) || !unescape(fields[1], e.name) || !unescape(fields[2], e.actor) ||
       !unescape(fields[4], e.data)) {
     why = "bad escape sequence";
-    return std::nullopt;
+    return false;
   }
   if (e.id.empty() || e.name.empty()) {
     why = e.id.empty() ? "field id is empty" : "field name is empty";
-    return std::nullopt;
+    return false;
   }
   // Every writer writes UTF-8 (ids and names are checked ASCII, data is
   // checked on publish); other bytes would break every JSON form of the
-  // event (checkpoints, output), so such a record is corrupt.
-  if (!is_valid_utf8(e.id) || !is_valid_utf8(e.name) || !is_valid_utf8(e.actor) || !is_valid_utf8(e.data)) {
+  // event (checkpoints, output), so such a record is corrupt. Checked once
+  // over the escaped text from id to data: escapes and separators are
+  // ASCII, which neither makes nor breaks a UTF-8 sequence, so that text is
+  // UTF-8 exactly when each unescaped field is.
+  const auto from = fields[0].data();
+  if (!is_valid_utf8(std::string_view(from, static_cast<std::size_t>(fields[4].data() + fields[4].size() - from)))) {
     why = "a field is not UTF-8";
-    return std::nullopt;
+    return false;
   }
   if (count == 6) {
     std::string attributes;
     if (!unescape(fields[5], attributes)) {
       why = "bad escape sequence";
-      return std::nullopt;
+      return false;
     }
     e.attributes = nlohmann::json::parse(attributes, nullptr, false);
     if (e.attributes.is_discarded()) {
       why = "field attributes is not JSON";
-      return std::nullopt;
+      return false;
     }
   }
+  return true;
+}
+
+/// Decodes one line (without its newline). On failure returns nullopt and
+/// sets `why`.
+inline std::optional<event> decode_record(std::string_view line, std::string& why) {
+  event e;
+  if (!decode_record(line, e, why)) return std::nullopt;
   return e;
 }
 

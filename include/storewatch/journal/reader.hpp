@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -301,14 +302,19 @@ class basic_journal_source {
     const detail::scan_options limits{options_.read_chunk, max_events - std::min(max_events, result.events.size()),
                                       &options_.record_check};
     detail::segment_scanner scanner(extent, offset, limits);
-    std::string buffer;
+    // Not zero-filled: pread overwrites what is used.
+    std::unique_ptr<char[]> buffer;
+    std::size_t buffer_size = 0;
     while (scanner.wanted() > 0) {
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(options_.read_chunk, scanner.wanted()));
       const auto at = scanner.next_byte() - base;
-      buffer.resize(want);
+      if (buffer_size < want) {
+        buffer = std::make_unique_for_overwrite<char[]>(want);
+        buffer_size = want;
+      }
       std::size_t got = 0;  // a short read is not the end of the file: read on until `want` or the end
       while (got < want) {
-        const auto n = detail::sys::pread(fd.get(), buffer.data() + got, want - got, static_cast<off_t>(at + got),
+        const auto n = detail::sys::pread(fd.get(), buffer.get() + got, want - got, static_cast<off_t>(at + got),
                                           file.c_str());
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw detail::file_error(errc::store_io_failed, detail::journal_what, file, "read", errno);
@@ -316,7 +322,7 @@ class basic_journal_source {
         got += static_cast<std::size_t>(n);
       }
       if (got == 0) break;
-      scanner.feed(std::string_view(buffer.data(), got));
+      scanner.feed(std::string_view(buffer.get(), got));
     }
     const bool finished = scanner.finish();
     offset = scanner.offset();
