@@ -142,6 +142,10 @@ TEST_CASE("contract: local_store with a callback, deferred and use_future, no co
   auto failing = store.async_create_file("../escape", "x", asio::use_future);
   REQUIRE(run_until(io, [&] { return failing.wait_for(0s) == std::future_status::ready; }));
   CHECK_THROWS_AS(failing.get(), std::system_error);
+
+  // Every token once more, a handler bound to a strand of a 4-thread pool too.
+  const std::string prefix = "docs/";
+  complete_with_every_token(io, [&](auto&& token) { return store.async_list_files(prefix, true, token); });
 }
 
 TEST_CASE("contract: journal_source as use_awaitable_t<>::as_default_on_t, on a blocking executor too") {

@@ -518,8 +518,9 @@ inline std::string complete_multipart_body(const std::vector<std::string>& etags
 /// ...) that takes any completion token (a callback, `use_awaitable`,
 /// `deferred`, `use_future`; by default the executor's default token, so
 /// `asio::use_awaitable_t<>::as_default_on_t<client>` needs none) and
-/// completes with `void(std::error_code, Result)`: the same errors as codes,
-/// their text in the overload taking a `diagnostics&`. An initiating
+/// completes with `void(std::error_code, Result)` (`void(std::error_code)`
+/// for the removals): the same errors as codes, their text in the overload
+/// taking a `diagnostics&`. An initiating
 /// function runs the coroutine on the client's executor and completes on the
 /// handler's associated executor (default: the client's), never inside the
 /// call.
