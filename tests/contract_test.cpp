@@ -4,7 +4,7 @@
 // use_awaitable_t<>::as_default_on_t works), and never completes inside the
 // initiating call, also with a blocking executor; every operation that waits
 // can be cancelled.
-#include "common/fixture.hpp"
+#include "common/contract.hpp"
 
 #include <asio/experimental/deferred.hpp>
 
@@ -31,32 +31,6 @@ namespace {
 using awaitable_store = asio::use_awaitable_t<>::as_default_on_t<local_store>;
 using awaitable_journal = asio::use_awaitable_t<>::as_default_on_t<journal_source>;
 
-/// Every operation of an as_default_on_t store, with no token written.
-/// (Arguments are named variables: g++ 12 mishandles some temporaries
-/// inside a co_await expression, see docs/known-limits.md.)
-asio::awaitable<std::vector<std::string>> every_operation(awaitable_store& store) {
-  std::vector<std::string> seen;
-  std::string path = "docs/a.txt", bytes = "alpha", name = "NOTE", data = "hi", prefix = "docs/";
-  const selection docs{prefix, true};
-  const std::vector<std::string> bob{"bob123"};
-  const auto version = co_await store.async_create_file(path, bytes);
-  seen.push_back(co_await store.async_read_file(version));
-  seen.push_back(std::to_string((co_await store.async_share_files(docs, bob)).size()));
-  seen.push_back(std::to_string((co_await store.async_list_files(prefix, true)).size()));
-  seen.push_back(std::to_string((co_await store.async_publish_event(name, data, bob)).size()));
-  seen.push_back(std::to_string((co_await store.async_unshare_files(docs, bob)).size()));
-  seen.push_back(std::to_string((co_await store.async_delete_files(docs)).size()));
-  seen.push_back(std::to_string(co_await store.async_compact(std::chrono::seconds(3600))));
-  std::string refused = "refused: ";
-  try {
-    co_await store.async_read_file(version);  // deleted: the error is thrown
-  } catch (const std::system_error& e) {
-    refused += e.code().message();
-  }
-  seen.push_back(refused);
-  co_return seen;
-}
-
 /// A source that takes only use_awaitable: not an event_source.
 struct awaitable_only_source {
   asio::awaitable<poll_result> async_poll(std::string_view, std::size_t, asio::use_awaitable_t<>);
@@ -67,11 +41,6 @@ static_assert(waitable_source<memory_source> && waitable_source<directory_source
 
 bool has_data(const poll_result& result, const std::string& data) {
   return std::any_of(result.events.begin(), result.events.end(), [&](const event& e) { return e.data == data; });
-}
-
-/// Rethrows what a coroutine threw, out of io_context::run().
-void rethrow(std::exception_ptr e) {
-  if (e) std::rethrow_exception(e);
 }
 
 /// Polls `source` from its start with a plain callback, deferred, use_future
@@ -145,16 +114,7 @@ TEST_CASE("contract: local_store as use_awaitable_t<>::as_default_on_t - every o
   local_store_options options;
   if (pool_on) options.blocking_executor = pool.get_executor();
   awaitable_store store(io.get_executor(), dir.path(), "alice222", options);
-  std::optional<std::vector<std::string>> seen;
-  asio::co_spawn(io, every_operation(store), [&](std::exception_ptr e, std::vector<std::string> result) {
-    REQUIRE_FALSE(e);
-    seen = std::move(result);
-  });
-  REQUIRE(run_until(io, [&] { return seen.has_value(); }));
-  REQUIRE(seen->size() == 8);
-  CHECK(std::vector<std::string>(seen->begin(), seen->begin() + 7) ==
-        std::vector<std::string>{"alpha", "1", "1", "1", "1", "1", "0"});
-  CHECK(seen->back().size() > std::string_view("refused: ").size());  // it threw, with a reason
+  check_every_operation(io, store);
   pool.join();
 }
 
@@ -186,6 +146,10 @@ TEST_CASE("contract: local_store with a callback, deferred and use_future, no co
   auto failing = store.async_create_file("../escape", "x", asio::use_future);
   REQUIRE(run_until(io, [&] { return failing.wait_for(0s) == std::future_status::ready; }));
   CHECK_THROWS_AS(failing.get(), std::system_error);
+
+  // Every token once more, a handler bound to a strand of a 4-thread pool too.
+  const std::string prefix = "docs/";
+  complete_with_every_token(io, [&](auto&& token) { return store.async_list_files(prefix, true, token); });
 }
 
 TEST_CASE("contract: journal_source as use_awaitable_t<>::as_default_on_t, on a blocking executor too") {

@@ -4,7 +4,9 @@
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/intercept.hpp>
 #include <storewatch/diagnostics.hpp>
+#include <storewatch/error.hpp>
 
+#include <exception>
 #include <string>
 #include <system_error>
 #include <tuple>
@@ -29,31 +31,35 @@ void post_completion(const IoExecutor& io_executor, Handler&& handler, Args&&...
 /// and, when the caller passed one, the operation's own `diagnostics`.
 struct error_account {
   error_account(std::string& last_error, diagnostics* own = nullptr) : last_error_(&last_error), own_(own) {}
+  /// For an object with no `last_error()`: the operation's own `diagnostics`
+  /// alone, when the caller passed one.
+  explicit error_account(diagnostics* own) : own_(own) {}
 
   /// Records how the operation ended (`message`: its error's text); run on
   /// the handler's executor just before the handler.
   void report(std::error_code ec, std::string message) const {
     if (own_) diagnostics_access::set(*own_, ec ? message : std::string());
-    if (ec) *last_error_ = std::move(message);
+    if (ec && last_error_) *last_error_ = std::move(message);
   }
 
  private:
-  std::string* last_error_;
-  diagnostics* own_;
+  std::string* last_error_ = nullptr;
+  diagnostics* own_ = nullptr;
 };
 
-/// As `post_completion`, completing `handler(ec, result)` after `account`
-/// has recorded the outcome, on the handler's executor: so each failed
-/// operation's handler finds its own account, also when several are pending.
-template <class IoExecutor, class Handler, class Result>
+/// As `post_completion`, completing `handler(ec, result...)` (a result or
+/// none) after `account` has recorded the outcome, on the handler's
+/// executor: so each failed operation's handler finds its own account, also
+/// when several are pending.
+template <class IoExecutor, class Handler, class... Result>
 void post_completion_with_account(const IoExecutor& io_executor, Handler&& handler, error_account account,
-                                  std::error_code ec, std::string message, Result result) {
+                                  std::error_code ec, std::string message, Result... result) {
   post_completion(io_executor,
                   intercept(std::forward<Handler>(handler),
-                            [account, message = std::move(message)](std::error_code code, const Result&) mutable {
+                            [account, message = std::move(message)](std::error_code code, const Result&...) mutable {
                               account.report(code, std::move(message));
                             }),
-                  ec, std::move(result));
+                  ec, std::move(result)...);
 }
 
 /// The initiating function of an operation that is one blocking call:
@@ -88,6 +94,68 @@ auto async_blocking_call(const Executor& executor, const asio::any_io_executor& 
         }
       },
       token, std::move(call));
+}
+
+/// The completion signature of an operation whose coroutine yields a
+/// `Result`: `void(std::error_code, Result)`, or `void(std::error_code)`
+/// for `void`.
+template <class Result>
+struct coroutine_signature {
+  using type = void(std::error_code, Result);
+};
+template <>
+struct coroutine_signature<void> {
+  using type = void(std::error_code);
+};
+
+/// The code and text of what a coroutine threw: a `std::system_error`'s, or
+/// `errc::store_io_failed` and the text of any other exception (such as the
+/// `std::invalid_argument` of a bad argument).
+inline std::pair<std::error_code, std::string> describe_failure(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::system_error& error) {
+    return {error.code(), error.what()};
+  } catch (const std::exception& error) {
+    return {make_error_code(errc::store_io_failed), error.what()};
+  }
+}
+
+/// A callable that calls the coroutine member `operation` of `self` with
+/// `args`, moved in: the work of an `async_coroutine`.
+template <class Object, class Operation, class... Args>
+auto member_call(Object* self, Operation operation, Args... args) {
+  return [self, operation, arguments = std::make_tuple(std::move(args)...)]() mutable {
+    return std::apply([self, operation](auto&... a) { return (self->*operation)(std::move(a)...); }, arguments);
+  };
+}
+
+/// The initiating function of an operation that is a coroutine: spawns
+/// `work()` (an `asio::awaitable<Result>`) on `executor`, with the
+/// handler's associated cancellation slot bound to it (so a cancellation
+/// reaches the request or timer it awaits), and completes `token` through
+/// `executor` with `coroutine_signature<Result>`: the coroutine's result, or
+/// the code of what it threw (see `describe_failure`), whose text goes to
+/// `account` (see `post_completion_with_account`). Never completes inside
+/// the call: the coroutine starts and ends with a post.
+template <class Result, class Executor, class Work, class CompletionToken>
+auto async_coroutine(const Executor& executor, error_account account, Work work, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, typename coroutine_signature<Result>::type>(
+      [executor, account](auto handler, Work work) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        auto complete = [executor, account, h = std::move(handler)](std::exception_ptr failure,
+                                                                    auto... result) mutable {
+          if (!failure) {
+            post_completion_with_account(executor, std::move(h), account, {}, {}, std::move(result)...);
+            return;
+          }
+          auto [ec, message] = describe_failure(failure);
+          post_completion_with_account(executor, std::move(h), account, ec, std::move(message),
+                                       decltype(result){}...);
+        };
+        asio::co_spawn(executor, std::move(work), asio::bind_cancellation_slot(slot, std::move(complete)));
+      },
+      token, std::move(work));
 }
 
 }  // namespace storewatch::detail

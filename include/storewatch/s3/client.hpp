@@ -13,7 +13,9 @@
 #include <storewatch/backoff.hpp>
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/files.hpp>
+#include <storewatch/detail/post.hpp>
 #include <storewatch/detail/text.hpp>
+#include <storewatch/diagnostics.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/s3/config.hpp>
 #include <storewatch/s3/credentials.hpp>
@@ -510,18 +512,48 @@ inline std::string complete_multipart_body(const std::vector<std::string>& etags
 ///   listing;
 /// - `asio::error::operation_aborted` when cancelled.
 ///
-/// Cancellation: the coroutines follow their awaiting coroutine's
-/// cancellation state (terminal by default), which stops the request in
-/// flight or the wait before a retry.
+/// Each operation comes two ways: as a coroutine member (`get`, `put`, ...)
+/// to `co_await` from a coroutine on the client's executor, which throws the
+/// errors above; and as an initiating function (`async_get`, `async_put`,
+/// ...) that takes any completion token (a callback, `use_awaitable`,
+/// `deferred`, `use_future`; by default the executor's default token, so
+/// `asio::use_awaitable_t<>::as_default_on_t<client>` needs none) and
+/// completes with `void(std::error_code, Result)` (`void(std::error_code)`
+/// for the removals): the same errors as codes, their text in the overload
+/// taking a `diagnostics&`. An initiating
+/// function runs the coroutine on the client's executor and completes on the
+/// handler's associated executor (default: the client's), never inside the
+/// call.
 ///
-/// Not thread-safe: use it from its executor's thread or strand. Many
-/// operations may run at once (each is its own coroutine). The client must
-/// outlive them; destroying it aborts the requests in flight.
+/// Cancellation: every operation can be cancelled, for every one waits on
+/// requests. A coroutine member follows its awaiting coroutine's
+/// cancellation state (terminal by default); an initiating function its
+/// handler's associated cancellation slot (terminal). Either stops the
+/// request in flight or the wait before a retry, and the operation
+/// completes with `asio::error::operation_aborted`. What a request sent
+/// before the cancellation did stays done (a PUT or DELETE the server
+/// executed is not undone): the object is as it was or as the request left
+/// it. `put_file` aborts its multipart upload, if it started one;
+/// `get_to_file` leaves `destination` as it was. The client works on after
+/// a cancellation.
+///
+/// Not thread-safe: use it from its executor's thread or strand (handlers
+/// may be bound to any executor). Many operations may run at once (each is
+/// its own coroutine). The client must outlive them; destroying it aborts
+/// the requests in flight.
 template <class Executor = asio::any_io_executor>
 class basic_client {
  public:
   /// The executor of the client's I/O.
   using executor_type = Executor;
+  /// The completion token of an initiating function that names none.
+  using default_token = asio::default_completion_token_t<executor_type>;
+
+  /// The client type on another executor type.
+  template <class OtherExecutor>
+  struct rebind_executor {
+    using other = basic_client<OtherExecutor>;  ///< the client on `OtherExecutor`
+  };
 
   /// A client for `store` on `executor`. Throws std::invalid_argument naming
   /// the field when `validate(store)` finds a fault.
@@ -841,7 +873,150 @@ class basic_client {
     co_return page;
   }
 
+  /// As `get`, with any completion token.
+  /// Completion signature: `void(std::error_code, std::optional<std::string>)`.
+  template <asio::completion_token_for<void(std::error_code, std::optional<std::string>)> CompletionToken =
+                default_token>
+  auto async_get(std::string name, CompletionToken&& token = default_token{}) {
+    return launch<std::optional<std::string>>(nullptr, std::forward<CompletionToken>(token), &basic_client::get,
+                                              std::move(name));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::optional<std::string>)> CompletionToken =
+                default_token>
+  auto async_get(std::string name, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return launch<std::optional<std::string>>(&diag, std::forward<CompletionToken>(token), &basic_client::get,
+                                              std::move(name));
+  }
+
+  /// As `put` with a new write mark, with any completion token.
+  /// Completion signature: `void(std::error_code, bool)`.
+  template <asio::completion_token_for<void(std::error_code, bool)> CompletionToken = default_token>
+  auto async_put(std::string name, std::string body, bool if_absent, CompletionToken&& token = default_token{}) {
+    return launch<bool>(nullptr, std::forward<CompletionToken>(token), &basic_client::put, std::move(name),
+                        std::move(body), if_absent, std::string());
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, bool)> CompletionToken = default_token>
+  auto async_put(std::string name, std::string body, bool if_absent, diagnostics& diag,
+                 CompletionToken&& token = default_token{}) {
+    return launch<bool>(&diag, std::forward<CompletionToken>(token), &basic_client::put, std::move(name),
+                        std::move(body), if_absent, std::string());
+  }
+
+  /// As `put_file` with a new write mark, with any completion token.
+  /// Completion signature: `void(std::error_code, bool)`.
+  template <asio::completion_token_for<void(std::error_code, bool)> CompletionToken = default_token>
+  auto async_put_file(std::string name, std::filesystem::path source, bool if_absent,
+                      CompletionToken&& token = default_token{}) {
+    return launch<bool>(nullptr, std::forward<CompletionToken>(token), &basic_client::put_file, std::move(name),
+                        std::move(source), if_absent, std::string());
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, bool)> CompletionToken = default_token>
+  auto async_put_file(std::string name, std::filesystem::path source, bool if_absent, diagnostics& diag,
+                      CompletionToken&& token = default_token{}) {
+    return launch<bool>(&diag, std::forward<CompletionToken>(token), &basic_client::put_file, std::move(name),
+                        std::move(source), if_absent, std::string());
+  }
+
+  /// As `get_to_file`, with any completion token.
+  /// Completion signature: `void(std::error_code, std::optional<std::uint64_t>)`.
+  template <asio::completion_token_for<void(std::error_code, std::optional<std::uint64_t>)> CompletionToken =
+                default_token>
+  auto async_get_to_file(std::string name, std::filesystem::path destination,
+                         CompletionToken&& token = default_token{}) {
+    return launch<std::optional<std::uint64_t>>(nullptr, std::forward<CompletionToken>(token),
+                                                &basic_client::get_to_file, std::move(name), std::move(destination));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::optional<std::uint64_t>)> CompletionToken =
+                default_token>
+  auto async_get_to_file(std::string name, std::filesystem::path destination, diagnostics& diag,
+                         CompletionToken&& token = default_token{}) {
+    return launch<std::optional<std::uint64_t>>(&diag, std::forward<CompletionToken>(token),
+                                                &basic_client::get_to_file, std::move(name), std::move(destination));
+  }
+
+  /// As `remove`, with any completion token.
+  /// Completion signature: `void(std::error_code)`.
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken = default_token>
+  auto async_remove(std::string name, CompletionToken&& token = default_token{}) {
+    return launch<void>(nullptr, std::forward<CompletionToken>(token), &basic_client::remove, std::move(name));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken = default_token>
+  auto async_remove(std::string name, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return launch<void>(&diag, std::forward<CompletionToken>(token), &basic_client::remove, std::move(name));
+  }
+
+  /// As `remove_marked`, with any completion token.
+  /// Completion signature: `void(std::error_code)`.
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken = default_token>
+  auto async_remove_marked(std::string name, std::string mark, CompletionToken&& token = default_token{}) {
+    return launch<void>(nullptr, std::forward<CompletionToken>(token), &basic_client::remove_marked, std::move(name),
+                        std::move(mark));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken = default_token>
+  auto async_remove_marked(std::string name, std::string mark, diagnostics& diag,
+                           CompletionToken&& token = default_token{}) {
+    return launch<void>(&diag, std::forward<CompletionToken>(token), &basic_client::remove_marked, std::move(name),
+                        std::move(mark));
+  }
+
+  /// As `remove_many`, with any completion token.
+  /// Completion signature: `void(std::error_code, std::vector<delete_error>)`.
+  template <asio::completion_token_for<void(std::error_code, std::vector<delete_error>)> CompletionToken =
+                default_token>
+  auto async_remove_many(std::vector<std::string> names, CompletionToken&& token = default_token{}) {
+    return launch<std::vector<delete_error>>(nullptr, std::forward<CompletionToken>(token),
+                                             &basic_client::remove_many, std::move(names));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::vector<delete_error>)> CompletionToken =
+                default_token>
+  auto async_remove_many(std::vector<std::string> names, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return launch<std::vector<delete_error>>(&diag, std::forward<CompletionToken>(token), &basic_client::remove_many,
+                                             std::move(names));
+  }
+
+  /// As `exists`, with any completion token.
+  /// Completion signature: `void(std::error_code, bool)`.
+  template <asio::completion_token_for<void(std::error_code, bool)> CompletionToken = default_token>
+  auto async_exists(std::string name, CompletionToken&& token = default_token{}) {
+    return launch<bool>(nullptr, std::forward<CompletionToken>(token), &basic_client::exists, std::move(name));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, bool)> CompletionToken = default_token>
+  auto async_exists(std::string name, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return launch<bool>(&diag, std::forward<CompletionToken>(token), &basic_client::exists, std::move(name));
+  }
+
+  /// As `list`, with any completion token (a negative `max_keys` completes
+  /// with `errc::store_io_failed`).
+  /// Completion signature: `void(std::error_code, list_page)`.
+  template <asio::completion_token_for<void(std::error_code, list_page)> CompletionToken = default_token>
+  auto async_list(list_request request, CompletionToken&& token = default_token{}) {
+    return launch<list_page>(nullptr, std::forward<CompletionToken>(token), &basic_client::list, std::move(request));
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, list_page)> CompletionToken = default_token>
+  auto async_list(list_request request, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return launch<list_page>(&diag, std::forward<CompletionToken>(token), &basic_client::list, std::move(request));
+  }
+
  private:
+  /// Runs the coroutine member `operation` with `args` on the client's
+  /// executor as an initiating function (see `detail::async_coroutine`).
+  template <class Result, class CompletionToken, class Operation, class... Args>
+  auto launch(diagnostics* diag, CompletionToken&& token, Operation operation, Args... args) {
+    return storewatch::detail::async_coroutine<Result>(get_executor(), storewatch::detail::error_account(diag),
+                                                       storewatch::detail::member_call(this, operation,
+                                                                                       std::move(args)...),
+                                                       std::forward<CompletionToken>(token));
+  }
+
   /// One request, as retried: what is signed and sent, and how it is named.
   struct operation {
     std::string method{};

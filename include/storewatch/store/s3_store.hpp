@@ -705,55 +705,29 @@ class basic_s3_store {
 
   // Runs the coroutine member `operation` with `args` on the store's
   // executor and completes `token` with its result or the code of the
-  // exception it threw, whose text goes to `last_error_` and `diag`.
-  // Writing operations wait for the one before them.
+  // exception it threw, whose text goes to `last_error_` and `diag`; the
+  // handler's cancellation slot reaches the request in flight or the wait
+  // before a retry. Writing operations wait for the one before them.
   template <class Result, class CompletionToken, class Operation, class... Args>
   auto run(diagnostics* diag, CompletionToken&& token, bool writes, Operation operation, Args... args) {
-    auto call = [this, operation, arguments = std::make_tuple(std::move(args)...)]() mutable {
-      return std::apply([this, operation](auto&... a) { return (this->*operation)(std::move(a)...); }, arguments);
-    };
-    return asio::async_initiate<CompletionToken, void(std::error_code, Result)>(
-        [this, writes, diag](auto handler, decltype(call) call) {
-          // The handler's cancellation slot reaches the coroutine, and through
-          // it the request in flight or the wait before a retry.
-          auto slot = asio::get_associated_cancellation_slot(handler);
-          asio::co_spawn(
-              executor_,
-              [this, writes, call = std::move(call)]() mutable -> asio::awaitable<Result> {
-                if (!writes) co_return co_await call();
-                co_await turn();
-                std::exception_ptr failure;
-                Result result{};
-                try {
-                  result = co_await call();
-                } catch (...) {
-                  failure = std::current_exception();
-                }
-                next_turn();
-                if (failure) std::rethrow_exception(failure);
-                co_return result;
-              },
-              asio::bind_cancellation_slot(slot, [this, diag, h = std::move(handler)](std::exception_ptr failure,
-                                                                                     Result result) mutable {
-                std::error_code ec;
-                std::string message;
-                if (failure) {
-                  result = Result{};
-                  try {
-                    std::rethrow_exception(failure);
-                  } catch (const std::system_error& error) {
-                    ec = error.code();
-                    message = error.what();
-                  } catch (const std::exception& error) {  // std::invalid_argument from signing: a bad name
-                    ec = errc::store_io_failed;
-                    message = error.what();
-                  }
-                }
-                storewatch::detail::post_completion_with_account(executor_, std::move(h), {last_error_, diag}, ec,
-                                                                 std::move(message), std::move(result));
-              }));
+    auto call = storewatch::detail::member_call(this, operation, std::move(args)...);
+    return storewatch::detail::async_coroutine<Result>(
+        executor_, {last_error_, diag},
+        [this, writes, call = std::move(call)]() mutable -> asio::awaitable<Result> {
+          if (!writes) co_return co_await call();
+          co_await turn();
+          std::exception_ptr failure;
+          Result result{};
+          try {
+            result = co_await call();
+          } catch (...) {
+            failure = std::current_exception();
+          }
+          next_turn();
+          if (failure) std::rethrow_exception(failure);
+          co_return result;
         },
-        token, std::move(call));
+        std::forward<CompletionToken>(token));
   }
 
   // Waits until no other writing operation of this store object runs.
