@@ -36,7 +36,9 @@ class hint_registration {
   hint_registration() = default;
   /// A registration that `end` ends.
   explicit hint_registration(std::function<void()> end) : end_(std::move(end)) {}
+  /// Takes over `other`'s registration.
   hint_registration(hint_registration&& other) noexcept : end_(std::exchange(other.end_, nullptr)) {}
+  /// Ends this registration and takes over `other`'s.
   hint_registration& operator=(hint_registration&& other) noexcept {
     if (this != &other) {
       reset();

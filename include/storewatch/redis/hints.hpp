@@ -198,8 +198,9 @@ class hint_publisher final : public storewatch::hint_publisher {
 
   /// Whether the connection is up and logged in.
   bool ready() const noexcept { return connection_->ready(); }
-  /// Hints sent, and hints dropped because the connection was down.
+  /// Hints sent.
   std::uint64_t sent() const noexcept { return connection_->sent(); }
+  /// Hints dropped because the connection was down.
   std::uint64_t dropped() const noexcept { return connection_->dropped(); }
   /// Outages reported so far (through `hint_options::on_error`).
   std::uint64_t outages() const noexcept { return connection_->outages(); }
