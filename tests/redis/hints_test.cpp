@@ -74,7 +74,7 @@ TEST_CASE("a bad Redis URL is refused naming the part at fault, never showing th
   CHECK_THAT(refusal("redis://:6379"), Catch::Contains("the host is empty"));
   CHECK_THAT(refusal("redis://[::1:6379"), Catch::Contains("no closing ']'"));
   CHECK_THAT(refusal("redis://h?db=1"), Catch::Contains("query or fragment"));
-  CHECK_THAT(refusal("redis://secret@h"), Catch::Contains("needs a ':' before the password"));
+  CHECK_THAT(refusal("redis://someone@h"), Catch::Contains("the user 'someone' has no password"));
   CHECK_THAT(refusal("redis://:%zz@h"), Catch::Contains("the password has a '%'"));
   const auto bad_port_with_password = refusal("redis://u:hunter2@h:x");
   CHECK_THAT(bad_port_with_password, Catch::Contains("the port 'x'"));
@@ -195,4 +195,47 @@ TEST_CASE("a Redis server killed and restarted: reported once, hints resume afte
   CHECK(subscriber_reports.size() == 1);
   CHECK(publisher_reports.size() == 1);
   CHECK(subscriber.outages() == 1);
+}
+
+TEST_CASE("hints with an ACL user's password and a database, and a wrong password reported once", "[server]") {
+  const auto where = test_support::fixture_redis();
+  // An ACL user of the test's own (the fixture's default user stays open).
+  const auto user = "hinter" + std::to_string(std::random_device{}());
+  {
+    redisContext* admin = redisConnect(where.host.c_str(), where.port);
+    REQUIRE(admin != nullptr);
+    REQUIRE(admin->err == 0);
+    const std::string rule = ">s3cret";
+    auto* reply = static_cast<redisReply*>(
+        redisCommand(admin, "ACL SETUSER %s on %s ~* &* +@all", user.c_str(), rule.c_str()));
+    REQUIRE(reply != nullptr);
+    CHECK(reply->type == REDIS_REPLY_STATUS);
+    freeReplyObject(reply);
+    redisFree(admin);
+  }
+  asio::io_context io;
+  std::vector<std::string> reports;
+  auto options = counting(reports);
+  options.channel_prefix = "test:" + std::to_string(std::random_device{}()) + ':';
+  ::setenv("STOREWATCH_TEST_REDIS_PASSWORD", "s3cret", 1);
+  const auto login = redis::parse_url("redis://" + user + "@127.0.0.1:" + std::to_string(where.port) + "/3",
+                                      "STOREWATCH_TEST_REDIS_PASSWORD");
+  ::unsetenv("STOREWATCH_TEST_REDIS_PASSWORD");
+  redis::hint_subscriber subscriber(io.get_executor(), login, options);
+  redis::hint_publisher publisher(io.get_executor(), login, options);
+  int hints = 0;
+  auto registration = subscriber.listen("alice", [&] { ++hints; });
+  REQUIRE(run_until(io, [&] { return subscriber.ready() && publisher.ready(); }));
+  publisher.publish("alice");
+  REQUIRE(run_until(io, [&] { return hints == 1; }));
+  CHECK(reports.empty());
+
+  auto wrong = login;
+  wrong.password = "guess";
+  redis::hint_publisher refused(io.get_executor(), wrong, options);
+  REQUIRE(run_until(io, [&] { return refused.failed_attempts() >= 3; }));
+  REQUIRE(reports.size() == 1);
+  CHECK_THAT(reports.front(), Catch::Contains("the server refused AUTH"));
+  CHECK_THAT(reports.front(), !Catch::Contains("guess"));
+  CHECK_FALSE(refused.ready());
 }

@@ -1,6 +1,6 @@
 /// \file
 /// `redis::url`: where a Redis server is, parsed from
-/// `redis://[[user]:password@]host[:port][/db]`.
+/// `redis://[[user][:password]@]host[:port][/db]`.
 #pragma once
 
 #include <cstdint>
@@ -75,11 +75,11 @@ inline long long parse_number(std::string_view digits, long long min, long long 
 
 }  // namespace detail
 
-/// Parses `redis://[[user]:password@]host[:port][/db]` (port 6379 and db 0
+/// Parses `redis://[[user][:password]@]host[:port][/db]` (port 6379 and db 0
 /// by default; user and password may hold %XX escapes; an IPv6 address in
 /// brackets). Without a password in the URL, the one in the environment
 /// variable `password_from` (default `STOREWATCH_REDIS_PASSWORD`) is used
-/// when set; pass nullptr to read none. Throws std::invalid_argument naming
+/// when set; pass nullptr to read none. A user needs a password. Throws std::invalid_argument naming
 /// the part at fault (the message never repeats the password). `rediss://`
 /// (TLS) is refused: Debian 12's hiredis 0.14 has no TLS.
 inline url parse_url(std::string_view text, const char* password_from = password_variable) {
@@ -116,13 +116,11 @@ inline url parse_url(std::string_view text, const char* password_from = password
     const auto userinfo = authority.substr(0, at);
     authority.remove_prefix(at + 1);
     const auto colon = userinfo.find(':');
-    if (colon == std::string_view::npos) {
-      throw fail("the part before '@' needs a ':' before the password (redis://:password@host or "
-                 "redis://user:password@host)");
-    }
     out.user = detail::percent_decoded(userinfo.substr(0, colon), "user name", shown);
-    out.password = detail::percent_decoded(userinfo.substr(colon + 1), "password", shown);
-    if (out.password.empty()) throw fail("the password after ':' is empty");
+    if (colon != std::string_view::npos) {
+      out.password = detail::percent_decoded(userinfo.substr(colon + 1), "password", shown);
+      if (out.password.empty()) throw fail("the password after ':' is empty");
+    }
   }
 
   std::string_view port;
@@ -160,6 +158,10 @@ inline url parse_url(std::string_view text, const char* password_from = password
     if (const char* from_environment = std::getenv(password_from); from_environment && *from_environment) {
       out.password = from_environment;
     }
+  }
+  if (!out.user.empty() && out.password.empty()) {
+    throw fail("the user '" + out.user + "' has no password: give it as user:password@ or in " +
+               (password_from != nullptr ? std::string(password_from) : std::string("the URL")));
   }
   return out;
 }
