@@ -17,7 +17,9 @@
 #include <asio/io_context.hpp>
 
 #include <chrono>
+#include <algorithm>
 #include <memory>
+#include <random>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -167,3 +169,88 @@ TEST_CASE("Redis killed mid-stream: reported once, polling goes on at the interv
   CHECK(reports.size() == 2);
   CHECK(listener.errors.empty());
 }
+
+#ifdef STOREWATCH_TOOL
+namespace {
+
+// How many clients of the Redis server at `where` subscribe to `channel`.
+long long subscribers(const redis::url& where, const std::string& channel) {
+  redisContext* admin = redisConnect(where.host.c_str(), where.port);
+  REQUIRE(admin != nullptr);
+  REQUIRE(admin->err == 0);
+  auto* reply = static_cast<redisReply*>(redisCommand(admin, "PUBSUB NUMSUB %s", channel.c_str()));
+  REQUIRE(reply != nullptr);
+  const long long count =
+      reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 ? reply->element[1]->integer : -1;
+  freeReplyObject(reply);
+  redisFree(admin);
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("storewatch tail --hints on S3 prints an event long before its 60 s interval") {
+  asio::io_context io;
+  const auto where = test_support::test_server_config();
+  const auto hints = test_support::fixture_redis();
+  const auto bob = "bob" + std::to_string(std::random_device{}() % 1000000);
+  auto prefix = where.prefix;
+  prefix.pop_back();  // the trailing '/'
+  test_support::temp_dir dir;
+  test_support::spawn_options options;
+  options.environment = test_support::environment_with(
+      {"AWS_ACCESS_KEY_ID=" + where.credentials.access_key_id,
+       "AWS_SECRET_ACCESS_KEY=" + where.credentials.secret_access_key, "AWS_REGION=" + where.region,
+       "AWS_CONFIG_FILE=" + (dir.path() / "none").string(),
+       "AWS_SHARED_CREDENTIALS_FILE=" + (dir.path() / "none").string()},
+      {"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "STOREWATCH_STORE"});
+  options.in = test_support::child_stream::null();
+  options.out = test_support::child_stream::piped();
+  options.err = test_support::child_stream::piped();
+
+  // Written before the tail starts: its first poll prints it.
+  s3::s3_store quiet_alice(io.get_executor(), where, "alice");
+  const std::string name = "NOTE";
+  bool done = false;
+  quiet_alice.async_publish_event(name, "first", {bob}, [&](std::error_code ec, std::vector<std::string>) {
+    REQUIRE_FALSE(ec);
+    done = true;
+  });
+  REQUIRE(run_until(io, [&] { return done; }));
+
+  test_support::process tail(
+      {STOREWATCH_TOOL, "--store", "s3://" + where.bucket + '/' + prefix, "--endpoint",
+       where.endpoint.scheme + "://" + where.endpoint.authority(), "--user", bob, "tail", "--from-start", "--hints",
+       hints.text(), "--interval", "60", "--count", "2", "--format", "text"},
+      options);
+  const auto printed = [&] {
+    return static_cast<std::size_t>(std::count(tail.out().begin(), tail.out().end(), '\n'));
+  };
+  REQUIRE(test_support::wait_for([&] { return printed() >= 1; }, test_support::generous, [&] { tail.pump(); }));
+  // Its first poll is done and it is subscribed: from now on only a hint
+  // (or the 60 s interval) brings the next poll.
+  REQUIRE(test_support::wait_for([&] { return subscribers(hints, "storewatch:hints:" + bob) == 1; },
+                                 test_support::generous, [&] { tail.pump(); }));
+  redis::hint_options quick;
+  auto publisher = std::make_shared<redis::hint_publisher>(io.get_executor(), hints, quick);
+  s3::s3_store alice(io.get_executor(), where, "alice", {.hints = publisher});
+  REQUIRE(run_until(io, [&] { return publisher->ready(); }));
+  done = false;
+  alice.async_publish_event(name, "second", {bob}, [&](std::error_code ec, std::vector<std::string>) {
+    REQUIRE_FALSE(ec);
+    done = true;
+  });
+  // Running the publisher's connection meanwhile, until the tail has printed
+  // the second event and exited.
+  REQUIRE(run_until(io, [&] {
+    tail.pump(1ms);
+    return done && tail.exited();
+  }));
+  REQUIRE(tail.wait(test_support::generous));
+  INFO("stdout: " << tail.out() << "\nstderr: " << tail.err());
+  CHECK(tail.succeeded());
+  CHECK(printed() == 2);
+  CHECK(tail.out().find("second") != std::string::npos);
+  CHECK(tail.err().empty());
+}
+#endif
