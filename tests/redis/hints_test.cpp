@@ -161,6 +161,16 @@ TEST_CASE("a hint published for a user reaches that user's listeners, and only w
   CHECK(alice == 1);  // its registration had ended
   CHECK(subscriber.received() == 3);
   CHECK(publisher.sent() == 3);
+
+  // The last registration for bob ends, and a new one starts: only the new
+  // one hears the next hint.
+  third.reset();
+  int bob_again = 0;
+  auto fourth = subscriber.listen("bob", [&] { ++bob_again; });
+  REQUIRE(run_until(io, [&] { return subscriber.ready(); }));
+  publisher.publish("bob");
+  REQUIRE(run_until(io, [&] { return bob_again == 1; }));
+  CHECK(bob == 1);
   CHECK(reports.empty());
 }
 

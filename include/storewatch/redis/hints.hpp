@@ -76,20 +76,18 @@ class subscriber_connection final : public connection {
     const auto id = ++last_id_;
     auto& callbacks = listeners_[user];
     callbacks.emplace(id, std::move(on_hint));
-    if (callbacks.size() == 1 && ready()) subscribe(user);
+    if (callbacks.size() == 1 && ready() && !subscribed_.contains(options().channel_prefix + user)) subscribe(user);
     return id;
   }
 
+  // The channel stays subscribed until the connection ends (its hints are
+  // then ignored): hiredis 0.14 forgets a channel's callback when an
+  // UNSUBSCRIBE's reply comes, also one a SUBSCRIBE sent after it installed.
   void remove(const std::string& user, std::uint64_t id) {
     const auto found = listeners_.find(user);
     if (found == listeners_.end()) return;
     found->second.erase(id);
-    if (!found->second.empty()) return;
-    listeners_.erase(found);
-    const auto channel = options().channel_prefix + user;
-    subscribed_.erase(channel);
-    // No callback: hiredis answers (P)UNSUBSCRIBE through the channel's own.
-    if (ready()) redisAsyncCommand(context(), nullptr, nullptr, "UNSUBSCRIBE %b", channel.data(), channel.size());
+    if (found->second.empty()) listeners_.erase(found);
   }
 
   /// Whether the connection is up and every listened channel subscribed.
