@@ -57,26 +57,11 @@ usage() {
   exit 2
 }
 
-# Whether a process is alive; a zombie counts as exited (it may wait a while to
-# be reaped by init once the shell that started it has gone).
-alive() {
-  local state
-  state=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z ]]
-}
+# shellcheck source=server-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/server-lib.sh"
 
-# The PID in the pid file, if that process is still our s3rver (not a reused PID).
-running_pid() {
-  [[ -f $pid_file ]] || return 1
-  local pid
-  pid=$(<"$pid_file")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  alive "$pid" || return 1
-  local cmdline
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-  [[ $cmdline == *storewatch-s3rver* ]] || return 1
-  echo "$pid"
-}
+# The PID in the pid file, if that process is still our server (not a reused PID).
+running_pid() { pid_from_file "$pid_file" storewatch-s3rver; }
 
 print_env() {
   local port=$1

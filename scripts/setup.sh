@@ -9,6 +9,9 @@ packages=(g++ cmake ninja-build libasio-dev nlohmann-json3-dev zlib1g-dev)
 # The S3 store (storewatch::s3): SHA-256 and HMAC for SigV4 signing, the XML
 # parser for S3's responses, and libcurl for HTTP(S).
 packages+=(libssl-dev libpugixml-dev libcurl4-openssl-dev)
+# The Redis wake-up hints (storewatch::redis): hiredis's async API (0.14 in
+# Debian 12: no TLS).
+packages+=(libhiredis-dev)
 # The tool's and the programs' command lines (CLI11), and the tool's ISO 8601
 # times (Howard Hinnant's date library); both header-only.
 packages+=(libcli11-dev libhowardhinnant-date-dev)
@@ -29,6 +32,9 @@ if [[ "${1:-}" != "--demo" ]]; then
   # the npm registry. A node already here (20 from elsewhere) is kept.
   # (scripts/s3-server.sh waits for it to answer with the curl command.)
   packages+=(curl)
+  # The hint tests' server (scripts/redis-server.sh starts one per test run on
+  # a loopback port; the system's service is not used).
+  packages+=(redis-server)
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
 fi

@@ -8,6 +8,7 @@
 #include <storewatch/diagnostics.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
+#include <storewatch/hints.hpp>
 #include <storewatch/store/inventory.hpp>
 #include <storewatch/journal/reader.hpp>
 #include <storewatch/listener.hpp>

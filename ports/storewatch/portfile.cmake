@@ -39,6 +39,9 @@ vcpkg_cmake_configure(
     -DSTOREWATCH_BUILD_BENCHMARKS=OFF
     -DSTOREWATCH_WERROR=OFF
     -DSTOREWATCH_INSTALL=ON
+    # The Redis hints (storewatch::redis) have no feature yet: off, whether
+    # or not the machine has hiredis, so the package is the same everywhere.
+    -DSTOREWATCH_BUILD_REDIS=OFF
     ${feature_options}
 )
 vcpkg_cmake_install()

@@ -7,7 +7,11 @@
 #include "sync.hpp"
 #include "tail_start.hpp"
 
+#include <storewatch/hints.hpp>
 #include <storewatch/store/inventory.hpp>
+#ifdef STOREWATCH_WITH_REDIS
+#include <storewatch/redis/hints.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,6 +89,7 @@ struct follow_options {
 struct tail_options {
   bool from_start = false;
   std::optional<std::string> checkpoint;
+  std::optional<std::string> hints;  // --hints redis://...
   follow_options follow;
 };
 
@@ -104,7 +110,7 @@ struct watch_options {
 /// so the next run prints them again, as after a SIGKILL.
 template <class Source>
 int follow(asio::io_context& io, Source& source, std::optional<checkpoint>& saved, std::string start_cursor,
-           const follow_settings& settings) {
+           const follow_settings& settings, const std::function<void()>& on_stopped = {}) {
   std::optional<std::string> failure;  // the first error that ends the run
   const auto fail = [&](std::string message) {
     if (!failure) failure = std::move(message);
@@ -206,6 +212,7 @@ int follow(asio::io_context& io, Source& source, std::optional<checkpoint>& save
     if (error) std::rethrow_exception(error);
   });
   run_until(io, [&] { return delivered_all && !poll_loop.running(); });
+  if (on_stopped) on_stopped();  // e.g. closes a hint connection, so that io.run() below returns
   signals.cancel();
   timer.cancel();
   output.cancel();
@@ -270,6 +277,41 @@ void prepare_journal(const local_store& store) {
 void prepare_journal(const s3::s3_store&) {}  // an S3 journal needs no folder
 #endif
 
+// The journal source of `store`, woken by the hints `hints` names when
+// given. Only an S3 store takes hints: a folder store's listeners are woken
+// by inotify.
+template <class Store>
+auto tail_source(asio::io_context&, Store& store, const std::optional<std::string>& hints,
+                 std::shared_ptr<hint_subscriber>&) {
+  if (hints) {
+    throw usage_error("option '--hints': hints are for s3:// stores (a folder store wakes its listeners itself)");
+  }
+  return store.events();
+}
+#ifdef STOREWATCH_WITH_S3
+auto tail_source(asio::io_context& io, s3::s3_store& store, const std::optional<std::string>& hints,
+                 std::shared_ptr<hint_subscriber>& subscriber) {
+  if (!hints) return store.events();
+#ifdef STOREWATCH_WITH_REDIS
+  redis::url where;
+  try {
+    where = redis::parse_url(*hints);
+  } catch (const std::invalid_argument& error) {
+    throw usage_error(std::string("option '--hints': ") + error.what());
+  }
+  subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), std::move(where));
+  s3::s3_journal_options options;
+  options.hints = subscriber;
+  return store.events(std::move(options));
+#else
+  (void)io;
+  (void)subscriber;
+  throw usage_error("option '--hints': this storewatch was built without Redis hints (storewatch::redis, "
+                    "which needs hiredis)");
+#endif
+}
+#endif
+
 template <class Store>
 int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
   const auto settings = o.follow.settings(default_tail_interval(store));
@@ -281,7 +323,8 @@ int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
   // tail saved it there when it first started.
   auto saved = open_checkpoint(checkpoint_file);
   prepare_journal(store);
-  auto source = store.events();
+  std::shared_ptr<hint_subscriber> hints;
+  auto source = tail_source(io, store, o.hints, hints);
   const bool resuming = saved && saved->exists();
   std::string cursor = resuming ? saved->state().cursor : "";
   if (!o.from_start && !resuming) {
@@ -293,7 +336,7 @@ int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
     // once instead of being retried for ever.
     poll_once(io, source, cursor, 1);
   }
-  return follow(io, source, saved, resuming ? "" : cursor, settings);
+  return follow(io, source, saved, resuming ? "" : cursor, settings, [&hints] { hints.reset(); });
 }
 
 }  // namespace
@@ -313,6 +356,10 @@ void add_tail_command(command_line& line) {
   add_flag(tail, "from-start", t->from_start, "start at the beginning of your journal (default: at its end)");
   add_value(tail, "checkpoint", t->checkpoint, "resume after the last event printed, and save progress to FILE",
             "FILE");
+  add_value(tail, "hints", t->hints,
+            "on an s3:// store, also poll as soon as a writer's hint arrives through Redis pub/sub at URL "
+            "(redis://[[user][:password]@]host[:port][/db]; password also from STOREWATCH_REDIS_PASSWORD)",
+            "URL");
   t->follow.add_to(tail, "only these event names: CREATE,SHARE,...", "only events whose data starts with P",
                    "poll interval in SECONDS, more than 0 (default 5 on S3, 0.2 on a folder store)");
 }

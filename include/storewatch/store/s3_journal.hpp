@@ -61,10 +61,13 @@
 #include <storewatch/detail/sys.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
+#include <storewatch/hints.hpp>
 #include <storewatch/s3/client.hpp>
 #include <storewatch/source.hpp>
 
+#include <asio/compose.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -214,6 +217,11 @@ struct s3_journal_options {
   std::function<std::string(const event&)> record_check{};
   /// The HTTP and retry settings of the source's client.
   client_options client{};
+  /// Wake-up hints (e.g. a `redis::hint_subscriber`): a hint for the
+  /// source's user completes `async_wait_for_change`, so that a poller
+  /// polls at once instead of at its interval. Hints are never trusted:
+  /// one only brings a poll forward. Empty: the source only polls.
+  std::shared_ptr<hint_subscriber> hints{};
 };
 
 /// Polls one user's journal in an S3 store (its layout is described at the
@@ -226,7 +234,10 @@ struct s3_journal_options {
 ///
 /// Requests run on the source's executor through its own client (libcurl
 /// on Asio: no thread). Not thread-safe: use it from one thread or strand.
-/// It must outlive its pending operations.
+/// It must outlive its pending operations. It is a `waitable_source`: with
+/// `s3_journal_options::hints` a poller polls when a hint for its user
+/// arrives, and still at its interval; without, the wait ends only when
+/// cancelled, and the poller polls at its interval.
 template <class Executor = asio::any_io_executor>
 class basic_s3_journal_source {
  public:
@@ -246,13 +257,22 @@ class basic_s3_journal_source {
                           s3_journal_options options = {})
       : executor_(executor),
         user_(std::move(user)),
-        client_(std::make_unique<basic_client<Executor>>(executor, std::move(where), std::move(options.client))) {
+        client_(std::make_unique<basic_client<Executor>>(executor, std::move(where), std::move(options.client))),
+        hinted_(std::make_shared<hint_state>(executor)) {
     storewatch::detail::validate_user(user_);
     const auto& c = client_->configuration();
     merge_.folder = detail::journal_folder(user_);
     merge_.journal = "s3://" + c.bucket + '/' + key_prefix(c) + merge_.folder;
     merge_.late_window = options.late_window;
     merge_.record_check = std::move(options.record_check);
+    if (options.hints) {
+      // On the subscriber's executor: the state is the source's, so on to its own.
+      hint_registration_ = options.hints->listen(user_, [executor, state = std::weak_ptr<hint_state>(hinted_)] {
+        asio::post(executor, [state] {
+          if (const auto hinted = state.lock()) hinted->notice();
+        });
+      });
+    }
   }
 
   /// The executor given at construction.
@@ -297,10 +317,54 @@ class basic_s3_journal_source {
         [this](auto handler) { spawn(end_cursor(), std::move(handler)); }, token);
   }
 
+  /// Completes when a hint for the source's user has arrived
+  /// (`s3_journal_options::hints`) since the last wait completed; without
+  /// hints, only when cancelled. A hint says nothing about the journal:
+  /// the poll that follows finds out. The cursor is not used.
+  /// Completion signature: `void(std::error_code)`; `operation_aborted`
+  /// when cancelled. The handler never runs inside this call; it runs on its
+  /// associated executor (default: the source's). One wait at a time.
+  /// Cancellation: terminal, partial, total.
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                asio::default_completion_token_t<executor_type>>
+  auto async_wait_for_change(std::string_view /*cursor*/,
+                             CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
+    return asio::async_compose<CompletionToken, void(std::error_code)>(
+        [this, started = false](auto& self, std::error_code = {}) mutable {
+          if (!started) {  // never complete inside the initiating call
+            started = true;
+            self.reset_cancellation_state(asio::enable_total_cancellation());
+            asio::post(executor_, std::move(self));
+            return;
+          }
+          if (std::exchange(hinted_->pending, false)) {
+            self.complete(std::error_code{});
+          } else if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none) {
+            self.complete(asio::error::operation_aborted);
+          } else {
+            hinted_->change.async_wait(std::move(self));  // cancelled by a hint, or by the caller
+          }
+        },
+        token, executor_);
+  }
+
   /// What the last failed `async_poll` said: the request and the reason.
   const std::string& last_error() const noexcept { return last_error_; }
 
  private:
+  // Where hints land: a flag for the next wait, and a timer that never
+  // expires, whose pending wait a hint cancels. Shared with the hint
+  // callback, which may outlive a moved-from source.
+  struct hint_state {
+    explicit hint_state(const Executor& executor) : change(executor, asio::steady_timer::time_point::max()) {}
+    void notice() {
+      pending = true;
+      change.cancel();
+    }
+    bool pending = false;
+    asio::steady_timer change;
+  };
+
   // Runs `work` on the source's executor, cancelled through the handler's
   // slot, and completes `handler` with its error and value (empty on error).
   template <class T, class Handler>
@@ -402,6 +466,8 @@ class basic_s3_journal_source {
   std::string last_error_;
   std::set<std::string> reported_;  // keys that are no journal entry, reported once
   detail::s3_listing_plan plan_;     // when a poll lists only the journal's tail
+  std::shared_ptr<hint_state> hinted_;
+  hint_registration hint_registration_;  // after hinted_: ends before it
 };
 
 /// The S3 journal source on `asio::any_io_executor`.

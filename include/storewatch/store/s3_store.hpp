@@ -24,6 +24,7 @@
 #include <storewatch/diagnostics.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
+#include <storewatch/hints.hpp>
 #include <storewatch/s3/client.hpp>
 #include <storewatch/store/s3_journal.hpp>
 #include <storewatch/store/rules.hpp>
@@ -59,6 +60,12 @@ struct s3_store_options {
   /// behind the server's stamps journal records with the server's instead,
   /// so that they stay in readers' windows. 0 turns both off.
   std::chrono::milliseconds max_clock_ahead{60'000};
+  /// Wake-up hints (e.g. a `redis::hint_publisher`): after an operation's
+  /// journal records are stored, one hint per user they went to, so that
+  /// those users' listeners poll at once. Never before the records are
+  /// stored, and a hint that cannot be sent never fails the operation.
+  /// Empty: no hints; listeners find the records at their next poll.
+  std::shared_ptr<hint_publisher> hints{};
 };
 
 /// A store in an S3-compatible bucket, opened as one user: the operations
@@ -467,7 +474,7 @@ class basic_s3_store {
   asio::awaitable<std::vector<std::string>> carry_out(rules::plan& planned, std::string_view bytes = {},
                                                       const std::filesystem::path* source = nullptr) {
     rules::throw_if_refused(planned.refused);
-    co_return co_await transaction(writer_, *client_).template run<std::vector<std::string>>(
+    auto ids = co_await transaction(writer_, *client_).template run<std::vector<std::string>>(
         [this, &planned, &bytes, source](transaction& change) -> asio::awaitable<std::vector<std::string>> {
           std::vector<std::string> ids;
           for (auto& step : planned.steps) {
@@ -476,6 +483,14 @@ class basic_s3_store {
           }
           co_return ids;
         });
+    // The records are stored: now the hints, one per recipient.
+    if (options_.hints) {
+      std::set<std::string_view> recipients;
+      for (const auto& step : planned.steps) {
+        if (recipients.insert(step.user).second) options_.hints->publish(step.user);
+      }
+    }
+    co_return ids;
   }
 
   // Makes the change `step` names (`bytes`: a new version's), to be undone

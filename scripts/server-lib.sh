@@ -1,0 +1,23 @@
+# What scripts/s3-server.sh and scripts/redis-server.sh share: sourced, not run.
+
+# Whether a process is alive; a zombie counts as exited (it may wait a while to
+# be reaped by init once the shell that started it has gone).
+alive() {
+  local state
+  state=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
+
+# The PID in the pid file $1, if that process is alive and its command line
+# holds $2 (so a reused PID is not taken for the server).
+pid_from_file() {
+  [[ -f $1 ]] || return 1
+  local pid
+  pid=$(<"$1")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  alive "$pid" || return 1
+  local cmdline
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$2"* ]] || return 1
+  echo "$pid"
+}
