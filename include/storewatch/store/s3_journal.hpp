@@ -83,6 +83,23 @@
 namespace storewatch::s3 {
 namespace detail {
 
+/// Gets the bodies of the objects `keys` names (nullopt: gone), 8
+/// requests at a time.
+template <class Client>
+asio::awaitable<std::vector<std::optional<std::string>>> get_each(Client& client, const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> bodies(keys.size());
+  std::size_t next = 0;
+  const auto worker = [&client, &keys, &bodies, &next]() -> asio::awaitable<void> {
+    while (next < keys.size()) {
+      const auto at = next++;
+      bodies[at] = co_await client.get(keys[at]);
+    }
+  };
+  using namespace asio::experimental::awaitable_operators;
+  co_await (worker() && worker() && worker() && worker() && worker() && worker() && worker() && worker());
+  co_return bodies;
+}
+
 /// Appends one operation's records to users' journals as one writer, and
 /// makes them durable as one object per user, numbered per user (sequenced
 /// names) so that readers see one they missed. Not thread-safe.
@@ -350,6 +367,7 @@ class basic_s3_journal_source {
   asio::awaitable<poll_result> poll(std::string cursor, std::size_t max_events) {
     detail::s3_poll_hints hints;
     hints.tail_first = plan_.tail_first();
+    hints.gone = gone_;
     if (const auto offset = client_->observed_clock_offset()) {
       const auto server = std::chrono::system_clock::now() + *offset - client_->observed_clock_error();
       hints.server_now = static_cast<std::uint64_t>(std::max<std::int64_t>(
@@ -369,30 +387,18 @@ class basic_s3_journal_source {
         listed.continuation_token = std::move(page.next_continuation_token);
         for (auto& object : page.objects) listed.keys.push_back(std::move(object.key));
         merge.on_page(std::move(listed));
+      } else if (step.what == detail::s3_merge_step::kind::fetch && step.segment && step.keys.front() == segment_.first) {
+        merge.on_bodies({segment_.second});  // a segment never changes: read its body again from memory
       } else if (step.what == detail::s3_merge_step::kind::fetch) {
-        auto bodies = co_await fetch(step.keys);
+        auto bodies = co_await detail::get_each(*client_, step.keys);
+        if (step.segment && bodies.front()) segment_ = {step.keys.front(), *bodies.front()};
         merge.on_bodies(std::move(bodies));
       } else {
         plan_.after(merge);
+        gone_ = merge.gone();
         co_return merge.finish();
       }
     }
-  }
-
-  // Gets the bodies of the objects `keys` names (nullopt: gone), 8 requests
-  // at a time.
-  asio::awaitable<std::vector<std::optional<std::string>>> fetch(const std::vector<std::string>& keys) {
-    std::vector<std::optional<std::string>> bodies(keys.size());
-    std::size_t next = 0;
-    const auto worker = [this, &keys, &bodies, &next]() -> asio::awaitable<void> {
-      while (next < keys.size()) {
-        const auto at = next++;
-        bodies[at] = co_await client_->get(keys[at]);
-      }
-    };
-    using namespace asio::experimental::awaitable_operators;
-    co_await (worker() && worker() && worker() && worker() && worker() && worker() && worker() && worker());
-    co_return bodies;
   }
 
   executor_type executor_;
@@ -402,6 +408,9 @@ class basic_s3_journal_source {
   std::string last_error_;
   std::set<std::string> reported_;  // keys that are no journal entry, reported once
   detail::s3_listing_plan plan_;     // when a poll lists only the journal's tail
+  std::string gone_;                 // what the last poll found gone (s3_merge::gone)
+  std::pair<std::string, std::string> segment_;  // the last segment fetched, and its body: a poll that stopped
+                                                 // inside it resumes there without a GET
 };
 
 /// The S3 journal source on `asio::any_io_executor`.
