@@ -207,6 +207,55 @@ TEST_CASE("S3 segments: named after their last record, they sort right after it,
   CHECK(sd::cursor_after({last, name.substr(folder.size())}, false).segment == cursor.segment);
 }
 
+TEST_CASE("S3 merge: a record gone when fetched ends the poll before it, and the segment holding it is read next") {
+  sd::s3_merge_settings settings;
+  settings.folder = folder;
+  settings.journal = "s3://bucket/" + folder;
+  std::set<std::string> reported;
+  event e;
+  e.name = "note";
+  e.actor = "alice";
+  std::vector<std::string> names;
+  std::vector<std::pair<std::string, std::string>> members;
+  for (std::uint64_t n = 1; n <= 4; ++n) {
+    names.push_back(record(1000 + n, "w", n, n == 1 ? 0 : 999 + n));
+    e.data = "e" + std::to_string(n);
+    e.id = "w-" + e.data;
+    members.emplace_back(names.back(), detail::encode_record(e));
+  }
+  // The listing shows the records; a compaction folds them before the
+  // GETs, which find record 2 gone and 3 and 4 still there.
+  sd::s3_merge first(settings, reported, "", 1000);
+  REQUIRE(first.next().what == sd::s3_merge_step::kind::list);
+  sd::s3_listing_page page;
+  for (const auto& name : names) page.keys.push_back(folder + name);
+  first.on_page(page);
+  REQUIRE(first.next().what == sd::s3_merge_step::kind::fetch);
+  CHECK_FALSE(first.next().segment);
+  first.on_bodies({members[0].second, std::nullopt, members[2].second, members[3].second});
+  REQUIRE(first.next().what == sd::s3_merge_step::kind::done);
+  CHECK(first.gone() == folder + names[1]);
+  auto result = first.finish();
+  CHECK(data_of(result.events) == std::vector<std::string>{"e1"});
+
+  sd::s3_poll_hints hints;
+  hints.gone = first.gone();
+  sd::s3_merge second(settings, reported, result.next_cursor, 1000, hints);
+  REQUIRE(second.next().what == sd::s3_merge_step::kind::list);
+  const auto segment = sd::segment_name("bob", names.front(), names.back());
+  second.on_page({{segment}, false, {}});
+  REQUIRE(second.next().what == sd::s3_merge_step::kind::fetch);
+  CHECK(second.next().segment);
+  CHECK(second.next().keys == std::vector<std::string>{segment});
+  second.on_bodies({sd::encode_segment(members)});
+  REQUIRE(second.next().what == sd::s3_merge_step::kind::done);
+  result = second.finish();
+  CHECK(data_of(result.events) == std::vector<std::string>{"e2", "e3", "e4"});
+  CHECK(result.problems.empty());
+  std::string why;
+  CHECK(sd::s3_cursor::decode(result.next_cursor, why)->segment == segment.substr(folder.size()));
+}
+
 TEST_CASE("S3 compaction plan: runs of consecutive records before the cutoff, ended by segments and their ranges") {
   std::vector<std::string> keys;
   for (std::uint64_t i = 1; i <= 9; ++i) {
