@@ -461,7 +461,8 @@ class s3_merge {
   std::size_t window_pages() const noexcept { return window_pages_; }
 
   /// The record object or segment this poll found gone when it fetched it
-  /// and ended at, or empty (see `advance`): for `s3_poll_hints::gone`.
+  /// (and ended at, unless the previous poll had found it gone too), or
+  /// empty (see `advance`): for the next poll's `s3_poll_hints::gone`.
   const std::string& gone() const noexcept { return gone_; }
 
   /// The poll's events, problems and next cursor; once `next()` is `done`.
@@ -551,9 +552,9 @@ class s3_merge {
       // The poll ends before it and the next lists again. Gone again then
       // (a failed operation taken back, or retention): passed over.
       const auto& it = items_[next_];
-      if (!it.body && it.entry.what != journal_entry::kind::floor && it.name != gone_before_) {
-        gone_ = it.name;
-        break;
+      if (!it.body && it.entry.what != journal_entry::kind::floor) {
+        gone_ = it.name;  // remembered while it stays listed
+        if (it.name != gone_before_) break;
       }
       take(items_[next_++]);
     }
