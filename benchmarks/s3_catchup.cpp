@@ -67,6 +67,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -415,7 +416,11 @@ compact_figures compact_journal(const s3::config& where) {
     out.removed = co_await alice.async_compact(options, asio::use_awaitable);
   };
   const auto start = clock_type::now();
-  run(io, compact());
+  try {
+    run(io, compact());
+  } catch (const std::system_error&) {
+    throw std::runtime_error("compaction: " + alice.last_error());  // the failed request, with its reason
+  }
   out.seconds = seconds_since(start);
   out.counts = alice.client().counts();
   drain(io);

@@ -92,18 +92,17 @@
 //   before the newest, so a caught-up reader whose late window is at most
 //   that does not list them, and one whose window is longer skips them by
 //   its cursor.
-//
 // - What it rests on: `settled` longer than a PUT may take (the client's
 //   retry budget, 20 s), so that no record lands in a segment's range after
-//   the segment was written, and DeleteObjects removing a run's objects
-//   all or none. A record that did land there later would be read before
-//   the segment, and the segment's older records of its writer passed
-//   over; a DeleteObjects that removes some objects and fails others is
-//   reported as a failure, and the next compaction removes the rest. A
-//   cursor made from the listing alone (`async_end_cursor`) does not know
-//   the writers that only segments name, so a writer whose last object is
-//   in a segment less than 10 W before the newest record may bring a false
-//   GAP to a reader starting there.
+//   the segment was written, and each DeleteObjects request (200 keys, the
+//   newest first) removing its keys all or none. A record that did land
+//   there later would be read before the segment, and the segment's older
+//   records of its writer passed over. A DeleteObjects that removes some
+//   objects and fails others is reported as a failure, and the next
+//   compaction removes the rest. A cursor made from the listing alone
+//   (`async_end_cursor`) does not know the writers that only segments name,
+//   so a writer whose last object is in a segment less than 10 W before the
+//   newest record may bring a false GAP to a reader starting there.
 //
 // Readers of older versions report segments as "not a journal record":
 // upgrade readers before compacting.
