@@ -21,6 +21,12 @@
 //              (batch 1000): ratio S3/local, what a bucket costs a reader.
 //
 // Then the idle cost: K polls with nothing new from the caught-up cursor.
+//
+// Then compaction: s3_store::async_compact folds every record but the newest
+// into segments (settled 0: as if the whole history were older than the late
+// window), and the source catches up from the empty cursor again: events/s
+// with and without compaction (ratio in the same run), GETs per 1000
+// events, and the idle polls after it (one LIST each).
 // A poll lists the journal from the late window (s3_journal_options::
 // late_window, 60 s) before the newest event it delivered: one LIST while
 // fewer than 1000 objects are in that window. With more, an idle poll lists
@@ -36,12 +42,14 @@
 // object was (whether the late window had passed).
 //
 // Usage: s3_catchup [events (default 100000) [mode (default all)]]
-//   mode: all | source | listener | baseline: the S3 readers timed (the
-//   baseline, the local readers and the idle polls always run; without an
-//   S3 reader, the idle polls start from the cursor a reader would have
-//   after the catch-up, made from the listing). On s3rver a LIST costs time
-//   in proportion to the objects in the folder, so 100,000 events take
-//   hours to catch up on there: `baseline` measures the rest.
+//   mode: all | source | listener | baseline | compacted: the S3 readers
+//   timed (the baseline, the local readers and the idle polls always run;
+//   without an S3 reader, the idle polls start from the cursor a reader
+//   would have after the catch-up, made from the listing). `all` and
+//   `source` also compact and read again; `compacted` does only that after
+//   the baseline. On s3rver a LIST costs time in proportion to the objects
+//   in the folder, so 100,000 events take hours to catch up on there
+//   without compaction: `baseline` or `compacted` measures the rest.
 // The store: STOREWATCH_S3_ENDPOINT, STOREWATCH_S3_BUCKET and AWS_* (as
 // `scripts/s3-server.sh start` exports them), else the s3rver of the CTest
 // fixture (STOREWATCH_S3_STATE_DIR). The objects are left under the prefix
@@ -65,6 +73,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -82,6 +91,8 @@ constexpr std::size_t fetch_width = 8;      // GETs at once, as s3_journal_sourc
 constexpr int idle_polls = 5;
 constexpr std::uint64_t late_window_ms = 60'000;  // s3_journal_options::late_window's default
 
+const std::string settle_data = "settle";  // the event `settle` publishes
+
 std::string event_data(std::size_t i) { return "SharedEvents/file-" + std::to_string(i) + ".txt"; }
 
 /// The events a reader delivered, by the number in their data; throws on
@@ -91,6 +102,7 @@ class tally {
   explicit tally(std::size_t count) : seen_(count, false) {}
 
   void add(const storewatch::event& e) {
+    if (e.name == bench_event && e.data == settle_data) return;  // published by `settle`, not by the setup
     constexpr std::string_view head = "SharedEvents/file-";
     const std::string_view data = e.data;
     std::size_t i = 0;
@@ -373,7 +385,7 @@ std::string settle(const s3::config& where, std::uint64_t newest_stamp_ms, std::
   auto source = bob.events();
   const std::vector<std::string> users{reader_user};
   const auto publish_and_read = [&]() -> asio::awaitable<void> {  // named: it outlives its coroutine
-    co_await alice.async_publish_event(bench_event, "settle", users, asio::use_awaitable);
+    co_await alice.async_publish_event(bench_event, settle_data, users, asio::use_awaitable);
     for (;;) {
       auto result = co_await source.async_poll(cursor, batch, asio::use_awaitable);
       cursor = std::move(result.next_cursor);
@@ -392,6 +404,54 @@ std::string caught_up_cursor(const std::vector<std::string>& names) {
   std::vector<std::string> relative;
   for (const auto& name : names) relative.push_back(name.substr(std::min(folder.size(), name.size())));
   return s3::cursor_after(relative);
+}
+
+// ---- compaction ------------------------------------------------------------
+
+struct compact_figures {
+  double seconds = 0;
+  std::size_t removed = 0;
+  s3::request_counts counts{};
+};
+
+/// Folds every record object of the journal but the newest into segments.
+compact_figures compact_journal(const s3::config& where) {
+  asio::io_context io;
+  s3::s3_store alice(io.get_executor(), where, writer_user);
+  s3::s3_compact_options options;
+  options.settled = std::chrono::milliseconds(0);
+  compact_figures out;
+  const auto compact = [&]() -> asio::awaitable<void> {  // named: it outlives its coroutine
+    out.removed = co_await alice.async_compact(options, asio::use_awaitable);
+  };
+  const auto start = clock_type::now();
+  try {
+    run(io, compact());
+  } catch (const std::system_error&) {
+    throw std::runtime_error("compaction: " + alice.last_error());  // the failed request, with its reason
+  }
+  out.seconds = seconds_since(start);
+  out.counts = alice.client().counts();
+  drain(io);
+  return out;
+}
+
+/// The cursor after all that follows `cursor`: a catch-up that stopped at the
+/// setup's last event has not read the one `settle` published after it.
+std::string read_to_end(const s3::config& where, std::string cursor) {
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), where, reader_user);
+  auto source = bob.events();
+  const auto read = [&]() -> asio::awaitable<void> {  // named: it outlives its coroutine
+    for (;;) {
+      auto result = co_await source.async_poll(cursor, batch, asio::use_awaitable);
+      cursor = std::move(result.next_cursor);
+      if (result.events.empty()) break;
+    }
+  };
+  run(io, read());
+  drain(io);
+  return cursor;
 }
 
 // ---- the local baseline --------------------------------------------------
@@ -479,8 +539,9 @@ void print_idle(const std::string& when, const idle_figures& idle, std::size_t w
 int main(int argc, char** argv) {
   const std::size_t events = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100'000;
   const std::string mode = argc > 2 ? argv[2] : "all";
-  if (events == 0 || (mode != "all" && mode != "source" && mode != "listener" && mode != "baseline")) {
-    std::fprintf(stderr, "usage: %s [events [all|source|listener|baseline]]\n", argv[0]);
+  if (events == 0 ||
+      (mode != "all" && mode != "source" && mode != "listener" && mode != "baseline" && mode != "compacted")) {
+    std::fprintf(stderr, "usage: %s [events [all|source|listener|baseline|compacted]]\n", argv[0]);
     return 2;
   }
   // Each figure is printed when measured: a long run shows its progress.
@@ -592,6 +653,31 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "s3_catchup: idle polls made other requests than one LIST each (the window's pages "
                            "on the first and every 12th)\n");
       return 1;
+    }
+
+    if (mode == "all" || mode == "source" || mode == "compacted") {
+      const auto compacted = compact_journal(where);
+      std::printf("compaction: %zu journal objects folded into segments in %.2f s "
+                  "(LIST %llu, GET %llu, PUT %llu, DeleteObjects %llu, %llu retries)\n",
+                  compacted.removed, compacted.seconds, static_cast<unsigned long long>(compacted.counts.list),
+                  static_cast<unsigned long long>(compacted.counts.get),
+                  static_cast<unsigned long long>(compacted.counts.put),
+                  static_cast<unsigned long long>(compacted.counts.remove_batches),
+                  static_cast<unsigned long long>(compacted.counts.retries));
+      const auto after = read_with_source(where, events);
+      std::printf("catch-up of the compacted journal from the empty cursor, %zu events per poll\n", batch);
+      print_reader("s3_journal_source::async_poll, compacted", after.seconds, events, raw_seconds, after.counts);
+      if (source_run.ran) {
+        std::printf("  compacted / not compacted (s3_journal_source events/s): %.2f\n",
+                    source_run.seconds / after.seconds);
+      }
+      const auto idle_after = measure_idle(where, read_to_end(where, after.cursor));
+      print_idle("idle polls after the compacted catch-up", idle_after, 1);
+      if (idle_after.events != 0 || idle_after.gets != 0 ||
+          idle_after.lists != static_cast<std::uint64_t>(idle_after.polls)) {
+        std::fprintf(stderr, "s3_catchup: idle polls after compaction made other requests than one LIST\n");
+        return 1;
+      }
     }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "s3_catchup: %s\n", error.what());

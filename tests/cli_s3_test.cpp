@@ -505,3 +505,22 @@ TEST_CASE("s3: tail polls at the library's interval (5 s) without --interval, an
   const auto help = store.ok("bob123", {"tail", "--help"});
   CHECK_THAT(help, Contains("default 5 on S3"));
 }
+
+TEST_CASE("s3: compact folds settled records into segments, which tail reads in order, and again does nothing",
+          "[cli][s3][compact]") {
+  const s3_location store;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(store.publish("NOTE", "n" + std::to_string(i)));
+  // The newest record stays; the three before it are folded, by any user.
+  CHECK(store.ok("carol333", {"compact", "--settled", "0"}) == "3\n");
+  CHECK(store.ok("carol333", {"compact", "--settled", "0"}) == "0\n");
+  const auto events = parse_json_lines(
+      store.ok("bob123", {"tail", "--from-start", "--count", "4", "--timeout", "60", "--format", "json"}));
+  REQUIRE(events.size() == 4);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    CHECK(events[i].id == ids[i]);
+    CHECK(events[i].data == "n" + std::to_string(i));
+  }
+  check_usage_error(store.dir.path(), store.as("carol333", {"compact", "--settled", "soon"}), {"--settled", "soon"},
+                    store.env());
+}

@@ -563,6 +563,9 @@ TEST_CASE("usage errors: status 2 and one stderr line naming the argument and no
                     {"--since", "2025-13-01"});
   check_usage_error(root, as_alice({"publish", "EV", "data"}), {"--to"});
   check_usage_error(root, as_alice({"publish", "SHARE", "data", "--to", "bob123"}), {"SHARE"});
+  check_usage_error(root, as_alice({"compact"}), {"--older-than"});
+  check_usage_error(root, as_alice({"compact", "--older-than", "60", "--settled", "1"}), {"--settled"});
+  check_usage_error(root, as_alice({"compact", "--older-than", "soon"}), {"--older-than", "soon"});
   check_usage_error(root, as_alice({"tail", "--format", "xml"}), {"--format", "xml"});
   check_usage_error(root, as_alice({"tail", "--count", "x"}), {"--count", "'x'"});
   check_usage_error(root, as_alice({"tail", "--count", "-1"}), {"--count"});

@@ -5,7 +5,7 @@
 
 namespace storewatch::cli {
 
-/// init, create, share, unshare, delete, publish, ls, cat (store_commands.cpp).
+/// init, create, share, unshare, delete, publish, compact, ls, cat (store_commands.cpp).
 void add_store_commands(command_line& line);
 /// tail (follow_commands.cpp).
 void add_tail_command(command_line& line);

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fcntl.h>
@@ -280,6 +283,49 @@ void add_store_commands(command_line& line) {
                               return 0;
                             }});
   add_value(publish, "to", *to, "users to notify: U1[,U2...]", "USERS");
+
+  struct compact_options {
+    std::optional<std::string> older_than, settled;
+  };
+  auto compaction = std::make_shared<compact_options>();
+  auto& compact = line.add(
+      {"compact", "", 0, 0,
+       "compact every user's journal; prints the number of journal objects removed",
+       "--older-than removes the records older than SECONDS (retention: a reader that had not read them gets\n"
+       "a GAP). On an s3:// store it also folds the records stamped --settled SECONDS (default 60, the\n"
+       "readers' late window) before the newest into segments, so that catching up costs one GET per\n"
+       "segment; safe to run from any machine at any time, and again after a failure. A folder store\n"
+       "needs --older-than.\n",
+       [compaction](invocation& c) {
+         const auto seconds_of = [](const std::optional<std::string>& text, std::string_view option) {
+           return std::chrono::milliseconds(static_cast<std::int64_t>(parse_decimal_option(*text, option) * 1000));
+         };
+         const auto removed = on_store<std::size_t>(c, false, [&](auto& store, auto handler) {
+           std::optional<std::chrono::seconds> age;
+           if (compaction->older_than) {
+             age = std::chrono::duration_cast<std::chrono::seconds>(seconds_of(compaction->older_than, "older-than"));
+           }
+           if constexpr (std::is_same_v<std::decay_t<decltype(store)>, local_store>) {
+             if (compaction->settled) throw usage_error("option '--settled' is only for an s3:// store");
+             if (!age) throw usage_error("'compact' on a folder store needs --older-than SECONDS");
+             store.async_compact(*age, std::move(handler));
+           }
+#ifdef STOREWATCH_WITH_S3
+           else {
+             s3::s3_compact_options options;
+             options.remove_older_than = age;
+             if (compaction->settled) options.settled = seconds_of(compaction->settled, "settled");
+             store.async_compact(options, std::move(handler));
+           }
+#endif
+         });
+         std::printf("%zu\n", removed);
+         return 0;
+       }});
+  add_value(compact, "older-than", compaction->older_than, "remove the journal records older than SECONDS",
+            "SECONDS");
+  add_value(compact, "settled", compaction->settled,
+            "s3:// stores: fold records stamped SECONDS before the newest into segments (default 60)", "SECONDS");
 
   auto recursive = std::make_shared<bool>(false);
   auto& ls = line.add({"ls", "[PREFIX]", 0, 1, "list the versions you can read",

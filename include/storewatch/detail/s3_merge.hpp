@@ -37,6 +37,7 @@ using storewatch::detail::take_field;
 inline constexpr std::size_t stamp_digits = 13;   // milliseconds since 1970 up to the year 2286
 inline constexpr std::size_t object_digits = 20;  // any 64-bit number
 inline constexpr std::string_view floor_suffix = "!floor";  // '!' sorts before the '-' of records
+inline constexpr char segment_separator = '~';  // in no record name: between a segment's last and first record
 
 /// `number` in decimal, zero-padded to `width` digits.
 inline std::string padded(std::uint64_t number, std::size_t width) {
@@ -50,7 +51,10 @@ inline std::string journal_folder(std::string_view user) { return "journals/" + 
 
 /// One entry of a journal folder, decoded from its name.
 struct journal_entry {
-  enum class kind { record, floor } what = kind::record;
+  /// A record object, a retention floor, or a segment: records compacted
+  /// into one object, whose other fields are those of the last record
+  /// object it holds.
+  enum class kind { record, floor, segment } what = kind::record;
   std::uint64_t stamp = 0;   ///< the writer's clock (record) or the retention limit (floor), in ms
   std::string writer{};      ///< records only
   std::uint64_t object = 0;  ///< records only: the object's number (in a sequenced name, among the writer's objects for this user)
@@ -58,6 +62,8 @@ struct journal_entry {
   /// for this user (0 for its first). Those names number a writer's objects
   /// for one user 1, 2, 3, ..., so a reader sees when one is missing.
   std::optional<std::uint64_t> previous{};
+  /// Segments only: the name of the first record object it holds.
+  std::string first{};
 };
 
 inline std::string record_name(std::string_view user, std::uint64_t stamp, std::string_view writer,
@@ -78,9 +84,69 @@ inline std::string floor_name(std::string_view user, std::uint64_t stamp) {
   return journal_folder(user) + padded(stamp, stamp_digits) + std::string(floor_suffix);
 }
 
+/// The name of a segment of `user`'s journal holding the record objects
+/// named `first` to `last` (relative to the journal folder, `first` not
+/// after `last`): it sorts right after `last`.
+inline std::string segment_name(std::string_view user, std::string_view first, std::string_view last) {
+  return journal_folder(user) + std::string(last) + segment_separator + std::string(first);
+}
+
+/// One record object held by a segment: its name, relative to the journal
+/// folder, and its body.
+struct segment_member {
+  std::string_view name;
+  std::string_view body;
+};
+
+/// A segment's body: each member as a line "<name> <bytes>" followed by
+/// that many bytes of its body.
+inline std::string encode_segment(const std::vector<std::pair<std::string, std::string>>& members) {
+  std::string out;
+  for (const auto& [name, body] : members) {
+    out += name;
+    out += ' ';
+    out += std::to_string(body.size());
+    out += '\n';
+    out += body;
+  }
+  return out;
+}
+
+/// The members of the segment body `body`, in its order (views into it);
+/// nullopt with `why` when it is not a segment body.
+inline std::optional<std::vector<segment_member>> decode_segment(std::string_view body, std::string& why) {
+  std::vector<segment_member> members;
+  while (!body.empty()) {
+    const auto newline = body.find('\n');
+    const auto head = body.substr(0, newline);
+    const auto space = head.rfind(' ');
+    std::uint64_t size = 0;
+    if (newline == std::string_view::npos || space == std::string_view::npos ||
+        !parse_decimal(head.substr(space + 1), size) || size > body.size() - newline - 1) {
+      why = "member " + std::to_string(members.size() + 1) + " has a bad header " + quote(head.substr(0, 200));
+      return std::nullopt;
+    }
+    members.push_back({head.substr(0, space), body.substr(newline + 1, size)});
+    body.remove_prefix(newline + 1 + size);
+  }
+  return members;
+}
+
 /// Decodes `name`, relative to its journal folder; nullopt when it is no
 /// journal entry.
 inline std::optional<journal_entry> parse_journal_entry(std::string_view name) {
+  if (const auto tilde = name.find(segment_separator); tilde != std::string_view::npos) {
+    auto last = parse_journal_entry(name.substr(0, tilde));
+    const auto first_name = name.substr(tilde + 1);
+    const auto first = parse_journal_entry(first_name);
+    if (!last || !first || last->what != journal_entry::kind::record ||
+        first->what != journal_entry::kind::record || first_name > name.substr(0, tilde)) {
+      return std::nullopt;
+    }
+    last->what = journal_entry::kind::segment;
+    last->first = std::string(first_name);
+    return last;
+  }
   journal_entry entry;
   if (name.size() <= stamp_digits || !parse_decimal(name.substr(0, stamp_digits), entry.stamp)) return std::nullopt;
   name.remove_prefix(stamp_digits);
@@ -108,13 +174,15 @@ inline std::optional<journal_entry> parse_journal_entry(std::string_view name) {
   return entry;
 }
 
-/// A decoded S3 journal cursor: "s1;<horizon>;<floor>;<writer>=<object>[:<records>]@<stamp>;...".
+/// A decoded S3 journal cursor: "s1;<horizon>;<floor>;<writer>=<object>[:<records>]@<stamp>;...[;~<segment>]".
 ///
 /// - horizon: the newest stamp delivered (0: nothing yet);
 /// - floor: the newest retention limit seen (reported as a GAP once);
 /// - per writer still within the late window: its last object delivered
 ///   wholly, or (":<records>") the number of records of it delivered so far,
-///   and that object's stamp.
+///   and that object's stamp;
+/// - the name of the last segment read to its end, if any: segments named
+///   up to it are not fetched again.
 struct s3_cursor {
   struct position {
     std::uint64_t object = 0;
@@ -126,10 +194,11 @@ struct s3_cursor {
   std::uint64_t horizon = 0;
   std::uint64_t floor = 0;
   std::map<std::string, position, std::less<>> writers;
+  std::string segment{};  ///< relative to the journal folder; empty: none
 
   /// True for a cursor of a reader that has read something: events before
   /// its position are not "from the start" any more.
-  bool resuming() const { return horizon != 0 || floor != 0 || !writers.empty(); }
+  bool resuming() const { return horizon != 0 || floor != 0 || !writers.empty() || !segment.empty(); }
 
   std::string encode() const {
     std::string out = "s1;" + std::to_string(horizon) + ';' + std::to_string(floor);
@@ -142,6 +211,7 @@ struct s3_cursor {
       out += '@';
       out += std::to_string(at.stamp);
     }
+    if (!segment.empty()) out += ";" + std::string(1, segment_separator) + segment;
     return out;
   }
 
@@ -166,6 +236,15 @@ struct s3_cursor {
     }
     while (!text.empty()) {
       const auto field = next_field();
+      if (field.starts_with(segment_separator)) {
+        const auto segment = parse_journal_entry(field.substr(1));
+        if (!cursor.segment.empty() || !segment || segment->what != journal_entry::kind::segment) {
+          why = "has a bad segment entry " + quote(field);
+          return std::nullopt;
+        }
+        cursor.segment = std::string(field.substr(1));
+        continue;
+      }
       const auto equals = field.find('=');
       const auto at = field.find('@');
       const auto bad = [&] {
@@ -204,6 +283,7 @@ inline s3_cursor cursor_after(const std::vector<std::string>& names, bool floors
       if (floors) cursor.floor = std::max(cursor.floor, entry->stamp);
       continue;
     }
+    if (entry->what == journal_entry::kind::segment) cursor.segment = std::max(cursor.segment, name);
     auto& at = cursor.writers[entry->writer];
     if (entry->object >= at.object) at = {entry->object, s3_cursor::position::whole, entry->stamp};
     cursor.horizon = std::max(cursor.horizon, entry->stamp);
@@ -224,6 +304,7 @@ struct s3_merge_step {
   std::string start_after{};         ///< list: where the late window starts (empty: at the oldest entry)
   std::string continuation_token{};  ///< list: the previous page's (empty for the first page)
   std::vector<std::string> keys{};   ///< fetch: object names relative to the store's key prefix, in listing order
+  bool segment = false;              ///< fetch: the one key names a segment (immutable: its body may be kept)
 };
 
 /// One page of the listing of a journal folder, as the merge reads it.
@@ -251,6 +332,9 @@ struct s3_poll_hints {
   /// this clock instead, so that writer cannot push other writers' records
   /// out of the window.
   std::optional<std::uint64_t> server_now{};
+  /// The object the previous poll found gone (`s3_merge::gone()`): passed
+  /// over if it is gone again.
+  std::string gone{};
 };
 
 /// One poll of an S3 journal, from a cursor to the next. Fed the listing's
@@ -289,6 +373,7 @@ class s3_merge {
       : settings_(settings),
         reported_(reported),
         max_events_(max_events),
+        gone_before_(std::move(hints.gone)),
         window_(static_cast<std::uint64_t>(std::max<std::int64_t>(0, settings.late_window.count()))) {
     std::string why;
     if (auto decoded = s3_cursor::decode(cursor, why)) {
@@ -337,6 +422,10 @@ class s3_merge {
         continue;
       }
       if (entry->what == journal_entry::kind::record && delivered(*entry)) continue;
+      if (entry->what == journal_entry::kind::segment && !cursor_.segment.empty() &&
+          std::string_view(key).substr(settings_.folder.size()) <= cursor_.segment) {
+        continue;  // read to its end before
+      }
       items_.push_back({std::move(key), std::move(*entry)});
     }
     if (tail_) {
@@ -370,6 +459,11 @@ class s3_merge {
   /// The pages of the late window's listing this poll read (0 when a
   /// `tail_first` poll found nothing new).
   std::size_t window_pages() const noexcept { return window_pages_; }
+
+  /// The record object or segment this poll found gone when it fetched it
+  /// (and ended at, unless the previous poll had found it gone too), or
+  /// empty (see `advance`): for the next poll's `s3_poll_hints::gone`.
+  const std::string& gone() const noexcept { return gone_; }
 
   /// The poll's events, problems and next cursor; once `next()` is `done`.
   poll_result finish() {
@@ -431,15 +525,36 @@ class s3_merge {
       if (next_ == fetched_) {
         const auto budget = std::min(max_events_ - result_.events.size(), fetch_batch);
         batch_.clear();
+        // A segment is fetched on its own: it holds many records.
+        bool segment = false;
         for (; fetched_ < items_.size() && batch_.size() < budget; ++fetched_) {
-          if (items_[fetched_].entry.what == journal_entry::kind::record) batch_.push_back(fetched_);
+          const auto what = items_[fetched_].entry.what;
+          if (what == journal_entry::kind::segment) {
+            if (batch_.empty()) {
+              batch_.push_back(fetched_++);
+              segment = true;
+            }
+            break;
+          }
+          if (what == journal_entry::kind::record) batch_.push_back(fetched_);
         }
         if (!batch_.empty()) {
           step_ = {};
           step_.what = s3_merge_step::kind::fetch;
+          step_.segment = segment;
           for (const auto index : batch_) step_.keys.push_back(items_[index].name);
           return;
         }
+      }
+      // An object listed but gone when fetched: a compaction may have
+      // folded it into a segment this listing did not show, with this
+      // writer's later objects still here; delivering those would skip it.
+      // The poll ends before it and the next lists again. Gone again then
+      // (a failed operation taken back, or retention): passed over.
+      const auto& it = items_[next_];
+      if (!it.body && it.entry.what != journal_entry::kind::floor) {
+        gone_ = it.name;  // remembered while it stays listed
+        if (it.name != gone_before_) break;
       }
       take(items_[next_++]);
     }
@@ -458,8 +573,43 @@ class s3_merge {
       }
       return;
     }
+    if (it.entry.what == journal_entry::kind::segment) {
+      if (it.body) read_segment(it.name, *it.body);
+      return;
+    }
     check_sequence(it.entry);
     if (it.body) read_object(it.name, it.entry, *it.body);
+  }
+
+  // Reads the members of a segment as record objects listed at their own
+  // names: those the window's listing would not list, or the cursor says
+  // were delivered (a reader that read them before they were compacted, or
+  // read another segment holding them), are passed over, so each record
+  // is delivered once and each writer's in order. Once read to its end,
+  // the cursor names it, and later polls do not fetch it again.
+  void read_segment(const std::string& key, std::string_view body) {
+    std::string why;
+    const auto members = decode_segment(body, why);
+    if (!members) {
+      result_.problems.push_back(
+          {errc::corrupt_record, where() + ": segment " + quote(key) + " " + why + "; skipped"});
+    }
+    for (const auto& member : members.value_or(std::vector<segment_member>{})) {
+      if (result_.events.size() >= max_events_) return;  // the rest in the next poll
+      auto name = settings_.folder + std::string(member.name);
+      if (name <= list_.start_after) continue;
+      const auto entry = parse_journal_entry(member.name);
+      if (!entry || entry->what != journal_entry::kind::record) {
+        result_.problems.push_back({errc::corrupt_record, where() + ": segment " + quote(key) + " member " +
+                                                              quote(member.name) + " is not a journal record; skipped"});
+        continue;
+      }
+      if (delivered(*entry)) continue;
+      check_sequence(*entry);
+      read_object(name, *entry, member.body);
+      if (cursor_.writers[entry->writer].records != s3_cursor::position::whole) return;
+    }
+    cursor_.segment = std::max(cursor_.segment, key.substr(settings_.folder.size()));
   }
 
   // Before a sequenced object is read: a GAP when an object its writer
@@ -526,6 +676,8 @@ class s3_merge {
   const s3_merge_settings& settings_;
   std::set<std::string>& reported_;
   std::size_t max_events_;
+  std::string gone_before_;        // hints.gone
+  std::string gone_{};             // see gone()
   std::uint64_t window_;
   s3_cursor cursor_{};
   bool resuming_ = false;

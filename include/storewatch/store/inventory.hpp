@@ -93,7 +93,11 @@ asio::awaitable<std::map<std::string, journal_footprint>> journal_inventory(basi
         if (!seen.insert(object.key).second) continue;
         footprint.bytes += object.size;
         const auto entry = detail::parse_journal_entry(std::string_view(object.key).substr(folder.size()));
-        if (entry && entry->what == detail::journal_entry::kind::record) writers.insert(entry->writer);
+        if (!entry || entry->what == detail::journal_entry::kind::floor) continue;
+        writers.insert(entry->writer);
+        if (entry->what == detail::journal_entry::kind::segment) {  // named: its last and first records' writers
+          if (const auto first = detail::parse_journal_entry(entry->first)) writers.insert(first->writer);
+        }
       }
       if (!page.truncated) break;
       objects.continuation_token = std::move(page.next_continuation_token);

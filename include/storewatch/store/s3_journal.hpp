@@ -18,6 +18,12 @@
 //   journals/<user>/<ms:13 digits>!floor
 //                                retention removed the records stamped before
 //                                <ms> (listed before the records of <ms>)
+//   journals/<user>/<last record name>~<first record name>
+//                                a segment: the record objects from <first> to
+//                                <last> (names as above, relative to the
+//                                folder) that a compaction folded into one
+//                                object, each as a line "<name> <bytes>" and
+//                                its body; it sorts right after <last>
 //
 // <ms> is the writer's clock when it wrote the object, made non-decreasing
 // per writer and, once the server's clock is known (from the Date headers),
@@ -49,9 +55,62 @@
 // (`detail::s3_listing_plan`). New events cost one GET per object, fetched
 // several at a time.
 //
+// Compaction into segments (`s3_store::async_compact`, `s3_compact_options`)
+// makes catching up cost one GET per segment instead of one per object. It
+// may run from any machine at any time, beside writers, readers and other
+// compactions, and stop at any request:
+//
+// - It folds only record objects stamped `settled` (60 s) before both its
+//   clock and the journal's newest record, in runs of consecutive keys (up
+//   to 1000 objects) that are in no existing segment's range, and writes
+//   each run as one immutable segment named after its last and first
+//   records; only once that PUT succeeded does it remove the run's objects,
+//   newest first (DeleteObjects). So at every step the records still
+//   listed in a segment's range are its oldest, and come before it in key
+//   order. A compaction that stopped leaves both; the next one finds the
+//   records in the segment's range, GETs the segment to learn which it
+//   holds, and removes those (a record in the range that it does not hold
+//   landed later and stays). Two compactions racing write the same segment
+//   (same name, same bytes) or two, the later over what the earlier left.
+// - A reader takes a segment where the listing puts it, after its last
+//   record, and reads its members as if they were listed at their own
+//   names: those at or before the listing's start, and those its cursor
+//   says it delivered, are passed over. So a record read before the
+//   compaction, or from a record object not removed yet, or from another
+//   segment, is delivered once, and each writer's records in order. A
+//   reader whose cursor is inside a segment's range lists it (its name
+//   sorts with its last record, at or after the reader's window), and
+//   resumes inside it, inside an object too. The cursor names the last
+//   segment read to its end, so that later polls do not fetch it again,
+//   and the source keeps the last segment's body, so that polls of a few
+//   events each read one segment with one GET.
+// - A record object listed but gone when fetched ends the poll before it
+//   (the next poll lists again and finds the segment that holds it),
+//   unless it was gone at the previous poll too (retention, or an
+//   operation taken back).
+// - An idle poll stays one LIST: segments hold only records `settled`
+//   before the newest, so a caught-up reader whose late window is at most
+//   that does not list them, and one whose window is longer skips them by
+//   its cursor.
+// - What it rests on: `settled` longer than a PUT may take (the client's
+//   retry budget, 20 s), so that no record lands in a segment's range after
+//   the segment was written, and each DeleteObjects request (200 keys, the
+//   newest first) removing its keys all or none. A record that did land
+//   there later would be read before the segment, and the segment's older
+//   records of its writer passed over. A DeleteObjects that removes some
+//   objects and fails others is reported as a failure, and the next
+//   compaction removes the rest. A cursor made from the listing alone
+//   (`async_end_cursor`) does not know the writers that only segments name,
+//   so a writer whose last object is in a segment less than 10 W before the
+//   newest record may bring a false GAP to a reader starting there.
+//
+// Readers of older versions report segments as "not a journal record":
+// upgrade readers before compacting.
+//
 // The names, the cursor, and what a poll decides from the listing and the
-// objects (detail::s3_merge) are in detail/s3_merge.hpp, free of I/O; the
-// source below only makes the requests.
+// objects (detail::s3_merge) are in detail/s3_merge.hpp, and what a
+// compaction folds (detail::plan_compaction) in detail/s3_compaction.hpp,
+// free of I/O; the source below and the store only make the requests.
 #pragma once
 
 #include <storewatch/detail/config.hpp>
@@ -85,6 +144,23 @@
 
 namespace storewatch::s3 {
 namespace detail {
+
+/// Gets the bodies of the objects `keys` names (nullopt: gone), 8
+/// requests at a time.
+template <class Client>
+asio::awaitable<std::vector<std::optional<std::string>>> get_each(Client& client, const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> bodies(keys.size());
+  std::size_t next = 0;
+  const auto worker = [&client, &keys, &bodies, &next]() -> asio::awaitable<void> {
+    while (next < keys.size()) {
+      const auto at = next++;
+      bodies[at] = co_await client.get(keys[at]);
+    }
+  };
+  using namespace asio::experimental::awaitable_operators;
+  co_await (worker() && worker() && worker() && worker() && worker() && worker() && worker() && worker());
+  co_return bodies;
+}
 
 /// Appends one operation's records to users' journals as one writer, and
 /// makes them durable as one object per user, numbered per user (sequenced
@@ -414,6 +490,7 @@ class basic_s3_journal_source {
   asio::awaitable<poll_result> poll(std::string cursor, std::size_t max_events) {
     detail::s3_poll_hints hints;
     hints.tail_first = plan_.tail_first();
+    hints.gone = gone_;
     if (const auto offset = client_->observed_clock_offset()) {
       const auto server = std::chrono::system_clock::now() + *offset - client_->observed_clock_error();
       hints.server_now = static_cast<std::uint64_t>(std::max<std::int64_t>(
@@ -433,30 +510,18 @@ class basic_s3_journal_source {
         listed.continuation_token = std::move(page.next_continuation_token);
         for (auto& object : page.objects) listed.keys.push_back(std::move(object.key));
         merge.on_page(std::move(listed));
+      } else if (step.what == detail::s3_merge_step::kind::fetch && step.segment && step.keys.front() == segment_.first) {
+        merge.on_bodies({segment_.second});  // a segment never changes: read its body again from memory
       } else if (step.what == detail::s3_merge_step::kind::fetch) {
-        auto bodies = co_await fetch(step.keys);
+        auto bodies = co_await detail::get_each(*client_, step.keys);
+        if (step.segment && bodies.front()) segment_ = {step.keys.front(), *bodies.front()};
         merge.on_bodies(std::move(bodies));
       } else {
         plan_.after(merge);
+        gone_ = merge.gone();
         co_return merge.finish();
       }
     }
-  }
-
-  // Gets the bodies of the objects `keys` names (nullopt: gone), 8 requests
-  // at a time.
-  asio::awaitable<std::vector<std::optional<std::string>>> fetch(const std::vector<std::string>& keys) {
-    std::vector<std::optional<std::string>> bodies(keys.size());
-    std::size_t next = 0;
-    const auto worker = [this, &keys, &bodies, &next]() -> asio::awaitable<void> {
-      while (next < keys.size()) {
-        const auto at = next++;
-        bodies[at] = co_await client_->get(keys[at]);
-      }
-    };
-    using namespace asio::experimental::awaitable_operators;
-    co_await (worker() && worker() && worker() && worker() && worker() && worker() && worker() && worker());
-    co_return bodies;
   }
 
   executor_type executor_;
@@ -466,6 +531,9 @@ class basic_s3_journal_source {
   std::string last_error_;
   std::set<std::string> reported_;  // keys that are no journal entry, reported once
   detail::s3_listing_plan plan_;     // when a poll lists only the journal's tail
+  std::string gone_;                 // what the last poll found gone (s3_merge::gone)
+  std::pair<std::string, std::string> segment_;  // the last segment fetched, and its body: a poll that stopped
+                                                 // inside it resumes there without a GET
   std::shared_ptr<hint_state> hinted_;
   hint_registration hint_registration_;  // after hinted_: ends before it
 };

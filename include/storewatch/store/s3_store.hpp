@@ -20,6 +20,7 @@
 #include <storewatch/journal/layout.hpp>
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
+#include <storewatch/detail/s3_compaction.hpp>
 #include <storewatch/detail/sys.hpp>
 #include <storewatch/diagnostics.hpp>
 #include <storewatch/error.hpp>
@@ -66,6 +67,25 @@ struct s3_store_options {
   /// stored, and a hint that cannot be sent never fails the operation.
   /// Empty: no hints; listeners find the records at their next poll.
   std::shared_ptr<hint_publisher> hints{};
+};
+
+/// What `basic_s3_store::async_compact` does to every user's journal.
+struct s3_compact_options {
+  /// Retention: removes the journal records stamped more than this long
+  /// ago, leaving a floor marker so that a listener whose cursor is older
+  /// gets a GAP event. None: keeps every record.
+  std::optional<std::chrono::seconds> remove_older_than{};
+  /// Folds the record objects stamped this long before both this machine's
+  /// clock and the journal's newest record into segments, objects of up to
+  /// `segment_objects` records each, so that catching up costs one GET per
+  /// segment (see store/s3_journal.hpp). Keep it at least the readers'
+  /// `s3_journal_options::late_window` and longer than a PUT may take (the
+  /// client's `retry_budget`): a reader that has read the newest record then
+  /// never lists a segment again, and no record lands in a segment's range
+  /// after it was written.
+  std::chrono::milliseconds settled{60'000};
+  /// Most record objects in one segment (1 to 1000).
+  std::size_t segment_objects = 1000;
 };
 
 /// A store in an S3-compatible bucket, opened as one user: the operations
@@ -321,18 +341,38 @@ class basic_s3_store {
 
   /// Removes the journal records stamped more than `age` ago from every
   /// user's journal, leaving a floor marker so that a listener whose cursor
-  /// is older gets a GAP event. Completes with the number of record objects
-  /// removed. Costs per journal with old records one LIST page per 1000
-  /// objects, one PUT (the floor) and one DeleteObjects request per 1000
-  /// objects removed. Completion signature: `void(std::error_code, std::size_t)`.
+  /// is older gets a GAP event, and folds the rest older than a minute into
+  /// segments: `async_compact(options)` with `remove_older_than = age` and
+  /// the other options' defaults. Completes with the number of journal
+  /// objects removed (folded records included). Costs per journal with old
+  /// records one LIST page per 1000 objects, one PUT (the floor) and one
+  /// DeleteObjects request per 200 objects removed, and for records folded
+  /// one GET each and per segment one PUT.
+  /// Completion signature: `void(std::error_code, std::size_t)`.
   template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
   auto async_compact(std::chrono::seconds age, CompletionToken&& token = default_token{}) {
-    return run<std::size_t>(nullptr, std::forward<CompletionToken>(token), true, &basic_s3_store::compact, age);
+    return async_compact(s3_compact_options{age}, std::forward<CompletionToken>(token));
   }
   /// As above; a failure's account also goes to `diag` (see `diagnostics`).
   template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
   auto async_compact(std::chrono::seconds age, diagnostics& diag, CompletionToken&& token = default_token{}) {
-    return run<std::size_t>(&diag, std::forward<CompletionToken>(token), true, &basic_s3_store::compact, age);
+    return async_compact(s3_compact_options{age}, diag, std::forward<CompletionToken>(token));
+  }
+  /// Compacts every user's journal as `options` say: retention, then
+  /// records into segments (the design is at the top of store/s3_journal.hpp).
+  /// Safe to run from any machine at any time, with writers, readers and
+  /// other compactions running: each segment is written before the records
+  /// it holds are removed, and a compaction that stopped anywhere is
+  /// finished by the next. Completes with the number of journal objects
+  /// removed. Completion signature: `void(std::error_code, std::size_t)`.
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
+  auto async_compact(s3_compact_options options, CompletionToken&& token = default_token{}) {
+    return run<std::size_t>(nullptr, std::forward<CompletionToken>(token), true, &basic_s3_store::compact, options);
+  }
+  /// As above; a failure's account also goes to `diag` (see `diagnostics`).
+  template <asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken = default_token>
+  auto async_compact(s3_compact_options options, diagnostics& diag, CompletionToken&& token = default_token{}) {
+    return run<std::size_t>(&diag, std::forward<CompletionToken>(token), true, &basic_s3_store::compact, options);
   }
 
   /// This user's journal, as a source for a poller or listener: a new
@@ -672,9 +712,12 @@ class basic_s3_store {
     co_return co_await carry_out(planned);
   }
 
-  asio::awaitable<std::size_t> compact(std::chrono::seconds age) {
+  asio::awaitable<std::size_t> compact(s3_compact_options options) {
     const auto now = storewatch::detail::sys::now().time_since_epoch().count();
-    const auto limit = static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - std::chrono::milliseconds(age).count()));
+    const auto age = options.remove_older_than.value_or(std::chrono::seconds(0));
+    const auto limit = !options.remove_older_than
+                           ? 0
+                           : static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - std::chrono::milliseconds(age).count()));
     // The users with a journal: the folders under journals/.
     std::set<std::string> users;
     list_request request;
@@ -692,30 +735,92 @@ class basic_s3_store {
     std::size_t removed = 0;
     for (const auto& user : users) {
       const auto folder = detail::journal_folder(user);
-      std::vector<std::string> old;
+      std::vector<std::string> old, kept;
       bool older_records = false;
       for (auto& name : co_await list_all(folder)) {
         const auto entry = detail::parse_journal_entry(std::string_view(name).substr(folder.size()));
-        if (!entry || entry->stamp >= limit) continue;
-        older_records = older_records || entry->what == detail::journal_entry::kind::record;
+        if (!entry || entry->stamp >= limit) {
+          kept.push_back(std::move(name));
+          continue;
+        }
+        older_records = older_records || entry->what != detail::journal_entry::kind::floor;
         old.push_back(std::move(name));
       }
-      if (!older_records) continue;
-      // The floor first: a reader that finds records missing also finds it.
-      co_await client_->put(detail::floor_name(user, limit), "");
-      const auto failed = co_await client_->remove_many(old);
-      if (!failed.empty()) {
-        throw std::system_error(make_error_code(errc::store_io_failed),
-                                "S3 DeleteObjects in " + detail::journal_folder(user) + ": " +
-                                    std::to_string(failed.size()) + " not deleted, first " +
-                                    storewatch::detail::quote(failed.front().key) + ": " +
-                                    detail::show_code(failed.front().code) + ' ' +
-                                    storewatch::detail::quote(failed.front().message));
+      if (older_records) {
+        // The floor first: a reader that finds records missing also finds it.
+        co_await client_->put(detail::floor_name(user, limit), "");
+        co_await remove_all(folder, old);
+        removed += static_cast<std::size_t>(std::count_if(
+            old.begin(), old.end(), [](const std::string& name) { return !name.ends_with(detail::floor_suffix); }));
       }
-      removed += static_cast<std::size_t>(std::count_if(
-          old.begin(), old.end(), [](const std::string& name) { return !name.ends_with(detail::floor_suffix); }));
+      const auto settled = static_cast<std::uint64_t>(std::max<std::int64_t>(0, options.settled.count()));
+      const auto cutoff = detail::compaction_cutoff(folder, kept, static_cast<std::uint64_t>(std::max<std::int64_t>(0, now)), settled);
+      removed += co_await fold_into_segments(user, detail::plan_compaction(folder, kept, cutoff, options.segment_objects));
     }
     co_return removed;
+  }
+
+  // Carries out a compaction plan for `user`'s journal: first removes the
+  // records left beside the segments that hold them, then writes each run
+  // as a segment and removes its records. A segment is written before any
+  // of its records is removed, and they are removed newest first, so that
+  // at every step the records left in a segment's range are its oldest:
+  // a reader delivers them, then the rest from the segment. Returns the
+  // number of record objects removed.
+  asio::awaitable<std::size_t> fold_into_segments(const std::string& user, detail::s3_compaction_plan plan) {
+    const auto folder = detail::journal_folder(user);
+    std::size_t removed = 0;
+    for (auto& leftover : plan.leftovers) {
+      const auto body = co_await client_->get(leftover.segment);
+      std::string why;
+      const auto members = body ? detail::decode_segment(*body, why) : std::nullopt;
+      if (!members) continue;  // gone (retention) or unreadable: leave its range alone
+      std::set<std::string, std::less<>> held;
+      for (const auto& member : *members) held.insert(folder + std::string(member.name));
+      std::vector<std::string> doomed;
+      for (auto key = leftover.records.rbegin(); key != leftover.records.rend(); ++key) {
+        if (held.contains(*key)) doomed.push_back(*key);
+      }
+      co_await remove_all(folder, doomed);
+      removed += doomed.size();
+    }
+    for (auto& run : plan.runs) {
+      const auto bodies = co_await detail::get_each(*client_, run);
+      // Records gone since the listing (another compaction folded them, or
+      // retention removed them): the segment ends before the first, so it
+      // holds consecutive records only.
+      std::vector<std::pair<std::string, std::string>> members;
+      for (std::size_t i = 0; i < run.size() && bodies[i]; ++i) members.emplace_back(run[i].substr(folder.size()), *bodies[i]);
+      if (members.empty()) continue;
+      auto name = detail::segment_name(user, members.front().first, members.back().first);
+      co_await client_->put(std::move(name), detail::encode_segment(members));
+      std::vector<std::string> doomed;
+      for (auto member = members.rbegin(); member != members.rend(); ++member) doomed.push_back(folder + member->first);
+      co_await remove_all(folder, doomed);
+      removed += doomed.size();
+    }
+    co_return removed;
+  }
+
+  // Removes the objects `names` with DeleteObjects requests of up to 200
+  // keys, in their order; throws when one is not removed. 200, not S3's
+  // 1000: s3rver takes longer than a request's timeout to delete 1000 keys
+  // in a large folder, and smaller requests cost little more.
+  asio::awaitable<void> remove_all(const std::string& folder, std::vector<std::string> names) {
+    constexpr std::size_t batch = 200;
+    std::vector<delete_error> failed;
+    for (std::size_t first = 0; first < names.size() && failed.empty(); first += batch) {
+      std::vector<std::string> some(names.begin() + static_cast<std::ptrdiff_t>(first),
+                                    names.begin() + static_cast<std::ptrdiff_t>(std::min(names.size(), first + batch)));
+      failed = co_await client_->remove_many(std::move(some));
+    }
+    if (!failed.empty()) {
+      throw std::system_error(make_error_code(errc::store_io_failed),
+                              "S3 DeleteObjects in " + folder + ": " + std::to_string(failed.size()) +
+                                  " not deleted, first " + storewatch::detail::quote(failed.front().key) + ": " +
+                                  detail::show_code(failed.front().code) + ' ' +
+                                  storewatch::detail::quote(failed.front().message));
+    }
   }
 
   // Runs the coroutine member `operation` with `args` on the store's
