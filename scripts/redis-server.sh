@@ -28,18 +28,13 @@ log_file=$state_dir/redis.log
 start_timeout=${STOREWATCH_REDIS_START_TIMEOUT:-10}
 server=${STOREWATCH_REDIS_SERVER:-redis-server}
 
-die() {
-  echo "redis-server.sh: $*" >&2
-  exit 1
-}
-say() { echo "redis-server.sh: $*" >&2; }
-
 usage() {
   echo "usage: scripts/redis-server.sh start|stop|env" >&2
   exit 2
 }
 
 # shellcheck source=server-lib.sh
+script_name=redis-server.sh
 source "$(dirname "${BASH_SOURCE[0]}")/server-lib.sh"
 
 # The PID in the pid file, if that process is still our server (not a reused PID).

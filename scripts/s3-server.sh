@@ -46,18 +46,13 @@ access_key=S3RVER
 secret_key=S3RVER
 region=${AWS_REGION:-us-east-1}
 
-die() {
-  echo "s3-server: $*" >&2
-  exit 1
-}
-say() { echo "s3-server: $*" >&2; }
-
 usage() {
   echo "usage: scripts/s3-server.sh start|stop|env|node" >&2
   exit 2
 }
 
 # shellcheck source=server-lib.sh
+script_name=s3-server
 source "$(dirname "${BASH_SOURCE[0]}")/server-lib.sh"
 
 # The PID in the pid file, if that process is still our server (not a reused PID).

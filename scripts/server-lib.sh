@@ -1,4 +1,11 @@
 # What scripts/s3-server.sh and scripts/redis-server.sh share: sourced, not run.
+# They set script_name first: die and say start their messages with it.
+
+die() {
+  echo "$script_name: $*" >&2
+  exit 1
+}
+say() { echo "$script_name: $*" >&2; }
 
 # Whether a process is alive; a zombie counts as exited (it may wait a while to
 # be reaped by init once the shell that started it has gone).
