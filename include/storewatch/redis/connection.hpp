@@ -113,8 +113,10 @@ class connection : public std::enable_shared_from_this<connection> {
     state_ = state::closed;
   }
 
-  /// Whether the connection is up and logged in.
-  bool ready() const noexcept { return state_ == state::ready; }
+  /// Whether the connection is up and logged in. Also false between a drop
+  /// (hiredis has freed its context) and the reconnection being started,
+  /// which runs later, posted: a command sent then would use a freed context.
+  bool ready() const noexcept { return state_ == state::ready && context_ != nullptr; }
   /// Outages reported so far, and failed attempts to connect.
   std::uint64_t outages() const noexcept { return outage_.outages(); }
   std::uint64_t failed_attempts() const noexcept { return outage_.failed_attempts(); }

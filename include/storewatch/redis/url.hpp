@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -104,6 +105,14 @@ inline url parse_url(std::string_view text, const char* password_from = password
   }
   if (scheme != "redis") throw fail("the scheme '" + std::string(scheme) + "' is not redis://");
   auto rest = text.substr(scheme_end + 3);
+  // The user information ends at the last '@', taken off before anything
+  // else: a password may hold '/', '?' or '#' unescaped (base64 ones do), and
+  // no part of it may reach a message.
+  std::optional<std::string_view> userinfo;
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    userinfo = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+  }
   if (const auto extra = rest.find_first_of("?#"); extra != std::string_view::npos) {
     throw fail("a query or fragment ('" + std::string(rest.substr(extra)) + "') is not supported");
   }
@@ -112,13 +121,11 @@ inline url parse_url(std::string_view text, const char* password_from = password
   const auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
 
   url out;
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
-    const auto userinfo = authority.substr(0, at);
-    authority.remove_prefix(at + 1);
-    const auto colon = userinfo.find(':');
-    out.user = detail::percent_decoded(userinfo.substr(0, colon), "user name", shown);
+  if (userinfo) {
+    const auto colon = userinfo->find(':');
+    out.user = detail::percent_decoded(userinfo->substr(0, colon), "user name", shown);
     if (colon != std::string_view::npos) {
-      out.password = detail::percent_decoded(userinfo.substr(colon + 1), "password", shown);
+      out.password = detail::percent_decoded(userinfo->substr(colon + 1), "password", shown);
       if (out.password.empty()) throw fail("the password after ':' is empty");
     }
   }
