@@ -125,16 +125,7 @@ stop() {
     say "not running"
     return 0
   fi
-  kill "$pid"
-  local deadline=$((SECONDS + 10))
-  while alive "$pid"; do
-    if ((SECONDS >= deadline)); then
-      say "pid $pid did not exit within 10s of SIGTERM; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.05
-  done
+  end_process "$pid"
   rm -f "$pid_file" "$port_file"
   say "stopped (pid $pid)"
 }

@@ -242,21 +242,7 @@ stop() {
     rm -rf "$data_dir"
     return 0
   fi
-  kill "$pid"
-  local deadline=$((SECONDS + 10))
-  while alive "$pid"; do
-    if ((SECONDS >= deadline)); then
-      say "pid $pid did not exit within 10s of SIGTERM; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      deadline=$((SECONDS + 5))
-      while alive "$pid"; do
-        ((SECONDS < deadline)) || die "pid $pid is still alive after SIGKILL"
-        sleep 0.1
-      done
-      break
-    fi
-    sleep 0.1
-  done
+  end_process "$pid"
   rm -f "$pid_file" "$port_file" "$bucket_file"
   rm -rf "$data_dir"
   say "stopped (pid $pid)"

@@ -28,3 +28,22 @@ pid_from_file() {
   [[ $cmdline == *"$2"* ]] || return 1
   echo "$pid"
 }
+
+# Ends process $1: SIGTERM, then SIGKILL if it is still alive 10 s later.
+end_process() {
+  kill "$1"
+  local deadline=$((SECONDS + 10))
+  while alive "$1"; do
+    if ((SECONDS >= deadline)); then
+      say "pid $1 did not exit within 10s of SIGTERM; sending SIGKILL"
+      kill -KILL "$1" 2>/dev/null || true
+      deadline=$((SECONDS + 5))
+      while alive "$1"; do
+        ((SECONDS < deadline)) || die "pid $1 is still alive after SIGKILL"
+        sleep 0.1
+      done
+      return 0
+    fi
+    sleep 0.05
+  done
+}
