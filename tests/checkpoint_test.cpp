@@ -117,6 +117,23 @@ TEST_CASE("checkpoint decode rejects text that is not JSON") {
                        system_error_with(errc::invalid_cursor, "origin-x: ", {"not a checkpoint"}));
 }
 
+TEST_CASE("an empty checkpoint file is refused with a message that says it is empty and what to do") {
+  // `touch cp` before the first run: the message must say why, not point at
+  // a JSON syntax error at byte 1.
+  for (const std::string text : {"", "\n", "  \r\n\t"}) {
+    CHECK_THROWS_MATCHES(storewatch::decode_checkpoint(text, "checkpoint cp"), std::system_error,
+                         system_error_with(errc::invalid_cursor, "checkpoint cp: ",
+                                           {"the file is empty", "remove the empty file"}));
+  }
+  temp_dir dir;
+  const auto file = dir.path() / "cp";
+  std::ofstream(file).flush();
+  CHECK_THROWS_MATCHES(storewatch::load_checkpoint(file), std::system_error,
+                       system_error_with(errc::invalid_cursor, "checkpoint " + file.string() + ": ",
+                                         {"the file is empty"}));
+  CHECK(std::filesystem::file_size(file) == 0);  // refused, not replaced
+}
+
 TEST_CASE("checkpoint decode uses the default origin") {
   CHECK_THROWS_MATCHES(storewatch::decode_checkpoint("nope"), std::system_error,
                        system_error_with(errc::invalid_cursor, "checkpoint: "));

@@ -954,6 +954,25 @@ TEST_CASE("text output escapes control characters: no forged lines, no terminal 
   CHECK_THAT(watched, Contains("a\\x0a2026") && Contains("\\x1b[2J"));
 }
 
+TEST_CASE("text output escapes the line and paragraph separators", "[cli][text]") {
+  // U+2028 / U+2029 end a line in text viewers and some terminals.
+  temp_dir dir;
+  const auto& root = dir.path();
+  const std::string forged = "hi\u20282026-11-27T04:12:24.013Z  SHARE    alice222   Payroll/x.xlsx\u2029";
+  publish(root, "NOTE", forged);
+  const auto text = run_ok(root, {"--user", "bob123", "tail", "--from-start", "--count", "1", "--format", "text"});
+  INFO(text);
+  CHECK(text.find("\u2028") == std::string::npos);
+  CHECK(text.find("\u2029") == std::string::npos);
+  CHECK_THAT(text, Contains("hi\\u20282026-11-27") && Contains("x.xlsx\\u2029"));
+  // A store path may hold one (it is not refused): shown escaped.
+  run_ok(root, {"--user", "alice222", "create", "notes\u2028fake.txt", "-"}, "x");
+  const auto listed = run_ok(root, {"--user", "alice222", "ls"});
+  INFO(listed);
+  CHECK(listed.find("\u2028") == std::string::npos);
+  CHECK_THAT(listed, Contains("notes\\u2028fake.txt"));
+}
+
 TEST_CASE("paths with bidi overrides, zero-width characters or C1 controls are refused, naming the path",
           "[cli][paths]") {
   temp_dir dir;
@@ -1088,6 +1107,17 @@ TEST_CASE("tail: a checkpoint that cannot be saved is an error, said once", "[cl
     first->signal(SIGTERM);
     CHECK(first->wait() == 0);
   }
+}
+
+TEST_CASE("tail: an empty checkpoint file (made by touch) is refused, saying it is empty", "[cli][tail][checkpoint]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  publish(root, "EV", "one");
+  const auto file = (root / "tail.checkpoint").string();
+  std::ofstream(file).flush();
+  check_runtime_error(root, {"--user", "bob123", "tail", "--checkpoint", file, "--count", "1", "--timeout", "10"},
+                      {file, "is empty", "remove the empty file"});
+  CHECK(fs::file_size(file) == 0);
 }
 
 TEST_CASE("every command but init refuses a store that does not exist, and init makes one", "[cli][init]") {

@@ -3,6 +3,7 @@
 
 #include <storewatch/detail/names.hpp>
 #include <storewatch/event.hpp>
+#include <storewatch/text.hpp>
 
 #include <cstdint>
 #include <limits>
@@ -466,8 +467,8 @@ TEST_CASE("is_valid_utf8 and hidden_character_problem agree with a byte-by-byte 
   using storewatch::detail::is_valid_utf8;
   const std::vector<std::string> middles = {
       "", "\xC3\xA9", "\xE2\x9C\xB9", "\xF0\x9F\x98\x80", "\xC3", "\xE2\x9C", "\x80", "\xFF", "\xED\xA0\x80",
-      "\xC0\xAF", "\x01", "\x1F", "\x7F", "\x00"s, "\xC2\x85", "\xE2\x80\xAE", "\xEF\xBB\xBF", " ", "~",
-      "\xE2\x9C\xB9\x7F", "\x20\x7E\x1F"};
+      "\xC0\xAF", "\x01", "\x1F", "\x7F", "\x00"s, "\xC2\x85", "\xE2\x80\xAE", "\xE2\x80\xA8", "\xE2\x80\xA9", "\xEF\xBB\xBF",
+      " ", "~", "\xE2\x9C\xB9\x7F", "\x20\x7E\x1F"};
   for (const auto& middle : middles) {
     for (std::size_t before = 0; before <= 17; ++before) {
       for (std::size_t after = 0; after <= 17; ++after) {
@@ -498,6 +499,19 @@ TEST_CASE("quote escapes control bytes quotes and backslashes") {
   CHECK(quote("a\nb\tc\x01\x7F") == R"("a\x0ab\x09c\x01\x7f")");
   CHECK(quote("a\0b"s) == R"("a\x00b")");
   CHECK(quote("say \"hi\" \\ bye") == R"("say \"hi\" \\ bye")");
+}
+
+TEST_CASE("the line and paragraph separators are escaped in output") {
+  using storewatch::detail::quote;
+  // U+2028 and U+2029 break the line in text viewers and some terminals: a
+  // name holding one could pass for two lines of output.
+  CHECK(quote("a\xE2\x80\xA8" "b\xE2\x80\xA9" "c") == R"("a\u2028b\u2029c")");
+  CHECK(storewatch::displayable("notes\xE2\x80\xA8" "fake line.txt") == R"(notes\u2028fake line.txt)");
+  // Their neighbour is ordinary punctuation.
+  CHECK(quote("a\xE2\x80\xA7" "b") == "\"a\xE2\x80\xA7" "b\"");
+  // Names may hold them (files stored under such names stay readable): only
+  // what is printed is escaped.
+  CHECK(storewatch::detail::path_problem("notes\xE2\x80\xA8" "fake line.txt").empty());
 }
 
 TEST_CASE("quote keeps valid UTF-8 and escapes invalid UTF-8") {

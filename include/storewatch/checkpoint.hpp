@@ -44,6 +44,14 @@ inline checkpoint_state decode_checkpoint(std::string_view text, std::string_vie
   const auto fail = [&](const std::string& why) {
     throw std::system_error(errc::invalid_cursor, std::string(origin) + ": " + why);
   };
+  // An empty file is most often one made by hand (`touch`) for storewatch
+  // to fill; our own saves never leave one (they replace the file whole).
+  // It is refused all the same: treated as "nothing saved", a checkpoint
+  // emptied by accident would start a listener afresh and skip events.
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    fail("the file is empty, not a checkpoint (storewatch creates the file on its first save: "
+         "remove the empty file to start a new checkpoint)");
+  }
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);

@@ -22,9 +22,9 @@ inline void validate_path(std::string_view path, bool as_prefix = false) { detai
 inline void validate_user(std::string_view user) { detail::validate_user(user); }
 
 /// `text` with every character a terminal would act on or hide escaped:
-/// control bytes and bytes of invalid UTF-8 as `\xHH`, C1 controls and
-/// invisible formatting characters (bidirectional overrides, zero-width
-/// characters) as `\uHHHH`. Backslashes are left as they are.
+/// control bytes and bytes of invalid UTF-8 as `\xHH`, C1 controls, the
+/// line and paragraph separators (U+2028, U+2029) and invisible formatting
+/// characters (bidirectional overrides, zero-width characters) as `\uHHHH`. Backslashes are left as they are.
 inline std::string displayable(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -27,10 +27,10 @@ namespace storewatch::cli {
 
 /// `text` with every character a terminal would act on or hide escaped:
 /// newlines and other control bytes, escape sequences and bytes of invalid
-/// UTF-8 as \xHH, C1 controls and invisible formatting characters
-/// (bidirectional overrides, zero-width characters) as \uHHHH. So an
-/// event's data cannot start a forged line, move the cursor, retitle the
-/// window or reorder what is shown. Backslashes are left as they are.
+/// UTF-8 as \xHH, C1 controls, the line and paragraph separators and
+/// invisible formatting characters (bidirectional overrides, zero-width
+/// characters) as \uHHHH. So an event's data cannot start a forged line,
+/// move the cursor, retitle the window or reorder what is shown. Backslashes are left as they are.
 inline std::string terminal_text(std::string_view text) { return displayable(text); }
 
 inline void print_versions(const std::vector<versioned_path>& versions) {

@@ -125,13 +125,18 @@ inline constexpr bool is_invisible_formatting(char32_t c) noexcept {
          c == 0xFEFF;
 }
 
+/// The line and paragraph separators (U+2028, U+2029): text viewers, some
+/// terminals and JavaScript break the line there, so a name holding one
+/// could pass for two lines of output.
+inline constexpr bool is_line_separator(char32_t c) noexcept { return c == 0x2028 || c == 0x2029; }
+
 /// C0 controls, DEL and the C1 controls (U+0080-U+009F): what a terminal
 /// acts on instead of showing.
 inline constexpr bool is_control(char32_t c) noexcept { return c < 0x20 || (c >= 0x7F && c <= 0x9F); }
 
 /// Appends `text` to `out` with nothing a terminal would act on or hide:
-/// control bytes and bytes of invalid UTF-8 as \xHH, C1 controls and
-/// invisible formatting characters as \uHHHH, and each character of
+/// control bytes and bytes of invalid UTF-8 as \xHH, C1 controls, line and
+/// paragraph separators and invisible formatting characters as \uHHHH, and each character of
 /// `backslashed` (say, the quote and the backslash) after a backslash.
 /// With `bytes_only`, every byte outside ASCII is shown as \xHH.
 inline void append_displayable(std::string& out, std::string_view text, std::string_view backslashed = {},
@@ -148,7 +153,7 @@ inline void append_displayable(std::string& out, std::string_view text, std::str
       text.remove_prefix(1);
       continue;
     }
-    if (is_control(c.code) || is_invisible_formatting(c.code)) {
+    if (is_control(c.code) || is_line_separator(c.code) || is_invisible_formatting(c.code)) {
       out += "\\u" + code_point_hex(c.code);
     } else {
       if (c.length == 1 && backslashed.find(text.front()) != std::string_view::npos) out += '\\';
