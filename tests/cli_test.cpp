@@ -912,6 +912,33 @@ TEST_CASE("tail with a corrupt journal epoch: said once naming the file, each ev
   CHECK(err.find(epoch.string()) == err.rfind(epoch.string()));  // once
 }
 
+TEST_CASE("a corrupt journal epoch is said by a tail that starts at the end and by stats, once each",
+          "[cli][tail]") {
+  // Reading to the journal's end used to swallow what the source reports
+  // once (the cursor it returns holds the stand-in epoch).
+  temp_dir dir;
+  const auto& root = dir.path();
+  publish(root, "EV", "one");
+  const auto epoch = root / "journals" / "bob123" / "epoch";
+  {
+    std::ofstream out(epoch, std::ios::trunc);
+    out << "bad!\n";
+  }
+  auto tail = start(root, {"--user", "bob123", "tail", "--timeout", "1", "--format", "json"});
+  REQUIRE(wait_for([&] { return tail->exited(); }, {tail.get()}));
+  INFO("stderr: " << tail->err());
+  CHECK(tail->wait() == 0);
+  CHECK(tail->out().empty());  // started at the end: "one" is not printed
+  const auto err = tail->err();
+  CHECK_THAT(err, Contains(epoch.string()));
+  CHECK(err.find(epoch.string()) == err.rfind(epoch.string()));  // once
+
+  const auto stats = run(root, {"stats"});
+  INFO("stats stderr: " << stats.err);
+  CHECK(stats.status == 0);
+  CHECK_THAT(stats.err, Contains(epoch.string()));
+}
+
 // ---------------------------------------------------------------------------
 // Defects of the tool (#9-#16), each with the case that showed it
 

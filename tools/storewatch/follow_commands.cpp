@@ -136,9 +136,7 @@ int follow(asio::io_context& io, Source& source, std::optional<checkpoint>& save
   event_stream stream(io.get_executor());
   poller_options poll_options;
   poll_options.poll_interval = settings.interval;
-  poll_options.on_error = [](std::error_code, std::string_view message) {
-    std::fprintf(stderr, "storewatch: %.*s\n", static_cast<int>(message.size()), message.data());
-  };
+  poll_options.on_error = [](std::error_code, std::string_view message) { report_problem(message); };
   poller poll_loop(source, stream, poll_options);
   line_output output(io);
   bool stopping = false;

@@ -31,6 +31,7 @@ void count_events(asio::io_context& io, Source& source, journal_summary& summary
   std::string cursor;
   for (;;) {
     auto batch = poll_once(io, source, cursor, 4096);
+    report_problems(batch);
     for (const auto& e : batch.events) {
       if (e.name == event_name::gap) continue;
       ++summary.events;

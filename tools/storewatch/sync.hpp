@@ -5,11 +5,13 @@
 
 #include <storewatch/storewatch.hpp>
 
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -47,6 +49,18 @@ Result complete(asio::io_context& io, Start start, LastError last_error) {
     throw store_failure(outcome->first, what.empty() ? outcome->first.message() : what);
   }
   return std::move(outcome->second);
+}
+
+/// Says on stderr what a poll found wrong and read past (a corrupt record,
+/// an unreadable epoch file), as the tail's poller does for each poll.
+inline void report_problem(std::string_view message) {
+  std::fprintf(stderr, "storewatch: %.*s\n", static_cast<int>(message.size()), message.data());
+}
+
+/// Reports each of `batch`'s problems (`report_problem`): for reads whose
+/// cursor goes on, so a problem a source reports once is not lost.
+inline void report_problems(const poll_result& batch) {
+  for (const auto& problem : batch.problems) report_problem(problem.message);
 }
 
 /// One poll of `source`, run to its end.

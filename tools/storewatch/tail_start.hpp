@@ -19,12 +19,15 @@ namespace storewatch::cli {
 /// folder store, where a poll reads local files.
 inline double default_tail_interval(const local_store&) { return 0.2; }
 
-/// The cursor of the journal's end as it is now: read through to it.
+/// The cursor of the journal's end as it is now: read through to it. What
+/// the reads find wrong is reported here: a source reports a problem once
+/// (an unreadable epoch file, say) and the tail goes on from this cursor.
 template <class Source>
 std::string end_cursor(asio::io_context& io, Source& source) {
   std::string cursor;
   for (;;) {
     auto batch = poll_once(io, source, cursor, 4096);
+    report_problems(batch);
     cursor = std::move(batch.next_cursor);
     if (batch.events.empty()) return cursor;
   }
