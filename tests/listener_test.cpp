@@ -385,6 +385,30 @@ TEST_CASE("remove_all_event_listeners from inside a handler: event k finishes, n
   stop_and_drain(io, listener);
 }
 
+TEST_CASE("a removed handler is destroyed when the removal returns, not kept until the next event") {
+  // What a handler holds (a socket, a file, a reference to an object about
+  // to go) must go with it while the listener waits for events.
+  asio::io_context io;
+  memory_source source(io.get_executor());
+  event_listener listener(io.get_executor(), source, quiet_options());
+  auto first = std::make_shared<int>(1), second = std::make_shared<int>(2);
+  const std::weak_ptr<int> first_held = first, second_held = second;
+  int calls = 0;
+  const auto id = listener.add_event_listener([held = std::move(first), &calls](const event&) { ++calls; });
+  listener.add_event_listener([held = std::move(second), &calls](const event&) { ++calls; });
+  publish_numbered(source, "f", 1);
+  listener.start();
+  REQUIRE(run_until(io, [&] { return calls == 2; }));
+  io.poll();  // the delivery loop now waits for the next event
+  REQUIRE_FALSE(first_held.expired());
+  CHECK(listener.remove_event_listener(id));
+  CHECK(first_held.expired());
+  REQUIRE_FALSE(second_held.expired());
+  listener.remove_all_event_listeners();
+  CHECK(second_held.expired());
+  stop_and_drain(io, listener);
+}
+
 TEST_CASE("remove_event_listener returns false for an id it does not know") {
   asio::io_context io;
   memory_source source(io.get_executor());

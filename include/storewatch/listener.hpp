@@ -151,7 +151,9 @@ class basic_event_listener {
   }
 
   /// Removes the handler `id`; returns false if there was none. A delivery
-  /// already under way may still call it for that event. Thread-safe.
+  /// already under way may still call it for that event (the handler is
+  /// destroyed after that delivery; at once when none is under way).
+  /// Thread-safe.
   bool remove_event_listener(listener_id id) {
     std::lock_guard lock(handlers_mutex_);
     auto next = std::make_shared<handler_list>(*handlers_);
@@ -357,6 +359,9 @@ class basic_event_listener {
     while (!stopping_) {
       if (++taken_in_row > burst || !stream_.try_next(e)) {
         taken_in_row = 0;
+        // Not held while waiting: a handler removed meanwhile goes (with
+        // what it holds) when its removal returns, not at the next event.
+        handlers.list.reset();
         auto [ec, next] = co_await stream_.async_next(asio::experimental::as_tuple(asio::use_awaitable));
         if (ec) break;
         e = std::move(next);
