@@ -394,4 +394,10 @@ TEST_CASE("an S3 source moved while it waits for a hint: the hint ends the wait,
   CHECK(reports.empty());
 }
 
+TEST_CASE("a negative min_hint_spacing is refused naming the setting") {
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), test_support::test_server_config(), "bob");
+  CHECK_THROWS_WITH(bob.events({.min_hint_spacing = -1ms}), Catch::Contains("s3_journal_options::min_hint_spacing"));
+}
+
 }  // namespace s3_hints_test
