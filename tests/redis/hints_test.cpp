@@ -343,9 +343,7 @@ void check_refused_subscriber(const redis::url& where, const redis::url& admin, 
 
 TEST_CASE("a subscriber refused by a server with a password (NOAUTH) reports once and backs off", "[server]") {
   test_support::own_redis server;
-  auto admin = server.url();
-  REQUIRE(test_support::redis_command(admin, {"CONFIG", "SET", "requirepass", "s3cret"}) == "OK");
-  admin.password = "s3cret";
+  const auto admin = server.require_password("s3cret");
   check_refused_subscriber(server.url(), admin, "NOAUTH");
 }
 
@@ -362,9 +360,7 @@ TEST_CASE("a subscriber whose ACL user may not use the channel (NOPERM) reports 
 
 TEST_CASE("a subscriber refused until the server lets it in: hints flow once it is let in", "[server]") {
   test_support::own_redis server;
-  auto admin = server.url();
-  REQUIRE(test_support::redis_command(admin, {"CONFIG", "SET", "requirepass", "s3cret"}) == "OK");
-  admin.password = "s3cret";
+  const auto admin = server.require_password("s3cret");
   asio::io_context io;
   std::vector<std::string> reports;
   auto options = normal_backoff(reports);
@@ -383,9 +379,7 @@ TEST_CASE("a subscriber refused until the server lets it in: hints flow once it 
 
 TEST_CASE("a publisher refused PUBLISH (NOAUTH) reports once and keeps its one connection", "[server]") {
   test_support::own_redis server;
-  auto admin = server.url();
-  REQUIRE(test_support::redis_command(admin, {"CONFIG", "SET", "requirepass", "s3cret"}) == "OK");
-  admin.password = "s3cret";
+  const auto admin = server.require_password("s3cret");
   asio::io_context io;
   std::vector<std::string> reports;
   const auto before = test_support::redis_connections_received(admin);
@@ -402,9 +396,7 @@ TEST_CASE("a publisher refused PUBLISH (NOAUTH) reports once and keeps its one c
 
 TEST_CASE("a publisher refused AUTH reports once and reconnects with growing backoff", "[server]") {
   test_support::own_redis server;
-  auto admin = server.url();
-  REQUIRE(test_support::redis_command(admin, {"CONFIG", "SET", "requirepass", "s3cret"}) == "OK");
-  admin.password = "s3cret";
+  const auto admin = server.require_password("s3cret");
   auto wrong = server.url();
   wrong.password = "guess";
   asio::io_context io;

@@ -273,8 +273,7 @@ TEST_CASE("a subscriber Redis refuses (NOAUTH): reported once, the S3 listener p
           "[server]") {
   asio::io_context io;
   test_support::own_redis server;
-  auto admin = server.url();
-  REQUIRE(test_support::redis_command(admin, {"CONFIG", "SET", "requirepass", "s3cret"}) == "OK");
+  (void)server.require_password("s3cret");
   std::vector<std::string> reports;
   const auto options = test_hint_options(reports);
   const auto where = test_support::test_server_config();

@@ -123,6 +123,17 @@ class own_redis {
   /// Starts it again on the same port.
   void restart() { start(port_); }
 
+  /// Gives the server a password (requirepass): a client without it is
+  /// refused (NOAUTH). Returns the URL that logs in.
+  redis::url require_password(const std::string& password) const {
+    if (redis_command(url(), {"CONFIG", "SET", "requirepass", password}) != "OK") {
+      throw std::runtime_error("redis-server refused CONFIG SET requirepass");
+    }
+    auto login = url();
+    login.password = password;
+    return login;
+  }
+
  private:
   static bool zombie(int pid) {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
