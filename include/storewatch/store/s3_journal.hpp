@@ -306,8 +306,10 @@ struct s3_journal_options {
   /// quiet spell brings a poll at once, while the hints that follow within
   /// this time make one poll together at its end. Bounds the LIST requests
   /// a flood of hints (a busy writer, or forged ones) can cause to about one
-  /// per spacing. Zero: every hint may bring a poll. Must not be negative.
-  std::chrono::milliseconds min_hint_spacing{200};
+  /// per spacing; the price is that a record written soon after another
+  /// may reach listeners up to this much later. Zero: every hint may bring
+  /// a poll. Must not be negative.
+  std::chrono::milliseconds min_hint_spacing{100};
 };
 
 /// Polls one user's journal in an S3 store (its layout is described at the
