@@ -245,8 +245,11 @@ class connection : public std::enable_shared_from_this<connection> {
     redisAsyncSetConnectCallback(context_, &connection::connected);
     redisAsyncSetDisconnectCallback(context_, &connection::disconnected);
     timer_.expires_after(options_.connect_timeout);
-    timer_.async_wait([self = shared_from_this(), attempt = attempt_](std::error_code ec) {
-      if (ec || self->closed_ || attempt != self->attempt_ || self->state_ == state::ready) return;
+    timer_.async_wait([self = shared_from_this(), attempt = attempt_, address = next_address_](std::error_code ec) {
+      if (ec || self->closed_ || attempt != self->attempt_ || address != self->next_address_ ||
+          self->state_ == state::ready) {
+        return;
+      }
       const auto why = "no connection within " + std::to_string(self->options_.connect_timeout.count()) + " ms";
       if (self->state_ == state::connecting) {
         self->drop();
@@ -264,8 +267,8 @@ class connection : public std::enable_shared_from_this<connection> {
       self->context_ = nullptr;  // hiredis frees it after this callback
       // Outside hiredis: the next address, or the attempt fails.
       asio::post(self->executor_, [self = self->shared_from_this(), attempt = self->attempt_,
-                                   why = std::string(context->errstr)] {
-        if (attempt == self->attempt_ && !self->closed_) self->unreachable(why);
+                                   address = self->next_address_, why = std::string(context->errstr)] {
+        if (attempt == self->attempt_ && address == self->next_address_ && !self->closed_) self->unreachable(why);
       });
       return;
     }
