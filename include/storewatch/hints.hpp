@@ -71,7 +71,8 @@ class hint_subscriber {
 
   /// Calls `on_hint` for every hint for `user` that arrives, until the
   /// returned registration ends. `on_hint` runs on the subscriber's
-  /// executor, never inside this call; it should be quick and not throw.
+  /// executor, never inside this call; it should be quick and not throw,
+  /// and it may end registrations, its own included.
   /// The subscriber may also call it when hints may have been lost (after
   /// it reconnected), since a spare poll costs little.
   [[nodiscard]] virtual hint_registration listen(std::string user, std::function<void()> on_hint) = 0;

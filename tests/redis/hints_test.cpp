@@ -47,6 +47,21 @@ redis::hint_options counting(std::vector<std::string>& reports) {
   return options;
 }
 
+// A subscriber and a publisher on the fixture's server, on a channel prefix
+// of their own, counting reports.
+struct pub_sub {
+  asio::io_context io;
+  std::vector<std::string> reports;
+  redis::url where = test_support::fixture_redis();
+  redis::hint_options options = [this] {
+    auto made = counting(reports);
+    made.channel_prefix = "test:" + std::to_string(std::random_device{}()) + ':';
+    return made;
+  }();
+  redis::hint_subscriber subscriber{io.get_executor(), where, options};
+  redis::hint_publisher publisher{io.get_executor(), where, options};
+};
+
 }  // namespace
 
 TEST_CASE("a Redis URL gives host, port, database, user and password") {
@@ -152,13 +167,8 @@ TEST_CASE("the Asio adapter runs hiredis's async API on an io_context and leaves
 }
 
 TEST_CASE("a hint published for a user reaches that user's listeners, and only while registered", "[server]") {
-  asio::io_context io;
-  std::vector<std::string> reports;
-  const auto where = test_support::fixture_redis();
-  auto options = counting(reports);
-  options.channel_prefix = "test:" + std::to_string(std::random_device{}()) + ':';
-  redis::hint_subscriber subscriber(io.get_executor(), where, options);
-  redis::hint_publisher publisher(io.get_executor(), where, options);
+  pub_sub setup;
+  auto& [io, reports, where, options, subscriber, publisher] = setup;
   int alice = 0, alice_too = 0, bob = 0;
   auto first = subscriber.listen("alice", [&] { ++alice; });
   auto second = subscriber.listen("alice", [&] { ++alice_too; });
@@ -281,6 +291,155 @@ TEST_CASE("hints with an ACL user's password and a database, and a wrong passwor
   CHECK_THAT(reports.front(), Catch::Contains("the server refused AUTH"));
   CHECK_THAT(reports.front(), !Catch::Contains("guess"));
   CHECK_FALSE(refused.ready());
+}
+
+namespace {
+
+// Options with the normal backoff (100 ms, doubling) that count reports.
+redis::hint_options normal_backoff(std::vector<std::string>& reports) {
+  redis::hint_options options;
+  options.on_error = [&reports](std::error_code, std::string_view message) { reports.emplace_back(message); };
+  return options;
+}
+
+// The window the refusal tests watch a refused connection for, and the
+// most connections it may make in it: with the normal backoff about 6
+// (0.1 + 0.2 + 0.4 + 0.8 + 1.6 s), and 12 leaves room for a loaded machine;
+// reconnecting every 100 ms, as before the fix, makes about 30.
+constexpr auto refusal_window = std::chrono::seconds(3);
+constexpr long long most_connections_in_window = 12;
+
+// Runs `io` for the refusal window, whatever happens meanwhile.
+void watch(asio::io_context& io) {
+  (void)run_until(io, [] { return false; }, refusal_window);
+}
+
+// A subscriber at `where`, whose SUBSCRIBE the server refuses with
+// `refusal`: one report naming the server (never the password) and the
+// server's reason, and a reconnection with growing backoff, not a storm.
+void check_refused_subscriber(const redis::url& where, const redis::url& admin, const std::string& refusal) {
+  asio::io_context io;
+  std::vector<std::string> reports;
+  redis::hint_subscriber subscriber(io.get_executor(), where, normal_backoff(reports));
+  int hints = 0;
+  auto registration = subscriber.listen("alice", [&] { ++hints; });
+  const auto before = test_support::redis_connections_received(admin);
+  watch(io);
+  const auto made = test_support::redis_connections_received(admin) - before - 1;
+  INFO("connections made in " << refusal_window.count() << " s: " << made << ", reports: " << reports.size());
+  CHECK(made >= 2);  // it did try again
+  CHECK(made <= most_connections_in_window);
+  CHECK(subscriber.failed_attempts() <= static_cast<std::uint64_t>(most_connections_in_window));
+  CHECK_FALSE(subscriber.ready());
+  REQUIRE(reports.size() == 1);
+  CHECK(subscriber.outages() == 1);
+  CHECK_THAT(reports.front(), Catch::Contains(refusal));
+  CHECK_THAT(reports.front(), Catch::Contains(where.text()));
+  if (!where.password.empty()) CHECK_THAT(reports.front(), !Catch::Contains(where.password));
+  CHECK(hints == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a subscriber refused by a server with a password (NOAUTH) reports once and backs off", "[server]") {
+  test_support::own_redis server;
+  const auto admin = server.require_password("s3cret");
+  check_refused_subscriber(server.url(), admin, "NOAUTH");
+}
+
+TEST_CASE("a subscriber whose ACL user may not use the channel (NOPERM) reports once and backs off", "[server]") {
+  test_support::own_redis server;
+  // A user who may run every command, but only on other channels.
+  REQUIRE(test_support::redis_command(server.url(), {"ACL", "SETUSER", "narrow", "on", ">n4rrow", "~*",
+                                                     "resetchannels", "&elsewhere:*", "+@all"}) == "OK");
+  auto narrow = server.url();
+  narrow.user = "narrow";
+  narrow.password = "n4rrow";
+  check_refused_subscriber(narrow, server.url(), "NOPERM");
+}
+
+TEST_CASE("a subscriber refused until the server lets it in: hints flow once it is let in", "[server]") {
+  test_support::own_redis server;
+  const auto admin = server.require_password("s3cret");
+  asio::io_context io;
+  std::vector<std::string> reports;
+  auto options = normal_backoff(reports);
+  options.backoff.max = std::chrono::milliseconds(500);
+  redis::hint_subscriber subscriber(io.get_executor(), server.url(), options);
+  int hints = 0;
+  auto registration = subscriber.listen("alice", [&] { ++hints; });
+  REQUIRE(run_until(io, [&] { return subscriber.failed_attempts() >= 3; }));
+  REQUIRE(test_support::redis_command(admin, {"CONFIG", "SET", "requirepass", ""}) == "OK");
+  REQUIRE(run_until(io, [&] { return subscriber.ready(); }));
+  REQUIRE(test_support::redis_command(server.url(), {"PUBLISH", "storewatch:hints:alice", "wake"}) == "1");
+  REQUIRE(run_until(io, [&] { return hints == 1; }));
+  CHECK(reports.size() == 1);
+  CHECK(subscriber.outages() == 1);
+}
+
+TEST_CASE("a publisher refused PUBLISH (NOAUTH) reports once and keeps its one connection", "[server]") {
+  test_support::own_redis server;
+  const auto admin = server.require_password("s3cret");
+  asio::io_context io;
+  std::vector<std::string> reports;
+  const auto before = test_support::redis_connections_received(admin);
+  redis::hint_publisher publisher(io.get_executor(), server.url(), normal_backoff(reports));
+  REQUIRE(run_until(io, [&] { return publisher.ready(); }));
+  for (int i = 0; i < 50; ++i) publisher.publish("alice");
+  REQUIRE(run_until(io, [&] { return publisher.sent() == 50 && !reports.empty(); }));
+  watch(io);
+  CHECK(test_support::redis_connections_received(admin) - before - 1 == 1);
+  REQUIRE(reports.size() == 1);
+  CHECK_THAT(reports.front(), Catch::Contains("the server refused PUBLISH: NOAUTH"));
+  CHECK_THAT(reports.front(), Catch::Contains(server.url().text()));
+}
+
+TEST_CASE("a publisher refused AUTH reports once and reconnects with growing backoff", "[server]") {
+  test_support::own_redis server;
+  const auto admin = server.require_password("s3cret");
+  auto wrong = server.url();
+  wrong.password = "guess";
+  asio::io_context io;
+  std::vector<std::string> reports;
+  const auto before = test_support::redis_connections_received(admin);
+  redis::hint_publisher publisher(io.get_executor(), wrong, normal_backoff(reports));
+  watch(io);
+  const auto made = test_support::redis_connections_received(admin) - before - 1;
+  INFO("connections made in " << refusal_window.count() << " s: " << made);
+  CHECK(made >= 2);
+  CHECK(made <= most_connections_in_window);
+  REQUIRE(reports.size() == 1);
+  CHECK_THAT(reports.front(), Catch::Contains("the server refused AUTH"));
+  CHECK_THAT(reports.front(), !Catch::Contains("guess"));
+  CHECK_FALSE(publisher.ready());
+}
+
+TEST_CASE("a hint callback may end its own registration and others", "[server]") {
+  pub_sub setup;
+  auto& [io, reports, where, options, subscriber, publisher] = setup;
+  struct {
+    std::string seen;
+    int other = 0;
+  } calls;
+  // Captures too large for std::function's own buffer: on the heap, freed
+  // with the callback (ASan sees a use after that).
+  const std::string words(200, 'w');
+  hint_registration mine, other;
+  mine = subscriber.listen("alice", [&calls, &mine, &other, words] {
+    mine.reset();
+    other.reset();
+    calls.seen += words;  // the callback's own captures, after its registration ended
+  });
+  other = subscriber.listen("alice", [&calls] { ++calls.other; });
+  REQUIRE(run_until(io, [&] { return subscriber.ready() && publisher.ready(); }));
+  publisher.publish("alice");
+  REQUIRE(run_until(io, [&] { return !calls.seen.empty(); }));
+  publisher.publish("alice");
+  REQUIRE(run_until(io, [&] { return subscriber.received() == 2; }));
+  // The first callback ran once and ended the second before its turn.
+  CHECK(calls.seen == words);
+  CHECK(calls.other == 0);
+  CHECK(reports.empty());
 }
 
 }  // namespace hints_test

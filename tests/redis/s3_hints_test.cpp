@@ -18,6 +18,9 @@
 
 #include <chrono>
 #include <algorithm>
+#include <atomic>
+#include <optional>
+#include <thread>
 #include <memory>
 #include <random>
 #include <string>
@@ -81,6 +84,18 @@ void note_for_bob(asio::io_context& io, s3::s3_store& alice, const std::string& 
   REQUIRE_FALSE(failure);
 }
 
+// A forger of hints for bob, a subscriber, and bob's store, on the fixtures.
+struct forged_hints {
+  asio::io_context io;
+  std::vector<std::string> reports;
+  redis::hint_options options = test_hint_options(reports);
+  s3::config where = test_support::test_server_config();
+  redis::hint_publisher forger{io.get_executor(), test_support::fixture_redis(), options};
+  std::shared_ptr<redis::hint_subscriber> subscriber =
+      std::make_shared<redis::hint_subscriber>(io.get_executor(), test_support::fixture_redis(), options);
+  s3::s3_store bob{io.get_executor(), where, "bob"};
+};
+
 }  // namespace
 
 TEST_CASE("a hint brings an S3 listener polling every 60 s the event at once, and only the hinted listener", "[server]") {
@@ -114,13 +129,8 @@ TEST_CASE("a hint brings an S3 listener polling every 60 s the event at once, an
 }
 
 TEST_CASE("a forged hint makes an S3 source poll, and brings no event", "[server]") {
-  asio::io_context io;
-  std::vector<std::string> reports;
-  const auto options = test_hint_options(reports);
-  const auto where = test_support::test_server_config();
-  redis::hint_publisher forger(io.get_executor(), test_support::fixture_redis(), options);
-  auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), test_support::fixture_redis(), options);
-  s3::s3_store bob(io.get_executor(), where, "bob");
+  forged_hints setup;
+  auto& [io, reports, options, where, forger, subscriber, bob] = setup;
   auto source = bob.events({.hints = subscriber});
   listening listener(io, source, 60s);
   REQUIRE(run_until(io, [&] { return forger.ready() && subscriber->ready() && listener.polls() == 1; }));
@@ -258,5 +268,135 @@ TEST_CASE("storewatch tail --hints on S3 prints an event long before its 60 s in
   CHECK(tail.err().empty());
 }
 #endif
+
+TEST_CASE("a subscriber Redis refuses (NOAUTH): reported once, the S3 listener polls at its interval, gets every event",
+          "[server]") {
+  asio::io_context io;
+  test_support::own_redis server;
+  (void)server.require_password("s3cret");
+  std::vector<std::string> reports;
+  const auto options = test_hint_options(reports);
+  const auto where = test_support::test_server_config();
+  auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), server.url(), options);
+  s3::s3_store alice(io.get_executor(), where, "alice");
+  s3::s3_store bob(io.get_executor(), where, "bob");
+  auto source = bob.events({.hints = subscriber});
+  listening listener(io, source, 300ms);
+  for (const auto* data : {"one", "two", "three"}) note_for_bob(io, alice, data);
+  REQUIRE(run_until(io, [&] { return listener.taken().size() == 3 && subscriber->failed_attempts() >= 3; }));
+  CHECK(listener.data == std::vector<std::string>{"one", "two", "three"});
+  REQUIRE(reports.size() == 1);
+  CHECK_THAT(reports.front(), Catch::Contains("NOAUTH"));
+  CHECK(listener.errors.empty());
+}
+
+TEST_CASE("a flood of hints brings about one S3 poll per min_hint_spacing, and an event sent in it arrives", "[server]") {
+  asio::io_context io;
+  std::vector<std::string> reports;
+  const auto options = test_hint_options(reports);
+  const auto where = test_support::test_server_config();
+  const auto hints_at = test_support::fixture_redis();
+  auto publisher = std::make_shared<redis::hint_publisher>(io.get_executor(), hints_at, options);
+  auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), hints_at, options);
+  s3::s3_store alice(io.get_executor(), where, "alice", {.hints = publisher});
+  s3::s3_store bob(io.get_executor(), where, "bob");
+  constexpr auto spacing = 200ms;
+  auto source = bob.events({.hints = subscriber, .min_hint_spacing = spacing});
+  listening listener(io, source, 60s);
+  REQUIRE(run_until(io, [&] { return publisher->ready() && subscriber->ready() && listener.polls() == 1; }));
+
+  const auto lists_before = source.client().counts().list;
+  const auto polls_before = listener.polls();
+  const auto started = std::chrono::steady_clock::now();
+  // Forged hints for bob from another thread, one PUBLISH after the other,
+  // for at least 1.5 s and 2000 hints.
+  std::atomic<long> flooded{0};
+  std::atomic<bool> flood_over{false};
+  std::string flood_failure;
+  std::thread flood([&] {
+    redisContext* context = redisConnect(hints_at.host.c_str(), hints_at.port);
+    const std::string channel = options.channel_prefix + "bob";
+    const auto until = std::chrono::steady_clock::now() + 1500ms;
+    while (context != nullptr && context->err == 0 &&
+           (flooded.load() < 2000 || std::chrono::steady_clock::now() < until)) {
+      auto* reply = static_cast<redisReply*>(redisCommand(context, "PUBLISH %b wake", channel.data(), channel.size()));
+      if (reply == nullptr) break;
+      freeReplyObject(reply);
+      ++flooded;
+    }
+    if (context == nullptr || context->err != 0) flood_failure = context ? context->errstr : "no context";
+    if (context != nullptr) redisFree(context);
+    flood_over = true;
+  });
+  REQUIRE(run_until(io, [&] { return flooded.load() >= 1000 || flood_over.load(); }));
+  note_for_bob(io, alice, "in the flood");
+  const bool over = run_until(io, [&] { return flood_over.load(); });
+  flood.join();
+  REQUIRE(over);
+  REQUIRE(flood_failure.empty());
+  const auto published = flooded.load();
+  // Every hint received (and the store's own), and the event delivered.
+  REQUIRE(run_until(io, [&] {
+    return subscriber->received() >= static_cast<std::uint64_t>(published) + 1 && listener.taken().size() == 1;
+  }));
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  const auto polls = listener.polls() - polls_before;
+  const auto lists = source.client().counts().list - lists_before;
+  const auto spacings = static_cast<std::uint64_t>(elapsed / spacing);
+  INFO(published << " hints in " << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                 << " ms: " << polls << " polls, " << lists << " LIST requests");
+  CHECK(listener.data == std::vector<std::string>{"in the flood"});
+  CHECK(polls >= 2);                   // the hints did bring polls
+  CHECK(polls <= spacings + 3);        // at most one per spacing, one at once, one at the end, and spare
+  CHECK(lists <= 2 * (spacings + 3));  // a poll lists once, twice when it lists the tail and then more
+  CHECK(reports.empty());
+  CHECK(listener.errors.empty());
+}
+
+TEST_CASE("an S3 source keeps its hint subscriber: hints wake it when nobody else holds the subscriber", "[server]") {
+  forged_hints setup;
+  auto& [io, reports, options, where, forger, subscriber, bob] = setup;
+  const std::weak_ptr<redis::hint_subscriber> watched = subscriber;
+  auto source = bob.events({.hints = std::move(subscriber)});
+  listening listener(io, source, 60s);
+  REQUIRE(run_until(io, [&] {
+    const auto kept = watched.lock();
+    return kept && kept->ready() && forger.ready() && listener.polls() == 1;
+  }));
+  forger.publish("bob");
+  REQUIRE(run_until(io, [&] { return listener.polls() == 2; }));
+  CHECK(reports.empty());
+}
+
+TEST_CASE("an S3 source moved while it waits for a hint: the hint ends the wait, and so does destroying it",
+          "[server]") {
+  forged_hints setup;
+  auto& [io, reports, options, where, forger, subscriber, bob] = setup;
+  auto first = bob.events({.hints = subscriber});
+  REQUIRE(run_until(io, [&] { return forger.ready() && subscriber->ready(); }));
+
+  std::optional<std::error_code> outcome;
+  first.async_wait_for_change("", [&](std::error_code ec) { outcome = ec; });
+  auto moved = std::make_unique<s3::s3_journal_source>(std::move(first));
+  forger.publish("bob");
+  REQUIRE(run_until(io, [&] { return outcome.has_value(); }));
+  CHECK(*outcome == std::error_code{});
+
+  // Waiting again, with the wait under way; then the source goes.
+  outcome.reset();
+  moved->async_wait_for_change("", [&](std::error_code ec) { outcome = ec; });
+  for (int i = 0; i < 10; ++i) io.poll();
+  CHECK_FALSE(outcome.has_value());
+  moved.reset();
+  REQUIRE(run_until(io, [&] { return outcome.has_value(); }));
+  CHECK(*outcome == asio::error::operation_aborted);
+  CHECK(reports.empty());
+}
+
+TEST_CASE("a negative min_hint_spacing is refused naming the setting") {
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), test_support::test_server_config(), "bob");
+  CHECK_THROWS_WITH(bob.events({.min_hint_spacing = -1ms}), Catch::Contains("s3_journal_options::min_hint_spacing"));
+}
 
 }  // namespace s3_hints_test

@@ -5,6 +5,8 @@
 
 #include <storewatch/redis/url.hpp>
 
+#include <hiredis/hiredis.h>
+
 #include "support/process.hpp"
 #include "support/run.hpp"
 #include "support/temp_dir.hpp"
@@ -12,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -39,6 +42,63 @@ inline redis::url fixture_redis() {
   return redis::parse_url("redis://127.0.0.1:" + first_line(std::filesystem::path(state) / "redis.port"), nullptr);
 }
 
+/// Runs one command (`words`, sent as they are) on a connection of its own
+/// to `where`, logged in when `where` has a password; returns the reply as
+/// text (an error's with "ERR:" before it). Throws when the server cannot
+/// be reached.
+inline std::string redis_command(const redis::url& where, const std::vector<std::string>& words) {
+  redisContext* context = redisConnect(where.host.c_str(), where.port);
+  if (context == nullptr || context->err != 0) {
+    const std::string why = context != nullptr ? context->errstr : "out of memory";
+    if (context != nullptr) redisFree(context);
+    throw std::runtime_error("cannot reach " + where.text() + ": " + why);
+  }
+  const auto run = [context](const std::vector<std::string>& command) {
+    std::vector<const char*> pointers;
+    std::vector<std::size_t> sizes;
+    for (const auto& word : command) {
+      pointers.push_back(word.data());
+      sizes.push_back(word.size());
+    }
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context, static_cast<int>(command.size()), pointers.data(), sizes.data()));
+    if (reply == nullptr) throw std::runtime_error(std::string("Redis command failed: ") + context->errstr);
+    std::string text;
+    switch (reply->type) {
+      case REDIS_REPLY_INTEGER: text = std::to_string(reply->integer); break;
+      case REDIS_REPLY_ERROR: text = "ERR:" + std::string(reply->str, reply->len); break;
+      case REDIS_REPLY_STRING:
+      case REDIS_REPLY_STATUS: text.assign(reply->str, reply->len); break;
+      default: break;
+    }
+    freeReplyObject(reply);
+    return text;
+  };
+  std::string result;
+  try {
+    if (!where.password.empty()) {
+      result = where.user.empty() ? run({"AUTH", where.password}) : run({"AUTH", where.user, where.password});
+    }
+    if (!result.starts_with("ERR:")) result = run(words);
+  } catch (...) {
+    redisFree(context);
+    throw;
+  }
+  redisFree(context);
+  return result;
+}
+
+/// The connections the server at `where` has accepted so far
+/// (`INFO stats` total_connections_received), the one that asks included:
+/// between two calls, others made the difference less one.
+inline long long redis_connections_received(const redis::url& where) {
+  const auto info = redis_command(where, {"INFO", "stats"});
+  const std::string field = "total_connections_received:";
+  const auto at = info.find(field);
+  if (at == std::string::npos) throw std::runtime_error("INFO stats has no " + field + " " + info);
+  return std::stoll(info.substr(at + field.size()));
+}
+
 /// A redis-server of the test's own, in a fresh folder; stopped at scope end.
 class own_redis {
  public:
@@ -62,6 +122,17 @@ class own_redis {
   }
   /// Starts it again on the same port.
   void restart() { start(port_); }
+
+  /// Gives the server a password (requirepass): a client without it is
+  /// refused (NOAUTH). Returns the URL that logs in.
+  redis::url require_password(const std::string& password) const {
+    if (redis_command(url(), {"CONFIG", "SET", "requirepass", password}) != "OK") {
+      throw std::runtime_error("redis-server refused CONFIG SET requirepass");
+    }
+    auto login = url();
+    login.password = password;
+    return login;
+  }
 
  private:
   static bool zombie(int pid) {

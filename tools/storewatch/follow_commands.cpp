@@ -276,11 +276,12 @@ void prepare_journal(const s3::s3_store&) {}  // an S3 journal needs no folder
 #endif
 
 // The journal source of `store`, woken by the hints `hints` names when
-// given. Only an S3 store takes hints: a folder store's listeners are woken
-// by inotify.
+// given; `close_hints` is then set to what closes the hint connection (the
+// source shares the subscriber, so dropping ours would not). Only an S3
+// store takes hints: a folder store's listeners are woken by inotify.
 template <class Store>
 auto tail_source(asio::io_context&, Store& store, const std::optional<std::string>& hints,
-                 std::shared_ptr<hint_subscriber>&) {
+                 std::function<void()>&) {
   if (hints) {
     throw usage_error("option '--hints': hints are for s3:// stores (a folder store wakes its listeners itself)");
   }
@@ -288,7 +289,7 @@ auto tail_source(asio::io_context&, Store& store, const std::optional<std::strin
 }
 #ifdef STOREWATCH_WITH_S3
 auto tail_source(asio::io_context& io, s3::s3_store& store, const std::optional<std::string>& hints,
-                 std::shared_ptr<hint_subscriber>& subscriber) {
+                 std::function<void()>& close_hints) {
   if (!hints) return store.events();
 #ifdef STOREWATCH_WITH_REDIS
   redis::url where;
@@ -297,13 +298,14 @@ auto tail_source(asio::io_context& io, s3::s3_store& store, const std::optional<
   } catch (const std::invalid_argument& error) {
     throw usage_error(std::string("option '--hints': ") + error.what());
   }
-  subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), std::move(where));
+  auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), std::move(where));
+  close_hints = [subscriber] { subscriber->close(); };
   s3::s3_journal_options options;
-  options.hints = subscriber;
+  options.hints = std::move(subscriber);
   return store.events(std::move(options));
 #else
   (void)io;
-  (void)subscriber;
+  (void)close_hints;
   throw usage_error("option '--hints': this storewatch was built without Redis hints (storewatch::redis, "
                     "which needs hiredis)");
 #endif
@@ -321,8 +323,8 @@ int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
   // tail saved it there when it first started.
   auto saved = open_checkpoint(checkpoint_file);
   prepare_journal(store);
-  std::shared_ptr<hint_subscriber> hints;
-  auto source = tail_source(io, store, o.hints, hints);
+  std::function<void()> close_hints;
+  auto source = tail_source(io, store, o.hints, close_hints);
   const bool resuming = saved && saved->exists();
   std::string cursor = resuming ? saved->state().cursor : "";
   if (!o.from_start && !resuming) {
@@ -334,7 +336,9 @@ int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
     // once instead of being retried for ever.
     poll_once(io, source, cursor, 1);
   }
-  return follow(io, source, saved, resuming ? "" : cursor, settings, [&hints] { hints.reset(); });
+  return follow(io, source, saved, resuming ? "" : cursor, settings, [&close_hints] {
+    if (close_hints) close_hints();
+  });
 }
 
 }  // namespace

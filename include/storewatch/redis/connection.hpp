@@ -18,13 +18,16 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <random>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace storewatch::redis {
 
@@ -127,8 +130,19 @@ class connection : public std::enable_shared_from_this<connection> {
 
  protected:
   /// The connection is up and logged in (called inside a hiredis callback:
-  /// send commands, do not free anything).
-  virtual void on_ready() = 0;
+  /// send commands, do not free anything). Returns whether it is known to
+  /// work already; if not, the subclass calls `confirmed` once the server
+  /// has accepted what it asked for. Until then the outage, if any, goes on:
+  /// a connection the server drops or refuses again is not reported again,
+  /// and the backoff keeps growing.
+  virtual bool on_ready() = 0;
+
+  /// The server accepted what the connection is for: an outage is over.
+  void confirmed() noexcept { outage_.recovered(); }
+
+  /// What a failure of a ready connection is reported as, given the
+  /// reason hiredis or the server gave (`why`).
+  virtual std::string describe_loss(const std::string& why) const { return why; }
 
   /// The context, while connected; nullptr otherwise.
   redisAsyncContext* context() const noexcept { return context_; }
@@ -158,10 +172,13 @@ class connection : public std::enable_shared_from_this<connection> {
   void connect() {
     if (closed_) return;
     state_ = state::connecting;
+    addresses_.clear();
+    next_address_ = 0;
     std::error_code ec;
     const auto address = asio::ip::make_address(url_.host, ec);
     if (!ec) {
-      connect_to(address.to_string());
+      addresses_.push_back(address.to_string());
+      connect_next();
       return;
     }
     // A host name: resolved by Asio's resolver (getaddrinfo on Asio's own
@@ -175,11 +192,36 @@ class connection : public std::enable_shared_from_this<connection> {
                                            (error ? error.message() : std::string("no address")));
                                 return;
                               }
-                              self->connect_to(results.begin()->endpoint().address().to_string());
+                              for (const auto& entry : results) {
+                                auto text = entry.endpoint().address().to_string();
+                                if (std::find(self->addresses_.begin(), self->addresses_.end(), text) ==
+                                    self->addresses_.end()) {
+                                  self->addresses_.push_back(std::move(text));
+                                }
+                              }
+                              self->connect_next();
                             });
   }
 
+  // Connects to the next address of the host's; each gets the whole
+  // connect timeout.
+  void connect_next() { connect_to(addresses_.at(next_address_++)); }
+
+  // The TCP connection to the current address failed (`why`): the next
+  // address is tried at once, and only when none is left does the attempt
+  // fail (naming every address tried when there were several).
+  void unreachable(const std::string& why) {
+    const auto& address = addresses_.at(next_address_ - 1);
+    tried_ += (tried_.empty() ? "" : "; ") + address + ": " + why;
+    if (next_address_ < addresses_.size()) {
+      connect_next();
+      return;
+    }
+    fail(addresses_.size() > 1 ? "no address of " + url_.host + " answered (" + tried_ + ")" : why);
+  }
+
   void connect_to(const std::string& address) {
+    if (next_address_ == 1) tried_.clear();
     context_ = redisAsyncConnect(address.c_str(), url_.port);  // non-blocking connect
     if (context_ == nullptr) {
       fail("hiredis could not allocate a context");
@@ -189,7 +231,7 @@ class connection : public std::enable_shared_from_this<connection> {
       std::string why = context_->errstr;
       redisAsyncFree(context_);
       context_ = nullptr;
-      fail(why);
+      unreachable(why);
       return;
     }
     context_->data = this;
@@ -203,9 +245,18 @@ class connection : public std::enable_shared_from_this<connection> {
     redisAsyncSetConnectCallback(context_, &connection::connected);
     redisAsyncSetDisconnectCallback(context_, &connection::disconnected);
     timer_.expires_after(options_.connect_timeout);
-    timer_.async_wait([self = shared_from_this(), attempt = attempt_](std::error_code ec) {
-      if (ec || self->closed_ || attempt != self->attempt_ || self->state_ == state::ready) return;
-      self->fail("no connection within " + std::to_string(self->options_.connect_timeout.count()) + " ms");
+    timer_.async_wait([self = shared_from_this(), attempt = attempt_, address = next_address_](std::error_code ec) {
+      if (ec || self->closed_ || attempt != self->attempt_ || address != self->next_address_ ||
+          self->state_ == state::ready) {
+        return;
+      }
+      const auto why = "no connection within " + std::to_string(self->options_.connect_timeout.count()) + " ms";
+      if (self->state_ == state::connecting) {
+        self->drop();
+        self->unreachable(why);
+      } else {
+        self->fail(why);
+      }
     });
   }
 
@@ -214,7 +265,11 @@ class connection : public std::enable_shared_from_this<connection> {
     if (self == nullptr) return;
     if (status != REDIS_OK) {
       self->context_ = nullptr;  // hiredis frees it after this callback
-      self->fail_later(context->errstr);
+      // Outside hiredis: the next address, or the attempt fails.
+      asio::post(self->executor_, [self = self->shared_from_this(), attempt = self->attempt_,
+                                   address = self->next_address_, why = std::string(context->errstr)] {
+        if (attempt == self->attempt_ && address == self->next_address_ && !self->closed_) self->unreachable(why);
+      });
       return;
     }
     self->handshake();
@@ -223,9 +278,11 @@ class connection : public std::enable_shared_from_this<connection> {
   static void disconnected(const redisAsyncContext* context, int status) {
     auto* self = of(context);
     if (self == nullptr) return;
+    std::string why = status == REDIS_OK ? std::string("the server closed the connection")
+                                         : std::string(context->errstr);
+    if (self->ready()) why = self->describe_loss(why);
     self->context_ = nullptr;  // hiredis frees it after this callback
-    self->fail_later(status == REDIS_OK ? std::string("the server closed the connection")
-                                        : std::string(context->errstr));
+    self->fail_later(std::move(why));
   }
 
   // AUTH and SELECT where the URL asks for them, then ready.
@@ -264,8 +321,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void become_ready() {
     state_ = state::ready;
     ++connections_;
-    outage_.recovered();
-    on_ready();
+    if (on_ready()) confirmed();
   }
 
  protected:
@@ -314,6 +370,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t connections_ = 0;
   int handshake_left_ = 0;
   outage_state outage_;
+  std::vector<std::string> addresses_;  // the host's, tried in turn by one attempt
+  std::size_t next_address_ = 0;
+  std::string tried_;  // the addresses this attempt tried, and why each failed
 };
 
 }  // namespace detail

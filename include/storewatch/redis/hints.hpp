@@ -50,7 +50,12 @@ class publisher_connection final : public connection {
  private:
   static constexpr char payload[] = "wake";
 
-  void on_ready() override { refusal_reported_ = false; }
+  // Connected and logged in is all a publisher needs: a PUBLISH the server
+  // refuses is reported below, once per connection, which stays up.
+  bool on_ready() override {
+    refusal_reported_ = false;
+    return true;
+  }
 
   // A PUBLISH the server refused (an ACL, say): reported once per connection.
   static void published(redisAsyncContext* context, void* reply_pointer, void*) {
@@ -75,7 +80,7 @@ class subscriber_connection final : public connection {
   std::uint64_t add(std::string user, std::function<void()> on_hint) {
     const auto id = ++last_id_;
     auto& callbacks = listeners_[user];
-    callbacks.emplace(id, std::move(on_hint));
+    callbacks.emplace(id, std::make_shared<const std::function<void()>>(std::move(on_hint)));
     if (callbacks.size() == 1 && ready() && !subscribed_.contains(options().channel_prefix + user)) subscribe(user);
     return id;
   }
@@ -105,9 +110,19 @@ class subscriber_connection final : public connection {
   void forget_listeners() noexcept { listeners_.clear(); }
 
  private:
-  void on_ready() override {
+  // Up and logged in; working only once the server confirms every
+  // channel: a SUBSCRIBE it refuses (NOAUTH, an ACL's NOPERM) ends the
+  // connection (hiredis 0.14 disconnects on an error reply to it), and the
+  // outage goes on: reported once, retried with growing backoff.
+  bool on_ready() override {
     subscribed_.clear();
     for (const auto& entry : listeners_) subscribe(entry.first);
+    return listeners_.empty();
+  }
+
+  std::string describe_loss(const std::string& why) const override {
+    if (subscribed()) return why;
+    return "the connection ended before the server confirmed SUBSCRIBE: " + why;
   }
 
   void subscribe(const std::string& user) {
@@ -121,7 +136,12 @@ class subscriber_connection final : public connection {
   static void message(redisAsyncContext* context, void* reply_pointer, void*) {
     auto* self = static_cast<subscriber_connection*>(of(context));
     const auto* reply = static_cast<const redisReply*>(reply_pointer);
-    if (self == nullptr || reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
+    if (self == nullptr || reply == nullptr) return;
+    if (reply->type == REDIS_REPLY_ERROR) {  // a hiredis that hands the refusal over instead of disconnecting
+      self->fail_later("the server refused SUBSCRIBE: " + std::string(reply->str, reply->len));
+      return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
     const auto* kind = reply->element[0];
     const auto* channel_element = reply->element[1];
     if (kind->type != REDIS_REPLY_STRING || channel_element->type != REDIS_REPLY_STRING) return;
@@ -132,6 +152,7 @@ class subscriber_connection final : public connection {
     const auto user = channel.substr(prefix.size());
     if (what == "subscribe") {
       self->subscribed_.insert(channel);
+      if (self->subscribed()) self->confirmed();
       // Hints published while it was away are lost: one poll covers them.
       if (self->connections() > 1) self->wake(user);
     } else if (what == "message") {
@@ -141,6 +162,7 @@ class subscriber_connection final : public connection {
   }
 
   // Runs `user`'s callbacks, each later and only if it is still registered.
+  // A callback may end registrations, its own too: it is held while it runs.
   void wake(const std::string& user) {
     const auto found = listeners_.find(user);
     if (found == listeners_.end()) return;
@@ -151,12 +173,15 @@ class subscriber_connection final : public connection {
         const auto listeners = self->listeners_.find(user);
         if (listeners == self->listeners_.end()) return;
         const auto callback = listeners->second.find(id);
-        if (callback != listeners->second.end()) callback->second();
+        if (callback == listeners->second.end()) return;
+        const auto running = callback->second;
+        (*running)();
       });
     }
   }
 
-  std::map<std::string, std::map<std::uint64_t, std::function<void()>>> listeners_;  // user -> id -> callback
+  // user -> id -> callback
+  std::map<std::string, std::map<std::uint64_t, std::shared_ptr<const std::function<void()>>>> listeners_;
   std::set<std::string> subscribed_;  // channels the server confirmed on this connection
   std::uint64_t last_id_ = 0;
   std::uint64_t received_ = 0;
@@ -226,7 +251,13 @@ class hint_subscriber final : public storewatch::hint_subscriber {
   hint_subscriber(const hint_subscriber&) = delete;
   hint_subscriber& operator=(const hint_subscriber&) = delete;
   /// Closes the connection; no callback runs afterwards.
-  ~hint_subscriber() override {
+  ~hint_subscriber() override { close(); }
+
+  /// Closes the connection for good: no hint and no report comes
+  /// afterwards, and registrations end doing nothing. For a subscriber
+  /// whose last owner is not the one that is done with it (a source shares
+  /// it): once closed, it holds no work on the executor.
+  void close() {
     connection_->close();
     connection_->forget_listeners();
   }

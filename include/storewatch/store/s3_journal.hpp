@@ -137,6 +137,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -296,8 +297,19 @@ struct s3_journal_options {
   /// Wake-up hints (e.g. a `redis::hint_subscriber`): a hint for the
   /// source's user completes `async_wait_for_change`, so that a poller
   /// polls at once instead of at its interval. Hints are never trusted:
-  /// one only brings a poll forward. Empty: the source only polls.
+  /// one only brings a poll forward. Empty: the source only polls. The
+  /// source shares the subscriber: it keeps it (and its connection) until
+  /// the source is destroyed; close a `redis::hint_subscriber` to end its
+  /// connection sooner.
   std::shared_ptr<hint_subscriber> hints{};
+  /// The least time between two polls that hints bring: a hint after a
+  /// quiet spell brings a poll at once, while the hints that follow within
+  /// this time make one poll together at its end. Bounds the LIST requests
+  /// a flood of hints (a busy writer, or forged ones) can cause to about one
+  /// per spacing; the price is that a record written soon after another
+  /// may reach listeners up to this much later. Zero: every hint may bring
+  /// a poll. Must not be negative.
+  std::chrono::milliseconds min_hint_spacing{100};
 };
 
 /// Polls one user's journal in an S3 store (its layout is described at the
@@ -341,9 +353,15 @@ class basic_s3_journal_source {
     merge_.journal = "s3://" + c.bucket + '/' + key_prefix(c) + merge_.folder;
     merge_.late_window = options.late_window;
     merge_.record_check = std::move(options.record_check);
+    if (options.min_hint_spacing < std::chrono::milliseconds::zero()) {
+      throw std::invalid_argument("s3_journal_options::min_hint_spacing: " +
+                                  std::to_string(options.min_hint_spacing.count()) + " ms is negative");
+    }
+    hinted_.state->spacing = options.min_hint_spacing;
     if (options.hints) {
+      hints_ = std::move(options.hints);
       // On the subscriber's executor: the state is the source's, so on to its own.
-      hint_registration_ = options.hints->listen(user_, [executor, state = std::weak_ptr<hint_state>(hinted_)] {
+      hint_registration_ = hints_->listen(user_, [executor, state = std::weak_ptr<hint_state>(hinted_.state)] {
         asio::post(executor, [state] {
           if (const auto hinted = state.lock()) hinted->notice();
         });
@@ -396,29 +414,56 @@ class basic_s3_journal_source {
   /// Completes when a hint for the source's user has arrived
   /// (`s3_journal_options::hints`) since the last wait completed; without
   /// hints, only when cancelled. A hint says nothing about the journal:
-  /// the poll that follows finds out. The cursor is not used.
+  /// the poll that follows finds out. A hint less than
+  /// `s3_journal_options::min_hint_spacing` after the last wait a hint
+  /// completed completes this one when that time is up (with every other
+  /// hint that came meanwhile). The cursor is not used.
   /// Completion signature: `void(std::error_code)`; `operation_aborted`
-  /// when cancelled. The handler never runs inside this call; it runs on its
-  /// associated executor (default: the source's). One wait at a time.
+  /// when cancelled, or when the source is destroyed or assigned to. The
+  /// handler never runs inside this call; it runs on its associated
+  /// executor (default: the source's). One wait at a time; the source may
+  /// be moved while it is pending.
   /// Cancellation: terminal, partial, total.
   template <asio::completion_token_for<void(std::error_code)> CompletionToken =
                 asio::default_completion_token_t<executor_type>>
   auto async_wait_for_change(std::string_view /*cursor*/,
                              CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
+    // The wait holds the hint state, never the source: a source moved
+    // meanwhile has taken the state along.
     return asio::async_compose<CompletionToken, void(std::error_code)>(
-        [this, started = false](auto& self, std::error_code = {}) mutable {
+        [state = hinted_.state, executor = executor_, started = false](auto& self, std::error_code = {}) mutable {
           if (!started) {  // never complete inside the initiating call
             started = true;
             self.reset_cancellation_state(asio::enable_total_cancellation());
-            asio::post(executor_, std::move(self));
+            asio::post(executor, std::move(self));
             return;
           }
-          if (std::exchange(hinted_->pending, false)) {
-            self.complete(std::error_code{});
-          } else if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none) {
+          auto& hinted = *state;
+          const bool cancelled = self.get_cancellation_state().cancelled() != asio::cancellation_type::none;
+          hinted.spacing_wait = false;
+          if (hinted.closed) {
+            self.complete(asio::error::operation_aborted);
+          } else if (hinted.pending) {
+            const auto now = asio::steady_timer::clock_type::now();
+            const auto due = hinted.last_wake + hinted.spacing;
+            if (due <= now) {
+              hinted.pending = false;
+              hinted.last_wake = now;
+              self.complete(std::error_code{});
+            } else if (cancelled) {
+              self.complete(asio::error::operation_aborted);  // the hint stays for the next wait
+            } else {
+              // Too soon after the last: wait out the spacing, hints meanwhile
+              // only set `pending` again.
+              hinted.spacing_wait = true;
+              hinted.change.expires_at(due);
+              hinted.change.async_wait(std::move(self));
+            }
+          } else if (cancelled) {
             self.complete(asio::error::operation_aborted);
           } else {
-            hinted_->change.async_wait(std::move(self));  // cancelled by a hint, or by the caller
+            hinted.change.expires_at(asio::steady_timer::time_point::max());
+            hinted.change.async_wait(std::move(self));  // cancelled by a hint, or by the caller
           }
         },
         token, executor_);
@@ -428,17 +473,45 @@ class basic_s3_journal_source {
   const std::string& last_error() const noexcept { return last_error_; }
 
  private:
-  // Where hints land: a flag for the next wait, and a timer that never
-  // expires, whose pending wait a hint cancels. Shared with the hint
-  // callback, which may outlive a moved-from source.
+  // Where hints land: a flag for the next wait, and a timer whose pending
+  // wait a hint cancels (it never expires) unless the wait is for the end
+  // of the spacing. Shared with the hint callback and a pending wait, which
+  // may outlive the source or follow it when it is moved.
   struct hint_state {
     explicit hint_state(const Executor& executor) : change(executor, asio::steady_timer::time_point::max()) {}
     void notice() {
       pending = true;
+      if (!spacing_wait) change.cancel();
+    }
+    // The source is gone: a pending wait completes with operation_aborted.
+    void close() {
+      closed = true;
       change.cancel();
     }
-    bool pending = false;
+    bool pending = false;       // a hint came since the last wait a hint completed
+    bool spacing_wait = false;  // the pending wait is for the spacing's end
+    bool closed = false;
+    std::chrono::milliseconds spacing{};
+    asio::steady_timer::time_point last_wake = asio::steady_timer::time_point::min();
     asio::steady_timer change;
+  };
+
+  // The source's hint state: closed when the source is destroyed or
+  // assigned to, taken along when it is moved.
+  struct hint_state_owner {
+    std::shared_ptr<hint_state> state;
+    explicit hint_state_owner(std::shared_ptr<hint_state> made) : state(std::move(made)) {}
+    hint_state_owner(hint_state_owner&& other) noexcept = default;
+    hint_state_owner& operator=(hint_state_owner&& other) noexcept {
+      if (this != &other) {
+        if (state) state->close();
+        state = std::move(other.state);
+      }
+      return *this;
+    }
+    ~hint_state_owner() {
+      if (state) state->close();
+    }
   };
 
   // Runs `work` on the source's executor, cancelled through the handler's
@@ -534,8 +607,9 @@ class basic_s3_journal_source {
   std::string gone_;                 // what the last poll found gone (s3_merge::gone)
   std::pair<std::string, std::string> segment_;  // the last segment fetched, and its body: a poll that stopped
                                                  // inside it resumes there without a GET
-  std::shared_ptr<hint_state> hinted_;
-  hint_registration hint_registration_;  // after hinted_: ends before it
+  hint_state_owner hinted_;
+  std::shared_ptr<hint_subscriber> hints_;  // shared: kept while the source is
+  hint_registration hint_registration_;     // after hinted_ and hints_: ends before them
 };
 
 /// The S3 journal source on `asio::any_io_executor`.
