@@ -12,6 +12,10 @@
 //                  io_context run by a thread of its own; stamped in the
 //                  handler
 //   settle 0       the same with directory_options::settle = 0
+//   settle 0, synced after delivery
+//                  the same with also directory_options::sync_before_delivery
+//                  = false: the source's journal is fsynced right after the
+//                  events are served instead of before
 //
 // The writer (this program's main thread) creates f0, f1, ... (open with
 // O_CREAT, close), each name in every watcher's folder in turn, `gap` apart,
@@ -19,7 +23,7 @@
 // python: the same clock) just before each open. So every watcher sees the
 // same names created the same way, interleaved, a slow phase of the machine
 // hits them all alike, and one create wakes one watcher. Latency = stamp -
-// that time. A file's events in one folder are 4 gaps apart: more than the
+// that time. A file's events in one folder are 5 gaps apart: more than the
 // 50 ms settle, so each file is its own rescan.
 //
 // Usage: directory_latency [--csv DIR] [files (default 200) [gap in us (default 20000)]]
@@ -212,6 +216,11 @@ int main(int argc, char** argv) {
     watchers.push_back(std::make_unique<storewatch_watcher>("directory_storewatch_settle0",
                                                             "storewatch listener, settle 0 (in-process)",
                                                             dir.path / "storewatch-settle0", files, settle0));
+    storewatch::directory_options settle0_unsynced = settle0;
+    settle0_unsynced.sync_before_delivery = false;
+    watchers.push_back(std::make_unique<storewatch_watcher>(
+        "directory_storewatch_settle0_sync_after", "storewatch listener, settle 0, synced after delivery",
+        dir.path / "storewatch-settle0-sync-after", files, settle0_unsynced));
 
     std::vector<std::vector<std::int64_t>> started(watchers.size(), std::vector<std::int64_t>(files, -1));
     for (long k = 0; k < files; ++k) {
@@ -236,10 +245,9 @@ int main(int argc, char** argv) {
 
     std::printf("%ld files, each created in the %zu watchers' folders in turn, %ld us apart\n", files,
                 watchers.size(), gap_us);
-    std::printf("%-58s %8s %10s %10s %10s %8s\n", "file created -> seen", "samples", "median us", "p99 us", "max us",
-                "ratio");
-    double baseline_median = 0;
-    bool complete = true;
+    std::printf("%-58s %8s %10s %10s %10s %8s %8s %8s\n", "file created -> seen", "samples", "median us", "p99 us",
+                "max us", "ratio", "p99 rt", "/wdog");
+    std::vector<latency_summary> summaries;
     for (std::size_t w = 0; w < watchers.size(); ++w) {
       std::vector<double> latencies(static_cast<std::size_t>(files), -1);
       for (std::size_t k = 0; k < latencies.size(); ++k) {
@@ -247,13 +255,36 @@ int main(int argc, char** argv) {
         if (seen >= 0) latencies[k] = static_cast<double>(seen - started[w][k]) / 1000.0;
       }
       write_latency_csv(csv, watchers[w]->csv_name, latencies);
-      const auto s = summarize(latencies);
-      if (w == 0 && watchers[w]->csv_name == "directory_inotifywait") baseline_median = s.median;
-      std::printf("%-58s %8zu %10.0f %10s %10.0f %8.2f\n", watchers[w]->label.c_str(), s.samples, s.median,
-                  p99_text(s).c_str(), s.max, baseline_median > 0 ? s.median / baseline_median : 0.0);
+      summaries.push_back(summarize(latencies));
+    }
+    // The baseline and the peer, where they ran.
+    const auto find = [&](const char* csv_name) -> const latency_summary* {
+      for (std::size_t w = 0; w < watchers.size(); ++w) {
+        if (watchers[w]->csv_name == csv_name) return &summaries[w];
+      }
+      return nullptr;
+    };
+    const auto* baseline = find("directory_inotifywait");
+    const auto* peer = find("directory_watchdog");
+    const auto ratio_text = [](double value, double over, bool shown) {
+      char text[32] = "-";
+      if (shown && over > 0) std::snprintf(text, sizeof text, "%.2f", value / over);
+      return std::string(text);
+    };
+    bool complete = true;
+    for (std::size_t w = 0; w < watchers.size(); ++w) {
+      const auto& s = summaries[w];
+      std::printf("%-58s %8zu %10.0f %10s %10.0f %8s %8s %8s\n", watchers[w]->label.c_str(), s.samples, s.median,
+                  p99_text(s).c_str(), s.max, ratio_text(s.median, baseline ? baseline->median : 0, baseline).c_str(),
+                  ratio_text(s.p99, baseline ? baseline->p99 : 0,
+                             baseline && s.samples >= 100 && baseline->samples >= 100)
+                      .c_str(),
+                  ratio_text(s.median, peer ? peer->median : 0, peer).c_str());
       complete = complete && s.samples == static_cast<std::size_t>(files);
     }
-    std::printf("(ratio: median latency over inotifywait's; lower is faster)\n");
+    std::printf(
+        "(ratio: median latency over inotifywait's; p99 rt: p99 over inotifywait's (at 100 samples or more); "
+        "/wdog: median over watchdog's; lower is faster)\n");
     if (!complete) {
       std::fprintf(stderr, "directory_latency: a watcher missed files\n");
       return 1;

@@ -28,6 +28,7 @@ FIGURES = [
     ("directory-latency-cdf.svg", "File created \u2192 watcher's callback (directory_latency)", [
         ("directory_inotifywait", "inotifywait -m (baseline)"),
         ("directory_watchdog", "python3-watchdog InotifyObserver"),
+        ("directory_storewatch_settle0_sync_after", "storewatch directory source, settle 0, synced after delivery"),
         ("directory_storewatch_settle0", "storewatch directory source, settle 0"),
         ("directory_storewatch", "storewatch directory source, defaults (settle 50 ms)"),
     ]),

@@ -15,9 +15,11 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -126,6 +128,13 @@ struct watch {
 };
 
 std::multiset<std::string> as_set(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+
+/// The directories of a `rescan_schedule::take_due` answer.
+std::set<std::string> dirs_of(const std::map<std::string, detail::directory_rescan>& due) {
+  std::set<std::string> dirs;
+  for (const auto& [dir, what] : due) dirs.insert(dir);
+  return dirs;
+}
 
 }  // namespace
 
@@ -577,6 +586,109 @@ TEST_CASE("directory: a journal fsync that fails - the records written are taken
 
 namespace {
 
+/// Notes, at each fsync of a journal segment, how many events `w`'s
+/// handler had received by then (asked on the thread running `w.io`).
+class fsync_witness final : public detail::sys::fault_injector {
+ public:
+  explicit fsync_witness(const watch& w) : w_(w) { detail::sys::injector.store(this, std::memory_order_release); }
+  ~fsync_witness() override { detail::sys::injector.store(nullptr, std::memory_order_release); }
+  fsync_witness(const fsync_witness&) = delete;
+  fsync_witness& operator=(const fsync_witness&) = delete;
+
+  detail::sys::verdict decide(fault_call what, const char* path) override {
+    if (what == fault_call::fsync && std::string_view(path).ends_with(".log")) {
+      std::lock_guard lock(mutex_);
+      delivered_at_fsync_.push_back(w_.events.size());
+    }
+    return {};
+  }
+  std::vector<std::size_t> delivered_at_fsync() const {
+    std::lock_guard lock(mutex_);
+    return delivered_at_fsync_;
+  }
+
+ private:
+  const watch& w_;
+  mutable std::mutex mutex_;
+  std::vector<std::size_t> delivered_at_fsync_;
+};
+
+/// The journal segments in state folder `state`.
+std::vector<fs::path> segments_in(const fs::path& state) {
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::recursive_directory_iterator(state / "events")) {
+    if (entry.path().extension() == ".log") found.push_back(entry.path());
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("directory: sync_before_delivery - the journal's fsync comes before the delivery, or (off) right after "
+          "it without waiting for another poll") {
+  tree_with_state t;
+  const bool before = GENERATE(true, false);
+  t.options.sync_before_delivery = before;
+  watch w(t.root, t.options, {}, std::chrono::hours(1));  // no poll but the wake-up's
+  fsync_witness witness(w);
+  write(t.root / "a.txt", "a");
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE a.txt"});
+  REQUIRE(run_until(w.io, [&] { return !witness.delivered_at_fsync().empty(); }));
+  CHECK(witness.delivered_at_fsync().front() == (before ? 0u : 1u));
+  w.nothing_else(t.root);
+  w.stop();
+}
+
+TEST_CASE("directory: sync_before_delivery off - events delivered, then lost from the journal by a machine crash, "
+          "are reported again after the restart, none lost") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  const auto state = dir.path() / "state";
+  const auto checkpoint = dir.path() / "checkpoint";
+  const auto image = dir.path() / "image";  // the disk as the crash left it
+  fs::create_directories(root);
+  fs::create_directories(image);
+  directory_options options;
+  options.state_dir = state;
+  options.sync_before_delivery = false;
+  fs::path segment;
+  std::uintmax_t durable = 0;
+  {
+    watch w(root, options, checkpoint, 20ms);
+    write(root / "first.txt", "1");
+    CHECK(w.expect(1) == std::vector<std::string>{"CREATE first.txt"});
+    REQUIRE(segments_in(state).size() == 1);
+    segment = segments_in(state).front();
+    durable = fs::file_size(segment);
+    write(root / "a.txt", "a");
+    write(root / "b.txt", "b");
+    CHECK(as_set(w.expect(2)) == as_set({"CREATE a.txt", "CREATE b.txt"}));
+    // The machine crashes now: its disk holds the checkpoint saved after
+    // each delivery, and the journal only up to `durable`.
+    fs::copy(state, image / "state", fs::copy_options::recursive);
+    fs::copy_file(checkpoint, image / "checkpoint");
+    w.stop();
+  }
+  fs::resize_file(image / "state" / fs::relative(segment, state), durable);
+  {
+    // This one ended cleanly: a restart goes on in the same segment.
+    CHECK_FALSE(fs::exists(state / "unsynced"));
+    watch w(root, options, checkpoint, 20ms);
+    w.nothing_else(root, "clean.txt");
+    CHECK(segments_in(state).size() == 1);
+    w.stop();
+  }
+  options.state_dir = image / "state";
+  watch w(root, options, image / "checkpoint", 20ms);
+  CHECK(as_set(w.expect(3)) == as_set({"CREATE a.txt", "CREATE b.txt", "CREATE clean.txt"}));
+  CHECK(w.rest().empty());
+  CHECK(problems_with(w, "cursor offset", "past the end") == 1);  // the listener is told
+  w.nothing_else(root);
+  w.stop();
+}
+
+namespace {
+
 /// Appends to `log` after every poll until `lead` has passed since the
 /// first append. With `lead` a little over 9 settles, the directory holding
 /// it is then due for a rescan at its cap (10 settles after its first
@@ -707,8 +819,8 @@ TEST_CASE("tree watch: the rescan schedule settles, caps a busy directory at 10 
   schedule.mark("busy", t0 + 470ms);
   CHECK(schedule.next_due() == t0 + 500ms);  // the cap, not 520 ms
   schedule.mark("quiet", t0 + 470ms);        // due at 520 ms on its own
-  CHECK(schedule.take_due(t0 + 500ms) == std::set<std::string>{"busy"});
-  CHECK(schedule.take_due(t0 + 520ms) == std::set<std::string>{"quiet"});
+  CHECK(dirs_of(schedule.take_due(t0 + 500ms)) == std::set<std::string>{"busy"});
+  CHECK(dirs_of(schedule.take_due(t0 + 520ms)) == std::set<std::string>{"quiet"});
 
   // A move between them: whichever is due brings the other, and what is
   // linked to that, along.
@@ -719,7 +831,7 @@ TEST_CASE("tree watch: the rescan schedule settles, caps a busy directory at 10 
   schedule.link("quiet", "busy");
   schedule.link("quiet", "third");
   schedule.link("same", "same");
-  CHECK(schedule.take_due(t0 + 1500ms) == std::set<std::string>{"busy", "quiet", "third"});
+  CHECK(dirs_of(schedule.take_due(t0 + 1500ms)) == std::set<std::string>{"busy", "quiet", "third"});
   CHECK_FALSE(schedule.next_due());
   schedule.mark("x", t0);
   schedule.link("x", "y");
@@ -750,11 +862,13 @@ TEST_CASE("tree watch: the reader marks directories, pairs a move's halves by co
   outcome = reader.apply({{2, IN_MOVED_TO | IN_ISDIR, 42, "sub"}, {9, IN_CREATE, 0, "unknown watch"}}, table,
                          schedule, t0 + 471ms);
   // At the busy directory's cap, the quiet one is rescanned with it.
-  CHECK(schedule.take_due(t0 + 500ms) == std::set<std::string>{"busy", "quiet"});
+  CHECK(dirs_of(schedule.take_due(t0 + 500ms)) == std::set<std::string>{"busy", "quiet"});
 
   // A move out of the tree (no second half) and one into it (no first).
+  // Each directory is rescanned for the entries named, not listed whole.
   reader.apply({{3, IN_MOVED_FROM, 43, "gone"}, {2, IN_MOVED_TO, 44, "came"}}, table, schedule, t0 + 1s);
-  CHECK(schedule.take_due(t0 + 1s + 50ms) == std::set<std::string>{"busy", "quiet"});
+  CHECK(schedule.take_due(t0 + 1s + 50ms) ==
+        std::map<std::string, detail::directory_rescan>{{"busy", {false, {"came"}}}, {"quiet", {false, {"gone"}}}});
   CHECK(schedule.take_due(t0 + 1s + 50ms).empty());
 
   // A deleted directory: its parent is marked for DELETE_SELF; IN_IGNORED
@@ -764,7 +878,7 @@ TEST_CASE("tree watch: the reader marks directories, pairs a move's halves by co
   CHECK(outcome.overflowed);
   CHECK(outcome.lost_watches == std::vector<std::string>{"quiet/sub"});
   CHECK(table.holders(4).empty());
-  CHECK(schedule.take_due(t0 + 2s + 50ms) == std::set<std::string>{"quiet", "quiet/sub"});
+  CHECK(dirs_of(schedule.take_due(t0 + 2s + 50ms)) == std::set<std::string>{"quiet", "quiet/sub"});
 }
 
 namespace {
@@ -839,6 +953,35 @@ TEST_CASE("tree watch: a moved directory found at its new place before it is fou
   }
   CHECK(kernel.table.size() == 5);  // the root, a, b, x and deep, each once
   CHECK(kernel.kernel.size() == 5);
+}
+
+TEST_CASE("tree scan: entries named by inotify are looked up alone - the rest of their directory is not listed") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "a");
+  fs::create_directories(root / "b");
+  write(root / "a" / "moved.txt", "m");
+  write(root / "a" / "kept.txt", "k");
+  write(root / "a" / "gone.txt", "g");
+  fake_inotify kernel(root);
+  detail::tree_scanner scanner(root, {}, kernel);
+  scanner.scan_all();
+  fs::rename(root / "a" / "moved.txt", root / "b" / "moved.txt");
+  fs::remove(root / "a" / "gone.txt");
+  append(root / "a" / "kept.txt", "more");  // changed but not named: not looked at
+  write(root / "a" / "unnamed.txt", "u");   // new but not named: not looked at
+  fs::create_directories(root / "b" / "sub");
+  write(root / "b" / "sub" / "inner.txt", "i");  // in a new directory: listed with it
+  using rescan = detail::directory_rescan;
+  const std::map<std::string, rescan> due{{"a", rescan{false, {"gone.txt", "moved.txt", "never.txt"}}},
+                                          {"b", rescan{false, {"moved.txt", "sub"}}}};
+  CHECK(describe(scanner.scan_each(due)) == std::vector<std::string>{"RENAME a/moved.txt -> b/moved.txt",
+                                                                     "DELETE a/gone.txt", "CREATE b/sub",
+                                                                     "CREATE b/sub/inner.txt"});
+  CHECK(kernel.watched("b/sub"));
+  // What was not named, a listing finds, once.
+  CHECK(as_set(describe(scanner.scan({"a"}))) == as_set({"MODIFY a/kept.txt", "CREATE a/unnamed.txt"}));
+  CHECK(scanner.scan_all().empty());
 }
 
 }  // namespace directory_test

@@ -78,6 +78,15 @@ inline bool within(std::string_view path, std::string_view dir) {
   return path.starts_with(dir) && (path.size() == dir.size() || path[dir.size()] == '/');
 }
 
+/// What a rescan of one directory looks at: its whole listing, or only the
+/// entries `names` (what inotify said changed), each looked up on its own.
+struct directory_rescan {
+  bool whole = true;
+  std::set<std::string> names;  // when not `whole`; sorted, as listings are
+
+  friend bool operator==(const directory_rescan&, const directory_rescan&) = default;
+};
+
 /// One change a scan found.
 struct tree_change {
   enum class kind { create, modify, remove, rename };

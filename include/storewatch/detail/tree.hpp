@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -117,9 +118,24 @@ class tree_scanner {
   /// Rescans the listed directories (not below them, except where a new
   /// directory appeared); returns what changed.
   std::vector<tree_change> scan(const std::set<std::string>& dirs) {
+    std::map<std::string, directory_rescan> whole;
+    for (const auto& dir : dirs) whole.emplace(dir, directory_rescan{});
+    return scan_each(whole);
+  }
+
+  /// Rescans each directory as its request says: its whole listing, or only
+  /// the entries named (one lookup each, however many the directory holds);
+  /// not below them, except where a new directory appeared. Returns what
+  /// changed, as one round: a rename between two of them is paired.
+  std::vector<tree_change> scan_each(const std::map<std::string, directory_rescan>& dirs) {
     round r;
-    for (const auto& dir : dirs) {
-      if (directories_.count(dir)) rescan(dir, false, r);
+    for (const auto& [dir, what] : dirs) {
+      if (!directories_.count(dir)) continue;
+      if (what.whole) {
+        rescan(dir, false, r);
+      } else {
+        recheck(dir, what.names, r);
+      }
     }
     return finish(r);
   }
@@ -321,19 +337,20 @@ class tree_scanner {
                         "; skipped, the watch continues");
   }
 
-  /// Lists `dir`, diffs it against the snapshot into `r`, and updates the
-  /// snapshot. With `recursive`, does the same below it for directories
-  /// that were there before (new ones are scanned in `finish`).
-  void rescan(const std::string& dir, bool recursive, round& r) {
+  /// Opens directory `dir` for a rescan, after setting its watch. -1 when
+  /// there is nothing to read: it is gone (its parent's listing says so),
+  /// unreadable (reported), or was replaced by another directory (then its
+  /// parent is listed instead, once per round: see below).
+  int open_for_rescan(const std::string& dir, round& r) {
     // Watch before listing, so no change slips between the two.
     if (auto& node = directories_[dir]; node.watch < 0) node.watch = watcher_.add(dir);
     const int fd = open_directory(dir);
     if (fd < 0) {
       const int error_number = errno;
       // Gone: its parent's listing reports that. The root has no parent.
-      if ((error_number == ENOENT || error_number == ENOTDIR || error_number == ELOOP) && !dir.empty()) return;
+      if ((error_number == ENOENT || error_number == ENOTDIR || error_number == ELOOP) && !dir.empty()) return -1;
       report(dir, error_number);
-      return;
+      return -1;
     }
     unreadable_.erase(dir);
     struct stat self {};
@@ -346,36 +363,53 @@ class tree_scanner {
         ::close(fd);
         const std::string parent = parent_path(dir);
         if (!r.listed.count(parent)) rescan(parent, false, r);
-        return;
+        return -1;
       }
       directories_[dir].inode = inode;
     }
+    return fd;
+  }
+
+  /// Entry `name` of directory `dir` (open as `fd`) as the snapshot would
+  /// hold it; nullopt when it is gone or left out (filters, a name that is
+  /// not UTF-8, reported once).
+  std::optional<entry_state> look_up(int fd, const std::string& dir, const std::string& name) {
+    if (!is_valid_utf8(name)) {
+      // Events carry paths as text (JSON, the CLI's output): such a name
+      // could not be shown faithfully.
+      if (bad_names_.insert(child_path(dir, name)).second) {
+        problems_.push_back("entry " + quote(child_path(dir, name)) + " in " + root_.string() +
+                            ": its name is not UTF-8; skipped");
+      }
+      return std::nullopt;
+    }
+    struct stat info {};
+    if (::fstatat(fd, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;  // gone meanwhile
+    entry_state state{static_cast<std::uint64_t>(info.st_ino), static_cast<std::int64_t>(info.st_size),
+                      static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec,
+                      S_ISREG(info.st_mode)   ? entry_kind::file
+                      : S_ISDIR(info.st_mode) ? entry_kind::directory
+                      : S_ISLNK(info.st_mode) ? entry_kind::symlink
+                                              : entry_kind::other};
+    if (state.kind == entry_kind::directory) state.size = 0;  // a directory's size says nothing useful
+    if (!filter_.accepts(dir, name, state.kind)) return std::nullopt;
+    return state;
+  }
+
+  /// Lists `dir`, diffs it against the snapshot into `r`, and updates the
+  /// snapshot. With `recursive`, does the same below it for directories
+  /// that were there before (new ones are scanned in `finish`).
+  void rescan(const std::string& dir, bool recursive, round& r) {
+    const int fd = open_for_rescan(dir, r);
+    if (fd < 0) return;
     r.listed.insert(dir);
     std::vector<tree_entry> now;
     if (DIR* listing = ::fdopendir(fd)) {
+      std::string name;
       while (const dirent* d = ::readdir(listing)) {
-        const std::string_view name = d->d_name;
+        name = d->d_name;
         if (name == "." || name == "..") continue;
-        if (!is_valid_utf8(name)) {
-          // Events carry paths as text (JSON, the CLI's output): such a
-          // name could not be shown faithfully.
-          if (bad_names_.insert(child_path(dir, name)).second) {
-            problems_.push_back("entry " + quote(child_path(dir, name)) + " in " + root_.string() +
-                                ": its name is not UTF-8; skipped");
-          }
-          continue;
-        }
-        struct stat info {};
-        if (::fstatat(fd, d->d_name, &info, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone meanwhile
-        entry_state state{static_cast<std::uint64_t>(info.st_ino), static_cast<std::int64_t>(info.st_size),
-                          static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec,
-                          S_ISREG(info.st_mode)   ? entry_kind::file
-                          : S_ISDIR(info.st_mode) ? entry_kind::directory
-                          : S_ISLNK(info.st_mode) ? entry_kind::symlink
-                                                  : entry_kind::other};
-        if (state.kind == entry_kind::directory) state.size = 0;  // a directory's size says nothing useful
-        if (!filter_.accepts(dir, name, state.kind)) continue;
-        now.push_back({std::string(name), state});
+        if (auto state = look_up(fd, dir, name)) now.push_back({name, *state});
       }
       ::closedir(listing);
     } else {
@@ -390,6 +424,33 @@ class tree_scanner {
     if (recursive && filter_.recursive) {
       for (const auto& sub : subdirectories) rescan(sub, true, r);
     }
+  }
+
+  /// Looks up entries `names` of `dir`, diffs them against the snapshot's
+  /// into `r` (as `rescan` does for a whole listing), and updates those in
+  /// the snapshot. A directory listed whole in this round already is done;
+  /// one that could not be read before is listed whole (what changed while
+  /// it was unreadable was not looked at).
+  void recheck(const std::string& dir, const std::set<std::string>& names, round& r) {
+    if (r.listed.count(dir)) return;
+    if (unreadable_.count(dir)) {
+      rescan(dir, false, r);
+      return;
+    }
+    const int fd = open_for_rescan(dir, r);
+    if (fd < 0) return;
+    std::vector<tree_entry> before, now;  // sorted by name, as `names` is
+    auto& entries = directories_[dir].entries;
+    for (const auto& name : names) {
+      const auto at = std::lower_bound(entries.begin(), entries.end(), name,
+                                       [](const tree_entry& e, const std::string& n) { return e.name < n; });
+      if (at != entries.end() && at->name == name) before.push_back(*at);
+      if (auto state = look_up(fd, dir, name)) now.push_back({name, *state});
+    }
+    ::close(fd);
+    diff_listing(dir, before, now, r.diff);
+    for (const auto& e : before) erase(dir, e.name);
+    for (const auto& e : now) put(dir, e.name, e.state);
   }
 
   /// Adds directory `path` (new to the snapshot) and everything below it,

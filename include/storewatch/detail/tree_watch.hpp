@@ -4,6 +4,8 @@
 // directory is due for a rescan.
 #pragma once
 
+#include <storewatch/detail/snapshot_diff.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -109,21 +111,41 @@ inline std::vector<inotify_record> parse_inotify(const char* bytes, std::size_t 
   return records;
 }
 
-/// When each changed directory is rescanned. A directory is due once it has
-/// been quiet for `settle`, but not later than 10 settles after its first
-/// change, so a busy writer does not postpone it forever. Directories
-/// linked by a move are taken together: the rescan that pairs the two
-/// halves of a move by inode sees both, whenever each alone would be due.
+/// When each changed directory is rescanned, and what of it. A directory is
+/// due once it has been quiet for `settle`, but not later than 10 settles
+/// after its first change, so a busy writer does not postpone it forever.
+/// Directories linked by a move are taken together: the rescan that pairs
+/// the two halves of a move by inode sees both, whenever each alone would be
+/// due. A directory marked only with the names of changed entries is
+/// rescanned by looking those entries up; one marked without a name (or with
+/// more than `most_names`) is listed whole.
 class rescan_schedule {
  public:
   using clock = std::chrono::steady_clock;
 
+  /// Past this many names, a directory is listed whole: one listing then
+  /// costs about what looking them up one by one would.
+  static constexpr std::size_t most_names = 1024;
+
   explicit rescan_schedule(std::chrono::milliseconds settle) : settle_(settle) {}
 
-  /// Directory `dir` changed at `now`.
+  /// Directory `dir` changed at `now`: it is listed whole.
   void mark(const std::string& dir, clock::time_point now) {
-    auto [at, fresh] = marks_.try_emplace(dir, mark_times{now, now});
-    at->second.due = std::min(now + settle_, at->second.first + 10 * settle_);
+    auto& times = touch(dir, now);
+    times.rescan.whole = true;
+    times.rescan.names.clear();
+  }
+
+  /// Entry `name` of directory `dir` changed at `now`.
+  void mark(const std::string& dir, clock::time_point now, const std::string& name) {
+    auto& times = touch(dir, now);
+    if (times.rescan.whole) return;
+    if (times.rescan.names.size() >= most_names) {
+      times.rescan.whole = true;
+      times.rescan.names.clear();
+      return;
+    }
+    times.rescan.names.insert(name);
   }
 
   /// An entry moved from directory `from` to directory `to`: whichever is
@@ -135,23 +157,28 @@ class rescan_schedule {
   }
 
   /// The directories due at `now`, with every directory linked to one of
-  /// them (and to those, in turn), taken off the schedule.
-  std::set<std::string> take_due(clock::time_point now) {
+  /// them (and to those, in turn; listed whole when it has no mark), taken
+  /// off the schedule, each with what to rescan of it.
+  std::map<std::string, directory_rescan> take_due(clock::time_point now) {
     std::vector<std::string> pending;
     for (const auto& [dir, times] : marks_) {
       if (times.due <= now) pending.push_back(dir);
     }
-    std::set<std::string> due;
+    std::map<std::string, directory_rescan> due;
     while (!pending.empty()) {
       auto dir = std::move(pending.back());
       pending.pop_back();
       if (due.count(dir)) continue;
-      marks_.erase(dir);
+      directory_rescan rescan;
+      if (const auto marked = marks_.find(dir); marked != marks_.end()) {
+        rescan = std::move(marked->second.rescan);
+        marks_.erase(marked);
+      }
       if (const auto linked = links_.find(dir); linked != links_.end()) {
         pending.insert(pending.end(), linked->second.begin(), linked->second.end());
         links_.erase(linked);
       }
-      due.insert(std::move(dir));
+      due.emplace(std::move(dir), std::move(rescan));
     }
     return due;
   }
@@ -174,7 +201,15 @@ class rescan_schedule {
  private:
   struct mark_times {
     clock::time_point first, due;
+    directory_rescan rescan{false, {}};
   };
+
+  mark_times& touch(const std::string& dir, clock::time_point now) {
+    auto [at, fresh] = marks_.try_emplace(dir, mark_times{now, now});
+    at->second.due = std::min(now + settle_, at->second.first + 10 * settle_);
+    return at->second;
+  }
+
   std::chrono::milliseconds settle_;
   std::map<std::string, mark_times> marks_;
   std::map<std::string, std::set<std::string>> links_;
@@ -196,10 +231,11 @@ class inotify_reader {
 
   static constexpr std::size_t remembered = 1024;
 
-  /// Marks in `schedule` the directories that `records` name (for a
-  /// directory's own deletion or move, its parent, whose listing says where
-  /// it went), links the halves of each move, and forgets in `table` the
-  /// watches the kernel dropped.
+  /// Marks in `schedule` the directories that `records` name, with the
+  /// entry each event is about (for a directory's own deletion or move, its
+  /// parent, listed whole, whose listing says where it went), links the
+  /// halves of each move, and forgets in `table` the watches the kernel
+  /// dropped.
   outcome apply(const std::vector<inotify_record>& records, watch_table& table, rescan_schedule& schedule,
                 rescan_schedule::clock::time_point now) {
     outcome result;
@@ -222,7 +258,13 @@ class inotify_reader {
         continue;
       }
       for (const auto& dir : holders) {
-        schedule.mark(record.mask & (IN_DELETE_SELF | IN_MOVE_SELF) ? parent_path(dir) : dir, now);
+        if (record.mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+          schedule.mark(parent_path(dir), now);
+        } else if (record.name.empty()) {
+          schedule.mark(dir, now);  // about the directory itself: list it
+        } else {
+          schedule.mark(dir, now, record.name);  // about one entry: look only at it
+        }
       }
       if (record.mask & IN_MOVED_FROM) remember(record.cookie, holders);
       if (record.mask & IN_MOVED_TO) pair(record.cookie, holders, schedule);

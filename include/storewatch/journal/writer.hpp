@@ -62,15 +62,32 @@ class journal_writer {
   /// On failure the caller should `take_back()` what is pending.
   void sync() {
     for (auto& [user, file] : files_) {
-      if (file.size != file.committed && sys::fsync(file.fd.get(), file.path.c_str()) != 0) {
+      if (file.size != file.synced && sys::fsync(file.fd.get(), file.path.c_str()) != 0) {
         throw file_error(errc::store_io_failed, journal_what, file.path, "fsync", errno);
       }
     }
     for (auto& [user, file] : files_) {  // all durable: the operation is committed
-      file.committed = file.size;
+      file.committed = file.synced = file.size;
       if (file.fd && file.size >= segment_bytes_) seal(file, file.size);
     }
   }
+
+  /// Commits what was appended so far without making it durable yet:
+  /// `take_back()` no longer voids it (readers may deliver it now), and the
+  /// next `sync()` makes it durable. For a writer that serves its records
+  /// before they are synced (see `skip_on_claim`).
+  void keep() noexcept {
+    for (auto& [user, file] : files_) file.committed = file.size;
+  }
+
+  /// When this writer claims a journal's slot, its first append starts a
+  /// new segment `gap` bytes past the end of the slot's bytes, instead of
+  /// appending where the last holder stopped. For a writer whose last
+  /// holder may have had up to `gap` bytes of records delivered (`keep()`)
+  /// that a crash of the machine then lost: offsets readers hold for them
+  /// then point into the gap (read on from the next segment), never into
+  /// new records. 0 (the default): no gap.
+  void skip_on_claim(std::uint64_t gap) noexcept { claim_gap_ = gap; }
 
   /// Voids the records appended since the last `sync()`, so that no reader
   /// that starts later delivers them. Never throws. Returns "" when all was
@@ -98,15 +115,19 @@ class journal_writer {
     std::filesystem::path path;
     std::uint64_t base = 0;       // where the open segment starts in this slot's bytes
     std::uint64_t size = 0;       // bytes in the open segment
-    std::uint64_t committed = 0;  // of which synced by the last sync()
+    std::uint64_t committed = 0;  // of which committed (sync() or keep(): never taken back)
+    std::uint64_t synced = 0;     // of which made durable by the last sync()
   };
 
   // Closes the open segment: the next append starts a new one at `end`
   // bytes past its start.
   static void seal(open_file& file, std::uint64_t end) noexcept {
+    // Kept records not synced yet (`keep()`): best effort, as no later
+    // sync() sees this segment.
+    if (file.fd && file.synced < file.committed) sys::fsync(file.fd.get(), file.path.c_str());
     file.fd.reset();
     file.base += end;
-    file.size = file.committed = 0;
+    file.size = file.committed = file.synced = 0;
   }
 
   // Overwrites the pending bytes with a void line. If that fails, cuts
@@ -119,7 +140,12 @@ class journal_writer {
     const auto written = pwrite_all(file.fd.get(), line, file.committed, file.path);
     file.size = std::max(file.size, file.committed + written);
     if (written == line.size()) {
-      sys::fsync(file.fd.get(), file.path.c_str());  // best effort: the records were not durable either
+      // Best effort: the records were not durable either. Kept records
+      // before them (`keep()`) are left to the next sync().
+      if (file.synced == file.committed) {
+        sys::fsync(file.fd.get(), file.path.c_str());
+        file.synced = file.size;
+      }
       file.committed = file.size;
       return {};
     }
@@ -167,7 +193,7 @@ class journal_writer {
     }
     if (!file.fd) throw file_error(errc::store_io_failed, journal_what, file.path, "create", errno);
     fsync_directory(file.folder, errc::store_io_failed, journal_what);
-    file.size = file.committed = 0;
+    file.size = file.committed = file.synced = 0;
     return file;
   }
 
@@ -180,6 +206,7 @@ class journal_writer {
     char last = 0;
     if (actual > file.size &&
         sys::pread(file.fd.get(), &last, 1, static_cast<off_t>(actual - 1), file.path.c_str()) == 1 && last == '\n') {
+      if (file.size == file.synced) file.synced = actual;
       if (file.size == file.committed) file.committed = actual;
       file.size = actual;
       return;
@@ -221,12 +248,16 @@ class journal_writer {
       }
       size = torn + line.size();
     }
+    if (claim_gap_ > 0) {
+      file.base += size + claim_gap_;
+      return;
+    }
     if (size >= segment_bytes_) {
       file.base += size;
       return;
     }
     file.fd = std::move(fd);
-    file.size = file.committed = size;
+    file.size = file.committed = file.synced = size;
   }
 
   // Where the bytes after the last newline of the `size`-byte file `fd`
@@ -250,6 +281,7 @@ class journal_writer {
   std::string name_;
   std::uint64_t segment_bytes_;
   std::uint64_t sequence_ = 0;
+  std::uint64_t claim_gap_ = 0;
   std::map<std::string, open_file> files_;
 };
 

@@ -90,6 +90,19 @@ struct directory_options {
   /// The snapshot is saved after this many events (and when the source is
   /// destroyed); a restart replays the journal after it.
   std::size_t snapshot_every = 10000;
+  /// Make a poll's events durable in the source's journal (an fsync)
+  /// before they are served. That fsync is most of the time from a change
+  /// to its delivery: about a millisecond on an idle disk, tens under
+  /// write load. false: the events are written to the journal and served,
+  /// and made durable right after (when the poller next waits for a change,
+  /// or at the next poll; at once when more than 1 MiB of them is not
+  /// durable yet). Nothing is lost or repeated unless the machine crashes
+  /// meanwhile; then the events served but lost with the journal's tail are
+  /// found again by the restarted source's rescan, as new events after the
+  /// ones a checkpoint holds (a listener is told that its cursor was past
+  /// the journal's end), and a failed fsync is reported instead of taking
+  /// the events back (they were delivered).
+  bool sync_before_delivery = true;
   /// Most inotify watches this source sets; 0: as many as the system allows.
   /// (When they run out, directories without one are found by rescans.)
   std::size_t max_watches = 0;
@@ -145,7 +158,15 @@ class basic_directory_source {
                                      options_.recursive},
                  watcher_, detail::directory_open_fault_hook()),
         settle_timer_(executor),
-        schedule_(options_.settle) {}
+        schedule_(options_.settle) {
+    if (!options_.sync_before_delivery && !state_.owned) {
+      // A run before this one that served events before syncing them, and
+      // did not end cleanly, may have served more than the journal holds.
+      if (std::filesystem::exists(state_.path / unsynced_marker)) writer_.skip_on_claim(unsynced_limit);
+      detail::write_file_atomically(state_.path / unsynced_marker, "", errc::store_io_failed,
+                                    "directory source state");
+    }
+  }
 
   basic_directory_source(const basic_directory_source&) = delete;
   basic_directory_source& operator=(const basic_directory_source&) = delete;
@@ -153,12 +174,19 @@ class basic_directory_source {
   /// Saves the snapshot (if anything changed since) and, for a private
   /// state folder, removes it.
   ~basic_directory_source() {
-    if (started_ && events_since_snapshot_ > 0 && !state_.owned) {
-      try {
+    if (state_.owned) return;
+    try {
+      if (started_ && events_since_snapshot_ > 0) {
         save_snapshot();
-      } catch (const std::system_error&) {
-        // The journal has the events; the next start replays them.
+      } else {
+        sync_deferred();
       }
+      if (!options_.sync_before_delivery && !unsynced_ && !sync_failed_) {
+        std::error_code ignored;  // left: the next start skips a gap it did not need to
+        std::filesystem::remove(state_.path / unsynced_marker, ignored);  // all served is durable: a clean end
+      }
+    } catch (const std::system_error&) {
+      // The journal has the events; the next start replays them.
     }
   }
 
@@ -210,15 +238,31 @@ class basic_directory_source {
             detail::post_completion(executor_, std::move(handler), make_error_code(errc::wake_ups_unavailable));
             return;
           }
-          if (const auto earliest = schedule_.next_due()) {
-            settle_timer_.expires_at(*earliest);
-            settle_timer_.async_wait(std::move(handler));
+          if (!unsynced_) {
+            wait(std::move(handler));
             return;
           }
-          notifier_->async_wait(asio::posix::descriptor_base::wait_read,
-                                detail::intercept(std::move(handler), [this](std::error_code& ec) {
-                                  if (!ec) drain();
-                                }));
+          // The last poll's events were served unsynced: sync them first.
+          // Queued after their delivery (the poller pushed them before it
+          // waits), on the blocking executor if there is one.
+          auto cancelled = std::make_shared<bool>(false);
+          if (auto slot = asio::get_associated_cancellation_slot(handler); slot.is_connected()) {
+            slot.assign([cancelled](asio::cancellation_type) { *cancelled = true; });
+          }
+          detail::async_blocking_call<bool>(
+              executor_, options_.blocking_executor, last_error_,
+              [this] {
+                sync_deferred();
+                return true;
+              },
+              [this, cancelled, h = std::move(handler)](std::error_code, bool) mutable {
+                if (auto slot = asio::get_associated_cancellation_slot(h); slot.is_connected()) slot.clear();
+                if (*cancelled) {
+                  detail::post_completion(executor_, std::move(h), std::error_code(asio::error::operation_aborted));
+                  return;
+                }
+                wait(std::move(h));
+              });
         },
         token);
   }
@@ -226,6 +270,7 @@ class basic_directory_source {
   /// Synchronous `async_poll`.
   poll_result poll(std::string_view cursor, std::size_t max_events) {
     std::vector<source_problem> problems;
+    sync_deferred();  // when the poller did not wait since (no wake-ups, or a full batch)
     if (!started_) {
       start();
     } else {
@@ -244,6 +289,51 @@ class basic_directory_source {
 
  private:
   static constexpr const char* journal_user = "events";
+  /// Present in the state folder while a source that serves events before
+  /// syncing them runs (`sync_before_delivery` false).
+  static constexpr const char* unsynced_marker = "unsynced";
+  /// Most bytes of records served before they are durable.
+  static constexpr std::uint64_t unsynced_limit = 1 << 20;
+
+  /// Waits for the settle time of the next directory due or, with none,
+  /// for inotify (reading its queue into the schedule).
+  template <class Handler>
+  void wait(Handler handler) {
+    // What inotify has queued meanwhile counts from now, not from when the
+    // settle timer would next let it be read: an entry's last events (a
+    // close after a create) read a settle late would postpone its rescan
+    // by a settle.
+    drain();
+    if (overflowed_) {  // the whole tree is due now
+      detail::post_completion(executor_, std::move(handler), std::error_code());
+      return;
+    }
+    if (const auto earliest = schedule_.next_due()) {
+      settle_timer_.expires_at(*earliest);
+      settle_timer_.async_wait(std::move(handler));
+      return;
+    }
+    notifier_->async_wait(asio::posix::descriptor_base::wait_read,
+                          detail::intercept(std::move(handler), [this](std::error_code& ec) {
+                            if (!ec) drain();
+                          }));
+  }
+
+  /// Makes the records served before they were synced durable. A failure
+  /// is reported at the next poll: the events were delivered already.
+  void sync_deferred() {
+    if (!unsynced_) return;
+    unsynced_ = false;
+    unsynced_bytes_ = 0;
+    try {
+      writer_.sync();
+    } catch (const std::system_error& error) {
+      sync_failed_ = true;
+      notes_.push_back(std::string(error.what()) +
+                       "; its events were delivered already, and may be lost if the machine crashes before the "
+                       "file is written");
+    }
+  }
 
   struct state_folder {
     std::filesystem::path path;
@@ -418,7 +508,7 @@ class basic_directory_source {
     } else {
       const auto due = schedule_.take_due(now);
       if (due.empty()) return;
-      changes = scanner_.scan(due);
+      changes = scanner_.scan_each(due);
     }
     append(changes);
     if (events_since_snapshot_ >= options_.snapshot_every) save_snapshot();
@@ -451,7 +541,15 @@ class basic_directory_source {
     }
     try {
       writer_.append(journal_user, lines);
-      writer_.sync();
+      if (options_.sync_before_delivery || unsynced_bytes_ + lines.size() > unsynced_limit) {
+        writer_.sync();  // also what earlier polls served unsynced
+        unsynced_ = false;
+        unsynced_bytes_ = 0;
+      } else {
+        writer_.keep();  // served now, synced soon after (sync_deferred)
+        unsynced_ = true;
+        unsynced_bytes_ += lines.size();
+      }
     } catch (const std::system_error& error) {
       // The scan has moved the snapshot past what the journal holds. Void
       // what was written, and start again from the journal at the next
@@ -512,6 +610,7 @@ class basic_directory_source {
   }
 
   void save_snapshot() {
+    sync_deferred();  // the snapshot never covers records that are not durable
     detail::write_file_atomically(state_.path / "snapshot",
                                   std::string(snapshot_header) + end_cursor() + "\n" + scanner_.serialize(),
                                   errc::store_io_failed, "directory source snapshot");
@@ -536,6 +635,9 @@ class basic_directory_source {
   std::string last_error_;
   std::chrono::steady_clock::time_point last_full_scan_{};
   std::size_t events_since_snapshot_ = 0;
+  std::uint64_t unsynced_bytes_ = 0;  // served, not synced yet
+  bool unsynced_ = false;
+  bool sync_failed_ = false;
   bool set_up_ = false;
   bool started_ = false;
   bool unwatched_ = false;
