@@ -145,6 +145,10 @@
 namespace storewatch::s3 {
 namespace detail {
 
+/// `s3_store_options::journal_landing_limit` by default: how long after its
+/// stamp a journal record object may still be written or taken back.
+inline constexpr std::chrono::milliseconds default_landing_limit{55'000};
+
 /// Gets the bodies of the objects `keys` names (nullopt: gone), 8
 /// requests at a time.
 template <class Client>
@@ -168,9 +172,13 @@ asio::awaitable<std::vector<std::optional<std::string>>> get_each(Client& client
 class s3_journal_writer {
  public:
   /// A writer named `name` that refuses to write while its clock is more
-  /// than `max_ahead` ahead of the server's (0: never refuses).
-  explicit s3_journal_writer(std::string name, std::chrono::milliseconds max_ahead = std::chrono::milliseconds{60'000})
-      : name_(std::move(name)), max_ahead_(max_ahead) {}
+  /// than `max_ahead` ahead of the server's (0: never refuses), and that
+  /// makes every change to an object it stamped (its PUT, and the removal
+  /// that takes it back) within `landing_limit` of the stamp, by the
+  /// server's clock (`s3_store_options::journal_landing_limit`).
+  explicit s3_journal_writer(std::string name, std::chrono::milliseconds max_ahead = std::chrono::milliseconds{60'000},
+                             std::chrono::milliseconds landing_limit = default_landing_limit)
+      : name_(std::move(name)), max_ahead_(max_ahead), landing_limit_(landing_limit) {}
 
   const std::string& name() const noexcept { return name_; }
 
@@ -192,6 +200,7 @@ class s3_journal_writer {
     // readers' late windows.
     stamp_ = std::max({stamp_, now, server});
     for (const auto& [user, lines] : pending_) {
+      check_landing(client);
       auto& last = sequences_[user];
       const auto before = last;
       auto name = sequenced_record_name(user, stamp_, name_, last.number + 1, last.stamp);
@@ -204,18 +213,24 @@ class s3_journal_writer {
   }
 
   /// Forgets the pending records and removes the objects a failed `commit`
-  /// wrote. Best effort: never throws.
+  /// wrote (the one that failed included: its PUT may have been executed),
+  /// in one DeleteObjects request, so that the removal too ends within the
+  /// landing limit (see `check_landing`). Best effort: never throws.
   template <class Client>
   asio::awaitable<void> take_back(Client& client) {
     pending_.clear();
     auto written = std::move(written_);
     written_.clear();
-    for (auto& object : written) {
-      try {
-        co_await client.remove(object.name);
-        sequences_[object.user] = object.before;  // its number is free again: no hole
-      } catch (const std::exception&) {  // left behind: a reader may see it, as it may have already
+    if (written.empty()) co_return;
+    std::vector<std::string> names;
+    for (const auto& object : written) names.push_back(object.name);
+    try {
+      const auto failed = co_await client.remove_many(std::move(names));
+      for (const auto& object : written) {
+        const bool kept = std::any_of(failed.begin(), failed.end(), [&](const auto& f) { return f.key == object.name; });
+        if (!kept) sequences_[object.user] = object.before;  // its number is free again: no hole
       }
+    } catch (const std::exception&) {  // left behind: a reader may see them, as it may have already
     }
   }
 
@@ -265,12 +280,46 @@ class s3_journal_writer {
                                 "none is written: set this machine's clock right (NTP)");
   }
 
+  // Refuses (errc::store_io_failed) to start a PUT of an object stamped
+  // `stamp_` unless that PUT, and the DeleteObjects that would take the
+  // operation back after it, can end (each within the client's
+  // `retry_budget`) before the stamp plus the landing limit, by the
+  // server's clock at its latest (the local clock where it is not known).
+  // Compactions fold only records stamped at least that long before the
+  // server's clock (`s3_compact_options::settled` is at least the limit),
+  // so no record object of a journal appears or disappears in a range a
+  // compaction has folded, and readers, whose late window is longer, list
+  // each record that lands.
+  template <class Client>
+  void check_landing(Client& client) const {
+    if (landing_limit_.count() <= 0) return;
+    auto latest = std::chrono::time_point_cast<std::chrono::milliseconds>(storewatch::detail::sys::now());
+    if (const auto offset = client.observed_clock_offset()) {
+      latest = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()) + *offset +
+               client.observed_clock_error();
+    }
+    const auto budget = client.options().retry_budget;
+    const auto ends = latest.time_since_epoch() + 2 * budget;
+    const auto limit = std::chrono::milliseconds(static_cast<std::int64_t>(stamp_)) + landing_limit_;
+    if (ends <= limit) return;
+    const auto late = std::max(std::chrono::milliseconds(0),
+                               latest.time_since_epoch() - std::chrono::milliseconds(static_cast<std::int64_t>(stamp_)));
+    throw std::system_error(
+        make_error_code(errc::store_io_failed),
+        "S3 journal writer " + name_ + ": the operation's journal records were stamped " + seconds(late) +
+            " ago (by the server's clock), and one more PUT and its take-back (2 x the client's retry_budget of " +
+            seconds(budget) + ") could end after s3_store_options::journal_landing_limit (" + seconds(landing_limit_) +
+            ") from their stamp, when a compaction may have folded their range; the operation is rolled back: "
+            "retry it (a slow or failing S3 server, or a retry_budget too long for the landing limit)");
+  }
+
   static std::string seconds(std::chrono::milliseconds d) {
     return std::to_string(d.count() / 1000) + '.' + std::to_string(d.count() % 1000 / 100) + " s";
   }
 
   std::string name_;
   std::chrono::milliseconds max_ahead_;
+  std::chrono::milliseconds landing_limit_;
   std::uint64_t records_ = 0;
   std::uint64_t stamp_ = 0;
   std::map<std::string, std::string> pending_;
@@ -531,7 +580,7 @@ class basic_s3_journal_source {
   std::string last_error_;
   std::set<std::string> reported_;  // keys that are no journal entry, reported once
   detail::s3_listing_plan plan_;     // when a poll lists only the journal's tail
-  std::string gone_;                 // what the last poll found gone (s3_merge::gone)
+  std::set<std::string> gone_;       // what the last poll found gone (s3_merge::gone)
   std::pair<std::string, std::string> segment_;  // the last segment fetched, and its body: a poll that stopped
                                                  // inside it resumes there without a GET
   std::shared_ptr<hint_state> hinted_;
