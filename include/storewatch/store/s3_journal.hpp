@@ -73,9 +73,12 @@
 //   landed later and stays). Two compactions racing write the same segment
 //   (same name, same bytes) or two, the later over what the earlier left.
 // - A reader takes a segment where the listing puts it, after its last
-//   record, and reads its members as if they were listed at their own
-//   names: those at or before the listing's start, and those its cursor
-//   says it delivered, are passed over. So a record read before the
+//   record, and reads its members, and the record objects listed in its
+//   range (left by a compaction that stopped, or landed there later), in
+//   name order, as if they were listed at their own names: those at or
+//   before the listing's start, and those its cursor says it delivered,
+//   are passed over; a record in the range that the segment does not hold
+//   is delivered in its place, not skipped. So a record read before the
 //   compaction, or from a record object not removed yet, or from another
 //   segment, is delivered once, and each writer's records in order. A
 //   reader whose cursor is inside a segment's range lists it (its name
@@ -87,17 +90,35 @@
 // - A record object listed but gone when fetched ends the poll before it
 //   (the next poll lists again and finds the segment that holds it),
 //   unless it was gone at the previous poll too (retention, or an
-//   operation taken back).
+//   operation taken back): the source remembers every object a poll found
+//   gone, so two or more that stay listed do not end polls in turns.
 // - An idle poll stays one LIST: segments hold only records `settled`
 //   before the newest, so a caught-up reader whose late window is at most
 //   that does not list them, and one whose window is longer skips them by
 //   its cursor.
-// - What it rests on: `settled` longer than a PUT may take (the client's
-//   retry budget, 20 s), so that no record lands in a segment's range after
-//   the segment was written, and each DeleteObjects request (200 keys, the
-//   newest first) removing its keys all or none. A record that did land
-//   there later would be read before the segment, and the segment's older
-//   records of its writer passed over. A DeleteObjects that removes some
+// - What it rests on: no record object appears in, or is taken back from,
+//   a range after a compaction folded it. A writer stamps an operation's
+//   records once (never behind the server's clock) and then PUTs one object
+//   per recipient, one after another; before each PUT it checks, by the
+//   server's clock at its latest, that this PUT and the DeleteObjects that
+//   would take the operation back (each within the client's `retry_budget`)
+//   end within `s3_store_options::journal_landing_limit` (55 s) of the
+//   stamp, and otherwise fails, rolled back, saying so. A compaction folds
+//   only records stamped `settled` before the server's clock (its own
+//   where earlier: a compacting machine whose clock is ahead folds no
+//   more), and refuses a `settled` below its store's landing limit. A
+//   writer's clock ahead of the server's (up to `max_clock_ahead`) only
+//   makes its records look younger, so they are folded later; one behind is
+//   corrected by stamping with the server's clock. The landing limit is
+//   under the readers' late window (60 s), so a reader whose horizon is no
+//   further ahead of the server's clock than that margin lists every
+//   record that lands (otherwise the GAP above). It also rests on each DeleteObjects request (200 keys, the
+//   newest first) removing its keys all or none. Should a record land in a
+//   folded range all the same (a writer with the check off, or a different
+//   limit), readers deliver it with the segment's members in name order;
+//   one that lands after a reader read the segment is delivered if its
+//   writer has no later object the reader read, and otherwise was already
+//   reported with a GAP (its number was missing). A DeleteObjects that removes some
 //   objects and fails others is reported as a failure, and the next
 //   compaction removes the rest. A cursor made from the listing alone
 //   (`async_end_cursor`) does not know the writers that only segments name,

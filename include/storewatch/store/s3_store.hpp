@@ -97,7 +97,8 @@ struct s3_compact_options {
   /// records each, so that catching up costs one GET per segment (see
   /// store/s3_journal.hpp). At least the store's
   /// `s3_store_options::journal_landing_limit` (55 s), or the compaction
-  /// fails with `std::invalid_argument` naming both: then no record object
+  /// fails (`errc::store_io_failed`, its message naming both settings,
+  /// before any request): then no record object
   /// appears in, or is taken back from, a range after it was folded. At
   /// least the readers' `s3_journal_options::late_window` too, so that a
   /// reader that has read the newest record never lists a segment again.
