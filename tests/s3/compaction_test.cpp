@@ -856,8 +856,9 @@ TEST_CASE("S3 journal source: a bad segment member is reported once, however man
   const auto now = ms_now() - 1000;
   std::vector<std::string> names;
   for (std::uint64_t n = 1; n <= 3; ++n) names.push_back(record(now + n, "w", n, n == 1 ? 0 : now + n - 1));
+  const auto junk = names[0] + "x";  // no record name, between two that are
   const auto body = sd::encode_segment({{names[0], line_of("w", "e1")},
-                                        {"junk", "x\n"},
+                                        {junk, "x\n"},
                                         {names[1], line_of("w", "e2")},
                                         {names[2], line_of("w", "e3")}});
   put_objects(kind, {{sd::segment_name("bob", names[0], names[2]), body}});
@@ -874,7 +875,7 @@ TEST_CASE("S3 journal source: a bad segment member is reported once, however man
   }
   CHECK(got == std::vector<std::string>{"e1", "e2", "e3"});
   REQUIRE(problems.size() == 1);
-  CHECK_THAT(problems[0], Catch::Contains("\"junk\" is not a journal record"));
+  CHECK_THAT(problems[0], Catch::Contains("member \"" + junk + "\" is not a journal record"));
 }
 
 }  // namespace compaction_test

@@ -635,36 +635,44 @@ class s3_merge {
       }
     }
     struct entry_to_read {
-      std::string name;  // relative to the store's key prefix
+      std::string_view name;  // relative to the journal folder
       std::string_view body;
       bool member;
     };
     std::vector<entry_to_read> all;
     for (const auto& member : members.value_or(std::vector<segment_member>{})) {
-      all.push_back({settings_.folder + std::string(member.name), member.body, true});
+      all.push_back({member.name, member.body, true});
     }
-    std::set<std::string, std::less<>> held;
-    for (const auto& e : all) held.insert(e.name);
+    // The records listed in its range that it does not hold, if any: then
+    // in name order with the members (as they are when none is).
+    std::set<std::string_view> held;
     for (std::size_t i = 0; i < index; ++i) {
       const auto& it = items_[i];
-      if (it.segment == index && it.body && !held.contains(it.name)) all.push_back({it.name, *it.body, false});
+      if (it.segment != index || !it.body) continue;
+      if (held.empty()) {
+        for (const auto& e : all) held.insert(e.name);
+      }
+      const auto name = std::string_view(it.name).substr(settings_.folder.size());
+      if (!held.contains(name)) all.push_back({name, *it.body, false});
     }
-    std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    if (!held.empty()) {
+      std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    }
     for (const auto& e : all) {
       if (result_.events.size() >= max_events_) return;  // the rest in the next poll
-      if (e.member && e.name <= list_.start_after) continue;
-      const auto entry = parse_journal_entry(std::string_view(e.name).substr(settings_.folder.size()));
+      auto name = settings_.folder + std::string(e.name);
+      if (e.member && name <= list_.start_after) continue;
+      const auto entry = parse_journal_entry(e.name);
       if (!entry || entry->what != journal_entry::kind::record) {
-        if (reported_.insert(key + ' ' + e.name).second) {
+        if (reported_.insert(key + ' ' + std::string(e.name)).second) {
           result_.problems.push_back({errc::corrupt_record, where() + ": segment " + quote(key) + " member " +
-                                                                quote(e.name.substr(settings_.folder.size())) +
-                                                                " is not a journal record; skipped"});
+                                                                quote(e.name) + " is not a journal record; skipped"});
         }
         continue;
       }
       if (delivered(*entry)) continue;
       check_sequence(*entry);
-      read_object(e.name, *entry, e.body);
+      read_object(name, *entry, e.body);
       if (cursor_.writers[entry->writer].records != s3_cursor::position::whole) return;
     }
     if (items_[index].body) cursor_.segment = std::max(cursor_.segment, key.substr(settings_.folder.size()));

@@ -60,8 +60,9 @@
 // may run from any machine at any time, beside writers, readers and other
 // compactions, and stop at any request:
 //
-// - It folds only record objects stamped `settled` (60 s) before both its
-//   clock and the journal's newest record, in runs of consecutive keys (up
+// - It folds only record objects stamped `settled` (60 s, at least the
+//   landing limit below) before both the server's clock and the journal's
+//   newest record, in runs of consecutive keys (up
 //   to 1000 objects) that are in no existing segment's range, and writes
 //   each run as one immutable segment named after its last and first
 //   records; only once that PUT succeeded does it remove the run's objects,
@@ -305,7 +306,8 @@ class s3_journal_writer {
   // `stamp_` unless that PUT, and the DeleteObjects that would take the
   // operation back after it, can end (each within the client's
   // `retry_budget`) before the stamp plus the landing limit, by the
-  // server's clock at its latest (the local clock where it is not known).
+  // server's clock at its latest (the local clock where it is not known, or
+  // the clock check is off).
   // Compactions fold only records stamped at least that long before the
   // server's clock (`s3_compact_options::settled` is at least the limit),
   // so no record object of a journal appears or disappears in a range a
@@ -315,7 +317,11 @@ class s3_journal_writer {
   void check_landing(Client& client) const {
     if (landing_limit_.count() <= 0) return;
     auto latest = std::chrono::time_point_cast<std::chrono::milliseconds>(storewatch::detail::sys::now());
-    if (const auto offset = client.observed_clock_offset()) {
+    // With the clock check off the stamps follow this machine's clock, and
+    // so does the limit: it then bounds how long the operation takes.
+    const char* clock = "this machine's clock";
+    if (const auto offset = client.observed_clock_offset(); offset && max_ahead_.count() > 0) {
+      clock = "the server's clock";
       latest = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()) + *offset +
                client.observed_clock_error();
     }
@@ -328,7 +334,7 @@ class s3_journal_writer {
     throw std::system_error(
         make_error_code(errc::store_io_failed),
         "S3 journal writer " + name_ + ": the operation's journal records were stamped " + seconds(late) +
-            " ago (by the server's clock), and one more PUT and its take-back (2 x the client's retry_budget of " +
+            " ago (by " + clock + "), and one more PUT and its take-back (2 x the client's retry_budget of " +
             seconds(budget) + ") could end after s3_store_options::journal_landing_limit (" + seconds(landing_limit_) +
             ") from their stamp, when a compaction may have folded their range; the operation is rolled back: "
             "retry it (a slow or failing S3 server, or a retry_budget too long for the landing limit)");

@@ -98,10 +98,10 @@ struct s3_compact_options {
   /// store/s3_journal.hpp). At least the store's
   /// `s3_store_options::journal_landing_limit` (55 s), or the compaction
   /// fails (`errc::store_io_failed`, its message naming both settings,
-  /// before any request): then no record object
-  /// appears in, or is taken back from, a range after it was folded. At
-  /// least the readers' `s3_journal_options::late_window` too, so that a
-  /// reader that has read the newest record never lists a segment again.
+  /// before any request): then no record object appears in, or is taken
+  /// back from, a range after it was folded. At least the readers'
+  /// `s3_journal_options::late_window` too, so that a reader that has read
+  /// the newest record never lists a segment again.
   std::chrono::milliseconds settled{60'000};
   /// Most record objects in one segment (1 to 1000).
   std::size_t segment_objects = 1000;
