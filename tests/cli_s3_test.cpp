@@ -513,15 +513,15 @@ TEST_CASE("s3: compact folds settled records into segments, which tail reads in 
   const s3_location store;
   std::vector<std::string> ids;
   {
-    // Records settled longer than the landing limit: three written ten
-    // minutes ago and one five minutes ago, by a writer whose clock is set
+    // Records settled longer than the landing limit: three written eight
+    // minutes ago and one four minutes ago, by a writer whose clock is set
     // back (with no server-clock stamping, which would undo that).
     asio::io_context io;
     s3::s3_store_options options;
     options.max_clock_ahead = 0ms;
     s3::s3_store alice(io.get_executor(), store.config, "alice222", options);
     for (int i = 0; i < 4; ++i) {
-      const clock_skew skew(i < 3 ? -10min : -5min);
+      const clock_skew skew(i < 3 ? -8min : -4min);
       const auto published = complete<std::vector<std::string>>(
           io, [&](auto h) { alice.async_publish_event("NOTE", "n" + std::to_string(i), {"bob123"}, std::move(h)); },
           [&]() -> const std::string& { return alice.last_error(); });
