@@ -5,7 +5,9 @@
 // STOREWATCH_S3_ENDPOINT), and the server's credentials in AWS_* variables
 // of its own environment. Each test case has a fresh key prefix.
 #include "common/cli_run.hpp"
+#include "common/faults.hpp"
 #include "common/fixture.hpp"
+#include "common/store_kinds.hpp"
 #include "s3/common/proxy.hpp"
 #include "s3/common/server.hpp"
 
@@ -510,10 +512,29 @@ TEST_CASE("s3: compact folds settled records into segments, which tail reads in 
           "[cli][s3][compact]") {
   const s3_location store;
   std::vector<std::string> ids;
-  for (int i = 0; i < 4; ++i) ids.push_back(store.publish("NOTE", "n" + std::to_string(i)));
+  {
+    // Records settled longer than the landing limit: three written eight
+    // minutes ago and one four minutes ago, by a writer whose clock is set
+    // back (with no server-clock stamping, which would undo that).
+    asio::io_context io;
+    s3::s3_store_options options;
+    options.max_clock_ahead = 0ms;
+    s3::s3_store alice(io.get_executor(), store.config, "alice222", options);
+    for (int i = 0; i < 4; ++i) {
+      const clock_skew skew(i < 3 ? -8min : -4min);
+      const auto published = complete<std::vector<std::string>>(
+          io, [&](auto h) { alice.async_publish_event("NOTE", "n" + std::to_string(i), {"bob123"}, std::move(h)); },
+          [&]() -> const std::string& { return alice.last_error(); });
+      REQUIRE(published.size() == 1);
+      ids.push_back(published[0]);
+    }
+  }
   // The newest record stays; the three before it are folded, by any user.
-  CHECK(store.ok("carol333", {"compact", "--settled", "0"}) == "3\n");
-  CHECK(store.ok("carol333", {"compact", "--settled", "0"}) == "0\n");
+  CHECK(store.ok("carol333", {"compact"}) == "3\n");
+  CHECK(store.ok("carol333", {"compact"}) == "0\n");
+  // --settled below the landing limit is refused, naming it.
+  check_usage_error(store.dir.path(), store.as("carol333", {"compact", "--settled", "10"}),
+                    {"--settled", "landing limit"}, store.env());
   const auto events = parse_json_lines(
       store.ok("bob123", {"tail", "--from-start", "--count", "4", "--timeout", "60", "--format", "json"}));
   REQUIRE(events.size() == 4);

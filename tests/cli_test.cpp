@@ -566,6 +566,7 @@ TEST_CASE("usage errors: status 2 and one stderr line naming the argument and no
   check_usage_error(root, as_alice({"compact"}), {"--older-than"});
   check_usage_error(root, as_alice({"compact", "--older-than", "60", "--settled", "1"}), {"--settled"});
   check_usage_error(root, as_alice({"compact", "--older-than", "soon"}), {"--older-than", "soon"});
+  check_usage_error(root, as_alice({"compact", "--older-than", "99999999999999999999"}), {"--older-than"});
   check_usage_error(root, as_alice({"tail", "--format", "xml"}), {"--format", "xml"});
   check_usage_error(root, as_alice({"tail", "--count", "x"}), {"--count", "'x'"});
   check_usage_error(root, as_alice({"tail", "--count", "-1"}), {"--count"});

@@ -74,7 +74,7 @@ struct folder {
   std::size_t page_size = 1000;
   std::size_t lists = 0;
   std::vector<std::vector<std::string>> fetches;
-  std::string last_gone;  // what the last poll found gone and ended at, as a source keeps it
+  std::set<std::string> last_gone;  // what the last poll found gone, as a source keeps it
 
   sd::s3_listing_page list(const sd::s3_merge_step& step) {
     ++lists;

@@ -6,6 +6,7 @@
 // the response at any of its requests leaves a journal read exactly once,
 // which a second compaction finishes; compaction while a writer writes and a
 // reader reads; and an idle poll after compaction is one LIST.
+#include "common/faults.hpp"
 #include "common/fixture.hpp"
 #include "common/store.hpp"
 #include "common/store_kinds.hpp"
@@ -20,6 +21,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 // This file's tests and helpers, in a namespace of their own: test programs
@@ -54,6 +56,16 @@ std::size_t compact(s3_kind& kind, s3::s3_store& store, s3::s3_compact_options o
   return complete<std::size_t>(
       kind.io, [&](auto h) { store.async_compact(options, std::move(h)); },
       [&]() -> const std::string& { return store.last_error(); });
+}
+
+/// A store that compacts, with the journal landing limit off
+/// (`journal_landing_limit` 0), so that it may fold records however young
+/// (`fold_all`): these tests write no record while it compacts, but for
+/// the writer of the concurrent test, which takes nothing back.
+s3::s3_store compactor(s3_kind& kind, const std::string& user) {
+  s3::s3_store_options options;
+  options.journal_landing_limit = 0ms;
+  return s3::s3_store(kind.io.get_executor(), kind.config, user, options);
 }
 
 /// Records folded when stamped before the newest: what tests compact with.
@@ -238,7 +250,7 @@ TEST_CASE("S3 merge: a record gone when fetched ends the poll before it, and the
   CHECK_FALSE(first.next().segment);
   first.on_bodies({members[0].second, std::nullopt, members[2].second, members[3].second});
   REQUIRE(first.next().what == sd::s3_merge_step::kind::done);
-  CHECK(first.gone() == folder + names[1]);
+  CHECK(first.gone() == std::set<std::string>{folder + names[1]});
   auto result = first.finish();
   CHECK(data_of(result.events) == std::vector<std::string>{"e1"});
 
@@ -292,13 +304,13 @@ TEST_CASE("S3 compaction plan: runs of consecutive records before the cutoff, en
 TEST_CASE("S3 compaction: a catch-up from the empty cursor reads every event once, in order, one GET per segment") {
   s3_kind kind;
   const auto journal = write_journal(kind, 600);
-  auto alice = kind.open("alice");
-  CHECK(compact(kind, alice.get(), {}) == 0);  // nothing is a minute older than the newest record
-  CHECK(compact(kind, alice.get(), fold_all(1000)) == 599);
+  auto alice = compactor(kind, "alice");
+  CHECK(compact(kind, alice, {}) == 0);  // nothing is a minute older than the newest record
+  CHECK(compact(kind, alice, fold_all(1000)) == 599);
   const auto listing = list_journal(kind);
   CHECK(listing.segments.size() == 1);
   CHECK(listing.records.size() == 1);  // the newest
-  CHECK(compact(kind, alice.get(), fold_all(1000)) == 0);  // idempotent
+  CHECK(compact(kind, alice, fold_all(1000)) == 0);  // idempotent
 
   auto bob = kind.open("bob");
   const auto max_events = GENERATE(std::size_t{1000}, std::size_t{64});
@@ -322,7 +334,7 @@ TEST_CASE("S3 compaction: a catch-up from the empty cursor reads every event onc
 TEST_CASE("S3 compaction: a reader part-way through before compaction continues after it with exactly the rest") {
   s3_kind kind;
   const auto journal = write_journal(kind, 45);  // 90 records
-  auto alice = kind.open("alice");
+  auto alice = compactor(kind, "alice");
   auto bob = kind.open("bob");
   s3::s3_journal_options options;
   SECTION("with the default late window") {}
@@ -336,7 +348,7 @@ TEST_CASE("S3 compaction: a reader part-way through before compaction continues 
     REQUIRE(first.events.size() == read_before);
     cursor = first.next_cursor;  // the checkpoint
   }
-  CHECK(compact(kind, alice.get(), fold_all(8)) == 44);
+  CHECK(compact(kind, alice, fold_all(8)) == 44);
   auto source = bob.get().events(options);  // a new source, as after a restart
   CHECK(read_rest(kind, source, cursor, 10) == tail_from(journal.data, read_before));
   auto fresh = bob.get().events(options);
@@ -411,6 +423,7 @@ TEST_CASE("S3 compaction: failed or its response lost at any request, it leaves 
     s3::s3_store_options store_options;
     store_options.client.retry = {10ms, 100ms, 2.0, 0.2};
     store_options.client.max_attempts = m.attempts;
+    store_options.journal_landing_limit = 0ms;  // compacts records however young (fold_all)
     s3::s3_store carol(kind.io.get_executor(), kind.config, "carol", store_options);
     std::string failed;
     failure f;
@@ -449,7 +462,7 @@ TEST_CASE("S3 compaction: failed or its response lost at any request, it leaves 
 TEST_CASE("S3 compaction: while a writer writes and a reader reads, every event arrives once, in order") {
   s3_kind kind;
   s3::s3_store alice(kind.io.get_executor(), kind.config, "alice");
-  s3::s3_store carol(kind.io.get_executor(), kind.config, "carol");  // compacts, as from another machine
+  auto carol = compactor(kind, "carol");  // compacts, as from another machine
   s3::s3_store bob(kind.io.get_executor(), kind.config, "bob");
   constexpr int events = 40;
   const std::vector<std::string> to_bob{"bob"};
@@ -499,10 +512,10 @@ TEST_CASE("S3 compaction: an idle poll after compaction is one LIST") {
   // The newest record 2 s after the others, so that compacting what is
   // settled for 1 s folds all the others.
   const auto journal = write_journal(kind, 30, 2000ms);
-  auto alice = kind.open("alice");
+  auto alice = compactor(kind, "alice");
   auto options = fold_all(10);  // three segments: more than the source keeps in memory
   options.settled = 1000ms;
-  CHECK(compact(kind, alice.get(), options) == 29);
+  CHECK(compact(kind, alice, options) == 29);
   CHECK(list_journal(kind).segments.size() == 3);
   auto bob = kind.open("bob");
   s3::s3_journal_options reading;
@@ -523,6 +536,346 @@ TEST_CASE("S3 compaction: an idle poll after compaction is one LIST") {
     CHECK(after.get == before.get);
     CHECK(after.head == before.head);
   }
+}
+
+// --- What compaction's safety rests on: no record object appears in, or
+// --- is taken back from, a range after it was folded (issue #20).
+
+namespace {
+
+/// Puts `objects` (keys relative to the store's prefix, and bodies) into
+/// the bucket as they are.
+void put_objects(s3_kind& kind, const std::vector<std::pair<std::string, std::string>>& objects) {
+  s3::client client(kind.io.get_executor(), kind.config);
+  run_coroutine(
+      kind.io,
+      [&]() -> asio::awaitable<void> {
+        for (const auto& [key, body] : objects) co_await client.put(key, body);
+      }(),
+      store_limit);
+}
+
+/// A record line of event data `data` from writer `writer`.
+std::string line_of(const std::string& writer, const std::string& data) {
+  event e;
+  e.name = "note";
+  e.actor = "alice";
+  e.occurred_at = now_ms();
+  e.data = data;
+  e.id = writer + "-" + data;
+  return detail::encode_record(e);
+}
+
+std::uint64_t ms_now() { return static_cast<std::uint64_t>(now_ms().time_since_epoch().count()); }
+
+/// Every record of bob's journal, segments' members included, relative to
+/// its folder.
+std::set<std::string> records_held(s3_kind& kind) {
+  std::set<std::string> out;
+  for (const auto& [key, bytes] : kind.snapshot()) {
+    if (!key.starts_with(folder)) continue;
+    const auto name = key.substr(folder.size());
+    const auto entry = sd::parse_journal_entry(name);
+    if (!entry || entry->what != sd::journal_entry::kind::segment) {
+      out.insert(name);
+      continue;
+    }
+    std::string why;
+    const auto members = sd::decode_segment(bytes, why);
+    REQUIRE(members);
+    for (const auto& member : *members) out.insert(std::string(member.name));
+  }
+  return out;
+}
+
+/// Delays the first PUT of an object whose key starts with `prefix` by
+/// `delay` before it is sent, as a slow server or network would.
+class slow_put final : public s3::detail::request_fault_injector {
+ public:
+  slow_put(std::string prefix, std::chrono::milliseconds delay) : prefix_(std::move(prefix)), delay_(delay) {
+    s3::detail::request_faults = this;
+  }
+  slow_put(const slow_put&) = delete;
+  slow_put& operator=(const slow_put&) = delete;
+  ~slow_put() override { s3::detail::request_faults = nullptr; }
+
+  std::optional<outcome> before(std::string_view method, std::string_view name) override {
+    if (method == "PUT" && name.starts_with(prefix_) && !delayed_) {
+      delayed_ = true;
+      std::this_thread::sleep_for(delay_);  // the request is slow: this is the fault, not a wait for an event
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::string prefix_;
+  std::chrono::milliseconds delay_;
+  bool delayed_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("S3 journal writer: a PUT that could land past the landing limit of its stamp is not made, and the "
+          "operation is rolled back with an error naming the limit") {
+  s3_kind kind;
+  s3::s3_store_options options;
+  options.journal_landing_limit = 4000ms;
+  options.client.retry_budget = 250ms;  // so a PUT may start until 3.5 s after the stamp
+  options.client.retry = {10ms, 50ms, 2.0, 0.2};
+  s3::s3_store alice(kind.io.get_executor(), kind.config, "alice", options);
+  // One operation to bob and carol: one object each, bob's first. A
+  // timely one goes through.
+  const std::vector<std::string> users{"bob", "carol"};
+  complete<std::vector<std::string>>(
+      kind.io, [&](auto h) { alice.async_publish_event("note", "timely", users, std::move(h)); },
+      [&]() -> const std::string& { return alice.last_error(); });
+  // Bob's PUT of the next is slow: when it is done, carol's could land
+  // later than 4 s after the stamp.
+  failure f;
+  {
+    slow_put slow(sd::journal_folder("bob"), 4000ms);
+    f = failure_of([&] {
+      complete<std::vector<std::string>>(
+          kind.io, [&](auto h) { alice.async_publish_event("note", "late", users, std::move(h)); },
+          [&]() -> const std::string& { return alice.last_error(); });
+    });
+  }
+  INFO(f.what);
+  CHECK(f.code == errc::store_io_failed);
+  CHECK_THAT(f.what, Catch::Contains("journal_landing_limit") && Catch::Contains("rolled back"));
+  // Bob's object of it is taken back, carol's never written: readers get
+  // only the timely event.
+  for (const std::string user : {"bob", "carol"}) {
+    auto reader = kind.open(user);
+    auto source = reader.get().events();
+    std::string cursor;
+    CHECK(read_rest(kind, source, cursor, 100) == std::vector<std::string>{"timely"});
+  }
+  // And the writer goes on: the next operation gets a fresh stamp.
+  complete<std::vector<std::string>>(
+      kind.io, [&](auto h) { alice.async_publish_event("note", "after", users, std::move(h)); },
+      [&]() -> const std::string& { return alice.last_error(); });
+  auto bob = kind.open("bob");
+  auto source = bob.get().events();
+  std::string cursor;
+  CHECK(read_rest(kind, source, cursor, 100) == std::vector<std::string>{"timely", "after"});
+}
+
+TEST_CASE("S3 compaction: a settled time below the journal landing limit is refused, naming both settings") {
+  s3_kind kind;
+  const auto journal = write_journal(kind, 10);
+  auto alice = kind.open("alice");  // the default landing limit, 55 s
+  s3::s3_compact_options options;
+  options.settled = 10s;
+  const auto f = failure_of([&] { compact(kind, alice.get(), options); });
+  CHECK(f.code == errc::store_io_failed);
+  CHECK_THAT(f.what, Catch::Contains("s3_compact_options::settled (10000 ms)") &&
+                         Catch::Contains("s3_store_options::journal_landing_limit (55000 ms)"));
+  CHECK(list_journal(kind).segments.empty());
+  options.settled = 55s;  // the limit itself is allowed
+  CHECK(compact(kind, alice.get(), options) == 0);
+}
+
+TEST_CASE("S3 compaction: a compacting machine whose clock is ahead folds only what is settled by the server's "
+          "clock") {
+  s3_kind kind;
+  // Two records ten minutes old, one 20 s old (its writer may still take
+  // it back), and one from a writer whose clock is 50 s ahead (within
+  // max_clock_ahead).
+  const auto now = ms_now();
+  const auto old1 = record(now - 600'000, "w-c", 1);
+  const auto old2 = record(now - 599'000, "w-c", 2, now - 600'000);
+  const auto recent = record(now - 20'000, "w-a", 1);
+  const auto ahead = record(now + 50'000, "w-b", 1);
+  put_objects(kind, {{folder + old1, line_of("w-c", "o1")},
+                     {folder + old2, line_of("w-c", "o2")},
+                     {folder + recent, line_of("w-a", "r")},
+                     {folder + ahead, line_of("w-b", "a")}});
+  auto alice = kind.open("alice");
+  std::size_t removed = 0;
+  {
+    const clock_skew skew(120s);  // the compacting machine's clock, 2 minutes ahead
+    removed = compact(kind, alice.get(), {});
+  }
+  CHECK(removed == 2);
+  const auto listing = list_journal(kind);
+  REQUIRE(listing.segments.size() == 1);
+  CHECK(listing.segments[0] == sd::segment_name("bob", old1, old2).substr(folder.size()));
+  CHECK(listing.records == std::vector<std::string>{recent, ahead});
+}
+
+TEST_CASE("S3 compaction: a compaction between an operation's PUTs and its take-back cannot keep the taken-back "
+          "record in a segment") {
+  s3_kind kind;
+  // A newer record in bob's journal, from a writer a little ahead, so that
+  // the operation's record is not bob's newest.
+  put_objects(kind, {{folder + record(ms_now() + 5000, "w-b", 1), line_of("w-b", "newer")}});
+  s3::s3_store_options writing;
+  writing.client.max_attempts = 1;
+  s3::s3_store alice(kind.io.get_executor(), kind.config, "alice", writing);
+  // Carol's PUT fails; just before it, a compaction runs from another
+  // machine (its own io_context), as eager as it is let be.
+  struct compact_then_fail final : s3::detail::request_fault_injector {
+    s3_kind* kind = nullptr;
+    failure compaction{};
+    bool done = false;
+    std::optional<outcome> before(std::string_view method, std::string_view name) override {
+      if (done || method != "PUT" || !name.starts_with(sd::journal_folder("carol"))) return std::nullopt;
+      done = true;
+      asio::io_context other;
+      s3::s3_store carol(other.get_executor(), kind->config, "carol");  // the default landing limit
+      s3::s3_compact_options options;
+      options.settled = 0ms;
+      compaction = failure_of([&] {
+        complete<std::size_t>(
+            other, [&](auto h) { carol.async_compact(options, std::move(h)); },
+            [&]() -> const std::string& { return carol.last_error(); });
+      });
+      return outcome{s3::make_http_error(CURLE_COULDNT_CONNECT), {}};
+    }
+  } faults;
+  faults.kind = &kind;
+  s3::detail::request_faults = &faults;
+  const auto f = failure_of([&] {
+    complete<std::vector<std::string>>(
+        kind.io, [&](auto h) { alice.async_publish_event("note", "taken back", {"bob", "carol"}, std::move(h)); },
+        [&]() -> const std::string& { return alice.last_error(); });
+  });
+  s3::detail::request_faults = nullptr;
+  CHECK(f.code == errc::store_io_failed);
+  REQUIRE(faults.done);
+  INFO("compaction: " << faults.compaction.what);
+  CHECK_THAT(faults.compaction.what, Catch::Contains("journal_landing_limit"));
+  // Nothing holds the record taken back: a reader from the start gets
+  // only the newer one.
+  CHECK(records_held(kind).size() == 1);
+  auto bob = kind.open("bob");
+  auto source = bob.get().events();
+  std::string cursor;
+  CHECK(read_rest(kind, source, cursor, 100) == std::vector<std::string>{"newer"});
+}
+
+TEST_CASE("S3 merge: a record listed in a segment's range that the segment does not hold is delivered in its "
+          "place, and a leftover it holds once") {
+  sd::s3_merge_settings settings;
+  settings.folder = folder;
+  settings.journal = "s3://bucket/" + folder;
+  std::set<std::string> reported;
+  std::vector<std::string> names, bodies;
+  for (std::uint64_t n = 1; n <= 4; ++n) {
+    names.push_back(record(1000 + n, "w", n, n == 1 ? 0 : 999 + n));
+    bodies.push_back(line_of("w", "e" + std::to_string(n)));
+  }
+  // The segment holds 1, 2 and 4; 3 landed in its range after it was
+  // written, and 1 is a leftover of the compaction that wrote it.
+  const auto segment = sd::segment_name("bob", names[0], names[3]);
+  const auto segment_body =
+      sd::encode_segment({{names[0], bodies[0]}, {names[1], bodies[1]}, {names[3], bodies[3]}});
+  const auto max_events = GENERATE(std::size_t{100}, std::size_t{1});
+  INFO("max_events " << max_events);
+  std::vector<std::string> got;
+  std::string cursor;
+  for (int polls = 0; polls < 10; ++polls) {
+    sd::s3_merge merge(settings, reported, cursor, max_events);
+    REQUIRE(merge.next().what == sd::s3_merge_step::kind::list);
+    sd::s3_listing_page page;
+    for (const auto& key : {folder + names[0], folder + names[2], segment}) page.keys.push_back(key);
+    merge.on_page(page);
+    while (merge.next().what == sd::s3_merge_step::kind::fetch) {
+      std::vector<std::optional<std::string>> answer;
+      for (const auto& key : merge.next().keys) {
+        if (key == segment) answer.emplace_back(segment_body);
+        if (key == folder + names[0]) answer.emplace_back(bodies[0]);
+        if (key == folder + names[2]) answer.emplace_back(bodies[2]);
+      }
+      merge.on_bodies(std::move(answer));
+    }
+    REQUIRE(merge.next().what == sd::s3_merge_step::kind::done);
+    auto result = merge.finish();
+    CHECK(result.problems.empty());
+    for (const auto& e : result.events) {
+      CHECK(e.name == "note");  // no GAP: nothing is missing
+      got.push_back(e.data);
+    }
+    cursor = result.next_cursor;
+    if (result.events.empty()) break;
+  }
+  CHECK(got == std::vector<std::string>{"e1", "e2", "e3", "e4"});
+}
+
+namespace {
+
+/// Answers 404 to every GET of the objects `gone`, as for objects a
+/// listing still shows after they were removed.
+class listed_but_gone final : public s3::detail::request_fault_injector {
+ public:
+  explicit listed_but_gone(std::set<std::string> gone) : gone_(std::move(gone)) { s3::detail::request_faults = this; }
+  listed_but_gone(const listed_but_gone&) = delete;
+  listed_but_gone& operator=(const listed_but_gone&) = delete;
+  ~listed_but_gone() override { s3::detail::request_faults = nullptr; }
+
+  std::optional<outcome> before(std::string_view method, std::string_view name) override {
+    if (method != "GET" || !gone_.contains(std::string(name))) return std::nullopt;
+    outcome missing;
+    missing.response.status = 404;
+    missing.response.body = "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>";
+    return missing;
+  }
+
+ private:
+  std::set<std::string> gone_;
+};
+
+}  // namespace
+
+TEST_CASE("S3 journal source: two objects listed but gone are both passed over, not taken in turns") {
+  s3_kind kind;
+  const auto now = ms_now() - 1000;
+  const auto a = record(now, "w-a", 1);
+  const auto b = record(now + 1, "w-b", 1);
+  const auto c = record(now + 2, "w-c", 1);
+  put_objects(kind, {{folder + a, line_of("w-a", "a")}, {folder + b, line_of("w-b", "b")},
+                     {folder + c, line_of("w-c", "c")}});
+  listed_but_gone faults({folder + a, folder + b});
+  auto bob = kind.open("bob");
+  auto source = bob.get().events();
+  std::string cursor;
+  std::vector<std::string> got;
+  int polls = 0;
+  for (; polls < 10 && got.empty(); ++polls) {
+    const auto result = poll_once(kind, source, cursor, 100);
+    for (const auto& e : result.events) got.push_back(e.data);
+    cursor = result.next_cursor;
+  }
+  CHECK(got == std::vector<std::string>{"c"});
+  CHECK(polls == 3);  // ends at a, then at b, then passes over both
+}
+
+TEST_CASE("S3 journal source: a bad segment member is reported once, however many polls read the segment") {
+  s3_kind kind;
+  const auto now = ms_now() - 1000;
+  std::vector<std::string> names;
+  for (std::uint64_t n = 1; n <= 3; ++n) names.push_back(record(now + n, "w", n, n == 1 ? 0 : now + n - 1));
+  const auto junk = names[0] + "x";  // no record name, between two that are
+  const auto body = sd::encode_segment({{names[0], line_of("w", "e1")},
+                                        {junk, "x\n"},
+                                        {names[1], line_of("w", "e2")},
+                                        {names[2], line_of("w", "e3")}});
+  put_objects(kind, {{sd::segment_name("bob", names[0], names[2]), body}});
+  auto bob = kind.open("bob");
+  auto source = bob.get().events();
+  std::string cursor;
+  std::vector<std::string> got, problems;
+  for (int polls = 0; polls < 10; ++polls) {
+    const auto result = poll_once(kind, source, cursor, 1);  // one event a poll: each reads the segment again
+    for (const auto& e : result.events) got.push_back(e.data);
+    for (const auto& p : result.problems) problems.push_back(p.message);
+    cursor = result.next_cursor;
+    if (result.events.empty()) break;
+  }
+  CHECK(got == std::vector<std::string>{"e1", "e2", "e3"});
+  REQUIRE(problems.size() == 1);
+  CHECK_THAT(problems[0], Catch::Contains("member \"" + junk + "\" is not a journal record"));
 }
 
 }  // namespace compaction_test

@@ -293,12 +293,20 @@ void add_store_commands(command_line& line) {
        "compact every user's journal; prints the number of journal objects removed",
        "--older-than removes the records older than SECONDS (retention: a reader that had not read them gets\n"
        "a GAP). On an s3:// store it also folds the records stamped --settled SECONDS (default 60, the\n"
-       "readers' late window) before the newest into segments, so that catching up costs one GET per\n"
-       "segment; safe to run from any machine at any time, and again after a failure. A folder store\n"
-       "needs --older-than.\n",
+       "readers' late window; at least 55, the journal landing limit) before both the newest and the S3\n"
+       "server's clock into segments, so that catching up costs one GET per segment; safe to run from any\n"
+       "machine at any time, and again after a failure. A folder store needs --older-than.\n",
        [compaction](invocation& c) {
          const auto seconds_of = [](const std::optional<std::string>& text, std::string_view option) {
-           return std::chrono::milliseconds(static_cast<std::int64_t>(parse_decimal_option(*text, option) * 1000));
+           const auto seconds = parse_decimal_option(*text, option);
+           // Beyond this (31,700 years) the milliseconds, and the time
+           // before now they name, would overflow.
+           constexpr double most = 1e12;
+           if (seconds > most) {
+             throw usage_error("option '--" + std::string(option) + "': '" + *text +
+                               "' is more seconds than the store's clock counts (at most 1000000000000)");
+           }
+           return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
          };
          const auto removed = on_store<std::size_t>(c, false, [&](auto& store, auto handler) {
            std::optional<std::chrono::seconds> age;
@@ -315,6 +323,12 @@ void add_store_commands(command_line& line) {
              s3::s3_compact_options options;
              options.remove_older_than = age;
              if (compaction->settled) options.settled = seconds_of(compaction->settled, "settled");
+             if (options.settled < s3::detail::default_landing_limit) {
+               throw usage_error("option '--settled': " + *compaction->settled +
+                                 " s is below the journal landing limit of " +
+                                 std::to_string(s3::detail::default_landing_limit.count() / 1000) +
+                                 " s: writers may still write or take back records stamped that recently");
+             }
              store.async_compact(options, std::move(handler));
            }
 #endif
@@ -325,7 +339,7 @@ void add_store_commands(command_line& line) {
   add_value(compact, "older-than", compaction->older_than, "remove the journal records older than SECONDS",
             "SECONDS");
   add_value(compact, "settled", compaction->settled,
-            "s3:// stores: fold records stamped SECONDS before the newest into segments (default 60)", "SECONDS");
+            "s3:// stores: fold records stamped SECONDS before the newest into segments (default 60, at least 55)", "SECONDS");
 
   auto recursive = std::make_shared<bool>(false);
   auto& ls = line.add({"ls", "[PREFIX]", 0, 1, "list the versions you can read",

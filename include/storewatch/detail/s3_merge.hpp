@@ -332,9 +332,9 @@ struct s3_poll_hints {
   /// this clock instead, so that writer cannot push other writers' records
   /// out of the window.
   std::optional<std::uint64_t> server_now{};
-  /// The object the previous poll found gone (`s3_merge::gone()`): passed
-  /// over if it is gone again.
-  std::string gone{};
+  /// The objects the previous poll found gone (`s3_merge::gone()`): passed
+  /// over if they are gone again.
+  std::set<std::string> gone{};
 };
 
 /// One poll of an S3 journal, from a cursor to the next. Fed the listing's
@@ -441,6 +441,7 @@ class s3_merge {
       return;
     }
     ++window_pages_;
+    mark_segment_ranges();
     advance();
   }
 
@@ -460,10 +461,12 @@ class s3_merge {
   /// `tail_first` poll found nothing new).
   std::size_t window_pages() const noexcept { return window_pages_; }
 
-  /// The record object or segment this poll found gone when it fetched it
-  /// (and ended at, unless the previous poll had found it gone too), or
-  /// empty (see `advance`): for the next poll's `s3_poll_hints::gone`.
-  const std::string& gone() const noexcept { return gone_; }
+  /// The record objects and segments this poll found gone when it fetched
+  /// them: those the previous poll had found gone too, passed over, and the
+  /// one it ended at (see `advance`); for the next poll's
+  /// `s3_poll_hints::gone`. Remembering them all, not only the last, lets
+  /// a poll pass over two or more objects that stay listed but gone.
+  const std::set<std::string>& gone() const noexcept { return gone_; }
 
   /// The poll's events, problems and next cursor; once `next()` is `done`.
   poll_result finish() {
@@ -485,7 +488,12 @@ class s3_merge {
     std::string name;
     journal_entry entry;
     std::optional<std::string> body{};
+    // For a record listed in the range of a segment listed after it on
+    // the same page: that segment's index. It is read with the segment's
+    // members, in name order, not before them (see `read_segment`).
+    std::size_t segment = no_segment;
   };
+  static constexpr std::size_t no_segment = SIZE_MAX;
 
   std::string where() const { return "S3 journal " + settings_.journal; }
 
@@ -552,16 +560,39 @@ class s3_merge {
       // The poll ends before it and the next lists again. Gone again then
       // (a failed operation taken back, or retention): passed over.
       const auto& it = items_[next_];
-      if (!it.body && it.entry.what != journal_entry::kind::floor) {
-        gone_ = it.name;  // remembered while it stays listed
-        if (it.name != gone_before_) break;
+      if (it.segment != no_segment) {  // read with its segment
+        ++next_;
+        continue;
       }
-      take(items_[next_++]);
+      if (!it.body && it.entry.what != journal_entry::kind::floor) {
+        gone_.insert(it.name);  // remembered while it stays listed
+        if (!gone_before_.contains(it.name)) break;
+      }
+      take(next_++);
     }
     step_ = {};
   }
 
-  void take(const item& it) {
+  // Marks the records listed in the range of a segment listed after them
+  // (records that a compaction that stopped left beside it, or that landed
+  // there after it was written; see `item::segment`). A segment sorts
+  // right after its last record, so they are the entries right before it
+  // that are not before its first. A record in the ranges of two segments
+  // (compactions that raced) goes with the first.
+  void mark_segment_ranges() {
+    for (std::size_t j = 0; j < items_.size(); ++j) {
+      if (items_[j].entry.what != journal_entry::kind::segment) continue;
+      const auto first = settings_.folder + items_[j].entry.first;
+      for (std::size_t i = j; i-- > 0 && items_[i].name >= first;) {
+        if (items_[i].entry.what == journal_entry::kind::record && items_[i].segment == no_segment) {
+          items_[i].segment = j;
+        }
+      }
+    }
+  }
+
+  void take(std::size_t index) {
+    const auto& it = items_[index];
     if (it.entry.what == journal_entry::kind::floor) {
       if (it.entry.stamp > cursor_.floor) {
         if (resuming_) {
@@ -574,42 +605,77 @@ class s3_merge {
       return;
     }
     if (it.entry.what == journal_entry::kind::segment) {
-      if (it.body) read_segment(it.name, *it.body);
+      read_segment(index);
       return;
     }
     check_sequence(it.entry);
     if (it.body) read_object(it.name, it.entry, *it.body);
   }
 
-  // Reads the members of a segment as record objects listed at their own
-  // names: those the window's listing would not list, or the cursor says
-  // were delivered (a reader that read them before they were compacted, or
-  // read another segment holding them), are passed over, so each record
-  // is delivered once and each writer's in order. Once read to its end,
-  // the cursor names it, and later polls do not fetch it again.
-  void read_segment(const std::string& key, std::string_view body) {
-    std::string why;
-    const auto members = decode_segment(body, why);
-    if (!members) {
-      result_.problems.push_back(
-          {errc::corrupt_record, where() + ": segment " + quote(key) + " " + why + "; skipped"});
+  // Reads the members of a segment, and the records listed in its range
+  // (`mark_segment_ranges`) that it does not hold, in name order, as record
+  // objects listed at their own names: members the window's listing would
+  // not list, or that the cursor says were delivered (a reader that read
+  // them before they were compacted, or read another segment holding
+  // them), are passed over, so each record is delivered once and each
+  // writer's in order. A record that landed in the range after the segment
+  // was written is delivered in its place, not passed over. Once read to
+  // its end, the cursor names the segment, and later polls do not fetch it
+  // again. A segment gone (retention) or unreadable leaves the records
+  // listed in its range, read as such; its problems are reported once.
+  void read_segment(std::size_t index) {
+    const auto& key = items_[index].name;
+    std::optional<std::vector<segment_member>> members;
+    if (const auto& body = items_[index].body) {
+      std::string why;
+      members = decode_segment(*body, why);
+      if (!members && reported_.insert(key).second) {
+        result_.problems.push_back(
+            {errc::corrupt_record, where() + ": segment " + quote(key) + " " + why + "; skipped"});
+      }
     }
+    struct entry_to_read {
+      std::string_view name;  // relative to the journal folder
+      std::string_view body;
+      bool member;
+    };
+    std::vector<entry_to_read> all;
     for (const auto& member : members.value_or(std::vector<segment_member>{})) {
+      all.push_back({member.name, member.body, true});
+    }
+    // The records listed in its range that it does not hold, if any: then
+    // in name order with the members (as they are when none is).
+    std::set<std::string_view> held;
+    for (std::size_t i = 0; i < index; ++i) {
+      const auto& it = items_[i];
+      if (it.segment != index || !it.body) continue;
+      if (held.empty()) {
+        for (const auto& e : all) held.insert(e.name);
+      }
+      const auto name = std::string_view(it.name).substr(settings_.folder.size());
+      if (!held.contains(name)) all.push_back({name, *it.body, false});
+    }
+    if (!held.empty()) {
+      std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    }
+    for (const auto& e : all) {
       if (result_.events.size() >= max_events_) return;  // the rest in the next poll
-      auto name = settings_.folder + std::string(member.name);
-      if (name <= list_.start_after) continue;
-      const auto entry = parse_journal_entry(member.name);
+      auto name = settings_.folder + std::string(e.name);
+      if (e.member && name <= list_.start_after) continue;
+      const auto entry = parse_journal_entry(e.name);
       if (!entry || entry->what != journal_entry::kind::record) {
-        result_.problems.push_back({errc::corrupt_record, where() + ": segment " + quote(key) + " member " +
-                                                              quote(member.name) + " is not a journal record; skipped"});
+        if (reported_.insert(key + ' ' + std::string(e.name)).second) {
+          result_.problems.push_back({errc::corrupt_record, where() + ": segment " + quote(key) + " member " +
+                                                                quote(e.name) + " is not a journal record; skipped"});
+        }
         continue;
       }
       if (delivered(*entry)) continue;
       check_sequence(*entry);
-      read_object(name, *entry, member.body);
+      read_object(name, *entry, e.body);
       if (cursor_.writers[entry->writer].records != s3_cursor::position::whole) return;
     }
-    cursor_.segment = std::max(cursor_.segment, key.substr(settings_.folder.size()));
+    if (items_[index].body) cursor_.segment = std::max(cursor_.segment, key.substr(settings_.folder.size()));
   }
 
   // Before a sequenced object is read: a GAP when an object its writer
@@ -676,8 +742,8 @@ class s3_merge {
   const s3_merge_settings& settings_;
   std::set<std::string>& reported_;
   std::size_t max_events_;
-  std::string gone_before_;        // hints.gone
-  std::string gone_{};             // see gone()
+  std::set<std::string> gone_before_;  // hints.gone
+  std::set<std::string> gone_{};       // see gone()
   std::uint64_t window_;
   s3_cursor cursor_{};
   bool resuming_ = false;

@@ -60,8 +60,9 @@
 // may run from any machine at any time, beside writers, readers and other
 // compactions, and stop at any request:
 //
-// - It folds only record objects stamped `settled` (60 s) before both its
-//   clock and the journal's newest record, in runs of consecutive keys (up
+// - It folds only record objects stamped `settled` (60 s, at least the
+//   landing limit below) before both the server's clock and the journal's
+//   newest record, in runs of consecutive keys (up
 //   to 1000 objects) that are in no existing segment's range, and writes
 //   each run as one immutable segment named after its last and first
 //   records; only once that PUT succeeded does it remove the run's objects,
@@ -73,9 +74,12 @@
 //   landed later and stays). Two compactions racing write the same segment
 //   (same name, same bytes) or two, the later over what the earlier left.
 // - A reader takes a segment where the listing puts it, after its last
-//   record, and reads its members as if they were listed at their own
-//   names: those at or before the listing's start, and those its cursor
-//   says it delivered, are passed over. So a record read before the
+//   record, and reads its members, and the record objects listed in its
+//   range (left by a compaction that stopped, or landed there later), in
+//   name order, as if they were listed at their own names: those at or
+//   before the listing's start, and those its cursor says it delivered,
+//   are passed over; a record in the range that the segment does not hold
+//   is delivered in its place, not skipped. So a record read before the
 //   compaction, or from a record object not removed yet, or from another
 //   segment, is delivered once, and each writer's records in order. A
 //   reader whose cursor is inside a segment's range lists it (its name
@@ -87,17 +91,35 @@
 // - A record object listed but gone when fetched ends the poll before it
 //   (the next poll lists again and finds the segment that holds it),
 //   unless it was gone at the previous poll too (retention, or an
-//   operation taken back).
+//   operation taken back): the source remembers every object a poll found
+//   gone, so two or more that stay listed do not end polls in turns.
 // - An idle poll stays one LIST: segments hold only records `settled`
 //   before the newest, so a caught-up reader whose late window is at most
 //   that does not list them, and one whose window is longer skips them by
 //   its cursor.
-// - What it rests on: `settled` longer than a PUT may take (the client's
-//   retry budget, 20 s), so that no record lands in a segment's range after
-//   the segment was written, and each DeleteObjects request (200 keys, the
-//   newest first) removing its keys all or none. A record that did land
-//   there later would be read before the segment, and the segment's older
-//   records of its writer passed over. A DeleteObjects that removes some
+// - What it rests on: no record object appears in, or is taken back from,
+//   a range after a compaction folded it. A writer stamps an operation's
+//   records once (never behind the server's clock) and then PUTs one object
+//   per recipient, one after another; before each PUT it checks, by the
+//   server's clock at its latest, that this PUT and the DeleteObjects that
+//   would take the operation back (each within the client's `retry_budget`)
+//   end within `s3_store_options::journal_landing_limit` (55 s) of the
+//   stamp, and otherwise fails, rolled back, saying so. A compaction folds
+//   only records stamped `settled` before the server's clock (its own
+//   where earlier: a compacting machine whose clock is ahead folds no
+//   more), and refuses a `settled` below its store's landing limit. A
+//   writer's clock ahead of the server's (up to `max_clock_ahead`) only
+//   makes its records look younger, so they are folded later; one behind is
+//   corrected by stamping with the server's clock. The landing limit is
+//   under the readers' late window (60 s), so a reader whose horizon is no
+//   further ahead of the server's clock than that margin lists every
+//   record that lands (otherwise the GAP above). It also rests on each DeleteObjects request (200 keys, the
+//   newest first) removing its keys all or none. Should a record land in a
+//   folded range all the same (a writer with the check off, or a different
+//   limit), readers deliver it with the segment's members in name order;
+//   one that lands after a reader read the segment is delivered if its
+//   writer has no later object the reader read, and otherwise was already
+//   reported with a GAP (its number was missing). A DeleteObjects that removes some
 //   objects and fails others is reported as a failure, and the next
 //   compaction removes the rest. A cursor made from the listing alone
 //   (`async_end_cursor`) does not know the writers that only segments name,
@@ -146,6 +168,10 @@
 namespace storewatch::s3 {
 namespace detail {
 
+/// `s3_store_options::journal_landing_limit` by default: how long after its
+/// stamp a journal record object may still be written or taken back.
+inline constexpr std::chrono::milliseconds default_landing_limit{55'000};
+
 /// Gets the bodies of the objects `keys` names (nullopt: gone), 8
 /// requests at a time.
 template <class Client>
@@ -169,9 +195,13 @@ asio::awaitable<std::vector<std::optional<std::string>>> get_each(Client& client
 class s3_journal_writer {
  public:
   /// A writer named `name` that refuses to write while its clock is more
-  /// than `max_ahead` ahead of the server's (0: never refuses).
-  explicit s3_journal_writer(std::string name, std::chrono::milliseconds max_ahead = std::chrono::milliseconds{60'000})
-      : name_(std::move(name)), max_ahead_(max_ahead) {}
+  /// than `max_ahead` ahead of the server's (0: never refuses), and that
+  /// makes every change to an object it stamped (its PUT, and the removal
+  /// that takes it back) within `landing_limit` of the stamp, by the
+  /// server's clock (`s3_store_options::journal_landing_limit`).
+  explicit s3_journal_writer(std::string name, std::chrono::milliseconds max_ahead = std::chrono::milliseconds{60'000},
+                             std::chrono::milliseconds landing_limit = default_landing_limit)
+      : name_(std::move(name)), max_ahead_(max_ahead), landing_limit_(landing_limit) {}
 
   const std::string& name() const noexcept { return name_; }
 
@@ -193,6 +223,7 @@ class s3_journal_writer {
     // readers' late windows.
     stamp_ = std::max({stamp_, now, server});
     for (const auto& [user, lines] : pending_) {
+      check_landing(client);
       auto& last = sequences_[user];
       const auto before = last;
       auto name = sequenced_record_name(user, stamp_, name_, last.number + 1, last.stamp);
@@ -205,18 +236,24 @@ class s3_journal_writer {
   }
 
   /// Forgets the pending records and removes the objects a failed `commit`
-  /// wrote. Best effort: never throws.
+  /// wrote (the one that failed included: its PUT may have been executed),
+  /// in one DeleteObjects request, so that the removal too ends within the
+  /// landing limit (see `check_landing`). Best effort: never throws.
   template <class Client>
   asio::awaitable<void> take_back(Client& client) {
     pending_.clear();
     auto written = std::move(written_);
     written_.clear();
-    for (auto& object : written) {
-      try {
-        co_await client.remove(object.name);
-        sequences_[object.user] = object.before;  // its number is free again: no hole
-      } catch (const std::exception&) {  // left behind: a reader may see it, as it may have already
+    if (written.empty()) co_return;
+    std::vector<std::string> names;
+    for (const auto& object : written) names.push_back(object.name);
+    try {
+      const auto failed = co_await client.remove_many(std::move(names));
+      for (const auto& object : written) {
+        const bool kept = std::any_of(failed.begin(), failed.end(), [&](const auto& f) { return f.key == object.name; });
+        if (!kept) sequences_[object.user] = object.before;  // its number is free again: no hole
       }
+    } catch (const std::exception&) {  // left behind: a reader may see them, as it may have already
     }
   }
 
@@ -266,12 +303,51 @@ class s3_journal_writer {
                                 "none is written: set this machine's clock right (NTP)");
   }
 
+  // Refuses (errc::store_io_failed) to start a PUT of an object stamped
+  // `stamp_` unless that PUT, and the DeleteObjects that would take the
+  // operation back after it, can end (each within the client's
+  // `retry_budget`) before the stamp plus the landing limit, by the
+  // server's clock at its latest (the local clock where it is not known, or
+  // the clock check is off).
+  // Compactions fold only records stamped at least that long before the
+  // server's clock (`s3_compact_options::settled` is at least the limit),
+  // so no record object of a journal appears or disappears in a range a
+  // compaction has folded, and readers, whose late window is longer, list
+  // each record that lands.
+  template <class Client>
+  void check_landing(Client& client) const {
+    if (landing_limit_.count() <= 0) return;
+    auto latest = std::chrono::time_point_cast<std::chrono::milliseconds>(storewatch::detail::sys::now());
+    // With the clock check off the stamps follow this machine's clock, and
+    // so does the limit: it then bounds how long the operation takes.
+    const char* clock = "this machine's clock";
+    if (const auto offset = client.observed_clock_offset(); offset && max_ahead_.count() > 0) {
+      clock = "the server's clock";
+      latest = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()) + *offset +
+               client.observed_clock_error();
+    }
+    const auto budget = client.options().retry_budget;
+    const auto ends = latest.time_since_epoch() + 2 * budget;
+    const auto limit = std::chrono::milliseconds(static_cast<std::int64_t>(stamp_)) + landing_limit_;
+    if (ends <= limit) return;
+    const auto late = std::max(std::chrono::milliseconds(0),
+                               latest.time_since_epoch() - std::chrono::milliseconds(static_cast<std::int64_t>(stamp_)));
+    throw std::system_error(
+        make_error_code(errc::store_io_failed),
+        "S3 journal writer " + name_ + ": the operation's journal records were stamped " + seconds(late) +
+            " ago (by " + clock + "), and one more PUT and its take-back (2 x the client's retry_budget of " +
+            seconds(budget) + ") could end after s3_store_options::journal_landing_limit (" + seconds(landing_limit_) +
+            ") from their stamp, when a compaction may have folded their range; the operation is rolled back: "
+            "retry it (a slow or failing S3 server, or a retry_budget too long for the landing limit)");
+  }
+
   static std::string seconds(std::chrono::milliseconds d) {
     return std::to_string(d.count() / 1000) + '.' + std::to_string(d.count() % 1000 / 100) + " s";
   }
 
   std::string name_;
   std::chrono::milliseconds max_ahead_;
+  std::chrono::milliseconds landing_limit_;
   std::uint64_t records_ = 0;
   std::uint64_t stamp_ = 0;
   std::map<std::string, std::string> pending_;
@@ -604,7 +680,7 @@ class basic_s3_journal_source {
   std::string last_error_;
   std::set<std::string> reported_;  // keys that are no journal entry, reported once
   detail::s3_listing_plan plan_;     // when a poll lists only the journal's tail
-  std::string gone_;                 // what the last poll found gone (s3_merge::gone)
+  std::set<std::string> gone_;       // what the last poll found gone (s3_merge::gone)
   std::pair<std::string, std::string> segment_;  // the last segment fetched, and its body: a poll that stopped
                                                  // inside it resumes there without a GET
   hint_state_owner hinted_;

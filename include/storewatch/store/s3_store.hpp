@@ -40,6 +40,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -61,6 +62,20 @@ struct s3_store_options {
   /// behind the server's stamps journal records with the server's instead,
   /// so that they stay in readers' windows. 0 turns both off.
   std::chrono::milliseconds max_clock_ahead{60'000};
+  /// How long after the stamp of a journal record object (the server's
+  /// clock when its operation stored its records) that object may still be
+  /// written, or removed by the operation's take-back: a writing operation
+  /// starts no PUT of a record object that, with the take-back after it
+  /// (each within `client_options::retry_budget`), could end later, and
+  /// fails, rolled back, with `errc::store_io_failed` saying so. A
+  /// compaction folds only records stamped at least this long before the
+  /// server's clock, and refuses an `s3_compact_options::settled` below it:
+  /// so a compacted range of a journal never changes. Give every store
+  /// object that writes to or compacts a bucket the same value; keep it
+  /// more than twice the retry budget and under the readers'
+  /// `s3_journal_options::late_window`. 0 turns the check off (then no
+  /// compaction may run while anything writes).
+  std::chrono::milliseconds journal_landing_limit = detail::default_landing_limit;
   /// Wake-up hints (e.g. a `redis::hint_publisher`): after an operation's
   /// journal records are stored, one hint per user they went to, so that
   /// those users' listeners poll at once. Never before the records are
@@ -75,14 +90,18 @@ struct s3_compact_options {
   /// ago, leaving a floor marker so that a listener whose cursor is older
   /// gets a GAP event. None: keeps every record.
   std::optional<std::chrono::seconds> remove_older_than{};
-  /// Folds the record objects stamped this long before both this machine's
-  /// clock and the journal's newest record into segments, objects of up to
-  /// `segment_objects` records each, so that catching up costs one GET per
-  /// segment (see store/s3_journal.hpp). Keep it at least the readers'
-  /// `s3_journal_options::late_window` and longer than a PUT may take (the
-  /// client's `retry_budget`): a reader that has read the newest record then
-  /// never lists a segment again, and no record lands in a segment's range
-  /// after it was written.
+  /// Folds the record objects stamped this long before both the server's
+  /// clock (as this store's client learns it from the Date headers; this
+  /// machine's clock where it is earlier or not known) and the journal's
+  /// newest record into segments, objects of up to `segment_objects`
+  /// records each, so that catching up costs one GET per segment (see
+  /// store/s3_journal.hpp). At least the store's
+  /// `s3_store_options::journal_landing_limit` (55 s), or the compaction
+  /// fails (`errc::store_io_failed`, its message naming both settings,
+  /// before any request): then no record object appears in, or is taken
+  /// back from, a range after it was folded. At least the readers'
+  /// `s3_journal_options::late_window` too, so that a reader that has read
+  /// the newest record never lists a segment again.
   std::chrono::milliseconds settled{60'000};
   /// Most record objects in one segment (1 to 1000).
   std::size_t segment_objects = 1000;
@@ -176,7 +195,7 @@ class basic_s3_store {
         user_(std::move(user)),
         options_(std::move(options)),
         client_(std::make_unique<basic_client<Executor>>(executor, std::move(where), options_.client)),
-        writer_(storewatch::detail::make_writer_name(), options_.max_clock_ahead) {
+        writer_(storewatch::detail::make_writer_name(), options_.max_clock_ahead, options_.journal_landing_limit) {
     storewatch::detail::validate_user(user_);
   }
 
@@ -713,7 +732,15 @@ class basic_s3_store {
   }
 
   asio::awaitable<std::size_t> compact(s3_compact_options options) {
-    const auto now = storewatch::detail::sys::now().time_since_epoch().count();
+    if (options.settled < options_.journal_landing_limit) {
+      throw std::invalid_argument(
+          "s3_compact_options::settled (" + std::to_string(options.settled.count()) +
+          " ms) is below s3_store_options::journal_landing_limit (" +
+          std::to_string(options_.journal_landing_limit.count()) +
+          " ms): records stamped that recently may still be written or taken back, and a segment must never miss "
+          "one or hold one taken back");
+    }
+    auto now = storewatch::detail::sys::now().time_since_epoch().count();
     const auto age = options.remove_older_than.value_or(std::chrono::seconds(0));
     const auto limit = !options.remove_older_than
                            ? 0
@@ -752,6 +779,14 @@ class basic_s3_store {
         co_await remove_all(folder, old);
         removed += static_cast<std::size_t>(std::count_if(
             old.begin(), old.end(), [](const std::string& name) { return !name.ends_with(detail::floor_suffix); }));
+      }
+      // The server's clock at its earliest, learnt from the listing's Date
+      // headers: a compacting machine whose clock is ahead must not fold
+      // records that writers may still write or take back.
+      if (const auto offset = client_->observed_clock_offset()) {
+        const auto server = std::chrono::duration_cast<std::chrono::milliseconds>(
+            (std::chrono::system_clock::now() + *offset - client_->observed_clock_error()).time_since_epoch());
+        now = std::min<std::int64_t>(now, server.count());
       }
       const auto settled = static_cast<std::uint64_t>(std::max<std::int64_t>(0, options.settled.count()));
       const auto cutoff = detail::compaction_cutoff(folder, kept, static_cast<std::uint64_t>(std::max<std::int64_t>(0, now)), settled);
