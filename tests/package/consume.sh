@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Builds and runs the co_await and callback examples as a project outside
 # storewatch's tree would:
-#   consume.sh find_package     PREFIX WORK CXX s3|no-s3|core
+#   consume.sh find_package     PREFIX WORK CXX s3|no-s3|core [redis|no-redis]
 #                                                          find_package(storewatch) from PREFIX,
 #                                                          which must have (s3) or lack (no-s3)
 #                                                          storewatch::s3; with it, the S3 program too;
 #                                                          core: PREFIX has it, but the consumer uses
 #                                                          the core alone with OpenSSL, pugixml and
-#                                                          libcurl hidden
-#   consume.sh pkg_config       PREFIX WORK CXX [s3]       the compiler flags from PREFIX's storewatch.pc;
-#                                                          s3: also the S3 program from storewatch-s3.pc
+#                                                          libcurl hidden (and hiredis not looked for);
+#                                                          redis: PREFIX must have storewatch::redis,
+#                                                          and the Redis program is built too;
+#                                                          no-redis (the default): it must lack it
+#   consume.sh pkg_config       PREFIX WORK CXX [s3|no-s3 [redis|no-redis]]
+#                                                          the compiler flags from PREFIX's storewatch.pc;
+#                                                          s3: also the S3 program from storewatch-s3.pc;
+#                                                          redis: the Redis program from storewatch-redis.pc
 #   consume.sh add_subdirectory -      WORK CXX            storewatch's source tree vendored
 set -euo pipefail
-mode=$1 prefix=$2 work=$3 cxx=$4 s3=${5:-}
+mode=$1 prefix=$2 work=$3 cxx=$4 s3=${5:-} redis=${6:-no-redis}
+case $redis in
+  redis) expect_redis=ON ;;
+  no-redis) expect_redis=OFF ;;
+  *) echo "consume.sh: redis or no-redis after s3, not '$redis'" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 examples=$here/../../examples
 rm -rf "$work"
@@ -27,7 +37,7 @@ case $mode in
       *) echo "consume.sh: find_package needs s3, no-s3 or core after CXX, not '$s3'" >&2; exit 2 ;;
     esac
     cmake -S "$here/$mode" -B "$work" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" \
-      -DSTOREWATCH_EXPECT_S3=$expect_s3
+      -DSTOREWATCH_EXPECT_S3=$expect_s3 -DSTOREWATCH_EXPECT_REDIS=$expect_redis
     cmake --build "$work"
     ;;
   add_subdirectory)
@@ -39,6 +49,7 @@ case $mode in
     # "pkg-config package, program using it" (the CMake consumers build both examples)
     programs=("storewatch $examples/await_loop.cpp")
     [[ $s3 == s3 ]] && programs+=("storewatch-s3 $here/find_package/s3_consumer.cpp")
+    [[ $redis == redis ]] && programs+=("storewatch-redis $here/find_package/redis_consumer.cpp")
     for program in "${programs[@]}"; do
       read -r package source <<<"$program"
       # shellcheck disable=SC2046 # pkg-config's output is a list of flags
@@ -50,7 +61,7 @@ case $mode in
 esac
 
 cd "$work"
-for program in await_loop callback_listeners consumer_await consumer_callbacks s3_consumer; do
+for program in await_loop callback_listeners consumer_await consumer_callbacks s3_consumer redis_consumer; do
   if [[ -x $program ]]; then
     echo "== running $program"
     ./"$program"
