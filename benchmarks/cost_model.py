@@ -17,7 +17,7 @@ LIST_PER_IDLE_POLL = 1.00       # s3_latency / s3_catchup: idle polls, LIST per 
 GET_PER_EVENT = 1.00            # s3_latency: GETs per event, each listener (busy polls)
 PUT_PER_EVENT_RECIPIENT = 1.00  # s3_catchup setup: PUTs per publish to one recipient
 LIST_PER_HINT = 1.00            # a hint ends the poller's wait: one more poll, one LIST (see the doc)
-CATCHUP_GET_PER_1000 = 1.00     # s3_catchup compacted: GETs per 1,000 compacted events
+CATCHUP_GET_PER_1000 = 1.00     # s3_catchup 3000 all / 20000 compacted: GETs per 1,000 compacted events
 CATCHUP_LIST_PER_1000 = 1.00    # the same: LISTs per 1,000 compacted events
 
 # ---- prices, us-east-1, USD (docs/cost-model.md, "Prices": where each is documented) ----
