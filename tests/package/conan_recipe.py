@@ -714,7 +714,7 @@ for compiler in arguments.compilers:
     test.test()
     built = sorted(os.path.basename(p) for p in glob.glob(os.path.join(test.build_folder, "test_package*"))
                    if os.access(p, os.X_OK) and os.path.isfile(p))
-    if built != ["test_package"] + (["test_package_redis"] if arguments.redis else []) + (
+    if built != ["test_package"] + (["test_package_redis"] if arguments.redis and not arguments.s3 else []) + (
             ["test_package_s3"] if arguments.s3 else []):
         fail("test_package built %s" % built)
 

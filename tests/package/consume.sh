@@ -46,15 +46,23 @@ case $mode in
     ;;
   pkg_config)
     export PKG_CONFIG_PATH=$prefix/share/pkgconfig
-    # "pkg-config package, program using it" (the CMake consumers build both examples)
-    programs=("storewatch $examples/await_loop.cpp")
-    [[ $s3 == s3 ]] && programs+=("storewatch-s3 $here/find_package/s3_consumer.cpp")
-    [[ $redis == redis ]] && programs+=("storewatch-redis $here/find_package/redis_consumer.cpp")
+    # "pkg-config packages|define or -|program using them" (the CMake
+    # consumers build both examples; with both components, one program
+    # uses both, as in find_package/CMakeLists.txt)
+    programs=("storewatch|-|$examples/await_loop.cpp")
+    if [[ $s3 == s3 && $redis == redis ]]; then
+      programs+=("storewatch-s3 storewatch-redis|-DSTOREWATCH_CONSUMER_REDIS|$here/find_package/s3_consumer.cpp")
+    elif [[ $s3 == s3 ]]; then
+      programs+=("storewatch-s3|-|$here/find_package/s3_consumer.cpp")
+    elif [[ $redis == redis ]]; then
+      programs+=("storewatch-redis|-|$here/find_package/redis_consumer.cpp")
+    fi
     for program in "${programs[@]}"; do
-      read -r package source <<<"$program"
-      # shellcheck disable=SC2046 # pkg-config's output is a list of flags
-      "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags "$package") \
-        "$source" -o "$work/$(basename "$source" .cpp)" $(pkg-config --libs "$package")
+      IFS='|' read -r packages define source <<<"$program"
+      [[ $define == - ]] && define=""
+      # shellcheck disable=SC2046,SC2086 # pkg-config's output and $packages are lists
+      "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror $define $(pkg-config --cflags $packages) \
+        "$source" -o "$work/$(basename "$source" .cpp)" $(pkg-config --libs $packages)
     done
     ;;
   *) echo "consume.sh: unknown mode '$mode'" >&2; exit 2 ;;
