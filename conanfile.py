@@ -7,17 +7,20 @@ is built, package() copies the headers (with the generated
 one package for every configuration. The S3 store's headers are always in
 it; the ``s3`` option adds the requirements they need (OpenSSL's libcrypto,
 pugixml, libcurl) and the component ``s3``, so it changes what consumers
-link, not the package's files.
+link, not the package's files. The Redis wake-up hints' headers are always
+in it too; the ``redis`` option adds hiredis and the component ``redis``.
 
 What CMakeDeps makes of package_info is what storewatch's own CMake package
 gives (that config is not packaged: CMakeDeps writes the consumer's):
 ``find_package(storewatch)`` with the targets ``storewatch::storewatch``
-(component ``core``) and, with ``s3``, ``storewatch::s3`` (component ``s3``),
-with the same compile definitions and libraries. The target CMakeDeps makes
+(component ``core``), with ``s3``, ``storewatch::s3`` (component ``s3``) and,
+with ``redis``, ``storewatch::redis`` (component ``redis``), with the same
+compile definitions and libraries. The target CMakeDeps makes
 for the whole package is ``storewatch::all``: named storewatch::storewatch it
 would clash with the core's and hand the S3 libraries to every user of the
-core. PkgConfigDeps writes ``storewatch.pc`` and ``storewatch-s3.pc``, the
-names ``cmake --install`` gives the pkg-config files.
+core. PkgConfigDeps writes ``storewatch.pc``, ``storewatch-s3.pc`` and
+``storewatch-redis.pc``, the names ``cmake --install`` gives the pkg-config
+files.
 
 There is no option to build the storewatch command-line tool: it is a
 compiled program, which a header-library package does not hold, and an
@@ -49,8 +52,8 @@ class StorewatchConan(ConanFile):
     topics = ("asio", "coroutines", "file-events", "notifications", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
-    options = {"s3": [True, False]}
-    default_options = {"s3": False}
+    options = {"s3": [True, False], "redis": [True, False]}
+    default_options = {"s3": False, "redis": False}
     exports_sources = ("LICENSE", "cmake/version.hpp.in", "include/*")
     no_copy_source = True
 
@@ -74,6 +77,11 @@ class StorewatchConan(ConanFile):
             self.requires("openssl/[>=3 <4]", transitive_headers=True, transitive_libs=True)
             self.requires("pugixml/[>=1.11 <2]", transitive_headers=True, transitive_libs=True)
             self.requires("libcurl/[>=7.80 <9]", transitive_headers=True, transitive_libs=True)
+        if self.options.redis:
+            # The same minimum as storewatch's CMake package and
+            # storewatch-redis.pc. (Conan Center has hiredis 1.x only;
+            # storewatch is tested with Debian 12's 0.14.)
+            self.requires("hiredis/[>=0.14 <2]", transitive_headers=True, transitive_libs=True)
 
     def validate(self):
         if self.settings.os != "Linux":
@@ -118,12 +126,21 @@ class StorewatchConan(ConanFile):
         core.requires = ["asio::asio", "nlohmann_json::nlohmann_json", "zlib::zlib"]
         core.system_libs = ["pthread"]
         if self.options.s3:
-            s3 = self.cpp_info.components["s3"]
-            s3.set_property("cmake_target_name", "storewatch::s3")
-            s3.set_property("pkg_config_name", "storewatch-s3")
-            s3.bindirs = []
-            s3.libdirs = []
-            s3.includedirs = []  # the core's
             # As the CMake package's storewatch::s3: store/open_store.hpp's s3:// part.
-            s3.defines = ["STOREWATCH_WITH_S3"]
-            s3.requires = ["core", "openssl::crypto", "pugixml::pugixml", "libcurl::curl"]
+            self._component("s3", ["openssl::crypto", "pugixml::pugixml", "libcurl::curl"], ["STOREWATCH_WITH_S3"])
+        if self.options.redis:
+            # Conan Center's hiredis: its library is the component hiredislib
+            # (the target hiredis::hiredis).
+            self._component("redis", ["hiredis::hiredislib"])
+
+    def _component(self, name, requires, defines=()):
+        """An optional component: storewatch::<name> and storewatch-<name>.pc,
+        the core's headers with more libraries to link, as in the CMake package."""
+        component = self.cpp_info.components[name]
+        component.set_property("cmake_target_name", "storewatch::" + name)
+        component.set_property("pkg_config_name", "storewatch-" + name)
+        component.bindirs = []
+        component.libdirs = []
+        component.includedirs = []  # the core's
+        component.defines = list(defines)
+        component.requires = ["core"] + requires

@@ -3,10 +3,15 @@
 # storewatch-config.cmake (component redis), so a consumer finds hiredis the
 # same way the build did.
 #
-# Packages that define hiredis::hiredis themselves (vcpkg's, Conan's) are
-# used as they are; Debian's libhiredis-dev (0.14) ships a HiredisConfig.cmake
-# that defines no target, so the header and library are looked up and an
-# imported target made for them.
+# Packages that define hiredis::hiredis themselves (vcpkg's hiredis port and
+# Conan's CMakeDeps install a hiredis-config.cmake) are used as they are;
+# Debian's libhiredis-dev (0.14) ships a HiredisConfig.cmake that
+# find_package(hiredis) does not find and that defines no target, so there
+# the header and library are looked up and an imported target made for them.
+if(TARGET hiredis::hiredis)
+  return()
+endif()
+find_package(hiredis CONFIG QUIET)
 if(TARGET hiredis::hiredis)
   return()
 endif()

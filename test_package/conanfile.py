@@ -1,6 +1,8 @@
 """Conan's check of the storewatch package: builds and runs a program using
 storewatch::storewatch and, when the package has the s3 option, one using
-storewatch::s3, from the files CMakeDeps generates."""
+storewatch::s3, and with the redis option one using storewatch::redis (the
+same program as the s3 one when both are on), from the files CMakeDeps
+generates."""
 import os
 
 from conan import ConanFile
@@ -20,7 +22,9 @@ class StorewatchTestPackageConan(ConanFile):
 
     def generate(self):
         toolchain = CMakeToolchain(self)
-        toolchain.cache_variables["STOREWATCH_TEST_S3"] = bool(self.dependencies["storewatch"].options.s3)
+        options = self.dependencies["storewatch"].options
+        toolchain.cache_variables["STOREWATCH_TEST_S3"] = bool(options.s3)
+        toolchain.cache_variables["STOREWATCH_TEST_REDIS"] = bool(options.redis)
         toolchain.generate()
 
     def build(self):
@@ -34,5 +38,7 @@ class StorewatchTestPackageConan(ConanFile):
         programs = ["test_package"]
         if self.dependencies["storewatch"].options.s3:
             programs.append("test_package_s3")
+        if self.dependencies["storewatch"].options.redis and not self.dependencies["storewatch"].options.s3:
+            programs.append("test_package_redis")  # with s3 too, test_package_s3 uses both
         for program in programs:
             self.run(os.path.join(self.cpp.build.bindirs[0], program), env="conanrun")

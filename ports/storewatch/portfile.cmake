@@ -1,9 +1,12 @@
 # vcpkg port of storewatch. The core is header-only. The `s3` feature adds
 # the S3 object-storage store, storewatch::s3: headers too, whose users link
 # OpenSSL's libcrypto, pugixml and libcurl (the feature's dependencies).
+# The `redis` feature adds the Redis wake-up hints for S3 listeners,
+# storewatch::redis: headers too, whose users link hiredis.
 # The `tools` feature builds the storewatch command-line tool (which also
-# opens s3:// stores when `s3` is on). tests/package/ runs this file's CMake
-# invocation in CI through stand-ins for vcpkg's helper functions.
+# opens s3:// stores when `s3` is on, and takes `tail --hints` when `redis`
+# is). tests/package/ runs this file's CMake invocation in CI through
+# stand-ins for vcpkg's helper functions.
 # source: begin
 # The source. This is an overlay port of a local checkout, usable before any
 # release: STOREWATCH_SOURCE_PATH names the checkout (docs/building.md),
@@ -26,6 +29,7 @@ vcpkg_check_features(OUT_FEATURE_OPTIONS feature_options
   FEATURES
     tools STOREWATCH_BUILD_TOOLS
     s3 STOREWATCH_BUILD_S3
+    redis STOREWATCH_BUILD_REDIS
 )
 
 # Only the tool is compiled; one release build serves.
@@ -39,9 +43,6 @@ vcpkg_cmake_configure(
     -DSTOREWATCH_BUILD_BENCHMARKS=OFF
     -DSTOREWATCH_WERROR=OFF
     -DSTOREWATCH_INSTALL=ON
-    # The Redis hints (storewatch::redis) have no feature yet: off, whether
-    # or not the machine has hiredis, so the package is the same everywhere.
-    -DSTOREWATCH_BUILD_REDIS=OFF
     ${feature_options}
 )
 vcpkg_cmake_install()

@@ -2,10 +2,11 @@
 installed here), and checks that what a Conan user gets is what storewatch's
 CMake package gives.
 
-    python3 conan_recipe.py SOURCE WORK INSTALLED CXX... [--s3]
+    python3 conan_recipe.py SOURCE WORK INSTALLED CXX... [--s3] [--redis]
 
 SOURCE is storewatch's tree, WORK a scratch folder, INSTALLED a `cmake
---install` of a build with S3 (what the recipe is compared with), CXX the
+--install` of a build with S3 (and, for --redis, the Redis hints: what the
+recipe is compared with), CXX the
 compilers to check (g++ and clang++: the recipe's defines depend on the
 compiler setting).
 
@@ -18,7 +19,8 @@ one config per requirement from the package_info of its Conan Center recipe,
 resolved to this machine's packages) goes into a generators folder, the only
 place a consumer looks for packages: the usage probe is configured against it
 and against INSTALLED, and the compile definitions, include directories and
-link libraries of storewatch::storewatch and storewatch::s3 must agree.
+link libraries of storewatch::storewatch, storewatch::s3 and
+storewatch::redis must agree.
 test_package/ is built and run against it too.
 
 Not modelled: Conan's graph resolution (a requirement's version range must
@@ -44,6 +46,7 @@ parser.add_argument("work")
 parser.add_argument("installed")
 parser.add_argument("compilers", nargs="+")
 parser.add_argument("--s3", action="store_true")
+parser.add_argument("--redis", action="store_true")
 arguments = parser.parse_args()
 source, work = os.path.abspath(arguments.source), os.path.abspath(arguments.work)
 
@@ -256,9 +259,11 @@ def load_recipe(path, class_name):
 install_stand_ins()
 shutil.rmtree(work, ignore_errors=True)
 Recipe = load_recipe(os.path.join(source, "conanfile.py"), "StorewatchConan")
-options = {"s3": arguments.s3}
-if sorted(Recipe.options) != ["s3"]:
-    fail("expected the one option s3, not %s" % sorted(Recipe.options))
+options = {"s3": arguments.s3, "redis": arguments.redis}
+if sorted(Recipe.options) != ["redis", "s3"]:
+    fail("expected the options s3 and redis, not %s" % sorted(Recipe.options))
+if any(Recipe.default_options.get(name) is not False for name in Recipe.options):
+    fail("the options' defaults: %s; each is off unless asked for" % Recipe.default_options)
 if Recipe.package_type != "header-library" or not Recipe.no_copy_source:
     fail("a header-only package: package_type header-library and no_copy_source")
 
@@ -311,7 +316,8 @@ if os.listdir(recipe.build_folder):
 recipe.package()
 
 # The package: the headers `cmake --install` installs (those of a build with
-# S3: the package has the S3 headers whatever the option), byte for byte,
+# S3 and Redis: the package has their headers whatever the options), byte
+# for byte,
 # the license once, and nothing else: no upstream CMake config or
 # pkg-config file (CMakeDeps and PkgConfigDeps write the consumer's).
 installed = os.path.abspath(arguments.installed)
@@ -324,6 +330,11 @@ def tree(root):
 
 packaged = tree(recipe.package_folder)
 expected = {"licenses/LICENSE"} | {"include/" + path for path in tree(os.path.join(installed, "include"))}
+if not os.path.exists(os.path.join(installed, "include/storewatch/redis/hints.hpp")):
+    # An install without the Redis hints (no hiredis where it was built):
+    # the package has their headers all the same.
+    expected |= {"include/storewatch/redis/" + path
+                 for path in tree(os.path.join(source, "include/storewatch/redis"))}
 if packaged != expected:
     fail("the package differs from the CMake install's headers and the license: extra %s, missing %s"
          % (sorted(packaged - expected), sorted(expected - packaged)))
@@ -356,6 +367,9 @@ conan_center = {
     "pugixml": ("pugixml", None, "pugixml::pugixml", "pugixml", ["m"], [], {}, []),
     "libcurl": ("libcurl", "CURL", "CURL::libcurl", None, [], [],
                 {"curl": (None, "curl", ["rt", "pthread"], ["openssl::openssl", "zlib::zlib"])}, []),
+    # Without with_ssl, one component whose target is the package's name.
+    "hiredis": ("hiredis", "hiredis", None, None, [], [],
+                {"hiredislib": ("hiredis::hiredis", "hiredis", [], [])}, []),
 }
 
 
@@ -375,6 +389,16 @@ def system_package(name):
                    or pkg_config(pc_name, "--cflags-only-I").split()[0][len("-I"):])
         lib = pkg_config(pc_name, "--variable=libdir")
         version = pkg_config(pc_name, "--modversion")
+        if os.path.basename(include) == name:
+            # Debian's hiredis.pc names the headers' own folder; Conan's
+            # package has include/hiredis/, included as <hiredis/...>.
+            include = os.path.dirname(include)
+        for file in ["lib%s.so" % n for n in [library] + [c[1] for c in components.values()] if n]:
+            if not os.path.exists(os.path.join(lib, file)):
+                # Debian's hiredis.pc says /usr/lib; the library is in the
+                # multiarch folder, where the compiler finds it.
+                found = subprocess.run([gcc, "-print-file-name=" + file], capture_output=True, text=True).stdout.strip()
+                lib = os.path.dirname(found) if os.path.isabs(found) else lib
     else:  # Debian's Asio has no pkg-config file
         include = next((d for d in ("/usr/include", "/usr/local/include") if os.path.exists(d + "/asio.hpp")), None)
         if not include:
@@ -407,12 +431,17 @@ def version_tuple(text):
     return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
 
-requirements = ["asio", "nlohmann_json", "zlib"] + (["openssl", "pugixml", "libcurl"] if arguments.s3 else [])
+requirements = (["asio", "nlohmann_json", "zlib"] + (["openssl", "pugixml", "libcurl"] if arguments.s3 else [])
+                + (["hiredis"] if arguments.redis else []))
 required = {reference.split("/")[0]: (reference, traits) for reference, traits in recipe.required.items()}
 if sorted(required) != sorted(requirements):
     fail("the recipe requires %s; expected %s" % (sorted(required), sorted(requirements)))
 config_in = load(None, os.path.join(source, "cmake/storewatch-config.cmake.in"))
 cmake_minimums = dict(re.findall(r"find_(?:dependency|package)\((\w+) ([\d.]+)", config_in))
+# hiredis is found by cmake/storewatch-hiredis.cmake, without a version; the
+# minimum is storewatch-redis.pc's (and the config's message).
+cmake_minimums["hiredis"] = re.search(r"hiredis >= ([\d.]+)",
+                                      load(None, os.path.join(source, "cmake/storewatch-redis.pc.in"))).group(1)
 dependencies = {}
 for name in requirements:
     reference, traits = required[name]
@@ -451,7 +480,8 @@ for info, _ in dependencies.values():
 conan_names = {"storewatch::storewatch": "core", "asio::asio": "asio::asio",
                "nlohmann_json::nlohmann_json": "nlohmann_json::nlohmann_json", "ZLIB::ZLIB": "zlib::zlib",
                "OpenSSL::Crypto": "openssl::crypto", "pugixml::pugixml": "pugixml::pugixml",
-               "CURL::libcurl": "libcurl::curl", "Threads::Threads": "pthread"}
+               "CURL::libcurl": "libcurl::curl", "Threads::Threads": "pthread",
+               "hiredis::hiredis": "hiredis::hiredislib"}
 
 
 def cmake_requires(exported_file, target):
@@ -465,6 +495,8 @@ def cmake_requires(exported_file, target):
 
 cmake_links = {"core": cmake_requires("storewatch-targets.cmake", "storewatch::storewatch"),
                "s3": cmake_requires("storewatch-s3-targets.cmake", "storewatch::s3")}
+if arguments.redis:
+    cmake_links["redis"] = cmake_requires("storewatch-redis-targets.cmake", "storewatch::redis")
 
 # ------------------------------------------------- CMakeDeps, as a model
 
@@ -520,7 +552,9 @@ def cmakedeps(folder, packages):
                 if values:
                     lines.append('set_property(TARGET %s APPEND PROPERTY %s "$<$<CONFIG:Release>:%s>")'
                                  % (target, prop, ";".join(values)))
-        if info.components:
+        if info.components and root_target(name, info) not in parts:
+            # (A component with the package's own target name, as hiredis's
+            # hiredislib, is that target: none is made to link them all.)
             target = root_target(name, info)
             lines += ["if(NOT TARGET %s)" % target, "  add_library(%s INTERFACE IMPORTED)" % target, "endif()",
                       "set_property(TARGET %s APPEND PROPERTY INTERFACE_LINK_LIBRARIES %s)" % (target, " ".join(parts))]
@@ -538,13 +572,14 @@ def cmakedeps(folder, packages):
 # ------------------------------------------ package_info for each compiler
 
 pc_installed = {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(installed, "share/pkgconfig/*.pc"))}
-targets = {"core": "storewatch::storewatch", "s3": "storewatch::s3"}
+targets = {"core": "storewatch::storewatch", "s3": "storewatch::s3", "redis": "storewatch::redis"}
+expected_components = ["core"] + (["s3"] if arguments.s3 else []) + (["redis"] if arguments.redis else [])
 
 
 def check_package_info(info):
     components = sorted(info.components)
-    if components != sorted(["core"] + (["s3"] if arguments.s3 else [])):
-        fail("package_info: components %s; expected core%s" % (components, " and s3" if arguments.s3 else ""))
+    if components != sorted(expected_components):
+        fail("package_info: components %s; expected %s" % (components, expected_components))
     for name, component in info.components.items():
         if component.properties.get("cmake_target_name") != targets[name]:
             fail("component %s: cmake_target_name %s, not %s, the CMake package's"
@@ -621,6 +656,7 @@ def probe(compiler, prefix, build, package_root):
     save(None, os.path.join(build, ".cmake/api/v1/query/codemodel-v2"), "")
     run("cmake", "-S", os.path.join(source, "tests/package/usage_probe"), "-B", build, "-G", "Ninja",
         *consumer_flags(compiler, prefix), "-DPROBE_S3=" + ("ON" if arguments.s3 else "OFF"),
+        "-DPROBE_REDIS=" + ("ON" if arguments.redis else "OFF"),
         stdout=subprocess.DEVNULL)
     return usage(build, prefix, package_root)
 
@@ -658,8 +694,8 @@ for compiler in arguments.compilers:
                 if a != b:
                     print("%s %s:\n  conan package: %s\n  CMake package: %s" % (name, key, a, b))
         fail("with %s, the Conan package's targets differ from the CMake package's (above)" % compiler)
-    print("conan recipe: with %s, storewatch::storewatch%s from CMakeDeps' files agree with the CMake package: %s"
-          % (compiler, " and storewatch::s3" if arguments.s3 else "", json.dumps(ours)))
+    print("conan recipe: with %s, %s from CMakeDeps' files agree with the CMake package: %s"
+          % (compiler, ", ".join(targets[c] for c in expected_components), json.dumps(ours)))
 
     # test_package, as `conan create` runs it after the package.
     test = TestPackage(os.path.join(source, "test_package"), settings, {})
@@ -678,8 +714,9 @@ for compiler in arguments.compilers:
     test.test()
     built = sorted(os.path.basename(p) for p in glob.glob(os.path.join(test.build_folder, "test_package*"))
                    if os.access(p, os.X_OK) and os.path.isfile(p))
-    if built != ["test_package"] + (["test_package_s3"] if arguments.s3 else []):
+    if built != ["test_package"] + (["test_package_redis"] if arguments.redis and not arguments.s3 else []) + (
+            ["test_package_s3"] if arguments.s3 else []):
         fail("test_package built %s" % built)
 
-print("conan recipe: storewatch/%s packaged to %s with s3=%s, checked with %s"
-      % (recipe.version, recipe.package_folder, arguments.s3, ", ".join(arguments.compilers)))
+print("conan recipe: storewatch/%s packaged to %s with s3=%s redis=%s, checked with %s"
+      % (recipe.version, recipe.package_folder, arguments.s3, arguments.redis, ", ".join(arguments.compilers)))

@@ -3,7 +3,7 @@
 # what vcpkg would do with the port's arguments, so the CMake configure and
 # install the port asks for are the ones that run.
 #
-#   cmake -DSOURCE=<repo> -DWORK=<scratch dir> -DFEATURES=tools,s3 -P vcpkg_port.cmake
+#   cmake -DSOURCE=<repo> -DWORK=<scratch dir> -DFEATURES=tools,s3,redis -P vcpkg_port.cmake
 #
 # FEATURES is a comma-separated list (empty: the core alone). The package
 # lands in WORK/packages, laid out as vcpkg installs it. The port's
@@ -126,43 +126,61 @@ if(NOT licenses STREQUAL "share/storewatch/copyright")
   message(FATAL_ERROR "vcpkg_port.cmake: the license is installed as ${licenses}, not once as share/storewatch/copyright")
 endif()
 
-# The s3 feature: STOREWATCH_BUILD_S3 follows it, the S3 headers and target
-# come with it only, and it declares the libraries storewatch::s3 links.
+# The s3 and redis features: the option each follows (without it a
+# machine with the libraries still builds the package without them), the
+# headers and target that come with it only (each exported on its own,
+# storewatch-<feature>-targets.cmake), the files it installs, and the ports
+# it depends on.
 get_property(configure_options GLOBAL PROPERTY port_configure_options)
-# (storewatch::s3 is exported on its own, storewatch-s3-targets.cmake.)
 file(GLOB exported_files "${CURRENT_PACKAGES_DIR}/share/storewatch/storewatch*-targets.cmake")
 set(exported_targets "")
 foreach(exported_file IN LISTS exported_files)
   file(READ "${exported_file}" text)
   string(APPEND exported_targets "${text}")
 endforeach()
-if("s3" IN_LIST FEATURES)
-  set(s3_option -DSTOREWATCH_BUILD_S3=ON)
-  if(NOT EXISTS "${CURRENT_PACKAGES_DIR}/include/storewatch/store/s3_store.hpp" OR NOT exported_targets MATCHES "storewatch::s3")
-    message(FATAL_ERROR "vcpkg_port.cmake: the s3 feature did not install storewatch::s3 and its headers")
+
+# check_feature(FEATURE OPTION HEADER_DIR FILES... DEPENDS PORTS...): FILES
+# (under the package) come with FEATURE, HEADER_DIR and storewatch::FEATURE
+# only with it; PORTS are its dependencies in vcpkg.json.
+function(check_feature feature option header_dir)
+  cmake_parse_arguments(arg "" "" "DEPENDS" ${ARGN})
+  if(feature IN_LIST FEATURES)
+    set(passed "-D${option}=ON")
+    foreach(file IN LISTS arg_UNPARSED_ARGUMENTS)
+      if(NOT EXISTS "${CURRENT_PACKAGES_DIR}/${file}")
+        message(FATAL_ERROR "vcpkg_port.cmake: the ${feature} feature did not install ${file}")
+      endif()
+    endforeach()
+    if(NOT exported_targets MATCHES "storewatch::${feature}")
+      message(FATAL_ERROR "vcpkg_port.cmake: the ${feature} feature did not install storewatch::${feature}")
+    endif()
+  else()
+    set(passed "-D${option}=OFF")
+    if(EXISTS "${CURRENT_PACKAGES_DIR}/${header_dir}" OR exported_targets MATCHES "storewatch::${feature}")
+      message(FATAL_ERROR "vcpkg_port.cmake: storewatch::${feature} or its headers installed without the ${feature} feature")
+    endif()
   endif()
-else()
-  set(s3_option -DSTOREWATCH_BUILD_S3=OFF)
-  if(EXISTS "${CURRENT_PACKAGES_DIR}/include/storewatch/s3" OR exported_targets MATCHES "storewatch::s3")
-    message(FATAL_ERROR "vcpkg_port.cmake: storewatch::s3 or its headers installed without the s3 feature")
+  if(NOT passed IN_LIST configure_options)
+    message(FATAL_ERROR "vcpkg_port.cmake: the port did not pass ${passed} (it passed: ${configure_options})")
   endif()
-endif()
-if(NOT s3_option IN_LIST configure_options)
-  message(FATAL_ERROR "vcpkg_port.cmake: the port did not pass ${s3_option} (it passed: ${configure_options})")
-endif()
-string(JSON s3_dependency_count LENGTH "${manifest}" features s3 dependencies)
-set(s3_dependencies "")
-math(EXPR last "${s3_dependency_count} - 1")
-foreach(i RANGE ${last})
-  string(JSON dependency GET "${manifest}" features s3 dependencies ${i})
-  string(JSON name ERROR_VARIABLE not_an_object GET "${dependency}" name)
-  if(not_an_object)
-    set(name "${dependency}")
+  string(JSON count LENGTH "${manifest}" features ${feature} dependencies)
+  set(names "")
+  math(EXPR last "${count} - 1")
+  foreach(i RANGE ${last})
+    string(JSON dependency GET "${manifest}" features ${feature} dependencies ${i})
+    string(JSON name ERROR_VARIABLE not_an_object GET "${dependency}" name)
+    if(not_an_object)
+      set(name "${dependency}")
+    endif()
+    list(APPEND names "${name}")
+  endforeach()
+  list(SORT names)
+  if(NOT names STREQUAL arg_DEPENDS)
+    message(FATAL_ERROR "vcpkg_port.cmake: the ${feature} feature depends on '${names}', not '${arg_DEPENDS}'")
   endif()
-  list(APPEND s3_dependencies "${name}")
-endforeach()
-list(SORT s3_dependencies)
-if(NOT s3_dependencies STREQUAL "curl;openssl;pugixml")
-  message(FATAL_ERROR "vcpkg_port.cmake: the s3 feature depends on '${s3_dependencies}', not curl, openssl and pugixml")
-endif()
+endfunction()
+check_feature(s3 STOREWATCH_BUILD_S3 include/storewatch/s3 include/storewatch/store/s3_store.hpp
+              DEPENDS curl openssl pugixml)
+check_feature(redis STOREWATCH_BUILD_REDIS include/storewatch/redis include/storewatch/redis/hints.hpp
+              share/storewatch/storewatch-hiredis.cmake share/pkgconfig/storewatch-redis.pc DEPENDS hiredis)
 message(STATUS "vcpkg port: installed to ${CURRENT_PACKAGES_DIR} with features '${FEATURES}'")

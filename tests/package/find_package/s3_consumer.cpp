@@ -3,7 +3,9 @@
 // and uses each library storewatch::s3 brings (libcurl through the store's
 // client, libcrypto through SigV4's SHA-256, pugixml through the listing
 // parser), so a link dependency the package fails to pass on fails the
-// build. It sends no request: nothing listens at the endpoint.
+// build. It sends no request: nothing listens at the endpoint. Built with
+// STOREWATCH_CONSUMER_REDIS (a package with both components), it also does
+// what redis_consumer.cpp does (redis_part.hpp).
 #include <storewatch/store/s3_journal.hpp>
 #include <storewatch/s3/sigv4.hpp>
 #include <storewatch/store/s3_store.hpp>
@@ -12,6 +14,10 @@
 #include <asio/io_context.hpp>
 
 #include <iostream>
+
+#ifdef STOREWATCH_CONSUMER_REDIS
+#include "redis_part.hpp"
+#endif
 
 int main() {
   namespace s3 = storewatch::s3;
@@ -38,5 +44,11 @@ int main() {
   std::cout << "storewatch::s3: store for " << store.user() << " and journal source for " << source.user() << " at "
             << target.host << target.path << "; SHA-256 " << (sha256_ok ? "ok" : "WRONG") << ", listing "
             << (listing_ok ? "ok" : "WRONG") << '\n';
-  return sha256_ok && listing_ok && target.host == "127.0.0.1:9000" && target.path == "/storewatch-consumer" ? 0 : 1;
+  bool redis_ok = true;
+#ifdef STOREWATCH_CONSUMER_REDIS
+  redis_ok = redis_consumer_check();
+#endif
+  return sha256_ok && listing_ok && redis_ok && target.host == "127.0.0.1:9000" && target.path == "/storewatch-consumer"
+             ? 0
+             : 1;
 }
