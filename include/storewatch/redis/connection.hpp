@@ -129,6 +129,9 @@ class connection : public std::enable_shared_from_this<connection> {
   /// The connection is up and logged in (called inside a hiredis callback:
   /// send commands, do not free anything).
   virtual void on_ready() = 0;
+  /// An attempt failed or the connection dropped (called outside hiredis,
+  /// the context already freed): what was sent on it is lost.
+  virtual void on_down() {}
 
   /// The context, while connected; nullptr otherwise.
   redisAsyncContext* context() const noexcept { return context_; }
@@ -284,6 +287,7 @@ class connection : public std::enable_shared_from_this<connection> {
       report(std::make_error_code(std::errc::not_connected),
              why + "; hints are off until it is back (listeners poll at their interval), reconnecting with backoff");
     }
+    on_down();
     std::uniform_real_distribution<double> unit{0.0, 1.0};
     timer_.expires_after(storewatch::detail::backoff_delay(options_.backoff, outage_.failures(), unit(random_)));
     timer_.async_wait([self = shared_from_this(), attempt = attempt_](std::error_code ec) {
