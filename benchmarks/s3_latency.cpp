@@ -111,6 +111,15 @@ asio::awaitable<void> publish_events(s3::s3_store& alice, std::size_t count, std
   done = true;
 }
 
+/// Gaps between publishes, in seconds: uniform over 0.3-1.7 `interval`s,
+/// so that publishes do not keep step with the polls.
+std::function<double()> random_gaps(std::chrono::milliseconds interval) {
+  return [random = std::minstd_rand{std::random_device{}()}, spread = std::uniform_real_distribution<double>{0.3, 1.7},
+          interval_s = std::chrono::duration<double>(interval).count()]() mutable {
+    return interval_s * spread(random);
+  };
+}
+
 /// The baseline (see the file comment): polls bob123's journal with
 /// `client`, `interval` apart, until `count` objects are
 /// read or `stop` is set; notes when each object's body arrived.
@@ -194,13 +203,10 @@ run_figures measure(std::chrono::milliseconds interval, std::size_t count) {
     raw_done = true;
   });
 
-  std::minstd_rand random{std::random_device{}()};
-  std::uniform_real_distribution<double> spread{0.3, 1.7};
-  const double interval_s = std::chrono::duration<double>(interval).count();
   bool written = false;
   std::exception_ptr failure;
   const auto start = clock_type::now();
-  asio::co_spawn(io, publish_events(alice, count, [&] { return interval_s * spread(random); }, published, written),
+  asio::co_spawn(io, publish_events(alice, count, random_gaps(interval), published, written),
                  [&](std::exception_ptr e) {
                    failure = e;
                    if (e) {
@@ -251,6 +257,17 @@ run_figures measure(std::chrono::milliseconds interval, std::size_t count) {
   return out;
 }
 
+/// Prints a latency table's header; returns what prints one of its rows
+/// (median/interval with `decimals` decimals).
+auto latency_table(double interval_ms, int decimals) {
+  std::printf("  %-46s %8s %10s %10s %10s %16s\n", "", "samples", "median ms", "p99 ms", "max ms",
+              "median/interval");
+  return [interval_ms, decimals](const char* what, const latency_summary& s) {
+    std::printf("  %-46s %8zu %10.1f %10s %10.1f %16.*f\n", what, s.samples, s.median, p99_text(s, "%.1f").c_str(),
+                s.max, decimals, s.median / interval_ms);
+  };
+}
+
 void print(const run_figures& r) {
   const double interval_ms = static_cast<double>(r.interval.count());
   const auto ours = summarize(r.latencies_ms);
@@ -258,12 +275,7 @@ void print(const run_figures& r) {
   const auto per = [](std::uint64_t n, std::size_t d) { return d == 0 ? 0.0 : static_cast<double>(n) / d; };
   std::printf("poll interval %.0f ms, %zu events over %.1f s, each read by both:\n", interval_ms, r.events,
               r.seconds);
-  std::printf("  %-46s %8s %10s %10s %10s %16s\n", "", "samples", "median ms", "p99 ms", "max ms",
-              "median/interval");
-  const auto row = [&](const char* what, const latency_summary& s) {
-    std::printf("  %-46s %8zu %10.1f %10s %10.1f %16.2f\n", what, s.samples, s.median, p99_text(s, "%.1f").c_str(),
-                s.max, s.median / interval_ms);
-  };
+  const auto row = latency_table(interval_ms, 2);
   row("raw LIST + GET loop, same client (baseline)", raw);
   row("event_listener handler", ours);
   if (raw.median > 0) {
@@ -392,15 +404,10 @@ hinted_figures measure_hints(const char* self, std::size_t count, std::chrono::m
   }
 
   std::vector<clock_type::time_point> published(count);
-  std::minstd_rand random{std::random_device{}()};
-  std::uniform_real_distribution<double> spread{0.3, 1.7};
-  const double interval_s = std::chrono::duration<double>(interval).count();
   bool written = false;
   std::exception_ptr failure;
   const auto start = clock_type::now();
-  asio::co_spawn(io,
-                 publish_events(alice, count, [&] { return interval_s * spread(random); }, published, written,
-                                {hinted_user, plain_user}),
+  asio::co_spawn(io, publish_events(alice, count, random_gaps(interval), published, written, {hinted_user, plain_user}),
                  [&](std::exception_ptr e) {
                    failure = e;
                    written = true;
@@ -452,12 +459,7 @@ void print_hints(const hinted_figures& r, std::chrono::milliseconds interval) {
   const auto events = r.hinted_ms.size();
   std::printf("poll interval %.0f ms, %zu events over %.1f s, each to both users; listeners in another process:\n",
               interval_ms, events, r.seconds);
-  std::printf("  %-46s %8s %10s %10s %10s %16s\n", "", "samples", "median ms", "p99 ms", "max ms",
-              "median/interval");
-  const auto row = [&](const char* what, const latency_summary& s) {
-    std::printf("  %-46s %8zu %10.1f %10s %10.1f %16.4f\n", what, s.samples, s.median, p99_text(s, "%.1f").c_str(),
-                s.max, s.median / interval_ms);
-  };
+  const auto row = latency_table(interval_ms, 4);
   row("no hints: polls at the interval (baseline)", plain);
   row("hints through Redis pub/sub", hinted);
   if (plain.median > 0) {
