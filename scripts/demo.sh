@@ -129,21 +129,23 @@ if $with_hints; then
   export STOREWATCH_REDIS_STATE_DIR=$PWD/build/demo/redis STOREWATCH_REDIS_PORT=0
   redis_env=$(scripts/redis-server.sh start)
   eval "$redis_env"  # STOREWATCH_REDIS_URL
-  s3_options+=(--hints "$STOREWATCH_REDIS_URL")
+  hint_options=(--hints "$STOREWATCH_REDIS_URL")
   # Bob polls at the default interval (5 s); Alice's hints wake him at once.
   bob_interval=()
 else
   # S3 has no change notifications: Bob polls, every 200 ms here.
+  hint_options=()
   bob_interval=(--interval 0.2)
 fi
-"$bin/bob_listener" "${s3_options[@]}" --checkpoint "$s3_checkpoint" "${bob_interval[@]}" >"$s3_bob_log" 2>&1 &
+"$bin/bob_listener" "${s3_options[@]}" "${hint_options[@]}" --checkpoint "$s3_checkpoint" "${bob_interval[@]}" \
+  >"$s3_bob_log" 2>&1 &
 bob=$!
 wait_for "$s3_bob_log" "is listening"
 if $with_hints; then
   # A SHARE before Bob's subscription would only wait for his next poll.
   wait_for_subscriber storewatch:hints:bob123
 fi
-"$bin/alice_sender" "${s3_options[@]}" --pause 2
+"$bin/alice_sender" "${s3_options[@]}" "${hint_options[@]}" --pause 2
 wait_for "$s3_bob_log" "received DELETE"
 kill -TERM "$bob"
 wait "$bob"
