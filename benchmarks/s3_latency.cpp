@@ -469,6 +469,16 @@ void print_hints(const hinted_figures& r, std::chrono::milliseconds interval) {
     }
     std::printf(" (lower is faster)\n");
   }
+  // The slowest hinted deliveries beside the same events' unhinted ones:
+  // close to them, the hint did not bring the poll; far below, it was late.
+  std::vector<std::size_t> order(events);
+  for (std::size_t i = 0; i < events; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return r.hinted_ms[a] > r.hinted_ms[b]; });
+  std::printf("  slowest with hints:");
+  for (std::size_t k = 0; k < std::min<std::size_t>(3, events); ++k) {
+    std::printf(" event %zu %.1f ms (no hints %.1f ms)%s", order[k], r.hinted_ms[order[k]], r.plain_ms[order[k]],
+                k + 1 < std::min<std::size_t>(3, events) ? "," : "\n");
+  }
   const auto per = [&](std::uint64_t n) { return events == 0 ? 0.0 : static_cast<double>(n) / events; };
   std::printf("  requests per event, no hints: %.2f (LIST %.2f, GET %.2f)\n", per(r.plain_lists + r.plain_gets),
               per(r.plain_lists), per(r.plain_gets));

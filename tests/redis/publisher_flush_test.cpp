@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <optional>
@@ -86,9 +87,13 @@ TEST_CASE("async_flush with no Redis server completes at the first failed attemp
           "[server]") {
   asio::io_context io;
   std::vector<std::string> reports;
-  test_support::own_redis server;
-  const auto where = server.url();
-  server.kill();  // nobody on its port now
+  // A port of this test's own that refuses connections: bound, not
+  // listening (a killed server's port could be taken by another's).
+  asio::ip::tcp::socket held(io);
+  held.open(asio::ip::tcp::v4());
+  held.bind({asio::ip::address_v4::loopback(), 0});
+  const auto where =
+      redis::parse_url("redis://127.0.0.1:" + std::to_string(held.local_endpoint().port()) + "/0", nullptr);
   redis::hint_publisher publisher(io.get_executor(), where, test_options(reports));
   publisher.publish("bob");
   std::optional<std::error_code> flushed;
