@@ -419,6 +419,11 @@ hinted_figures measure_hints(const char* self, std::size_t count, std::chrono::m
     child.pump(std::chrono::milliseconds(0));
   }
   if (failure) std::rethrow_exception(failure);
+  // The last hint leaves only while this io_context runs: flushed, as a
+  // writer about to stop must.
+  bool flushed = false;
+  publisher->async_flush(std::chrono::seconds(30), [&](std::error_code) { flushed = true; });
+  run_until(io, [&] { return flushed; });
   if (!child.wait(3 * interval + std::chrono::seconds(90))) throw std::runtime_error("the listening process hung");
 
   hinted_figures out;
