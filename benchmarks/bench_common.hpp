@@ -136,9 +136,10 @@ struct poll_cost {
   bool failed = false;       ///< completed with an error
 };
 
-/// An event source that forwards `async_poll` to `inner`, a source whose
-/// `client().counts()` counts its requests (the S3 journal source), and
-/// notes what each poll cost. Cancellation is passed on to `inner`.
+/// An event source that forwards `async_poll` (and `async_wait_for_change`)
+/// to `inner`, a source whose `client().counts()` counts its requests (the
+/// S3 journal source), and notes what each poll cost. Cancellation is
+/// passed on to `inner`.
 template <class Source>
 class counting_source {
  public:
@@ -166,6 +167,14 @@ class counting_source {
                                 }));
         },
         token, std::string(cursor), max_events);
+  }
+
+  /// As `Source::async_wait_for_change`, when it has one: counted, a source
+  /// woken by hints (an S3 journal's) stays woken by them.
+  template <class CompletionToken>
+    requires storewatch::waitable_source<Source>
+  auto async_wait_for_change(std::string_view cursor, CompletionToken&& token) {
+    return inner_.async_wait_for_change(cursor, std::forward<CompletionToken>(token));
   }
 
   /// The inner source's account of its last failure.

@@ -30,24 +30,48 @@
 // Two runs, each under a fresh key prefix: a 100 ms poll interval, and the
 // default (poller_options::poll_interval, 5 s; about 6 s per event).
 //
+// Hints mode (`s3_latency hints ...`, built with storewatch::redis): the
+// listeners in another process, with and without Redis wake-up hints, on
+// the same publishes. This process's alice222 s3_store, with a
+// redis::hint_publisher, publishes each event to two users, bobhinted and
+// bobplain, at random gaps (uniform over 0.3-1.7 poll intervals); a child
+// process (this program, `listen` mode) runs an event_listener on each
+// user's journal at the same interval, bobhinted's source woken by a
+// redis::hint_subscriber, bobplain's not (the baseline). Latency = from the
+// publish's completion in this process to the handler running in the
+// child, both CLOCK_MONOTONIC (comparable between processes). Requests per
+// event: each source's client().counts() over the run (LIST + GET, retries
+// included), from the child's first polls on.
+//
 // Usage: s3_latency [events at 100 ms (default 100; 0: skip) [events at the default interval (default 0: skip)]]
+//        s3_latency hints [events (default 100) [interval ms (default: poller_options' 5000)]]
 // The store: STOREWATCH_S3_ENDPOINT, STOREWATCH_S3_BUCKET and AWS_* (as
 // `scripts/s3-server.sh start` exports them), else the s3rver of the CTest
-// fixture (STOREWATCH_S3_STATE_DIR).
+// fixture (STOREWATCH_S3_STATE_DIR). Hints mode's Redis: STOREWATCH_REDIS_URL
+// (as `scripts/redis-server.sh start` exports it), else the redis-server of
+// the CTest fixture (STOREWATCH_REDIS_STATE_DIR).
 #include "bench_common.hpp"
 
+#include "support/process.hpp"
 #include "support/s3_server.hpp"
 
 #include <storewatch/store/s3_store.hpp>
 #include <storewatch/storewatch.hpp>
+#ifdef STOREWATCH_WITH_REDIS
+#include <storewatch/redis/hints.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -75,9 +99,9 @@ struct run_figures {
 /// Publishes `count` events ("0", "1", ...) to bob123, `gap` apart each,
 /// and notes when each publish completed.
 asio::awaitable<void> publish_events(s3::s3_store& alice, std::size_t count, std::function<double()> gap,
-                                     std::vector<clock_type::time_point>& published, bool& done) {
+                                     std::vector<clock_type::time_point>& published, bool& done,
+                                     std::vector<std::string> users = {"bob123"}) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  const std::vector<std::string> users{"bob123"};
   for (std::size_t i = 0; i < count; ++i) {
     timer.expires_after(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(gap())));
     co_await timer.async_wait(asio::use_awaitable);
@@ -85,6 +109,15 @@ asio::awaitable<void> publish_events(s3::s3_store& alice, std::size_t count, std
     published[i] = clock_type::now();
   }
   done = true;
+}
+
+/// Gaps between publishes, in seconds: uniform over 0.3-1.7 `interval`s,
+/// so that publishes do not keep step with the polls.
+std::function<double()> random_gaps(std::chrono::milliseconds interval) {
+  return [random = std::minstd_rand{std::random_device{}()}, spread = std::uniform_real_distribution<double>{0.3, 1.7},
+          interval_s = std::chrono::duration<double>(interval).count()]() mutable {
+    return interval_s * spread(random);
+  };
 }
 
 /// The baseline (see the file comment): polls bob123's journal with
@@ -170,13 +203,10 @@ run_figures measure(std::chrono::milliseconds interval, std::size_t count) {
     raw_done = true;
   });
 
-  std::minstd_rand random{std::random_device{}()};
-  std::uniform_real_distribution<double> spread{0.3, 1.7};
-  const double interval_s = std::chrono::duration<double>(interval).count();
   bool written = false;
   std::exception_ptr failure;
   const auto start = clock_type::now();
-  asio::co_spawn(io, publish_events(alice, count, [&] { return interval_s * spread(random); }, published, written),
+  asio::co_spawn(io, publish_events(alice, count, random_gaps(interval), published, written),
                  [&](std::exception_ptr e) {
                    failure = e;
                    if (e) {
@@ -227,6 +257,17 @@ run_figures measure(std::chrono::milliseconds interval, std::size_t count) {
   return out;
 }
 
+/// Prints a latency table's header; returns what prints one of its rows
+/// (median/interval with `decimals` decimals).
+auto latency_table(double interval_ms, int decimals) {
+  std::printf("  %-46s %8s %10s %10s %10s %16s\n", "", "samples", "median ms", "p99 ms", "max ms",
+              "median/interval");
+  return [interval_ms, decimals](const char* what, const latency_summary& s) {
+    std::printf("  %-46s %8zu %10.1f %10s %10.1f %16.*f\n", what, s.samples, s.median, p99_text(s, "%.1f").c_str(),
+                s.max, decimals, s.median / interval_ms);
+  };
+}
+
 void print(const run_figures& r) {
   const double interval_ms = static_cast<double>(r.interval.count());
   const auto ours = summarize(r.latencies_ms);
@@ -234,12 +275,7 @@ void print(const run_figures& r) {
   const auto per = [](std::uint64_t n, std::size_t d) { return d == 0 ? 0.0 : static_cast<double>(n) / d; };
   std::printf("poll interval %.0f ms, %zu events over %.1f s, each read by both:\n", interval_ms, r.events,
               r.seconds);
-  std::printf("  %-46s %8s %10s %10s %10s %16s\n", "", "samples", "median ms", "p99 ms", "max ms",
-              "median/interval");
-  const auto row = [&](const char* what, const latency_summary& s) {
-    std::printf("  %-46s %8zu %10.1f %10s %10.1f %16.2f\n", what, s.samples, s.median, p99_text(s, "%.1f").c_str(),
-                s.max, s.median / interval_ms);
-  };
+  const auto row = latency_table(interval_ms, 2);
   row("raw LIST + GET loop, same client (baseline)", raw);
   row("event_listener handler", ours);
   if (raw.median > 0) {
@@ -262,9 +298,241 @@ void print(const run_figures& r) {
               per(r.raw_lists, r.events), per(r.raw_gets, r.events));
 }
 
+#ifdef STOREWATCH_WITH_REDIS
+// ---- hints mode ----
+
+const std::string hinted_user = "bobhinted", plain_user = "bobplain";
+
+/// The Redis server: STOREWATCH_REDIS_URL, else the CTest fixture's.
+storewatch::redis::url bench_redis() {
+  if (const char* url = std::getenv("STOREWATCH_REDIS_URL"); url != nullptr && *url != '\0') {
+    return storewatch::redis::parse_url(url);
+  }
+  const char* state = std::getenv("STOREWATCH_REDIS_STATE_DIR");
+  std::ifstream in(std::string(state == nullptr ? "" : state) + "/redis.port");
+  std::string port;
+  if (state == nullptr || !in || !std::getline(in, port) || port.empty()) {
+    throw std::runtime_error("no Redis server: set STOREWATCH_REDIS_URL (scripts/redis-server.sh start), or run "
+                             "through ctest (its redis_start fixture sets STOREWATCH_REDIS_STATE_DIR)");
+  }
+  return storewatch::redis::parse_url("redis://127.0.0.1:" + port + "/0");
+}
+
+/// The child (`listen PREFIX EVENTS INTERVAL_MS`): listens to bobhinted's
+/// journal (woken by hints) and bobplain's (not) under PREFIX; prints
+/// "ready" once both have polled and the subscriber is subscribed, then
+/// "H|P <event> <CLOCK_MONOTONIC ns>" per delivery, and at the end
+/// "requests H|P <LIST> <GET>" since "ready".
+int listen_child(const std::string& prefix, std::size_t count, std::chrono::milliseconds interval) {
+  auto where = storewatch::test_support::test_server_config();
+  where.prefix = prefix;
+  asio::io_context io;
+  auto subscriber = std::make_shared<storewatch::redis::hint_subscriber>(io.get_executor(), bench_redis());
+  s3::s3_store hinted_bob(io.get_executor(), where, hinted_user), plain_bob(io.get_executor(), where, plain_user);
+  s3::s3_journal_options hinted_options;
+  hinted_options.hints = subscriber;
+  auto hinted_source = hinted_bob.events(std::move(hinted_options));
+  auto plain_source = plain_bob.events();
+  counting_source hinted_counted(hinted_source), plain_counted(plain_source);
+  storewatch::listener_options options;
+  options.poller.poll_interval = interval;
+  options.on_error = [](std::error_code, std::string_view message) {
+    std::fprintf(stderr, "s3_latency listen: %.*s\n", static_cast<int>(message.size()), message.data());
+  };
+  storewatch::event_listener hinted(io.get_executor(), hinted_counted, options);
+  storewatch::event_listener plain(io.get_executor(), plain_counted, options);
+  std::size_t delivered = 0;
+  const auto handler = [&](const char* tag) {
+    return [&, tag](const storewatch::event& e) {
+      if (e.name != "PING") return;
+      std::printf("%s %s %lld\n", tag, e.data.c_str(), static_cast<long long>(now_ns()));
+      std::fflush(stdout);
+      ++delivered;
+    };
+  };
+  hinted.add_event_listener(handler("H"));
+  plain.add_event_listener(handler("P"));
+  hinted.start();
+  plain.start();
+  run_until(io, [&] {
+    return !hinted_counted.polls().empty() && !plain_counted.polls().empty() && subscriber->ready();
+  });
+  const auto hinted_before = hinted_source.client().counts(), plain_before = plain_source.client().counts();
+  std::printf("ready\n");
+  std::fflush(stdout);
+  // Until every event arrived twice, or well after the last should have.
+  const auto deadline = clock_type::now() + 2 * interval * static_cast<long>(count) + std::chrono::seconds(60);
+  while (delivered < 2 * count && clock_type::now() < deadline) io.run_one_for(std::chrono::milliseconds(100));
+  hinted.stop();
+  plain.stop();
+  subscriber.reset();
+  io.run_for(std::chrono::seconds(5));  // the stopped loops' last steps
+  const auto hinted_after = hinted_source.client().counts(), plain_after = plain_source.client().counts();
+  std::printf("requests H %llu %llu\n", static_cast<unsigned long long>(hinted_after.list - hinted_before.list),
+              static_cast<unsigned long long>(hinted_after.get - hinted_before.get));
+  std::printf("requests P %llu %llu\n", static_cast<unsigned long long>(plain_after.list - plain_before.list),
+              static_cast<unsigned long long>(plain_after.get - plain_before.get));
+  return delivered == 2 * count ? 0 : 1;
+}
+
+struct hinted_figures {
+  std::vector<double> hinted_ms, plain_ms;  // by event; -1: missing
+  std::uint64_t hinted_lists = 0, hinted_gets = 0, plain_lists = 0, plain_gets = 0;
+  std::uint64_t hints_sent = 0, hints_dropped = 0;
+  double seconds = 0;
+};
+
+/// The parent: publishes while the child listens (see the file comment).
+hinted_figures measure_hints(const char* self, std::size_t count, std::chrono::milliseconds interval) {
+  const auto where = storewatch::test_support::test_server_config();  // a fresh key prefix
+  asio::io_context io;
+  auto publisher = std::make_shared<storewatch::redis::hint_publisher>(io.get_executor(), bench_redis());
+  s3::s3_store_options store_options;
+  store_options.hints = publisher;
+  s3::s3_store alice(io.get_executor(), where, "alice222", std::move(store_options));
+  run_until(io, [&] { return publisher->ready(); });
+
+  namespace ts = storewatch::test_support;
+  ts::spawn_options spawn;
+  spawn.in = ts::child_stream::null();
+  spawn.out = ts::child_stream::piped();
+  ts::process child({self, "listen", where.prefix, std::to_string(count), std::to_string(interval.count())}, spawn);
+  if (!ts::wait_for([&] { return child.out().find("ready\n") != std::string::npos || child.exited(); },
+                    std::chrono::minutes(5), [&] { child.pump(); }) ||
+      child.out().find("ready\n") == std::string::npos) {
+    throw std::runtime_error("the listening process did not get ready: " + child.status_text());
+  }
+
+  std::vector<clock_type::time_point> published(count);
+  bool written = false;
+  std::exception_ptr failure;
+  const auto start = clock_type::now();
+  asio::co_spawn(io, publish_events(alice, count, random_gaps(interval), published, written, {hinted_user, plain_user}),
+                 [&](std::exception_ptr e) {
+                   failure = e;
+                   written = true;
+                 });
+  // Running the publisher (and reading the child's lines) until every
+  // event is written, then until the child is done.
+  while (!written) {
+    io.run_one_for(std::chrono::milliseconds(5));
+    child.pump(std::chrono::milliseconds(0));
+  }
+  if (failure) std::rethrow_exception(failure);
+  // The last hint leaves only while this io_context runs: flushed, as a
+  // writer about to stop must.
+  bool flushed = false;
+  publisher->async_flush(std::chrono::seconds(30), [&](std::error_code) { flushed = true; });
+  run_until(io, [&] { return flushed; });
+  if (!child.wait(3 * interval + std::chrono::seconds(90))) throw std::runtime_error("the listening process hung");
+
+  hinted_figures out;
+  out.hinted_ms.assign(count, -1);
+  out.plain_ms.assign(count, -1);
+  out.hints_sent = publisher->sent();
+  out.hints_dropped = publisher->dropped();
+  std::istringstream lines(child.out());
+  std::string tag;
+  clock_type::time_point last = start;
+  while (lines >> tag) {
+    if (tag == "ready") continue;
+    if (tag == "requests") {
+      std::string which;
+      std::uint64_t lists = 0, gets = 0;
+      lines >> which >> lists >> gets;
+      (which == "H" ? out.hinted_lists : out.plain_lists) = lists;
+      (which == "H" ? out.hinted_gets : out.plain_gets) = gets;
+      continue;
+    }
+    std::size_t i = count;
+    long long ns = 0;
+    lines >> i >> ns;
+    if (i >= count) throw std::runtime_error("the listening process printed " + tag + " " + std::to_string(i));
+    const clock_type::time_point at{std::chrono::nanoseconds(ns)};
+    last = std::max(last, at);
+    (tag == "H" ? out.hinted_ms : out.plain_ms)[i] =
+        std::max(0.0, std::chrono::duration<double, std::milli>(at - published[i]).count());
+  }
+  out.seconds = std::chrono::duration<double>(last - start).count();
+  if (!child.succeeded()) throw std::runtime_error("the listening process failed: " + child.status_text());
+  return out;
+}
+
+void print_hints(const hinted_figures& r, std::chrono::milliseconds interval) {
+  const double interval_ms = static_cast<double>(interval.count());
+  const auto hinted = summarize(r.hinted_ms), plain = summarize(r.plain_ms);
+  const auto events = r.hinted_ms.size();
+  std::printf("poll interval %.0f ms, %zu events over %.1f s, each to both users; listeners in another process:\n",
+              interval_ms, events, r.seconds);
+  const auto row = latency_table(interval_ms, 4);
+  row("no hints: polls at the interval (baseline)", plain);
+  row("hints through Redis pub/sub", hinted);
+  if (plain.median > 0) {
+    std::printf("  hinted/baseline: median %.4f", hinted.median / plain.median);
+    if (hinted.samples >= 100 && plain.samples >= 100) {
+      std::printf(", p99 %.4f; p99/interval %.4f", hinted.p99 / plain.p99, hinted.p99 / interval_ms);
+    }
+    std::printf(" (lower is faster)\n");
+  }
+  // The slowest hinted deliveries beside the same events' unhinted ones:
+  // close to them, the hint did not bring the poll; far below, it was late.
+  std::vector<std::size_t> order(events);
+  for (std::size_t i = 0; i < events; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return r.hinted_ms[a] > r.hinted_ms[b]; });
+  std::printf("  slowest with hints:");
+  for (std::size_t k = 0; k < std::min<std::size_t>(3, events); ++k) {
+    std::printf(" event %zu %.1f ms (no hints %.1f ms)%s", order[k], r.hinted_ms[order[k]], r.plain_ms[order[k]],
+                k + 1 < std::min<std::size_t>(3, events) ? "," : "\n");
+  }
+  const auto per = [&](std::uint64_t n) { return events == 0 ? 0.0 : static_cast<double>(n) / events; };
+  std::printf("  requests per event, no hints: %.2f (LIST %.2f, GET %.2f)\n", per(r.plain_lists + r.plain_gets),
+              per(r.plain_lists), per(r.plain_gets));
+  std::printf("  requests per event, hints:    %.2f (LIST %.2f, GET %.2f); hints sent %llu, dropped %llu\n",
+              per(r.hinted_lists + r.hinted_gets), per(r.hinted_lists), per(r.hinted_gets),
+              static_cast<unsigned long long>(r.hints_sent), static_cast<unsigned long long>(r.hints_dropped));
+}
+
+int run_hints_mode(int argc, char** argv) {
+  const long events = argc > 2 ? std::atol(argv[2]) : 100;
+  const long interval_ms = argc > 3 ? std::atol(argv[3]) : storewatch::poller_options{}.poll_interval.count();
+  if (events <= 0 || interval_ms <= 0) {
+    std::fprintf(stderr, "usage: %s hints [events (default 100) [interval ms (default 5000)]]\n", argv[0]);
+    return 2;
+  }
+  const std::chrono::milliseconds interval(interval_ms);
+  std::printf("end-to-end latency: s3_store publish completed -> event_listener handler in another process, "
+              "with and without Redis hints\n");
+  const auto r = measure_hints(argv[0], static_cast<std::size_t>(events), interval);
+  print_hints(r, interval);
+  const auto hinted = summarize(r.hinted_ms).samples, plain = summarize(r.plain_ms).samples;
+  if (hinted != r.hinted_ms.size() || plain != r.plain_ms.size()) {
+    std::fprintf(stderr, "s3_latency: %zu (hinted) and %zu (no hints) of %ld events arrived\n", hinted, plain, events);
+    return 1;
+  }
+  return 0;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && (std::string_view(argv[1]) == "hints" || std::string_view(argv[1]) == "listen")) {
+#ifdef STOREWATCH_WITH_REDIS
+    try {
+      if (std::string_view(argv[1]) == "listen" && argc == 5) {
+        return listen_child(argv[2], static_cast<std::size_t>(std::atol(argv[3])),
+                            std::chrono::milliseconds(std::atol(argv[4])));
+      }
+      return run_hints_mode(argc, argv);
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "s3_latency: %s\n", error.what());
+      return 1;
+    }
+#else
+    std::fprintf(stderr, "s3_latency: hints mode needs the Redis component (storewatch::redis)\n");
+    return 2;
+#endif
+  }
   const long fast_events = argc > 1 ? std::atol(argv[1]) : 100;
   const long slow_events = argc > 2 ? std::atol(argv[2]) : 0;
   if (fast_events < 0 || slow_events < 0 || fast_events + slow_events == 0) {

@@ -1,7 +1,9 @@
 // Alice's side of the two-user demo: create a file, share it with bob123,
 // pause so that Bob sees the SHARE first, then delete it. The store is a
 // directory (--root DIR) or an S3 bucket (--store s3://bucket/prefix); `act`
-// is the same for both.
+// is the same for both. On S3, --hints redis://... publishes a wake-up hint
+// for Bob after each operation, and waits for Redis to have them before
+// exiting.
 #include "demo_options.hpp"
 
 #include <storewatch/storewatch.hpp>
@@ -11,7 +13,8 @@
 namespace {
 
 template <class Store>
-asio::awaitable<void> act(Store& store, const std::string& friend_name, std::chrono::milliseconds pause) {
+asio::awaitable<void> act(Store& store, const std::string& friend_name, std::chrono::milliseconds pause,
+                          demo::hint_sender& hints) {
   using asio::use_awaitable;
   // Arguments as named variables, not temporaries in the co_await (the g++ 12
   // advice in docs/known-limits.md).
@@ -24,12 +27,14 @@ asio::awaitable<void> act(Store& store, const std::string& friend_name, std::chr
   std::vector<std::string> with{friend_name};
   const auto shared = co_await store.async_share_files(file, with, use_awaitable);
   std::printf("%s shared %zu version(s) with %s\n", store.user().c_str(), shared.size(), friend_name.c_str());
+  std::fflush(stdout);
 
   asio::steady_timer timer(store.get_executor(), pause);
   co_await timer.async_wait(use_awaitable);
 
   const auto deleted = co_await store.async_delete_files(file, use_awaitable);
   std::printf("%s deleted %zu version(s)\n", store.user().c_str(), deleted.size());
+  co_await hints.flush();  // the hints leave with this process otherwise
 }
 
 }  // namespace
@@ -45,17 +50,22 @@ int main(int argc, char** argv) {
   try {
     asio::io_context io;
     const auto pause = std::chrono::milliseconds(static_cast<long long>(std::stod(options["pause"].value) * 1000));
-    demo::with_store(io, options, options["user"].value, [&](auto& store) {
-      asio::co_spawn(io, act(store, options["to"].value, pause), [&](std::exception_ptr error) {
-        if (!error) return;
-        try {
-          std::rethrow_exception(error);
-        } catch (const std::system_error&) {
-          throw std::runtime_error(store.last_error());  // names the file, request or argument at fault
-        }
-      });
-      io.run();
-    });
+    demo::hint_sender hints(io, options);
+    demo::with_store(
+        io, options, options["user"].value,
+        [&](auto& store) {
+          asio::co_spawn(io, act(store, options["to"].value, pause, hints), [&](std::exception_ptr error) {
+            io.stop();  // done: the Redis connection of --hints would keep io.run() going
+            if (!error) return;
+            try {
+              std::rethrow_exception(error);
+            } catch (const std::system_error&) {
+              throw std::runtime_error(store.last_error());  // names the file, request or argument at fault
+            }
+          });
+          io.run();
+        },
+        hints.publisher());
   } catch (const std::exception& error) {
     std::fprintf(stderr, "alice_sender: %s\n", error.what());
     return 1;

@@ -8,6 +8,7 @@
 #include <storewatch/store/s3_store.hpp>
 #include <storewatch/stream.hpp>
 
+#include "redis/processes.hpp"
 #include "redis/server.hpp"
 #include "support/run.hpp"
 #include "support/s3_server.hpp"
@@ -187,85 +188,137 @@ TEST_CASE("Redis killed mid-stream: reported once, polling goes on at the interv
 #ifdef STOREWATCH_TOOL
 namespace {
 
-// How many clients of the Redis server at `where` subscribe to `channel`.
-long long subscribers(const redis::url& where, const std::string& channel) {
-  redisContext* admin = redisConnect(where.host.c_str(), where.port);
-  REQUIRE(admin != nullptr);
-  REQUIRE(admin->err == 0);
-  auto* reply = static_cast<redisReply*>(redisCommand(admin, "PUBSUB NUMSUB %s", channel.c_str()));
-  REQUIRE(reply != nullptr);
-  const long long count =
-      reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 ? reply->element[1]->integer : -1;
-  freeReplyObject(reply);
-  redisFree(admin);
-  return count;
+using test_support::s3_process_options;
+using test_support::subscriber_count;
+
+// The tool's global options naming the S3 store `where`, as `user`.
+std::vector<std::string> tool_store(const s3::config& where, const std::string& user) {
+  return {STOREWATCH_TOOL, "--store", test_support::store_url(where), "--endpoint", test_support::endpoint_url(where),
+          "--user", user};
+}
+
+// `first` followed by `rest`.
+std::vector<std::string> joined(std::vector<std::string> first, const std::vector<std::string>& rest) {
+  first.insert(first.end(), rest.begin(), rest.end());
+  return first;
+}
+
+// What the tests of the tool with hints start from: the store (a fresh
+// prefix), the Redis fixture, a listener's name of its own, and how the
+// tool runs.
+struct tool_setup {
+  s3::config where = test_support::test_server_config();
+  redis::url hints = test_support::fixture_redis();
+  std::string bob = "bob" + std::to_string(std::random_device{}() % 1000000);
+  test_support::temp_dir dir;
+  test_support::spawn_options options = s3_process_options(where, dir);
+};
+
+// The number of lines `tail` printed so far.
+std::size_t printed(test_support::process& tail) {
+  return static_cast<std::size_t>(std::count(tail.out().begin(), tail.out().end(), '\n'));
+}
+
+// `storewatch tail --hints` for `bob`, polling every 60 s until it printed
+// 2 events, started once alice's NOTE "first" for him is stored; returned
+// when it has printed that one (its first poll is done) and subscribed:
+// from then on only a hint (or the 60 s interval) brings its next poll.
+std::unique_ptr<test_support::process> hinted_tail(asio::io_context& io, const tool_setup& setup) {
+  s3::s3_store quiet_alice(io.get_executor(), setup.where, "alice");
+  const std::string name = "NOTE";
+  bool done = false;
+  quiet_alice.async_publish_event(name, "first", {setup.bob}, [&](std::error_code ec, std::vector<std::string>) {
+    REQUIRE_FALSE(ec);
+    done = true;
+  });
+  REQUIRE(run_until(io, [&] { return done; }));
+  auto tail = std::make_unique<test_support::process>(
+      joined(tool_store(setup.where, setup.bob), {"tail", "--from-start", "--hints", setup.hints.text(), "--interval",
+                                                  "60", "--count", "2", "--format", "text"}),
+      setup.options);
+  REQUIRE(test_support::wait_for([&] { return printed(*tail) >= 1; }, test_support::generous, [&] { tail->pump(); }));
+  const auto channel = "storewatch:hints:" + setup.bob;
+  REQUIRE(test_support::wait_for([&] { return subscriber_count(setup.hints, channel) == 1; }, test_support::generous,
+                                 [&] { tail->pump(); }));
+  return tail;
+}
+
+// Checks that `tail` (of `hinted_tail`) exits within the bound, well
+// before its interval, having printed its second event, which says `what`.
+void check_second_event(test_support::process& tail, const std::string& what) {
+  REQUIRE(tail.wait(test_support::generous));
+  INFO("tail's stdout: " << tail.out() << "\ntail's stderr: " << tail.err());
+  CHECK(tail.succeeded());
+  CHECK(printed(tail) == 2);
+  CHECK(tail.out().find(what) != std::string::npos);
+  CHECK(tail.err().empty());
 }
 
 }  // namespace
 
 TEST_CASE("storewatch tail --hints on S3 prints an event long before its 60 s interval") {
   asio::io_context io;
-  const auto where = test_support::test_server_config();
-  const auto hints = test_support::fixture_redis();
-  const auto bob = "bob" + std::to_string(std::random_device{}() % 1000000);
-  auto prefix = where.prefix;
-  prefix.pop_back();  // the trailing '/'
-  test_support::temp_dir dir;
-  test_support::spawn_options options;
-  options.environment = test_support::environment_with(
-      {"AWS_ACCESS_KEY_ID=" + where.credentials.access_key_id,
-       "AWS_SECRET_ACCESS_KEY=" + where.credentials.secret_access_key, "AWS_REGION=" + where.region,
-       "AWS_CONFIG_FILE=" + (dir.path() / "none").string(),
-       "AWS_SHARED_CREDENTIALS_FILE=" + (dir.path() / "none").string()},
-      {"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "STOREWATCH_STORE"});
-  options.in = test_support::child_stream::null();
-  options.out = test_support::child_stream::piped();
-  options.err = test_support::child_stream::piped();
-
-  // Written before the tail starts: its first poll prints it.
-  s3::s3_store quiet_alice(io.get_executor(), where, "alice");
-  const std::string name = "NOTE";
-  bool done = false;
-  quiet_alice.async_publish_event(name, "first", {bob}, [&](std::error_code ec, std::vector<std::string>) {
-    REQUIRE_FALSE(ec);
-    done = true;
-  });
-  REQUIRE(run_until(io, [&] { return done; }));
-
-  test_support::process tail(
-      {STOREWATCH_TOOL, "--store", "s3://" + where.bucket + '/' + prefix, "--endpoint",
-       where.endpoint.scheme + "://" + where.endpoint.authority(), "--user", bob, "tail", "--from-start", "--hints",
-       hints.text(), "--interval", "60", "--count", "2", "--format", "text"},
-      options);
-  const auto printed = [&] {
-    return static_cast<std::size_t>(std::count(tail.out().begin(), tail.out().end(), '\n'));
-  };
-  REQUIRE(test_support::wait_for([&] { return printed() >= 1; }, test_support::generous, [&] { tail.pump(); }));
-  // Its first poll is done and it is subscribed: from now on only a hint
-  // (or the 60 s interval) brings the next poll.
-  REQUIRE(test_support::wait_for([&] { return subscribers(hints, "storewatch:hints:" + bob) == 1; },
-                                 test_support::generous, [&] { tail.pump(); }));
+  const tool_setup setup;
+  const auto tail = hinted_tail(io, setup);
   redis::hint_options quick;
-  auto publisher = std::make_shared<redis::hint_publisher>(io.get_executor(), hints, quick);
-  s3::s3_store alice(io.get_executor(), where, "alice", {.hints = publisher});
+  auto publisher = std::make_shared<redis::hint_publisher>(io.get_executor(), setup.hints, quick);
+  s3::s3_store alice(io.get_executor(), setup.where, "alice", {.hints = publisher});
   REQUIRE(run_until(io, [&] { return publisher->ready(); }));
-  done = false;
-  alice.async_publish_event(name, "second", {bob}, [&](std::error_code ec, std::vector<std::string>) {
+  bool done = false;
+  const std::string name = "NOTE";
+  alice.async_publish_event(name, "second", {setup.bob}, [&](std::error_code ec, std::vector<std::string>) {
     REQUIRE_FALSE(ec);
     done = true;
   });
   // Running the publisher's connection meanwhile, until the tail has printed
   // the second event and exited.
   REQUIRE(run_until(io, [&] {
-    tail.pump(1ms);
-    return done && tail.exited();
+    tail->pump(1ms);
+    return done && tail->exited();
   }));
-  REQUIRE(tail.wait(test_support::generous));
-  INFO("stdout: " << tail.out() << "\nstderr: " << tail.err());
-  CHECK(tail.succeeded());
-  CHECK(printed() == 2);
-  CHECK(tail.out().find("second") != std::string::npos);
-  CHECK(tail.err().empty());
+  check_second_event(*tail, "second");
+}
+
+TEST_CASE("storewatch share --hints: a tail polling every 60 s prints the SHARE of a process that exited at once") {
+  asio::io_context io;
+  const tool_setup setup;
+
+  // Alice's file, then the tail.
+  s3::s3_store alice(io.get_executor(), setup.where, "alice");
+  bool done = false;
+  alice.async_create_file("doc.txt", "hello", [&](std::error_code ec, versioned_path) {
+    REQUIRE_FALSE(ec);
+    done = true;
+  });
+  REQUIRE(run_until(io, [&] { return done; }));
+  const auto tail = hinted_tail(io, setup);
+
+  // A separate process: it shares, publishes its hint, and exits.
+  test_support::process share(
+      joined(tool_store(setup.where, "alice"), {"share", "doc.txt", "--with", setup.bob, "--hints", setup.hints.text()}),
+      setup.options);
+  REQUIRE(share.wait(test_support::generous));
+  INFO("share's stdout: " << share.out() << "\nshare's stderr: " << share.err());
+  CHECK(share.succeeded());
+  CHECK(share.err().empty());
+  // Within the bound (a third of the interval), the tail prints the SHARE and exits.
+  check_second_event(*tail, "SHARE");
+}
+
+TEST_CASE("the store commands refuse --hints on a folder store, as tail does") {
+  test_support::temp_dir dir;
+  auto options = s3_process_options(test_support::test_server_config(), dir);
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"create", "a.txt", "-"}, {"share", "a.txt", "--with", "bob"},
+        {"unshare", "a.txt", "--with", "bob"}, {"delete", "a.txt"}, {"publish", "PING", "--to", "bob"}}) {
+    test_support::process run(joined({STOREWATCH_TOOL, "--store", dir.path().string(), "--user", "alice"},
+                                     joined(command, {"--hints", "redis://127.0.0.1:1/0"})),
+                              options);
+    REQUIRE(run.wait(test_support::generous));
+    INFO(command.front() << ": " << run.err());
+    CHECK(run.exit_code() == 2);
+    CHECK_THAT(run.err(), Catch::Contains("option '--hints': hints are for s3:// stores"));
+  }
 }
 #endif
 

@@ -120,6 +120,11 @@ class own_redis {
     ::kill(pid, SIGKILL);
     if (!wait_for([&] { return ::kill(pid, 0) != 0 || zombie(pid); })) throw std::runtime_error("redis-server survived SIGKILL");
   }
+  /// SIGSTOP: it still accepts connections (the kernel does) and answers
+  /// nothing until `resume`.
+  void pause() { ::kill(std::stoi(first_line(state_.path() / "redis.pid")), SIGSTOP); }
+  /// SIGCONT after `pause`.
+  void resume() { ::kill(std::stoi(first_line(state_.path() / "redis.pid")), SIGCONT); }
   /// Starts it again on the same port.
   void restart() { start(port_); }
 

@@ -2,6 +2,7 @@
 // and `watch` (a directory tree, no store needed), printed as JSON lines or
 // text until --count, --timeout, a signal or a closed output.
 #include "commands.hpp"
+#include "hint_option.hpp"
 #include "output.hpp"
 #include "store.hpp"
 #include "sync.hpp"
@@ -282,9 +283,7 @@ void prepare_journal(const s3::s3_store&) {}  // an S3 journal needs no folder
 template <class Store>
 auto tail_source(asio::io_context&, Store& store, const std::optional<std::string>& hints,
                  std::function<void()>&) {
-  if (hints) {
-    throw usage_error("option '--hints': hints are for s3:// stores (a folder store wakes its listeners itself)");
-  }
+  if (hints) refuse_hints_on_folder();
   return store.events();
 }
 #ifdef STOREWATCH_WITH_S3
@@ -292,13 +291,7 @@ auto tail_source(asio::io_context& io, s3::s3_store& store, const std::optional<
                  std::function<void()>& close_hints) {
   if (!hints) return store.events();
 #ifdef STOREWATCH_WITH_REDIS
-  redis::url where;
-  try {
-    where = redis::parse_url(*hints);
-  } catch (const std::invalid_argument& error) {
-    throw usage_error(std::string("option '--hints': ") + error.what());
-  }
-  auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), std::move(where));
+  auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), hints_url(*hints));
   close_hints = [subscriber] { subscriber->close(); };
   s3::s3_journal_options options;
   options.hints = std::move(subscriber);
@@ -306,8 +299,7 @@ auto tail_source(asio::io_context& io, s3::s3_store& store, const std::optional<
 #else
   (void)io;
   (void)close_hints;
-  throw usage_error("option '--hints': this storewatch was built without Redis hints (storewatch::redis, "
-                    "which needs hiredis)");
+  refuse_hints_without_redis();
 #endif
 }
 #endif
@@ -359,8 +351,8 @@ void add_tail_command(command_line& line) {
   add_value(tail, "checkpoint", t->checkpoint, "resume after the last event printed, and save progress to FILE",
             "FILE");
   add_value(tail, "hints", t->hints,
-            "on an s3:// store, also poll as soon as a writer's hint arrives through Redis pub/sub at URL "
-            "(redis://[[user][:password]@]host[:port][/db]; password also from STOREWATCH_REDIS_PASSWORD)",
+            std::string("on an s3:// store, also poll as soon as a writer's hint arrives through Redis pub/sub at "
+                        "URL ") + hints_url_help,
             "URL");
   t->follow.add_to(tail, "only these event names: CREATE,SHARE,...", "only events whose data starts with P",
                    "poll interval in SECONDS, more than 0 (default 5 on S3, 0.2 on a folder store)");

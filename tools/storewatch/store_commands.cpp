@@ -2,11 +2,15 @@
 // and cat. Each is written once, over either kind of store (`with_store`),
 // and drives the store's asynchronous operation to its end (`complete`).
 #include "commands.hpp"
+#include "hint_option.hpp"
 #include "output.hpp"
 #include "store.hpp"
 #include "sync.hpp"
 
 #include <storewatch/text.hpp>
+#ifdef STOREWATCH_WITH_REDIS
+#include <storewatch/redis/hints.hpp>
+#endif
 
 #include <cerrno>
 #include <charconv>
@@ -184,25 +188,83 @@ int print_matched(const invocation& c, const selection_options& options, const s
 
 using versions = std::vector<versioned_path>;
 
+/// How long a store command given --hints waits at most, after its
+/// operation, for the Redis server to take its hints (a first connection
+/// still being made, a server that does not answer).
+constexpr std::chrono::seconds hints_flush_bound{5};
+
+#ifdef STOREWATCH_WITH_REDIS
+/// Waits until the Redis server at `where` has taken every hint `publisher`
+/// was given (or lost them: its error handler said so), so that the tool
+/// does not exit with them; never fails the command.
+void flush_hints(asio::io_context& io, redis::hint_publisher& publisher, const redis::url& where) {
+  std::optional<std::error_code> flushed;
+  publisher.async_flush(hints_flush_bound, [&flushed](std::error_code ec) { flushed = ec; });
+  run_until(io, [&] { return flushed.has_value(); });
+  if (*flushed == std::errc::timed_out) {
+    std::fprintf(stderr,
+                 "storewatch: the Redis server at %s did not take the hints within %lld s; the recipients' "
+                 "listeners find the change at their next poll\n",
+                 terminal_text(where.text()).c_str(), static_cast<long long>(hints_flush_bound.count()));
+  }
+}
+#endif
+
 /// Runs `operation(store, handler)` on the store `c` names, to its end.
 /// The operation reads its arguments itself, after the store's checks, so
 /// that a store that is not there is the error even when they are wrong.
+/// With `hints` (--hints URL, an s3:// store only), the store publishes a
+/// hint per recipient through that Redis server, flushed before this
+/// returns.
 template <class Result, class Operation>
-Result on_store(const invocation& c, bool known_user, Operation operation) {
+Result on_store(const invocation& c, bool known_user, Operation operation,
+                const std::optional<std::string>& hints = std::nullopt) {
   asio::io_context io;
   std::optional<Result> result;
-  with_store(c, io, known_user, [&](auto& store) {
+  const auto run = [&](auto& store) {
     result.emplace(complete<Result>(
         io, [&](auto handler) { operation(store, std::move(handler)); }, [&store] { return store.last_error(); }));
     return 0;
-  });
+  };
+  if (!hints) {
+    with_store(c, io, known_user, run);
+    return std::move(*result);
+  }
+  check_location(c, true);
+  check_s3_support(c);
+  if (!is_s3(c)) refuse_hints_on_folder();
+#if defined(STOREWATCH_WITH_S3) && defined(STOREWATCH_WITH_REDIS)
+  const auto where = hints_url(*hints);
+  auto publisher = std::make_shared<redis::hint_publisher>(io.get_executor(), where);
+  {
+    s3::s3_store_options options;
+    options.hints = publisher;
+    s3::s3_store store(io.get_executor(), with_usage_errors(c, [&] {
+                         return s3_store_config(c.store.text, store_options(c));
+                       }),
+                       c.user, std::move(options));
+    run(store);
+  }
+  flush_hints(io, *publisher, where);
   return std::move(*result);
+#else
+  refuse_hints_without_redis();
+#endif
+}
+
+/// Adds --hints URL to a store command that writes journal records.
+void add_hints_option(CLI::App& app, std::optional<std::string>& into) {
+  add_value(app, "hints", into,
+            std::string("on an s3:// store, wake the recipients' listeners through Redis pub/sub at URL ") +
+                hints_url_help + "; the command waits (up to " + std::to_string(hints_flush_bound.count()) +
+                " s) until the server has the hints",
+            "URL");
 }
 
 void add_sharing(command_line& line, const std::string& name, const std::string& with_help, const std::string& summary,
                  bool share) {
   struct options {
-    std::optional<std::string> with;
+    std::optional<std::string> with, hints;
     selection_options selection;
   };
   auto o = std::make_shared<options>();
@@ -215,12 +277,13 @@ void add_sharing(command_line& line, const std::string& name, const std::string&
       } else {
         store.async_unshare_files(std::move(which), std::move(users), std::move(handler));
       }
-    });
+    }, o->hints);
     return print_matched(c, o->selection, matched);
   };
   auto& app = line.add({name, "PREFIX", 1, 1, summary, "", run});
   add_value(app, "with", o->with, with_help, "USERS");
   o->selection.add_to(app);
+  add_hints_option(app, o->hints);
 }
 
 }  // namespace
@@ -229,12 +292,15 @@ void add_store_commands(command_line& line) {
   line.add({"init", "", 0, 0, "create the store (a folder store's root); every other command needs one", "",
             run_init});
 
-  auto max_size = std::make_shared<std::optional<std::string>>();
+  struct create_options {
+    std::optional<std::string> max_size, hints;
+  };
+  auto creating = std::make_shared<create_options>();
   auto& create = line.add({"create", "PATH [FILE|-]", 1, 2,
                            "store FILE (or stdin) as a new version of PATH; prints the version",
                            "A regular FILE is streamed to the store whatever its size (on S3, a multipart upload\n"
                            "past 16 MiB); standard input or any other FILE is read into memory, up to --max-size.\n",
-                           [max_size](invocation& c) {
+                           [creating](invocation& c) {
                              print_versions({on_store<versioned_path>(c, false, [&](auto& store, auto handler) {
                                const auto& path = c.positionals[0];
                                validate_path(path);  // before reading what may be a large input
@@ -244,12 +310,13 @@ void add_store_commands(command_line& line) {
                                  store.async_create_file_from(path, input, std::move(handler));
                                  return;
                                }
-                               auto bytes = read_input(input, parse_size_option(*max_size));
+                               auto bytes = read_input(input, parse_size_option(creating->max_size));
                                store.async_create_file(path, std::move(bytes), std::move(handler));
-                             })});
+                             }, creating->hints)});
                              return 0;
                            }});
-  add_value(create, "max-size", *max_size,
+  add_hints_option(create, creating->hints);
+  add_value(create, "max-size", creating->max_size,
             "refuse standard input (or a FILE that is not a regular file) larger than BYTES (suffix K, M or G "
             "for KiB, MiB, GiB; default 64M)", "BYTES");
 
@@ -258,31 +325,40 @@ void add_store_commands(command_line& line) {
   add_sharing(line, "unshare", "users to stop sharing with: U1[,U2...]",
               "stop sharing your versions under PREFIX; prints each version (status 3 if none matched)", false);
 
-  auto selection = std::make_shared<selection_options>();
+  struct delete_options {
+    selection_options selection;
+    std::optional<std::string> hints;
+  };
+  auto deleting = std::make_shared<delete_options>();
   auto& remove = line.add({"delete", "PREFIX", 1, 1,
                            "delete your versions under PREFIX; prints each version (status 3 if none matched)", "",
-                           [selection](invocation& c) {
+                           [deleting](invocation& c) {
                              const auto matched = on_store<versions>(c, false, [&](auto& store, auto handler) {
-                               store.async_delete_files(selection->of(c.positionals[0]), std::move(handler));
-                             });
-                             return print_matched(c, *selection, matched);
+                               store.async_delete_files(deleting->selection.of(c.positionals[0]), std::move(handler));
+                             }, deleting->hints);
+                             return print_matched(c, deleting->selection, matched);
                            }});
-  selection->add_to(remove);
+  deleting->selection.add_to(remove);
+  add_hints_option(remove, deleting->hints);
 
-  auto to = std::make_shared<std::optional<std::string>>();
+  struct publish_options {
+    std::optional<std::string> to, hints;
+  };
+  auto publishing = std::make_shared<publish_options>();
   auto& publish = line.add({"publish", "NAME [DATA]", 1, 2, "send an application event NAME with DATA to users", "",
-                            [to](invocation& c) {
+                            [publishing](invocation& c) {
                               const auto data = c.positionals.size() > 1 ? c.positionals[1] : "";
                               using ids = std::vector<std::string>;
                               const auto published = on_store<ids>(c, false, [&](auto& store, auto handler) {
-                                auto users = required_users(c, *to, "to");
+                                auto users = required_users(c, publishing->to, "to");
                                 store.async_publish_event(c.positionals[0], data, std::move(users),
                                                           std::move(handler));
-                              });
+                              }, publishing->hints);
                               for (const auto& id : published) std::printf("%s\n", id.c_str());
                               return 0;
                             }});
-  add_value(publish, "to", *to, "users to notify: U1[,U2...]", "USERS");
+  add_value(publish, "to", publishing->to, "users to notify: U1[,U2...]", "USERS");
+  add_hints_option(publish, publishing->hints);
 
   struct compact_options {
     std::optional<std::string> older_than, settled;

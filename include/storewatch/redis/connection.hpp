@@ -143,6 +143,9 @@ class connection : public std::enable_shared_from_this<connection> {
   /// What a failure of a ready connection is reported as, given the
   /// reason hiredis or the server gave (`why`).
   virtual std::string describe_loss(const std::string& why) const { return why; }
+  /// An attempt failed or the connection dropped (called outside hiredis,
+  /// the context already freed): what was sent on it is lost.
+  virtual void on_down() {}
 
   /// The context, while connected; nullptr otherwise.
   redisAsyncContext* context() const noexcept { return context_; }
@@ -340,6 +343,7 @@ class connection : public std::enable_shared_from_this<connection> {
       report(std::make_error_code(std::errc::not_connected),
              why + "; hints are off until it is back (listeners poll at their interval), reconnecting with backoff");
     }
+    on_down();
     std::uniform_real_distribution<double> unit{0.0, 1.0};
     timer_.expires_after(storewatch::detail::backoff_delay(options_.backoff, outage_.failures(), unit(random_)));
     timer_.async_wait([self = shared_from_this(), attempt = attempt_](std::error_code ec) {

@@ -15,16 +15,25 @@
 #include <storewatch/redis/connection.hpp>
 #include <storewatch/redis/url.hpp>
 
-#include <asio/post.hpp>
+#include <storewatch/detail/intercept.hpp>
 
+#include <asio/async_result.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
+#include <vector>
 
 namespace storewatch::redis {
 namespace detail {
@@ -33,35 +42,107 @@ class publisher_connection final : public connection {
  public:
   using connection::connection;
 
+  /// Hints held while the first connection is being made, at most.
+  static constexpr std::size_t max_held = 1024;
+
   void send(const std::string& user) {
+    ++handed_;
     if (!ready()) {
+      // Before the first connection is up (a writer that has just started),
+      // the hint waits for it; afterwards a hint while it is down is dropped.
+      if (connections() == 0 && failed_attempts() == 0 && held_.size() < max_held) {
+        held_.push_back(user);
+        return;
+      }
       ++dropped_;
+      lose(1);
       return;
     }
     const auto channel = options().channel_prefix + user;
     redisAsyncCommand(context(), &publisher_connection::published, nullptr, "PUBLISH %b %b", channel.data(),
                       channel.size(), payload, sizeof payload - 1);
     ++sent_;
+    ++unanswered_;
   }
 
   std::uint64_t sent() const noexcept { return sent_; }
   std::uint64_t dropped() const noexcept { return dropped_; }
 
+  /// Ends `wait` (cancels `timer`, `outcome` set) once every hint handed to
+  /// `send` so far is answered by the server (no error) or lost
+  /// (`not_connected`); `timer`'s expiry is the caller's bound.
+  void flush(std::shared_ptr<asio::steady_timer> timer, std::shared_ptr<std::optional<std::error_code>> outcome) {
+    flushes_.push_back({handed_, lost_, std::move(timer), std::move(outcome)});
+    settle();
+  }
+
+  /// Ends every flush with `operation_aborted` (the publisher is gone).
+  void abort_flushes() noexcept {
+    for (auto& wait : std::exchange(flushes_, {})) {
+      *wait.outcome = make_error_code(asio::error::operation_aborted);
+      wait.timer->cancel();
+    }
+  }
+
  private:
   static constexpr char payload[] = "wake";
+
+  struct flush_wait {
+    std::uint64_t handed;  // hints handed to `send` before the flush
+    std::uint64_t lost;    // hints lost before it
+    std::shared_ptr<asio::steady_timer> timer;
+    std::shared_ptr<std::optional<std::error_code>> outcome;
+  };
 
   // Connected and logged in is all a publisher needs: a PUBLISH the server
   // refuses is reported below, once per connection, which stays up.
   bool on_ready() override {
     refusal_reported_ = false;
+    auto held = std::exchange(held_, {});
+    handed_ -= held.size();  // handed again now
+    for (const auto& user : held) send(user);
     return true;
   }
 
-  // A PUBLISH the server refused (an ACL, say): reported once per connection.
+  // Every hint in flight on the failed connection, or held for the first
+  // one, is lost.
+  void on_down() override {
+    dropped_ += held_.size();
+    lose(unanswered_ + held_.size());
+    unanswered_ = 0;
+    held_.clear();
+  }
+
+  void lose(std::uint64_t count) {
+    lost_ += count;
+    settled_ += count;
+    settle();
+  }
+
+  // Ends the flushes whose hints are all answered or lost.
+  void settle() {
+    std::erase_if(flushes_, [this](flush_wait& wait) {
+      if (settled_ < wait.handed) return false;
+      *wait.outcome = lost_ > wait.lost ? make_error_code(std::errc::not_connected) : std::error_code{};
+      wait.timer->cancel();
+      return true;
+    });
+  }
+
+  // A PUBLISH answered, or (no reply) lost with its connection. A refusal
+  // (an ACL, say) is reported once per connection.
   static void published(redisAsyncContext* context, void* reply_pointer, void*) {
     auto* self = static_cast<publisher_connection*>(of(context));
     const auto* reply = static_cast<const redisReply*>(reply_pointer);
-    if (self == nullptr || reply == nullptr || reply->type != REDIS_REPLY_ERROR || self->refusal_reported_) return;
+    if (self == nullptr) return;
+    if (self->unanswered_ > 0) --self->unanswered_;
+    if (reply == nullptr) {
+      self->lose(1);
+      return;
+    }
+    ++self->settled_;
+    self->settle();
+    if (reply->type != REDIS_REPLY_ERROR || self->refusal_reported_) return;
     self->refusal_reported_ = true;
     self->report(std::make_error_code(std::errc::permission_denied),
                  "the server refused PUBLISH: " + std::string(reply->str, reply->len) +
@@ -71,6 +152,12 @@ class publisher_connection final : public connection {
   std::uint64_t sent_ = 0;
   std::uint64_t dropped_ = 0;
   bool refusal_reported_ = false;
+  std::vector<std::string> held_;      // hints waiting for the first connection
+  std::uint64_t handed_ = 0;           // hints handed to `send` (held ones once)
+  std::uint64_t settled_ = 0;          // of those, answered or lost
+  std::uint64_t lost_ = 0;             // of those, lost
+  std::uint64_t unanswered_ = 0;       // PUBLISHes in flight on the connection
+  std::vector<flush_wait> flushes_;
 };
 
 class subscriber_connection final : public connection {
@@ -205,8 +292,12 @@ class hint_publisher final : public storewatch::hint_publisher {
   }
   hint_publisher(const hint_publisher&) = delete;
   hint_publisher& operator=(const hint_publisher&) = delete;
-  /// Closes the connection; hints not yet sent are dropped.
-  ~hint_publisher() override { connection_->close(); }
+  /// Closes the connection; hints not yet sent are dropped, and a flush
+  /// still waiting completes with `operation_aborted`.
+  ~hint_publisher() override {
+    connection_->close();
+    connection_->abort_flushes();
+  }
 
   /// Sends a hint for `user` (on the executor, never inside this call).
   void publish(std::string_view user) noexcept override {
@@ -217,6 +308,42 @@ class hint_publisher final : public storewatch::hint_publisher {
                  });
     } catch (...) {  // out of memory: the hint is dropped, as the interface allows
     }
+  }
+
+  /// Waits until every hint published before this call has been answered
+  /// by the server, so that a writer about to exit does not take its last
+  /// hints with it. Completion signature `void(std::error_code)`: no error
+  /// when all were answered; `std::errc::not_connected` when some were lost
+  /// (the connection was down or dropped: reported through `on_error`);
+  /// `std::errc::timed_out` when `bound` passed first (a first connection
+  /// still being made, a server that does not answer); `operation_aborted`
+  /// when the publisher is destroyed meanwhile. Hints published while the
+  /// first connection is being made wait for it, so a flush right after
+  /// start covers them. The handler never runs inside this call; it runs
+  /// on its associated executor (default: the publisher's). Callable from
+  /// any thread.
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken =
+                asio::default_completion_token_t<asio::any_io_executor>>
+  auto async_flush(std::chrono::milliseconds bound,
+                   CompletionToken&& token = asio::default_completion_token_t<asio::any_io_executor>{}) {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [connection = connection_, bound](auto handler) {
+          const auto executor = connection->executor();
+          auto timer = std::make_shared<asio::steady_timer>(executor, bound);
+          auto outcome = std::make_shared<std::optional<std::error_code>>();
+          timer->async_wait(storewatch::detail::intercept(std::move(handler), [timer, outcome](std::error_code& ec) {
+            if (*outcome) {
+              ec = **outcome;  // settled (or aborted) by the connection
+            } else if (!ec) {
+              ec = std::make_error_code(std::errc::timed_out);
+            }
+          }));
+          // Posted, as `publish` posts each hint: it counts those before it.
+          asio::post(executor, [weak = std::weak_ptr<detail::publisher_connection>(connection), timer, outcome] {
+            if (const auto self = weak.lock()) self->flush(timer, outcome);
+          });
+        },
+        token);
   }
 
   /// Whether the connection is up and logged in.
