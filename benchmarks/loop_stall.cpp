@@ -6,7 +6,8 @@
 // timer's p99 and worst lateness, against the same timer alone (the
 // baseline, same run).
 //
-// Usage: loop_stall [creates (default 1000) [catch-up events (default 100000)]]
+// Usage: loop_stall [--realtime-loop] [creates (default 1000) [catch-up events
+//        (default 100000) [rounds (default 1)]]]
 #include "bench_common.hpp"
 
 #include <storewatch/storewatch.hpp>
@@ -17,8 +18,18 @@
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace {
 
@@ -122,6 +133,109 @@ result creates(std::size_t count, std::optional<asio::thread_pool::executor_type
   });
 }
 
+/// The file system calls of one durable create, made directly (no
+/// storewatch code): the controls' work. As the store does it: a temporary
+/// file written and fsynced, linked to its name and unlinked, the folder
+/// fsynced, a 96-byte record appended to a journal and fsynced.
+class raw_creates {
+ public:
+  explicit raw_creates(const std::filesystem::path& root) : folder_(root / "docs") {
+    std::filesystem::create_directories(folder_);
+    journal_ = ::open((root / "journal").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (journal_ < 0) fail("open", root / "journal");
+  }
+  ~raw_creates() { ::close(journal_); }
+  raw_creates(const raw_creates&) = delete;
+  raw_creates& operator=(const raw_creates&) = delete;
+
+  /// One create, of a file named after `n`; throws on failure.
+  void create(std::size_t n) {
+    struct stat info {};
+    if (::stat(folder_.c_str(), &info) != 0) fail("stat", folder_);
+    const auto temporary = folder_ / ".tmp";
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) fail("open", temporary);
+    const bool written = ::write(fd, "payload", 7) == 7 && ::fsync(fd) == 0;
+    if (::close(fd) != 0 || !written) fail("write, fsync or close", temporary);
+    const auto name = folder_ / ("f" + std::to_string(n) + ".txt");
+    if (::link(temporary.c_str(), name.c_str()) != 0) fail("link", name);
+    if (::unlink(temporary.c_str()) != 0) fail("unlink", temporary);
+    const int folder_fd = ::open(folder_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (folder_fd < 0) fail("open", folder_);
+    const bool synced = ::fsync(folder_fd) == 0;
+    if (::close(folder_fd) != 0 || !synced) fail("fsync", folder_);
+    const std::string record(95, 'r');
+    if (::fstat(journal_, &info) != 0 || ::pwrite(journal_, (record + "\n").data(), 96, journal_end_) != 96 ||
+        ::fsync(journal_) != 0) {
+      fail("append", folder_.parent_path() / "journal");
+    }
+    journal_end_ += 96;
+  }
+
+ private:
+  [[noreturn]] static void fail(const char* action, const std::filesystem::path& file) {
+    throw std::system_error(errno, std::generic_category(), std::string("loop_stall control: ") + action + " " +
+                                                                file.string());
+  }
+
+  std::filesystem::path folder_;
+  int journal_ = -1;
+  off_t journal_end_ = 0;
+};
+
+/// Puts the calling thread in the ordinary (time-shared) scheduling class,
+/// whatever the thread that started it had (see --realtime-loop).
+void ordinary_scheduling() {
+  const sched_param ordinary{};
+  pthread_setschedparam(pthread_self(), SCHED_OTHER, &ordinary);
+}
+
+/// Control: `count` raw creates one after another on a plain std::thread,
+/// which tells the io_context only when all are done. What the timer suffers
+/// from the file system calls alone, on this machine.
+result control_thread(std::size_t count) {
+  scratch_dir dir;
+  raw_creates files(dir.path);
+  asio::io_context io;
+  std::thread writer;
+  auto r = measure(io, [&](std::function<void()> done) {
+    writer = std::thread([&io, &files, count, done] {
+      ordinary_scheduling();
+      for (std::size_t n = 0; n < count; ++n) files.create(n);
+      asio::post(io, done);
+    });
+  });
+  writer.join();
+  return r;
+}
+
+/// Control: `count` raw creates, each posted from the io_context to `pool`
+/// when the previous one's completion (a post back) ran on the io_context:
+/// the store's hand-off with Asio alone, no storewatch code.
+result control_pool(std::size_t count, asio::thread_pool::executor_type pool) {
+  scratch_dir dir;
+  raw_creates files(dir.path);
+  asio::io_context io;
+  std::size_t made = 0;
+  std::function<void()> finish;
+  std::function<void()> next = [&] {
+    asio::post(pool, [&, work = asio::make_work_guard(io)] {
+      files.create(made);
+      asio::post(io, [&] {
+        if (++made == count) {
+          finish();
+        } else {
+          next();
+        }
+      });
+    });
+  };
+  return measure(io, [&](std::function<void()> done) {
+    finish = std::move(done);
+    next();
+  });
+}
+
 /// One poll of a journal of `events` events, all in one batch.
 result catch_up(std::size_t events, std::optional<asio::thread_pool::executor_type> pool, bool& complete) {
   scratch_dir dir;
@@ -150,34 +264,108 @@ result catch_up(std::size_t events, std::optional<asio::thread_pool::executor_ty
   });
 }
 
-void row(const char* what, const result& r, const result& base) {
-  std::printf("%-34s %8.2f %8.2f %8.1f %8.1f %8.2f\n", what, r.p99, r.worst, base.p99 > 0 ? r.p99 / base.p99 : 0.0,
-              base.worst > 0 ? r.worst / base.worst : 0.0, r.seconds);
+/// Runs `f()`, or ends the program with what it threw.
+template <class F>
+auto or_exit(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "loop_stall: %s\n", error.what());
+    std::exit(1);
+  }
+}
+
+struct row {
+  std::string what;
+  std::vector<result> runs;  // one per round
+};
+
+void print_row(const std::string& what, const result& r, const result& base) {
+  std::printf("%-44s %8.2f %8.2f %8.1f %8.1f %8.2f\n", what.c_str(), r.p99, r.worst,
+              base.p99 > 0 ? r.p99 / base.p99 : 0.0, base.worst > 0 ? r.worst / base.worst : 0.0, r.seconds);
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const auto half = values.size() / 2;
+  return values.size() % 2 ? values[half] : (values[half - 1] + values[half]) / 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --realtime-loop: the io_context's thread (this one) runs SCHED_FIFO, so
+  // that no other thread on the machine keeps it from a core: the lateness
+  // left is then its own work and what it waits for (a lock, a system call),
+  // not the scheduler's choice. A diagnostic for a loaded machine; needs
+  // root or CAP_SYS_NICE. The pool's and the control's threads stay ordinary.
+  bool realtime_loop = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) != "--realtime-loop") continue;
+    realtime_loop = true;
+    std::copy(argv + i + 1, argv + argc + 1, argv + i);  // argv[argc] is the null pointer
+    --argc;
+    break;
+  }
   const std::size_t count = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000;
   const std::size_t events = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 100000;
-  asio::thread_pool pool(2);
+  const std::size_t rounds = argc > 3 ? std::max<std::size_t>(1, std::strtoull(argv[3], nullptr, 10)) : 1;
+  asio::thread_pool pool(2);  // started first: its threads stay ordinary
+  if (realtime_loop) {
+    const sched_param first{1};
+    if (const int error = pthread_setschedparam(pthread_self(), SCHED_FIFO, &first); error != 0) {
+      std::fprintf(stderr, "loop_stall: --realtime-loop: cannot make the io_context's thread SCHED_FIFO: %s\n",
+                   std::generic_category().message(error).c_str());
+      return 1;
+    }
+  }
+  const auto with_pool = [&] { return std::optional(pool.get_executor()); };
+  const std::string n = std::to_string(count), m = std::to_string(events);
 
-  const auto on_loop = creates(count, std::nullopt);
-  const auto on_pool = creates(count, pool.get_executor());
-  bool loop_complete = false, pool_complete = false;
-  const auto poll_loop = catch_up(events, std::nullopt, loop_complete);
-  const auto poll_pool = catch_up(events, pool.get_executor(), pool_complete);
-  const auto base = alone(std::max({on_loop.seconds, on_pool.seconds, 1.0}));
+  // Each round runs everything once, interleaved, so that a change in the
+  // machine's load falls on all alike; ratios are to that round's baseline.
+  std::vector<row> rows{{"timer alone (baseline)", {}},
+                        {n + " creates, on the io_context", {}},
+                        {n + " creates, on a 2-thread pool", {}},
+                        {"control: " + n + " raw creates, std::thread", {}},
+                        {"control: " + n + " raw creates, pool + post", {}},
+                        {m + "-event poll, on the io_context", {}},
+                        {m + "-event poll, on a 2-thread pool", {}}};
+  bool complete = true;
+  for (std::size_t round = 0; round < rounds; ++round) {
+    const auto on_pool = or_exit([&] { return creates(count, with_pool()); });
+    const auto base = alone(std::max(on_pool.seconds, 1.0));
+    const auto thread_control = or_exit([&] { return control_thread(count); });
+    const auto pool_control = or_exit([&] { return control_pool(count, pool.get_executor()); });
+    const auto on_loop = or_exit([&] { return creates(count, std::nullopt); });
+    bool loop_complete = false, pool_complete = false;
+    const auto poll_loop = or_exit([&] { return catch_up(events, std::nullopt, loop_complete); });
+    const auto poll_pool = or_exit([&] { return catch_up(events, with_pool(), pool_complete); });
+    complete = complete && loop_complete && pool_complete;
+    const result in_order[] = {base, on_loop, on_pool, thread_control, pool_control, poll_loop, poll_pool};
+    for (std::size_t i = 0; i < rows.size(); ++i) rows[i].runs.push_back(in_order[i]);
+    std::printf("round %zu of %zu: 1 ms timer lateness (ms); ratio to the timer alone\n", round + 1, rounds);
+    std::printf("%-44s %8s %8s %8s %8s %8s\n", "", "p99", "worst", "p99 x", "worst x", "seconds");
+    for (const auto& r : rows) print_row(r.what, r.runs.back(), base);
+    std::printf("creates on the pool / std::thread control: p99 %.2fx, worst %.2fx\n",
+                on_pool.p99 / thread_control.p99, on_pool.worst / thread_control.worst);
+    std::fflush(stdout);
+  }
   pool.join();
-
-  std::printf("1 ms timer lateness (ms); ratio to the timer alone\n");
-  std::printf("%-34s %8s %8s %8s %8s %8s\n", "", "p99", "worst", "p99 x", "worst x", "seconds");
-  row("timer alone (baseline)", base, base);
-  row((std::to_string(count) + " creates, on the io_context").c_str(), on_loop, base);
-  row((std::to_string(count) + " creates, on a 2-thread pool").c_str(), on_pool, base);
-  row((std::to_string(events) + "-event poll, on the io_context").c_str(), poll_loop, base);
-  row((std::to_string(events) + "-event poll, on a 2-thread pool").c_str(), poll_pool, base);
-  if (!loop_complete || !pool_complete) {
+  if (rounds > 1) {
+    std::printf("median over %zu rounds of each round's p99 ratio\n", rounds);
+    for (const auto& r : rows) {
+      std::vector<double> to_base, to_control;
+      for (std::size_t i = 0; i < rounds; ++i) {
+        to_base.push_back(r.runs[i].p99 / rows[0].runs[i].p99);
+        to_control.push_back(r.runs[i].p99 / rows[3].runs[i].p99);
+      }
+      std::printf("%-44s  to the timer alone %6.2fx (%.2f-%.2f)   to the std::thread control %6.2fx\n",
+                  r.what.c_str(), median(to_base), *std::min_element(to_base.begin(), to_base.end()),
+                  *std::max_element(to_base.begin(), to_base.end()), median(to_control));
+    }
+  }
+  if (!complete) {
     std::fprintf(stderr, "loop_stall: a catch-up poll did not return every event\n");
     return 1;
   }
