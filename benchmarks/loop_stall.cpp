@@ -81,6 +81,17 @@ struct result {
   double seconds = 0;
 };
 
+/// Runs `f()`, or ends the program with what it threw.
+template <class F>
+auto or_exit(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "loop_stall: %s\n", error.what());
+    std::exit(1);
+  }
+}
+
 /// Runs `work(done)` on `io` beside a ticker until `done` is called.
 result measure(asio::io_context& io, const std::function<void(std::function<void()>)>& work) {
   ticker tick(io);
@@ -107,6 +118,27 @@ result alone(double seconds) {
   });
 }
 
+/// Runs `count` operations on `io` beside a ticker, one after another:
+/// `start(n, completed)` starts the n-th, which calls `completed()` on `io`.
+result one_after_another(asio::io_context& io, std::size_t count,
+                         const std::function<void(std::size_t, std::function<void()>)>& start) {
+  std::size_t made = 0;
+  std::function<void()> finish;
+  std::function<void()> next = [&] {
+    start(made, [&] {
+      if (++made == count) {
+        finish();
+      } else {
+        next();
+      }
+    });
+  };
+  return measure(io, [&](std::function<void()> done) {
+    finish = std::move(done);
+    next();
+  });
+}
+
 /// `count` creates, each started when the previous completed.
 result creates(std::size_t count, std::optional<asio::thread_pool::executor_type> pool) {
   scratch_dir dir;
@@ -114,22 +146,12 @@ result creates(std::size_t count, std::optional<asio::thread_pool::executor_type
   storewatch::local_store_options options;
   if (pool) options.blocking_executor = *pool;
   storewatch::local_store store(io.get_executor(), dir.path, "alice222", options);
-  std::size_t made = 0;
-  std::function<void()> finish;
-  std::function<void()> next = [&] {
-    store.async_create_file("docs/f" + std::to_string(made) + ".txt", "payload",
-                            [&](std::error_code ec, storewatch::versioned_path) {
+  return one_after_another(io, count, [&](std::size_t n, std::function<void()> completed) {
+    store.async_create_file("docs/f" + std::to_string(n) + ".txt", "payload",
+                            [completed](std::error_code ec, storewatch::versioned_path) {
                               if (ec) std::fprintf(stderr, "loop_stall: create failed: %s\n", ec.message().c_str());
-                              if (++made == count) {
-                                finish();
-                              } else {
-                                next();
-                              }
+                              completed();
                             });
-  };
-  return measure(io, [&](std::function<void()> done) {
-    finish = std::move(done);
-    next();
   });
 }
 
@@ -201,7 +223,7 @@ result control_thread(std::size_t count) {
   auto r = measure(io, [&](std::function<void()> done) {
     writer = std::thread([&io, &files, count, done] {
       ordinary_scheduling();
-      for (std::size_t n = 0; n < count; ++n) files.create(n);
+      for (std::size_t n = 0; n < count; ++n) or_exit([&] { files.create(n); });
       asio::post(io, done);
     });
   });
@@ -216,23 +238,11 @@ result control_pool(std::size_t count, asio::thread_pool::executor_type pool) {
   scratch_dir dir;
   raw_creates files(dir.path);
   asio::io_context io;
-  std::size_t made = 0;
-  std::function<void()> finish;
-  std::function<void()> next = [&] {
-    asio::post(pool, [&, work = asio::make_work_guard(io)] {
-      files.create(made);
-      asio::post(io, [&] {
-        if (++made == count) {
-          finish();
-        } else {
-          next();
-        }
-      });
+  return one_after_another(io, count, [&](std::size_t n, std::function<void()> completed) {
+    asio::post(pool, [&files, &io, n, completed, work = asio::make_work_guard(io)] {
+      or_exit([&] { files.create(n); });
+      asio::post(io, completed);
     });
-  };
-  return measure(io, [&](std::function<void()> done) {
-    finish = std::move(done);
-    next();
   });
 }
 
@@ -262,17 +272,6 @@ result catch_up(std::size_t events, std::optional<asio::thread_pool::executor_ty
       done();
     });
   });
-}
-
-/// Runs `f()`, or ends the program with what it threw.
-template <class F>
-auto or_exit(F&& f) noexcept {
-  try {
-    return f();
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "loop_stall: %s\n", error.what());
-    std::exit(1);
-  }
 }
 
 struct row {
