@@ -4,7 +4,11 @@
 // journal of M events. Each is run with the blocking work on the io_context
 // (the default) and on a 2-thread pool (`blocking_executor`). Reported: the
 // timer's p99 and worst lateness, against the same timer alone (the
-// baseline, same run).
+// baseline, same round). Two controls, with no storewatch code, tell what
+// the machine itself costs the timer: the same file system calls as the
+// creates on a plain std::thread, and posted one at a time to the pool and
+// completed on the io_context with Asio alone. Rounds interleave everything;
+// with several, a summary gives the median of each p99 ratio.
 //
 // Usage: loop_stall [--realtime-loop] [creates (default 1000) [catch-up events
 //        (default 100000) [rounds (default 1)]]]
