@@ -4,9 +4,14 @@
 // journal of M events. Each is run with the blocking work on the io_context
 // (the default) and on a 2-thread pool (`blocking_executor`). Reported: the
 // timer's p99 and worst lateness, against the same timer alone (the
-// baseline, same run).
+// baseline, same round). Two controls, with no storewatch code, tell what
+// the machine itself costs the timer: the same file system calls as the
+// creates on a plain std::thread, and posted one at a time to the pool and
+// completed on the io_context with Asio alone. Rounds interleave everything;
+// with several, a summary gives the median of each p99 ratio.
 //
-// Usage: loop_stall [creates (default 1000) [catch-up events (default 100000)]]
+// Usage: loop_stall [--realtime-loop] [creates (default 1000) [catch-up events
+//        (default 100000) [rounds (default 1)]]]
 #include "bench_common.hpp"
 
 #include <storewatch/storewatch.hpp>
@@ -17,8 +22,18 @@
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace {
 
@@ -70,6 +85,17 @@ struct result {
   double seconds = 0;
 };
 
+/// Runs `f()`, or ends the program with what it threw.
+template <class F>
+auto or_exit(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "loop_stall: %s\n", error.what());
+    std::exit(1);
+  }
+}
+
 /// Runs `work(done)` on `io` beside a ticker until `done` is called.
 result measure(asio::io_context& io, const std::function<void(std::function<void()>)>& work) {
   ticker tick(io);
@@ -96,6 +122,27 @@ result alone(double seconds) {
   });
 }
 
+/// Runs `count` operations on `io` beside a ticker, one after another:
+/// `start(n, completed)` starts the n-th, which calls `completed()` on `io`.
+result one_after_another(asio::io_context& io, std::size_t count,
+                         const std::function<void(std::size_t, std::function<void()>)>& start) {
+  std::size_t made = 0;
+  std::function<void()> finish;
+  std::function<void()> next = [&] {
+    start(made, [&] {
+      if (++made == count) {
+        finish();
+      } else {
+        next();
+      }
+    });
+  };
+  return measure(io, [&](std::function<void()> done) {
+    finish = std::move(done);
+    next();
+  });
+}
+
 /// `count` creates, each started when the previous completed.
 result creates(std::size_t count, std::optional<asio::thread_pool::executor_type> pool) {
   scratch_dir dir;
@@ -103,22 +150,103 @@ result creates(std::size_t count, std::optional<asio::thread_pool::executor_type
   storewatch::local_store_options options;
   if (pool) options.blocking_executor = *pool;
   storewatch::local_store store(io.get_executor(), dir.path, "alice222", options);
-  std::size_t made = 0;
-  std::function<void()> finish;
-  std::function<void()> next = [&] {
-    store.async_create_file("docs/f" + std::to_string(made) + ".txt", "payload",
-                            [&](std::error_code ec, storewatch::versioned_path) {
+  return one_after_another(io, count, [&](std::size_t n, std::function<void()> completed) {
+    store.async_create_file("docs/f" + std::to_string(n) + ".txt", "payload",
+                            [completed](std::error_code ec, storewatch::versioned_path) {
                               if (ec) std::fprintf(stderr, "loop_stall: create failed: %s\n", ec.message().c_str());
-                              if (++made == count) {
-                                finish();
-                              } else {
-                                next();
-                              }
+                              completed();
                             });
-  };
-  return measure(io, [&](std::function<void()> done) {
-    finish = std::move(done);
-    next();
+  });
+}
+
+/// The file system calls of one durable create, made directly (no
+/// storewatch code): the controls' work. As the store does it: a temporary
+/// file written and fsynced, linked to its name and unlinked, the folder
+/// fsynced, a 96-byte record appended to a journal and fsynced.
+class raw_creates {
+ public:
+  explicit raw_creates(const std::filesystem::path& root) : folder_(root / "docs") {
+    std::filesystem::create_directories(folder_);
+    journal_ = ::open((root / "journal").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (journal_ < 0) fail("open", root / "journal");
+  }
+  ~raw_creates() { ::close(journal_); }
+  raw_creates(const raw_creates&) = delete;
+  raw_creates& operator=(const raw_creates&) = delete;
+
+  /// One create, of a file named after `n`; throws on failure.
+  void create(std::size_t n) {
+    struct stat info {};
+    if (::stat(folder_.c_str(), &info) != 0) fail("stat", folder_);
+    const auto temporary = folder_ / ".tmp";
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) fail("open", temporary);
+    const bool written = ::write(fd, "payload", 7) == 7 && ::fsync(fd) == 0;
+    if (::close(fd) != 0 || !written) fail("write, fsync or close", temporary);
+    const auto name = folder_ / ("f" + std::to_string(n) + ".txt");
+    if (::link(temporary.c_str(), name.c_str()) != 0) fail("link", name);
+    if (::unlink(temporary.c_str()) != 0) fail("unlink", temporary);
+    const int folder_fd = ::open(folder_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (folder_fd < 0) fail("open", folder_);
+    const bool synced = ::fsync(folder_fd) == 0;
+    if (::close(folder_fd) != 0 || !synced) fail("fsync", folder_);
+    const std::string record(95, 'r');
+    if (::fstat(journal_, &info) != 0 || ::pwrite(journal_, (record + "\n").data(), 96, journal_end_) != 96 ||
+        ::fsync(journal_) != 0) {
+      fail("append", folder_.parent_path() / "journal");
+    }
+    journal_end_ += 96;
+  }
+
+ private:
+  [[noreturn]] static void fail(const char* action, const std::filesystem::path& file) {
+    throw std::system_error(errno, std::generic_category(), std::string("loop_stall control: ") + action + " " +
+                                                                file.string());
+  }
+
+  std::filesystem::path folder_;
+  int journal_ = -1;
+  off_t journal_end_ = 0;
+};
+
+/// Puts the calling thread in the ordinary (time-shared) scheduling class,
+/// whatever the thread that started it had (see --realtime-loop).
+void ordinary_scheduling() {
+  const sched_param ordinary{};
+  pthread_setschedparam(pthread_self(), SCHED_OTHER, &ordinary);
+}
+
+/// Control: `count` raw creates one after another on a plain std::thread,
+/// which tells the io_context only when all are done. What the timer suffers
+/// from the file system calls alone, on this machine.
+result control_thread(std::size_t count) {
+  scratch_dir dir;
+  raw_creates files(dir.path);
+  asio::io_context io;
+  std::thread writer;
+  auto r = measure(io, [&](std::function<void()> done) {
+    writer = std::thread([&io, &files, count, done] {
+      ordinary_scheduling();
+      for (std::size_t n = 0; n < count; ++n) or_exit([&] { files.create(n); });
+      asio::post(io, done);
+    });
+  });
+  writer.join();
+  return r;
+}
+
+/// Control: `count` raw creates, each posted from the io_context to `pool`
+/// when the previous one's completion (a post back) ran on the io_context:
+/// the store's hand-off with Asio alone, no storewatch code.
+result control_pool(std::size_t count, asio::thread_pool::executor_type pool) {
+  scratch_dir dir;
+  raw_creates files(dir.path);
+  asio::io_context io;
+  return one_after_another(io, count, [&](std::size_t n, std::function<void()> completed) {
+    asio::post(pool, [&files, &io, n, completed, work = asio::make_work_guard(io)] {
+      or_exit([&] { files.create(n); });
+      asio::post(io, completed);
+    });
   });
 }
 
@@ -150,34 +278,97 @@ result catch_up(std::size_t events, std::optional<asio::thread_pool::executor_ty
   });
 }
 
-void row(const char* what, const result& r, const result& base) {
-  std::printf("%-34s %8.2f %8.2f %8.1f %8.1f %8.2f\n", what, r.p99, r.worst, base.p99 > 0 ? r.p99 / base.p99 : 0.0,
-              base.worst > 0 ? r.worst / base.worst : 0.0, r.seconds);
+struct row {
+  std::string what;
+  std::vector<result> runs;  // one per round
+};
+
+void print_row(const std::string& what, const result& r, const result& base) {
+  std::printf("%-44s %8.2f %8.2f %8.1f %8.1f %8.2f\n", what.c_str(), r.p99, r.worst,
+              base.p99 > 0 ? r.p99 / base.p99 : 0.0, base.worst > 0 ? r.worst / base.worst : 0.0, r.seconds);
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const auto half = values.size() / 2;
+  return values.size() % 2 ? values[half] : (values[half - 1] + values[half]) / 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --realtime-loop: the io_context's thread (this one) runs SCHED_FIFO, so
+  // that no other thread on the machine keeps it from a core: the lateness
+  // left is then its own work and what it waits for (a lock, a system call),
+  // not the scheduler's choice. A diagnostic for a loaded machine; needs
+  // root or CAP_SYS_NICE. The pool's and the control's threads stay ordinary.
+  bool realtime_loop = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) != "--realtime-loop") continue;
+    realtime_loop = true;
+    std::copy(argv + i + 1, argv + argc + 1, argv + i);  // argv[argc] is the null pointer
+    --argc;
+    break;
+  }
   const std::size_t count = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000;
   const std::size_t events = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 100000;
-  asio::thread_pool pool(2);
+  const std::size_t rounds = argc > 3 ? std::max<std::size_t>(1, std::strtoull(argv[3], nullptr, 10)) : 1;
+  asio::thread_pool pool(2);  // started first: its threads stay ordinary
+  if (realtime_loop) {
+    const sched_param first{1};
+    if (const int error = pthread_setschedparam(pthread_self(), SCHED_FIFO, &first); error != 0) {
+      std::fprintf(stderr, "loop_stall: --realtime-loop: cannot make the io_context's thread SCHED_FIFO: %s\n",
+                   std::generic_category().message(error).c_str());
+      return 1;
+    }
+  }
+  const auto with_pool = [&] { return std::optional(pool.get_executor()); };
+  const std::string n = std::to_string(count), m = std::to_string(events);
 
-  const auto on_loop = creates(count, std::nullopt);
-  const auto on_pool = creates(count, pool.get_executor());
-  bool loop_complete = false, pool_complete = false;
-  const auto poll_loop = catch_up(events, std::nullopt, loop_complete);
-  const auto poll_pool = catch_up(events, pool.get_executor(), pool_complete);
-  const auto base = alone(std::max({on_loop.seconds, on_pool.seconds, 1.0}));
+  // Each round runs everything once, interleaved, so that a change in the
+  // machine's load falls on all alike; ratios are to that round's baseline.
+  std::vector<row> rows{{"timer alone (baseline)", {}},
+                        {n + " creates, on the io_context", {}},
+                        {n + " creates, on a 2-thread pool", {}},
+                        {"control: " + n + " raw creates, std::thread", {}},
+                        {"control: " + n + " raw creates, pool + post", {}},
+                        {m + "-event poll, on the io_context", {}},
+                        {m + "-event poll, on a 2-thread pool", {}}};
+  bool complete = true;
+  for (std::size_t round = 0; round < rounds; ++round) {
+    const auto on_pool = or_exit([&] { return creates(count, with_pool()); });
+    const auto base = alone(std::max(on_pool.seconds, 1.0));
+    const auto thread_control = or_exit([&] { return control_thread(count); });
+    const auto pool_control = or_exit([&] { return control_pool(count, pool.get_executor()); });
+    const auto on_loop = or_exit([&] { return creates(count, std::nullopt); });
+    bool loop_complete = false, pool_complete = false;
+    const auto poll_loop = or_exit([&] { return catch_up(events, std::nullopt, loop_complete); });
+    const auto poll_pool = or_exit([&] { return catch_up(events, with_pool(), pool_complete); });
+    complete = complete && loop_complete && pool_complete;
+    const result in_order[] = {base, on_loop, on_pool, thread_control, pool_control, poll_loop, poll_pool};
+    for (std::size_t i = 0; i < rows.size(); ++i) rows[i].runs.push_back(in_order[i]);
+    std::printf("round %zu of %zu: 1 ms timer lateness (ms); ratio to the timer alone\n", round + 1, rounds);
+    std::printf("%-44s %8s %8s %8s %8s %8s\n", "", "p99", "worst", "p99 x", "worst x", "seconds");
+    for (const auto& r : rows) print_row(r.what, r.runs.back(), base);
+    std::printf("creates on the pool / std::thread control: p99 %.2fx, worst %.2fx\n",
+                on_pool.p99 / thread_control.p99, on_pool.worst / thread_control.worst);
+    std::fflush(stdout);
+  }
   pool.join();
-
-  std::printf("1 ms timer lateness (ms); ratio to the timer alone\n");
-  std::printf("%-34s %8s %8s %8s %8s %8s\n", "", "p99", "worst", "p99 x", "worst x", "seconds");
-  row("timer alone (baseline)", base, base);
-  row((std::to_string(count) + " creates, on the io_context").c_str(), on_loop, base);
-  row((std::to_string(count) + " creates, on a 2-thread pool").c_str(), on_pool, base);
-  row((std::to_string(events) + "-event poll, on the io_context").c_str(), poll_loop, base);
-  row((std::to_string(events) + "-event poll, on a 2-thread pool").c_str(), poll_pool, base);
-  if (!loop_complete || !pool_complete) {
+  if (rounds > 1) {
+    std::printf("median over %zu rounds of each round's p99 ratio\n", rounds);
+    for (const auto& r : rows) {
+      std::vector<double> to_base, to_control;
+      for (std::size_t i = 0; i < rounds; ++i) {
+        to_base.push_back(r.runs[i].p99 / rows[0].runs[i].p99);
+        to_control.push_back(r.runs[i].p99 / rows[3].runs[i].p99);
+      }
+      std::printf("%-44s  to the timer alone %6.2fx (%.2f-%.2f)   to the std::thread control %6.2fx\n",
+                  r.what.c_str(), median(to_base), *std::min_element(to_base.begin(), to_base.end()),
+                  *std::max_element(to_base.begin(), to_base.end()), median(to_control));
+    }
+  }
+  if (!complete) {
     std::fprintf(stderr, "loop_stall: a catch-up poll did not return every event\n");
     return 1;
   }

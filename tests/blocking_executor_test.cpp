@@ -252,6 +252,70 @@ TEST_CASE("blocking executor: operations started together on a 4-thread pool run
   pool.join();
 }
 
+namespace {
+
+/// An io_context's executor that counts the work submitted to it from any
+/// thread but `home`.
+class watched_executor {
+ public:
+  watched_executor(asio::io_context& io, std::atomic<int>& foreign, std::thread::id home)
+      : inner_(io.get_executor()), foreign_(&foreign), home_(home) {}
+
+  asio::execution_context& query(asio::execution::context_t) const noexcept { return inner_.context(); }
+  static constexpr asio::execution::blocking_t query(asio::execution::blocking_t) noexcept {
+    return asio::execution::blocking.never;
+  }
+  watched_executor require(asio::execution::blocking_t::never_t) const noexcept { return *this; }
+
+  template <class Function>
+  void execute(Function&& f) const {
+    if (std::this_thread::get_id() != home_) ++*foreign_;
+    asio::execution::execute(inner_, std::forward<Function>(f));
+  }
+  bool operator==(const watched_executor& other) const noexcept { return inner_ == other.inner_; }
+  bool operator!=(const watched_executor& other) const noexcept { return !(*this == other); }
+
+ private:
+  asio::io_context::executor_type inner_;
+  std::atomic<int>* foreign_;
+  std::thread::id home_;
+};
+
+}  // namespace
+
+TEST_CASE("blocking executor: completions come back from the pool without its threads submitting work to the "
+          "io_context, whose thread would then wait for the io_context's lock") {
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(2);
+  std::atomic<int> foreign{0};
+  const asio::any_io_executor watched(watched_executor(io, foreign, std::this_thread::get_id()));
+  local_store store(watched, dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+  constexpr int count = 20;
+  std::vector<int> completed;
+  for (int i = 0; i < count; ++i) {
+    store.async_publish_event("NOTE", "e" + std::to_string(i), {"alice222"},
+                              [&completed, i](std::error_code ec, std::vector<std::string>) {
+                                CHECK_FALSE(ec);
+                                completed.push_back(i);
+                              });
+  }
+  REQUIRE(run_until(io, [&] { return completed.size() == count; }));
+  for (int i = 0; i < count; ++i) CHECK(completed[static_cast<std::size_t>(i)] == i);
+
+  auto source = store.events();  // polls on the same pool
+  std::optional<poll_result> polled;
+  source.async_poll("", 100, [&](std::error_code ec, poll_result r) {
+    CHECK_FALSE(ec);
+    polled = std::move(r);
+  });
+  REQUIRE(run_until(io, [&] { return polled.has_value(); }));
+  CHECK(polled->events.size() == count);
+  CHECK(foreign.load() == 0);
+  io.run();  // nothing is left pending: returns
+  pool.join();
+}
+
 TEST_CASE("blocking executor: a failing operation on the pool completes with its error and the message names the "
           "file") {
   temp_dir dir;

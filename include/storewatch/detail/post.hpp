@@ -1,6 +1,7 @@
 // Completing a handler later, never inside its initiating function.
 #pragma once
 
+#include <storewatch/detail/completion_relay.hpp>
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/intercept.hpp>
 #include <storewatch/diagnostics.hpp>
@@ -68,13 +69,17 @@ void post_completion_with_account(const IoExecutor& io_executor, Handler&& handl
 /// result, or the code of the `std::system_error` it threw, whose text goes
 /// to `account` (see `post_completion_with_account`). While the call runs
 /// elsewhere, `executor` counts it as outstanding work, so its `run()` does
-/// not return before the completion.
+/// not return before the completion. A completion from `blocking` comes
+/// back through the `completion_relay` of `executor`'s context, so that
+/// `blocking`'s thread never takes the io_context's lock (see there why).
 template <class Result, class Executor, class Call, class CompletionToken>
 auto async_blocking_call(const Executor& executor, const asio::any_io_executor& blocking, error_account account,
                          Call call, CompletionToken&& token) {
   return asio::async_initiate<CompletionToken, void(std::error_code, Result)>(
       [executor, blocking, account](auto handler, Call call) {
-        auto work = [executor, account, h = std::move(handler), call = std::move(call),
+        completion_relay::expectation relay;
+        if (blocking) relay = completion_relay::of(executor).expect(executor);
+        auto work = [executor, account, relay = std::move(relay), h = std::move(handler), call = std::move(call),
                      tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked)]() mutable {
           std::error_code ec;
           std::string message;
@@ -85,7 +90,15 @@ auto async_blocking_call(const Executor& executor, const asio::any_io_executor& 
             ec = error.code();
             message = error.what();
           }
-          post_completion_with_account(executor, std::move(h), account, ec, std::move(message), std::move(result));
+          auto complete = [executor, account, h = std::move(h), ec, message = std::move(message),
+                           result = std::move(result)]() mutable {
+            post_completion_with_account(executor, std::move(h), account, ec, std::move(message), std::move(result));
+          };
+          if (relay) {
+            relay.release()->deliver(std::move(complete));
+          } else {
+            complete();
+          }
         };
         if (blocking) {
           asio::post(blocking, std::move(work));
