@@ -322,10 +322,10 @@ class hint_publisher final : public storewatch::hint_publisher {
   /// start covers them. The handler never runs inside this call; it runs
   /// on its associated executor (default: the publisher's). Callable from
   /// any thread.
-  template <asio::completion_token_for<void(std::error_code)> CompletionToken =
-                asio::default_completion_token_t<asio::any_io_executor>>
-  auto async_flush(std::chrono::milliseconds bound,
-                   CompletionToken&& token = asio::default_completion_token_t<asio::any_io_executor>{}) {
+  /// The publisher's executor is an `any_io_executor`, which has no default
+  /// completion token: pass one (`asio::use_awaitable`, a callback, ...).
+  template <asio::completion_token_for<void(std::error_code)> CompletionToken>
+  auto async_flush(std::chrono::milliseconds bound, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
         [connection = connection_, bound](auto handler) {
           const auto executor = connection->executor();
