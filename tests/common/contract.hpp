@@ -1,8 +1,9 @@
 // The async contract, checked the same way for every I/O object
-// (contract_test.cpp, s3/contract_test.cpp): an operation started with each
-// kind of completion token completes once, never inside its initiating
-// call, on its handler's executor; every operation of a store works through
-// its use_awaitable_t<>::as_default_on_t type with no token.
+// (contract_test.cpp, s3/contract_store_test.cpp, s3/contract_client_test.cpp):
+// an operation started with each kind of completion token completes once,
+// never inside its initiating call, on its handler's executor; every
+// operation of a store works through its use_awaitable_t<>::as_default_on_t
+// type with no token.
 #pragma once
 
 #include "fixture.hpp"
