@@ -39,6 +39,12 @@
 // timer-less baseline: the stricter, which a path that goes back to one
 // scheduler round (and system call) per event fails.
 
+// Since 2026-12-05 a co_await of event_stream::async_next with use_awaitable
+// takes a buffered event without suspending, while the raw channel's
+// async_receive completes through a posted handler (a scheduler round) per
+// event: the difference is the point of that change, and why the stream
+// cases can run at several times the channel's rate.
+//
 // The cases run round-robin (one round of every case, then the next round),
 // so a slow phase of this shared machine hits all of them alike. Reported:
 // the median events/s over the rounds, and the median of the per-round
