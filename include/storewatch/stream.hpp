@@ -112,12 +112,13 @@ class basic_event_stream {
   /// it looks again (a producer whose turn was queued, such as a completing
   /// `async_push`, has then filled the buffer), then to wait for a push; a
   /// cancellation during that round ends it with `operation_aborted`, as it
-  /// would end the wait. So a consumer looping on
-  /// `co_await async_next` runs through what is buffered before other
-  /// handlers on the executor run: at most `capacity() + 1` events (the
-  /// buffer, and the event of a producer suspended in `async_push`, which
-  /// joins it once it is down to half), since a producer on the same
-  /// executor cannot refill the stream until the consumer suspends. Everything else is as above: order, errors (thrown as
+  /// would end the wait. So a consumer looping on `co_await async_next`
+  /// runs through what is buffered before other handlers on the executor
+  /// run: at most `capacity() + 1` events (the buffer, and the event of a
+  /// producer suspended in `async_push`, which joins it once it is down to
+  /// half), since a producer on the same executor cannot refill the stream
+  /// until the consumer suspends; to yield sooner, `co_await asio::post`
+  /// now and then. Everything else is as above: order, errors (thrown as
   /// `std::system_error`, or returned by `as_tuple`), and cancellation (a
   /// coroutine whose cancellation state is already cancelled, with
   /// `throw_if_cancelled` on as by default, gets `operation_aborted` from
@@ -136,8 +137,9 @@ class basic_event_stream {
   /// without a completion: true when it did. False when nothing is buffered
   /// or a pending `async_next` comes first, leaving `e` as it was. A taken
   /// event counts as `async_next`'s do. A consumer that drains a busy
-  /// stream this way should still `co_await async_next` now and then, so
-  /// that other work on the executor runs.
+  /// stream this way should still yield now and then, so that other work
+  /// on the executor runs: `co_await asio::post(executor, use_awaitable)`
+  /// (a `co_await async_next` does not suspend while events are buffered).
   bool try_next(event& e) {
     if (claimed_ > 0 || receivers_waiting_ > 0) return false;
     if (buffer_.empty()) {
