@@ -13,6 +13,12 @@
 //                            async_send when full -> co_await async_receive
 //   raw channel, async_send  the same channel: co_await async_send for every
 //                            event -> co_await async_receive
+//   raw channel, try_send,   as "raw channel, try_send", on an io_context that
+//     with a timer           also has an (idle) asio::steady_timer, as the
+//                            poller's io_context has the poller's: a timer
+//                            gives Asio's scheduler its reactor task, which it
+//                            then runs (an epoll_wait system call) between
+//                            posted handlers; without one it never does
 //   event_stream, try_push   storewatch::event_stream, capacity 1024:
 //                            try_push, co_await async_push when full (as the
 //                            poller does) -> co_await async_next
@@ -25,7 +31,19 @@
 //                            handlers
 //
 // Baselines: "event_stream, async_push" against "raw channel, async_send";
-// every other case against "raw channel, try_send".
+// every other case against "raw channel, try_send". The pipeline and the
+// listeners have a timer on their io_context (the poller's) and that
+// baseline has none, so they are also compared like for like, against "raw
+// channel, try_send, with a timer" (column "vs timer", and the "(with timer)"
+// lines). The floors (benchmarks/floors.txt) hold the ratios to the
+// timer-less baseline: the stricter, which a path that goes back to one
+// scheduler round (and system call) per event fails.
+
+// Since 2026-12-05 a co_await of event_stream::async_next with use_awaitable
+// takes a buffered event without suspending, while the raw channel's
+// async_receive completes through a posted handler (a scheduler round) per
+// event: the difference is the point of that change, and why the stream
+// cases can run at several times the channel's rate.
 //
 // The cases run round-robin (one round of every case, then the next round),
 // so a slow phase of this shared machine hits all of them alike. Reported:
@@ -33,7 +51,7 @@
 // ratios to the case's baseline in the same round. Every case must deliver
 // all N events with the right payload bytes, or the program exits with 1.
 //
-// `case` (a case's number, 1-7, in the order above) runs only that case, and
+// `case` (a case's number, 1-8, in the order above) runs only that case, and
 // no warm-up, for a profiler: valgrind --tool=callgrind
 // --toggle-collect='*run_timed*' counts only what the timed part executes.
 #include <storewatch/storewatch.hpp>
@@ -46,6 +64,7 @@
 #include <cstdlib>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -134,11 +153,15 @@ asio::awaitable<void> raw_consume(raw_channel& channel, std::size_t n, tally& se
   seen.last = clock_type::now();
 }
 
-template <asio::awaitable<void> (*Produce)(raw_channel&, std::vector<event>&)>
+template <asio::awaitable<void> (*Produce)(raw_channel&, std::vector<event>&), bool WithTimer = false>
 outcome run_raw_channel(const std::vector<event>& prebuilt) {
   std::vector<event> events = prebuilt;  // moved out while timed
   outcome result{0, std::vector<tally>(1)};
   asio::io_context io;
+  // Never waited on: it only gives the io_context's scheduler the reactor
+  // task the poller's timer gives the pipeline's.
+  std::optional<asio::steady_timer> timer;
+  if constexpr (WithTimer) timer.emplace(io);
   raw_channel channel(io, channel_capacity);
   asio::co_spawn(io, Produce(channel, events), rethrow_on_error);
   asio::co_spawn(io, raw_consume(channel, events.size(), result.consumers[0]), rethrow_on_error);
@@ -287,9 +310,11 @@ int run_benchmarks(std::size_t n, std::size_t rounds, std::size_t only) {
 
   constexpr std::size_t raw_try = 0;
   constexpr std::size_t raw_async = 1;
+  constexpr std::size_t raw_timer = 2;
   std::vector<bench_case> cases;
   cases.push_back({"raw channel, try_send", raw_try, run_raw_channel<raw_try_produce>});
   cases.push_back({"raw channel, async_send", raw_async, run_raw_channel<raw_async_produce>});
+  cases.push_back({"raw, try_send, with timer", raw_try, run_raw_channel<raw_try_produce, true>});
   cases.push_back({"event_stream, try_push", raw_try, run_event_stream<stream_try_produce>});
   cases.push_back({"event_stream, async_push", raw_async, run_event_stream<stream_async_produce>});
   cases.push_back({"poller pipeline", raw_try, run_pipeline});
@@ -314,29 +339,40 @@ int run_benchmarks(std::size_t n, std::size_t rounds, std::size_t only) {
     if (!delivered_all(c.name, c.run(warm_events), warm_events, warm_bytes)) return 1;
   }
 
+  std::vector<std::vector<double>> timer_ratios(cases.size());  // to "raw, try_send, with timer"
   for (std::size_t round = 0; round < rounds; ++round) {
     for (auto& c : cases) {
       const outcome o = c.run(events);
       if (!delivered_all(c.name, o, events, bytes)) return 1;
       c.rates.push_back(static_cast<double>(n) / o.seconds);
     }
-    for (auto& c : cases) c.ratios.push_back(c.rates.back() / cases[c.baseline].rates.back());
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      cases[i].ratios.push_back(cases[i].rates.back() / cases[cases[i].baseline].rates.back());
+      timer_ratios[i].push_back(cases[i].rates.back() / cases[raw_timer].rates.back());
+    }
   }
 
   std::printf("stream_throughput: %zu events per round, %zu rounds, channel capacity %zu, one thread\n", n, rounds,
               channel_capacity);
-  std::printf("%-26s %14s %14s %14s %7s  %s\n", "case", "events/s (med)", "min", "max", "ratio", "baseline");
-  for (const auto& c : cases) {
+  std::printf("%-26s %14s %14s %14s %7s %9s  %s\n", "case", "events/s (med)", "min", "max", "ratio", "vs timer",
+              "baseline of ratio");
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = cases[i];
     const auto [lo, hi] = std::minmax_element(c.rates.begin(), c.rates.end());
-    std::printf("%-26s %14.0f %14.0f %14.0f %7.2f  %s\n", c.name, median(c.rates), *lo, *hi, median(c.ratios),
-                cases[c.baseline].name);
+    std::printf("%-26s %14.0f %14.0f %14.0f %7.2f %9.2f  %s\n", c.name, median(c.rates), *lo, *hi, median(c.ratios),
+                median(timer_ratios[i]), cases[c.baseline].name);
   }
-  std::printf("(ratio: median over rounds of events/s divided by its baseline's in the same round)\n");
-  std::printf("stream/raw channel ratio (try_push vs try_send): %.2f\n", median(cases[2].ratios));
-  std::printf("stream/raw channel ratio (async_push vs async_send): %.2f\n", median(cases[3].ratios));
-  std::printf("pipeline/raw channel ratio: %.2f\n", median(cases[4].ratios));
-  std::printf("listener(1)/raw channel ratio: %.2f\n", median(cases[5].ratios));
-  std::printf("listener(3)/raw channel ratio: %.2f\n", median(cases[6].ratios));
+  std::printf("(ratio: median over rounds of events/s divided by its baseline's in the same round; vs timer: the same "
+              "against \"raw, try_send, with timer\")\n");
+  std::printf("stream/raw channel ratio (try_push vs try_send): %.2f\n", median(cases[3].ratios));
+  std::printf("stream/raw channel ratio (async_push vs async_send): %.2f\n", median(cases[4].ratios));
+  std::printf("pipeline/raw channel ratio: %.2f\n", median(cases[5].ratios));
+  std::printf("listener(1)/raw channel ratio: %.2f\n", median(cases[6].ratios));
+  std::printf("listener(3)/raw channel ratio: %.2f\n", median(cases[7].ratios));
+  std::printf("raw channel with timer/without ratio: %.2f\n", median(cases[raw_timer].ratios));
+  std::printf("pipeline/raw channel (with timer) ratio: %.2f\n", median(timer_ratios[5]));
+  std::printf("listener(1)/raw channel (with timer) ratio: %.2f\n", median(timer_ratios[6]));
+  std::printf("listener(3)/raw channel (with timer) ratio: %.2f\n", median(timer_ratios[7]));
   return 0;
 }
 
@@ -347,8 +383,8 @@ int main(int argc, char** argv) {
   std::size_t rounds = 5;
   std::size_t only = 0;
   if (argc > 4 || (argc > 1 && !parse_count(argv[1], n)) || (argc > 2 && !parse_count(argv[2], rounds)) ||
-      (argc > 3 && (!parse_count(argv[3], only) || only > 7))) {
-    std::fprintf(stderr, "usage: %s [events_per_round (default 200000) [rounds (default 5) [case 1-7]]]\n",
+      (argc > 3 && (!parse_count(argv[3], only) || only > 8))) {
+    std::fprintf(stderr, "usage: %s [events_per_round (default 200000) [rounds (default 5) [case 1-8]]]\n",
                  argv[0]);
     return 2;
   }

@@ -829,4 +829,38 @@ TEST_CASE("a GAP delivered before a clean restart is not delivered again: its id
   for (const auto& e : third) CHECK(e.name != event_name::gap);
 }
 
+TEST_CASE("a listener lets other work on its executor run at least every 65 buffered events") {
+  asio::io_context io;
+  memory_source source(io.get_executor());
+  constexpr int total = 300;
+  const auto ids = publish_numbered(source, "f", total);
+  event_listener listener(io.get_executor(), source, quiet_options());
+  // A handler that re-posts itself counts the executor's turns for others.
+  std::size_t ticks = 0;
+  bool ticking = true;
+  std::function<void()> tick = [&] {
+    ++ticks;
+    if (ticking) asio::post(io, tick);
+  };
+  asio::post(io, tick);
+  std::vector<std::string> got;
+  std::size_t run = 0;
+  std::size_t longest_run = 0;
+  std::size_t ticks_seen = 0;
+  listener.add_event_listener([&](const event& e) {
+    got.push_back(e.id);
+    if (ticks != ticks_seen) {
+      ticks_seen = ticks;
+      run = 0;
+    }
+    longest_run = std::max(longest_run, ++run);
+  });
+  listener.start();
+  REQUIRE(run_until(io, [&] { return got.size() == total; }));
+  ticking = false;
+  CHECK(got == ids);
+  CHECK(longest_run <= 65);
+  stop_and_drain(io, listener);
+}
+
 }  // namespace listener_test

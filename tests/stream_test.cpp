@@ -4,9 +4,12 @@
 #include <asio/experimental/deferred.hpp>
 #include <asio/use_future.hpp>
 
+#include <algorithm>
 #include <future>
 #include <memory>
 #include <optional>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 // This file's tests and helpers, in a namespace of their own: test programs
@@ -22,12 +25,15 @@ namespace {
 
 event numbered(int i) { return make_event("CREATE", "file-" + std::to_string(i) + ".txt", "id-" + std::to_string(i)); }
 
-void push_all(event_stream& stream, int first, int count) {
+template <class Stream>
+void push_all_into(Stream& stream, int first, int count) {
   for (int i = first; i < first + count; ++i) {
     auto e = numbered(i);
     REQUIRE(stream.try_push(e));
   }
 }
+
+void push_all(event_stream& stream, int first, int count) { push_all_into(stream, first, count); }
 
 }  // namespace
 
@@ -423,6 +429,255 @@ TEST_CASE("try_next on an unbuffered stream takes a suspended producer's event a
   CHECK(e.id == "id-7");
   REQUIRE(run_until(io, [&] { return pushed.has_value(); }));
   CHECK_FALSE(*pushed);
+}
+
+// co_await async_next(use_awaitable) on a buffered event: no scheduler round.
+
+// Co_awaits `count` events from `stream` with `token` and records, for each,
+// whether a handler posted before the first co_await had run by then.
+template <class Stream, class Token>
+asio::awaitable<void> take_noting_posted(Stream& stream, Token token, int count, std::vector<std::string>& ids,
+                                         std::vector<bool>& posted_ran) {
+  auto ran = std::make_shared<bool>(false);
+  asio::post(co_await asio::this_coro::executor, [ran] { *ran = true; });
+  for (int i = 0; i < count; ++i) {
+    auto e = co_await stream.async_next(token);
+    ids.push_back(e.id);
+    posted_ran.push_back(*ran);
+  }
+}
+
+TEST_CASE("co_await async_next with use_awaitable takes buffered events without yielding to the executor") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  push_all(stream, 0, 5);
+  std::vector<std::string> ids;
+  std::vector<bool> posted_ran;
+  bool done = false;
+  asio::co_spawn(io, take_noting_posted(stream, asio::use_awaitable, 6, ids, posted_ran), [&](std::exception_ptr e) {
+    REQUIRE_FALSE(e);
+    done = true;
+  });
+  io.poll();
+  // The five buffered events came without a suspension: the handler posted
+  // before the first co_await had not run. The sixth waits, and the
+  // executor runs other work meanwhile.
+  REQUIRE(ids.size() == 5);
+  CHECK(posted_ran == std::vector<bool>(5, false));
+  push_all(stream, 5, 1);
+  REQUIRE(run_until(io, [&] { return done; }));
+  CHECK(posted_ran.back());
+  for (int i = 0; i < 6; ++i) CHECK(ids[static_cast<std::size_t>(i)] == "id-" + std::to_string(i));
+  CHECK(stream.stats().snapshot().delivered == 6);
+}
+
+TEST_CASE("co_await async_next takes buffered events inline through as_default_on_t and as_tuple too") {
+  asio::io_context io;
+  using awaitable_stream = asio::use_awaitable_t<>::as_default_on_t<event_stream>;
+  static_assert(std::is_same_v<decltype(std::declval<awaitable_stream&>().async_next()),
+                               asio::awaitable<event>>);  // the type it always had
+  static_assert(std::is_same_v<decltype(std::declval<event_stream&>().async_next(
+                                   asio::experimental::as_tuple(asio::use_awaitable))),
+                               asio::awaitable<std::tuple<std::error_code, event>>>);
+  awaitable_stream stream(io.get_executor(), 4);
+  push_all_into(stream, 0, 3);
+  stream.close();
+  std::vector<std::string> ids;
+  std::vector<bool> posted_ran;
+  std::optional<std::error_code> end;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto ran = std::make_shared<bool>(false);
+        asio::post(co_await asio::this_coro::executor, [ran] { *ran = true; });
+        ids.push_back((co_await stream.async_next()).id);
+        posted_ran.push_back(*ran);
+        for (;;) {
+          auto [ec, e] = co_await stream.async_next(asio::experimental::as_tuple(asio::use_awaitable_t<>{}));
+          if (ec) {
+            end = ec;
+            break;
+          }
+          ids.push_back(e.id);
+          posted_ran.push_back(*ran);
+        }
+      },
+      asio::detached);
+  REQUIRE(run_until(io, [&] { return end.has_value(); }));
+  CHECK(ids == std::vector<std::string>{"id-0", "id-1", "id-2"});
+  CHECK(posted_ran == std::vector<bool>(3, false));
+  CHECK(*end == make_error_code(errc::end_of_stream));
+}
+
+TEST_CASE("co_await async_next throws end_of_stream after the buffered events, in order") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  push_all(stream, 0, 3);
+  stream.close();
+  std::vector<std::string> ids;
+  std::optional<std::error_code> thrown;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        try {
+          for (;;) ids.push_back((co_await stream.async_next(asio::use_awaitable)).id);
+        } catch (const std::system_error& error) {
+          thrown = error.code();
+        }
+      },
+      asio::detached);
+  REQUIRE(run_until(io, [&] { return thrown.has_value(); }));
+  CHECK(ids == std::vector<std::string>{"id-0", "id-1", "id-2"});
+  CHECK(*thrown == make_error_code(errc::end_of_stream));
+}
+
+TEST_CASE("co_await async_next in a cancelled coroutine takes no buffered event, unless throw_if_cancelled is off") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  push_all(stream, 0, 2);
+  asio::cancellation_signal cancel;
+  std::optional<std::error_code> thrown;
+  bool suspended = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        suspended = true;
+        co_await asio::post(io, asio::use_awaitable);  // the cancellation comes meanwhile
+        try {
+          co_await stream.async_next(asio::use_awaitable);
+        } catch (const std::system_error& error) {
+          thrown = error.code();
+        }
+      },
+      asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+  REQUIRE(run_until(io, [&] { return suspended; }));
+  cancel.emit(asio::cancellation_type::terminal);
+  REQUIRE(run_until(io, [&] { return thrown.has_value(); }));
+  CHECK(*thrown == asio::error::operation_aborted);
+  CHECK(stream.stats().snapshot().delivered == 0);
+
+  // With throw_if_cancelled(false) a cancellation that came before does not
+  // stop the take, as for any operation started after it.
+  std::optional<std::string> id;
+  suspended = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await asio::this_coro::throw_if_cancelled(false);
+        suspended = true;
+        co_await asio::post(io, asio::use_awaitable);
+        id = (co_await stream.async_next(asio::use_awaitable)).id;
+      },
+      asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+  REQUIRE(run_until(io, [&] { return suspended; }));
+  cancel.emit(asio::cancellation_type::terminal);
+  REQUIRE(run_until(io, [&] { return id.has_value(); }));
+  CHECK(*id == "id-0");  // the first coroutine took none
+}
+
+TEST_CASE("co_await async_next waiting on an empty stream is cancelled with operation_aborted") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  asio::cancellation_signal cancel;
+  std::optional<std::error_code> thrown;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        try {
+          co_await stream.async_next(asio::use_awaitable);
+        } catch (const std::system_error& error) {
+          thrown = error.code();
+        }
+      },
+      asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+  io.poll();
+  REQUIRE_FALSE(thrown);
+  cancel.emit(asio::cancellation_type::terminal);
+  REQUIRE(run_until(io, [&] { return thrown.has_value(); }));
+  CHECK(*thrown == asio::error::operation_aborted);
+  // The stream still works: a later push reaches a later co_await.
+  std::optional<std::string> id;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { id = (co_await stream.async_next(asio::use_awaitable)).id; },
+      asio::detached);
+  std::optional<std::error_code> pushed;
+  auto e = numbered(4);
+  if (!stream.try_push(e)) stream.async_push(std::move(e), [&](std::error_code ec) { pushed = ec; });
+  REQUIRE(run_until(io, [&] { return id.has_value(); }));
+  CHECK(*id == "id-4");
+}
+
+// Between two turns of its producer a consumer takes the event it waited for,
+// then inline what is buffered: at most the capacity, and one more that a
+// suspended producer's push joins when the buffer is down to half.
+TEST_CASE("a co_await async_next consumer takes at most capacity + 2 events between its producer's turns, in order") {
+  asio::io_context io;
+  constexpr std::size_t capacity = 8;
+  constexpr int total = 200;
+  event_stream stream(io, capacity);
+  int producer_turns = 0;  // times the producer coroutine ran
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < total; ++i) {
+          ++producer_turns;
+          auto e = numbered(i);
+          if (!stream.try_push(e)) co_await stream.async_push(std::move(e), asio::use_awaitable);
+        }
+      },
+      asio::detached);
+  std::vector<std::string> ids;
+  std::size_t longest_run = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::size_t run = 0;
+        int turns_seen = producer_turns;
+        while (ids.size() < total) {
+          ids.push_back((co_await stream.async_next(asio::use_awaitable)).id);
+          if (producer_turns != turns_seen) {
+            turns_seen = producer_turns;
+            run = 0;
+          }
+          longest_run = std::max(longest_run, ++run);
+        }
+      },
+      asio::detached);
+  REQUIRE(run_until(io, [&] { return ids.size() == total; }));
+  for (int i = 0; i < total; ++i) CHECK(ids[static_cast<std::size_t>(i)] == "id-" + std::to_string(i));
+  CHECK(longest_run <= capacity + 2);
+  CHECK(longest_run > 1);  // and it did take runs of buffered events inline
+}
+
+TEST_CASE("co_await async_next on an empty stream honours a cancellation during its first round, throw_if_cancelled "
+          "off too") {
+  asio::io_context io;
+  event_stream stream(io, 8);
+  for (const bool throw_if_cancelled : {true, false}) {
+    asio::cancellation_signal cancel;
+    std::optional<std::error_code> result;
+    bool started = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
+          started = true;  // and on, in the same turn, to the co_await: it suspends for a round
+          auto [ec, e] = co_await stream.async_next(asio::experimental::as_tuple(asio::use_awaitable));
+          result = ec;
+        },
+        asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+    REQUIRE(run_until(io, [&] { return started; }));
+    REQUIRE_FALSE(result);
+    cancel.emit(asio::cancellation_type::terminal);
+    REQUIRE(run_until(io, [&] { return result.has_value(); }));
+    CHECK(*result == asio::error::operation_aborted);
+  }
+  // Nothing was taken and the stream works on.
+  push_all(stream, 0, 1);
+  event e;
+  REQUIRE(stream.try_next(e));
+  CHECK(e.id == "id-0");
+  CHECK(stream.stats().snapshot().delivered == 1);
 }
 
 }  // namespace stream_test

@@ -351,13 +351,19 @@ class basic_event_listener {
     const detail::checkpoint_cadence cadence{options_.checkpoint_every};
     handler_snapshot handlers;
     // Events already buffered are taken without a completion each, up to
-    // `burst` in a row; then the loop awaits the next one, which lets other
-    // work on the executor run.
+    // `burst` in a row; then the loop yields to other work on the executor
+    // (a co_await of async_next would not: it takes a buffered event
+    // without suspending), or awaits the next event when none is buffered.
     constexpr std::size_t burst = 64;
     std::size_t taken_in_row = 0;
     event e;
     while (!stopping_) {
-      if (++taken_in_row > burst || !stream_.try_next(e)) {
+      if (++taken_in_row > burst) {
+        taken_in_row = 0;
+        co_await asio::post(stream_.get_executor(), asio::use_awaitable);
+        continue;
+      }
+      if (!stream_.try_next(e)) {
         taken_in_row = 0;
         // Not held while waiting: a handler removed meanwhile goes (with
         // what it holds) when its removal returns, not at the next event.

@@ -17,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <system_error>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -97,19 +98,48 @@ class basic_event_stream {
   /// Keep one `async_next` pending at a time: `close()` ends only one waiting
   /// call. A taken event counts in `stats().delivered` and sets
   /// `stats().lag_ms`.
+  ///
+  /// Coroutines: with `asio::use_awaitable_t<E>` (`asio::use_awaitable`,
+  /// and the default token of `asio::use_awaitable_t<>::as_default_on_t`)
+  /// or `asio::experimental::as_tuple(asio::use_awaitable_t<E>)`, this
+  /// returns the same `asio::awaitable` type as ever, and nothing runs
+  /// inside the call either; but when the `co_await` finds an event
+  /// buffered it takes it (as `try_next` would) and the coroutine goes on
+  /// without suspending, instead of going through a completion posted to the
+  /// executor (a scheduler round each, which on an io_context with a timer
+  /// or socket is an `epoll_wait` system call per event). When nothing is
+  /// buffered it suspends: first for one round of the executor, after which
+  /// it looks again (a producer whose turn was queued, such as a completing
+  /// `async_push`, has then filled the buffer), then to wait for a push; a
+  /// cancellation during that round ends it with `operation_aborted`, as it
+  /// would end the wait. So a consumer looping on `co_await async_next`
+  /// runs through what is buffered before other handlers on the executor
+  /// run: at most `capacity() + 1` events (the buffer, and the event of a
+  /// producer suspended in `async_push`, which joins it once it is down to
+  /// half), since a producer on the same executor cannot refill the stream
+  /// until the consumer suspends; to yield sooner, `co_await asio::post`
+  /// now and then. Everything else is as above: order, errors (thrown as
+  /// `std::system_error`, or returned by `as_tuple`), and cancellation (a
+  /// coroutine whose cancellation state is already cancelled, with
+  /// `throw_if_cancelled` on as by default, gets `operation_aborted` from
+  /// the `co_await` and takes no event).
   template <asio::completion_token_for<void(std::error_code, event)> CompletionToken =
                 asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = asio::default_completion_token_t<executor_type>{}) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, event)>(
-        [this](auto handler) { this->start_next(std::move(handler)); }, token);
+    if constexpr (takes_buffered_inline<std::decay_t<CompletionToken>>::value) {
+      return next_inline(std::forward<CompletionToken>(token));
+    } else {
+      return initiate_next(std::forward<CompletionToken>(token));
+    }
   }
 
   /// Takes the next event into `e` if one is ready, without waiting and
   /// without a completion: true when it did. False when nothing is buffered
   /// or a pending `async_next` comes first, leaving `e` as it was. A taken
   /// event counts as `async_next`'s do. A consumer that drains a busy
-  /// stream this way should still `co_await async_next` now and then, so
-  /// that other work on the executor runs.
+  /// stream this way should still yield now and then, so that other work
+  /// on the executor runs: `co_await asio::post(executor, use_awaitable)`
+  /// (a `co_await async_next` does not suspend while events are buffered).
   bool try_next(event& e) {
     if (claimed_ > 0 || receivers_waiting_ > 0) return false;
     if (buffer_.empty()) {
@@ -119,9 +149,7 @@ class basic_event_stream {
         e = std::move(taken);
       });
     }
-    e = buffer_.pop_front();
-    admit_producer();
-    note_taken(e);
+    e = take_buffered();
     return true;
   }
 
@@ -216,6 +244,81 @@ class basic_event_stream {
     count(stats_.delivered);
     const auto lag = std::chrono::system_clock::now() - e.occurred_at;
     stats_.lag_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(lag).count(), std::memory_order_relaxed);
+  }
+
+  // The tokens for which async_next's co_await takes a buffered event
+  // without suspending (see async_next).
+  template <class Token>
+  struct takes_buffered_inline : std::false_type {};
+  template <class OtherExecutor>
+  struct takes_buffered_inline<asio::use_awaitable_t<OtherExecutor>> : std::true_type {};
+  template <class OtherExecutor>
+  struct takes_buffered_inline<asio::experimental::as_tuple_t<asio::use_awaitable_t<OtherExecutor>>>
+      : std::true_type {};
+
+  template <class CompletionToken>
+  auto initiate_next(CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, event)>(
+        [this](auto handler) { this->start_next(std::move(handler)); }, token);
+  }
+
+  // What async_next's co_await does with an awaitable token (see there): a
+  // coroutine, lazy like the operation use_awaitable makes (nothing runs
+  // before it is awaited). It takes a buffered event in place. Else, unless
+  // the stream is closed, it first lets the executor run what is queued
+  // (one round) and looks again: a producer on the same executor whose turn
+  // comes next (a push completing, a poller's next batch) then fills the
+  // buffer, instead of handing each event over through the channel to a
+  // consumer waiting there, which costs more per event. A cancellation that
+  // comes during that round ends the call with operation_aborted, as it
+  // would end the wait, even with throw_if_cancelled off. Then it waits.
+  template <class Result, class OtherExecutor, class Token>
+  asio::awaitable<Result, OtherExecutor> next_inline_as(Token token) {
+    if (can_take_buffered()) co_return inline_result<Result>(std::error_code{}, take_buffered());
+    if (!closed_) {
+      auto state = co_await asio::this_coro::cancellation_state;
+      if (state.cancelled() == asio::cancellation_type::none) {
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable_t<OtherExecutor>{});
+        if (state.cancelled() != asio::cancellation_type::none) {
+          co_return inline_result<Result>(asio::error::operation_aborted, event{});
+        }
+        if (can_take_buffered()) co_return inline_result<Result>(std::error_code{}, take_buffered());
+      }
+    }
+    co_return co_await initiate_next(std::move(token));
+  }
+
+  // The co_await's result: the event, or the error thrown (as use_awaitable
+  // throws it); or both as a tuple (as as_tuple gives them).
+  template <class Result>
+  static Result inline_result(std::error_code ec, event&& e) {
+    if constexpr (std::is_same_v<Result, event>) {
+      if (ec) asio::detail::throw_error(ec, "async_next");
+      return std::move(e);
+    } else {
+      return Result{ec, std::move(e)};
+    }
+  }
+
+  template <class OtherExecutor>
+  auto next_inline(asio::use_awaitable_t<OtherExecutor> token) {
+    return next_inline_as<event, OtherExecutor>(std::move(token));
+  }
+
+  template <class OtherExecutor>
+  auto next_inline(asio::experimental::as_tuple_t<asio::use_awaitable_t<OtherExecutor>> token) {
+    return next_inline_as<std::tuple<std::error_code, event>, OtherExecutor>(std::move(token));
+  }
+
+  // try_next's and the co_await's take of a buffered event: none claimed by
+  // a posted completion comes first, no consumer waits in the channel.
+  bool can_take_buffered() const noexcept { return claimed_ == 0 && receivers_waiting_ == 0 && !buffer_.empty(); }
+
+  event take_buffered() {
+    auto e = buffer_.pop_front();
+    admit_producer();
+    note_taken(e);
+    return e;
   }
 
   // A producer suspended on a full buffer is let in once consumers have
