@@ -2,16 +2,19 @@
 // periodic timer while store work runs on the same io_context: N durable
 // creates one after another, and (separately) one poll that catches up on a
 // journal of M events. Each is run with the blocking work on the io_context
-// (the default) and on a 2-thread pool (`blocking_executor`). Reported: the
-// timer's p99 and worst lateness, against the same timer alone (the
-// baseline, same round). Two controls, with no storewatch code, tell what
-// the machine itself costs the timer: the same file system calls as the
-// creates on a plain std::thread, and posted one at a time to the pool and
-// completed on the io_context with Asio alone. Rounds interleave everything;
-// with several, a summary gives the median of each p99 ratio.
+// (the default) and on a 2-thread pool (`blocking_executor`); the creates
+// also on a 1-thread pool. Reported: the timer's p99 and worst lateness,
+// against the same timer alone (the baseline, same round). Two controls,
+// with no storewatch code, tell what the machine itself costs the timer: the
+// same file system calls as the creates on a plain std::thread, and posted
+// one at a time to the pool and completed on the io_context with Asio alone.
+// Rounds interleave everything; with several, a summary gives the median of
+// each p99 ratio. Each round also says where the late ticks came from
+// (print_attribution).
 //
-// Usage: loop_stall [--realtime-loop] [--pin] [--profile] [creates (default 1000) [catch-up events
-//        (default 100000) [rounds (default 1)]]]
+// Usage: loop_stall [--realtime-loop] [--pin] [--profile]
+//        [creates (default 1000) [catch-up events (default 100000, 0: none)
+//        [rounds (default 1)]]]
 #include "bench_common.hpp"
 
 #include <storewatch/storewatch.hpp>
