@@ -68,11 +68,12 @@ template <completion_mode Mode = completion_mode::post, class IoExecutor, class 
 void post_completion_with_account(const IoExecutor& io_executor, Handler&& handler, error_account account,
                                   std::error_code ec, std::string message, Result... result) {
   post_completion<Mode>(io_executor,
-                  intercept(std::forward<Handler>(handler),
-                            [account, message = std::move(message)](std::error_code code, const Result&...) mutable {
-                              account.report(code, std::move(message));
-                            }),
-                  ec, std::move(result)...);
+                        intercept(std::forward<Handler>(handler),
+                                  [account, message = std::move(message)](std::error_code code,
+                                                                          const Result&...) mutable {
+                                    account.report(code, std::move(message));
+                                  }),
+                        ec, std::move(result)...);
 }
 
 /// The initiating function of an operation that is one blocking call:
