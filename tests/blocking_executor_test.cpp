@@ -16,6 +16,7 @@
 #include <fstream>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -457,6 +458,91 @@ TEST_CASE("blocking executor: a checkpoint save that fails on the pool is report
   run_to_idle(io);
   CHECK(errors.size() == 1);
   CHECK(load_checkpoint(file)->cursor == "e1:12");
+  pool.join();
+}
+
+namespace {
+
+/// Waits (up to `generous`) until `done()` holds, off the io_context: for a
+/// thread of the pool to have finished its part.
+template <class Done>
+bool wait_for(Done done) {
+  const auto limit = std::chrono::steady_clock::now() + generous;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > limit) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("completion relay: completions delivered while a wake-up is pending share it, and each runs once, in "
+          "the order delivered") {
+  asio::io_context io;
+  auto& relay = detail::completion_relay::of(io.get_executor());
+  constexpr int count = 500;
+  std::vector<detail::completion_relay::expectation> expected;
+  for (int i = 0; i < count; ++i) expected.push_back(relay.expect(io.get_executor()));
+  REQUIRE(expected.back());
+  std::vector<int> ran;
+  std::thread deliverer([&] {
+    for (int i = 0; i < count; ++i) expected[static_cast<std::size_t>(i)].release()->deliver([&ran, i] { ran.push_back(i); });
+  });
+  deliverer.join();
+  // The io_context's thread has not read the eventfd meanwhile: one write
+  // woke it for all (one per delivery before the relay coalesced them).
+  CHECK(relay.wake_ups_written() == 1);
+  io.run();  // returns once every expected completion has run
+  REQUIRE(ran.size() == count);
+  for (int i = 0; i < count; ++i) CHECK(ran[static_cast<std::size_t>(i)] == i);
+
+  // A later delivery writes again: the flag was cleared by the read.
+  auto one_more = relay.expect(io.get_executor());
+  bool last = false;
+  std::thread([&] { one_more.release()->deliver([&last] { last = true; }); }).join();
+  io.restart();
+  io.run();
+  CHECK(last);
+  CHECK(relay.wake_ups_written() == 2);
+}
+
+TEST_CASE("completion relay: a handler that throws leaves the other completions of its wake-up to run once each") {
+  asio::io_context io;
+  auto& relay = detail::completion_relay::of(io.get_executor());
+  auto first = relay.expect(io.get_executor());
+  auto second = relay.expect(io.get_executor());
+  auto third = relay.expect(io.get_executor());
+  std::vector<int> ran;
+  std::thread([&] {
+    first.release()->deliver([&ran] { ran.push_back(1); });
+    second.release()->deliver([&ran] {
+      ran.push_back(2);
+      throw std::runtime_error("handler failed");
+    });
+    third.release()->deliver([&ran] { ran.push_back(3); });
+  }).join();
+  CHECK_THROWS_AS(io.run(), std::runtime_error);  // as a handler's exception leaves run()
+  io.restart();
+  io.run();  // the third, still pending, runs now; nothing runs twice
+  CHECK(ran == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("blocking executor: a completion from the pool runs its handler in the same turn of the event loop as "
+          "the relay's read, not after another epoll_wait") {
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(2);
+  local_store store(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+  auto& relay = detail::completion_relay::of(io.get_executor());
+  std::optional<std::error_code> result;
+  store.async_create_file("docs/a.txt", "alpha", [&](std::error_code ec, versioned_path) { result = ec; });
+  REQUIRE(wait_for([&] { return relay.wake_ups_written() == 1; }));
+  // One handler of the io_context's: the relay's read, which runs the
+  // completion (before, it posted it, and one more turn ran it).
+  CHECK(io.run_one() == 1);
+  REQUIRE(result.has_value());
+  CHECK_FALSE(*result);
   pool.join();
 }
 

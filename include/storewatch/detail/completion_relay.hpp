@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -77,18 +78,30 @@ class completion_relay final : public asio::execution_context::service {
     return expectation(this);
   }
 
-  /// Any thread: runs `complete()` on the io_context (as a handler of the
-  /// relay's read), once. Takes no lock; makes one system call.
+  /// Any thread: runs `complete()` on the io_context, once, inside the
+  /// handler of the relay's read (so `complete` may run a handler of the
+  /// io_context's at once, with `asio::dispatch`: it is never inside an
+  /// initiating call). Takes no lock; makes one system call, or none while
+  /// a wake-up written earlier has not been read yet: the read that takes it
+  /// runs this completion too.
   template <class Complete>
   void deliver(Complete complete) {
     auto* const item = new completion<Complete>(std::move(complete));
     item->next = ready_.load(std::memory_order_relaxed);
-    while (!ready_.compare_exchange_weak(item->next, item, std::memory_order_release, std::memory_order_relaxed)) {
+    while (!ready_.compare_exchange_weak(item->next, item, std::memory_order_seq_cst, std::memory_order_relaxed)) {
     }
+    // Pairs with on_wake's exchange: either this sees the flag cleared and
+    // writes, or on_wake's take of the list comes after the push above.
+    if (signalled_.exchange(true, std::memory_order_seq_cst)) return;
+    wake_ups_written_.fetch_add(1, std::memory_order_relaxed);
     const std::uint64_t one = 1;
     // Cannot fail short of a counter overflow (2^64 - 1 wake-ups unread).
     [[maybe_unused]] const auto written = ::write(fd_.load(std::memory_order_acquire), &one, sizeof one);
   }
+
+  /// How many times `deliver` wrote the eventfd (for tests and benchmarks):
+  /// fewer than the deliveries when several came while a wake-up was pending.
+  std::size_t wake_ups_written() const { return wake_ups_written_.load(std::memory_order_relaxed); }
 
  private:
   struct item_base {
@@ -122,23 +135,57 @@ class completion_relay final : public asio::execution_context::service {
                            [this](std::error_code ec, std::size_t) { on_wake(ec); });
   }
 
+  // The completions taken by one wake-up, run in the order delivered. If
+  // one throws (out of the io_context's run(), as a handler's exception
+  // does), those not run yet are posted to the io_context, each still run
+  // once; the accounting is done either way.
+  class batch {
+   public:
+    batch(completion_relay& relay, item_base* items) : relay_(relay), items_(items) {}
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+    ~batch() {
+      const auto executor = relay_.wake_->get_executor();
+      while (items_) {
+        std::unique_ptr<item_base> item(std::exchange(items_, items_->next));
+        asio::post(executor, [item = std::move(item)] { item->run(); });
+        ++taken_;
+      }
+      relay_.finish(taken_);
+    }
+    void run() {
+      while (items_) {
+        std::unique_ptr<item_base> item(std::exchange(items_, items_->next));
+        ++taken_;
+        item->run();
+      }
+    }
+
+   private:
+    completion_relay& relay_;
+    item_base* items_;
+    std::size_t taken_ = 0;
+  };
+
   void on_wake(std::error_code ec) {
     if (ec == asio::error::operation_aborted) return;  // shut down
     // (Another error, which an eventfd read does not give, is a wake-up too.)
+    // The flag first: a completion pushed after the take below writes
+    // again (see deliver).
+    signalled_.exchange(false, std::memory_order_seq_cst);
     // Newest first on the list: reversed, they run in the order delivered.
     item_base* items = nullptr;
-    for (auto* taken = ready_.exchange(nullptr, std::memory_order_acquire); taken;) {
+    for (auto* taken = ready_.exchange(nullptr, std::memory_order_seq_cst); taken;) {
       auto* const next = taken->next;
       taken->next = items;
       items = taken;
       taken = next;
     }
-    std::size_t ran = 0;
-    while (items) {
-      std::unique_ptr<item_base> item(std::exchange(items, items->next));
-      item->run();
-      ++ran;
-    }
+    batch(*this, items).run();
+  }
+
+  // After a wake-up's `ran` completions: reads again while more are expected.
+  void finish(std::size_t ran) {
     std::lock_guard lock(mutex_);
     expected_ -= ran;
     reading_ = false;
@@ -152,6 +199,8 @@ class completion_relay final : public asio::execution_context::service {
   std::size_t expected_ = 0;
   bool reading_ = false;
   std::atomic<item_base*> ready_{nullptr};
+  std::atomic<bool> signalled_{false};  // a wake-up written and not yet taken by on_wake
+  std::atomic<std::size_t> wake_ups_written_{0};
 };
 
 }  // namespace storewatch::detail

@@ -11,21 +11,33 @@
 #include <string>
 #include <system_error>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace storewatch::detail {
 
-/// Posts `handler(args...)` through `io_executor`, to run on the handler's
-/// associated executor (defaulting to `io_executor`).
-template <class IoExecutor, class Handler, class... Args>
+/// How a completion reaches its handler: `post` (always later), or
+/// `dispatch` (at once when already on the handler's executor), only for a
+/// caller that is itself a handler on `io_executor`, never an initiating
+/// function (the completion relay's read).
+enum class completion_mode { post, dispatch };
+
+/// Posts `handler(args...)` through `io_executor` (or dispatches it, see
+/// `completion_mode`), to run on the handler's associated executor
+/// (defaulting to `io_executor`).
+template <completion_mode Mode = completion_mode::post, class IoExecutor, class Handler, class... Args>
 void post_completion(const IoExecutor& io_executor, Handler&& handler, Args&&... args) {
   auto handler_executor = asio::get_associated_executor(handler, io_executor);
-  asio::post(io_executor,
-             asio::bind_executor(std::move(handler_executor),
-                                 [h = std::forward<Handler>(handler),
-                                  arguments = std::make_tuple(std::forward<Args>(args)...)]() mutable {
-                                   std::apply(std::move(h), std::move(arguments));
-                                 }));
+  auto bound = asio::bind_executor(std::move(handler_executor),
+                                   [h = std::forward<Handler>(handler),
+                                    arguments = std::make_tuple(std::forward<Args>(args)...)]() mutable {
+                                     std::apply(std::move(h), std::move(arguments));
+                                   });
+  if constexpr (Mode == completion_mode::dispatch) {
+    asio::dispatch(io_executor, std::move(bound));
+  } else {
+    asio::post(io_executor, std::move(bound));
+  }
 }
 
 /// Where a failed operation's account goes: the object's `last_error()`
@@ -52,15 +64,16 @@ struct error_account {
 /// none) after `account` has recorded the outcome, on the handler's
 /// executor: so each failed operation's handler finds its own account, also
 /// when several are pending.
-template <class IoExecutor, class Handler, class... Result>
+template <completion_mode Mode = completion_mode::post, class IoExecutor, class Handler, class... Result>
 void post_completion_with_account(const IoExecutor& io_executor, Handler&& handler, error_account account,
                                   std::error_code ec, std::string message, Result... result) {
-  post_completion(io_executor,
-                  intercept(std::forward<Handler>(handler),
-                            [account, message = std::move(message)](std::error_code code, const Result&...) mutable {
-                              account.report(code, std::move(message));
-                            }),
-                  ec, std::move(result)...);
+  post_completion<Mode>(io_executor,
+                        intercept(std::forward<Handler>(handler),
+                                  [account, message = std::move(message)](std::error_code code,
+                                                                          const Result&...) mutable {
+                                    account.report(code, std::move(message));
+                                  }),
+                        ec, std::move(result)...);
 }
 
 /// The initiating function of an operation that is one blocking call:
@@ -91,13 +104,19 @@ auto async_blocking_call(const Executor& executor, const asio::any_io_executor& 
             message = error.what();
           }
           auto complete = [executor, account, h = std::move(h), ec, message = std::move(message),
-                           result = std::move(result)]() mutable {
-            post_completion_with_account(executor, std::move(h), account, ec, std::move(message), std::move(result));
+                           result = std::move(result)](auto mode) mutable {
+            post_completion_with_account<decltype(mode)::value>(executor, std::move(h), account, ec,
+                                                                std::move(message), std::move(result));
           };
           if (relay) {
-            relay.release()->deliver(std::move(complete));
+            // Run by the relay's read handler on the io_context: dispatched,
+            // so the handler runs there and then, not after one more turn of
+            // the event loop (an epoll_wait).
+            relay.release()->deliver([complete = std::move(complete)]() mutable {
+              complete(std::integral_constant<completion_mode, completion_mode::dispatch>{});
+            });
           } else {
-            complete();
+            complete(std::integral_constant<completion_mode, completion_mode::post>{});
           }
         };
         if (blocking) {
