@@ -41,7 +41,7 @@
 // is from, which readers it timed, and for the idle polls how old the newest
 // object was (whether the late window had passed).
 //
-// Usage: s3_catchup [events (default 100000) [mode (default all)]]
+// Usage: s3_catchup [events (default 100000) [mode (default all)]] [--request-timeout SECONDS]
 //   mode: all | source | listener | baseline | compacted: the S3 readers
 //   timed (the baseline, the local readers and the idle polls always run;
 //   without an S3 reader, the idle polls start from the cursor a reader
@@ -50,6 +50,15 @@
 //   the baseline. On s3rver a LIST costs time in proportion to the objects
 //   in the folder, so 100,000 events take hours to catch up on there
 //   without compaction: `baseline` or `compacted` measures the rest.
+//   --request-timeout SECONDS: each request's timeout (http_options::
+//   request_timeout, default 10 s) for the readers, the baseline and the
+//   compaction, with a retry budget (client_options::retry_budget) of twice
+//   that, at least its default 20 s. Not for the writers of the setup and of
+//   the settling event: their budget is bounded by the journal's landing
+//   limit (s3_store_options::journal_landing_limit). s3rver takes time in
+//   proportion to the objects in a folder for each LIST page and for each
+//   key of a DeleteObjects (it reads the folder after every delete), so at
+//   tens of thousands of events it needs more than the default.
 // The store: STOREWATCH_S3_ENDPOINT, STOREWATCH_S3_BUCKET and AWS_* (as
 // `scripts/s3-server.sh start` exports them), else the s3rver of the CTest
 // fixture (STOREWATCH_S3_STATE_DIR). The objects are left under the prefix
@@ -92,6 +101,16 @@ constexpr int idle_polls = 5;
 constexpr std::uint64_t late_window_ms = 60'000;  // s3_journal_options::late_window's default
 
 const std::string settle_data = "settle";  // the event `settle` publishes
+
+/// The client settings of every client but the writers' (--request-timeout).
+s3::client_options reader_client{};
+
+/// The options of a reading or compacting store: `reader_client`.
+s3::s3_store_options reader_store_options() {
+  s3::s3_store_options options;
+  options.client = reader_client;
+  return options;
+}
 
 std::string event_data(std::size_t i) { return "SharedEvents/file-" + std::to_string(i) + ".txt"; }
 
@@ -233,7 +252,7 @@ asio::awaitable<void> get_all(s3::client& client, raw_figures& out) {
 
 raw_figures read_raw(const s3::config& where) {
   asio::io_context io;
-  s3::client client(io.get_executor(), where);
+  s3::client client(io.get_executor(), where, reader_client);
   raw_figures out;
   auto start = clock_type::now();
   run(io, list_journal(client, out));
@@ -271,7 +290,7 @@ asio::awaitable<void> poll_to_end(s3::s3_journal_source& source, tally& seen, st
 
 read_figures read_with_source(const s3::config& where, std::size_t count) {
   asio::io_context io;
-  s3::s3_store bob(io.get_executor(), where, reader_user);
+  s3::s3_store bob(io.get_executor(), where, reader_user, reader_store_options());
   auto source = bob.events();
   tally seen(count);
   read_figures out;
@@ -286,7 +305,7 @@ read_figures read_with_source(const s3::config& where, std::size_t count) {
 
 read_figures read_with_listener(const s3::config& where, std::size_t count) {
   asio::io_context io;
-  s3::s3_store bob(io.get_executor(), where, reader_user);
+  s3::s3_store bob(io.get_executor(), where, reader_user, reader_store_options());
   auto source = bob.events();
   counting_source counted(source);
   storewatch::listener_options options;
@@ -353,7 +372,7 @@ asio::awaitable<void> poll_idle(counting_source<s3::s3_journal_source>& source, 
 
 idle_figures measure_idle(const s3::config& where, const std::string& cursor) {
   asio::io_context io;
-  s3::s3_store bob(io.get_executor(), where, reader_user);
+  s3::s3_store bob(io.get_executor(), where, reader_user, reader_store_options());
   auto source = bob.events();
   counting_source counted(source);
   idle_figures out;
@@ -381,7 +400,7 @@ std::string settle(const s3::config& where, std::uint64_t newest_stamp_ms, std::
   }
   asio::io_context io;
   s3::s3_store alice(io.get_executor(), where, writer_user);
-  s3::s3_store bob(io.get_executor(), where, reader_user);
+  s3::s3_store bob(io.get_executor(), where, reader_user, reader_store_options());
   auto source = bob.events();
   const std::vector<std::string> users{reader_user};
   const auto publish_and_read = [&]() -> asio::awaitable<void> {  // named: it outlives its coroutine
@@ -420,7 +439,7 @@ compact_figures compact_journal(const s3::config& where) {
   // Settled 0 (the whole history counts as old) is allowed only for a store
   // that lets its records land at any time after their stamp: nothing
   // writes while this compaction runs.
-  s3::s3_store_options store_options;
+  auto store_options = reader_store_options();
   store_options.journal_landing_limit = std::chrono::milliseconds(0);
   s3::s3_store alice(io.get_executor(), where, writer_user, store_options);
   s3::s3_compact_options options;
@@ -445,7 +464,7 @@ compact_figures compact_journal(const s3::config& where) {
 /// setup's last event has not read the one `settle` published after it.
 std::string read_to_end(const s3::config& where, std::string cursor) {
   asio::io_context io;
-  s3::s3_store bob(io.get_executor(), where, reader_user);
+  s3::s3_store bob(io.get_executor(), where, reader_user, reader_store_options());
   auto source = bob.events();
   const auto read = [&]() -> asio::awaitable<void> {  // named: it outlives its coroutine
     for (;;) {
@@ -542,11 +561,30 @@ void print_idle(const std::string& when, const idle_figures& idle, std::size_t w
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::size_t events = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100'000;
-  const std::string mode = argc > 2 ? argv[2] : "all";
-  if (events == 0 ||
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg != "--request-timeout") {
+      positional.emplace_back(arg);
+      continue;
+    }
+    const std::string_view value = i + 1 < argc ? argv[++i] : "";
+    unsigned seconds = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec != std::errc{} || end != value.data() + value.size() || seconds == 0 || seconds > 3600) {
+      std::fprintf(stderr, "s3_catchup: --request-timeout wants whole seconds from 1 to 3600, not \"%.*s\"\n",
+                   static_cast<int>(value.size()), value.data());
+      return 2;
+    }
+    reader_client.http.request_timeout = std::chrono::seconds(seconds);
+    reader_client.retry_budget = std::max(reader_client.retry_budget, 2 * reader_client.http.request_timeout);
+  }
+  const std::size_t events = !positional.empty() ? std::strtoull(positional[0].c_str(), nullptr, 10) : 100'000;
+  const std::string mode = positional.size() > 1 ? positional[1] : "all";
+  if (events == 0 || positional.size() > 2 ||
       (mode != "all" && mode != "source" && mode != "listener" && mode != "baseline" && mode != "compacted")) {
-    std::fprintf(stderr, "usage: %s [events [all|source|listener|baseline|compacted]]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [events [all|source|listener|baseline|compacted]] [--request-timeout SECONDS]\n",
+                 argv[0]);
     return 2;
   }
   // Each figure is printed when measured: a long run shows its progress.
@@ -556,6 +594,9 @@ int main(int argc, char** argv) {
     std::printf("one run: %zu events, mode %s (S3 readers timed: %s); every figure below is from this run\n",
                 events, mode.c_str(),
                 mode == "all" ? "s3_journal_source and event_listener" : mode == "baseline" ? "none" : mode.c_str());
+    std::printf("request timeout %lld ms, retry budget %lld ms (readers, baseline, compaction; writers: the defaults)\n",
+                static_cast<long long>(reader_client.http.request_timeout.count()),
+                static_cast<long long>(reader_client.retry_budget.count()));
     std::printf("store: %s://%s:%u bucket %s, key prefix %s\n", where.endpoint.scheme.c_str(),
                 where.endpoint.host.c_str(), where.endpoint.port, where.bucket.c_str(), where.prefix.c_str());
 

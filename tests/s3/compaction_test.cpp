@@ -4,8 +4,9 @@
 // cursor reads every event once, in order, with one GET per segment; a reader
 // part-way through continues exactly once; a compaction that fails or loses
 // the response at any of its requests leaves a journal read exactly once,
-// which a second compaction finishes; compaction while a writer writes and a
-// reader reads; and an idle poll after compaction is one LIST.
+// which a second compaction finishes; a DeleteObjects that times out (a slow
+// server) is sent again in smaller requests; compaction while a writer writes
+// and a reader reads; and an idle poll after compaction is one LIST.
 #include "common/faults.hpp"
 #include "common/fixture.hpp"
 #include "common/store.hpp"
@@ -358,6 +359,44 @@ TEST_CASE("S3 compaction: a reader part-way through before compaction continues 
 
 namespace {
 
+/// What the fault tests compact: a journal of `objects` objects for bob; a
+/// reader's cursor after its first `read_before` events (a checkpoint taken
+/// before the compaction); and carol, a store that compacts with quick
+/// retries, `max_attempts` attempts a request.
+struct faulty_compaction {
+  faulty_compaction(std::size_t objects, std::size_t read_before, int max_attempts)
+      : journal(write_journal(kind, objects)), bob(kind.open("bob")), read_before(read_before),
+        carol(kind.io.get_executor(), kind.config, "carol", store_options(max_attempts)) {
+    auto source = bob.get().events();
+    part_way = poll_once(kind, source, part_way, read_before).next_cursor;
+  }
+
+  static s3::s3_store_options store_options(int max_attempts) {
+    s3::s3_store_options options;
+    options.client.retry = {10ms, 100ms, 2.0, 0.2};
+    options.client.max_attempts = max_attempts;
+    options.journal_landing_limit = 0ms;  // compacts records however young (fold_all)
+    return options;
+  }
+
+  /// Readers from the empty cursor and from the checkpoint read every
+  /// event once, in order, `max_events` a poll.
+  void check_readers(std::size_t max_events) {
+    auto source = bob.get().events();
+    std::string from_start;
+    CHECK(read_rest(kind, source, from_start, max_events) == journal.data);
+    std::string cursor = part_way;
+    CHECK(read_rest(kind, source, cursor, max_events) == tail_from(journal.data, read_before));
+  }
+
+  s3_kind kind;
+  written_journal journal;
+  test_store<s3::s3_store> bob;
+  std::size_t read_before;
+  std::string part_way;
+  s3::s3_store carol;
+};
+
 /// Fails attempt `fail_at` (counting every attempt while installed, from 1)
 /// before it is sent, or (`executed`) after the server executed it, its
 /// response lost.
@@ -412,19 +451,8 @@ TEST_CASE("S3 compaction: failed or its response lost at any request, it leaves 
   std::size_t clean_attempts = 0;
   for (std::size_t n = 0; n == 0 || n <= clean_attempts; ++n) {
     INFO("request " << n);
-    s3_kind kind;
-    const auto journal = write_journal(kind, objects);
-    auto bob = kind.open("bob");
-    std::string part_way;
-    {
-      auto source = bob.get().events();
-      part_way = poll_once(kind, source, part_way, read_before).next_cursor;
-    }
-    s3::s3_store_options store_options;
-    store_options.client.retry = {10ms, 100ms, 2.0, 0.2};
-    store_options.client.max_attempts = m.attempts;
-    store_options.journal_landing_limit = 0ms;  // compacts records however young (fold_all)
-    s3::s3_store carol(kind.io.get_executor(), kind.config, "carol", store_options);
+    faulty_compaction c(objects, read_before, m.attempts);
+    auto& [kind, journal, bob, read_before_, part_way, carol] = c;
     std::string failed;
     failure f;
     {
@@ -441,22 +469,107 @@ TEST_CASE("S3 compaction: failed or its response lost at any request, it leaves 
     }
     // Readers: from the empty cursor, and part-way, both before and after
     // a second compaction.
-    const auto check_readers = [&] {
-      auto source = bob.get().events();
-      std::string from_start;
-      CHECK(read_rest(kind, source, from_start, 5) == journal.data);
-      std::string cursor = part_way;
-      CHECK(read_rest(kind, source, cursor, 5) == tail_from(journal.data, read_before));
-    };
-    check_readers();
+    c.check_readers(5);
     compact(kind, carol, fold_all(segment_objects));
     const auto listing = list_journal(kind);
     CHECK(listing.records.size() == 1);  // every record but the newest is in a segment
     CHECK(listing.segments.size() >= 3);
     CHECK(compact(kind, carol, fold_all(segment_objects)) == 0);
-    check_readers();
+    c.check_readers(5);
   }
   CHECK(clean_attempts > 10);
+}
+
+namespace {
+
+/// A slow server, as s3rver is with a large folder: every attempt of a
+/// DeleteObjects request of more than `most_keys` keys times out, either
+/// before it is sent or (`executed`) after the server executed it, its
+/// response lost to the timeout. Counts the attempts by the request's size.
+class slow_delete final : public s3::detail::request_fault_injector {
+ public:
+  slow_delete(std::size_t most_keys, bool executed) : most_keys_(most_keys), executed_(executed) {
+    s3::detail::request_faults = this;
+  }
+  slow_delete(const slow_delete&) = delete;
+  slow_delete& operator=(const slow_delete&) = delete;
+  ~slow_delete() override { s3::detail::request_faults = nullptr; }
+
+  std::optional<outcome> before(std::string_view method, std::string_view name) override {
+    const auto keys = delete_keys(method, name);
+    if (keys == 0) return std::nullopt;
+    ++attempts_[keys];
+    if (executed_ || keys <= most_keys_) return std::nullopt;
+    return timed_out();
+  }
+  std::optional<outcome> after(std::string_view method, std::string_view name, const s3::http_response&) override {
+    const auto keys = delete_keys(method, name);
+    if (!executed_ || keys <= most_keys_) return std::nullopt;
+    return timed_out();
+  }
+
+  /// Attempts of DeleteObjects requests by their number of keys.
+  const std::map<std::size_t, int>& attempts() const { return attempts_; }
+
+ private:
+  // The keys of a DeleteObjects request ("POST" on "?delete=<keys>"); 0 for any other.
+  static std::size_t delete_keys(std::string_view method, std::string_view name) {
+    constexpr std::string_view head = "?delete=";
+    if (method != "POST" || !name.starts_with(head)) return 0;
+    return std::stoul(std::string(name.substr(head.size())));
+  }
+  static outcome timed_out() { return outcome{s3::make_http_error(CURLE_OPERATION_TIMEDOUT), {}}; }
+
+  std::size_t most_keys_;
+  bool executed_;
+  std::map<std::size_t, int> attempts_;
+};
+
+}  // namespace
+
+TEST_CASE("S3 compaction: a DeleteObjects that times out is sent again in smaller requests, the journal read "
+          "exactly once") {
+  const bool executed = GENERATE(false, true);
+  INFO((executed ? "executed, then timed out" : "timed out, not executed"));
+  constexpr std::size_t objects = 451;  // 450 folded into one segment, removed in requests of 200, 200, 50
+  constexpr std::size_t read_before = 100;
+  faulty_compaction c(objects, read_before, 2);
+  auto& [kind, journal, bob, read_before_, part_way, carol] = c;
+  SECTION("requests of up to 50 keys get through: 200 and 100 time out, then every request is of 50") {
+    std::map<std::size_t, int> attempts;
+    {
+      slow_delete faults(50, executed);
+      CHECK(compact(kind, carol, fold_all(1000)) == objects - 1);
+      attempts = faults.attempts();
+    }
+    // Two attempts of 200 keys, two of 100, then nine of 50: the 450 keys.
+    CHECK(attempts == std::map<std::size_t, int>{{50, 9}, {100, 2}, {200, 2}});
+    const auto listing = list_journal(kind);
+    CHECK(listing.segments.size() == 1);
+    CHECK(listing.records.size() == 1);  // the newest
+    c.check_readers(1000);
+    CHECK(compact(kind, carol, fold_all(1000)) == 0);
+  }
+  SECTION("none gets through: it gives up at the smallest request, and the next compaction finishes") {
+    failure f;
+    std::map<std::size_t, int> attempts;
+    {
+      slow_delete faults(0, executed);
+      f = failure_of([&] { compact(kind, carol, fold_all(1000)); });
+      attempts = faults.attempts();
+    }
+    INFO("error: " << f.what);
+    CHECK(f.code == errc::store_io_failed);
+    CHECK_THAT(f.what, Catch::Contains("DeleteObjects") && Catch::Contains("9 more"));
+    CHECK(attempts == std::map<std::size_t, int>{{10, 2}, {12, 2}, {25, 2}, {50, 2}, {100, 2}, {200, 2}});
+    c.check_readers(1000);
+    // Executed: the newest 200 went with the first request.
+    CHECK(compact(kind, carol, fold_all(1000)) == (executed ? 250 : objects - 1));
+    const auto listing = list_journal(kind);
+    CHECK(listing.segments.size() == 1);
+    CHECK(listing.records.size() == 1);
+    c.check_readers(1000);
+  }
 }
 
 TEST_CASE("S3 compaction: while a writer writes and a reader reads, every event arrives once, in order") {

@@ -19,6 +19,23 @@ namespace storewatch::s3::detail {
 /// removes, and one listing page.
 inline constexpr std::size_t max_segment_objects = 1000;
 
+/// Keys in one of compaction's DeleteObjects requests at first: not S3's
+/// 1000, for s3rver reads the whole folder after each key it deletes, so a
+/// request takes keys x folder size, and smaller requests cost little more.
+inline constexpr std::size_t delete_batch = 200;
+/// The fewest keys compaction sends in one DeleteObjects request: after a
+/// request timed out (`request_timed_out`), its keys go again in requests of
+/// half as many, down to this; one of this size that times out fails the
+/// compaction.
+inline constexpr std::size_t min_delete_batch = 10;
+
+/// The keys per DeleteObjects request after a request of `batch` keys timed
+/// out: half, at least `min_delete_batch`; 0 when `batch` is that already
+/// (give up).
+constexpr std::size_t smaller_delete_batch(std::size_t batch) noexcept {
+  return batch <= min_delete_batch ? 0 : std::max(min_delete_batch, batch / 2);
+}
+
 /// What one compaction of a journal folder does, in this order.
 struct s3_compaction_plan {
   /// An existing segment, and the record objects still listed in its

@@ -119,8 +119,9 @@ class request_fault_injector {
   virtual ~request_fault_injector() = default;
   /// Called before each attempt of `method` ("GET", "PUT", "DELETE",
   /// "HEAD"; a listing is "LIST"; a DeleteObjects request is "POST" on
-  /// "?delete") on object `name` (relative to the key prefix; the listed
-  /// prefix for a LIST). An answer replaces the attempt: nothing is sent.
+  /// "?delete=<number of keys>") on object `name` (relative to the key
+  /// prefix; the listed prefix for a LIST). An answer replaces the attempt:
+  /// nothing is sent.
   virtual std::optional<outcome> before(std::string_view /*method*/, std::string_view /*name*/) {
     return std::nullopt;
   }
@@ -480,6 +481,17 @@ inline std::string complete_multipart_body(const std::vector<std::string>& etags
 
 }  // namespace detail
 
+/// What a request throws when it gave up after its last attempt timed out
+/// (`http_options::request_timeout`, or what was left of
+/// `client_options::retry_budget`): code `errc::store_io_failed`, as for
+/// any request whose retries ran out, in a type of its own so that a caller
+/// may try smaller requests instead (compaction's DeleteObjects does). The
+/// server may have executed the request, or may still be executing it.
+class request_timed_out : public std::system_error {
+ public:
+  using std::system_error::system_error;
+};
+
 /// A client for the S3 store of a `config`: its bucket, under its key prefix.
 ///
 /// Object names given to it are relative to the key prefix
@@ -508,7 +520,8 @@ inline std::string complete_multipart_body(const std::vector<std::string>& etags
 ///   source and says why;
 /// - `errc::store_io_failed` for other unexpected statuses, a transport
 ///   failure that is not transient (a host name that does not resolve, a TLS
-///   certificate that does not verify), retries exhausted, or a malformed
+///   certificate that does not verify), retries exhausted (as
+///   `request_timed_out` when the last attempt timed out), or a malformed
 ///   listing;
 /// - `asio::error::operation_aborted` when cancelled.
 ///
@@ -673,7 +686,7 @@ class basic_client {
       op.label = "DeleteObjects s3://" + config_.bucket + '/' + detail::show_name(keys.front()) +
                  (keys.size() > 1 ? " and " + std::to_string(keys.size() - 1) + " more" : std::string());
       op.fault_method = "POST";
-      op.fault_name = "?delete";
+      op.fault_name = "?delete=" + std::to_string(keys.size());
       const auto response = co_await execute(op);
       if (response.status / 100 != 2) throw failure(op, response);
       std::vector<delete_error> errors;
@@ -1309,10 +1322,10 @@ class basic_client {
       const auto spent = std::chrono::steady_clock::now() - started;
       if (attempt >= static_cast<unsigned>(options_.max_attempts) || (budget.count() > 0 && spent + delay >= budget)) {
         ++counts_.failures;
-        throw std::system_error(make_error_code(errc::store_io_failed),
-                                "S3 " + op.label + ": " + outcome.reason + " (gave up after " +
-                                    std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") + " in " +
-                                    seconds_text(spent) + ")");
+        auto what = "S3 " + op.label + ": " + outcome.reason + " (gave up after " + std::to_string(attempt) +
+                    (attempt == 1 ? " attempt" : " attempts") + " in " + seconds_text(spent) + ")";
+        if (ec == std::errc::timed_out) throw request_timed_out(make_error_code(errc::store_io_failed), what);
+        throw std::system_error(make_error_code(errc::store_io_failed), what);
       }
       ++counts_.retries;
       timer_type timer(http_.get_executor(), delay);

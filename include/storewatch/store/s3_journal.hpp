@@ -114,7 +114,10 @@
 //   under the readers' late window (60 s), so a reader whose horizon is no
 //   further ahead of the server's clock than that margin lists every
 //   record that lands (otherwise the GAP above). It also rests on each DeleteObjects request (200 keys, the
-//   newest first) removing its keys all or none. Should a record land in a
+//   newest first) removing its keys all or none, and on no request starting
+//   before the one before it was acknowledged: one that times out (a slow
+//   server) is sent again as requests of half as many keys, down to 10, which
+//   remove the same keys before any older one. Should a record land in a
 //   folded range all the same (a writer with the check off, or a different
 //   limit), readers deliver it with the segment's members in name order;
 //   one that lands after a reader read the segment is delivered if its

@@ -837,17 +837,33 @@ class basic_s3_store {
     co_return removed;
   }
 
-  // Removes the objects `names` with DeleteObjects requests of up to 200
-  // keys, in their order; throws when one is not removed. 200, not S3's
-  // 1000: s3rver takes longer than a request's timeout to delete 1000 keys
-  // in a large folder, and smaller requests cost little more.
+  // Removes the objects `names` with DeleteObjects requests, in their
+  // order, one after another; throws when one is not removed. Requests of
+  // detail::delete_batch (200) keys; one that times out on every attempt
+  // (a slow server: s3rver takes keys x folder size) is sent again as
+  // requests of half as many keys, down to detail::min_delete_batch, and
+  // the rest follow at the smaller size. That keeps the order safe: a
+  // request that timed out may have been executed, or be executing still,
+  // but it only removes its own keys, which the smaller requests remove
+  // again (a key already gone is not an error), and no later key is sent
+  // before all of them were acknowledged. So the records left in a
+  // segment's range are still its oldest.
   asio::awaitable<void> remove_all(const std::string& folder, std::vector<std::string> names) {
-    constexpr std::size_t batch = 200;
+    std::size_t batch = detail::delete_batch;
     std::vector<delete_error> failed;
-    for (std::size_t first = 0; first < names.size() && failed.empty(); first += batch) {
+    for (std::size_t first = 0; first < names.size() && failed.empty();) {
+      const auto end = std::min(names.size(), first + batch);
       std::vector<std::string> some(names.begin() + static_cast<std::ptrdiff_t>(first),
-                                    names.begin() + static_cast<std::ptrdiff_t>(std::min(names.size(), first + batch)));
-      failed = co_await client_->remove_many(std::move(some));
+                                    names.begin() + static_cast<std::ptrdiff_t>(end));
+      bool timed_out = false;
+      try {
+        failed = co_await client_->remove_many(std::move(some));
+      } catch (const request_timed_out&) {
+        batch = detail::smaller_delete_batch(batch);
+        if (batch == 0) throw;
+        timed_out = true;
+      }
+      if (!timed_out) first = end;
     }
     if (!failed.empty()) {
       throw std::system_error(make_error_code(errc::store_io_failed),
