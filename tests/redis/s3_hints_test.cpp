@@ -185,6 +185,68 @@ TEST_CASE("Redis killed mid-stream: reported once, polling goes on at the interv
   CHECK(listener.errors.empty());
 }
 
+TEST_CASE("while its hints are live an S3 listener skips the interval's polls, and polls at it again once Redis is killed",
+          "[server]") {
+  asio::io_context io;
+  test_support::own_redis server;
+  std::vector<std::string> reports;
+  const auto options = test_hint_options(reports);
+  const auto where = test_support::test_server_config();
+  auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), server.url(), options);
+  s3::s3_store bob(io.get_executor(), where, "bob");
+  constexpr auto interval = 300ms;
+  // Far longer than the test's bounds: only the fallback can bring polls at the interval.
+  auto source = bob.events({.hints = subscriber, .hinted_poll_interval = 10min});
+  listening listener(io, source, interval);
+  REQUIRE(run_until(io, [&] { return subscriber->ready() && listener.polls() >= 1; }));
+  CHECK(source.poll_interval(interval) == 10min);
+  // The first poll that ends with the hints live is followed by the long wait.
+  const auto polls_live = listener.polls();
+  REQUIRE(run_until(io, [&] { return listener.polls() > polls_live; }));
+  const auto polls_quiet = listener.polls();
+  const auto lists_quiet = source.client().counts().list;
+
+  // Five of the poller's intervals without a hint: no poll, no LIST. (A
+  // window in which nothing may happen; it measures the absence.)
+  CHECK_FALSE(run_until(io, [&] { return listener.polls() > polls_quiet; }, 5 * interval));
+  CHECK(source.client().counts().list == lists_quiet);
+
+  // The subscription lost: the listener polls at once and then every
+  // interval, the outage reported once.
+  server.kill();
+  REQUIRE(run_until(io, [&] { return listener.polls() >= polls_quiet + 3 && subscriber->failed_attempts() >= 1; }));
+  CHECK(source.poll_interval(interval) == interval);
+  CHECK(reports.size() == 1);
+  CHECK(subscriber->outages() == 1);
+  CHECK(listener.errors.empty());
+
+  // Back: the long interval again once the subscription is confirmed.
+  server.restart();
+  REQUIRE(run_until(io, [&] { return subscriber->ready(); }));
+  CHECK(source.poll_interval(interval) == 10min);
+  CHECK(source.poll_interval(20min) == 20min);  // never shorter than the poller's own
+}
+
+TEST_CASE("an S3 source without hints, or given hinted_poll_interval 0, keeps the poller's interval") {
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), test_support::test_server_config(), "bob");
+  auto plain = bob.events();
+  CHECK(plain.poll_interval(300ms) == 300ms);
+  std::vector<std::string> reports;
+  auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), redis::parse_url("redis://127.0.0.1:1"),
+                                                             test_hint_options(reports));
+  auto zero = bob.events({.hints = subscriber, .hinted_poll_interval = 0ms});
+  CHECK(zero.poll_interval(300ms) == 300ms);
+  subscriber->close();
+}
+
+TEST_CASE("a negative hinted_poll_interval is refused naming the setting") {
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), test_support::test_server_config(), "bob");
+  CHECK_THROWS_WITH(bob.events({.hinted_poll_interval = -1ms}),
+                    Catch::Contains("s3_journal_options::hinted_poll_interval") && Catch::Contains("negative"));
+}
+
 #ifdef STOREWATCH_TOOL
 namespace {
 
@@ -303,6 +365,27 @@ TEST_CASE("storewatch share --hints: a tail polling every 60 s prints the SHARE 
   CHECK(share.err().empty());
   // Within the bound (a third of the interval), the tail prints the SHARE and exits.
   check_second_event(*tail, "SHARE");
+}
+
+TEST_CASE("storewatch share --hints with Redis down: the share is done, and the tool says the hint is not delivered") {
+  const tool_setup setup;
+  asio::io_context io;
+  s3::s3_store alice(io.get_executor(), setup.where, "alice");
+  bool done = false;
+  alice.async_create_file("doc.txt", "hello", [&](std::error_code ec, versioned_path) {
+    REQUIRE_FALSE(ec);
+    done = true;
+  });
+  REQUIRE(run_until(io, [&] { return done; }));
+  // Port 1 on loopback: nothing listens there.
+  test_support::process share(
+      joined(tool_store(setup.where, "alice"), {"share", "doc.txt", "--with", setup.bob, "--hints", "redis://127.0.0.1:1/0"}),
+      setup.options);
+  REQUIRE(share.wait(test_support::generous));
+  INFO("share's stderr: " << share.err());
+  CHECK(share.succeeded());
+  CHECK_THAT(share.err(), Catch::Contains("hints are not delivered") && Catch::Contains("at their next poll"));
+  CHECK_THAT(share.err(), !Catch::Contains("reconnecting"));
 }
 
 TEST_CASE("the store commands refuse --hints on a folder store, as tail does") {

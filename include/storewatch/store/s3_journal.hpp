@@ -386,6 +386,18 @@ struct s3_journal_options {
   /// may reach listeners up to this much later. Zero: every hint may bring
   /// a poll. Must not be negative.
   std::chrono::milliseconds min_hint_spacing{100};
+  /// The safety-net interval while hints are live: a poller that waits for
+  /// this source's wake-ups waits this long between polls (or its own
+  /// `poller_options::poll_interval`, if longer) while `hints` says it is
+  /// delivering the user's hints (`hint_subscriber::live`: connected, the
+  /// subscription confirmed), and its own interval otherwise. When the
+  /// subscription is lost the source wakes the poller, which polls and goes
+  /// back to its own interval at once. A hinted poll per event then stands
+  /// in for the interval's polls, so that hints cost no more requests than
+  /// polling (docs/cost-model.md); the interval bounds how late an event
+  /// whose hint was lost (or never sent: a writer without hints) arrives.
+  /// Zero: the poller's interval always. Must not be negative.
+  std::chrono::milliseconds hinted_poll_interval{60'000};
 };
 
 /// Polls one user's journal in an S3 store (its layout is described at the
@@ -434,6 +446,11 @@ class basic_s3_journal_source {
                                   std::to_string(options.min_hint_spacing.count()) + " ms is negative");
     }
     hinted_.state->spacing = options.min_hint_spacing;
+    if (options.hinted_poll_interval < std::chrono::milliseconds::zero()) {
+      throw std::invalid_argument("s3_journal_options::hinted_poll_interval: " +
+                                  std::to_string(options.hinted_poll_interval.count()) + " ms is negative");
+    }
+    hinted_poll_interval_ = options.hinted_poll_interval;
     if (options.hints) {
       hints_ = std::move(options.hints);
       // On the subscriber's executor: the state is the source's, so on to its own.
@@ -543,6 +560,15 @@ class basic_s3_journal_source {
           }
         },
         token, executor_);
+  }
+
+  /// How long a poller whose interval is `configured` should wait for a
+  /// hint before it polls anyway (`paced_source`): the longer of
+  /// `configured` and `s3_journal_options::hinted_poll_interval` while the
+  /// hints are live (`hint_subscriber::live`), else `configured`.
+  std::chrono::milliseconds poll_interval(std::chrono::milliseconds configured) const {
+    if (!hints_ || !hints_->live(user_)) return configured;
+    return std::max(configured, hinted_poll_interval_);
   }
 
   /// What the last failed `async_poll` said: the request and the reason.
@@ -684,6 +710,7 @@ class basic_s3_journal_source {
   std::pair<std::string, std::string> segment_;  // the last segment fetched, and its body: a poll that stopped
                                                  // inside it resumes there without a GET
   hint_state_owner hinted_;
+  std::chrono::milliseconds hinted_poll_interval_{};  // s3_journal_options::hinted_poll_interval
   std::shared_ptr<hint_subscriber> hints_;  // shared: kept while the source is
   hint_registration hint_registration_;     // after hinted_ and hints_: ends before them
 };
