@@ -412,8 +412,9 @@ struct s3_journal_options {
 /// on Asio: no thread). Not thread-safe: use it from one thread or strand.
 /// It must outlive its pending operations. It is a `waitable_source`: with
 /// `s3_journal_options::hints` a poller polls when a hint for its user
-/// arrives, and still at its interval; without, the wait ends only when
-/// cancelled, and the poller polls at its interval.
+/// arrives, and still at an interval: `hinted_poll_interval` while the
+/// hints are live, its own otherwise (a `paced_source`); without, the wait
+/// ends only when cancelled, and the poller polls at its interval.
 template <class Executor = asio::any_io_executor>
 class basic_s3_journal_source {
  public:
