@@ -566,9 +566,11 @@ class basic_s3_journal_source {
   /// How long a poller whose interval is `configured` should wait for a
   /// hint before it polls anyway (`paced_source`): the longer of
   /// `configured` and `s3_journal_options::hinted_poll_interval` while the
-  /// hints are live (`hint_subscriber::live`), else `configured`.
+  /// hints are live (`hint_subscriber::live`) and were when the last poll
+  /// started (a hint lost before the subscription was confirmed may be for
+  /// a record that poll did not find), else `configured`.
   std::chrono::milliseconds poll_interval(std::chrono::milliseconds configured) const {
-    if (!hints_ || !hints_->live(user_)) return configured;
+    if (!live_at_poll_ || !hints_->live(user_)) return configured;
     return std::max(configured, hinted_poll_interval_);
   }
 
@@ -664,6 +666,9 @@ class basic_s3_journal_source {
   // Makes the requests the merge (detail/s3_merge.hpp) asks for and hands
   // it the answers; the merge decides everything else.
   asio::awaitable<poll_result> poll(std::string cursor, std::size_t max_events) {
+    // Before the listing: what was written earlier, this poll finds; what
+    // comes later, a live subscription hints.
+    live_at_poll_ = hints_ && hints_->live(user_);
     detail::s3_poll_hints hints;
     hints.tail_first = plan_.tail_first();
     hints.gone = gone_;
@@ -712,6 +717,7 @@ class basic_s3_journal_source {
                                                  // inside it resumes there without a GET
   hint_state_owner hinted_;
   std::chrono::milliseconds hinted_poll_interval_{};  // s3_journal_options::hinted_poll_interval
+  bool live_at_poll_ = false;                         // the hints were live when the last poll started
   std::shared_ptr<hint_subscriber> hints_;  // shared: kept while the source is
   hint_registration hint_registration_;     // after hinted_ and hints_: ends before them
 };
