@@ -177,6 +177,14 @@ class counting_source {
     return inner_.async_wait_for_change(cursor, std::forward<CompletionToken>(token));
   }
 
+  /// As `Source::poll_interval`, when it has one: a source whose hints are
+  /// live stretches the poller's interval through the counter too.
+  std::chrono::milliseconds poll_interval(std::chrono::milliseconds configured) const
+    requires storewatch::paced_source<Source>
+  {
+    return inner_.poll_interval(configured);
+  }
+
   /// The inner source's account of its last failure.
   const std::string& last_error() const noexcept { return inner_.last_error(); }
   /// Every poll completed so far, oldest first.

@@ -16,7 +16,7 @@ import argparse
 LIST_PER_IDLE_POLL = 1.00       # s3_latency / s3_catchup: idle polls, LIST per poll (GET 0)
 GET_PER_EVENT = 1.00            # s3_latency: GETs per event, each listener (busy polls)
 PUT_PER_EVENT_RECIPIENT = 1.00  # s3_catchup setup: PUTs per publish to one recipient
-LIST_PER_HINT = 1.00            # a hint ends the poller's wait: one more poll, one LIST (see the doc)
+LIST_PER_HINT = 1.00            # s3_latency hints 100: hinted source's LISTs per event, its 60 s polls included
 CATCHUP_GET_PER_1000 = 1.00     # s3_catchup 3000 all / 20000 compacted: GETs per 1,000 compacted events
 CATCHUP_LIST_PER_1000 = 1.00    # the same: LISTs per 1,000 compacted events
 
@@ -39,18 +39,25 @@ def scenarios(listeners, events_per_day):
     events = listeners * events_per_day * 30  # deliveries a month: one per event per recipient
     writes = [("S3 PUT, writers (1 per event per recipient)", events * PUT_PER_EVENT_RECIPIENT, S3_PUT)]
     out = []
-    for interval, hints in ((1, False), (5, False), (1, True), (5, True), (60, True)):
-        polls = listeners * MONTH_S / interval
+    # (poller's interval, interval while hints are live: hinted_poll_interval, or None without hints)
+    for interval, live in ((1, None), (5, None), (5, 5), (5, 60), (5, 300)):
+        polls = listeners * MONTH_S / (live or interval)
         rows = [("S3 LIST, interval polls", polls * LIST_PER_IDLE_POLL, S3_LIST)]
-        if hints:
+        if live:
             rows.append(("S3 LIST, one poll per hint", events * LIST_PER_HINT, S3_LIST))
         rows.append(("S3 GET, one per event per listener", events * GET_PER_EVENT, S3_GET))
         rows += writes
-        if hints:
+        if live:
             rows.append(("Redis node (PUBLISH per event per recipient: no request charge)",
                          None, REDIS_NODE_HOUR * HOURS_MONTH))
-        name = "storewatch, poll every %d s%s" % (interval, ", Redis hints" if hints else "")
-        out.append((name, interval, rows))
+        if live is None:
+            name = "storewatch, poll every %d s" % interval
+        elif live == interval:
+            name = "storewatch, poll every %d s, Redis hints, hinted_poll_interval 0" % interval
+        else:
+            name = "storewatch, poll every %d s, Redis hints, every %d s while live%s" % (
+                interval, live, " (the default)" if live == 60 else "")
+        out.append((name, live or interval, rows))
     receives = listeners * MONTH_S / SQS_LONG_POLL_S
     out.append(("S3 event notifications -> SNS -> one SQS queue per listener", None, [
         ("SQS ReceiveMessage, idle long polls (20 s)", receives, SQS_REQUEST),
@@ -99,7 +106,8 @@ def main():
         print()
     # The interval at which polling with hints costs what the notifications do.
     notified = sum(p if r is None else r * p for _, r, p in table[-1][2])
-    hinted_fixed = sum(p if r is None else r * p for what, r, p in table[-2][2] if what != "S3 LIST, interval polls")
+    hinted = next(rows for name, _, rows in table if "Redis hints" in name)
+    hinted_fixed = sum(p if r is None else r * p for what, r, p in hinted if what != "S3 LIST, interval polls")
     if notified > hinted_fixed:
         even = args.listeners * MONTH_S * LIST_PER_IDLE_POLL * S3_LIST / (notified - hinted_fixed)
         print("Polling with hints costs what the notifications do at an interval of %.0f s\n" % even)

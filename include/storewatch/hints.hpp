@@ -74,8 +74,19 @@ class hint_subscriber {
   /// executor, never inside this call; it should be quick and not throw,
   /// and it may end registrations, its own included.
   /// The subscriber may also call it when hints may have been lost (after
-  /// it reconnected), since a spare poll costs little.
+  /// it reconnected), since a spare poll costs little; and it must call it
+  /// when `live(user)` turns false, so that a listener polling at a longer
+  /// interval while hints are live goes back to its own interval at once.
   [[nodiscard]] virtual hint_registration listen(std::string user, std::function<void()> on_hint) = 0;
+
+  /// Whether `user`'s hints are being delivered now: the subscriber is
+  /// connected and its server has confirmed the subscription. While it is,
+  /// an `s3_journal_source` polls at `s3_journal_options::hinted_poll_interval`
+  /// instead of the poller's interval. Only a statement about the channel,
+  /// never about the journal. The default, false, keeps every listener at
+  /// its own interval: a subscriber that cannot tell is never trusted with
+  /// a longer one. Callable from any thread.
+  [[nodiscard]] virtual bool live(std::string_view /*user*/) const { return false; }
 };
 
 }  // namespace storewatch

@@ -40,7 +40,9 @@ inline void print_error(std::error_code, std::string_view message) {
 /// Options of a poller.
 struct poller_options {
   /// How long to wait between polls that found nothing new. With wake-ups
-  /// this is the safety net; without them, the latency bound.
+  /// this is the safety net; without them, the latency bound. A
+  /// `paced_source` may ask for a longer one while its wake-ups are live
+  /// (an S3 journal source with hints: `s3_journal_options::hinted_poll_interval`).
   std::chrono::milliseconds poll_interval{5000};
   /// Also wait for the source's change notification (when it has one). If
   /// that wait fails, the failure is reported and the poller polls only.
@@ -273,9 +275,14 @@ class poller {
       cursor = std::move(batch.next_cursor);
       if (full_batch) continue;  // more may be waiting: poll again at once
 
-      timer_.expires_after(options_.poll_interval);
       if constexpr (waitable_source<Source>) {
         if (wake_ups) {
+          // A source whose wake-ups are live may stretch the interval.
+          if constexpr (paced_source<Source>) {
+            timer_.expires_after(source_.poll_interval(options_.poll_interval));
+          } else {
+            timer_.expires_after(options_.poll_interval);
+          }
           using namespace asio::experimental::awaitable_operators;
           std::error_code wake_error;
           try {
@@ -296,6 +303,7 @@ class poller {
           continue;
         }
       }
+      timer_.expires_after(options_.poll_interval);
       co_await timer_.async_wait(as_tuple(asio::use_awaitable));
       if (co_await cancelled()) co_return errc::stopped;
     }

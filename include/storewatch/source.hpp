@@ -5,6 +5,7 @@
 #include <storewatch/detail/config.hpp>
 #include <storewatch/event.hpp>
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <string>
@@ -70,6 +71,19 @@ concept waitable_source = event_source<Source> && requires(Source& source, std::
                                                            detail::handler_archetype<std::error_code> handler) {
   source.async_wait_for_change(cursor, handler);
   { source.async_wait_for_change(cursor, asio::use_awaitable) } -> std::same_as<asio::awaitable<void>>;
+};
+
+/// A waitable source whose wake-ups may be trusted to stand in for most of
+/// the interval's polls: `poll_interval(configured)` says how long a poller
+/// whose own interval is `configured` should wait for a wake-up before it
+/// polls anyway. Asked before each wait, so the answer may change (an S3
+/// journal source answers its `hinted_poll_interval` while its hints are
+/// live, `configured` otherwise); a source that stops being able to wake
+/// the poller must complete the pending wait, so that the next one is
+/// asked again. Only a poller that waits for wake-ups asks.
+template <class Source>
+concept paced_source = waitable_source<Source> && requires(const Source& source, std::chrono::milliseconds configured) {
+  { source.poll_interval(configured) } -> std::same_as<std::chrono::milliseconds>;
 };
 
 }  // namespace storewatch

@@ -97,6 +97,21 @@ struct forged_hints {
   s3::s3_store bob{io.get_executor(), where, "bob"};
 };
 
+// A redis-server of the test's own (to kill), a publisher and a subscriber
+// on it, and bob's store, on the s3rver fixture.
+struct own_server_hints {
+  asio::io_context io;
+  test_support::own_redis server;
+  std::vector<std::string> reports;
+  redis::hint_options options = test_hint_options(reports);
+  s3::config where = test_support::test_server_config();
+  std::shared_ptr<redis::hint_publisher> publisher =
+      std::make_shared<redis::hint_publisher>(io.get_executor(), server.url(), options);
+  std::shared_ptr<redis::hint_subscriber> subscriber =
+      std::make_shared<redis::hint_subscriber>(io.get_executor(), server.url(), options);
+  s3::s3_store bob{io.get_executor(), where, "bob"};
+};
+
 }  // namespace
 
 TEST_CASE("a hint brings an S3 listener polling every 60 s the event at once, and only the hinted listener", "[server]") {
@@ -149,15 +164,9 @@ TEST_CASE("a forged hint makes an S3 source poll, and brings no event", "[server
 
 TEST_CASE("Redis killed mid-stream: reported once, polling goes on at the interval, nothing lost, hints resume",
           "[server]") {
-  asio::io_context io;
-  test_support::own_redis server;
-  std::vector<std::string> reports;
-  const auto options = test_hint_options(reports);
-  const auto where = test_support::test_server_config();
-  auto publisher = std::make_shared<redis::hint_publisher>(io.get_executor(), server.url(), options);
-  auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), server.url(), options);
+  own_server_hints setup;
+  auto& [io, server, reports, options, where, publisher, subscriber, bob] = setup;
   s3::s3_store alice(io.get_executor(), where, "alice", {.hints = publisher});
-  s3::s3_store bob(io.get_executor(), where, "bob");
   auto source = bob.events({.hints = subscriber});
   listening listener(io, source, 2s);
   REQUIRE(run_until(io, [&] { return publisher->ready() && subscriber->ready() && listener.polls() >= 1; }));
@@ -183,6 +192,50 @@ TEST_CASE("Redis killed mid-stream: reported once, polling goes on at the interv
   CHECK(listener.data == std::vector<std::string>{"before", "during", "after"});
   CHECK(reports.size() == 2);
   CHECK(listener.errors.empty());
+}
+
+TEST_CASE("while its hints are live an S3 listener skips the interval's polls, and polls at it again once Redis is killed",
+          "[server]") {
+  own_server_hints setup;
+  auto& [io, server, reports, options, where, forger, subscriber, bob] = setup;
+  constexpr auto interval = 300ms;
+  // Far longer than the test's bounds: only the fallback can bring polls at the interval.
+  auto source = bob.events({.hints = subscriber, .hinted_poll_interval = 10min});
+  listening listener(io, source, interval);
+  REQUIRE(run_until(io, [&] { return forger->ready() && subscriber->ready() && listener.polls() >= 1; }));
+  // A poll that starts with the hints live (one a hint brings) is followed by the long wait.
+  const auto polls_live = listener.polls();
+  forger->publish("bob");
+  REQUIRE(run_until(io, [&] { return listener.polls() > polls_live; }));
+  CHECK(source.poll_interval(interval) == 10min);
+  const auto polls_quiet = listener.polls();
+  const auto lists_quiet = source.client().counts().list;
+
+  // Five of the poller's intervals without a hint: no poll, no LIST. (A
+  // window in which nothing may happen; it measures the absence.)
+  CHECK_FALSE(run_until(io, [&] { return listener.polls() > polls_quiet; }, 5 * interval));
+  CHECK(source.client().counts().list == lists_quiet);
+
+  // The subscription lost: the listener polls at once and then every
+  // interval, the outage reported once (by each side).
+  server.kill();
+  REQUIRE(run_until(io, [&] { return listener.polls() >= polls_quiet + 3 && subscriber->failed_attempts() >= 1; }));
+  CHECK(source.poll_interval(interval) == interval);
+  CHECK(subscriber->outages() == 1);
+  CHECK(reports.size() == 2);
+  CHECK(listener.errors.empty());
+
+  // Back: the long interval again after the poll the resubscription brings.
+  server.restart();
+  REQUIRE(run_until(io, [&] { return subscriber->ready() && source.poll_interval(interval) == 10min; }));
+  CHECK(source.poll_interval(20min) == 20min);  // never shorter than the poller's own
+}
+
+TEST_CASE("a negative hinted_poll_interval is refused naming the setting") {
+  asio::io_context io;
+  s3::s3_store bob(io.get_executor(), test_support::test_server_config(), "bob");
+  CHECK_THROWS_WITH(bob.events({.hinted_poll_interval = -1ms}),
+                    Catch::Contains("s3_journal_options::hinted_poll_interval") && Catch::Contains("negative"));
 }
 
 #ifdef STOREWATCH_TOOL
@@ -254,6 +307,17 @@ void check_second_event(test_support::process& tail, const std::string& what) {
   CHECK(tail.err().empty());
 }
 
+// Alice's doc.txt, created (without hints) before this returns.
+void alice_creates_doc(asio::io_context& io, const tool_setup& setup) {
+  s3::s3_store alice(io.get_executor(), setup.where, "alice");
+  bool done = false;
+  alice.async_create_file("doc.txt", "hello", [&](std::error_code ec, versioned_path) {
+    REQUIRE_FALSE(ec);
+    done = true;
+  });
+  REQUIRE(run_until(io, [&] { return done; }));
+}
+
 }  // namespace
 
 TEST_CASE("storewatch tail --hints on S3 prints an event long before its 60 s interval") {
@@ -284,13 +348,7 @@ TEST_CASE("storewatch share --hints: a tail polling every 60 s prints the SHARE 
   const tool_setup setup;
 
   // Alice's file, then the tail.
-  s3::s3_store alice(io.get_executor(), setup.where, "alice");
-  bool done = false;
-  alice.async_create_file("doc.txt", "hello", [&](std::error_code ec, versioned_path) {
-    REQUIRE_FALSE(ec);
-    done = true;
-  });
-  REQUIRE(run_until(io, [&] { return done; }));
+  alice_creates_doc(io, setup);
   const auto tail = hinted_tail(io, setup);
 
   // A separate process: it shares, publishes its hint, and exits.
@@ -303,6 +361,21 @@ TEST_CASE("storewatch share --hints: a tail polling every 60 s prints the SHARE 
   CHECK(share.err().empty());
   // Within the bound (a third of the interval), the tail prints the SHARE and exits.
   check_second_event(*tail, "SHARE");
+}
+
+TEST_CASE("storewatch share --hints with Redis down: the share is done, and the tool says the hint is not delivered") {
+  const tool_setup setup;
+  asio::io_context io;
+  alice_creates_doc(io, setup);
+  // Port 1 on loopback: nothing listens there.
+  test_support::process share(
+      joined(tool_store(setup.where, "alice"), {"share", "doc.txt", "--with", setup.bob, "--hints", "redis://127.0.0.1:1/0"}),
+      setup.options);
+  REQUIRE(share.wait(test_support::generous));
+  INFO("share's stderr: " << share.err());
+  CHECK(share.succeeded());
+  CHECK_THAT(share.err(), Catch::Contains("hints are not delivered") && Catch::Contains("at their next poll"));
+  CHECK_THAT(share.err(), !Catch::Contains("reconnecting"));
 }
 
 TEST_CASE("the store commands refuse --hints on a folder store, as tail does") {

@@ -30,6 +30,12 @@ inline constexpr const char* hints_url_help =
                     "which needs hiredis)");
 }
 
+/// What a store command given --hints says when the Redis server cannot
+/// be reached: the command exits soon after, so it does not reconnect; its
+/// hints are lost and only bring no poll forward.
+inline constexpr const char* hints_lost_note =
+    "this command's hints are not delivered; the recipients' listeners find the change at their next poll";
+
 #ifdef STOREWATCH_WITH_REDIS
 /// The server --hints names; a URL that is none is a usage error naming
 /// the option (never showing a password).

@@ -235,7 +235,9 @@ Result on_store(const invocation& c, bool known_user, Operation operation,
   if (!is_s3(c)) refuse_hints_on_folder();
 #if defined(STOREWATCH_WITH_S3) && defined(STOREWATCH_WITH_REDIS)
   const auto where = hints_url(*hints);
-  auto publisher = std::make_shared<redis::hint_publisher>(io.get_executor(), where);
+  redis::hint_options hint_options;
+  hint_options.outage_note = hints_lost_note;
+  auto publisher = std::make_shared<redis::hint_publisher>(io.get_executor(), where, std::move(hint_options));
   {
     s3::s3_store_options options;
     options.hints = publisher;

@@ -45,6 +45,12 @@ struct hint_options {
   /// or the connection drops, not again until it has been back. Empty:
   /// `print_error`.
   error_handler on_error{};
+  /// What an outage's report says follows from it, after the reason. Empty:
+  /// "hints are off until it is back (listeners poll at their interval),
+  /// reconnecting with backoff", which is what a long-lived publisher or
+  /// subscriber does. A writer about to exit says what happens to its
+  /// hints instead (the tool's store commands do).
+  std::string outage_note{};
 };
 
 namespace detail {
@@ -238,6 +244,10 @@ class connection : public std::enable_shared_from_this<connection> {
       return;
     }
     context_->data = this;
+    // TCP keepalive (hiredis: probes after 15 s idle, given up after about
+    // 30 s): a subscriber whose server vanished without closing the
+    // connection finds out, and its listeners go back to their interval.
+    redisEnableKeepAlive(&context_->c);
     try {
       attach(context_, executor_);
     } catch (const std::system_error& error) {
@@ -341,7 +351,10 @@ class connection : public std::enable_shared_from_this<connection> {
     state_ = state::waiting;
     if (outage_.failed()) {
       report(std::make_error_code(std::errc::not_connected),
-             why + "; hints are off until it is back (listeners poll at their interval), reconnecting with backoff");
+             why + "; " +
+                 (options_.outage_note.empty()
+                      ? "hints are off until it is back (listeners poll at their interval), reconnecting with backoff"
+                      : options_.outage_note));
     }
     on_down();
     std::uniform_real_distribution<double> unit{0.0, 1.0};

@@ -7,8 +7,10 @@
 // payload means nothing. Each side keeps one connection (hiredis's async
 // API on the user's executor, redis/adapter.hpp: no thread), reconnecting
 // with backoff. While the server is away hints are dropped, and the
-// listeners poll at their interval; after a subscriber reconnects it wakes
-// its listeners once, for the hints that were lost.
+// listeners poll at their interval; a subscriber wakes its listeners once
+// when its connection is lost (so that sources that polled at their longer
+// `hinted_poll_interval` while hints were live go back to their interval)
+// and once after it reconnects, for the hints that were lost.
 #pragma once
 
 #include <storewatch/hints.hpp>
@@ -27,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -193,8 +196,18 @@ class subscriber_connection final : public connection {
 
   std::uint64_t received() const noexcept { return received_; }
 
+  /// Whether the server confirmed `user`'s channel on the connection that
+  /// is up. Callable from any thread.
+  bool live(std::string_view user) const {
+    const std::lock_guard lock(live_mutex_);
+    return live_.contains(user);
+  }
+
   /// Forgets every callback (the subscriber is gone).
-  void forget_listeners() noexcept { listeners_.clear(); }
+  void forget_listeners() noexcept {
+    listeners_.clear();
+    set_live({});
+  }
 
  private:
   // Up and logged in; working only once the server confirms every
@@ -203,8 +216,22 @@ class subscriber_connection final : public connection {
   // outage goes on: reported once, retried with growing backoff.
   bool on_ready() override {
     subscribed_.clear();
+    set_live({});
     for (const auto& entry : listeners_) subscribe(entry.first);
     return listeners_.empty();
+  }
+
+  // The connection is gone: the users whose hints were live are woken, so
+  // that sources polling at a longer interval while they were go back to
+  // their own at once (and poll for the hints the loss took).
+  void on_down() override {
+    for (const auto& user : set_live({})) wake(user);
+  }
+
+  // Replaces the users whose channel is confirmed; returns the old ones.
+  std::set<std::string, std::less<>> set_live(std::set<std::string, std::less<>> users) {
+    const std::lock_guard lock(live_mutex_);
+    return std::exchange(live_, std::move(users));
   }
 
   std::string describe_loss(const std::string& why) const override {
@@ -239,6 +266,10 @@ class subscriber_connection final : public connection {
     const auto user = channel.substr(prefix.size());
     if (what == "subscribe") {
       self->subscribed_.insert(channel);
+      {
+        const std::lock_guard lock(self->live_mutex_);
+        self->live_.insert(user);
+      }
       if (self->subscribed()) self->confirmed();
       // Hints published while it was away are lost: one poll covers them.
       if (self->connections() > 1) self->wake(user);
@@ -270,6 +301,8 @@ class subscriber_connection final : public connection {
   // user -> id -> callback
   std::map<std::string, std::map<std::uint64_t, std::shared_ptr<const std::function<void()>>>> listeners_;
   std::set<std::string> subscribed_;  // channels the server confirmed on this connection
+  mutable std::mutex live_mutex_;     // guards live_, which `live` reads from any thread
+  std::set<std::string, std::less<>> live_;  // users whose channel is in subscribed_
   std::uint64_t last_id_ = 0;
   std::uint64_t received_ = 0;
 };
@@ -401,6 +434,11 @@ class hint_subscriber final : public storewatch::hint_subscriber {
   /// Whether the connection is up and the server confirmed every channel
   /// listened for.
   bool ready() const { return connection_->subscribed(); }
+  /// Whether `user`'s hints are being delivered: connected, and the server
+  /// confirmed the user's channel (`storewatch::hint_subscriber::live`).
+  /// When that ends (the connection drops, or is refused), the user's
+  /// callbacks run once. Callable from any thread.
+  [[nodiscard]] bool live(std::string_view user) const override { return connection_->live(user); }
   /// Hints received.
   std::uint64_t received() const noexcept { return connection_->received(); }
   /// Outages reported so far (through `hint_options::on_error`).

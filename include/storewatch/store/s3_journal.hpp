@@ -389,6 +389,18 @@ struct s3_journal_options {
   /// may reach listeners up to this much later. Zero: every hint may bring
   /// a poll. Must not be negative.
   std::chrono::milliseconds min_hint_spacing{100};
+  /// The safety-net interval while hints are live: a poller that waits for
+  /// this source's wake-ups waits this long between polls (or its own
+  /// `poller_options::poll_interval`, if longer) while `hints` says it is
+  /// delivering the user's hints (`hint_subscriber::live`: connected, the
+  /// subscription confirmed), and its own interval otherwise. When the
+  /// subscription is lost the source wakes the poller, which polls and goes
+  /// back to its own interval at once. A hinted poll per event then stands
+  /// in for the interval's polls, so that hints cost no more requests than
+  /// polling (docs/cost-model.md); the interval bounds how late an event
+  /// whose hint was lost (or never sent: a writer without hints) arrives.
+  /// Zero: the poller's interval always. Must not be negative.
+  std::chrono::milliseconds hinted_poll_interval{60'000};
 };
 
 /// Polls one user's journal in an S3 store (its layout is described at the
@@ -403,8 +415,9 @@ struct s3_journal_options {
 /// on Asio: no thread). Not thread-safe: use it from one thread or strand.
 /// It must outlive its pending operations. It is a `waitable_source`: with
 /// `s3_journal_options::hints` a poller polls when a hint for its user
-/// arrives, and still at its interval; without, the wait ends only when
-/// cancelled, and the poller polls at its interval.
+/// arrives, and still at an interval: `hinted_poll_interval` while the
+/// hints are live, its own otherwise (a `paced_source`); without, the wait
+/// ends only when cancelled, and the poller polls at its interval.
 template <class Executor = asio::any_io_executor>
 class basic_s3_journal_source {
  public:
@@ -437,6 +450,11 @@ class basic_s3_journal_source {
                                   std::to_string(options.min_hint_spacing.count()) + " ms is negative");
     }
     hinted_.state->spacing = options.min_hint_spacing;
+    if (options.hinted_poll_interval < std::chrono::milliseconds::zero()) {
+      throw std::invalid_argument("s3_journal_options::hinted_poll_interval: " +
+                                  std::to_string(options.hinted_poll_interval.count()) + " ms is negative");
+    }
+    hinted_poll_interval_ = options.hinted_poll_interval;
     if (options.hints) {
       hints_ = std::move(options.hints);
       // On the subscriber's executor: the state is the source's, so on to its own.
@@ -548,6 +566,17 @@ class basic_s3_journal_source {
         token, executor_);
   }
 
+  /// How long a poller whose interval is `configured` should wait for a
+  /// hint before it polls anyway (`paced_source`): the longer of
+  /// `configured` and `s3_journal_options::hinted_poll_interval` while the
+  /// hints are live (`hint_subscriber::live`) and were when the last poll
+  /// started (a hint lost before the subscription was confirmed may be for
+  /// a record that poll did not find), else `configured`.
+  std::chrono::milliseconds poll_interval(std::chrono::milliseconds configured) const {
+    if (!live_at_poll_ || !hints_->live(user_)) return configured;
+    return std::max(configured, hinted_poll_interval_);
+  }
+
   /// What the last failed `async_poll` said: the request and the reason.
   const std::string& last_error() const noexcept { return last_error_; }
 
@@ -640,6 +669,9 @@ class basic_s3_journal_source {
   // Makes the requests the merge (detail/s3_merge.hpp) asks for and hands
   // it the answers; the merge decides everything else.
   asio::awaitable<poll_result> poll(std::string cursor, std::size_t max_events) {
+    // Before the listing: what was written earlier, this poll finds; what
+    // comes later, a live subscription hints.
+    live_at_poll_ = hints_ && hints_->live(user_);
     detail::s3_poll_hints hints;
     hints.tail_first = plan_.tail_first();
     hints.gone = gone_;
@@ -687,6 +719,8 @@ class basic_s3_journal_source {
   std::pair<std::string, std::string> segment_;  // the last segment fetched, and its body: a poll that stopped
                                                  // inside it resumes there without a GET
   hint_state_owner hinted_;
+  std::chrono::milliseconds hinted_poll_interval_{};  // s3_journal_options::hinted_poll_interval
+  bool live_at_poll_ = false;                         // the hints were live when the last poll started
   std::shared_ptr<hint_subscriber> hints_;  // shared: kept while the source is
   hint_registration hint_registration_;     // after hinted_ and hints_: ends before them
 };
