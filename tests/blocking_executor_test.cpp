@@ -528,6 +528,55 @@ TEST_CASE("completion relay: a handler that throws leaves the other completions 
   CHECK(ran == std::vector<int>{1, 2, 3});
 }
 
+TEST_CASE("blocking executor: two pool completions of one wake-up whose handlers throw leave run() one at a time, "
+          "and a handler that stops the io_context stops the other's") {
+  temp_dir dir;
+  asio::io_context io;
+  auto& relay = detail::completion_relay::of(io.get_executor());
+  std::vector<std::string> ran;
+  {
+    asio::thread_pool pool(2);
+    local_store store(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+    for (const std::string name : {"docs/a.txt", "docs/b.txt"}) {
+      store.async_create_file(name, "alpha", [&ran, name](std::error_code, versioned_path) {
+        ran.push_back(name);
+        throw std::runtime_error(name);
+      });
+    }
+    pool.join();  // both delivered to the relay, which the loop has not read yet
+    CHECK(relay.wake_ups_written() == 1);
+    std::vector<std::string> thrown;
+    for (int run = 0; run < 3 && thrown.size() < 2; ++run) {
+      try {
+        io.restart();
+        io.run();
+      } catch (const std::runtime_error& e) {
+        thrown.push_back(e.what());  // an asio::multiple_exceptions would say "multiple exceptions"
+      }
+    }
+    CHECK(thrown == ran);  // each exception, in the order the handlers ran
+    CHECK(ran.size() == 2);
+  }
+  ran.clear();
+  {
+    asio::thread_pool pool(2);
+    local_store store(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+    for (const std::string name : {"docs/c.txt", "docs/d.txt"}) {
+      store.async_create_file(name, "alpha", [&ran, &io, name](std::error_code, versioned_path) {
+        ran.push_back(name);
+        io.stop();
+      });
+    }
+    pool.join();
+    io.restart();
+    io.run();  // the first handler stops it: the second waits for the next run()
+    CHECK(ran.size() == 1);
+    io.restart();
+    io.run();
+    CHECK(ran.size() == 2);
+  }
+}
+
 TEST_CASE("blocking executor: a completion from the pool runs its handler in the same turn of the event loop as "
           "the relay's read, not after another epoll_wait") {
   temp_dir dir;

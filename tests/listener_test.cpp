@@ -9,6 +9,8 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -406,6 +408,39 @@ TEST_CASE("a removed handler is destroyed when the removal returns, not kept unt
   REQUIRE_FALSE(second_held.expired());
   listener.remove_all_event_listeners();
   CHECK(second_held.expired());
+  stop_and_drain(io, listener);
+}
+
+TEST_CASE("a handler removed while the listener yields between runs of buffered events is destroyed when the "
+          "removal returns") {
+  // 200 buffered events: the delivery loop yields to the executor every 64;
+  // the removal runs in the first yield, posted by the other handler.
+  asio::io_context io;
+  memory_source source(io.get_executor());
+  publish_numbered(source, "f", 200);
+  event_listener listener(io.get_executor(), source, quiet_options());
+  auto held = std::make_shared<int>(1);
+  const std::weak_ptr<int> watch = held;
+  const auto victim = listener.add_event_listener([held = std::move(held)](const event&) {});
+  int delivered = 0;
+  std::optional<int> removed_after;  // events delivered when the removal ran
+  bool gone_at_removal = false;
+  listener.add_event_listener([&](const event&) {
+    const int count = ++delivered;
+    asio::post(io, [&, count] {
+      // Only in a yield: the next event was not delivered before this ran.
+      if (removed_after || delivered != count) return;
+      removed_after = count;
+      CHECK(listener.remove_event_listener(victim));
+      gone_at_removal = watch.expired();
+    });
+  });
+  listener.start();
+  REQUIRE(run_until(io, [&] { return delivered == 200; }));
+  REQUIRE(removed_after.has_value());
+  INFO("removed after event " << *removed_after);
+  CHECK(*removed_after < 200);
+  CHECK(gone_at_removal);
   stop_and_drain(io, listener);
 }
 

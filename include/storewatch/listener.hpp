@@ -360,6 +360,8 @@ class basic_event_listener {
     while (!stopping_) {
       if (++taken_in_row > burst) {
         taken_in_row = 0;
+        // Not held across the yield, as not while waiting (below).
+        handlers.list.reset();
         co_await asio::post(stream_.get_executor(), asio::use_awaitable);
         continue;
       }

@@ -114,10 +114,10 @@ class basic_event_stream {
   /// cancellation during that round ends it with `operation_aborted`, as it
   /// would end the wait. So a consumer looping on `co_await async_next`
   /// runs through what is buffered before other handlers on the executor
-  /// run: at most `capacity() + 1` events (the buffer, and the event of a
-  /// producer suspended in `async_push`, which joins it once it is down to
-  /// half), since a producer on the same executor cannot refill the stream
-  /// until the consumer suspends; to yield sooner, `co_await asio::post`
+  /// run: at most `capacity()` events plus one for each producer suspended
+  /// in `async_push` (its event joins the buffer once it is down to half;
+  /// a poller is one such producer), since a producer on the same executor
+  /// cannot refill the stream until the consumer suspends; to yield sooner, `co_await asio::post`
   /// now and then. Everything else is as above: order, errors (thrown as
   /// `std::system_error`, or returned by `as_tuple`), and cancellation (a
   /// coroutine whose cancellation state is already cancelled, with

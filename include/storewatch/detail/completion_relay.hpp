@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include <sys/eventfd.h>
@@ -72,6 +73,13 @@ class completion_relay final : public asio::execution_context::service {
       const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       if (fd < 0) return nullptr;
       wake_.emplace(asio::any_io_executor(io_executor), fd);
+      if constexpr (std::is_same_v<Executor, asio::io_context::executor_type>) {
+        io_context_ = &io_executor.context();
+      } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
+        if (const auto* target = io_executor.template target<asio::io_context::executor_type>()) {
+          io_context_ = &target->context();
+        }
+      }
     }
     ++expected_;
     if (!reading_) read_wake();
@@ -137,8 +145,10 @@ class completion_relay final : public asio::execution_context::service {
 
   // The completions taken by one wake-up, run in the order delivered. If
   // one throws (out of the io_context's run(), as a handler's exception
-  // does), those not run yet are posted to the io_context, each still run
-  // once; the accounting is done either way.
+  // does: post_completion calls a handler of the io_context's own executor
+  // directly, so its exception is not caught there) or stops the
+  // io_context, those not run yet are posted to the io_context, each still
+  // run once; the accounting is done either way.
   class batch {
    public:
     batch(completion_relay& relay, item_base* items) : relay_(relay), items_(items) {}
@@ -154,7 +164,9 @@ class completion_relay final : public asio::execution_context::service {
       relay_.finish(taken_);
     }
     void run() {
-      while (items_) {
+      // Once a completion stopped the io_context, the rest wait for its next
+      // run() (posted by the destructor), as posted completions would.
+      while (items_ && !(relay_.io_context_ != nullptr && relay_.io_context_->stopped())) {
         std::unique_ptr<item_base> item(std::exchange(items_, items_->next));
         ++taken_;
         item->run();
@@ -194,6 +206,7 @@ class completion_relay final : public asio::execution_context::service {
 
   std::mutex mutex_;  // the I/O side's state below; never taken by a deliverer
   std::optional<asio::posix::stream_descriptor> wake_;
+  asio::io_context* io_context_ = nullptr;  // the context, when an io_context's executor made wake_
   std::atomic<int> fd_{-1};
   std::uint64_t counter_ = 0;
   std::size_t expected_ = 0;

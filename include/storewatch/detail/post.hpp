@@ -22,12 +22,37 @@ namespace storewatch::detail {
 /// function (the completion relay's read).
 enum class completion_mode { post, dispatch };
 
+/// True when `executor` is an io_context's executor (or an
+/// `any_io_executor` holding one) that this thread is running: a handler
+/// for it may be called here.
+template <class Executor>
+bool runs_in_this_thread(const Executor& executor) {
+  if constexpr (std::is_same_v<Executor, asio::io_context::executor_type>) {
+    return executor.running_in_this_thread();
+  } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
+    const auto* target = executor.template target<asio::io_context::executor_type>();
+    return target != nullptr && target->running_in_this_thread();
+  } else {
+    return false;
+  }
+}
+
 /// Posts `handler(args...)` through `io_executor` (or dispatches it, see
 /// `completion_mode`), to run on the handler's associated executor
 /// (defaulting to `io_executor`).
 template <completion_mode Mode = completion_mode::post, class IoExecutor, class Handler, class... Args>
 void post_completion(const IoExecutor& io_executor, Handler&& handler, Args&&... args) {
   auto handler_executor = asio::get_associated_executor(handler, io_executor);
+  if constexpr (Mode == completion_mode::dispatch) {
+    if (runs_in_this_thread(handler_executor)) {
+      // Called here, not through asio::dispatch: an io_context's executor
+      // would catch what the handler throws and keep only the first of a
+      // relay's batch (asio::multiple_exceptions); called so, it leaves the
+      // relay's read handler, which posts the rest of the batch.
+      std::forward<Handler>(handler)(std::forward<Args>(args)...);
+      return;
+    }
+  }
   auto bound = asio::bind_executor(std::move(handler_executor),
                                    [h = std::forward<Handler>(handler),
                                     arguments = std::make_tuple(std::forward<Args>(args)...)]() mutable {

@@ -416,7 +416,10 @@ class hint_subscriber final : public storewatch::hint_subscriber {
   /// Closes the connection for good: no hint and no report comes
   /// afterwards, and registrations end doing nothing. For a subscriber
   /// whose last owner is not the one that is done with it (a source shares
-  /// it): once closed, it holds no work on the executor.
+  /// it): once closed, it holds no work on the executor. A source whose
+  /// poller already waits its `s3_journal_options::hinted_poll_interval`
+  /// is not woken: its next poll comes at the end of that wait (up to that
+  /// interval late); stop the poller first where that matters.
   void close() {
     connection_->close();
     connection_->forget_listeners();

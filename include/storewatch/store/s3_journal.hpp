@@ -113,11 +113,13 @@
 //   corrected by stamping with the server's clock. The landing limit is
 //   under the readers' late window (60 s), so a reader whose horizon is no
 //   further ahead of the server's clock than that margin lists every
-//   record that lands (otherwise the GAP above). It also rests on each DeleteObjects request (200 keys, the
-//   newest first) removing its keys all or none, and on no request starting
-//   before the one before it was acknowledged: one that times out (a slow
-//   server) is sent again as requests of half as many keys, down to 10, which
-//   remove the same keys before any older one. Should a record land in a
+//   record that lands (otherwise the GAP above). It also rests on each
+//   DeleteObjects request (200 keys, the newest first) removing its keys all
+//   or none, and on no key being sent before every key of the requests
+//   before it was acknowledged gone: a request that times out (a slow
+//   server) may still be running on the server while its keys are sent
+//   again as requests of half as many, down to 10, but no older key is sent
+//   until all of them are acknowledged. Should a record land in a
 //   folded range all the same (a writer with the check off, or a different
 //   limit), readers deliver it with the segment's members in name order;
 //   one that lands after a reader read the segment is delivered if its
