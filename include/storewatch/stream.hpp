@@ -377,14 +377,35 @@ class basic_event_stream {
     // Nothing buffered: take a suspended producer's event (capacity 0), or
     // wait for the next push.
     ++receivers_waiting_;
-    channel_.async_receive(detail::intercept(std::forward<Handler>(handler), [this](std::error_code& ec, event& e) {
+    const auto on_taken = [this](std::error_code& ec, event& e) {
       --receivers_waiting_;
       if (!ec) {
         note_taken(e);
       } else if (ec == asio::experimental::channel_errc::channel_cancelled) {
         ec = asio::error::operation_aborted;
       }
-    }));
+    };
+    auto handler_executor = asio::get_associated_executor(handler, get_executor());
+    if constexpr (std::is_same_v<decltype(handler_executor), executor_type>) {
+      if (handler_executor == get_executor()) {
+        channel_.async_receive(detail::intercept(std::forward<Handler>(handler), on_taken));
+        return;
+      }
+    }
+    // As above: the counts are the stream's executor's, so the take is
+    // accounted there, then the event handed to the handler's executor
+    // (the channel's cancellation follows the handler's slot).
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    channel_.async_receive(asio::bind_cancellation_slot(
+        slot, asio::bind_executor(get_executor(), [on_taken, work = asio::make_work_guard(handler_executor),
+                                                   h = std::forward<Handler>(handler)](std::error_code ec,
+                                                                                        event e) mutable {
+          on_taken(ec, e);
+          asio::dispatch(work.get_executor(), [h = std::move(h), ec, e = std::move(e)]() mutable {
+            std::move(h)(ec, std::move(e));
+          });
+          work.reset();
+        })));
   }
 
   template <class Handler>
