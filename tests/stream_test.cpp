@@ -109,6 +109,47 @@ TEST_CASE("the handler runs on its associated executor") {
   CHECK(on_strand);
 }
 
+TEST_CASE("a handler bound to another executor: the take is counted on the stream's executor before the handler's "
+          "runs, waiting or buffered") {
+  // The stream's counts belong to its executor; the handler's executor is
+  // another io_context, run only at the end. What the stream's executor
+  // sees once it has run its share: the take counted, the consumer no
+  // longer waiting (try_next takes the next event), the handler not yet run.
+  asio::io_context io;          // the stream's
+  asio::io_context handler_io;  // the handler's
+  event_stream stream(io, 4);
+  std::optional<event> got;
+  bool on_handler_io = false;
+  const auto consume = [&] {
+    stream.async_next(asio::bind_executor(handler_io, [&](std::error_code ec, event e) {
+      CHECK_FALSE(ec);
+      on_handler_io = handler_io.get_executor().running_in_this_thread();
+      got = std::move(e);
+    }));
+  };
+  SECTION("waiting in the channel, the event handed over by try_push") {
+    consume();
+    push_all(stream, 0, 1);
+  }
+  SECTION("buffered") {
+    push_all(stream, 0, 1);
+    consume();
+  }
+  io.poll();  // runs what the stream's executor has to do; never the handler
+  CHECK_FALSE(got);
+  CHECK(stream.stats().snapshot().delivered == 1);
+  CHECK(stream.stats().snapshot().queue_depth == 0);
+  push_all(stream, 1, 1);
+  event next;
+  REQUIRE(stream.try_next(next));  // id-0 is the handler's already: nothing pending comes first
+  CHECK(next.id == "id-1");
+  CHECK(stream.stats().snapshot().delivered == 2);
+  CHECK_FALSE(got);
+  REQUIRE(run_until(handler_io, [&] { return got.has_value(); }));
+  CHECK(got->id == "id-0");
+  CHECK(on_handler_io);
+}
+
 TEST_CASE("as_default_on_t makes use_awaitable the default token") {
   asio::io_context io;
   using awaitable_stream = asio::use_awaitable_t<>::as_default_on_t<event_stream>;
