@@ -359,15 +359,11 @@ class basic_event_stream {
         }
       }
       // The buffer belongs to the stream's executor: take the event there,
-      // then hand it to the handler's executor (keeping it busy meanwhile).
-      asio::post(get_executor(), [this, work = asio::make_work_guard(handler_executor),
-                                  h = std::forward<Handler>(handler)]() mutable {
-        auto e = take_claimed();
-        asio::dispatch(work.get_executor(), [h = std::move(h), e = std::move(e)]() mutable {
-          std::move(h)(std::error_code{}, std::move(e));
-        });
-        work.reset();
-      });
+      // then hand it to the handler's executor.
+      asio::post(get_executor(),
+                 [this, deliver = hand_over(handler_executor, std::forward<Handler>(handler))]() mutable {
+                   deliver(std::error_code{}, take_claimed());
+                 });
       return;
     }
     if (closed_) {
@@ -396,16 +392,28 @@ class basic_event_stream {
     // accounted there, then the event handed to the handler's executor
     // (the channel's cancellation follows the handler's slot).
     auto slot = asio::get_associated_cancellation_slot(handler);
+    auto deliver = hand_over(handler_executor, std::forward<Handler>(handler));
     channel_.async_receive(asio::bind_cancellation_slot(
-        slot, asio::bind_executor(get_executor(), [on_taken, work = asio::make_work_guard(handler_executor),
-                                                   h = std::forward<Handler>(handler)](std::error_code ec,
-                                                                                        event e) mutable {
+        slot, asio::bind_executor(get_executor(), [on_taken, deliver = std::move(deliver)](std::error_code ec,
+                                                                                            event e) mutable {
           on_taken(ec, e);
-          asio::dispatch(work.get_executor(), [h = std::move(h), ec, e = std::move(e)]() mutable {
-            std::move(h)(ec, std::move(e));
-          });
-          work.reset();
+          deliver(ec, std::move(e));
         })));
+  }
+
+  // For a handler bound to another executor than the stream's: a function,
+  // called on the stream's executor once the take is counted there, that
+  // hands the handler its completion on `handler_executor`, which it keeps
+  // busy until then.
+  template <class HandlerExecutor, class Handler>
+  static auto hand_over(const HandlerExecutor& handler_executor, Handler&& handler) {
+    return [work = asio::make_work_guard(handler_executor), h = std::forward<Handler>(handler)](std::error_code ec,
+                                                                                                event&& e) mutable {
+      asio::dispatch(work.get_executor(), [h = std::move(h), ec, e = std::move(e)]() mutable {
+        std::move(h)(ec, std::move(e));
+      });
+      work.reset();
+    };
   }
 
   template <class Handler>
