@@ -32,7 +32,11 @@
 # stays at -O1 (TSan's checks are slow at -O0) with line tables only
 # (-gline-tables-only: 39 s against 54 s with full -g). Both leave out the
 # examples and the tests that run storewatch processes against the S3 server
-# (the in-process S3 tests stay).
+# (the in-process S3 tests stay). The test programs and the tool use
+# precompiled headers (STOREWATCH_PRECOMPILE_HEADERS, cmake/storewatch-pch.cmake):
+# about 8 s of CPU less per source file with g++ -O3, 10 s with clang -O0
+# (writer_process 50 -> 42 s, the core tests 42 -> 32 s), on some 22 files
+# per build. The fuzz targets run two at a time.
 # The S3 tests start s3rver (scripts/s3-server.sh) as a CTest fixture.
 # All with -Wall -Wextra -Wpedantic -Werror (STOREWATCH_WERROR=ON, which a
 # plain build from a clone leaves off). Name configurations to run only those:
@@ -49,13 +53,13 @@ configure() {
   local name=$1
   local dir=build/$name
   case $name in
-    gcc) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release -DSTOREWATCH_WERROR=ON \
+    gcc) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release -DSTOREWATCH_WERROR=ON -DSTOREWATCH_PRECOMPILE_HEADERS=ON \
            -DSTOREWATCH_TEST_PACKAGING=ON ;;
-    asan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Debug -DSTOREWATCH_WERROR=ON \
+    asan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Debug -DSTOREWATCH_WERROR=ON -DSTOREWATCH_PRECOMPILE_HEADERS=ON \
             -DCMAKE_CXX_FLAGS="-O0 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
             -DCMAKE_CXX_FLAGS_DEBUG=-gline-tables-only \
             -DSTOREWATCH_BUILD_BENCHMARKS=OFF -DSTOREWATCH_BUILD_EXAMPLES=OFF -DSTOREWATCH_TEST_S3_PROCESSES=OFF ;;
-    tsan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Debug -DSTOREWATCH_WERROR=ON \
+    tsan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Debug -DSTOREWATCH_WERROR=ON -DSTOREWATCH_PRECOMPILE_HEADERS=ON \
             -DCMAKE_CXX_FLAGS="-O1 -fsanitize=thread" -DCMAKE_CXX_FLAGS_DEBUG=-gline-tables-only \
             -DSTOREWATCH_BUILD_BENCHMARKS=OFF \
             -DSTOREWATCH_BUILD_EXAMPLES=OFF -DSTOREWATCH_TEST_S3_PROCESSES=OFF ;;

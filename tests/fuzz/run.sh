@@ -14,8 +14,8 @@
 # in build/fuzz/run/<target>/artifacts/, the report in build/fuzz/run/<target>/log);
 # 2 on a usage or build error.
 #
-# Environment: CXX (default clang++-16), STOREWATCH_FUZZ_JOBS (build
-# parallelism, default 2), STOREWATCH_FUZZ_TIMEOUT (seconds one input may take,
+# Environment: CXX (default clang++-16), STOREWATCH_FUZZ_JOBS (how many to
+# build and run at once, default 2), STOREWATCH_FUZZ_TIMEOUT (seconds one input may take,
 # default 25).
 set -uo pipefail
 
@@ -57,13 +57,15 @@ if ! cmake --build "$build" --parallel "${STOREWATCH_FUZZ_JOBS:-2}" --target "${
 fi
 
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-failed=0
-printf '%-22s %8s %14s %8s\n' target seconds executions crashes
-for target in "${targets[@]}"; do
-  work=$build/run/$target
+# Runs one target on a copy of its corpus and writes its line of the table
+# to $work/result (the targets run STOREWATCH_FUZZ_JOBS at a time).
+run_target() {
+  local target=$1
+  local work=$build/run/$target
   rm -rf "$work"
   mkdir -p "$work/artifacts"
   cp -R "$repo/tests/fuzz/corpus/$target" "$work/corpus"
+  local started status seconds executions crashes
   started=$(date +%s)
   "$build/tests/fuzz/$target" -max_total_time="$budget" -print_final_stats=1 \
     -timeout="${STOREWATCH_FUZZ_TIMEOUT:-25}" -artifact_prefix="$work/artifacts/" "$work/corpus" \
@@ -73,7 +75,27 @@ for target in "${targets[@]}"; do
   executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/log" | tail -n 1 | grep -o '[0-9]*$')
   crashes=$(find "$work/artifacts" -type f | wc -l)
   ((status != 0 && crashes == 0)) && crashes=1
-  printf '%-22s %8s %14s %8s\n' "$target" "$seconds" "${executions:-?}" "$crashes"
+  printf '%-22s %8s %14s %8s %s\n' "$target" "$seconds" "${executions:-?}" "$crashes" "$status" >"$work/result"
+}
+
+parallel=${STOREWATCH_FUZZ_JOBS:-2}
+for target in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= parallel)); do wait -n; done
+  run_target "$target" &
+done
+wait
+
+failed=0
+printf '%-22s %8s %14s %8s\n' target seconds executions crashes
+for target in "${targets[@]}"; do
+  work=$build/run/$target
+  if [[ ! -f $work/result ]]; then
+    printf '%-22s %8s %14s %8s\n' "$target" "?" "?" 1
+    failed=1
+    continue
+  fi
+  read -r _ seconds executions crashes status <"$work/result"
+  printf '%-22s %8s %14s %8s\n' "$target" "$seconds" "$executions" "$crashes"
   if ((crashes > 0)); then
     failed=1
     {
