@@ -6,7 +6,7 @@
 #           projects, pkg-config) and the doxygen run
 #   asan    clang 16 -O0 with AddressSanitizer + UndefinedBehaviorSanitizer (with assertions:
 #           the debug checks the release build compiles out run here)
-#   tsan    clang 16 -O1 with ThreadSanitizer: the tests and the tool with clang
+#   tsan    clang 16 -O0 with ThreadSanitizer: the tests and the tool with clang
 #   fuzz    the libFuzzer targets (tests/fuzz/run.sh, clang), each for $STOREWATCH_FUZZ_SECONDS
 #           (default 10) seconds after replaying its corpus
 # Why this split: g++ -O3 is where g++ 12's flow-based false positives appear
@@ -28,15 +28,21 @@
 # file; the ASan build is clang -O0 with line tables only (g++ -O0 -g1 with
 # ASan, which it was until 2026-12, took 2.2 times clang's CPU time per file:
 # 109 s against 50 s for the S3 client contract tests, and the ASan build was
-# 655 s of a 3070 s CI run; g++ -O1 took 2.4 times -O0); the TSan build
-# stays at -O1 (TSan's checks are slow at -O0) with line tables only
-# (-gline-tables-only: 39 s against 54 s with full -g). Both leave out the
+# 655 s of a 3070 s CI run; g++ -O1 took 2.4 times -O0); the TSan build is
+# clang -O0 too, with line tables only (-gline-tables-only: 39 s against 54 s
+# with full -g): at -O1 the core tests took 135 s of CPU to compile against
+# 46 s at -O0, and the TSan build was 515 s of a 2948 s run; its tests run
+# slower at -O0 (the core, store, model, CLI and system tests 369 s of CPU
+# against 287 s, measured side by side on a loaded machine). Both leave out the
 # examples and the tests that run storewatch processes against the S3 server
 # (the in-process S3 tests stay). The test programs and the tool use
 # precompiled headers (STOREWATCH_PRECOMPILE_HEADERS, cmake/storewatch-pch.cmake):
 # about 8 s of CPU less per source file with g++ -O3, 10 s with clang -O0
 # (writer_process 50 -> 42 s, the core tests 42 -> 32 s), on some 22 files
-# per build. The fuzz targets run two at a time.
+# per build. The fuzz targets run two at a time. Under the sanitizers the two
+# random soaks run shorter than in the gcc build, which runs them whole: the
+# access model makes 4,000 operations (STOREWATCH_MODEL_OPS, 10,000 by
+# default) and the crash soak 40 rounds (STOREWATCH_SOAK_ROUNDS, 120).
 # The S3 tests start s3rver (scripts/s3-server.sh) as a CTest fixture.
 # All with -Wall -Wextra -Wpedantic -Werror (STOREWATCH_WERROR=ON, which a
 # plain build from a clone leaves off). Name configurations to run only those:
@@ -60,7 +66,7 @@ configure() {
             -DCMAKE_CXX_FLAGS_DEBUG=-gline-tables-only \
             -DSTOREWATCH_BUILD_BENCHMARKS=OFF -DSTOREWATCH_BUILD_EXAMPLES=OFF -DSTOREWATCH_TEST_S3_PROCESSES=OFF ;;
     tsan) cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Debug -DSTOREWATCH_WERROR=ON -DSTOREWATCH_PRECOMPILE_HEADERS=ON \
-            -DCMAKE_CXX_FLAGS="-O1 -fsanitize=thread" -DCMAKE_CXX_FLAGS_DEBUG=-gline-tables-only \
+            -DCMAKE_CXX_FLAGS="-O0 -fsanitize=thread" -DCMAKE_CXX_FLAGS_DEBUG=-gline-tables-only \
             -DSTOREWATCH_BUILD_BENCHMARKS=OFF \
             -DSTOREWATCH_BUILD_EXAMPLES=OFF -DSTOREWATCH_TEST_S3_PROCESSES=OFF ;;
     *) echo "test.sh: unknown configuration '$name' (gcc, asan, tsan, fuzz)" >&2; return 2 ;;
@@ -101,7 +107,9 @@ for name in "${configs[@]}"; do
   fi
   echo "== $name: ctest"
   log=build/$name/ctest.log
-  ctest --test-dir "build/$name" --output-on-failure -j2 2>&1 | tee "$log"
+  soak=()
+  if [[ $name != gcc ]]; then soak=(STOREWATCH_MODEL_OPS=4000 STOREWATCH_SOAK_ROUNDS=40); fi
+  env "${soak[@]}" ctest --test-dir "build/$name" --output-on-failure -j2 2>&1 | tee "$log"
   result=${PIPESTATUS[0]}
   total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
   bad=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)
