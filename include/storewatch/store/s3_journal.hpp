@@ -399,10 +399,11 @@ struct s3_journal_options {
   /// subscription is lost the source wakes the poller, which polls and goes
   /// back to its own interval at once; when the subscriber is closed (which
   /// calls no listener), within about the poller's interval, at which the
-  /// source checks `hint_subscriber::live` while the poller waits longer. A hinted poll per event then stands
-  /// in for the interval's polls, so that hints cost no more requests than
-  /// polling (docs/cost-model.md); the interval bounds how late an event
-  /// whose hint was lost (or never sent: a writer without hints) arrives.
+  /// source checks `hint_subscriber::live` while the poller waits longer.
+  /// A hinted poll per event then stands in for the interval's polls, so
+  /// that hints cost no more requests than polling (docs/cost-model.md);
+  /// the interval bounds how late an event whose hint was lost (or never
+  /// sent: a writer without hints) arrives.
   /// Zero: the poller's interval always. Must not be negative.
   std::chrono::milliseconds hinted_poll_interval{60'000};
 };
@@ -517,11 +518,11 @@ class basic_s3_journal_source {
   /// Completes when a hint for the source's user has arrived
   /// (`s3_journal_options::hints`) since the last wait completed, or (after
   /// `poll_interval` answered a longer interval than the poller's) when the
-  /// hints are no longer live; without hints, only when cancelled. A hint says nothing about the journal:
-  /// the poll that follows finds out. A hint less than
-  /// `s3_journal_options::min_hint_spacing` after the last wait a hint
-  /// completed completes this one when that time is up (with every other
-  /// hint that came meanwhile). The cursor is not used.
+  /// hints are no longer live; without hints, only when cancelled. A hint
+  /// says nothing about the journal: the poll that follows finds out. A
+  /// hint less than `s3_journal_options::min_hint_spacing` after the last
+  /// wait a hint completed completes this one when that time is up (with
+  /// every other hint that came meanwhile). The cursor is not used.
   /// Completion signature: `void(std::error_code)`; `operation_aborted`
   /// when cancelled, or when the source is destroyed or assigned to. The
   /// handler never runs inside this call; it runs on its associated
