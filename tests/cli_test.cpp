@@ -1244,7 +1244,7 @@ TEST_CASE("options: help names each value, numbers are plain decimals, contradic
   const auto& root = dir.path();
   const auto help = run_ok(root, {"tail", "--help"});
   CHECK_THAT(help, Contains("--checkpoint FILE") && Contains("--count N") && Contains("--timeout SECONDS") &&
-                       Contains("--interval SECONDS"));
+                       Contains("--interval SECONDS") && Contains("--hinted-interval SECONDS"));
   CHECK_THAT(run_ok(root, {"share", "--help"}), Contains("--with USERS") && Contains("--since T"));
   CHECK(help.find(" X ") == std::string::npos);
 
@@ -1259,6 +1259,12 @@ TEST_CASE("options: help names each value, numbers are plain decimals, contradic
   check_usage_error(root, tail({"--count", "+1"}), {"--count"});
   check_usage_error(root, tail({"--interval", "0"}), {"--interval"});
   check_usage_error(root, tail({"--interval", "0.0001"}), {"--interval"});
+  // Checked before the store (a folder store refuses --hints itself).
+  const std::string hints = "--hints=redis://127.0.0.1:1/0";
+  check_usage_error(root, tail({hints, "--hinted-interval", "-1"}), {"--hinted-interval", "'-1' is negative"});
+  check_usage_error(root, tail({hints, "--hinted-interval=-0.5"}), {"--hinted-interval", "'-0.5' is negative"});
+  check_usage_error(root, tail({hints, "--hinted-interval", "soon"}), {"--hinted-interval", "soon"});
+  check_usage_error(root, tail({"--hinted-interval", "60"}), {"--hinted-interval", "needs --hints"});
   check_usage_error(root, {"--user", "alice222", "delete", "x", "--since", "2026-01-02", "--until", "2026-01-01"},
                     {"--since", "--until"});
 }

@@ -42,6 +42,26 @@ std::vector<std::string> numbered(const std::string& prefix, int count) {
   return out;
 }
 
+/// A recording source that is also a `paced_source`: while `hinted`, it asks
+/// a poller to wait `hinted_interval` for a wake-up, otherwise the poller's
+/// own interval. Records what it was asked.
+class pacing_source : public recording_source {
+ public:
+  using recording_source::recording_source;
+
+  std::chrono::milliseconds poll_interval(std::chrono::milliseconds configured) const {
+    asked.push_back(configured);
+    return hinted ? hinted_interval : configured;
+  }
+
+  bool hinted = true;
+  std::chrono::milliseconds hinted_interval{1h};
+  mutable std::vector<std::chrono::milliseconds> asked;
+};
+
+static_assert(paced_source<pacing_source>);
+static_assert(!paced_source<recording_source>);
+
 }  // namespace
 
 TEST_CASE("the poller delivers events published before and after it starts, in order") {
@@ -418,6 +438,81 @@ TEST_CASE("stop() right after start(), before the io_context has run anything: t
   CHECK_NOTHROW(run_to_idle(io));
   CHECK_FALSE(poller.running());
   CHECK(end == errc::end_of_stream);
+}
+
+TEST_CASE("a paced source sets each wait: its long interval while hinted, the poller's own once it says so") {
+  asio::io_context io;
+  pacing_source source(io.get_executor());
+  event_stream stream(io, 16);
+  constexpr auto interval = 20ms;
+  poller poller(source, stream, {.poll_interval = interval});
+  poller.start();
+  std::vector<event> got;
+  std::error_code end;
+  asio::co_spawn(io, collect(stream, got, end), asio::detached);
+  // Polled once, asked, and now waits the source's hour.
+  REQUIRE(run_until(io, [&] { return source.poll_times.size() == 1 && source.wake_waits == 1; }));
+  REQUIRE(source.asked.size() == 1);
+  CHECK(source.asked[0] == interval);  // the poller's own interval, for the source to stretch
+  // Twenty-five of the poller's intervals: no poll. (A window in which
+  // nothing may happen; a poller that ignored the source would poll about
+  // every 20 ms in it.)
+  CHECK_FALSE(run_until(io, [&] { return source.poll_times.size() > 1; }, 25 * interval));
+
+  // The hints are gone: the source answers the poller's interval and, as
+  // the concept asks, completes the pending wait (here with an event).
+  source.hinted = false;
+  source.inner.publish("CREATE", "after");
+  REQUIRE(run_until(io, [&] { return got.size() == 1; }));
+  // Asked again before the next wait, the poller's own interval now: polls
+  // come at it, with no further wake-up.
+  const auto polls = source.poll_times.size();
+  REQUIRE(run_until(io, [&] { return source.poll_times.size() >= polls + 3; }));
+  CHECK(source.asked.size() >= 4);
+  CHECK(std::all_of(source.asked.begin(), source.asked.end(), [&](auto asked) { return asked == interval; }));
+  CHECK(data_of(got) == std::vector<std::string>{"after"});
+  poller.stop();
+  run_to_idle(io);
+}
+
+TEST_CASE("a paced source's interval is the wait, also one shorter than the poller's own") {
+  asio::io_context io;
+  pacing_source source(io.get_executor());
+  source.hinted_interval = 10ms;  // not what a source would ask for, but it shows the answer is the wait
+  event_stream stream(io, 16);
+  poller poller(source, stream, {.poll_interval = 1h});
+  poller.start();
+  // With the poller's own hour, a second poll would not come within the bound.
+  REQUIRE(run_until(io, [&] { return source.poll_times.size() >= 4; }));
+  CHECK(source.asked.size() >= 3);
+  CHECK(std::all_of(source.asked.begin(), source.asked.end(), [](auto asked) { return asked == 1h; }));
+  for (std::size_t i = 1; i < source.poll_times.size(); ++i) CHECK(source.poll_times[i] - source.poll_times[i - 1] >= 10ms);
+  poller.stop();
+  run_to_idle(io);
+}
+
+TEST_CASE("a paced source is not asked by a poller without wake-ups, nor is a source without poll_interval") {
+  asio::io_context io;
+  constexpr auto interval = 20ms;
+  pacing_source paced(io.get_executor());  // would ask for an hour
+  recording_source plain(io.get_executor());
+  event_stream paced_stream(io, 16);
+  event_stream plain_stream(io, 16);
+  poller paced_poller(paced, paced_stream, {.poll_interval = interval, .wake_ups = false});
+  poller plain_poller(plain, plain_stream, {.poll_interval = interval});
+  paced_poller.start();
+  plain_poller.start();
+  // Both poll at the poller's interval.
+  REQUIRE(run_until(io, [&] { return paced.poll_times.size() >= 4 && plain.poll_times.size() >= 4; }));
+  CHECK(paced.asked.empty());
+  CHECK(paced.wake_waits == 0);
+  CHECK(plain.wake_waits >= 3);
+  for (const auto* times : {&paced.poll_times, &plain.poll_times}) {
+    for (std::size_t i = 1; i < times->size(); ++i) CHECK((*times)[i] - (*times)[i - 1] >= interval);
+  }
+  paced_poller.stop();
+  plain_poller.stop();
+  run_to_idle(io);
 }
 
 }  // namespace poller_test

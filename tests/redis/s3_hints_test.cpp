@@ -231,6 +231,37 @@ TEST_CASE("while its hints are live an S3 listener skips the interval's polls, a
   CHECK(source.poll_interval(20min) == 20min);  // never shorter than the poller's own
 }
 
+TEST_CASE("closing the hint subscriber of an S3 listener in its long hinted wait: it polls at its own interval again, "
+          "and no callback runs",
+          "[server]") {
+  forged_hints setup;
+  auto& [io, reports, options, where, forger, subscriber, bob] = setup;
+  constexpr auto interval = 300ms;
+  // Far longer than the test's bounds: only the fallback can bring polls at the interval.
+  auto source = bob.events({.hints = subscriber, .hinted_poll_interval = 10min});
+  listening listener(io, source, interval);
+  int called = 0;  // a listener of the test's own on the same subscriber
+  const auto registration = subscriber->listen("bob", [&called] { ++called; });
+  REQUIRE(run_until(io, [&] { return forger.ready() && subscriber->ready() && listener.polls() >= 1; }));
+  // A poll that starts with the hints live (one a hint brings) is followed by the long wait.
+  const auto polls_live = listener.polls();
+  forger.publish("bob");
+  REQUIRE(run_until(io, [&] { return listener.polls() > polls_live && called == 1; }));
+  const auto polls_quiet = listener.polls();
+
+  // Closed while the poller waits its 10 minutes: within about its own
+  // interval it polls, and then every interval.
+  subscriber->close();
+  REQUIRE(run_until(io, [&] { return listener.polls() >= polls_quiet + 3; }));
+  CHECK(source.poll_interval(interval) == interval);
+  forger.publish("bob");  // nothing listens any more
+  CHECK(run_until(io, [&] { return listener.polls() >= polls_quiet + 5; }));
+  CHECK(called == 1);
+  CHECK(subscriber->received() == 1);
+  CHECK(reports.empty());
+  CHECK(listener.errors.empty());
+}
+
 TEST_CASE("a negative hinted_poll_interval is refused naming the setting") {
   asio::io_context io;
   s3::s3_store bob(io.get_executor(), test_support::test_server_config(), "bob");
@@ -272,22 +303,30 @@ std::size_t printed(test_support::process& tail) {
   return static_cast<std::size_t>(std::count(tail.out().begin(), tail.out().end(), '\n'));
 }
 
-// `storewatch tail --hints` for `bob`, polling every 60 s until it printed
-// 2 events, started once alice's NOTE "first" for him is stored; returned
-// when it has printed that one (its first poll is done) and subscribed:
-// from then on only a hint (or the 60 s interval) brings its next poll.
-std::unique_ptr<test_support::process> hinted_tail(asio::io_context& io, const tool_setup& setup) {
+// Alice's NOTE for `to`, stored without a hint before this returns.
+void quiet_note(asio::io_context& io, const tool_setup& setup, const std::string& to, const std::string& data) {
   s3::s3_store quiet_alice(io.get_executor(), setup.where, "alice");
   const std::string name = "NOTE";
   bool done = false;
-  quiet_alice.async_publish_event(name, "first", {setup.bob}, [&](std::error_code ec, std::vector<std::string>) {
+  quiet_alice.async_publish_event(name, data, {to}, [&](std::error_code ec, std::vector<std::string>) {
     REQUIRE_FALSE(ec);
     done = true;
   });
   REQUIRE(run_until(io, [&] { return done; }));
+}
+
+// `storewatch tail --hints` for `bob`, polling every 60 s (or as `intervals`
+// say) until it printed 2 events, started once alice's NOTE "first" for him
+// is stored; returned when it has printed that one (its first poll is done)
+// and subscribed: from then on only a hint (or the 60 s interval) brings
+// its next poll.
+std::unique_ptr<test_support::process> hinted_tail(asio::io_context& io, const tool_setup& setup,
+                                                   const std::vector<std::string>& intervals = {"--interval", "60"}) {
+  quiet_note(io, setup, setup.bob, "first");
   auto tail = std::make_unique<test_support::process>(
-      joined(tool_store(setup.where, setup.bob), {"tail", "--from-start", "--hints", setup.hints.text(), "--interval",
-                                                  "60", "--count", "2", "--format", "text"}),
+      joined(tool_store(setup.where, setup.bob),
+             joined({"tail", "--from-start", "--hints", setup.hints.text(), "--count", "2", "--format", "text"},
+                    intervals)),
       setup.options);
   REQUIRE(test_support::wait_for([&] { return printed(*tail) >= 1; }, test_support::generous, [&] { tail->pump(); }));
   const auto channel = "storewatch:hints:" + setup.bob;
@@ -340,6 +379,17 @@ TEST_CASE("storewatch tail --hints on S3 prints an event long before its 60 s in
     tail->pump(1ms);
     return done && tail->exited();
   }));
+  check_second_event(*tail, "second");
+}
+
+TEST_CASE("storewatch tail --hinted-interval: with its hints live the tail polls at it, and finds an unhinted event") {
+  asio::io_context io;
+  const tool_setup setup;
+  // Polling every 0.05 s until the subscription is live (so its first poll
+  // after that comes soon), then every 0.5 s instead of the default 60 s.
+  const auto tail = hinted_tail(io, setup, {"--interval", "0.05", "--hinted-interval", "0.5"});
+  quiet_note(io, setup, setup.bob, "second");
+  // Within the bound (a third of the default), with no hint: the 0.5 s poll.
   check_second_event(*tail, "second");
 }
 

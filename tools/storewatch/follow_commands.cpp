@@ -91,6 +91,7 @@ struct tail_options {
   bool from_start = false;
   std::optional<std::string> checkpoint;
   std::optional<std::string> hints;  // --hints redis://...
+  std::optional<std::string> hinted_interval;  // --hinted-interval SECONDS
   follow_options follow;
 };
 
@@ -276,28 +277,44 @@ void prepare_journal(const local_store& store) {
 void prepare_journal(const s3::s3_store&) {}  // an S3 journal needs no folder
 #endif
 
+// --hinted-interval: seconds, 0 or more, and only with --hints; empty
+// when not given (the library's default then).
+std::optional<std::chrono::milliseconds> hinted_interval(const tail_options& o) {
+  if (!o.hinted_interval) return std::nullopt;
+  const auto& text = *o.hinted_interval;
+  if (text.starts_with('-')) {
+    throw usage_error("option '--hinted-interval': '" + text + "' is negative (0 polls at --interval always)");
+  }
+  const auto interval = to_duration(parse_decimal_option(text, "hinted-interval"));
+  if (!o.hints) throw usage_error("option '--hinted-interval': needs --hints (it is the interval while hints are live)");
+  return interval;
+}
+
 // The journal source of `store`, woken by the hints `hints` names when
-// given; `close_hints` is then set to what closes the hint connection (the
-// source shares the subscriber, so dropping ours would not). Only an S3
-// store takes hints: a folder store's listeners are woken by inotify.
+// given (polling every `hinted` while they are live, when given);
+// `close_hints` is then set to what closes the hint connection (the source
+// shares the subscriber, so dropping ours would not). Only an S3 store
+// takes hints: a folder store's listeners are woken by inotify.
 template <class Store>
 auto tail_source(asio::io_context&, Store& store, const std::optional<std::string>& hints,
-                 std::function<void()>&) {
+                 std::optional<std::chrono::milliseconds>, std::function<void()>&) {
   if (hints) refuse_hints_on_folder();
   return store.events();
 }
 #ifdef STOREWATCH_WITH_S3
 auto tail_source(asio::io_context& io, s3::s3_store& store, const std::optional<std::string>& hints,
-                 std::function<void()>& close_hints) {
+                 std::optional<std::chrono::milliseconds> hinted, std::function<void()>& close_hints) {
   if (!hints) return store.events();
 #ifdef STOREWATCH_WITH_REDIS
   auto subscriber = std::make_shared<redis::hint_subscriber>(io.get_executor(), hints_url(*hints));
   close_hints = [subscriber] { subscriber->close(); };
   s3::s3_journal_options options;
   options.hints = std::move(subscriber);
+  if (hinted) options.hinted_poll_interval = *hinted;
   return store.events(std::move(options));
 #else
   (void)io;
+  (void)hinted;
   (void)close_hints;
   refuse_hints_without_redis();
 #endif
@@ -307,6 +324,7 @@ auto tail_source(asio::io_context& io, s3::s3_store& store, const std::optional<
 template <class Store>
 int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
   const auto settings = o.follow.settings(default_tail_interval(store));
+  const auto hinted = hinted_interval(o);
   std::optional<std::filesystem::path> checkpoint_file;
   if (o.checkpoint) checkpoint_file = *o.checkpoint;
   // Locked before anything else: a second tail on the file, or one in a
@@ -316,7 +334,7 @@ int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
   auto saved = open_checkpoint(checkpoint_file);
   prepare_journal(store);
   std::function<void()> close_hints;
-  auto source = tail_source(io, store, o.hints, close_hints);
+  auto source = tail_source(io, store, o.hints, hinted, close_hints);
   const bool resuming = saved && saved->exists();
   std::string cursor = resuming ? saved->state().cursor : "";
   if (!o.from_start && !resuming) {
@@ -354,6 +372,10 @@ void add_tail_command(command_line& line) {
             std::string("on an s3:// store, also poll as soon as a writer's hint arrives through Redis pub/sub at "
                         "URL ") + hints_url_help,
             "URL");
+  add_value(tail, "hinted-interval", t->hinted_interval,
+            "with --hints, poll every SECONDS while the hints are live (default 60; --interval if longer; 0: "
+            "--interval always)",
+            "SECONDS");
   t->follow.add_to(tail, "only these event names: CREATE,SHARE,...", "only events whose data starts with P",
                    "poll interval in SECONDS, more than 0 (default 5 on S3, 0.2 on a folder store)");
 }

@@ -417,9 +417,10 @@ class hint_subscriber final : public storewatch::hint_subscriber {
   /// afterwards, and registrations end doing nothing. For a subscriber
   /// whose last owner is not the one that is done with it (a source shares
   /// it): once closed, it holds no work on the executor. A source whose
-  /// poller already waits its `s3_journal_options::hinted_poll_interval`
-  /// is not woken: its next poll comes at the end of that wait (up to that
-  /// interval late); stop the poller first where that matters.
+  /// poller waits its longer `s3_journal_options::hinted_poll_interval` is
+  /// not called either: while that wait lasts the source checks `live` at
+  /// the poller's own interval, so it polls within about that interval
+  /// after the close, and at the poller's interval from then on.
   void close() {
     connection_->close();
     connection_->forget_listeners();

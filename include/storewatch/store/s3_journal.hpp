@@ -397,10 +397,13 @@ struct s3_journal_options {
   /// delivering the user's hints (`hint_subscriber::live`: connected, the
   /// subscription confirmed), and its own interval otherwise. When the
   /// subscription is lost the source wakes the poller, which polls and goes
-  /// back to its own interval at once. A hinted poll per event then stands
-  /// in for the interval's polls, so that hints cost no more requests than
-  /// polling (docs/cost-model.md); the interval bounds how late an event
-  /// whose hint was lost (or never sent: a writer without hints) arrives.
+  /// back to its own interval at once; when the subscriber is closed (which
+  /// calls no listener), within about the poller's interval, at which the
+  /// source checks `hint_subscriber::live` while the poller waits longer.
+  /// A hinted poll per event then stands in for the interval's polls, so
+  /// that hints cost no more requests than polling (docs/cost-model.md);
+  /// the interval bounds how late an event whose hint was lost (or never
+  /// sent: a writer without hints) arrives.
   /// Zero: the poller's interval always. Must not be negative.
   std::chrono::milliseconds hinted_poll_interval{60'000};
 };
@@ -459,6 +462,8 @@ class basic_s3_journal_source {
     hinted_poll_interval_ = options.hinted_poll_interval;
     if (options.hints) {
       hints_ = std::move(options.hints);
+      hinted_.state->hints = hints_;
+      hinted_.state->user = user_;
       // On the subscriber's executor: the state is the source's, so on to its own.
       hint_registration_ = hints_->listen(user_, [executor, state = std::weak_ptr<hint_state>(hinted_.state)] {
         asio::post(executor, [state] {
@@ -511,12 +516,13 @@ class basic_s3_journal_source {
   }
 
   /// Completes when a hint for the source's user has arrived
-  /// (`s3_journal_options::hints`) since the last wait completed; without
-  /// hints, only when cancelled. A hint says nothing about the journal:
-  /// the poll that follows finds out. A hint less than
-  /// `s3_journal_options::min_hint_spacing` after the last wait a hint
-  /// completed completes this one when that time is up (with every other
-  /// hint that came meanwhile). The cursor is not used.
+  /// (`s3_journal_options::hints`) since the last wait completed, or (after
+  /// `poll_interval` answered a longer interval than the poller's) when the
+  /// hints are no longer live; without hints, only when cancelled. A hint
+  /// says nothing about the journal: the poll that follows finds out. A
+  /// hint less than `s3_journal_options::min_hint_spacing` after the last
+  /// wait a hint completed completes this one when that time is up (with
+  /// every other hint that came meanwhile). The cursor is not used.
   /// Completion signature: `void(std::error_code)`; `operation_aborted`
   /// when cancelled, or when the source is destroyed or assigned to. The
   /// handler never runs inside this call; it runs on its associated
@@ -560,6 +566,16 @@ class basic_s3_journal_source {
             }
           } else if (cancelled) {
             self.complete(asio::error::operation_aborted);
+          } else if (hinted.recheck > std::chrono::milliseconds::zero() && !hinted.live()) {
+            // The poller waits its hinted interval, but the hints are gone
+            // (a closed subscriber, which calls no listener): poll now, and
+            // at the poller's own interval after.
+            hinted.recheck = {};
+            self.complete(std::error_code{});
+          } else if (hinted.recheck > std::chrono::milliseconds::zero()) {
+            // Cancelled by a hint or by the caller; else checks again then.
+            hinted.change.expires_after(hinted.recheck);
+            hinted.change.async_wait(std::move(self));
           } else {
             hinted.change.expires_at(asio::steady_timer::time_point::max());
             hinted.change.async_wait(std::move(self));  // cancelled by a hint, or by the caller
@@ -574,9 +590,19 @@ class basic_s3_journal_source {
   /// hints are live (`hint_subscriber::live`) and were when the last poll
   /// started (a hint lost before the subscription was confirmed may be for
   /// a record that poll did not find), else `configured`.
+  /// The source remembers the last answer: after a longer one, a pending
+  /// `async_wait_for_change` checks every `configured` whether the hints are
+  /// still live, and completes when they are not, so that the poller goes
+  /// back to `configured` within about that much even when the subscriber
+  /// calls no listener (`redis::hint_subscriber::close`).
   std::chrono::milliseconds poll_interval(std::chrono::milliseconds configured) const {
-    if (!live_at_poll_ || !hints_->live(user_)) return configured;
-    return std::max(configured, hinted_poll_interval_);
+    auto interval = configured;
+    if (live_at_poll_ && hints_->live(user_)) interval = std::max(configured, hinted_poll_interval_);
+    if (hinted_.state) {
+      hinted_.state->recheck = interval > configured ? std::max(configured, std::chrono::milliseconds(1))
+                                                     : std::chrono::milliseconds::zero();
+    }
+    return interval;
   }
 
   /// What the last failed `async_poll` said: the request and the reason.
@@ -598,10 +624,20 @@ class basic_s3_journal_source {
       closed = true;
       change.cancel();
     }
+    bool live() const {
+      const auto subscriber = hints.lock();
+      return subscriber && subscriber->live(user);
+    }
     bool pending = false;       // a hint came since the last wait a hint completed
     bool spacing_wait = false;  // the pending wait is for the spacing's end
     bool closed = false;
     std::chrono::milliseconds spacing{};
+    // Non-zero while the poller waits longer than its own interval for the
+    // hints (`poll_interval`'s last answer): a pending wait checks this
+    // often that they are still live.
+    std::chrono::milliseconds recheck{};
+    std::weak_ptr<hint_subscriber> hints;  // the source's, for `live`
+    std::string user;
     asio::steady_timer::time_point last_wake = asio::steady_timer::time_point::min();
     asio::steady_timer change;
   };
