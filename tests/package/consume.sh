@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs the co_await and callback examples as a project outside
-# storewatch's tree would:
+# Builds and runs the co_await and callback examples (or those of them
+# STOREWATCH_CONSUMER_EXAMPLES names) as a project outside storewatch's tree would:
 #   consume.sh find_package     PREFIX WORK CXX s3|no-s3|core [redis|no-redis]
 #                                                          find_package(storewatch) from PREFIX,
 #                                                          which must have (s3) or lack (no-s3)
@@ -16,6 +16,8 @@
 #                                                          s3: also the S3 program from storewatch-s3.pc;
 #                                                          redis: the Redis program from storewatch-redis.pc
 #   consume.sh add_subdirectory -      WORK CXX            storewatch's source tree vendored
+# STOREWATCH_CONSUMER_EXAMPLES (environment; find_package mode): which of the
+# two examples to build, as a CMake list, or "none" (default: both).
 set -euo pipefail
 mode=$1 prefix=$2 work=$3 cxx=$4 s3=${5:-} redis=${6:-no-redis}
 case $redis in
@@ -37,7 +39,8 @@ case $mode in
       *) echo "consume.sh: find_package needs s3, no-s3 or core after CXX, not '$s3'" >&2; exit 2 ;;
     esac
     cmake -S "$here/$mode" -B "$work" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" \
-      -DSTOREWATCH_EXPECT_S3=$expect_s3 -DSTOREWATCH_EXPECT_REDIS=$expect_redis
+      -DSTOREWATCH_EXPECT_S3=$expect_s3 -DSTOREWATCH_EXPECT_REDIS=$expect_redis \
+      ${STOREWATCH_CONSUMER_EXAMPLES:+"-DSTOREWATCH_CONSUMER_EXAMPLES=$STOREWATCH_CONSUMER_EXAMPLES"}
     cmake --build "$work"
     ;;
   add_subdirectory)
