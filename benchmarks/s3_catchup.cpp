@@ -32,7 +32,10 @@
 // time, and compacts that journal after every K and after the last (as an
 // operator running `storewatch compact` while the journal grows would,
 // except that here nothing writes while a compaction runs, so settled 0),
-// so no compaction meets more than about K record objects. The baseline and
+// so no compaction meets more than about K record objects (each folds
+// only records stamped before the newest and before the server's clock as
+// its client knows it, to within about a second, and leaves the rest to the
+// next; the last leaves them as objects). The baseline and
 // the uncompacted readers read the first journal's N record objects; the
 // compacted catch-up reads the second, and the compaction figures are the
 // sum of its compactions.
