@@ -27,6 +27,18 @@
 // window), and the source catches up from the empty cursor again: events/s
 // with and without compaction (ratio in the same run), GETs per 1000
 // events, and the idle polls after it (one LIST each).
+// With --compact-every K the compacted journal is another one: the setup
+// also publishes the same N events under a second fresh key prefix, K at a
+// time, and compacts that journal after every K and after the last (as an
+// operator running `storewatch compact` while the journal grows would,
+// except that here nothing writes while a compaction runs, so settled 0),
+// so no compaction meets more than about K record objects (each folds
+// only records stamped before the newest and before the server's clock as
+// its client knows it, to within about a second, and leaves the rest to the
+// next; the last leaves them as objects). The baseline and
+// the uncompacted readers read the first journal's N record objects; the
+// compacted catch-up reads the second, and the compaction figures are the
+// sum of its compactions.
 // A poll lists the journal from the late window (s3_journal_options::
 // late_window, 60 s) before the newest event it delivered: one LIST while
 // fewer than 1000 objects are in that window. With more, an idle poll lists
@@ -42,6 +54,7 @@
 // object was (whether the late window had passed).
 //
 // Usage: s3_catchup [events (default 100000) [mode (default all)]] [--request-timeout SECONDS]
+//                   [--compact-every K]
 //   mode: all | source | listener | baseline | compacted: the S3 readers
 //   timed (the baseline, the local readers and the idle polls always run;
 //   without an S3 reader, the idle polls start from the cursor a reader
@@ -50,6 +63,11 @@
 //   the baseline. On s3rver a LIST costs time in proportion to the objects
 //   in the folder, so 100,000 events take hours to catch up on there
 //   without compaction: `baseline` or `compacted` measures the rest.
+//   --compact-every K: the compacted journal grown and compacted every K
+//   events (above), for the modes that compact. s3rver deletes a key in
+//   time in proportion to its folder's objects, so compacting N objects at
+//   once takes time in proportion to N squared (36 min at 30,000 on a
+//   loaded 2-core machine), and K at a time N times K.
 //   --request-timeout SECONDS: each request's timeout (http_options::
 //   request_timeout, default 10 s) for the readers, the baseline and the
 //   compaction, with a retry budget (client_options::retry_budget) of twice
@@ -61,7 +79,7 @@
 //   tens of thousands of events it needs more than the default.
 // The store: STOREWATCH_S3_ENDPOINT, STOREWATCH_S3_BUCKET and AWS_* (as
 // `scripts/s3-server.sh start` exports them), else the s3rver of the CTest
-// fixture (STOREWATCH_S3_STATE_DIR). The objects are left under the prefix
+// fixture (STOREWATCH_S3_STATE_DIR). The objects are left under the prefixes
 // (the fixture's s3rver_stop removes s3rver's data).
 #include "bench_common.hpp"
 
@@ -169,30 +187,31 @@ struct write_figures {
   s3::request_counts counts{};
 };
 
-asio::awaitable<void> publish_share(s3::s3_store& store, std::size_t& next, std::size_t count, write_figures& out,
+asio::awaitable<void> publish_share(s3::s3_store& store, std::size_t& next, std::size_t end, write_figures& out,
                                     std::size_t& done) {
   const std::vector<std::string> users{reader_user};
-  while (next < count) {
+  while (next < end) {
     const auto i = next++;
     const auto started = clock_type::now();
     co_await store.async_publish_event(bench_event, event_data(i), users, asio::use_awaitable);
     out.publish_seconds += seconds_since(started);
-    if (++done % 10'000 == 0) std::fprintf(stderr, "s3_catchup: %zu of %zu events written\n", done, count);
+    if (++done % 10'000 == 0) std::fprintf(stderr, "s3_catchup: %zu events written\n", done);
   }
 }
 
-write_figures write_events(const s3::config& where, std::size_t count) {
+/// Publishes the events numbered `first` to `end` (not included).
+write_figures write_events(const s3::config& where, std::size_t first, std::size_t end) {
   asio::io_context io;
   std::vector<std::unique_ptr<s3::s3_store>> stores;
   for (std::size_t i = 0; i < store_objects; ++i) {
     stores.push_back(std::make_unique<s3::s3_store>(io.get_executor(), where, writer_user));
   }
   write_figures out;
-  std::size_t next = 0, done = 0, finished = 0;
+  std::size_t next = first, done = first, finished = 0;
   std::exception_ptr failure;
   const auto start = clock_type::now();
   for (auto& store : stores) {
-    asio::co_spawn(io, publish_share(*store, next, count, out, done), [&](std::exception_ptr e) {
+    asio::co_spawn(io, publish_share(*store, next, end, out, done), [&](std::exception_ptr e) {
       if (e && !failure) failure = e;
       ++finished;
     });
@@ -460,6 +479,36 @@ compact_figures compact_journal(const s3::config& where) {
   return out;
 }
 
+/// --compact-every: the journal grown and compacted as an operator would,
+/// compacting every so many publishes, so that no compaction meets a large
+/// folder (s3rver's deletes cost the folder's size each).
+struct grown_figures {
+  write_figures written;
+  compact_figures compacted;  // summed over the compactions
+  std::size_t compactions = 0;
+};
+
+/// Publishes `count` events to bob123 under `where`, `every` at a time, and
+/// compacts the journal (`compact_journal`) after each `every` and after the
+/// last; nothing writes while a compaction runs.
+grown_figures write_and_compact(const s3::config& where, std::size_t count, std::size_t every) {
+  grown_figures out;
+  for (std::size_t first = 0; first < count; first += every) {
+    const auto written = write_events(where, first, std::min(count, first + every));
+    out.written.seconds += written.seconds;
+    out.written.publish_seconds += written.publish_seconds;
+    out.written.counts = out.written.counts + written.counts;
+    const auto compacted = compact_journal(where);
+    out.compacted.seconds += compacted.seconds;
+    out.compacted.removed += compacted.removed;
+    out.compacted.counts = out.compacted.counts + compacted.counts;
+    ++out.compactions;
+    std::fprintf(stderr, "s3_catchup: %zu events written, compaction %zu folded %zu objects in %.1f s\n",
+                 std::min(count, first + every), out.compactions, compacted.removed, compacted.seconds);
+  }
+  return out;
+}
+
 /// The cursor after all that follows `cursor`: a catch-up that stopped at the
 /// setup's last event has not read the one `settle` published after it.
 std::string read_to_end(const s3::config& where, std::string cursor) {
@@ -562,29 +611,48 @@ void print_idle(const std::string& when, const idle_figures& idle, std::size_t w
 
 int main(int argc, char** argv) {
   std::vector<std::string> positional;
+  std::size_t compact_every = 0;  // --compact-every; 0: compact the journal once, after the readers
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg != "--request-timeout") {
+    if (arg != "--request-timeout" && arg != "--compact-every") {
       positional.emplace_back(arg);
       continue;
     }
     const std::string_view value = i + 1 < argc ? argv[++i] : "";
-    unsigned seconds = 0;
-    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec != std::errc{} || end != value.data() + value.size() || seconds == 0 || seconds > 3600) {
+    std::size_t number = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+    const bool whole = ec == std::errc{} && end == value.data() + value.size() && number != 0;
+    if (arg == "--compact-every") {
+      if (!whole) {
+        std::fprintf(stderr, "s3_catchup: --compact-every wants a whole number of events above 0, not \"%.*s\"\n",
+                     static_cast<int>(value.size()), value.data());
+        return 2;
+      }
+      compact_every = number;
+      continue;
+    }
+    if (!whole || number > 3600) {
       std::fprintf(stderr, "s3_catchup: --request-timeout wants whole seconds from 1 to 3600, not \"%.*s\"\n",
                    static_cast<int>(value.size()), value.data());
       return 2;
     }
-    reader_client.http.request_timeout = std::chrono::seconds(seconds);
+    reader_client.http.request_timeout = std::chrono::seconds(number);
     reader_client.retry_budget = std::max(reader_client.retry_budget, 2 * reader_client.http.request_timeout);
   }
   const std::size_t events = !positional.empty() ? std::strtoull(positional[0].c_str(), nullptr, 10) : 100'000;
   const std::string mode = positional.size() > 1 ? positional[1] : "all";
+  const bool compacts = mode == "all" || mode == "source" || mode == "compacted";
   if (events == 0 || positional.size() > 2 ||
-      (mode != "all" && mode != "source" && mode != "listener" && mode != "baseline" && mode != "compacted")) {
-    std::fprintf(stderr, "usage: %s [events [all|source|listener|baseline|compacted]] [--request-timeout SECONDS]\n",
+      (!compacts && mode != "listener" && mode != "baseline")) {
+    std::fprintf(stderr,
+                 "usage: %s [events [all|source|listener|baseline|compacted]] [--request-timeout SECONDS] "
+                 "[--compact-every EVENTS]\n",
                  argv[0]);
+    return 2;
+  }
+  if (compact_every != 0 && !compacts) {
+    std::fprintf(stderr, "s3_catchup: --compact-every is for the modes that compact (all, source, compacted), "
+                         "not %s\n", mode.c_str());
     return 2;
   }
   // Each figure is printed when measured: a long run shows its progress.
@@ -600,12 +668,27 @@ int main(int argc, char** argv) {
     std::printf("store: %s://%s:%u bucket %s, key prefix %s\n", where.endpoint.scheme.c_str(),
                 where.endpoint.host.c_str(), where.endpoint.port, where.bucket.c_str(), where.prefix.c_str());
 
-    const auto written = write_events(where, events);
+    const auto written = write_events(where, 0, events);
     std::printf("setup: %zu events published to %s by %zu s3_store objects at once in %.1f s "
                 "(1 PUT each: %llu PUTs, %llu retries)\n",
                 events, reader_user.c_str(), store_objects, written.seconds,
                 static_cast<unsigned long long>(written.counts.put),
                 static_cast<unsigned long long>(written.counts.retries));
+
+    // --compact-every: the compacted reader's journal, under a key prefix of
+    // its own (so the baseline still reads N record objects).
+    auto compacted_where = where;
+    grown_figures grown;
+    if (compact_every != 0) {
+      compacted_where.prefix = storewatch::test_support::random_prefix();
+      grown = write_and_compact(compacted_where, events, compact_every);
+      std::printf("setup: the same %zu events published to %s under key prefix %s, the journal compacted after "
+                  "every %zu and after the last (%zu compactions): %.1f s publishing (%llu PUTs, %llu retries), "
+                  "%.1f s compacting\n",
+                  events, reader_user.c_str(), compacted_where.prefix.c_str(), compact_every, grown.compactions,
+                  grown.written.seconds, static_cast<unsigned long long>(grown.written.counts.put),
+                  static_cast<unsigned long long>(grown.written.counts.retries), grown.compacted.seconds);
+    }
 
     const auto raw = read_raw(where);
     if (raw.names.size() != events || raw.records != events) {
@@ -701,23 +784,30 @@ int main(int argc, char** argv) {
       return 1;
     }
 
-    if (mode == "all" || mode == "source" || mode == "compacted") {
-      const auto compacted = compact_journal(where);
-      std::printf("compaction: %zu journal objects folded into segments in %.2f s "
+    if (compacts) {
+      const auto compacted = compact_every != 0 ? grown.compacted : compact_journal(where);
+      if (compact_every != 0) {
+        std::printf("compaction (during the setup, under %s): %zu compactions, one after every %zu events "
+                    "published and one after the last;\n  in all ",
+                    compacted_where.prefix.c_str(), grown.compactions, compact_every);
+      } else {
+        std::printf("compaction: ");
+      }
+      std::printf("%zu journal objects folded into segments in %.2f s "
                   "(LIST %llu, GET %llu, PUT %llu, DeleteObjects %llu, %llu retries)\n",
                   compacted.removed, compacted.seconds, static_cast<unsigned long long>(compacted.counts.list),
                   static_cast<unsigned long long>(compacted.counts.get),
                   static_cast<unsigned long long>(compacted.counts.put),
                   static_cast<unsigned long long>(compacted.counts.remove_batches),
                   static_cast<unsigned long long>(compacted.counts.retries));
-      const auto after = read_with_source(where, events);
+      const auto after = read_with_source(compacted_where, events);
       std::printf("catch-up of the compacted journal from the empty cursor, %zu events per poll\n", batch);
       print_reader("s3_journal_source::async_poll, compacted", after.seconds, events, raw_seconds, after.counts);
       if (source_run.ran) {
         std::printf("  compacted / not compacted (s3_journal_source events/s): %.2f\n",
                     source_run.seconds / after.seconds);
       }
-      const auto idle_after = measure_idle(where, read_to_end(where, after.cursor));
+      const auto idle_after = measure_idle(compacted_where, read_to_end(compacted_where, after.cursor));
       print_idle("idle polls after the compacted catch-up", idle_after, 1);
       if (idle_after.events != 0 || idle_after.gets != 0 ||
           idle_after.lists != static_cast<std::uint64_t>(idle_after.polls)) {
