@@ -1,18 +1,21 @@
-# Precompiled headers for the project's own test programs and tool
+# Precompiled headers for the project's own programs
 # (STOREWATCH_PRECOMPILE_HEADERS; scripts/test.sh turns it on): parsing
-# storewatch's, Asio's, nlohmann_json's and Catch's headers takes about 8-9 s
-# of CPU per source file (g++ 12 -O3 and clang 16 with the sanitizers alike),
-# and the tests and the tool are some 25 source files in each of CI's three
-# builds. Two headers are precompiled once per build and reused by every
-# program of their kind:
+# storewatch's, Asio's, nlohmann_json's, CLI11's and Catch's headers takes
+# about 8-10 s of CPU per source file (g++ 12 -O3 and clang 16 with the
+# sanitizers alike), and CI's builds compile some 25-40 source files each.
+# Three headers are precompiled once per build and reused by every program
+# of their kind:
 #   storewatch_test_pch     the test programs (STOREWATCH_TESTING, Catch, the S3 store)
-#   storewatch_program_pch  the tool and the tests' helper processes (CLI11, the S3 store)
+#   storewatch_program_pch  the tool, the examples, the benchmarks and the tests'
+#                           helper processes that link the S3 store (and CLI11)
+#   storewatch_core_pch     those that link the core alone
 # A reused header must be compiled with the same macros as the program using
 # it (g++ ignores it otherwise, and -Winvalid-pch, which CMake adds, makes that
 # an error under -Werror; clang refuses a macro defined differently), so every
 # test program has storewatch_test_main's definitions, which include the S3
-# store's and the OpenSSL ones. Examples and benchmarks are compiled without:
-# they are what users copy, and must include what they use.
+# store's and the OpenSSL ones. The packaging tests compile two examples
+# without, as a user's project would: what the headers hide (an include an
+# example forgot) shows there, and in a build with the option off.
 option(STOREWATCH_PRECOMPILE_HEADERS "Compile the tests and the tool with precompiled headers" OFF)
 
 # storewatch_precompiled_header(NAME HEADER LIBRARIES...): the object library
@@ -32,4 +35,27 @@ function(storewatch_reuse_precompiled_header target name)
   if(TARGET ${name})
     target_precompile_headers(${target} REUSE_FROM ${name})
   endif()
+endfunction()
+
+# The programs' two (made before the tool's folder is added): with the S3
+# store where it is built, and the core alone.
+function(storewatch_program_precompiled_headers)
+  storewatch_precompiled_header(storewatch_core_pch program.hpp storewatch::storewatch storewatch_warnings)
+  if(TARGET storewatch::s3)
+    storewatch_precompiled_header(storewatch_program_pch program.hpp storewatch::s3 storewatch_warnings)
+  endif()
+endfunction()
+
+# storewatch_reuse_program_precompiled_header(TARGET...): each TARGET (a
+# program, not a test) reuses the programs' header that matches what it links:
+# call it after target_link_libraries.
+function(storewatch_reuse_program_precompiled_header)
+  foreach(target IN LISTS ARGN)
+    get_target_property(libraries ${target} LINK_LIBRARIES)
+    if("storewatch::s3" IN_LIST libraries)
+      storewatch_reuse_precompiled_header(${target} storewatch_program_pch)
+    else()
+      storewatch_reuse_precompiled_header(${target} storewatch_core_pch)
+    endif()
+  endforeach()
 endfunction()
