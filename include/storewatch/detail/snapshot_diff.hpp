@@ -66,7 +66,8 @@ inline std::string child_path(std::string_view dir, std::string_view name) {
   return path;
 }
 
-/// The directory that holds `path` ("" for an entry of the root).
+/// The directory that holds `path` ("" for an entry of the root, and for
+/// the root itself).
 inline std::string parent_path(std::string_view path) {
   const auto slash = path.rfind('/');
   return slash == std::string_view::npos ? std::string() : std::string(path.substr(0, slash));

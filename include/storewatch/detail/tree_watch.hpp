@@ -24,13 +24,6 @@
 
 namespace storewatch::detail {
 
-/// The directory that holds entry `path` ("" for an entry of the root, and
-/// for the root itself).
-inline std::string parent_path(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
-}
-
 /// The inotify watches of a tree by watch descriptor, each with the snapshot
 /// directories (paths relative to the root) that hold it. The kernel gives
 /// an inode one watch descriptor however often it is added, so a directory
