@@ -248,9 +248,12 @@ TEST_CASE("closing the hint subscriber of an S3 listener in its long hinted wait
   forger.publish("bob");
   REQUIRE(run_until(io, [&] { return listener.polls() > polls_live && called == 1; }));
   const auto polls_quiet = listener.polls();
+  // Someone else asking the source changes nothing for the wait in progress.
+  CHECK(source.poll_interval(0ms) == 10min);
+  CHECK(source.poll_interval(20min) == 20min);
 
-  // Closed while the poller waits its 10 minutes: within about its own
-  // interval it polls, and then every interval.
+  // Closed while the poller waits its 10 minutes: within about a second it
+  // polls, and then every interval.
   subscriber->close();
   REQUIRE(run_until(io, [&] { return listener.polls() >= polls_quiet + 3; }));
   CHECK(source.poll_interval(interval) == interval);

@@ -418,9 +418,9 @@ class hint_subscriber final : public storewatch::hint_subscriber {
   /// whose last owner is not the one that is done with it (a source shares
   /// it): once closed, it holds no work on the executor. A source whose
   /// poller waits its longer `s3_journal_options::hinted_poll_interval` is
-  /// not called either: while that wait lasts the source checks `live` at
-  /// the poller's own interval, so it polls within about that interval
-  /// after the close, and at the poller's interval from then on.
+  /// not called either: while that wait lasts the source checks `live` every
+  /// second, so it polls within about a second after the close, and at the
+  /// poller's interval from then on.
   void close() {
     connection_->close();
     connection_->forget_listeners();

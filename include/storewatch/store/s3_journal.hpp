@@ -398,8 +398,8 @@ struct s3_journal_options {
   /// subscription confirmed), and its own interval otherwise. When the
   /// subscription is lost the source wakes the poller, which polls and goes
   /// back to its own interval at once; when the subscriber is closed (which
-  /// calls no listener), within about the poller's interval, at which the
-  /// source checks `hint_subscriber::live` while the poller waits longer.
+  /// calls no listener), within about a second, at which the source checks
+  /// `hint_subscriber::live` while the poller waits longer.
   /// A hinted poll per event then stands in for the interval's polls, so
   /// that hints cost no more requests than polling (docs/cost-model.md);
   /// the interval bounds how late an event whose hint was lost (or never
@@ -464,6 +464,9 @@ class basic_s3_journal_source {
       hints_ = std::move(options.hints);
       hinted_.state->hints = hints_;
       hinted_.state->user = user_;
+      if (hinted_poll_interval_ > std::chrono::milliseconds::zero()) {
+        hinted_.state->recheck = std::min(hinted_poll_interval_, hint_state::max_recheck);
+      }
       // On the subscriber's executor: the state is the source's, so on to its own.
       hint_registration_ = hints_->listen(user_, [executor, state = std::weak_ptr<hint_state>(hinted_.state)] {
         asio::post(executor, [state] {
@@ -516,9 +519,10 @@ class basic_s3_journal_source {
   }
 
   /// Completes when a hint for the source's user has arrived
-  /// (`s3_journal_options::hints`) since the last wait completed, or (after
-  /// `poll_interval` answered a longer interval than the poller's) when the
-  /// hints are no longer live; without hints, only when cancelled. A hint
+  /// (`s3_journal_options::hints`) since the last wait completed, or (when
+  /// they were live as it began, so the poller may wait its
+  /// `hinted_poll_interval`) when they are no longer live, checked every
+  /// second; without hints, only when cancelled. A hint
   /// says nothing about the journal: the poll that follows finds out. A
   /// hint less than `s3_journal_options::min_hint_spacing` after the last
   /// wait a hint completed completes this one when that time is up (with
@@ -536,9 +540,14 @@ class basic_s3_journal_source {
     // The wait holds the hint state, never the source: a source moved
     // meanwhile has taken the state along.
     return asio::async_compose<CompletionToken, void(std::error_code)>(
-        [state = hinted_.state, executor = executor_, started = false](auto& self, std::error_code = {}) mutable {
+        [state = hinted_.state, executor = executor_, started = false, live_at_start = false](
+            auto& self, std::error_code = {}) mutable {
           if (!started) {  // never complete inside the initiating call
             started = true;
+            // Live now: the poller may wait its longer hinted interval, so
+            // the wait checks that they stay live (a closed subscriber calls
+            // no listener).
+            live_at_start = state && state->recheck > std::chrono::milliseconds::zero() && state->live();
             self.reset_cancellation_state(asio::enable_total_cancellation());
             asio::post(executor, std::move(self));
             return;
@@ -566,13 +575,13 @@ class basic_s3_journal_source {
             }
           } else if (cancelled) {
             self.complete(asio::error::operation_aborted);
-          } else if (hinted.recheck > std::chrono::milliseconds::zero() && !hinted.live()) {
-            // The poller waits its hinted interval, but the hints are gone
-            // (a closed subscriber, which calls no listener): poll now, and
-            // at the poller's own interval after.
-            hinted.recheck = {};
+          } else if (live_at_start && !hinted.live()) {
+            // The hints were live when the wait began (the poller may wait
+            // its hinted interval) and are gone (a closed subscriber, which
+            // calls no listener): poll now, and at the poller's own interval
+            // after.
             self.complete(std::error_code{});
-          } else if (hinted.recheck > std::chrono::milliseconds::zero()) {
+          } else if (live_at_start) {
             // Cancelled by a hint or by the caller; else checks again then.
             hinted.change.expires_after(hinted.recheck);
             hinted.change.async_wait(std::move(self));
@@ -590,19 +599,14 @@ class basic_s3_journal_source {
   /// hints are live (`hint_subscriber::live`) and were when the last poll
   /// started (a hint lost before the subscription was confirmed may be for
   /// a record that poll did not find), else `configured`.
-  /// The source remembers the last answer: after a longer one, a pending
-  /// `async_wait_for_change` checks every `configured` whether the hints are
-  /// still live, and completes when they are not, so that the poller goes
-  /// back to `configured` within about that much even when the subscriber
-  /// calls no listener (`redis::hint_subscriber::close`).
+  /// A query: it changes nothing. A wait that began with the hints live
+  /// checks every second (or `hinted_poll_interval`, if shorter) that they
+  /// still are, and completes when they are not, so that the poller polls
+  /// and goes back to `configured` within about a second even when the
+  /// subscriber calls no listener (`redis::hint_subscriber::close`).
   std::chrono::milliseconds poll_interval(std::chrono::milliseconds configured) const {
-    auto interval = configured;
-    if (live_at_poll_ && hints_->live(user_)) interval = std::max(configured, hinted_poll_interval_);
-    if (hinted_.state) {
-      hinted_.state->recheck = interval > configured ? std::max(configured, std::chrono::milliseconds(1))
-                                                     : std::chrono::milliseconds::zero();
-    }
-    return interval;
+    if (!live_at_poll_ || !hints_->live(user_)) return configured;
+    return std::max(configured, hinted_poll_interval_);
   }
 
   /// What the last failed `async_poll` said: the request and the reason.
@@ -632,9 +636,10 @@ class basic_s3_journal_source {
     bool spacing_wait = false;  // the pending wait is for the spacing's end
     bool closed = false;
     std::chrono::milliseconds spacing{};
-    // Non-zero while the poller waits longer than its own interval for the
-    // hints (`poll_interval`'s last answer): a pending wait checks this
-    // often that they are still live.
+    // How often a wait that began with the hints live checks that they
+    // still are: the hinted interval, at most max_recheck; zero without
+    // hints or with a zero hinted interval (the poller's own always).
+    static constexpr std::chrono::milliseconds max_recheck{1000};
     std::chrono::milliseconds recheck{};
     std::weak_ptr<hint_subscriber> hints;  // the source's, for `live`
     std::string user;
