@@ -2,21 +2,25 @@
 # (STOREWATCH_PRECOMPILE_HEADERS; scripts/test.sh turns it on): parsing
 # storewatch's, Asio's, nlohmann_json's, CLI11's and Catch's headers takes
 # about 8-10 s of CPU per source file (g++ 12 -O3 and clang 16 with the
-# sanitizers alike), and CI's builds compile some 25-40 source files each.
+# sanitizers alike), and CI's builds compile some 20-30 source files each.
 # Three headers are precompiled once per build and reused by every program
 # of their kind:
 #   storewatch_test_pch     the test programs (STOREWATCH_TESTING, Catch, the S3 store)
-#   storewatch_program_pch  the tool, the examples, the benchmarks and the tests'
-#                           helper processes that link the S3 store (and CLI11)
-#   storewatch_core_pch     those that link the core alone
-# A reused header must be compiled with the same macros as the program using
-# it (g++ ignores it otherwise, and -Winvalid-pch, which CMake adds, makes that
-# an error under -Werror; clang refuses a macro defined differently), so every
-# test program has storewatch_test_main's definitions, which include the S3
-# store's and the OpenSSL ones. The packaging tests compile two examples
-# without, as a user's project would: what the headers hide (an include an
-# example forgot) shows there, and in a build with the option off.
-option(STOREWATCH_PRECOMPILE_HEADERS "Compile the tests and the tool with precompiled headers" OFF)
+#   storewatch_program_pch  the tool, the benchmarks and the tests' helper
+#                           processes that link the S3 store (and CLI11)
+#   storewatch_core_pch     those that link the core alone (made when one asks)
+# The examples are compiled without: they are what users copy, and a missing
+# include must show. A reused header must be compiled with the same macros as
+# the program using it: g++ ignores it otherwise (-Winvalid-pch, which CMake
+# adds, makes that an error under -Werror), clang refuses a macro defined
+# differently but accepts one the program defines and the header was made
+# without. So every test program has storewatch_test_main's definitions
+# (which include the S3 store's and the OpenSSL ones), and a program gets the
+# header made with the S3 store's definitions exactly when it links
+# storewatch::s3 itself (storewatch_reuse_program_precompiled_header): a
+# program that got STOREWATCH_WITH_S3 some other way would be compiled by
+# clang as if it had no S3 store, and by g++ not at all.
+option(STOREWATCH_PRECOMPILE_HEADERS "Compile the tests, the tool and the benchmarks with precompiled headers" OFF)
 
 # storewatch_precompiled_header(NAME HEADER LIBRARIES...): the object library
 # NAME compiles HEADER (cmake/pch/) with the usage requirements of LIBRARIES.
@@ -37,12 +41,13 @@ function(storewatch_reuse_precompiled_header target name)
   endif()
 endfunction()
 
-# The programs' two (made before the tool's folder is added): with the S3
-# store where it is built, and the core alone.
+# The programs' header with the S3 store (made before the tool's folder is
+# added, where the S3 store is built); the core's is made when a program
+# first asks for it.
 function(storewatch_program_precompiled_headers)
-  storewatch_precompiled_header(storewatch_core_pch program.hpp storewatch::storewatch storewatch_warnings)
   if(TARGET storewatch::s3)
-    storewatch_precompiled_header(storewatch_program_pch program.hpp storewatch::s3 storewatch_warnings)
+    storewatch_precompiled_header(storewatch_program_pch program.hpp storewatch::s3 storewatch_warnings
+                                  $<TARGET_NAME_IF_EXISTS:CLI11::CLI11>)
   endif()
 endfunction()
 
@@ -55,6 +60,10 @@ function(storewatch_reuse_program_precompiled_header)
     if("storewatch::s3" IN_LIST libraries)
       storewatch_reuse_precompiled_header(${target} storewatch_program_pch)
     else()
+      if(STOREWATCH_PRECOMPILE_HEADERS AND NOT TARGET storewatch_core_pch)
+        storewatch_precompiled_header(storewatch_core_pch program.hpp storewatch::storewatch storewatch_warnings
+                                      $<TARGET_NAME_IF_EXISTS:CLI11::CLI11>)
+      endif()
       storewatch_reuse_precompiled_header(${target} storewatch_core_pch)
     endif()
   endforeach()
