@@ -135,8 +135,11 @@ class basic_event_stream {
 
   /// Takes the next event into `e` if one is ready, without waiting and
   /// without a completion: true when it did. False when nothing is buffered
-  /// or a pending `async_next` comes first, leaving `e` as it was. A taken
-  /// event counts as `async_next`'s do. A consumer that drains a busy
+  /// or a pending `async_next` comes first, leaving `e` as it was. An
+  /// `async_next` stops being pending once its event is taken (on the
+  /// stream's executor), even if its handler, bound to another executor,
+  /// has not run yet: `try_next` then takes the event after it, in order.
+  /// A taken event counts as `async_next`'s do. A consumer that drains a busy
   /// stream this way should still yield now and then, so that other work
   /// on the executor runs: `co_await asio::post(executor, use_awaitable)`
   /// (a `co_await async_next` does not suspend while events are buffered).
