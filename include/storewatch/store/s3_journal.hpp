@@ -540,14 +540,15 @@ class basic_s3_journal_source {
     // The wait holds the hint state, never the source: a source moved
     // meanwhile has taken the state along.
     return asio::async_compose<CompletionToken, void(std::error_code)>(
-        [state = hinted_.state, executor = executor_, started = false, live_at_start = false](
-            auto& self, std::error_code = {}) mutable {
+        // Live as the wait begins (right after the poller asked
+        // poll_interval): the poller may wait its longer hinted interval, so
+        // the wait checks that they stay live (a closed subscriber calls no
+        // listener).
+        [state = hinted_.state, executor = executor_, started = false,
+         live_at_start = hinted_.state && hinted_.state->recheck > std::chrono::milliseconds::zero() &&
+                         hinted_.state->live()](auto& self, std::error_code = {}) mutable {
           if (!started) {  // never complete inside the initiating call
             started = true;
-            // Live now: the poller may wait its longer hinted interval, so
-            // the wait checks that they stay live (a closed subscriber calls
-            // no listener).
-            live_at_start = state && state->recheck > std::chrono::milliseconds::zero() && state->live();
             self.reset_cancellation_state(asio::enable_total_cancellation());
             asio::post(executor, std::move(self));
             return;
