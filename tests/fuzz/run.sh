@@ -44,7 +44,7 @@ mkdir -p "$build"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 if ! cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE= \
-       -DCMAKE_CXX_FLAGS="-O1 -g" -DSTOREWATCH_BUILD_FUZZERS=ON -DSTOREWATCH_BUILD_TESTS=OFF \
+       -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only" -DSTOREWATCH_BUILD_FUZZERS=ON -DSTOREWATCH_BUILD_TESTS=OFF \
        -DSTOREWATCH_BUILD_EXAMPLES=OFF -DSTOREWATCH_BUILD_BENCHMARKS=OFF -DSTOREWATCH_BUILD_TOOLS=OFF \
        -DSTOREWATCH_INSTALL=OFF >"$build/configure.log" 2>&1; then
   cat "$build/configure.log" >&2
