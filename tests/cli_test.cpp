@@ -1264,6 +1264,7 @@ TEST_CASE("options: help names each value, numbers are plain decimals, contradic
   check_usage_error(root, tail({hints, "--hinted-interval", "-1"}), {"--hinted-interval", "'-1' is negative"});
   check_usage_error(root, tail({hints, "--hinted-interval=-0.5"}), {"--hinted-interval", "'-0.5' is negative"});
   check_usage_error(root, tail({hints, "--hinted-interval", "soon"}), {"--hinted-interval", "soon"});
+  check_usage_error(root, tail({hints, "--hinted-interval=-soon"}), {"--hinted-interval", "'-soon' is not a number"});
   check_usage_error(root, tail({"--hinted-interval", "60"}), {"--hinted-interval", "needs --hints"});
   check_usage_error(root, {"--user", "alice222", "delete", "x", "--since", "2026-01-02", "--until", "2026-01-01"},
                     {"--since", "--until"});

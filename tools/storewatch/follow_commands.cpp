@@ -283,6 +283,12 @@ std::optional<std::chrono::milliseconds> hinted_interval(const tail_options& o) 
   if (!o.hinted_interval) return std::nullopt;
   const auto& text = *o.hinted_interval;
   if (text.starts_with('-')) {
+    // A negative number is refused as such; anything else as not a number.
+    try {
+      parse_decimal_option(std::string_view(text).substr(1), "hinted-interval");
+    } catch (const usage_error&) {
+      parse_decimal_option(text, "hinted-interval");  // throws, naming the whole value
+    }
     throw usage_error("option '--hinted-interval': '" + text + "' is negative (0 polls at --interval always)");
   }
   const auto interval = to_duration(parse_decimal_option(text, "hinted-interval"));
