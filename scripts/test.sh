@@ -25,7 +25,9 @@
 # Build time is most of a run, so: the test files are compiled in groups, one
 # program per group (tests/CMakeLists.txt, storewatch_test_group), which
 # instantiates the library's coroutines once per group instead of once per
-# file; the ASan build is clang -O0 with line tables only (g++ -O0 -g1 with
+# file, and the tool's four source files are one unity build (g++ -O3: 116 s
+# of CPU against 204 s one by one; clang -O0 with the precompiled header: 19
+# against 39 s); the ASan build is clang -O0 with line tables only (g++ -O0 -g1 with
 # ASan, which it was until 2026-12, took 2.2 times clang's CPU time per file:
 # 109 s against 50 s for the S3 client contract tests, and the ASan build was
 # 655 s of a 3070 s CI run; g++ -O1 took 2.4 times -O0); the TSan build is
