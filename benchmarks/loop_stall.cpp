@@ -12,7 +12,7 @@
 // each p99 ratio. Each round also says where the late ticks came from
 // (print_attribution).
 //
-// Usage: loop_stall [--realtime-loop] [--pin] [--profile]
+// Usage: loop_stall [--realtime-loop] [--pin] [--profile] [--worker-nice N]
 //        [creates (default 1000) [catch-up events (default 100000, 0: none)
 //        [rounds (default 1)]]]
 #include "bench_common.hpp"
@@ -272,6 +272,19 @@ struct pinning {
 };
 pinning pins;
 
+/// --worker-nice N: the nice value of the threads doing blocking work (pools,
+/// the control's thread); 0: as the loop's.
+int worker_nice = 0;
+
+/// Gives the calling thread the nice value `value` (Linux: per thread).
+void set_nice(int value) {
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), value) != 0) {
+    std::fprintf(stderr, "loop_stall: --worker-nice: cannot set nice %d: %s\n", value,
+                 std::generic_category().message(errno).c_str());
+    std::exit(1);
+  }
+}
+
 /// Pins the calling thread to `cpu` (unless -1).
 void pin_to(int cpu) {
   if (cpu < 0) return;
@@ -297,6 +310,7 @@ result control_thread(std::size_t count) {
     writer = std::thread([&io, &files, count, done] {
       ordinary_scheduling();
       pin_to(pins.workers);
+      set_nice(worker_nice);
       for (std::size_t n = 0; n < count; ++n) or_exit([&] { files.create(n); });
       asio::post(io, done);
     });
@@ -422,15 +436,27 @@ int main(int argc, char** argv) {
   // a run to watch with perf or strace (the io_context's thread is the main
   // thread).
   const bool profile = take_flag(argc, argv, "--profile");
+  // --worker-nice N: the threads doing blocking work run at nice N (19: the
+  // lowest), the io_context's thread at 0: whether the loop's thread then
+  // wins the CPU from them on a machine with few cores.
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) != "--worker-nice") continue;
+    worker_nice = std::atoi(argv[i + 1]);
+    std::copy(argv + i + 2, argv + argc + 1, argv + i);
+    argc -= 2;
+    break;
+  }
   const std::size_t count = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000;
   const std::size_t events = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 100000;
   const std::size_t rounds = argc > 3 ? std::max<std::size_t>(1, std::strtoull(argv[3], nullptr, 10)) : 1;
   // The pools are started first, so that their threads inherit the
   // workers' CPU and ordinary scheduling.
   pin_to(pins.workers);
+  set_nice(worker_nice);
   asio::thread_pool pool(2);
   asio::thread_pool pool1(1);
   pin_to(pins.loop);
+  set_nice(0);
   if (realtime_loop) {
     const sched_param first{1};
     if (const int error = pthread_setschedparam(pthread_self(), SCHED_FIFO, &first); error != 0) {
