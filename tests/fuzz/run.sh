@@ -7,6 +7,7 @@
 # first.
 #
 #   tests/fuzz/run.sh [BUDGET_SECONDS] [TARGET...]
+#   tests/fuzz/run.sh --build-only [TARGET...]     configure and build, run nothing
 #
 # Prints one line per target: seconds, executions (libFuzzer's final
 # stat::number_of_executed_units) and crashes. Exit status 1 if any target
@@ -19,6 +20,12 @@
 # default 25).
 set -uo pipefail
 
+build_only=false
+if [[ ${1:-} == --build-only ]]; then
+  build_only=true
+  shift
+  set -- 60 "$@"
+fi
 budget=${1:-60}
 if ! [[ $budget =~ ^[1-9][0-9]*$ ]]; then
   echo "run.sh: the budget must be a positive number of seconds, not '$budget'" >&2
@@ -55,6 +62,7 @@ if ! cmake --build "$build" --parallel "${STOREWATCH_FUZZ_JOBS:-2}" --target "${
   echo "run.sh: building the fuzz targets failed" >&2
   exit 2
 fi
+if $build_only; then exit 0; fi
 
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 # Runs one target on a copy of its corpus and writes its line of the table
