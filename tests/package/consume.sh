@@ -72,7 +72,7 @@ case $mode in
 esac
 
 cd "$work"
-for program in await_loop callback_listeners consumer_await consumer_callbacks s3_consumer redis_consumer; do
+for program in await_loop callback_listeners consumer_await consumer_callbacks core_consumer s3_consumer redis_consumer; do
   if [[ -x $program ]]; then
     echo "== running $program"
     ./"$program"
