@@ -150,6 +150,71 @@ TEST_CASE("a handler bound to another executor: the take is counted on the strea
   CHECK(on_handler_io);
 }
 
+namespace {
+
+/// Counts its allocations: whether an operation was allocated with the
+/// handler's associated allocator.
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  std::size_t* allocations;
+  explicit counting_allocator(std::size_t* count) : allocations(count) {}
+  template <class U>
+  counting_allocator(const counting_allocator<U>& other) : allocations(other.allocations) {}
+  T* allocate(std::size_t n) {
+    ++*allocations;
+    return std::allocator<T>{}.allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) { std::allocator<T>{}.deallocate(p, n); }
+  template <class U>
+  bool operator==(const counting_allocator<U>& other) const {
+    return allocations == other.allocations;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("async_next allocates what it posts for a handler with the handler's associated allocator, on the "
+          "stream's executor or another, waiting or buffered") {
+  asio::io_context io;          // the stream's
+  asio::io_context handler_io;  // the handler's, where the handler is bound to another executor
+  // On io_context's own executor: Asio's post honours an allocator only on
+  // an executor that supports the allocator property (any_io_executor does
+  // not).
+  basic_event_stream<asio::io_context::executor_type> stream(io.get_executor(), 4);
+  std::size_t allocations = 0;
+  std::optional<event> got;
+  const auto handler = [&] {
+    return asio::bind_allocator(counting_allocator<void>(&allocations), [&](std::error_code ec, event e) {
+      CHECK_FALSE(ec);
+      got = std::move(e);
+    });
+  };
+  const bool other_executor = GENERATE(false, true);
+  const bool buffered = GENERATE(false, true);
+  INFO((other_executor ? "handler on another io_context" : "handler on the stream's executor")
+       << (buffered ? ", event buffered" : ", waiting for the event"));
+  if (buffered) push_all_into(stream, 0, 1);
+  if (other_executor) {
+    stream.async_next(asio::bind_executor(handler_io, handler()));
+  } else {
+    stream.async_next(handler());
+  }
+  if (!buffered) push_all_into(stream, 0, 1);
+  if (other_executor) {
+    io.run();  // the stream's share: the take, then the hand-over to handler_io
+    REQUIRE(run_until(handler_io, [&] { return got.has_value(); }));
+  } else {
+    REQUIRE(run_until(io, [&] { return got.has_value(); }));
+  }
+  REQUIRE(got);
+  CHECK(got->id == "id-0");
+  // Each path allocates at least once (buffered: the posted take; waiting:
+  // the channel's operation), and once more to hand the event to another
+  // executor; before the allocator was passed on, 0 in three of the four.
+  CHECK(allocations >= (other_executor ? 2u : 1u));
+}
+
 TEST_CASE("as_default_on_t makes use_awaitable the default token") {
   asio::io_context io;
   using awaitable_stream = asio::use_awaitable_t<>::as_default_on_t<event_stream>;

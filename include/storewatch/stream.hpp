@@ -350,23 +350,28 @@ class basic_event_stream {
       // async_next pending at a time, as documented).
       ++claimed_;
       admit_producer();
+      // Every operation posted for the handler is allocated with its
+      // associated allocator, as Asio's own would be.
+      const auto allocator = asio::get_associated_allocator(handler);
       auto handler_executor = asio::get_associated_executor(handler, get_executor());
       if constexpr (std::is_same_v<decltype(handler_executor), executor_type>) {
         if (handler_executor == get_executor()) {
           // No second hop to the same executor: the take runs the handler.
-          asio::post(get_executor(), [this, h = std::forward<Handler>(handler)]() mutable {
-            auto e = take_claimed();
-            std::move(h)(std::error_code{}, std::move(e));
-          });
+          asio::post(get_executor(),
+                     asio::bind_allocator(allocator, [this, h = std::forward<Handler>(handler)]() mutable {
+                       auto e = take_claimed();
+                       std::move(h)(std::error_code{}, std::move(e));
+                     }));
           return;
         }
       }
       // The buffer belongs to the stream's executor: take the event there,
       // then hand it to the handler's executor.
       asio::post(get_executor(),
-                 [this, deliver = hand_over(handler_executor, std::forward<Handler>(handler))]() mutable {
+                 asio::bind_allocator(allocator, [this, deliver = hand_over(handler_executor,
+                                                                            std::forward<Handler>(handler))]() mutable {
                    deliver(std::error_code{}, take_claimed());
-                 });
+                 }));
       return;
     }
     if (closed_) {
@@ -395,26 +400,30 @@ class basic_event_stream {
     // accounted there, then the event handed to the handler's executor
     // (the channel's cancellation follows the handler's slot).
     auto slot = asio::get_associated_cancellation_slot(handler);
+    const auto allocator = asio::get_associated_allocator(handler);
     auto deliver = hand_over(handler_executor, std::forward<Handler>(handler));
+    auto take = [on_taken, deliver = std::move(deliver)](std::error_code ec, event e) mutable {
+      on_taken(ec, e);
+      deliver(ec, std::move(e));
+    };
     channel_.async_receive(asio::bind_cancellation_slot(
-        slot, asio::bind_executor(get_executor(), [on_taken, deliver = std::move(deliver)](std::error_code ec,
-                                                                                            event e) mutable {
-          on_taken(ec, e);
-          deliver(ec, std::move(e));
-        })));
+        slot, asio::bind_executor(get_executor(), asio::bind_allocator(allocator, std::move(take)))));
   }
 
   // For a handler bound to another executor than the stream's: a function,
   // called on the stream's executor once the take is counted there, that
   // hands the handler its completion on `handler_executor`, which it keeps
-  // busy until then.
+  // busy until then. The hand-over is allocated with the handler's
+  // associated allocator.
   template <class HandlerExecutor, class Handler>
   static auto hand_over(const HandlerExecutor& handler_executor, Handler&& handler) {
-    return [work = asio::make_work_guard(handler_executor), h = std::forward<Handler>(handler)](std::error_code ec,
-                                                                                                event&& e) mutable {
-      asio::dispatch(work.get_executor(), [h = std::move(h), ec, e = std::move(e)]() mutable {
-        std::move(h)(ec, std::move(e));
-      });
+    const auto allocator = asio::get_associated_allocator(handler);  // before the handler moves
+    return [allocator, work = asio::make_work_guard(handler_executor), h = std::forward<Handler>(handler)](
+               std::error_code ec, event&& e) mutable {
+      asio::dispatch(work.get_executor(),
+                     asio::bind_allocator(allocator, [h = std::move(h), ec, e = std::move(e)]() mutable {
+                       std::move(h)(ec, std::move(e));
+                     }));
       work.reset();
     };
   }
