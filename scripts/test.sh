@@ -48,10 +48,16 @@
 # Release build sees. While one configuration's tests run, the next one
 # builds in the background at nice 19 (its output in build/NAME-build.log,
 # printed when its turn comes): the tests leave part of the cores idle. The
-# fuzz targets run two at a time. Under the sanitizers the two
-# random soaks run shorter than in the gcc build, which runs them whole: the
-# access model makes 4,000 operations (STOREWATCH_MODEL_OPS, 10,000 by
-# default) and the crash soak 40 rounds (STOREWATCH_SOAK_ROUNDS, 120).
+# fuzz targets run two at a time. Under the sanitizers the random soaks and
+# the fault sweeps run shorter than in the gcc build, which runs them whole:
+# the access model makes 4,000 operations (STOREWATCH_MODEL_OPS, 10,000 by
+# default); the crash soak runs 40 rounds and the CLI's tail-across-SIGKILL
+# test's writer publishes 40 events (STOREWATCH_SOAK_ROUNDS, 120); and the
+# S3 sweeps that fail or lose the response to each request of an operation
+# in turn (s3_fault_test, s3_response_lost_test, s3_compaction_test) take
+# every third request, and always the first and the last
+# (STOREWATCH_FAULT_STRIDE=3, 1 by default; tests/common/sizing.hpp), each
+# mode of an operation from another third.
 # The S3 tests start s3rver (scripts/s3-server.sh) as a CTest fixture.
 # All with -Wall -Wextra -Wpedantic -Werror (STOREWATCH_WERROR=ON, which a
 # plain build from a clone leaves off). Name configurations to run only those:
@@ -156,7 +162,7 @@ for i in "${!configs[@]}"; do
   echo "== $name: ctest"
   log=build/$name/ctest.log
   soak=()
-  if [[ $name != gcc ]]; then soak=(STOREWATCH_MODEL_OPS=4000 STOREWATCH_SOAK_ROUNDS=40); fi
+  if [[ $name != gcc ]]; then soak=(STOREWATCH_MODEL_OPS=4000 STOREWATCH_SOAK_ROUNDS=40 STOREWATCH_FAULT_STRIDE=3); fi
   env "${soak[@]}" ctest --test-dir "build/$name" --output-on-failure -j2 2>&1 | tee "$log"
   result=${PIPESTATUS[0]}
   total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)

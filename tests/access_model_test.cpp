@@ -27,6 +27,7 @@
 // - The command-line tool rejects crafted paths and user names with status 2
 //   and a message naming them, and writes nothing.
 #include "common/fixture.hpp"
+#include "common/sizing.hpp"
 #include "common/store.hpp"
 
 #include <algorithm>
@@ -122,15 +123,6 @@ std::string difference(const std::vector<std::string>& expected, const std::vect
     return out;
   };
   return difference(as_entries(expected), as_entries(got));
-}
-
-/// A number from the environment, or `fallback` when unset.
-std::uint64_t env_number(const char* name, std::uint64_t fallback) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  std::uint64_t value = 0;
-  if (!detail::parse_decimal(text, value)) FAIL(name << "=" << text << " is not a decimal number");
-  return value;
 }
 
 /// Runs `io` until `done()` holds, one handler at a time, for at most

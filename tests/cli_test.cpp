@@ -9,6 +9,7 @@
 // meanwhile); nothing sleeps for a fixed time.
 #include "common/cli_run.hpp"
 #include "common/fixture.hpp"
+#include "common/sizing.hpp"
 
 #include "cli.hpp"
 #include "time_text.hpp"
@@ -423,9 +424,14 @@ TEST_CASE("tail --checkpoint across SIGKILL and restart loses nothing and repeat
   std::mt19937 random(seed);
 
   // A backlog (so kills land mid-catch-up, where repeats can reach the
-  // bound), and a writer process publishing while the tail is killed.
+  // bound), and a writer process publishing while the tail is killed, one
+  // tool process per event. The tail is killed and restarted until the
+  // writer is done, so the writer's events set how long the test runs:
+  // STOREWATCH_SOAK_ROUNDS of them (120; scripts/test.sh runs 40 under the
+  // sanitizers, where starting the tool takes some 0.3 s).
   auto published = publish_backlog(root, "bk:", 1500);
-  constexpr int writer_events = 120;
+  const auto writer_events = static_cast<int>(env_number("STOREWATCH_SOAK_ROUNDS", 120));
+  REQUIRE(writer_events > 0);
   process writer({"/bin/sh", "-c",
                   "i=1; while [ $i -le $2 ]; do \"$1\" --user alice222 publish WRITER w:$i --to bob123 || exit 1; "
                   "i=$((i+1)); done",

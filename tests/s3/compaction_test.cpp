@@ -3,12 +3,14 @@
 // plan on their own; then against the test server: a catch-up from the empty
 // cursor reads every event once, in order, with one GET per segment; a reader
 // part-way through continues exactly once; a compaction that fails or loses
-// the response at any of its requests leaves a journal read exactly once,
-// which a second compaction finishes; a DeleteObjects that times out (a slow
+// the response at any of its requests (every k-th, the first and the last
+// with STOREWATCH_FAULT_STRIDE k: common/sizing.hpp) leaves a journal read
+// exactly once, which a second compaction finishes; a DeleteObjects that times out (a slow
 // server) is sent again in smaller requests; compaction while a writer writes
 // and a reader reads; and an idle poll after compaction is one LIST.
 #include "common/faults.hpp"
 #include "common/fixture.hpp"
+#include "common/sizing.hpp"
 #include "common/store.hpp"
 #include "common/store_kinds.hpp"
 
@@ -441,15 +443,18 @@ TEST_CASE("S3 compaction: failed or its response lost at any request, it leaves 
     const char* name;
     bool executed;
     int attempts;
+    std::size_t rotation;  // of the requests swept (fault_sweep)
   };
-  const auto m = GENERATE(mode{"failed", false, 1}, mode{"executed, response lost", true, 1},
-                          mode{"executed, response lost, retried", true, 8});
+  const auto m = GENERATE(mode{"failed", false, 1, 0}, mode{"executed, response lost", true, 1, 1},
+                          mode{"executed, response lost, retried", true, 8, 2});
   INFO("mode: " << m.name);
   constexpr std::size_t objects = 16;
   constexpr std::size_t segment_objects = 6;  // runs of 6, 6 and 3 objects; the newest stays
   constexpr std::size_t read_before = 7;      // inside the first segment's range
+  fault_sweep sweep(std::string("S3 compaction, ") + m.name);
   std::size_t clean_attempts = 0;
-  for (std::size_t n = 0; n == 0 || n <= clean_attempts; ++n) {
+  // Request 0: a clean run, which counts the requests; then the sweep.
+  const auto run = [&](std::size_t n) {
     INFO("request " << n);
     faulty_compaction c(objects, read_before, m.attempts);
     auto& [kind, journal, bob, read_before_, part_way, carol] = c;
@@ -462,6 +467,7 @@ TEST_CASE("S3 compaction: failed or its response lost at any request, it leaves 
       failed = faults.failed();
     }
     INFO("failed: " << failed << "; error: " << f.what);
+    CHECK(failed.empty() == (n == 0));  // request n of a sweep was made, and failed
     if (n == 0 || m.attempts > 1) {
       CHECK(f.what == "no exception");
     } else {
@@ -476,8 +482,10 @@ TEST_CASE("S3 compaction: failed or its response lost at any request, it leaves 
     CHECK(listing.segments.size() >= 3);
     CHECK(compact(kind, carol, fold_all(segment_objects)) == 0);
     c.check_readers(5);
-  }
+  };
+  run(0);
   CHECK(clean_attempts > 10);
+  for (const auto n : sweep.requests(clean_attempts, m.rotation)) run(n);
 }
 
 namespace {

@@ -1,8 +1,11 @@
 // Each S3 store operation failing at each of its requests (through
-// s3::detail::request_faults, the client's test seam): the operation fails
-// naming the request, and the bucket and the journals are as before — or,
-// for a delete whose DELETE records are stored, running it again finishes it.
+// s3::detail::request_faults, the client's test seam; every k-th request, the
+// first and the last with STOREWATCH_FAULT_STRIDE k: common/sizing.hpp): the
+// operation fails naming the request, and the bucket and the journals are as
+// before — or, for a delete whose DELETE records are stored, running it again
+// finishes it.
 #include "common/fixture.hpp"
+#include "common/sizing.hpp"
 #include "common/store.hpp"
 #include "common/store_kinds.hpp"
 
@@ -25,7 +28,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Fails the n-th request made while installed with a refused connection.
+/// Fails the n-th request made while installed (0: none) with a refused
+/// connection.
 class fail_nth final : public s3::detail::request_fault_injector {
  public:
   explicit fail_nth(std::size_t n) : n_(n) { s3::detail::request_faults = this; }
@@ -41,6 +45,8 @@ class fail_nth final : public s3::detail::request_fault_injector {
 
   /// The request that was failed ("PUT journals/bob/..."), or empty.
   const std::string& failed() const { return failed_; }
+  /// The requests made so far.
+  std::size_t seen() const { return seen_; }
 
  private:
   std::size_t n_;
@@ -109,9 +115,13 @@ TEST_CASE("S3 faults: every operation failing at each of its requests leaves the
       {"publish", [](auto& alice) { alice.publish_event("note", "x", {"alice", "bob", "carol"}); }},
       {"delete", [](auto& alice) { alice.delete_files(chosen("docs/", true)); }},
   };
-  std::size_t injected = 0;
-  for (const auto& operation : operations) {
-    for (std::size_t n = 1;; ++n) {
+  fault_sweep sweep("S3 faults");
+  for (std::size_t op = 0; op < operations.size(); ++op) {
+    const auto& operation = operations[op];
+    std::size_t requests = 0;
+    // Request 0: a clean run, which counts the requests; then the sweep
+    // (each operation from another rotation: fault_sweep).
+    const auto run = [&](std::size_t n) {
       INFO(operation.name << ", request " << n << " failing");
       s3_kind kind;
       auto alice = kind.open("alice");
@@ -133,13 +143,14 @@ TEST_CASE("S3 faults: every operation failing at each of its requests leaves the
         fail_nth fault(n);
         f = failure_of([&] { operation.run(faulty); });
         failed = fault.failed();
+        if (n == 0) requests = fault.seen();
       }
-      if (failed.empty()) {  // fewer than n requests: the operation ran to the end
+      if (n == 0) {
         CHECK(f.what == "no exception");
-        CHECK(n > 1);
-        break;
+        CHECK(requests > 1);
+        return;
       }
-      ++injected;
+      REQUIRE_FALSE(failed.empty());  // the operation made request n
       INFO("failed request: " << failed << "; error: " << f.what);
       CHECK(f.code == errc::store_io_failed);
       CHECK_THAT(f.what, Catch::Contains("S3 "));
@@ -150,7 +161,7 @@ TEST_CASE("S3 faults: every operation failing at each of its requests leaves the
           INFO("journal of " << user);
           CHECK(journal.take().empty());
         }
-        continue;
+        return;
       }
       // The DELETE events are out; the versions go when the delete runs again.
       CHECK(names_of(journals.at("alice").take()) == std::vector<std::string>{"DELETE", "DELETE"});
@@ -160,10 +171,11 @@ TEST_CASE("S3 faults: every operation failing at each of its requests leaves the
       CHECK(alice.list_files("", true).empty());
       CHECK(kind.open("bob").list_files("", true).empty());
       for (const auto& [key, bytes] : kind.snapshot()) CHECK(key.starts_with("journals/"));
-    }
+    };
+    run(0);
+    for (const auto n : sweep.requests(requests, op)) run(n);
   }
-  CAPTURE(injected);
-  CHECK(injected >= 30);  // 30 requests in all, as the operations are written now
+  CHECK(sweep.counted() >= 30);  // 30 requests in all, as the operations are written now
 }
 
 TEST_CASE(

@@ -2,18 +2,19 @@
 // after the server executed it (s3::detail::request_fault_injector::after),
 // against s3rver: the retry must be harmless. For each operation the
 // requests of a clean run are counted, then the operation runs again on a
-// fresh store once per request n, losing the response to request n. It must
-// end as the clean run did (the same files, the same records), with no
-// version that no record announced, every announced version present, and
-// every record read exactly once. All of it on s3rver, which ignores
-// If-None-Match, and again as on a server that honours it (the injector
-// answers 412 to a PUT of a version it saw stored); and once more with one
-// attempt per request, where the lost response fails the operation, which
-// must then be put back as after any failure. Also: how the first
-// create finds out
-// whether the server honours If-None-Match, on s3rver (it does not) and on a
-// simulated server that does.
+// fresh store once per request n, losing the response to request n (every
+// k-th request, the first and the last with STOREWATCH_FAULT_STRIDE k:
+// common/sizing.hpp). It must end as the clean run did (the same files, the
+// same records), with no version that no record announced, every announced
+// version present, and every record read exactly once. All of it on s3rver,
+// which ignores If-None-Match, and again as on a server that honours it (the
+// injector answers 412 to a PUT of a version it saw stored); and once more
+// with one attempt per request, where the lost response fails the operation,
+// which must then be put back as after any failure. Also: how the first
+// create finds out whether the server honours If-None-Match, on s3rver (it
+// does not) and on a simulated server that does.
 #include "common/fixture.hpp"
+#include "common/sizing.hpp"
 #include "common/store.hpp"
 #include "common/store_kinds.hpp"
 
@@ -227,7 +228,8 @@ TEST_CASE("S3 response lost: every operation, with the response to each of its r
       {"delete", [](auto& alice) { return shape_of(alice.delete_files(chosen("docs/", true))); }},
       {"compact", [](auto& alice) { return std::to_string(alice.compact(0s)); }},
   };
-  std::size_t runs = 0;
+  fault_sweep sweep("S3 response lost");
+  std::size_t rotation = 0;  // each mode sweeps other requests of an operation (fault_sweep)
   for (const run_mode mode : {run_mode{false, true}, run_mode{true, true}, run_mode{false, false}}) {
     for (const auto& op : operations) {
       INFO("operation " << op.name << (mode.honour ? ", If-None-Match honoured" : ", on s3rver")
@@ -237,7 +239,7 @@ TEST_CASE("S3 response lost: every operation, with the response to each of its r
       const auto clean = run_once(op, mode, 0, requests, lost);
       CHECK(lost.empty());
       CHECK(requests >= 2);
-      for (std::size_t n = 1; n <= requests; ++n) {
+      for (const auto n : sweep.requests(requests, rotation)) {
         INFO("response " << n << " of " << requests << " lost");
         std::size_t attempts = 0;
         const auto shape = run_once(op, mode, n, attempts, lost);
@@ -246,12 +248,12 @@ TEST_CASE("S3 response lost: every operation, with the response to each of its r
           CHECK(attempts >= requests + 1);  // the retry
           CHECK(shape == clean);
         }
-        ++runs;
       }
     }
+    ++rotation;
   }
   // 38 requests on s3rver, 39 where a create's probe meets 412 and HEADs, as written now
-  CHECK(runs >= 100);
+  CHECK(sweep.counted() >= 100);
 }
 
 TEST_CASE("S3 If-None-Match: the first create finds out that s3rver ignores it, with one request more") {

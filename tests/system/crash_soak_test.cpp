@@ -25,6 +25,7 @@
 // condition; the only timed waits are the random delays the soak is about
 // (before a kill, and a listener's outage).
 #include "common/fixture.hpp"
+#include "common/sizing.hpp"
 #include "process.hpp"
 #include "programs.hpp"
 
@@ -87,15 +88,6 @@ constexpr long long segment_bytes = 16384;
 /// A round begins only when at most this many completed events wait for the
 /// listener, so the final catch-up stays short.
 constexpr std::size_t max_backlog = 1000;
-
-std::uint64_t from_environment(const char* name, std::uint64_t otherwise) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return otherwise;
-  char* end = nullptr;
-  const auto value = std::strtoull(text, &end, 10);
-  if (*end != '\0') FAIL(name << "=" << text << " is not a number");
-  return value;
-}
 
 /// How a helper process ended.
 enum class ending { running, killed, stopped };
@@ -430,8 +422,8 @@ verdict judge(const soak& s) {
 TEST_CASE(
     "crash soak: N rounds of SIGKILL to a random writer or the listener at a random moment, then every completed "
     "event delivered, none twice after dedup") {
-  const auto rounds = from_environment("STOREWATCH_SOAK_ROUNDS", default_rounds);
-  const auto seed = static_cast<std::uint32_t>(from_environment("STOREWATCH_SOAK_SEED", std::random_device{}()));
+  const auto rounds = env_number("STOREWATCH_SOAK_ROUNDS", default_rounds);
+  const auto seed = static_cast<std::uint32_t>(env_number("STOREWATCH_SOAK_SEED", std::random_device{}()));
   std::cout << "crash soak: seed=" << seed << " rounds=" << rounds << " (STOREWATCH_SOAK_SEED=" << seed
             << " repeats the choices)" << std::endl;
   INFO("seed " << seed << ", " << rounds << " rounds");
