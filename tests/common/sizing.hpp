@@ -44,8 +44,8 @@ class fault_sweep {
   fault_sweep(const fault_sweep&) = delete;
   fault_sweep& operator=(const fault_sweep&) = delete;
   ~fault_sweep() {
-    std::cout << test_ << ": faults injected at " << swept_ << " of " << requests_ << " requests (STOREWATCH_FAULT_STRIDE="
-              << stride_ << ")\n";
+    std::cout << test_ << ": faults injected at " << swept_ << " of " << requests_
+              << " requests (STOREWATCH_FAULT_STRIDE=" << stride_ << ")\n";
   }
 
   /// The requests of 1 .. `count` to inject at, in order.
