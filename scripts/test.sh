@@ -23,10 +23,10 @@
 # end, so -O0 and -O1 see what -O3 would. The examples are not compiled
 # with clang in CI (the pkg-config packaging test compiles one example and
 # the S3 consumer with clang++). g++ compiles everything else once, at -O3,
-# and runs every test built so, except the benchmarks: at -O3 the eleven
-# took some 600 job-seconds of a 1160 s build, the largest part after the
-# tests, so since 2026-12-05 the ASan build compiles them (about a sixth of
-# that with the precompiled header) and smoke-runs them under the
+# and runs every test built so, except the benchmarks: at -O3 the ten
+# took some 570 job-seconds of a 1160 s build, the largest part after the
+# tests, so since 2026-12-05 the ASan build compiles them (some 300
+# job-seconds there, with the precompiled header) and smoke-runs them under the
 # sanitizers, and g++ -O3 builds only the two whose ratios the floors check
 # holds (a g++-only compile error in another benchmark shows only when one
 # builds it: `cmake --build build/gcc --target loop_stall`).
