@@ -20,6 +20,7 @@
 #include <storewatch/storewatch.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -441,7 +442,12 @@ int main(int argc, char** argv) {
   // wins the CPU from them on a machine with few cores.
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string_view(argv[i]) != "--worker-nice") continue;
-    worker_nice = std::atoi(argv[i + 1]);
+    const std::string_view value = argv[i + 1];
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), worker_nice);
+    if (error != std::errc{} || end != value.data() + value.size() || worker_nice < -20 || worker_nice > 19) {
+      std::fprintf(stderr, "loop_stall: --worker-nice: '%s' is not a nice value (-20 to 19)\n", argv[i + 1]);
+      return 2;
+    }
     std::copy(argv + i + 2, argv + argc + 1, argv + i);
     argc -= 2;
     break;
