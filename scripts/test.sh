@@ -132,6 +132,8 @@ build_in_background() {
 passed=0
 failed=0
 status=0
+# what failed, by configuration, repeated at the end where a log's tail shows it
+failures=()
 for i in "${!configs[@]}"; do
   name=${configs[$i]}
   next=${configs[$((i + 1))]:-}
@@ -149,6 +151,7 @@ for i in "${!configs[@]}"; do
     echo "== $name: build FAILED"
     status=1
     failed=$((failed + 1))
+    failures+=("$name: the build (log: build/$name-build.log)")
     continue
   fi
   if [[ -n $next ]]; then build_in_background "$next"; fi
@@ -161,9 +164,13 @@ for i in "${!configs[@]}"; do
     bad=$(awk '/^fuzz_/ && NF == 4 && $4 != 0' "$log" | wc -l)
     passed=$((passed + ok))
     failed=$((failed + bad))
+    while read -r target; do
+      failures+=("fuzz: $target found a crash (log: $log)")
+    done < <(awk '/^fuzz_/ && NF == 4 && $4 != 0 {print $1}' "$log")
     if ((result != 0)); then
       status=1
       ((bad == 0)) && failed=$((failed + 1))  # run.sh itself failed
+      failures+=("fuzz: tests/fuzz/run.sh exited with $result (log: $log)")
     fi
     continue
   fi
@@ -179,14 +186,19 @@ for i in "${!configs[@]}"; do
     echo "== $name: ctest did not report a result"
     status=1
     failed=$((failed + 1))
+    failures+=("$name: ctest did not report a result (log: $log)")
     continue
   fi
   passed=$((passed + total - bad))
   failed=$((failed + bad))
   if ((result != 0)); then status=1; fi
+  while IFS= read -r line; do
+    failures+=("$name: ${line#"${line%%[![:space:]]*}"}")
+  done < <(sed -n '/^The following tests FAILED:/,/^Errors while running CTest/{/^[[:space:]]*[0-9]* - /p}' "$log")
 done
 
 echo
 echo "configurations: ${configs[*]}"
 echo "total: $passed passed, $failed failed"
+for line in "${failures[@]}"; do echo "  failed: $line"; done
 exit $status
