@@ -37,14 +37,19 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$repo/build/fuzz
 all_targets=(fuzz_versioned_path fuzz_event_json fuzz_journal_record fuzz_journal_cursor fuzz_journal_scan fuzz_checkpoint
              fuzz_time fuzz_cli fuzz_s3_listing fuzz_aws_ini)
-targets=("$@")
-((${#targets[@]} == 0)) && targets=("${all_targets[@]}")
-for target in "${targets[@]}"; do
+targets=()
+declare -A named=()
+for target in "$@"; do
   if [[ ! -d $repo/tests/fuzz/corpus/$target ]]; then
     echo "run.sh: unknown target '$target' (${all_targets[*]})" >&2
     exit 2
   fi
+  # A target named twice runs once: two runs of one target would share its folder.
+  [[ -n ${named[$target]:-} ]] && continue
+  named[$target]=1
+  targets+=("$target")
 done
+((${#targets[@]} == 0)) && targets=("${all_targets[@]}")
 
 cxx=${CXX:-clang++-16}
 mkdir -p "$build"
