@@ -231,14 +231,16 @@ int main(int argc, char** argv) {
         create_file(watchers[w]->folder / name);
       }
     }
-    // Everyone should have seen every file well within 10 s of the last.
+    // Everyone should have seen every file well within a second of the last;
+    // the bound is generous for a loaded machine or a sanitizer build (the
+    // smoke test under ASan): the wait ends as soon as all are seen.
     const auto all_seen = [&] {
       for (const auto& w : watchers) {
         if (w->count < files) return false;
       }
       return true;
     };
-    storewatch::test_support::wait_for(all_seen, std::chrono::seconds(10), [] {
+    storewatch::test_support::wait_for(all_seen, std::chrono::seconds(60), [] {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the watchers' threads note what they see
     });
     for (auto& w : watchers) w->stop();

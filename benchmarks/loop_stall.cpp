@@ -20,6 +20,7 @@
 #include <storewatch/storewatch.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -274,13 +275,16 @@ struct pinning {
 pinning pins;
 
 /// --worker-nice N: the nice value of the threads doing blocking work (pools,
-/// the control's thread); 0: as the loop's.
-int worker_nice = 0;
+/// the control's thread); without it every thread keeps the nice value the
+/// process was started with, and none is changed (lowering one needs
+/// privileges: a run under `nice` must not fail for want of them).
+std::optional<int> worker_nice;
 
-/// Gives the calling thread the nice value `value` (Linux: per thread).
-void set_nice(int value) {
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), value) != 0) {
-    std::fprintf(stderr, "loop_stall: --worker-nice: cannot set nice %d: %s\n", value,
+/// Gives the calling thread the nice value `value`, if any (Linux: per thread).
+void set_nice(std::optional<int> value) {
+  if (!value) return;
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), *value) != 0) {
+    std::fprintf(stderr, "loop_stall: --worker-nice: cannot set nice %d: %s\n", *value,
                  std::generic_category().message(errno).c_str());
     std::exit(1);
   }
@@ -438,16 +442,18 @@ int main(int argc, char** argv) {
   // thread).
   const bool profile = take_flag(argc, argv, "--profile");
   // --worker-nice N: the threads doing blocking work run at nice N (19: the
-  // lowest), the io_context's thread at 0: whether the loop's thread then
-  // wins the CPU from them on a machine with few cores.
+  // lowest), the io_context's thread at the process's own: whether the loop's
+  // thread then wins the CPU from them on a machine with few cores.
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string_view(argv[i]) != "--worker-nice") continue;
     const std::string_view value = argv[i + 1];
-    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), worker_nice);
-    if (error != std::errc{} || end != value.data() + value.size() || worker_nice < -20 || worker_nice > 19) {
+    int nice = 0;
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), nice);
+    if (error != std::errc{} || end != value.data() + value.size() || nice < -20 || nice > 19) {
       std::fprintf(stderr, "loop_stall: --worker-nice: '%s' is not a nice value (-20 to 19)\n", argv[i + 1]);
       return 2;
     }
+    worker_nice = nice;
     std::copy(argv + i + 2, argv + argc + 1, argv + i);
     argc -= 2;
     break;
@@ -457,12 +463,18 @@ int main(int argc, char** argv) {
   const std::size_t rounds = argc > 3 ? std::max<std::size_t>(1, std::strtoull(argv[3], nullptr, 10)) : 1;
   // The pools are started first, so that their threads inherit the
   // workers' CPU and ordinary scheduling.
+  errno = 0;
+  const int own_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  if (errno != 0) {
+    std::fprintf(stderr, "loop_stall: cannot read the nice value: %s\n", std::generic_category().message(errno).c_str());
+    return 1;
+  }
   pin_to(pins.workers);
   set_nice(worker_nice);
   asio::thread_pool pool(2);
   asio::thread_pool pool1(1);
   pin_to(pins.loop);
-  set_nice(0);
+  set_nice(worker_nice ? std::optional(own_nice) : std::nullopt);
   if (realtime_loop) {
     const sched_param first{1};
     if (const int error = pthread_setschedparam(pthread_self(), SCHED_FIFO, &first); error != 0) {
