@@ -259,16 +259,41 @@ TEST_CASE("the retry budget ends retries before max_attempts") {
   scripted_http_server server(io, [](const recorded_request&, std::size_t) { return scripted_reply::respond(503); });
   auto options = quick_options(100);
   options.retry = storewatch::backoff_policy{std::chrono::milliseconds(50), std::chrono::milliseconds(50), 1.0, 0.0};
-  options.retry_budget = std::chrono::milliseconds(400);
+  // 100 attempts would take 5 s. (An attempt the budget's end cuts short
+  // fails as timed out: the message then names the 503 as the last answer.)
+  options.retry_budget = std::chrono::milliseconds(1'000);
   s3::client client(io.get_executor(), scripted_config(server.port()), options);
   const auto started = std::chrono::steady_clock::now();
   const auto failure = failure_of([&] { run(io, client.exists("k")); });
+  INFO(failure.what);
   CHECK(failure.code == errc::store_io_failed);
   CHECK(contains(failure.what, "HTTP 503"));
   CHECK(contains(failure.what, "gave up after"));
   CHECK(server.requests().size() < 100);
   CHECK(server.requests().size() >= 2);
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+}
+
+TEST_CASE("an attempt the retry budget cuts short names the server's last answer") {
+  asio::io_context io;
+  // 503 SlowDown, then no answer at all: the second attempt gets what is
+  // left of the budget and times out.
+  scripted_http_server server(io, [](const recorded_request&, std::size_t index) {
+    return index == 0 ? scripted_reply::respond(503, error_body("SlowDown", "Please reduce your request rate."))
+                      : scripted_reply::stall();
+  });
+  auto options = quick_options(100);
+  options.retry = storewatch::backoff_policy{std::chrono::milliseconds(50), std::chrono::milliseconds(50), 1.0, 0.0};
+  options.retry_budget = std::chrono::milliseconds(1'000);
+  s3::client client(io.get_executor(), scripted_config(server.port()), options);
+  const auto failure = failure_of([&] { run(io, client.get("k")); });
+  INFO(failure.what);
+  CHECK(failure.code == errc::store_io_failed);
+  CHECK(contains(failure.what, "S3 GET s3://bucket/pre/fix/k: "));
+  CHECK(contains(failure.what, "timed out"));
+  CHECK(contains(failure.what, "(the server's last answer: HTTP 503 SlowDown: \"Please reduce your request rate.\")"));
+  CHECK(contains(failure.what, "gave up after 2 attempts"));
+  CHECK(server.requests().size() == 2);
 }
 
 TEST_CASE("403: store_access_denied naming the bucket and key, without credentials") {

@@ -512,7 +512,10 @@ class request_timed_out : public std::system_error {
 ///
 /// Errors are thrown as `std::system_error`, whose message names the method,
 /// bucket and key ("S3 GET s3://bucket/prefix/key: HTTP 500 InternalError:
-/// "..." (gave up after 8 attempts in 3200 ms)"):
+/// "..." (gave up after 8 attempts in 3200 ms)"; when the last attempt failed
+/// without an answer, e.g. cut short by the retry budget, the server's last
+/// retryable answer follows its reason: "(the server's last answer: HTTP 503
+/// SlowDown: ...)"):
 /// - `errc::store_access_denied` for HTTP 403 (wrong or expired credentials,
 ///   a policy, a skewed clock);
 /// - `errc::store_access_denied` also when temporary credentials
@@ -1252,6 +1255,9 @@ class basic_client {
     const auto budget = streamed ? std::chrono::milliseconds(0) : options_.retry_budget;
     bool credentials_renewed = false;
     bool clock_corrected = false;
+    // The server's last retryable answer ("HTTP 503 SlowDown: ..."): named
+    // when a later attempt fails without one (e.g. cut short by the budget).
+    std::string last_answer;
     for (unsigned attempt = 1;; ++attempt) {
       const auto elapsed =
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
@@ -1322,11 +1328,14 @@ class basic_client {
       const auto spent = std::chrono::steady_clock::now() - started;
       if (attempt >= static_cast<unsigned>(options_.max_attempts) || (budget.count() > 0 && spent + delay >= budget)) {
         ++counts_.failures;
-        auto what = "S3 " + op.label + ": " + outcome.reason + " (gave up after " + std::to_string(attempt) +
-                    (attempt == 1 ? " attempt" : " attempts") + " in " + seconds_text(spent) + ")";
+        auto what = "S3 " + op.label + ": " + outcome.reason;
+        if (ec && !last_answer.empty()) what += " (the server's last answer: " + last_answer + ")";
+        what += " (gave up after " + std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") + " in " +
+                seconds_text(spent) + ")";
         if (ec == std::errc::timed_out) throw request_timed_out(make_error_code(errc::store_io_failed), what);
         throw std::system_error(make_error_code(errc::store_io_failed), what);
       }
+      if (!ec) last_answer = outcome.reason;
       ++counts_.retries;
       timer_type timer(http_.get_executor(), delay);
       auto [wait_error] = co_await timer.async_wait(as_tuple(asio::use_awaitable));
