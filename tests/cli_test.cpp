@@ -590,7 +590,11 @@ TEST_CASE("usage errors: status 2 and one stderr line naming the argument and no
   check_usage_error(root, as_alice({"create"}), {"PATH"});
   check_usage_error(root, as_alice({"cat", "a", "b"}), {"'b'"});
   check_usage_error(root, as_alice({"cat", "not-a-version"}), {"not-a-version"});
-  check_usage_error(root, {"--user", "bad/user", "ls"}, {"bad/user"});
+  check_usage_error(root, {"--user", "bad/user", "ls"}, {"bad/user", "--user"});
+  // A bad STOREWATCH_USER is named as such, and stops only the commands that act as a user.
+  check_usage_error(root, {"ls"}, {"a b", "STOREWATCH_USER"}, {"STOREWATCH_USER=a b"});
+  CHECK_THAT(run_ok(root, {"stats"}, std::nullopt, {"STOREWATCH_USER=a b"}), Contains("alice222"));
+  run_ok(root, {"watch", root.string(), "--timeout", "0.1"}, std::nullopt, {"STOREWATCH_USER=a b"});
   check_usage_error(root, {"--user", "..", "ls"}, {".."});
   check_usage_error(root, {"ls"}, {"--user"});
   check_usage_error(root, {"--user=", "ls"}, {"--user"});

@@ -59,7 +59,6 @@ int run(int argc, char** argv) {
     cli::add_watch_command(line);
     if (const auto done = line.parse(argc, argv)) return *done;
     auto& c = line.parsed();
-    if (!c.user.empty()) validate_user(c.user);
     return c.command->run(c);
   } catch (const cli::usage_error& error) {
     std::fprintf(stderr, "storewatch: %s\n", error.what());
