@@ -590,10 +590,18 @@ TEST_CASE("usage errors: status 2 and one stderr line naming the argument and no
   check_usage_error(root, as_alice({"create"}), {"PATH"});
   check_usage_error(root, as_alice({"cat", "a", "b"}), {"'b'"});
   check_usage_error(root, as_alice({"cat", "not-a-version"}), {"not-a-version"});
-  check_usage_error(root, {"--user", "bad/user", "ls"}, {"bad/user"});
+  check_usage_error(root, {"--user", "bad/user", "ls"}, {"bad/user", "--user"});
+  // A bad STOREWATCH_USER is named as such, and stops only the commands that act as a user.
+  check_usage_error(root, {"ls"}, {"a b", "STOREWATCH_USER"}, {"STOREWATCH_USER=a b"});
+  CHECK_THAT(run_ok(root, {"stats"}, std::nullopt, {"STOREWATCH_USER=a b"}), Contains("alice222"));
+  run_ok(root, {"watch", root.string(), "--timeout", "0.1"}, std::nullopt, {"STOREWATCH_USER=a b"});
   check_usage_error(root, {"--user", "..", "ls"}, {".."});
   check_usage_error(root, {"ls"}, {"--user"});
   check_usage_error(root, {"--user=", "ls"}, {"--user"});
+  // An empty FILE or FOLDER: no checkpoint locked as ".lock" here, no watch that keeps nothing.
+  check_usage_error(root, as_alice({"tail", "--checkpoint", "", "--timeout", "5"}), {"--checkpoint", "empty"});
+  check_usage_error(root, as_alice({"tail", "--checkpoint=", "--timeout", "5"}), {"--checkpoint", "empty"});
+  check_usage_error(root, {"watch", root.string(), "--state", "", "--timeout", "5"}, {"--state", "empty"});
 
   // Nothing was created, shared or deleted by the failed commands.
   CHECK(run_ok(root, as_alice({"ls", "--recursive"})) == created);
@@ -644,6 +652,9 @@ TEST_CASE("runtime errors: status 1 and one stderr line naming the path or user 
   SECTION("a missing input file") {
     check_runtime_error(root, {"--user", "alice222", "create", "a.txt", (root / "no-such-file").string()},
                         {(root / "no-such-file").string()});
+  }
+  SECTION("watch given a file, not a directory: said so, not \"does not exist\"") {
+    check_runtime_error(root, {"watch", file.string()}, {file.string(), "is not a directory"});
   }
 }
 
@@ -869,6 +880,34 @@ TEST_CASE("watch DIR: a directory's changes as JSON lines, and with --state a re
   check_usage_error(dir.path(), {"watch"}, {"DIR"});
   check_usage_error(dir.path(), {"watch", tree.string(), "--include", "a,,b"}, {"--include"});
   check_usage_error(dir.path(), {"watch", tree.string(), "--settle", "soon"}, {"--settle"});
+}
+
+TEST_CASE("watch DIR --state inside DIR: the state folder is left out, not reported as changes for ever",
+          "[cli][watch]") {
+  temp_dir dir;
+  const auto tree = dir.path() / "tree";
+  const auto state = tree / ".watch-state";  // as in `storewatch watch . --state .watch-state`
+  fs::create_directories(tree);
+  auto watch = start(dir.path(), {"watch", tree.string(), "--state", state.string(), "--count", "3", "--timeout", "30"});
+  const bool ready = wait_for([&] { return watch->exited() || fs::exists(state / "snapshot"); }, {watch.get()});
+  INFO("stderr: " << watch->err());
+  REQUIRE(ready);
+  // Each file once the one before it was printed: the three are the events --count waits for.
+  for (const std::string name : {"a.txt", "b.txt", "c.txt"}) {
+    write_file(tree / name, name);
+    const auto n = static_cast<std::size_t>(name[0] - 'a' + 1);
+    REQUIRE(wait_for([&] { return watch->exited() || split_lines(watch->out()).size() >= n; }, {watch.get()}));
+  }
+  CHECK(watch->wait() == 0);
+  INFO("stdout: " << watch->out());
+  const auto events = parse_json_lines(watch->out());
+  REQUIRE(events.size() == 3);
+  CHECK(events[0].data == "a.txt");
+  CHECK(events[1].data == "b.txt");
+  CHECK(events[2].data == "c.txt");
+  // The watched directory itself cannot hold the state: refused, naming it.
+  check_runtime_error(dir.path(), {"watch", tree.string(), "--state", tree.string(), "--timeout", "5"},
+                      {tree.string(), "itself"});
 }
 
 TEST_CASE("tail --checkpoint with a new file, SIGKILLed before its first event: the restart prints exactly the "
@@ -1242,6 +1281,27 @@ TEST_CASE("create streams a regular FILE whatever --max-size says", "[cli][files
   const auto missing = run(root, {"--user", "alice222", "create", "none.bin", (dir.path() / "missing").string()});
   CHECK(missing.status == 1);
   CHECK_THAT(missing.err, Contains("does not exist"));
+  // A malformed --max-size is refused even where it would not apply.
+  check_usage_error(root, {"--user", "alice222", "create", "odd.bin", input.string(), "--max-size", "1X"},
+                    {"--max-size", "1X"});
+  CHECK(split_lines(run_ok(root, {"--user", "alice222", "ls"})).size() == 1);
+}
+
+TEST_CASE("output that cannot be written (a full disk) is status 1 and one stderr line, not a silent short file",
+          "[cli][errors]") {
+  temp_dir dir;
+  const auto& root = dir.path();
+  const auto version = split_lines(run_ok(root, {"--user", "alice222", "create", "a.txt", "-"}, "some bytes"));
+  REQUIRE(version.size() == 1);
+  for (const std::string& command :
+       {"--user alice222 cat '" + version[0] + "'", std::string("--user alice222 ls"), std::string("stats"),
+        std::string("--user alice222 create b.txt - </dev/null"), std::string("--version")}) {
+    const auto r = run_shell(root, "\"$0\" " + command + " >/dev/full; echo \"status $?\"");
+    INFO(command << "\nstderr: " << r.err);
+    CHECK(r.out == "status 1\n");
+    CHECK(one_line(r.err));
+    CHECK_THAT(r.err, StartsWith("storewatch: ") && Contains("standard output") && Contains("No space left"));
+  }
 }
 
 TEST_CASE("options: help names each value, numbers are plain decimals, contradictions are usage errors",

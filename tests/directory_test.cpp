@@ -377,6 +377,33 @@ TEST_CASE("directory: include, exclude, hidden and non-recursive filters") {
   top.stop();
 }
 
+TEST_CASE("directory: a state_dir inside the watched tree is left out, the tree itself is refused") {
+  temp_dir dir;
+  const auto root = dir.path() / "tree";
+  fs::create_directories(root / "sub");
+  directory_options options;
+  options.state_dir = root / "sub" / ".state";  // a nested one: its relative path, not just a name
+  options.report_existing = true;
+  watch w(root, options, options.state_dir / "checkpoint", 20ms);
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE sub"});
+  write(root / "sub" / "a.txt", "a");
+  CHECK(w.expect(1) == std::vector<std::string>{"CREATE sub/a.txt"});
+  // Its journal, snapshot and checkpoint were written meanwhile: none of it is a change.
+  CHECK(w.rest(5).empty());
+  w.stop();
+
+  asio::io_context io;
+  directory_options itself;
+  itself.state_dir = root / "sub" / "..";
+  try {
+    directory_source source(io.get_executor(), root, itself);
+    FAIL("a state_dir that is the watched directory was accepted");
+  } catch (const std::system_error& error) {
+    CHECK(error.code() == std::errc::invalid_argument);
+    CHECK_THAT(error.what(), Catch::Matchers::Contains("itself"));
+  }
+}
+
 TEST_CASE("directory: restarted with its state and a checkpoint, it reports only what changed while it was down") {
   temp_dir dir;
   const auto root = dir.path() / "tree";

@@ -53,6 +53,7 @@ struct invocation {
   std::optional<std::string> profile;   // --profile
   std::string addressing;               // "path" (--path-style), "virtual" (--virtual-hosted) or ""
   std::string user;                     // --user, else STOREWATCH_USER
+  std::string user_origin;              // "option '--user'" or "STOREWATCH_USER", for messages
   const command_spec* command = nullptr;
   std::vector<std::string> positionals;
 };
@@ -119,7 +120,20 @@ class command_line {
     auto* virtual_hosted = app_.add_flag_callback(
         "--virtual-hosted", [this] { parsed_.addressing = "virtual"; }, "http://bucket.host/key");
     path_style->excludes(virtual_hosted);
-    app_.add_option("--user", parsed_.user, "who acts")->type_name("NAME")->envname("STOREWATCH_USER");
+    // --user, else STOREWATCH_USER; read here, as the store, so that
+    // messages can say which of the two named a bad user.
+    if (const char* value = std::getenv("STOREWATCH_USER"); value && *value) {
+      parsed_.user = value;
+      parsed_.user_origin = "STOREWATCH_USER";
+    }
+    app_.add_option_function<std::string>(
+            "--user",
+            [this](const std::string& value) {
+              parsed_.user = value;
+              parsed_.user_origin = "option '--user'";
+            },
+            "who acts")
+        ->type_name("NAME");
   }
 
   command_line(const command_line&) = delete;

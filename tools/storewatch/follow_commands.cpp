@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <unistd.h>
 
@@ -224,6 +225,15 @@ int follow(asio::io_context& io, Source& source, std::optional<checkpoint>& save
   return timed_out && settings.count ? 124 : 0;
 }
 
+/// The FILE or FOLDER of option `option`, when given; an empty name is a
+/// usage error (a checkpoint would be "", locked as ".lock" in the current
+/// folder; a state folder "" is none at all, so nothing would be kept).
+std::optional<std::filesystem::path> path_option(const std::optional<std::string>& text, std::string_view option) {
+  if (!text) return std::nullopt;
+  if (text->empty()) throw usage_error("option '--" + std::string(option) + "' has an empty name");
+  return std::filesystem::path(*text);
+}
+
 /// The checkpoint FILE, locked for this run: a second tail or watch on the
 /// same file, a folder that does not exist or a file that is not a
 /// checkpoint is a runtime error naming it.
@@ -242,8 +252,11 @@ int run_watch(invocation& c, const watch_options& o) {
   asio::io_context io;
   const std::filesystem::path dir = c.positionals[0];
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    throw runtime_failure("directory " + terminal_text(dir.string()) + " does not exist");
+  const auto status = std::filesystem::status(dir, ec);
+  if (!std::filesystem::is_directory(status)) {
+    const auto name = terminal_text(dir.string());
+    throw runtime_failure(std::filesystem::exists(status) ? name + " is not a directory"
+                                                          : "directory " + name + " does not exist");
   }
   const auto settings = o.follow.settings(1.0);
   directory_options source_options;
@@ -255,9 +268,9 @@ int run_watch(invocation& c, const watch_options& o) {
   if (o.exclude) source_options.exclude = split_list(*o.exclude, "exclude");
   if (o.settle) source_options.settle = to_duration(parse_decimal_option(*o.settle, "settle"));
   std::optional<std::filesystem::path> checkpoint_file;
-  if (const auto& state = o.state) {
+  if (const auto state = path_option(o.state, "state")) {
     source_options.state_dir = *state;
-    checkpoint_file = std::filesystem::path(*state) / "checkpoint";
+    checkpoint_file = *state / "checkpoint";
   }
   std::optional<directory_source> source;
   try {
@@ -331,8 +344,7 @@ template <class Store>
 int run_tail(const tail_options& o, asio::io_context& io, Store& store) {
   const auto settings = o.follow.settings(default_tail_interval(store));
   const auto hinted = hinted_interval(o);
-  std::optional<std::filesystem::path> checkpoint_file;
-  if (o.checkpoint) checkpoint_file = *o.checkpoint;
+  const auto checkpoint_file = path_option(o.checkpoint, "checkpoint");
   // Locked before anything else: a second tail on the file, or one in a
   // folder that does not exist, fails here. A file that exists is where
   // the tail resumes, even one that holds the journal's beginning: this

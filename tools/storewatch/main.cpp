@@ -10,7 +10,8 @@
 // checkpoint cannot be saved), 2 usage error (naming the argument, option or
 // environment variable), 3 `share`, `unshare` or `delete` matched none of
 // your versions, 124 `tail --timeout` expired before `--count` events
-// arrived. Nothing goes to stdout on error.
+// arrived. Nothing goes to stdout on error. Output that could not be written
+// (a full disk, `> /dev/full`) is a runtime error too, whatever the command.
 //
 // This file: the command line (cli.hpp, on CLI11), its command groups
 // (store_commands.cpp, follow_commands.cpp, stats_command.cpp), and the
@@ -21,7 +22,9 @@
 
 #include <storewatch/text.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <system_error>
 
@@ -34,9 +37,20 @@ bool is_usage_code(std::error_code code) {
          code == errc::invalid_event;
 }
 
-}  // namespace
+/// `status`, or 1 (said on stderr) when what went to stdout could not all be
+/// written: `storewatch cat V > file` on a full disk must not exit 0 with a
+/// short file.
+int checked_output(int status) {
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  if (flushed && !std::ferror(stdout)) return status;
+  const int reason = errno;
+  std::fprintf(stderr, "storewatch: writing to standard output failed%s%s\n", reason && !flushed ? ": " : "",
+               reason && !flushed ? std::strerror(reason) : "");
+  return status == 0 ? 1 : status;
+}
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   try {
     cli::command_line line;
     cli::add_store_commands(line);
@@ -45,7 +59,6 @@ int main(int argc, char** argv) {
     cli::add_watch_command(line);
     if (const auto done = line.parse(argc, argv)) return *done;
     auto& c = line.parsed();
-    if (!c.user.empty()) validate_user(c.user);
     return c.command->run(c);
   } catch (const cli::usage_error& error) {
     std::fprintf(stderr, "storewatch: %s\n", error.what());
@@ -61,3 +74,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return checked_output(run(argc, argv)); }

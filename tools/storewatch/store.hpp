@@ -6,6 +6,7 @@
 #include "cli.hpp"
 
 #include <storewatch/store/open_store.hpp>
+#include <storewatch/text.hpp>
 
 #include <filesystem>
 #include <stdexcept>
@@ -35,8 +36,12 @@ inline void check_location(const invocation& c, bool needs_user) {
                         c.store.text);
     }
   }
-  if (needs_user && c.user.empty()) {
-    throw usage_error("'" + c.command->name + "' needs --user NAME (or STOREWATCH_USER)");
+  if (!needs_user) return;  // a bad STOREWATCH_USER does not stop stats or init
+  if (c.user.empty()) throw usage_error("'" + c.command->name + "' needs --user NAME (or STOREWATCH_USER)");
+  try {
+    validate_user(c.user);
+  } catch (const std::system_error& error) {
+    throw usage_error(c.user_origin + ": " + error.what());
   }
 }
 

@@ -307,12 +307,14 @@ void add_store_commands(command_line& line) {
                                const auto& path = c.positionals[0];
                                validate_path(path);  // before reading what may be a large input
                                const auto input = c.positionals.size() > 1 ? c.positionals[1] : "-";
+                               // Checked whatever the input: a malformed limit is never ignored.
+                               const auto max_size = parse_size_option(creating->max_size);
                                std::error_code ec;
                                if (input != "-" && std::filesystem::is_regular_file(input, ec)) {
                                  store.async_create_file_from(path, input, std::move(handler));
                                  return;
                                }
-                               auto bytes = read_input(input, parse_size_option(creating->max_size));
+                               auto bytes = read_input(input, max_size);
                                store.async_create_file(path, std::move(bytes), std::move(handler));
                              }, creating->hints)});
                              return 0;

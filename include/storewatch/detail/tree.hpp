@@ -49,6 +49,7 @@ struct tree_filter {
   bool hidden = true;                // names starting with '.'
   bool symlinks = true;              // symbolic links, as entries (never followed)
   bool recursive = true;             // below the root's own entries
+  std::string own_state;             // relative path of the source's state folder when inside the tree: left out
 
   /// A pattern with a '/' matches the relative path, one without matches
   /// the name (fnmatch; '*' does not cross a '/').
@@ -60,6 +61,7 @@ struct tree_filter {
 
   /// Entry `name` of directory `dir` (relative paths) is in the snapshot.
   bool accepts(std::string_view dir, std::string_view name, entry_kind kind) const {
+    if (!own_state.empty() && child_path(dir, name) == own_state) return false;  // its own writes are no changes
     if (!hidden && name.starts_with('.')) return false;
     if (!symlinks && kind == entry_kind::symlink) return false;
     for (const auto& pattern : exclude) {

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -82,7 +83,9 @@ struct directory_options {
   asio::any_io_executor blocking_executor{};
   /// Where the source keeps its event journal and snapshot. A restarted
   /// source with the same folder reports what changed while it was down.
-  /// Empty: a private temporary folder, removed with the source.
+  /// Empty: a private temporary folder, removed with the source. A folder
+  /// inside the watched tree is left out of it (its own writes are not
+  /// changes to report); the watched directory itself is refused.
   std::filesystem::path state_dir{};
   /// On the very first scan (no saved snapshot), report every entry as
   /// CREATE; by default that scan only sets the baseline.
@@ -145,17 +148,18 @@ class basic_directory_source {
   };
 
   /// Watches `root`. Throws `std::system_error` (`errc::store_io_failed`)
-  /// when the state folder cannot be made.
+  /// when the state folder cannot be made, (`std::errc::invalid_argument`)
+  /// when it is `root` itself.
   basic_directory_source(const executor_type& executor, std::filesystem::path root, directory_options options = {})
       : executor_(executor),
         options_(std::move(options)),
-        state_(make_state_dir(options_.state_dir)),
+        state_(make_state_dir(root, options_.state_dir)),
         journal_(executor, state_.path / journal_user),
         writer_(state_.path, make_writer_name(), 64ull << 20),
         watcher_(*this),
-        scanner_(std::move(root),
+        scanner_(root,
                  detail::tree_filter{options_.include, options_.exclude, options_.hidden, options_.symlinks,
-                                     options_.recursive},
+                                     options_.recursive, state_inside(root, state_.path)},
                  watcher_, detail::directory_open_fault_hook()),
         settle_timer_(executor),
         schedule_(options_.settle) {
@@ -347,8 +351,14 @@ class basic_directory_source {
     }
   };
 
-  static state_folder make_state_dir(const std::filesystem::path& wanted) {
+  static state_folder make_state_dir(const std::filesystem::path& root, const std::filesystem::path& wanted) {
     if (!wanted.empty()) {
+      if (state_inside(root, wanted) == ".") {
+        // Its files could not be left out of the tree: each write would be reported, for ever.
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "directory source state " + wanted.string() + " is the watched directory " +
+                                    root.string() + " itself");
+      }
       std::error_code ec;
       std::filesystem::create_directories(wanted, ec);
       if (ec) throw detail::file_error(errc::store_io_failed, "directory source state", wanted, "mkdir", ec.value());
@@ -359,6 +369,19 @@ class basic_directory_source {
       throw detail::file_error(errc::store_io_failed, "directory source state", pattern, "mkdtemp", errno);
     }
     return {pattern, true};
+  }
+
+  /// `state`'s path relative to `root` when it lies inside the watched
+  /// tree ("." for the root itself), else empty.
+  static std::string state_inside(const std::filesystem::path& root, const std::filesystem::path& state) {
+    std::error_code ec;
+    const auto tree = std::filesystem::weakly_canonical(root, ec);
+    if (ec) return {};
+    const auto folder = std::filesystem::weakly_canonical(state, ec);
+    if (ec) return {};
+    const auto inside = folder.lexically_relative(tree);
+    if (inside.empty() || *inside.begin() == "..") return {};
+    return inside.generic_string();
   }
 
   static std::string make_writer_name() {
