@@ -461,6 +461,37 @@ TEST_CASE("blocking executor: a checkpoint save that fails on the pool is report
   pool.join();
 }
 
+TEST_CASE("blocking executor: a checkpoint save whose state cannot be written as JSON is reported naming the file, "
+          "not thrown on the pool's thread") {
+  // A source's ids are its own text; this one is not UTF-8. The save of the
+  // state that lists it as delivered fails; the next (past the cursor after
+  // it) succeeds. Before, the encoder's exception left the pool's thread and
+  // ended the process (std::terminate).
+  checkpointed_source setup(0);
+  auto& [dir, file, io, pool, source, ids, options] = setup;
+  event odd;
+  odd.name = "CREATE";
+  odd.data = "odd";
+  odd.id = "id-\xFF";
+  source.publish(odd);
+  source.publish("CREATE", "after");
+  options.checkpoint_every = 1;  // a save after each event: the first lists the odd id
+  std::vector<std::pair<std::error_code, std::string>> errors;
+  options.on_error = [&](std::error_code ec, std::string_view what) { errors.emplace_back(ec, what); };
+  event_listener listener(io.get_executor(), source, options);
+  std::vector<std::string> got;
+  listener.add_event_listener([&](const event& e) { got.push_back(e.data); });
+  listener.start();
+  REQUIRE(run_until(io, [&] { return got.size() == 2 && !errors.empty(); }));
+  listener.stop();
+  run_to_idle(io);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].first == errc::checkpoint_failed);
+  CHECK_THAT(errors[0].second, Catch::Contains(file.string()) && Catch::Contains("UTF-8"));
+  CHECK(load_checkpoint(file)->cursor == "e1:2");
+  pool.join();
+}
+
 namespace {
 
 /// Waits (up to `generous`) until `done()` holds, off the io_context: for a
