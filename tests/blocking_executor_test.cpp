@@ -333,6 +333,35 @@ TEST_CASE("blocking executor: a failing operation on the pool completes with its
   pool.join();
 }
 
+TEST_CASE("blocking executor: a poll whose call throws something other than a system_error completes once, with "
+          "store_io_failed and the exception's text, on the pool or on the io_context") {
+  // The record check is the user's code, and may throw anything. Before, the
+  // exception left the pool's thread (std::terminate), or without a pool
+  // left run() with the handler never called.
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(2);
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  alice.publish_event("NOTE", "hello", {"bob123"});
+  const bool on_pool = GENERATE(true, false);
+  INFO((on_pool ? "on a pool" : "on the io_context"));
+  journal_source_options options;
+  options.record_check = [](const event&) -> std::string { throw std::runtime_error("the check broke"); };
+  if (on_pool) options.blocking_executor = pool.get_executor();
+  journal_source source(io.get_executor(), dir.path() / "journals" / "bob123", options);
+  int completions = 0;
+  std::error_code result;
+  source.async_poll("", 100, [&](std::error_code ec, poll_result) {
+    ++completions;
+    result = ec;
+  });
+  run_to_idle(io);
+  CHECK(completions == 1);
+  CHECK(result == errc::store_io_failed);
+  CHECK_THAT(source.last_error(), Catch::Contains("the check broke"));
+  pool.join();
+}
+
 TEST_CASE("diagnostics: two pending operations that fail at different files and steps each get their own account, "
           "also in last_error() when their handler runs") {
   temp_dir dir;

@@ -101,15 +101,33 @@ void post_completion_with_account(const IoExecutor& io_executor, Handler&& handl
                         ec, std::move(result)...);
 }
 
+/// The code and text of what an operation's work threw: a
+/// `std::system_error`'s, or `errc::store_io_failed` and the text of any
+/// other exception (such as the `std::invalid_argument` of a bad argument,
+/// or whatever a user's callback threw).
+inline std::pair<std::error_code, std::string> describe_failure(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::system_error& error) {
+    return {error.code(), error.what()};
+  } catch (const std::exception& error) {
+    return {make_error_code(errc::store_io_failed), error.what()};
+  } catch (...) {
+    return {make_error_code(errc::store_io_failed), "an exception not derived from std::exception"};
+  }
+}
+
 /// The initiating function of an operation that is one blocking call:
 /// runs `call()` on `blocking` (when empty, on `executor`) and completes
 /// `token` through `executor` with `void(std::error_code, Result)`: its
-/// result, or the code of the `std::system_error` it threw, whose text goes
-/// to `account` (see `post_completion_with_account`). While the call runs
-/// elsewhere, `executor` counts it as outstanding work, so its `run()` does
-/// not return before the completion. A completion from `blocking` comes
-/// back through the `completion_relay` of `executor`'s context, so that
-/// `blocking`'s thread never takes the io_context's lock (see there why).
+/// result, or the code of what it threw (see `describe_failure`: whatever
+/// it throws completes the operation, never leaves the thread it runs on),
+/// whose text goes to `account` (see `post_completion_with_account`). While
+/// the call runs elsewhere, `executor` counts it as outstanding work, so its
+/// `run()` does not return before the completion. A completion from
+/// `blocking` comes back through the `completion_relay` of `executor`'s
+/// context, so that `blocking`'s thread never takes the io_context's lock
+/// (see there why).
 template <class Result, class Executor, class Call, class CompletionToken>
 auto async_blocking_call(const Executor& executor, const asio::any_io_executor& blocking, error_account account,
                          Call call, CompletionToken&& token) {
@@ -124,9 +142,8 @@ auto async_blocking_call(const Executor& executor, const asio::any_io_executor& 
           Result result{};
           try {
             result = call();
-          } catch (const std::system_error& error) {
-            ec = error.code();
-            message = error.what();
+          } catch (...) {
+            std::tie(ec, message) = describe_failure(std::current_exception());
           }
           auto complete = [executor, account, h = std::move(h), ec, message = std::move(message),
                            result = std::move(result)](auto mode) mutable {
@@ -164,19 +181,6 @@ template <>
 struct coroutine_signature<void> {
   using type = void(std::error_code);
 };
-
-/// The code and text of what a coroutine threw: a `std::system_error`'s, or
-/// `errc::store_io_failed` and the text of any other exception (such as the
-/// `std::invalid_argument` of a bad argument).
-inline std::pair<std::error_code, std::string> describe_failure(std::exception_ptr failure) {
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::system_error& error) {
-    return {error.code(), error.what()};
-  } catch (const std::exception& error) {
-    return {make_error_code(errc::store_io_failed), error.what()};
-  }
-}
 
 /// A callable that calls the coroutine member `operation` of `self` with
 /// `args`, moved in: the work of an `async_coroutine`.
