@@ -317,6 +317,120 @@ TEST_CASE("blocking executor: completions come back from the pool without its th
   pool.join();
 }
 
+namespace {
+
+/// An io_context's executor that counts its live copies holding the
+/// io_context's work (`outstanding_work.tracked`), which it also holds.
+class counted_executor {
+ public:
+  counted_executor(asio::io_context& io, std::atomic<int>& tracked) : inner_(io.get_executor()), tracked_(&tracked) {}
+  counted_executor(const counted_executor& other) noexcept : inner_(other.inner_), tracked_(other.tracked_), holds_(other.holds_) {
+    if (holds_) ++*tracked_;
+  }
+  counted_executor& operator=(const counted_executor& other) noexcept {
+    counted_executor copy(other);
+    std::swap(inner_, copy.inner_);
+    std::swap(tracked_, copy.tracked_);
+    std::swap(holds_, copy.holds_);
+    return *this;
+  }
+  ~counted_executor() {
+    if (holds_) --*tracked_;
+  }
+
+  asio::execution_context& query(asio::execution::context_t) const noexcept {
+    return asio::query(inner_, asio::execution::context);
+  }
+  static constexpr asio::execution::blocking_t query(asio::execution::blocking_t) noexcept {
+    return asio::execution::blocking.never;
+  }
+  counted_executor require(asio::execution::blocking_t::never_t) const noexcept { return *this; }
+  counted_executor require(asio::execution::outstanding_work_t::tracked_t) const {
+    counted_executor copy(*this);
+    if (!copy.holds_) {
+      copy.inner_ = asio::prefer(inner_, asio::execution::outstanding_work.tracked);
+      copy.holds_ = true;
+      ++*tracked_;
+    }
+    return copy;
+  }
+
+  template <class Function>
+  void execute(Function&& f) const {
+    asio::execution::execute(inner_, std::forward<Function>(f));
+  }
+  bool operator==(const counted_executor& other) const noexcept { return inner_ == other.inner_; }
+  bool operator!=(const counted_executor& other) const noexcept { return !(*this == other); }
+
+ private:
+  asio::any_io_executor inner_;
+  std::atomic<int>* tracked_;
+  bool holds_ = false;
+};
+
+/// A completion handler whose copies left behind by moves note, when
+/// destroyed off `home`, the number of `counted_executor` copies holding
+/// the io_context's work at that moment (the least seen).
+struct work_watching_handler {
+  std::atomic<int>* tracked;
+  std::atomic<int>* least_seen;
+  std::thread::id home;
+  bool* completed;
+  bool moved_from = false;
+
+  work_watching_handler(std::atomic<int>& t, std::atomic<int>& least, bool& done)
+      : tracked(&t), least_seen(&least), home(std::this_thread::get_id()), completed(&done) {}
+  work_watching_handler(work_watching_handler&& other) noexcept
+      : tracked(other.tracked), least_seen(other.least_seen), home(other.home), completed(other.completed) {
+    other.moved_from = true;
+  }
+  work_watching_handler& operator=(work_watching_handler&&) = delete;
+  ~work_watching_handler() {
+    if (!moved_from || std::this_thread::get_id() == home) return;
+    const int now = tracked->load();
+    for (int least = least_seen->load(); now < least && !least_seen->compare_exchange_weak(least, now);) {
+    }
+  }
+  void operator()(std::error_code ec, const local_store::versions&) const {
+    CHECK_FALSE(ec);
+    *completed = true;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("blocking executor: an operation's work holds the io_context's work until all of it is destroyed on the "
+          "pool's thread, so run() cannot return before") {
+  // Else run() may return, and the io_context be destroyed, while the pool's
+  // thread still destroys what the operation kept: copies of the store's
+  // executor (a strand's last copy reaches into the io_context's strand
+  // service), the handler's moved-from shell, the call's arguments. Before,
+  // the tracked copy went first.
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  {
+    // The relay's own read is made on the first store's executor: a plain one.
+    local_store first(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+    bool listed = false;
+    first.async_list_files("", true, [&](std::error_code, local_store::versions) { listed = true; });
+    REQUIRE(run_until(io, [&] { return listed; }));
+  }
+  std::atomic<int> tracked{0};
+  std::atomic<int> least_seen{1000};
+  local_store store(asio::any_io_executor(counted_executor(io, tracked)), dir.path(), "alice222",
+                    {.blocking_executor = pool.get_executor()});
+  bool completed = false;
+  // Bound to the plain executor, so only the operation's own tracked copy counts.
+  store.async_list_files("", true, asio::bind_executor(io.get_executor(), work_watching_handler(tracked, least_seen, completed)));
+  run_to_idle(io);
+  pool.join();  // the work is destroyed
+  CHECK(completed);
+  CHECK(least_seen.load() >= 1);  // the shell went while the work was held
+  CHECK(least_seen.load() != 1000);  // and went on the pool's thread
+  CHECK(tracked.load() == 0);
+}
+
 TEST_CASE("blocking executor: a failing operation on the pool completes with its error and the message names the "
           "file") {
   temp_dir dir;

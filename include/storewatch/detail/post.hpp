@@ -117,17 +117,64 @@ inline std::pair<std::error_code, std::string> describe_failure(std::exception_p
   }
 }
 
+/// The part of an `async_blocking_call` that runs on the blocking executor
+/// (or on the I/O executor, when there is none): the call, then the hand-over
+/// of its completion. Members are destroyed in the reverse of their order
+/// here, so `tracked`, the I/O executor's outstanding work, goes last: until
+/// all the operation kept on this thread is gone (the handler's moved-from
+/// remains, the call and its arguments, the executor's copies: a strand's
+/// last one reaches into its io_context), that io_context's `run()` does not
+/// return, and the io_context is not destroyed under it.
+template <class Result, class Executor, class Handler, class Call>
+struct blocking_work {
+  using tracked_executor =
+      std::decay_t<decltype(asio::prefer(std::declval<const Executor&>(), asio::execution::outstanding_work.tracked))>;
+
+  tracked_executor tracked;
+  Executor executor;
+  error_account account;
+  completion_relay::expectation relay;
+  Handler handler;
+  Call call;
+
+  void operator()() {
+    std::error_code ec;
+    std::string message;
+    Result result{};
+    try {
+      result = call();
+    } catch (...) {
+      std::tie(ec, message) = describe_failure(std::current_exception());
+    }
+    auto complete = [executor = executor, account = account, h = std::move(handler), ec, message = std::move(message),
+                     result = std::move(result)](auto mode) mutable {
+      post_completion_with_account<decltype(mode)::value>(executor, std::move(h), account, ec, std::move(message),
+                                                          std::move(result));
+    };
+    if (relay) {
+      // Run by the relay's read handler on the io_context: dispatched, so
+      // the handler runs there and then, not after one more turn of the
+      // event loop (an epoll_wait).
+      relay.release()->deliver([complete = std::move(complete)]() mutable {
+        complete(std::integral_constant<completion_mode, completion_mode::dispatch>{});
+      });
+    } else {
+      complete(std::integral_constant<completion_mode, completion_mode::post>{});
+    }
+  }
+};
+
 /// The initiating function of an operation that is one blocking call:
 /// runs `call()` on `blocking` (when empty, on `executor`) and completes
 /// `token` through `executor` with `void(std::error_code, Result)`: its
 /// result, or the code of what it threw (see `describe_failure`: whatever
 /// it throws completes the operation, never leaves the thread it runs on),
 /// whose text goes to `account` (see `post_completion_with_account`). While
-/// the call runs elsewhere, `executor` counts it as outstanding work, so its
-/// `run()` does not return before the completion. A completion from
-/// `blocking` comes back through the `completion_relay` of `executor`'s
-/// context, so that `blocking`'s thread never takes the io_context's lock
-/// (see there why).
+/// the call runs elsewhere, and until all it kept there is destroyed,
+/// `executor` counts it as outstanding work, so its `run()` does not return
+/// before (see `blocking_work`). A completion from `blocking` comes back
+/// through the `completion_relay` of `executor`'s context, so that
+/// `blocking`'s thread never takes the io_context's lock (see there why).
 template <class Result, class Executor, class Call, class CompletionToken>
 auto async_blocking_call(const Executor& executor, const asio::any_io_executor& blocking, error_account account,
                          Call call, CompletionToken&& token) {
@@ -135,32 +182,13 @@ auto async_blocking_call(const Executor& executor, const asio::any_io_executor& 
       [executor, blocking, account](auto handler, Call call) {
         completion_relay::expectation relay;
         if (blocking) relay = completion_relay::of(executor).expect(executor);
-        auto work = [executor, account, relay = std::move(relay), h = std::move(handler), call = std::move(call),
-                     tracked = asio::prefer(executor, asio::execution::outstanding_work.tracked)]() mutable {
-          std::error_code ec;
-          std::string message;
-          Result result{};
-          try {
-            result = call();
-          } catch (...) {
-            std::tie(ec, message) = describe_failure(std::current_exception());
-          }
-          auto complete = [executor, account, h = std::move(h), ec, message = std::move(message),
-                           result = std::move(result)](auto mode) mutable {
-            post_completion_with_account<decltype(mode)::value>(executor, std::move(h), account, ec,
-                                                                std::move(message), std::move(result));
-          };
-          if (relay) {
-            // Run by the relay's read handler on the io_context: dispatched,
-            // so the handler runs there and then, not after one more turn of
-            // the event loop (an epoll_wait).
-            relay.release()->deliver([complete = std::move(complete)]() mutable {
-              complete(std::integral_constant<completion_mode, completion_mode::dispatch>{});
-            });
-          } else {
-            complete(std::integral_constant<completion_mode, completion_mode::post>{});
-          }
-        };
+        blocking_work<Result, Executor, decltype(handler), Call> work{
+            asio::prefer(executor, asio::execution::outstanding_work.tracked),
+            executor,
+            account,
+            std::move(relay),
+            std::move(handler),
+            std::move(call)};
         if (blocking) {
           asio::post(blocking, std::move(work));
         } else {
