@@ -152,6 +152,44 @@ TEST_CASE("contract: local_store with a callback, deferred and use_future, no co
   complete_with_every_token(io, [&](auto&& token) { return store.async_list_files(prefix, true, token); });
 }
 
+TEST_CASE("contract: a store operation's completion is allocated with the handler's associated allocator, on a "
+          "blocking executor too") {
+  // On io_context's own executor: Asio's post honours an allocator only on
+  // an executor that supports the allocator property (any_io_executor does
+  // not). The handler bound to another io_context's executor: the hand-over
+  // is allocated there too (a handler of the store's own executor, from the
+  // pool, is called by the relay's read without any).
+  const bool pool_on = GENERATE(false, true);
+  const bool other_executor = GENERATE(false, true);
+  INFO((pool_on ? "on a pool" : "on the io_context") << (other_executor ? ", handler on another io_context" : ""));
+  if (pool_on && !other_executor) return;
+  temp_dir dir;
+  asio::io_context io;
+  asio::io_context handler_io;
+  asio::thread_pool pool(2);
+  local_store_options options;
+  if (pool_on) options.blocking_executor = pool.get_executor();
+  basic_local_store<asio::io_context::executor_type> store(io.get_executor(), dir.path(), "alice222", options);
+  std::size_t allocations = 0;
+  bool listed = false;
+  auto handler = asio::bind_allocator(counting_allocator<void>(&allocations),
+                                      [&](std::error_code ec, std::vector<versioned_path>) {
+                                        CHECK_FALSE(ec);
+                                        listed = true;
+                                      });
+  if (other_executor) {
+    store.async_list_files("", true, asio::bind_executor(handler_io, std::move(handler)));
+    run_to_idle(io);
+    REQUIRE(run_until(handler_io, [&] { return listed; }));
+  } else {
+    store.async_list_files("", true, std::move(handler));
+    REQUIRE(run_until(io, [&] { return listed; }));
+  }
+  // Before, none: the completion was posted with the default allocator.
+  CHECK(allocations >= 1);
+  pool.join();
+}
+
 TEST_CASE("contract: journal_source as use_awaitable_t<>::as_default_on_t, on a blocking executor too") {
   const bool pool_on = GENERATE(false, true);
   temp_dir dir;

@@ -39,10 +39,12 @@ bool runs_in_this_thread(const Executor& executor) {
 
 /// Posts `handler(args...)` through `io_executor` (or dispatches it, see
 /// `completion_mode`), to run on the handler's associated executor
-/// (defaulting to `io_executor`).
+/// (defaulting to `io_executor`); what is posted is allocated with the
+/// handler's associated allocator, as Asio's own operations do.
 template <completion_mode Mode = completion_mode::post, class IoExecutor, class Handler, class... Args>
 void post_completion(const IoExecutor& io_executor, Handler&& handler, Args&&... args) {
   auto handler_executor = asio::get_associated_executor(handler, io_executor);
+  const auto allocator = asio::get_associated_allocator(handler);
   if constexpr (Mode == completion_mode::dispatch) {
     if (runs_in_this_thread(handler_executor)) {
       // Called here, not through asio::dispatch: an io_context's executor
@@ -54,10 +56,11 @@ void post_completion(const IoExecutor& io_executor, Handler&& handler, Args&&...
     }
   }
   auto bound = asio::bind_executor(std::move(handler_executor),
-                                   [h = std::forward<Handler>(handler),
-                                    arguments = std::make_tuple(std::forward<Args>(args)...)]() mutable {
+                                   asio::bind_allocator(allocator, [h = std::forward<Handler>(handler),
+                                                                    arguments = std::make_tuple(
+                                                                        std::forward<Args>(args)...)]() mutable {
                                      std::apply(std::move(h), std::move(arguments));
-                                   });
+                                   }));
   if constexpr (Mode == completion_mode::dispatch) {
     asio::dispatch(io_executor, std::move(bound));
   } else {
