@@ -120,6 +120,13 @@ inline std::pair<std::error_code, std::string> describe_failure(std::exception_p
   }
 }
 
+/// `executor` holding its context's outstanding work (an io_context's
+/// `run()` does not return meanwhile).
+template <class Executor>
+auto tracked_work(const Executor& executor) {
+  return asio::prefer(executor, asio::execution::outstanding_work.tracked);
+}
+
 /// The part of an `async_blocking_call` that runs on the blocking executor
 /// (or on the I/O executor, when there is none): the call, then the hand-over
 /// of its completion. Members are destroyed in the reverse of their order
@@ -127,12 +134,16 @@ inline std::pair<std::error_code, std::string> describe_failure(std::exception_p
 /// all the operation kept on this thread is gone (the handler's moved-from
 /// remains, the call and its arguments, the executor's copies: a strand's
 /// last one reaches into its io_context), that io_context's `run()` does not
-/// return, and the io_context is not destroyed under it.
+/// return, and the io_context is not destroyed under it. `handler_work`,
+/// the outstanding work of the handler's associated executor (as Asio's own
+/// operations hold it), goes with the completion to the handler.
 template <class Result, class Executor, class Handler, class Call>
 struct blocking_work {
-  using tracked_executor =
-      std::decay_t<decltype(asio::prefer(std::declval<const Executor&>(), asio::execution::outstanding_work.tracked))>;
+  using tracked_executor = decltype(tracked_work(std::declval<const Executor&>()));
+  using handler_tracked_executor =
+      decltype(tracked_work(std::declval<const asio::associated_executor_t<Handler, Executor>&>()));
 
+  handler_tracked_executor handler_work;
   tracked_executor tracked;
   Executor executor;
   error_account account;
@@ -149,8 +160,8 @@ struct blocking_work {
     } catch (...) {
       std::tie(ec, message) = describe_failure(std::current_exception());
     }
-    auto complete = [executor = executor, account = account, h = std::move(handler), ec, message = std::move(message),
-                     result = std::move(result)](auto mode) mutable {
+    auto complete = [work = std::move(handler_work), executor = executor, account = account, h = std::move(handler), ec,
+                     message = std::move(message), result = std::move(result)](auto mode) mutable {
       post_completion_with_account<decltype(mode)::value>(executor, std::move(h), account, ec, std::move(message),
                                                           std::move(result));
     };
@@ -175,7 +186,8 @@ struct blocking_work {
 /// whose text goes to `account` (see `post_completion_with_account`). While
 /// the call runs elsewhere, and until all it kept there is destroyed,
 /// `executor` counts it as outstanding work, so its `run()` does not return
-/// before (see `blocking_work`). A completion from `blocking` comes back
+/// before (see `blocking_work`); so does the handler's associated executor
+/// until the completion reaches it. A completion from `blocking` comes back
 /// through the `completion_relay` of `executor`'s context, so that
 /// `blocking`'s thread never takes the io_context's lock (see there why).
 template <class Result, class Executor, class Call, class CompletionToken>
@@ -186,7 +198,8 @@ auto async_blocking_call(const Executor& executor, const asio::any_io_executor& 
         completion_relay::expectation relay;
         if (blocking) relay = completion_relay::of(executor).expect(executor);
         blocking_work<Result, Executor, decltype(handler), Call> work{
-            asio::prefer(executor, asio::execution::outstanding_work.tracked),
+            tracked_work(asio::get_associated_executor(handler, executor)),
+            tracked_work(executor),
             executor,
             account,
             std::move(relay),
