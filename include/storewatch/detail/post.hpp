@@ -242,14 +242,17 @@ auto member_call(Object* self, Operation operation, Args... args) {
 /// `executor` with `coroutine_signature<Result>`: the coroutine's result, or
 /// the code of what it threw (see `describe_failure`), whose text goes to
 /// `account` (see `post_completion_with_account`). Never completes inside
-/// the call: the coroutine starts and ends with a post.
+/// the call: the coroutine starts and ends with a post. Until the
+/// completion reaches the handler, its associated executor counts the
+/// operation as outstanding work, as with Asio's own operations.
 template <class Result, class Executor, class Work, class CompletionToken>
 auto async_coroutine(const Executor& executor, error_account account, Work work, CompletionToken&& token) {
   return asio::async_initiate<CompletionToken, typename coroutine_signature<Result>::type>(
       [executor, account](auto handler, Work work) {
         auto slot = asio::get_associated_cancellation_slot(handler);
-        auto complete = [executor, account, h = std::move(handler)](std::exception_ptr failure,
-                                                                    auto... result) mutable {
+        auto handler_work = tracked_work(asio::get_associated_executor(handler, executor));
+        auto complete = [executor, account, busy = std::move(handler_work), h = std::move(handler)](
+                            std::exception_ptr failure, auto... result) mutable {
           if (!failure) {
             post_completion_with_account(executor, std::move(h), account, {}, {}, std::move(result)...);
             return;
