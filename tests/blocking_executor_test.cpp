@@ -317,6 +317,120 @@ TEST_CASE("blocking executor: completions come back from the pool without its th
   pool.join();
 }
 
+namespace {
+
+/// An io_context's executor that counts its live copies holding the
+/// io_context's work (`outstanding_work.tracked`), which it also holds.
+class counted_executor {
+ public:
+  counted_executor(asio::io_context& io, std::atomic<int>& tracked) : inner_(io.get_executor()), tracked_(&tracked) {}
+  counted_executor(const counted_executor& other) noexcept : inner_(other.inner_), tracked_(other.tracked_), holds_(other.holds_) {
+    if (holds_) ++*tracked_;
+  }
+  counted_executor& operator=(const counted_executor& other) noexcept {
+    counted_executor copy(other);
+    std::swap(inner_, copy.inner_);
+    std::swap(tracked_, copy.tracked_);
+    std::swap(holds_, copy.holds_);
+    return *this;
+  }
+  ~counted_executor() {
+    if (holds_) --*tracked_;
+  }
+
+  asio::execution_context& query(asio::execution::context_t) const noexcept {
+    return asio::query(inner_, asio::execution::context);
+  }
+  static constexpr asio::execution::blocking_t query(asio::execution::blocking_t) noexcept {
+    return asio::execution::blocking.never;
+  }
+  counted_executor require(asio::execution::blocking_t::never_t) const noexcept { return *this; }
+  counted_executor require(asio::execution::outstanding_work_t::tracked_t) const {
+    counted_executor copy(*this);
+    if (!copy.holds_) {
+      copy.inner_ = asio::prefer(inner_, asio::execution::outstanding_work.tracked);
+      copy.holds_ = true;
+      ++*tracked_;
+    }
+    return copy;
+  }
+
+  template <class Function>
+  void execute(Function&& f) const {
+    asio::execution::execute(inner_, std::forward<Function>(f));
+  }
+  bool operator==(const counted_executor& other) const noexcept { return inner_ == other.inner_; }
+  bool operator!=(const counted_executor& other) const noexcept { return !(*this == other); }
+
+ private:
+  asio::any_io_executor inner_;
+  std::atomic<int>* tracked_;
+  bool holds_ = false;
+};
+
+/// A completion handler whose copies left behind by moves note, when
+/// destroyed off `home`, the number of `counted_executor` copies holding
+/// the io_context's work at that moment (the least seen).
+struct work_watching_handler {
+  std::atomic<int>* tracked;
+  std::atomic<int>* least_seen;
+  std::thread::id home;
+  bool* completed;
+  bool moved_from = false;
+
+  work_watching_handler(std::atomic<int>& t, std::atomic<int>& least, bool& done)
+      : tracked(&t), least_seen(&least), home(std::this_thread::get_id()), completed(&done) {}
+  work_watching_handler(work_watching_handler&& other) noexcept
+      : tracked(other.tracked), least_seen(other.least_seen), home(other.home), completed(other.completed) {
+    other.moved_from = true;
+  }
+  work_watching_handler& operator=(work_watching_handler&&) = delete;
+  ~work_watching_handler() {
+    if (!moved_from || std::this_thread::get_id() == home) return;
+    const int now = tracked->load();
+    for (int least = least_seen->load(); now < least && !least_seen->compare_exchange_weak(least, now);) {
+    }
+  }
+  void operator()(std::error_code ec, const local_store::versions&) const {
+    CHECK_FALSE(ec);
+    *completed = true;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("blocking executor: an operation's work holds the io_context's work until all of it is destroyed on the "
+          "pool's thread, so run() cannot return before") {
+  // Else run() may return, and the io_context be destroyed, while the pool's
+  // thread still destroys what the operation kept: copies of the store's
+  // executor (a strand's last copy reaches into the io_context's strand
+  // service), the handler's moved-from shell, the call's arguments. Before,
+  // the tracked copy went first.
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  {
+    // The relay's own read is made on the first store's executor: a plain one.
+    local_store first(io.get_executor(), dir.path(), "alice222", {.blocking_executor = pool.get_executor()});
+    bool listed = false;
+    first.async_list_files("", true, [&](std::error_code, local_store::versions) { listed = true; });
+    REQUIRE(run_until(io, [&] { return listed; }));
+  }
+  std::atomic<int> tracked{0};
+  std::atomic<int> least_seen{1000};
+  local_store store(asio::any_io_executor(counted_executor(io, tracked)), dir.path(), "alice222",
+                    {.blocking_executor = pool.get_executor()});
+  bool completed = false;
+  // Bound to the plain executor, so only the operation's own tracked copy counts.
+  store.async_list_files("", true, asio::bind_executor(io.get_executor(), work_watching_handler(tracked, least_seen, completed)));
+  run_to_idle(io);
+  pool.join();  // the work is destroyed
+  CHECK(completed);
+  CHECK(least_seen.load() >= 1);  // the shell went while the work was held
+  CHECK(least_seen.load() != 1000);  // and went on the pool's thread
+  CHECK(tracked.load() == 0);
+}
+
 TEST_CASE("blocking executor: a failing operation on the pool completes with its error and the message names the "
           "file") {
   temp_dir dir;
@@ -330,6 +444,35 @@ TEST_CASE("blocking executor: a failing operation on the pool completes with its
   REQUIRE(run_until(io, [&] { return result.has_value(); }));
   CHECK(*result == errc::store_io_failed);
   CHECK_THAT(store.last_error(), Catch::Contains(dir.path().string()));
+  pool.join();
+}
+
+TEST_CASE("blocking executor: a poll whose call throws something other than a system_error completes once, with "
+          "store_io_failed and the exception's text, on the pool or on the io_context") {
+  // The record check is the user's code, and may throw anything. Before, the
+  // exception left the pool's thread (std::terminate), or without a pool
+  // left run() with the handler never called.
+  temp_dir dir;
+  asio::io_context io;
+  asio::thread_pool pool(2);
+  local_store alice(io.get_executor(), dir.path(), "alice222");
+  alice.publish_event("NOTE", "hello", {"bob123"});
+  const bool on_pool = GENERATE(true, false);
+  INFO((on_pool ? "on a pool" : "on the io_context"));
+  journal_source_options options;
+  options.record_check = [](const event&) -> std::string { throw std::runtime_error("the check broke"); };
+  if (on_pool) options.blocking_executor = pool.get_executor();
+  journal_source source(io.get_executor(), dir.path() / "journals" / "bob123", options);
+  int completions = 0;
+  std::error_code result;
+  source.async_poll("", 100, [&](std::error_code ec, poll_result) {
+    ++completions;
+    result = ec;
+  });
+  run_to_idle(io);
+  CHECK(completions == 1);
+  CHECK(result == errc::store_io_failed);
+  CHECK_THAT(source.last_error(), Catch::Contains("the check broke"));
   pool.join();
 }
 
@@ -458,6 +601,37 @@ TEST_CASE("blocking executor: a checkpoint save that fails on the pool is report
   run_to_idle(io);
   CHECK(errors.size() == 1);
   CHECK(load_checkpoint(file)->cursor == "e1:12");
+  pool.join();
+}
+
+TEST_CASE("blocking executor: a checkpoint save whose state cannot be written as JSON is reported naming the file, "
+          "not thrown on the pool's thread") {
+  // A source's ids are its own text; this one is not UTF-8. The save of the
+  // state that lists it as delivered fails; the next (past the cursor after
+  // it) succeeds. Before, the encoder's exception left the pool's thread and
+  // ended the process (std::terminate).
+  checkpointed_source setup(0);
+  auto& [dir, file, io, pool, source, ids, options] = setup;
+  event odd;
+  odd.name = "CREATE";
+  odd.data = "odd";
+  odd.id = "id-\xFF";
+  source.publish(odd);
+  source.publish("CREATE", "after");
+  options.checkpoint_every = 1;  // a save after each event: the first lists the odd id
+  std::vector<std::pair<std::error_code, std::string>> errors;
+  options.on_error = [&](std::error_code ec, std::string_view what) { errors.emplace_back(ec, what); };
+  event_listener listener(io.get_executor(), source, options);
+  std::vector<std::string> got;
+  listener.add_event_listener([&](const event& e) { got.push_back(e.data); });
+  listener.start();
+  REQUIRE(run_until(io, [&] { return got.size() == 2 && !errors.empty(); }));
+  listener.stop();
+  run_to_idle(io);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].first == errc::checkpoint_failed);
+  CHECK_THAT(errors[0].second, Catch::Contains(file.string()) && Catch::Contains("UTF-8"));
+  CHECK(load_checkpoint(file)->cursor == "e1:2");
   pool.join();
 }
 

@@ -361,6 +361,32 @@ TEST_CASE("checkpoint failed save leaves no temporary file") {
   CHECK_FALSE(fs::exists(dir.path() / "cp.json.tmp"));
 }
 
+TEST_CASE("checkpoint save of an id or cursor that is not UTF-8 fails with checkpoint_failed, naming the file and "
+          "the field, and writes nothing") {
+  // Ids and cursors are a source's text: one of the user's may hold any
+  // bytes, which the JSON of the text form cannot. Before, nlohmann's
+  // type_error escaped save() (documented to throw std::system_error), and on
+  // a listener's blocking executor it ended the process.
+  temp_dir dir;
+  const auto file = dir.path() / "cp.json";
+  checkpoint cp(file);
+  cp.record(event_with_cursor("a", "fine"));
+  cp.save();
+  const bool bad_id = GENERATE(true, false);
+  if (bad_id) {
+    cp.record(event_with_cursor("id-\xFF", ""));
+  } else {
+    cp.record(event_with_cursor("b", "cursor-\xC3"));
+  }
+  CHECK_THROWS_MATCHES(cp.save(), std::system_error,
+                       system_error_with(errc::checkpoint_failed, "checkpoint ",
+                                         {file.string(), bad_id ? "delivered_after_cursor" : "\"cursor\"",
+                                          "UTF-8"}));
+  CHECK(cp.unsaved() == 1);
+  CHECK(*storewatch::load_checkpoint(file) == checkpoint_state{"fine", {}});
+  CHECK(entries(dir.path()) == std::vector<std::string>{"cp.json", "cp.json.lock"});
+}
+
 TEST_CASE("checkpoint ignores a stale temporary file when loading") {
   temp_dir dir;
   const auto file = dir.path() / "cp.json";

@@ -103,6 +103,19 @@ void cancel_wait(asio::io_context& io, Source& source, const std::string& cursor
   CHECK(*result == asio::error::operation_aborted);
 }
 
+/// A store's surroundings: its folder and io_context, another io_context
+/// for handlers, and a 2-thread pool, its blocking executor when `pool_on`.
+struct store_setup {
+  explicit store_setup(bool pool_on) {
+    if (pool_on) options.blocking_executor = pool.get_executor();
+  }
+  temp_dir dir;
+  asio::io_context io;
+  asio::io_context handler_io;
+  asio::thread_pool pool{2};
+  local_store_options options;
+};
+
 }  // namespace
 
 TEST_CASE("contract: local_store as use_awaitable_t<>::as_default_on_t - every operation without a token, errors "
@@ -150,6 +163,64 @@ TEST_CASE("contract: local_store with a callback, deferred and use_future, no co
   // Every token once more, a handler bound to a strand of a 4-thread pool too.
   const std::string prefix = "docs/";
   complete_with_every_token(io, [&](auto&& token) { return store.async_list_files(prefix, true, token); });
+}
+
+TEST_CASE("contract: a store operation's completion is allocated with the handler's associated allocator, on a "
+          "blocking executor too") {
+  // On io_context's own executor: Asio's post honours an allocator only on
+  // an executor that supports the allocator property (any_io_executor does
+  // not). The handler bound to another io_context's executor: the hand-over
+  // is allocated there too (a handler of the store's own executor, from the
+  // pool, is called by the relay's read without any).
+  const bool pool_on = GENERATE(false, true);
+  const bool other_executor = GENERATE(false, true);
+  INFO((pool_on ? "on a pool" : "on the io_context") << (other_executor ? ", handler on another io_context" : ""));
+  if (pool_on && !other_executor) return;
+  store_setup setup(pool_on);
+  auto& [dir, io, handler_io, pool, options] = setup;
+  basic_local_store<asio::io_context::executor_type> store(io.get_executor(), dir.path(), "alice222", options);
+  std::size_t allocations = 0;
+  bool listed = false;
+  auto handler = asio::bind_allocator(counting_allocator<void>(&allocations),
+                                      [&](std::error_code ec, std::vector<versioned_path>) {
+                                        CHECK_FALSE(ec);
+                                        listed = true;
+                                      });
+  if (other_executor) {
+    store.async_list_files("", true, asio::bind_executor(handler_io, std::move(handler)));
+    run_to_idle(io);
+    REQUIRE(run_until(handler_io, [&] { return listed; }));
+  } else {
+    store.async_list_files("", true, std::move(handler));
+    REQUIRE(run_until(io, [&] { return listed; }));
+  }
+  // Before, none: the completion was posted with the default allocator.
+  CHECK(allocations >= 1);
+  pool.join();
+}
+
+TEST_CASE("contract: a pending store operation keeps the io_context of its handler's executor busy, on a blocking "
+          "executor too") {
+  // As Asio's own operations do: handler_io.run() does not return while the
+  // operation that will complete there is pending. Before, nothing counted
+  // it there until the completion was posted, so handler_io ran out of work
+  // at once.
+  const bool pool_on = GENERATE(false, true);
+  INFO((pool_on ? "on a pool" : "on the io_context"));
+  store_setup setup(pool_on);
+  auto& [dir, io, handler_io, pool, options] = setup;
+  local_store store(io.get_executor(), dir.path(), "alice222", options);
+  int completions = 0;
+  store.async_list_files("", true, asio::bind_executor(handler_io, [&](std::error_code ec, std::vector<versioned_path>) {
+                           CHECK_FALSE(ec);
+                           ++completions;
+                         }));
+  handler_io.poll();  // nothing to run yet: the completion needs io
+  CHECK_FALSE(handler_io.stopped());
+  run_to_idle(io);
+  run_to_idle(handler_io);
+  CHECK(completions == 1);
+  pool.join();
 }
 
 TEST_CASE("contract: journal_source as use_awaitable_t<>::as_default_on_t, on a blocking executor too") {

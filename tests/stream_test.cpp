@@ -17,6 +17,7 @@
 namespace stream_test {
 
 using namespace storewatch;
+using storewatch::test::counting_allocator;
 using storewatch::test::make_event;
 using storewatch::test::run_until;
 using namespace std::chrono_literals;
@@ -149,30 +150,6 @@ TEST_CASE("a handler bound to another executor: the take is counted on the strea
   CHECK(got->id == "id-0");
   CHECK(on_handler_io);
 }
-
-namespace {
-
-/// Counts its allocations: whether an operation was allocated with the
-/// handler's associated allocator.
-template <class T>
-struct counting_allocator {
-  using value_type = T;
-  std::size_t* allocations;
-  explicit counting_allocator(std::size_t* count) : allocations(count) {}
-  template <class U>
-  counting_allocator(const counting_allocator<U>& other) : allocations(other.allocations) {}
-  T* allocate(std::size_t n) {
-    ++*allocations;
-    return std::allocator<T>{}.allocate(n);
-  }
-  void deallocate(T* p, std::size_t n) { std::allocator<T>{}.deallocate(p, n); }
-  template <class U>
-  bool operator==(const counting_allocator<U>& other) const {
-    return allocations == other.allocations;
-  }
-};
-
-}  // namespace
 
 TEST_CASE("async_next allocates what it posts for a handler with the handler's associated allocator, on the "
           "stream's executor or another, waiting or buffered") {

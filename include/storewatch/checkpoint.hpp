@@ -4,6 +4,7 @@
 
 #include <storewatch/detail/dedup.hpp>
 #include <storewatch/detail/files.hpp>
+#include <storewatch/detail/text.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/event.hpp>
 
@@ -32,7 +33,19 @@ struct checkpoint_state {
 
 /// The text form of a checkpoint: one JSON object,
 /// `{"format": 1, "cursor": ..., "delivered_after_cursor": [...]}`.
-inline std::string encode_checkpoint(const checkpoint_state& state) {
+/// Throws `std::system_error` with `errc::checkpoint_failed` and a message
+/// that starts with `origin` and names the field when the cursor or an id
+/// is not UTF-8 (a source's text may hold any bytes; JSON holds only text).
+inline std::string encode_checkpoint(const checkpoint_state& state, std::string_view origin = "checkpoint") {
+  const auto refuse = [&](std::string_view field, std::string_view text) {
+    throw std::system_error(errc::checkpoint_failed, std::string(origin) + ": cannot save field \"" +
+                                                         std::string(field) + "\": " + detail::quote(text) +
+                                                         " is not UTF-8, and a checkpoint holds only text");
+  };
+  if (!detail::is_valid_utf8(state.cursor)) refuse("cursor", state.cursor);
+  for (const auto& id : state.delivered_ids) {
+    if (!detail::is_valid_utf8(id)) refuse("delivered_after_cursor", id);
+  }
   return nlohmann::json{{"format", 1}, {"cursor", state.cursor}, {"delivered_after_cursor", state.delivered_ids}}
              .dump();
 }
@@ -94,7 +107,8 @@ inline std::optional<checkpoint_state> load_checkpoint(const std::filesystem::pa
 /// time. Throws `std::system_error` with `errc::checkpoint_failed`, naming
 /// the file and the failed step.
 inline void write_checkpoint(const std::filesystem::path& file, const checkpoint_state& state) {
-  detail::write_file_atomically(file, encode_checkpoint(state), errc::checkpoint_failed, "checkpoint");
+  detail::write_file_atomically(file, encode_checkpoint(state, "checkpoint " + file.string()), errc::checkpoint_failed,
+                                "checkpoint");
 }
 
 /// A checkpoint kept in a file, owned by one listener at a time.

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -60,6 +61,26 @@ failure failure_of(F&& f) {
   }
   return {{}, "no exception"};
 }
+
+/// Counts its allocations: whether an operation was allocated with the
+/// handler's associated allocator.
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  std::size_t* allocations;
+  explicit counting_allocator(std::size_t* count) : allocations(count) {}
+  template <class U>
+  counting_allocator(const counting_allocator<U>& other) : allocations(other.allocations) {}
+  T* allocate(std::size_t n) {
+    ++*allocations;
+    return std::allocator<T>{}.allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) { std::allocator<T>{}.deallocate(p, n); }
+  template <class U>
+  bool operator==(const counting_allocator<U>& other) const {
+    return allocations == other.allocations;
+  }
+};
 
 /// An event named `name` with `data`, for tests.
 inline event make_event(std::string name, std::string data, std::string id = {}) {

@@ -43,6 +43,16 @@ asio::awaitable<std::vector<std::string>> every_client_operation(awaitable_clien
   co_return seen;
 }
 
+/// Where a client finds a scripted server on `port`.
+s3::config scripted_server_config(std::uint16_t port) {
+  s3::config where;
+  where.endpoint = s3::endpoint{"http", "127.0.0.1", port};
+  where.bucket = "bucket";
+  where.credentials = s3::credentials{"AKIDEXAMPLE", "secret", ""};
+  where.region = "us-east-1";
+  return where;
+}
+
 }  // namespace
 
 TEST_CASE("S3 contract: s3::client as use_awaitable_t<>::as_default_on_t - every operation without a token") {
@@ -116,12 +126,7 @@ TEST_CASE("S3 contract: an s3::client request in flight, cancelled, completes wi
   s3::test::scripted_http_server server(io, [](const s3::test::recorded_request&, std::size_t index) {
     return index == 0 ? s3::test::scripted_reply::stall() : s3::test::scripted_reply::respond(404);
   });
-  s3::config where;
-  where.endpoint = s3::endpoint{"http", "127.0.0.1", server.port()};
-  where.bucket = "bucket";
-  where.credentials = s3::credentials{"AKIDEXAMPLE", "secret", ""};
-  where.region = "us-east-1";
-  s3::client client(io.get_executor(), where);
+  s3::client client(io.get_executor(), scripted_server_config(server.port()));
   const std::string name = "a.txt";
   asio::cancellation_signal cancel;
   std::optional<std::error_code> cancelled;
@@ -140,6 +145,32 @@ TEST_CASE("S3 contract: an s3::client request in flight, cancelled, completes wi
   REQUIRE(run_until(io, [&] { return got.has_value(); }, s3_limit));
   CHECK_FALSE(got->has_value());  // the 404: no such object
   CHECK(server.requests().size() == 2);
+}
+
+TEST_CASE("S3 contract: a pending s3::client operation keeps the io_context of its handler's executor busy") {
+  // As Asio's own operations do: handler_io.run() does not return while the
+  // operation that will complete there is pending. Before, nothing counted
+  // it there until the completion was posted.
+  asio::io_context io;
+  asio::io_context handler_io;
+  s3::test::scripted_http_server server(
+      io, [](const s3::test::recorded_request&, std::size_t) { return s3::test::scripted_reply::respond(404); });
+  s3::client client(io.get_executor(), scripted_server_config(server.port()));
+  const std::string name = "a.txt";
+  int completions = 0;
+  client.async_get(name, asio::bind_executor(handler_io, [&](std::error_code ec, std::optional<std::string> body) {
+                     CHECK_FALSE(ec);
+                     CHECK_FALSE(body.has_value());
+                     ++completions;
+                   }));
+  handler_io.poll();  // nothing to run yet: the request needs io
+  CHECK_FALSE(handler_io.stopped());
+  REQUIRE(run_until(io, [&] {
+    if (handler_io.stopped()) handler_io.restart();
+    handler_io.poll();
+    return completions > 0;
+  }, s3_limit));
+  CHECK(completions == 1);
 }
 
 }  // namespace contract_client_test

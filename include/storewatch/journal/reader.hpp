@@ -125,7 +125,8 @@ class basic_journal_source {
   /// Reads up to `max_events` new events after `cursor`.
   /// Completion signature: `void(std::error_code, poll_result)`.
   /// Errors: `errc::store_io_failed` when the journal cannot be read (the
-  /// poller retries; `last_error()` names the file and step). A malformed
+  /// poller retries; `last_error()` names the file and step), or when
+  /// `options.record_check` throws (`last_error()` holds its text). A malformed
   /// cursor is reported as a problem, answered with a GAP event, and reading
   /// starts from the oldest segments.
   /// The read is posted to the source's executor and blocks it while it
