@@ -30,8 +30,11 @@ function(storewatch_s3rver_fixture)
   set_tests_properties(s3rver_start PROPERTIES
     FIXTURES_SETUP s3rver TIMEOUT 120
     ENVIRONMENT "STOREWATCH_S3_STATE_DIR=${state};STOREWATCH_S3_PORT=0")
+  # `stop` removes the server's data, and a slow disk behind a busy CI
+  # machine took over 60 s for that once (when a 1 GiB object was left
+  # there): a generous bound, and the script says how long each step took.
   add_test(NAME s3rver_stop COMMAND "${script}" stop)
   set_tests_properties(s3rver_stop PROPERTIES
-    FIXTURES_CLEANUP s3rver TIMEOUT 60
+    FIXTURES_CLEANUP s3rver TIMEOUT 300
     ENVIRONMENT "STOREWATCH_S3_STATE_DIR=${state}")
 endfunction()

@@ -242,10 +242,13 @@ stop() {
     rm -rf "$data_dir"
     return 0
   fi
+  local began=$SECONDS
   end_process "$pid"
   rm -f "$pid_file" "$port_file" "$bucket_file"
+  say "stopped (pid $pid) in $((SECONDS - began)) s; removing its data ($(du -sh "$data_dir" 2>/dev/null | cut -f1))"
+  began=$SECONDS
   rm -rf "$data_dir"
-  say "stopped (pid $pid)"
+  say "data removed in $((SECONDS - began)) s"
 }
 
 case ${1:-} in

@@ -1,7 +1,7 @@
 // The memory bound of large files: a child process (large_file_process.cpp)
-// creates a 1 GiB version through the S3 store and reads it back into a
-// file; its peak resident memory stays under 64 MiB and the bytes read back
-// are the bytes stored. Built only with STOREWATCH_TEST_S3_PROCESSES (the
+// creates a 1 GiB version through the S3 store, reads it back into a file
+// and deletes it; its peak resident memory stays under 64 MiB and the bytes
+// read back are the bytes stored. Built only with STOREWATCH_TEST_S3_PROCESSES (the
 // gcc configuration of scripts/test.sh): s3rver takes a minute or more over
 // the 2 GiB it moves.
 #include "s3/common/large_file.hpp"
@@ -48,6 +48,7 @@ TEST_CASE("large files: a 1 GiB create and read through the S3 store stay under 
   std::istringstream lines(child.out());
   for (std::string name, value; lines >> name >> value;) said[name] = value;
   CHECK(said["bytes"] == std::to_string(size));
+  CHECK(said["deleted"] == "1");
   REQUIRE_FALSE(said["vm_hwm_kib"].empty());
   const auto peak_kib = std::stoull(said["vm_hwm_kib"]);
   CHECK(peak_kib < 64 * 1024);

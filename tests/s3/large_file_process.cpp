@@ -1,10 +1,14 @@
 // The child of large_file_memory_test: stores the file SOURCE through an
 // s3_store on the test server (a new version of "big/file.bin", streamed,
 // in parts past the default threshold), reads that version back into
-// DESTINATION, and prints what it did and its peak resident memory:
+// DESTINATION, deletes it (1 GiB left on the server made the fixture's
+// stop, which removes the server's data, outlast its timeout on a slow CI
+// disk; on a user's own bucket it would stay for good), and prints what it
+// did and its peak resident memory:
 //
 //   version <versioned path>
 //   bytes <size read back>
+//   deleted <versions the delete removed>
 //   vm_hwm_kib <VmHWM of /proc/self/status>
 //
 // Exit 0, or 1 with the failure on standard error.
@@ -12,6 +16,7 @@
 
 #include "support/s3_server.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -59,8 +64,19 @@ int main(int argc, char** argv) {
     io.restart();
     io.run();
     if (!read || *read) throw std::runtime_error("read: " + store.last_error());
-    std::printf("version %s\nbytes %llu\nvm_hwm_kib %s\n", version.to_string().c_str(),
-                static_cast<unsigned long long>(bytes), peak_resident_kib().c_str());
+    // This version alone: its path, not recursive, created at its time.
+    const storewatch::selection just_it{version.path, false, version.created_at(), version.created_at()};
+    std::optional<std::error_code> deleted;
+    std::size_t removed = 0;
+    store.async_delete_files(just_it, [&](std::error_code ec, storewatch::rules::versions gone) {
+      deleted = ec;
+      removed = gone.size();
+    });
+    io.restart();
+    io.run();
+    if (!deleted || *deleted) throw std::runtime_error("delete: " + store.last_error());
+    std::printf("version %s\nbytes %llu\ndeleted %zu\nvm_hwm_kib %s\n", version.to_string().c_str(),
+                static_cast<unsigned long long>(bytes), removed, peak_resident_kib().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "large_file_process: %s\n", e.what());
