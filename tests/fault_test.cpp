@@ -6,9 +6,12 @@
 #include "common/faults.hpp"
 #include "common/fixture.hpp"
 #include "common/recording_source.hpp"
+#include "common/sizing.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -17,6 +20,9 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 // This file's tests and helpers, in a namespace of their own: test programs
 // compile several test files as one (tests/CMakeLists.txt, storewatch_test_group).
@@ -542,6 +548,162 @@ TEST_CASE("the clock jumps back an hour and forward a day between operations: ve
   CHECK(owner.read_file(versions[2]) == "tomorrow");
   CHECK(owner.list_files("clock", true).size() == 4);
   CHECK(inconsistencies(dir.path(), false).empty());
+}
+
+// ---------------------------------------------------------------- a writer killed at any moment
+
+namespace {
+
+/// Ends the process at the store's `target`-th system call, as SIGKILL
+/// would (no destructor, no flush): before it, or, for a write, after
+/// letting through its first 7 bytes (a torn record or intent line).
+class kill_at_call final : public detail::sys::fault_injector {
+ public:
+  static constexpr int killed_status = 99;
+  explicit kill_at_call(long target) : target_(target) { detail::sys::injector.store(this, std::memory_order_release); }
+  ~kill_at_call() override { detail::sys::injector.store(nullptr, std::memory_order_release); }
+  kill_at_call(const kill_at_call&) = delete;
+  kill_at_call& operator=(const kill_at_call&) = delete;
+
+  detail::sys::verdict decide(fault_call what, const char*) override {
+    const auto n = ++calls_;
+    if (n == target_ && what == fault_call::write) return {0, 7};
+    if (n >= target_) ::_exit(killed_status);
+    return {};
+  }
+
+ private:
+  long target_;
+  std::atomic<long> calls_{0};
+};
+
+/// Counts the store's system calls while it lives.
+class call_counter final : public detail::sys::fault_injector {
+ public:
+  call_counter() { detail::sys::injector.store(this, std::memory_order_release); }
+  ~call_counter() override { detail::sys::injector.store(nullptr, std::memory_order_release); }
+  call_counter(const call_counter&) = delete;
+  call_counter& operator=(const call_counter&) = delete;
+
+  detail::sys::verdict decide(fault_call, const char*) override {
+    ++calls_;
+    return {};
+  }
+  long calls() const { return calls_.load(); }
+
+ private:
+  std::atomic<long> calls_{0};
+};
+
+/// What each user can see: the versions they list (owner and path, without
+/// the time), and how many application events of each name their journal
+/// holds.
+std::map<std::string, std::vector<std::string>> what_users_see(const std::filesystem::path& root) {
+  std::map<std::string, std::vector<std::string>> seen;
+  asio::io_context io;
+  std::vector<std::string> violations;
+  for (const auto& user : {alice, bob, carol}) {
+    local_store store(io.get_executor(), root, user);
+    auto& lines = seen[user];
+    for (const auto& v : store.list_files("", true)) lines.push_back(v.user + ":" + v.path);
+    for (const auto& [name, count] : replay(root, user, violations).published) {
+      lines.push_back("event " + name + " x" + std::to_string(count));
+    }
+    std::sort(lines.begin(), lines.end());
+  }
+  return seen;
+}
+
+/// Runs `op` in a child process that ends at its store's `target`-th system
+/// call; returns the child's exit status (kill_at_call::killed_status when
+/// it was ended there, 0 when the operation completed first).
+int run_until_killed(const std::filesystem::path& root, const operation& op, long target) {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    try {
+      asio::io_context io;
+      local_store owner(io.get_executor(), root, alice);
+      kill_at_call killer(target);
+      op.run(owner);
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+}  // namespace
+
+TEST_CASE("a writer killed at each system call of each store operation (also in the middle of a write): the next "
+          "writer finishes or undoes it, so files and journals agree and the operation happened wholly or not at "
+          "all") {
+  fault_sweep sweep("killed writer");
+  std::size_t kills = 0, finished = 0, undone = 0;
+  for (const auto& op : operations()) {
+    // What the users see before and after the operation, run whole, and
+    // how many system calls it makes.
+    std::map<std::string, std::vector<std::string>> before, after;
+    long calls = 0;
+    {
+      temp_dir dir(temp_dir::place::memory);
+      asio::io_context io;
+      {
+        local_store owner(io.get_executor(), dir.path(), alice);
+        set_up(owner);
+      }
+      before = what_users_see(dir.path());
+      {
+        local_store owner(io.get_executor(), dir.path(), alice);
+        call_counter counter;
+        op.run(owner);
+        calls = counter.calls();
+      }
+      after = what_users_see(dir.path());
+    }
+    REQUIRE(before != after);
+    for (const auto target : sweep.requests(static_cast<std::size_t>(calls))) {
+      INFO(op.name << ": killed at system call " << target << " of " << calls);
+      temp_dir dir(temp_dir::place::memory);
+      asio::io_context io;
+      {
+        local_store owner(io.get_executor(), dir.path(), alice);
+        set_up(owner);
+      }
+      const int status = run_until_killed(dir.path(), op, static_cast<long>(target));
+      if (status != kill_at_call::killed_status) {
+        CHECK(status == 0);
+        continue;
+      }
+      ++kills;
+      // Another user's store object, at its first write to the store.
+      local_store next(io.get_executor(), dir.path(), carol);
+      next.compact(std::chrono::hours(24 * 365));
+      CHECK(inconsistencies(dir.path(), false) == std::vector<std::string>{});
+      const auto seen = what_users_see(dir.path());
+      CHECK((seen == before || seen == after));
+      (seen == after ? finished : undone) += 1;
+      std::vector<std::string> logs_left;
+      std::error_code ec;
+      for (std::filesystem::directory_iterator it(dir.path() / "intents", ec), end; !ec && it != end; it.increment(ec)) {
+        logs_left.push_back(it->path().filename().string());
+      }
+      CHECK(logs_left == std::vector<std::string>{});
+      if (seen == before) {  // undone: a retry by a new writer succeeds
+        local_store owner(io.get_executor(), dir.path(), alice);
+        REQUIRE_NOTHROW(op.run(owner));
+        CHECK(what_users_see(dir.path()) == after);
+        CHECK(inconsistencies(dir.path(), false) == std::vector<std::string>{});
+      }
+    }
+  }
+  std::printf("killed writer: %zu kills, %zu finished by the next writer, %zu undone\n", kills, finished, undone);
+  CHECK(finished > 0);
+  CHECK(undone > 0);
 }
 
 }  // namespace fault_test

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -56,6 +57,15 @@ class journal_writer {
     const auto written = pwrite_all(file.fd.get(), lines, file.size, file.path);
     file.size += written;  // what did reach the file is taken back with the rest
     if (written != lines.size()) throw file_error(errc::store_io_failed, journal_what, file.path, "write", errno);
+  }
+
+  /// Where the next `append` to `user`'s journal goes: the segment file and
+  /// the byte offset in it (claiming the slot or starting the segment as
+  /// that append would). Until `sync()`, appends to one journal follow one
+  /// another there.
+  std::pair<std::filesystem::path, std::uint64_t> position(const std::string& user) {
+    const auto& file = open_for(user);
+    return {file.path, file.size};
   }
 
   /// Makes everything appended so far durable, then rotates full segments.

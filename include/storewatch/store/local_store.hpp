@@ -12,6 +12,7 @@
 
 #include <storewatch/detail/config.hpp>
 #include <storewatch/detail/files.hpp>
+#include <storewatch/detail/intent_log.hpp>
 #include <storewatch/journal/format.hpp>
 #include <storewatch/detail/names.hpp>
 #include <storewatch/detail/post.hpp>
@@ -21,6 +22,8 @@
 #include <storewatch/journal/reader.hpp>
 #include <storewatch/journal/writer.hpp>
 #include <storewatch/store/rules.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -68,9 +71,17 @@ struct local_store_options {
 /// with concurrent operations). An operation that fails changes nothing:
 /// the files it made or removed and the records it appended are put back
 /// (an event a listener read before the failure can still be delivered, as
-/// the record was readable for that moment). The handler runs after the
-/// operation, never inside the initiating call, on its associated executor
-/// (default: the store's). Operations cannot be cancelled: once posted,
+/// the record was readable for that moment). A process killed in the
+/// middle of an operation leaves what it had under way written down
+/// (detail/intent_log.hpp): the next store object, of any user, to write to
+/// the store (its first operation that writes, and each `async_compact`)
+/// finishes it when any of its events reached a journal, appending the
+/// others with their ids, and undoes it otherwise, so that files and
+/// journals agree and the operation happened wholly or not at all. That
+/// record is not fsynced: it survives the death of the process, not a crash
+/// of the machine between a change and its events being durable. The
+/// handler runs after the operation, never inside the initiating call, on
+/// its associated executor (default: the store's). Operations cannot be cancelled: once posted,
 /// each runs to the end.
 /// Not thread-safe: use one store object from one strand; with a blocking
 /// executor, do not call the blocking member functions while an operation
@@ -102,6 +113,7 @@ class basic_local_store {
         root_(std::move(root)),
         user_(std::move(user)),
         writer_(root_ / "journals", detail::make_writer_name(), options.segment_bytes),
+        intents_(root_, writer_.name()),
         blocking_executor_(options.blocking_executor),
         blocking_(options.blocking_executor ? asio::any_io_executor(asio::make_strand(options.blocking_executor))
                                             : asio::any_io_executor()) {
@@ -414,6 +426,8 @@ class basic_local_store {
 
   /// `async_compact`, blocking.
   std::size_t compact(std::chrono::seconds age) {
+    detail::recover_intents(root_, writer_.name(), writer_);
+    recovered_ = true;
     std::size_t removed = 0;
     const auto cutoff = std::filesystem::file_time_type::clock::now() - age;
     std::error_code ec;
@@ -515,6 +529,16 @@ class basic_local_store {
   std::vector<done_step> carry_out(rules::plan& planned, std::string_view bytes = {},
                                    const std::filesystem::path* source = nullptr) {
     rules::throw_if_refused(planned.refused);
+    if (!recovered_) {
+      detail::recover_intents(root_, writer_.name(), writer_);
+      recovered_ = true;
+    }
+    // The intent log is emptied last, after `change` is committed or undone.
+    intents_.begin();
+    struct end_of_operation {
+      detail::intent_log& log;
+      ~end_of_operation() { log.end(); }
+    } ending{intents_};
     transaction change(writer_);
     std::vector<done_step> done;
     const versioned_path* gone = nullptr;
@@ -527,9 +551,30 @@ class basic_local_store {
       }
     }
     change.make_durable();
-    for (auto& made : done) made.id = append(made.step.user, make_event(made.step.event_name, made.step.data));
+    announce(done);
     change.commit();
     return done;
+  }
+
+  // Appends the events of the steps `done` (setting their ids), after
+  // writing them and where they go into the intent log.
+  void announce(std::vector<done_step>& done) {
+    if (done.empty()) return;
+    std::map<std::string, std::string> lines;  // by user, in order
+    std::vector<std::string> records;
+    for (auto& made : done) {
+      auto e = make_event(made.step.event_name, made.step.data);
+      e.id = made.id = writer_.name() + "-" + std::to_string(writer_.next_sequence());
+      records.push_back(detail::encode_record(e));
+      lines[made.step.user] += records.back();
+    }
+    auto where = nlohmann::json::array();
+    for (const auto& [user, text] : lines) {
+      const auto [file, at] = writer_.position(user);
+      where.push_back({{"user", user}, {"file", intents_.relative(file)}, {"at", at}, {"lines", text}});
+    }
+    intents_.note({{"kind", "announce"}, {"records", std::move(where)}});
+    for (std::size_t i = 0; i < done.size(); ++i) writer_.append(done[i].step.user, records[i]);
   }
 
   // Makes the change `step` names (`bytes`: a new version's), to be undone
@@ -558,36 +603,43 @@ class basic_local_store {
     detail::make_directories(folder, errc::store_io_failed, store_what);
     const auto name = folder / (std::string(detail::reserved_prefix) + writer_.name());
     auto temporary = name;
+    temporary += ".tmp";
+    intents_.note({{"kind", "temp"}, {"path", intents_.relative(temporary)}});
+    change.on_failure([temporary] { detail::sys::unlink(temporary.c_str()); });
     if (source) {
-      temporary += ".tmp";
       if (!copy_file(*source, temporary, true, "input file")) {
         throw detail::file_error(errc::store_io_failed, "input file", *source, "open", ENOENT);
       }
     } else {
-      temporary = detail::write_temporary(name, bytes, errc::store_io_failed, store_what);
+      detail::write_temporary(name, bytes, errc::store_io_failed, store_what);
     }
     // link() never replaces: a name taken in this millisecond (by us or by
     // another process) moves the version to the next one.
-    while (detail::sys::link(temporary.c_str(), version_file(step.version).c_str()) != 0) {
-      if (errno != EEXIST) {
-        const int error_number = errno;
-        detail::sys::unlink(temporary.c_str());
-        throw detail::file_error(errc::store_io_failed, store_what, version_file(step.version), "link", error_number);
-      }
+    for (;;) {
+      const auto target = version_file(step.version);
+      intents_.note({{"kind", "version"}, {"path", intents_.relative(target)}, {"temp", intents_.relative(temporary)}});
+      if (detail::sys::link(temporary.c_str(), target.c_str()) == 0) break;
+      if (errno != EEXIST) throw detail::file_error(errc::store_io_failed, store_what, target, "link", errno);
       rules::next_millisecond(step);
     }
-    detail::sys::unlink(temporary.c_str());
-    change.on_failure([target = version_file(step.version)] { detail::sys::unlink(target.c_str()); });
+    const auto target = version_file(step.version);
+    change.on_failure([target] { detail::sys::unlink(target.c_str()); });
     change.touched(folder);
+    intents_.note({{"kind", "linked"}, {"path", intents_.relative(target)}});
+    detail::sys::unlink(temporary.c_str());
   }
 
+  // A marker is a hard link to this operation's own file (intent_log::
+  // share_link), so that recovering from a crash removes only the markers
+  // this operation made.
   void add_share(transaction& change, const std::filesystem::path& marker) {
     detail::make_directories(marker.parent_path(), errc::store_io_failed, store_what);
-    detail::unique_fd fd(detail::sys::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (fd) {
+    const auto& original = intents_.share_link();
+    intents_.note({{"kind", "marker"}, {"path", intents_.relative(marker)}, {"temp", intents_.relative(original)}});
+    if (detail::sys::link(original.c_str(), marker.c_str()) == 0) {
       change.on_failure([marker] { detail::sys::unlink(marker.c_str()); });
     } else if (errno != EEXIST) {  // EEXIST: shared meanwhile by another writer, as planned
-      throw detail::file_error(errc::store_io_failed, store_what, marker, "create", errno);
+      throw detail::file_error(errc::store_io_failed, store_what, marker, "link", errno);
     }
     change.touched(marker.parent_path());
   }
@@ -597,7 +649,11 @@ class basic_local_store {
   // can rename it back; once they are, it is removed. False when `file` is
   // gone already.
   bool remove(transaction& change, const std::filesystem::path& file) {
-    auto away = file.parent_path() / (std::string(detail::reserved_prefix) + "deleted-" + file.filename().native());
+    // This writer's own name for it, so that recovering from a crash puts
+    // back only what this operation removed.
+    auto away = file.parent_path() / (std::string(detail::reserved_prefix) + "deleted-" + writer_.name() + "-" +
+                                      std::to_string(++removals_));
+    intents_.note({{"kind", "away"}, {"path", intents_.relative(away)}, {"from", intents_.relative(file)}});
     if (detail::sys::rename(file.c_str(), away.c_str()) != 0) {
       if (errno == ENOENT) return false;
       throw detail::file_error(errc::store_io_failed, store_what, file, "rename", errno);
@@ -706,17 +762,13 @@ class basic_local_store {
     return e;
   }
 
-  // Appends `e` to `user`'s journal with a fresh id; returns the id.
-  std::string append(const std::string& user, event e) {
-    e.id = writer_.name() + "-" + std::to_string(writer_.next_sequence());
-    writer_.append(user, detail::encode_record(e));
-    return e.id;
-  }
-
   executor_type executor_;
   std::filesystem::path root_;
   std::string user_;
   detail::journal_writer writer_;
+  detail::intent_log intents_;
+  bool recovered_ = false;        // the intent logs of dead writers settled once
+  std::uint64_t removals_ = 0;    // names the renamed copies of removed files
   asio::any_io_executor blocking_executor_;  // as given: the sources' polls run there
   asio::any_io_executor blocking_;           // a strand on it: operations one at a time
   std::string last_error_;
