@@ -11,13 +11,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -704,6 +707,46 @@ TEST_CASE("a writer killed at each system call of each store operation (also in 
   std::printf("killed writer: %zu kills, %zu finished by the next writer, %zu undone\n", kills, finished, undone);
   CHECK(finished > 0);
   CHECK(undone > 0);
+}
+
+TEST_CASE("a long-lived store object settles a writer that died after its own first operation") {
+  const auto& create = operations().front();
+  REQUIRE(std::string(create.name) == "create");
+  temp_dir dir(temp_dir::place::memory);
+  asio::io_context io;
+  long calls = 0;
+  {
+    temp_dir counting(temp_dir::place::memory);
+    local_store owner(io.get_executor(), counting.path(), alice);
+    set_up(owner);
+    local_store fresh(io.get_executor(), counting.path(), alice);
+    call_counter counter;
+    create.run(fresh);
+    calls = counter.calls();
+  }
+  local_store owner(io.get_executor(), dir.path(), alice);
+  set_up(owner);  // its first operations: it settled what there was then
+  // Killed after the version was linked, before its record: a version
+  // nobody was told of, until somebody settles it.
+  REQUIRE(run_until_killed(dir.path(), create, calls - 3) == kill_at_call::killed_status);
+  REQUIRE_FALSE(inconsistencies(dir.path(), false).empty());
+  const auto dead_logs = [&] {
+    std::size_t logs = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path() / "intents")) {
+      logs += entry.path().extension() != ".share" ? 1 : 0;
+    }
+    return logs - 1;  // owner's own
+  };
+  REQUIRE(dead_logs() == 1);
+  // The same store object goes on publishing; within its next second it
+  // settles the dead writer's operation.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (dead_logs() > 0 && std::chrono::steady_clock::now() < deadline) {
+    owner.publish_event("tick", "", {bob});
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(dead_logs() == 0);
+  CHECK(inconsistencies(dir.path(), false) == std::vector<std::string>{});
 }
 
 }  // namespace fault_test

@@ -74,8 +74,8 @@ struct local_store_options {
 /// the record was readable for that moment). A process killed in the
 /// middle of an operation leaves what it had under way written down
 /// (detail/intent_log.hpp): the next store object, of any user, to write to
-/// the store (its first operation that writes, and each `async_compact`)
-/// finishes it when any of its events reached a journal, appending the
+/// the store (its first operation that writes, then at most once a second,
+/// and each `async_compact`) finishes it when any of its events reached a journal, appending the
 /// others with their ids, and undoes it otherwise, so that files and
 /// journals agree and the operation happened wholly or not at all. That
 /// record is not fsynced: it survives the death of the process, not a crash
@@ -426,8 +426,7 @@ class basic_local_store {
 
   /// `async_compact`, blocking.
   std::size_t compact(std::chrono::seconds age) {
-    detail::recover_intents(root_, writer_.name(), writer_);
-    recovered_ = true;
+    settle_dead_writers();
     std::size_t removed = 0;
     const auto cutoff = std::filesystem::file_time_type::clock::now() - age;
     std::error_code ec;
@@ -529,9 +528,8 @@ class basic_local_store {
   std::vector<done_step> carry_out(rules::plan& planned, std::string_view bytes = {},
                                    const std::filesystem::path* source = nullptr) {
     rules::throw_if_refused(planned.refused);
-    if (!recovered_) {
-      detail::recover_intents(root_, writer_.name(), writer_);
-      recovered_ = true;
+    if (!last_settled_ || std::chrono::steady_clock::now() - *last_settled_ >= std::chrono::seconds(1)) {
+      settle_dead_writers();
     }
     // The intent log is emptied last, after `change` is committed or undone.
     intents_.begin();
@@ -554,6 +552,13 @@ class basic_local_store {
     announce(done);
     change.commit();
     return done;
+  }
+
+  // Finishes or undoes the operations that dead store objects left under
+  // way (detail/intent_log.hpp).
+  void settle_dead_writers() {
+    detail::recover_intents(root_, writer_.name(), writer_);
+    last_settled_ = std::chrono::steady_clock::now();
   }
 
   // Appends the events of the steps `done` (setting their ids), after
@@ -767,7 +772,8 @@ class basic_local_store {
   std::string user_;
   detail::journal_writer writer_;
   detail::intent_log intents_;
-  bool recovered_ = false;        // the intent logs of dead writers settled once
+  // when this store object last settled the operations of dead writers
+  std::optional<std::chrono::steady_clock::time_point> last_settled_;
   std::uint64_t removals_ = 0;    // names the renamed copies of removed files
   asio::any_io_executor blocking_executor_;  // as given: the sources' polls run there
   asio::any_io_executor blocking_;           // a strand on it: operations one at a time
