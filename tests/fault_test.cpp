@@ -8,6 +8,8 @@
 #include "common/recording_source.hpp"
 #include "common/sizing.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -15,12 +17,14 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -747,6 +751,52 @@ TEST_CASE("a long-lived store object settles a writer that died after its own fi
   }
   CHECK(dead_logs() == 0);
   CHECK(inconsistencies(dir.path(), false) == std::vector<std::string>{});
+}
+
+TEST_CASE("a crafted intent log cannot make recovery touch files outside the store, nor follow a link") {
+  temp_dir outside;
+  const auto victim = outside.path() / "victim.txt";
+  const auto held = outside.path() / "held.txt";
+  const auto write = [](const std::filesystem::path& file, const std::string& text) {
+    std::ofstream(file, std::ios::binary) << text;
+  };
+  write(victim, "keep me");
+  write(held, "keep me too");
+  temp_dir dir(temp_dir::place::memory);
+  asio::io_context io;
+  {
+    local_store owner(io.get_executor(), dir.path(), alice);
+    set_up(owner);
+  }
+  const auto logs = dir.path() / "intents";
+  std::filesystem::create_directories(logs);
+  const auto up = std::filesystem::relative(victim, dir.path()).generic_string();  // "../../.../victim.txt"
+  std::string crafted;
+  for (const auto& [kind, key, value] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"temp", "path", up},
+           {"temp", "path", victim.string()},
+           {"temp", "path", "versions/../" + up},
+           {"version", "path", up},
+           {"linked", "path", up},
+           {"away", "path", "versions/alice222/docs/x"},
+       }) {
+    nlohmann::json entry{{"op", 1}, {"kind", kind}, {key, value}};
+    if (kind == "version") entry["temp"] = "versions/none";
+    if (kind == "away") entry["from"] = up;
+    crafted += entry.dump() + "\n";
+  }
+  write(logs / "crafted-writer", crafted);
+  std::filesystem::create_symlink(held, logs / "linked-writer");
+  write(dir.path() / "versions" / alice / "docs" / "x", "renamed away");
+
+  local_store next(io.get_executor(), dir.path(), carol);
+  REQUIRE_NOTHROW(next.compact(std::chrono::hours(1)));
+  CHECK(std::filesystem::exists(victim));
+  CHECK(std::filesystem::file_size(victim) == 7);
+  CHECK(std::filesystem::file_size(held) == 11);  // not truncated through the link
+  CHECK(std::filesystem::exists(dir.path() / "versions" / alice / "docs" / "x"));  // not renamed out of the store
+  CHECK_FALSE(std::filesystem::exists(logs / "crafted-writer"));  // settled: nothing it could do
+  CHECK(inconsistencies(dir.path(), true) == std::vector<std::string>{});
 }
 
 }  // namespace fault_test

@@ -41,12 +41,15 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,13 +215,28 @@ inline std::string text(const nlohmann::json& entry, const char* key) {
   return it != entry.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// The path `entry[key]` names under `root`, if it is a relative path inside
+// one of the store's folders `tops` (no "..", "." or empty component);
+// otherwise empty, and the entry is ignored: a crafted log must not make
+// recovery remove or rename anything else.
+inline std::filesystem::path inside(const std::filesystem::path& root, const nlohmann::json& entry, const char* key,
+                                    std::initializer_list<std::string_view> tops) {
+  const std::filesystem::path relative(text(entry, key));
+  if (relative.empty() || relative.has_root_path()) return {};
+  const auto top = relative.begin()->native();
+  if (std::find(tops.begin(), tops.end(), top) == tops.end()) return {};
+  for (const auto& part : relative) {
+    if (part.empty() || part == "." || part == "..") return {};
+  }
+  return root / relative;
+}
+
 // Finishes or undoes the operation `entries` describe (see the file's
 // comment), appending missing records through `writer`.
 inline void settle(const std::filesystem::path& root, const std::vector<nlohmann::json>& entries,
                    journal_writer& writer) {
-  const auto path = [&](const nlohmann::json& entry, const char* key) {
-    const auto relative = text(entry, key);
-    return relative.empty() ? std::filesystem::path() : root / relative;
+  const auto path = [&](const nlohmann::json& entry, const char* key, std::initializer_list<std::string_view> tops) {
+    return inside(root, entry, key, tops);
   };
   struct missing {
     std::string user;
@@ -231,7 +249,7 @@ inline void settle(const std::filesystem::path& root, const std::vector<nlohmann
     for (const auto& record : entry["records"]) {
       const auto user = text(record, "user");
       const auto lines = text(record, "lines");
-      const auto file = path(record, "file");
+      const auto file = path(record, "file", {"journals"});
       if (user.empty() || lines.empty() || lines.back() != '\n' || file.empty() || !record.contains("at") ||
           !record["at"].is_number_unsigned()) {
         continue;
@@ -257,17 +275,25 @@ inline void settle(const std::filesystem::path& root, const std::vector<nlohmann
       throw;
     }
     for (const auto& entry : entries) {
-      if (text(entry, "kind") == "away" || text(entry, "kind") == "temp") sys::unlink(path(entry, "path").c_str());
+      const auto kind = text(entry, "kind");
+      if (kind == "away" || kind == "temp") {
+        if (const auto file = path(entry, "path", {"versions", "shares", "intents"}); !file.empty()) {
+          sys::unlink(file.c_str());
+        }
+      }
     }
     return;
   }
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     const auto& entry = *it;
     const auto kind = text(entry, "kind");
-    const auto file = path(entry, "path");
+    const auto file = kind == "version"  ? path(entry, "path", {"versions"})
+                      : kind == "marker" ? path(entry, "path", {"shares"})
+                                         : path(entry, "path", {"versions", "shares"});
     if (file.empty()) continue;
     if (kind == "version" || kind == "marker") {
-      const auto temporary = path(entry, "temp");
+      const auto temporary = path(entry, "temp", {"versions", "intents"});
+      if (temporary.empty()) continue;
       const bool linked_known = std::any_of(entries.begin(), entries.end(), [&](const nlohmann::json& e) {
         return text(e, "kind") == "linked" && text(e, "path") == text(entry, "path");
       });
@@ -275,14 +301,15 @@ inline void settle(const std::filesystem::path& root, const std::vector<nlohmann
         if (sys::unlink(file.c_str()) == 0) folders.insert(file.parent_path());
       }
     } else if (kind == "away") {
-      const auto from = path(entry, "from");
+      const auto from = path(entry, "from", {"versions", "shares"});
       if (!from.empty() && file_exists(file) && sys::rename(file.c_str(), from.c_str()) == 0) {
         folders.insert(from.parent_path());
       }
     }
   }
   for (const auto& entry : entries) {
-    if (text(entry, "kind") == "temp") sys::unlink(path(entry, "path").c_str());
+    if (text(entry, "kind") != "temp") continue;
+    if (const auto file = path(entry, "path", {"versions", "intents"}); !file.empty()) sys::unlink(file.c_str());
   }
   for (const auto& folder : folders) {
     try {
@@ -307,8 +334,11 @@ inline std::size_t recover_intents(const std::filesystem::path& root, std::strin
     if (entry.directory || entry.name == own || entry.name.ends_with(share_link_suffix)) continue;
     const auto log = folder / entry.name;
     try {
-      auto lock = try_lock_file(log, errc::store_io_failed, intent_what);
-      if (!lock) continue;  // its store object is alive
+      // Not created if gone (settled meanwhile), and never through a link.
+      unique_fd lock(sys::open(log.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+      struct stat info {};
+      if (!lock || ::fstat(lock.get(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
+      if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;  // its store object is alive
       std::string text;
       char block[4096];
       for (;;) {
