@@ -13,13 +13,17 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -704,6 +708,95 @@ TEST_CASE("a writer killed at each system call of each store operation (also in 
   std::printf("killed writer: %zu kills, %zu finished by the next writer, %zu undone\n", kills, finished, undone);
   CHECK(finished > 0);
   CHECK(undone > 0);
+}
+
+// ---------------------------------------------------------------- crafted intent logs
+
+namespace {
+
+/// The files (with their contents) and folders under `folder`, recursively.
+std::set<std::string> files_under(const std::filesystem::path& folder) {
+  std::set<std::string> found;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto name = it->path().lexically_relative(folder).generic_string();
+    if (it->is_directory(ec)) {
+      found.insert(name + "/");
+      continue;
+    }
+    std::ifstream in(it->path(), std::ios::binary);
+    found.insert(name + ": " + std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+  }
+  return found;
+}
+
+void write_text(const std::filesystem::path& file, std::string_view text) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << text;
+  REQUIRE(out.good());
+}
+
+/// A store at `root`, whose intent logs a test crafts, next to a folder
+/// `outside` that recovery must leave as it is.
+struct crafted_store {
+  temp_dir dir;
+  std::filesystem::path root = dir.path() / "store";
+  std::filesystem::path outside = dir.path() / "outside";
+
+  crafted_store() {
+    std::filesystem::create_directories(root / "intents");
+    std::filesystem::create_directories(outside);
+  }
+
+  /// Runs a store operation (the first of its store object: it recovers
+  /// the logs), which must work and leave `outside` as it was.
+  void check_operation() const {
+    const auto before = files_under(outside);
+    asio::io_context io;
+    local_store store(io.get_executor(), root, bob);
+    REQUIRE_NOTHROW(store.create_file("after", "bytes"));
+    CHECK(files_under(outside) == before);
+    CHECK(store.read_file(store.list_files("", true).at(0)) == "bytes");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a dead writer's intent log that is a symbolic link to a file outside the store: recovery leaves that "
+          "file as it was") {
+  const crafted_store store;
+  write_text(store.outside / "precious.txt", "{\"kind\":\"temp\",\"path\":\"x\",\"op\":1}\nnot a store's file\n");
+  std::filesystem::create_symlink(store.outside / "precious.txt", store.root / "intents" / "w-linked");
+  store.check_operation();
+}
+
+TEST_CASE("a crafted intent log whose paths or users lead outside the store: recovery neither removes, renames "
+          "nor makes anything there, and the operation works") {
+  const crafted_store store;
+  const auto& root = store.root;
+  const auto& outside = store.outside;
+  for (const auto* name : {"temp", "away", "version", "happened-temp", "happened-away"}) {
+    write_text(outside / name, std::string("outside file ") + name + "\n");
+  }
+  write_text(root / "notes.txt", "a\n");
+  const auto absolute = (outside / "version").string();
+  // Undone (nothing it announced is anywhere): each change put back.
+  write_text(root / "intents" / "w-undone",
+             "{\"kind\":\"temp\",\"path\":\"../outside/temp\",\"op\":1}\n"
+             "{\"kind\":\"away\",\"path\":\"../outside/away\",\"from\":\"../outside/away-put-back\",\"op\":1}\n"
+             "{\"kind\":\"version\",\"path\":" + nlohmann::json(absolute).dump() +
+                 ",\"temp\":" + nlohmann::json(absolute).dump() + ",\"op\":1}\n");
+  // Finished (its announced segment is gone, or has the first record): the
+  // rest appended, the removed files' copies deleted.
+  write_text(root / "intents" / "w-finished",
+             "{\"kind\":\"temp\",\"path\":\"../outside/happened-temp\",\"op\":1}\n"
+             "{\"kind\":\"away\",\"path\":\"../outside/happened-away\",\"from\":\"versions/x\",\"op\":1}\n"
+             "{\"kind\":\"announce\",\"records\":[{\"user\":\"../../outside/journal\",\"file\":\"notes.txt\","
+             "\"at\":0,\"lines\":\"a\\nb\\n\"},{\"user\":\"bob123\",\"file\":\"journals/gone\",\"at\":0,"
+             "\"lines\":\"x\\n\"}],\"op\":1}\n");
+  store.check_operation();
+  CHECK(!std::filesystem::exists(root / "intents" / "w-undone"));
+  CHECK(!std::filesystem::exists(root / "intents" / "w-finished"));
 }
 
 }  // namespace fault_test

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <storewatch/detail/files.hpp>
+#include <storewatch/detail/names.hpp>
 #include <storewatch/detail/sys.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/journal/writer.hpp>
@@ -47,6 +48,8 @@
 #include <string_view>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -207,6 +210,35 @@ inline std::vector<nlohmann::json> last_operation(std::string_view text) {
   return entries;
 }
 
+// The file the store-relative path `relative` names, or an empty path when
+// it names none inside `root` (a crafted log's "/x" or "../x").
+inline std::filesystem::path inside(const std::filesystem::path& root, const std::string& relative) {
+  const std::filesystem::path file(relative);
+  if (file.empty() || file.has_root_path()) return {};
+  for (const auto& part : file) {
+    if (part == "..") return {};
+  }
+  return root / file;
+}
+
+// Opens and locks the log `log`: an empty descriptor when its writer is
+// alive, or when it is not a regular file (a symbolic link to a file
+// elsewhere, a FIFO: not a log, left alone). Throws `store_io_failed`.
+inline unique_fd lock_log(const std::filesystem::path& log) {
+  unique_fd fd(sys::open(log.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT || errno == ELOOP) return {};
+    throw file_error(errc::store_io_failed, intent_what, log, "open", errno);
+  }
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) return {};
+  for (;;) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
+    if (errno == EWOULDBLOCK) return {};
+    if (errno != EINTR) throw file_error(errc::store_io_failed, intent_what, log, "flock", errno);
+  }
+}
+
 inline std::string text(const nlohmann::json& entry, const char* key) {
   const auto it = entry.find(key);
   return it != entry.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -216,10 +248,7 @@ inline std::string text(const nlohmann::json& entry, const char* key) {
 // comment), appending missing records through `writer`.
 inline void settle(const std::filesystem::path& root, const std::vector<nlohmann::json>& entries,
                    journal_writer& writer) {
-  const auto path = [&](const nlohmann::json& entry, const char* key) {
-    const auto relative = text(entry, key);
-    return relative.empty() ? std::filesystem::path() : root / relative;
-  };
+  const auto path = [&](const nlohmann::json& entry, const char* key) { return inside(root, text(entry, key)); };
   struct missing {
     std::string user;
     std::string lines;
@@ -232,7 +261,7 @@ inline void settle(const std::filesystem::path& root, const std::vector<nlohmann
       const auto user = text(record, "user");
       const auto lines = text(record, "lines");
       const auto file = path(record, "file");
-      if (user.empty() || lines.empty() || lines.back() != '\n' || file.empty() || !record.contains("at") ||
+      if (!user_problem(user).empty() || lines.empty() || lines.back() != '\n' || file.empty() || !record.contains("at") ||
           !record["at"].is_number_unsigned()) {
         continue;
       }
@@ -307,8 +336,8 @@ inline std::size_t recover_intents(const std::filesystem::path& root, std::strin
     if (entry.directory || entry.name == own || entry.name.ends_with(share_link_suffix)) continue;
     const auto log = folder / entry.name;
     try {
-      auto lock = try_lock_file(log, errc::store_io_failed, intent_what);
-      if (!lock) continue;  // its store object is alive
+      auto lock = intent_recovery::lock_log(log);
+      if (!lock) continue;  // its store object is alive (or it is no log)
       std::string text;
       char block[4096];
       for (;;) {
