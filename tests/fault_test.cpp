@@ -710,6 +710,64 @@ TEST_CASE("a writer killed at each system call of each store operation (also in 
   CHECK(undone > 0);
 }
 
+TEST_CASE("a recovering writer killed at each system call of its recovery of a dead writer's operation: the next "
+          "writer still settles it once (no record twice, none lost)") {
+  const operation recover{"recover", [](local_store& s) { s.compact(std::chrono::hours(24 * 365)); }};
+  // Whether a log under `root` announced records (else recovery undoes).
+  const auto announced = [](const std::filesystem::path& root) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(root / "intents", ec), end; !ec && it != end; it.increment(ec)) {
+      std::ifstream in(it->path(), std::ios::binary);
+      const std::string text(std::istreambuf_iterator<char>(in), {});
+      if (text.find("\"announce\"") != std::string::npos) return true;
+    }
+    return false;
+  };
+  std::size_t recoveries_killed = 0;
+  for (const auto* name : {"share", "delete", "publish"}) {
+    const auto& op = *std::find_if(operations().begin(), operations().end(),
+                                   [&](const operation& o) { return std::string_view(o.name) == name; });
+    std::map<std::string, std::vector<std::string>> before, after;
+    {
+      temp_dir dir(temp_dir::place::memory);
+      asio::io_context io;
+      local_store owner(io.get_executor(), dir.path(), alice);
+      set_up(owner);
+      before = what_users_see(dir.path());
+      op.run(owner);
+      after = what_users_see(dir.path());
+    }
+    for (long target = 1;; ++target) {
+      bool writer_finished = false;
+      for (long recovery_target = 1;; ++recovery_target) {
+        INFO(op.name << ": killed at system call " << target << ", its recovery at " << recovery_target);
+        temp_dir dir(temp_dir::place::memory);
+        asio::io_context io;
+        {
+          local_store owner(io.get_executor(), dir.path(), alice);
+          set_up(owner);
+        }
+        if (run_until_killed(dir.path(), op, target) != kill_at_call::killed_status) {
+          writer_finished = true;
+          break;
+        }
+        if (!announced(dir.path())) break;  // undone: nothing appended that a retry could repeat
+        const int status = run_until_killed(dir.path(), recover, recovery_target);
+        local_store next(io.get_executor(), dir.path(), carol);
+        next.compact(std::chrono::hours(24 * 365));
+        CHECK(inconsistencies(dir.path(), false) == std::vector<std::string>{});
+        const auto seen = what_users_see(dir.path());
+        CHECK((seen == before || seen == after));
+        if (status != kill_at_call::killed_status) break;
+        ++recoveries_killed;
+      }
+      if (writer_finished) break;
+    }
+  }
+  std::printf("killed recovery: %zu recoveries killed\n", recoveries_killed);
+  CHECK(recoveries_killed > 0);
+}
+
 // ---------------------------------------------------------------- crafted intent logs
 
 namespace {

@@ -22,8 +22,10 @@
 // its dead writer's: if any record it announced is in its journal, the
 // operation happened (its file changes were durable before the first
 // record): the records still missing are appended, with their ids, and the
-// removed files' renamed copies deleted. Otherwise each change is undone,
-// as a failed operation's are: a version or marker only if it is the very
+// removed files' renamed copies deleted (announced first in the dead log,
+// where they go: the last announce entry says which records a recovery
+// killed in the middle left missing). Otherwise each change is undone, as
+// a failed operation's are: a version or marker only if it is the very
 // file the writer linked (the same inode as its temporary, while that
 // exists), a removal only if the renamed copy is there.
 //
@@ -42,6 +44,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -195,9 +198,11 @@ inline std::optional<std::size_t> records_present(const std::filesystem::path& f
   return count;
 }
 
-// The entries of the log's last operation, up to a torn or unreadable line.
-inline std::vector<nlohmann::json> last_operation(std::string_view text) {
+// The entries of the log's last operation, up to a torn or unreadable line;
+// `end_of_entries` is set to the byte after them.
+inline std::vector<nlohmann::json> last_operation(std::string_view text, std::size_t& end_of_entries) {
   std::vector<nlohmann::json> entries;
+  end_of_entries = 0;
   for (std::size_t start = 0; start < text.size();) {
     const auto end = text.find('\n', start);
     if (end == std::string_view::npos) break;
@@ -205,7 +210,7 @@ inline std::vector<nlohmann::json> last_operation(std::string_view text) {
     if (!entry.is_object() || !entry.contains("op") || !entry["op"].is_number_unsigned()) break;
     if (!entries.empty() && entries.back()["op"] != entry["op"]) entries.clear();
     entries.push_back(std::move(entry));
-    start = end + 1;
+    start = end_of_entries = end + 1;
   }
   return entries;
 }
@@ -245,16 +250,21 @@ inline std::string text(const nlohmann::json& entry, const char* key) {
 }
 
 // Finishes or undoes the operation `entries` describe (see the file's
-// comment), appending missing records through `writer`.
-inline void settle(const std::filesystem::path& root, const std::vector<nlohmann::json>& entries,
-                   journal_writer& writer) {
+// comment), appending missing records through `writer`, after passing an
+// announce entry for them to `note` (to add to the log: a recovery killed
+// in the middle leaves them announced where they went, and the next one
+// appends only what is still missing: the last announce entry says what
+// is).
+template <class Note>
+void settle(const std::filesystem::path& root, const std::vector<nlohmann::json>& entries, journal_writer& writer,
+            Note note) {
   const auto path = [&](const nlohmann::json& entry, const char* key) { return inside(root, text(entry, key)); };
-  struct missing {
-    std::string user;
-    std::string lines;
-  };
-  std::vector<missing> to_append;
+  std::map<std::string, std::string> to_append;  // by user
   bool happened = false;
+  const nlohmann::json* last_announce = nullptr;
+  for (const auto& entry : entries) {
+    if (text(entry, "kind") == "announce") last_announce = &entry;
+  }
   for (const auto& entry : entries) {
     if (text(entry, "kind") != "announce" || !entry.contains("records") || !entry["records"].is_array()) continue;
     for (const auto& record : entry["records"]) {
@@ -271,13 +281,23 @@ inline void settle(const std::filesystem::path& root, const std::vector<nlohmann
         continue;
       }
       if (*present > 0) happened = true;
+      if (&entry != last_announce) continue;
       std::size_t skip = 0;
       for (std::size_t n = 0; n < *present; ++n) skip = lines.find('\n', skip) + 1;
-      if (skip < lines.size()) to_append.push_back({user, lines.substr(skip)});
+      if (skip < lines.size()) to_append[user] += lines.substr(skip);
     }
   }
   std::set<std::filesystem::path> folders;
   if (happened) {
+    if (!to_append.empty()) {
+      auto where = nlohmann::json::array();
+      for (const auto& [user, lines] : to_append) {
+        const auto [file, at] = writer.position(user);
+        where.push_back({{"user", user}, {"file", file.lexically_relative(root).generic_string()}, {"at", at},
+                         {"lines", lines}});
+      }
+      note({{"kind", "announce"}, {"records", std::move(where)}, {"op", entries.back()["op"]}});
+    }
     try {
       for (const auto& [user, lines] : to_append) writer.append(user, lines);
       writer.sync();
@@ -347,8 +367,17 @@ inline std::size_t recover_intents(const std::filesystem::path& root, std::strin
         if (n == 0) break;
         text.append(block, static_cast<std::size_t>(n));
       }
-      const auto operation = intent_recovery::last_operation(text);
-      if (!operation.empty()) intent_recovery::settle(root, operation, writer);
+      std::size_t end = 0;
+      const auto operation = intent_recovery::last_operation(text, end);
+      const auto note = [&](const nlohmann::json& entry) {
+        const auto line = entry.dump() + "\n";
+        if (pwrite_all(lock.get(), line, end, log) != line.size()) {
+          throw file_error(errc::store_io_failed, intent_what, log, "write", errno);
+        }
+        end += line.size();
+        sys::ftruncate(lock.get(), static_cast<off_t>(end), log.c_str());  // any torn line that was after it
+      };
+      if (!operation.empty()) intent_recovery::settle(root, operation, writer, note);
       // Emptied before removed: a store that opened it before the removal
       // and locks it after finds nothing to do.
       if (sys::ftruncate(lock.get(), 0, log.c_str()) != 0) continue;
