@@ -768,6 +768,34 @@ TEST_CASE("a recovering writer killed at each system call of its recovery of a d
   CHECK(recoveries_killed > 0);
 }
 
+TEST_CASE("a live writer shares a version whose share marker a killed writer had just made: the killed writer's "
+          "recovery leaves the marker that the live writer's SHARE announces") {
+  const auto& share = *std::find_if(operations().begin(), operations().end(),
+                                    [](const operation& o) { return std::string_view(o.name) == "share"; });
+  std::size_t marker_left = 0;
+  for (long target = 1;; ++target) {
+    INFO("the sharing writer killed at system call " << target);
+    temp_dir dir(temp_dir::place::memory);
+    asio::io_context io;
+    local_store live(io.get_executor(), dir.path(), alice);
+    set_up(live);  // (its first operation: it recovered already)
+    if (run_until_killed(dir.path(), share, target) != kill_at_call::killed_status) break;
+    const auto b = live.list_files("docs/b.txt", false).at(0);
+    std::error_code ec;
+    if (std::filesystem::exists(dir.path() / "shares" / carol / alice / b.to_string(), ec)) ++marker_left;
+    live.share_files({"docs/b.txt", false}, {carol}, true);
+    local_store next(io.get_executor(), dir.path(), bob);
+    next.compact(std::chrono::hours(24 * 365));
+    // Shared in carol's journal (a SHARE twice is no fault here: both
+    // writers may have announced one), and so in the files.
+    std::vector<std::string> repeated_shares;
+    CHECK(replay(dir.path(), carol, repeated_shares).shared.count(b.to_string()) == 1);
+    local_store grantee(io.get_executor(), dir.path(), carol);
+    CHECK(grantee.list_files("", true) == std::vector<versioned_path>{b});
+  }
+  CHECK(marker_left > 0);
+}
+
 // ---------------------------------------------------------------- crafted intent logs
 
 namespace {
