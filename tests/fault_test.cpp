@@ -864,7 +864,8 @@ TEST_CASE("a crafted intent log whose paths or users lead outside the store: rec
   for (const auto* name : {"temp", "away", "version", "happened-temp", "happened-away"}) {
     write_text(outside / name, std::string("outside file ") + name + "\n");
   }
-  write_text(root / "notes.txt", "a\n");
+  std::filesystem::create_directories(root / "journals" / bob / "w0");
+  write_text(root / "journals" / bob / "w0" / "notes.log", "a\n");
   const auto absolute = (outside / "version").string();
   // Undone (nothing it announced is anywhere): each change put back.
   write_text(root / "intents" / "w-undone",
@@ -877,7 +878,7 @@ TEST_CASE("a crafted intent log whose paths or users lead outside the store: rec
   write_text(root / "intents" / "w-finished",
              "{\"kind\":\"temp\",\"path\":\"../outside/happened-temp\",\"op\":1}\n"
              "{\"kind\":\"away\",\"path\":\"../outside/happened-away\",\"from\":\"versions/x\",\"op\":1}\n"
-             "{\"kind\":\"announce\",\"records\":[{\"user\":\"../../outside/journal\",\"file\":\"notes.txt\","
+             "{\"kind\":\"announce\",\"records\":[{\"user\":\"../../outside/journal\",\"file\":\"journals/bob123/w0/notes.log\","
              "\"at\":0,\"lines\":\"a\\nb\\n\"},{\"user\":\"bob123\",\"file\":\"journals/gone\",\"at\":0,"
              "\"lines\":\"x\\n\"}],\"op\":1}\n");
   store.check_operation();
