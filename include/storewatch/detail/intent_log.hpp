@@ -22,8 +22,10 @@
 // its dead writer's: if any record it announced is in its journal, the
 // operation happened (its file changes were durable before the first
 // record): the records still missing are appended, with their ids, and the
-// removed files' renamed copies deleted. Otherwise each change is undone,
-// as a failed operation's are: a version or marker only if it is the very
+// removed files' renamed copies deleted (announced first in the dead log,
+// where they go: the last announce entry says which records a recovery
+// killed in the middle left missing). Otherwise each change is undone, as
+// a failed operation's are: a version or marker only if it is the very
 // file the writer linked (the same inode as its temporary, while that
 // exists), a removal only if the renamed copy is there.
 //
@@ -32,6 +34,7 @@
 #pragma once
 
 #include <storewatch/detail/files.hpp>
+#include <storewatch/detail/names.hpp>
 #include <storewatch/detail/sys.hpp>
 #include <storewatch/error.hpp>
 #include <storewatch/journal/writer.hpp>
@@ -42,6 +45,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -195,9 +199,11 @@ inline std::optional<std::size_t> records_present(const std::filesystem::path& f
   return count;
 }
 
-// The entries of the log's last operation, up to a torn or unreadable line.
-inline std::vector<nlohmann::json> last_operation(std::string_view text) {
+// The entries of the log's last operation, up to a torn or unreadable line;
+// `end_of_entries` is set to the byte after them.
+inline std::vector<nlohmann::json> last_operation(std::string_view text, std::size_t& end_of_entries) {
   std::vector<nlohmann::json> entries;
+  end_of_entries = 0;
   for (std::size_t start = 0; start < text.size();) {
     const auto end = text.find('\n', start);
     if (end == std::string_view::npos) break;
@@ -205,9 +211,27 @@ inline std::vector<nlohmann::json> last_operation(std::string_view text) {
     if (!entry.is_object() || !entry.contains("op") || !entry["op"].is_number_unsigned()) break;
     if (!entries.empty() && entries.back()["op"] != entry["op"]) entries.clear();
     entries.push_back(std::move(entry));
-    start = end + 1;
+    start = end_of_entries = end + 1;
   }
   return entries;
+}
+
+// Opens and locks the log `log`: an empty descriptor when its writer is
+// alive, or when it is not a regular file (a symbolic link to a file
+// elsewhere, a FIFO: not a log, left alone). Throws `store_io_failed`.
+inline unique_fd lock_log(const std::filesystem::path& log) {
+  unique_fd fd(sys::open(log.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT || errno == ELOOP) return {};
+    throw file_error(errc::store_io_failed, intent_what, log, "open", errno);
+  }
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) return {};
+  for (;;) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
+    if (errno == EWOULDBLOCK) return {};
+    if (errno != EINTR) throw file_error(errc::store_io_failed, intent_what, log, "flock", errno);
+  }
 }
 
 inline std::string text(const nlohmann::json& entry, const char* key) {
@@ -232,25 +256,31 @@ inline std::filesystem::path inside(const std::filesystem::path& root, const nlo
 }
 
 // Finishes or undoes the operation `entries` describe (see the file's
-// comment), appending missing records through `writer`.
-inline void settle(const std::filesystem::path& root, const std::vector<nlohmann::json>& entries,
-                   journal_writer& writer) {
+// comment), appending missing records through `writer`, after passing an
+// announce entry for them to `note` (to add to the log: a recovery killed
+// in the middle leaves them announced where they went, and the next one
+// appends only what is still missing: the last announce entry says what
+// is).
+template <class Note>
+void settle(const std::filesystem::path& root, const std::vector<nlohmann::json>& entries, journal_writer& writer,
+            Note note) {
   const auto path = [&](const nlohmann::json& entry, const char* key, std::initializer_list<std::string_view> tops) {
     return inside(root, entry, key, tops);
   };
-  struct missing {
-    std::string user;
-    std::string lines;
-  };
-  std::vector<missing> to_append;
+  std::map<std::string, std::string> to_append;  // by user
   bool happened = false;
+  const nlohmann::json* last_announce = nullptr;
+  for (const auto& entry : entries) {
+    if (text(entry, "kind") == "announce") last_announce = &entry;
+  }
   for (const auto& entry : entries) {
     if (text(entry, "kind") != "announce" || !entry.contains("records") || !entry["records"].is_array()) continue;
     for (const auto& record : entry["records"]) {
       const auto user = text(record, "user");
       const auto lines = text(record, "lines");
       const auto file = path(record, "file", {"journals"});
-      if (user.empty() || lines.empty() || lines.back() != '\n' || file.empty() || !record.contains("at") ||
+      if (!user_problem(user).empty() || lines.empty() || lines.back() != '\n' || file.empty() ||
+          !record.contains("at") ||
           !record["at"].is_number_unsigned()) {
         continue;
       }
@@ -260,13 +290,23 @@ inline void settle(const std::filesystem::path& root, const std::vector<nlohmann
         continue;
       }
       if (*present > 0) happened = true;
+      if (&entry != last_announce) continue;
       std::size_t skip = 0;
       for (std::size_t n = 0; n < *present; ++n) skip = lines.find('\n', skip) + 1;
-      if (skip < lines.size()) to_append.push_back({user, lines.substr(skip)});
+      if (skip < lines.size()) to_append[user] += lines.substr(skip);
     }
   }
   std::set<std::filesystem::path> folders;
   if (happened) {
+    if (!to_append.empty()) {
+      auto where = nlohmann::json::array();
+      for (const auto& [user, lines] : to_append) {
+        const auto [file, at] = writer.position(user);
+        where.push_back({{"user", user}, {"file", file.lexically_relative(root).generic_string()}, {"at", at},
+                         {"lines", lines}});
+      }
+      note({{"kind", "announce"}, {"records", std::move(where)}, {"op", entries.back()["op"]}});
+    }
     try {
       for (const auto& [user, lines] : to_append) writer.append(user, lines);
       writer.sync();
@@ -334,11 +374,8 @@ inline std::size_t recover_intents(const std::filesystem::path& root, std::strin
     if (entry.directory || entry.name == own || entry.name.ends_with(share_link_suffix)) continue;
     const auto log = folder / entry.name;
     try {
-      // Not created if gone (settled meanwhile), and never through a link.
-      unique_fd lock(sys::open(log.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-      struct stat info {};
-      if (!lock || ::fstat(lock.get(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
-      if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;  // its store object is alive
+      auto lock = intent_recovery::lock_log(log);
+      if (!lock) continue;  // its store object is alive (or it is no log)
       std::string text;
       char block[4096];
       for (;;) {
@@ -348,8 +385,17 @@ inline std::size_t recover_intents(const std::filesystem::path& root, std::strin
         if (n == 0) break;
         text.append(block, static_cast<std::size_t>(n));
       }
-      const auto operation = intent_recovery::last_operation(text);
-      if (!operation.empty()) intent_recovery::settle(root, operation, writer);
+      std::size_t end = 0;
+      const auto operation = intent_recovery::last_operation(text, end);
+      const auto note = [&](const nlohmann::json& entry) {
+        const auto line = entry.dump() + "\n";
+        if (pwrite_all(lock.get(), line, end, log) != line.size()) {
+          throw file_error(errc::store_io_failed, intent_what, log, "write", errno);
+        }
+        end += line.size();
+        sys::ftruncate(lock.get(), static_cast<off_t>(end), log.c_str());  // any torn line that was after it
+      };
+      if (!operation.empty()) intent_recovery::settle(root, operation, writer, note);
       // Emptied before removed: a store that opened it before the removal
       // and locks it after finds nothing to do.
       if (sys::ftruncate(lock.get(), 0, log.c_str()) != 0) continue;

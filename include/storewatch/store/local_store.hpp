@@ -641,10 +641,15 @@ class basic_local_store {
     detail::make_directories(marker.parent_path(), errc::store_io_failed, store_what);
     const auto& original = intents_.share_link();
     intents_.note({{"kind", "marker"}, {"path", intents_.relative(marker)}, {"temp", intents_.relative(original)}});
-    if (detail::sys::link(original.c_str(), marker.c_str()) == 0) {
+    const auto make = [&] { return detail::sys::link(original.c_str(), marker.c_str()) == 0 ? 0 : errno; };
+    int error = make();
+    // A marker there may be a dead writer's, which settling its log removes
+    // (after this operation's SHARE, had that been left for later).
+    if (error == EEXIST && detail::recover_intents(root_, writer_.name(), writer_) > 0) error = make();
+    if (error == 0) {
       change.on_failure([marker] { detail::sys::unlink(marker.c_str()); });
-    } else if (errno != EEXIST) {  // EEXIST: shared meanwhile by another writer, as planned
-      throw detail::file_error(errc::store_io_failed, store_what, marker, "link", errno);
+    } else if (error != EEXIST) {  // EEXIST: shared meanwhile by another writer, as planned
+      throw detail::file_error(errc::store_io_failed, store_what, marker, "link", error);
     }
     change.touched(marker.parent_path());
   }
