@@ -21,13 +21,16 @@
 // (paths relative to the store's root). A log whose lock nobody holds is
 // its dead writer's: if any record it announced is in its journal, the
 // operation happened (its file changes were durable before the first
-// record): the records still missing are appended, with their ids, and the
-// removed files' renamed copies deleted (announced first in the dead log,
-// where they go: the last announce entry says which records a recovery
-// killed in the middle left missing). Otherwise each change is undone, as
-// a failed operation's are: a version or marker only if it is the very
-// file the writer linked (the same inode as its temporary, while that
-// exists), a removal only if the renamed copy is there.
+// record): the records still missing are appended, with their ids (first
+// announced in the dead log with where they go, so that after a recovery
+// killed in the middle the last announce entry says which are still
+// missing), and the removed files' renamed copies deleted. Otherwise each
+// change is undone, as a failed operation's are: a version or marker only
+// if it is the very file the writer linked (the same inode as its
+// temporary, while that exists), a removal only if the renamed copy is
+// there. A log is bad input like any file: recovery opens only regular
+// files (never through a link) and acts only on paths inside the store
+// folder each kind of entry belongs to, and on valid user names.
 //
 // The log is written without fsync: it survives the death of its process,
 // not a crash of the machine.
