@@ -74,15 +74,15 @@ struct local_store_options {
 /// the record was readable for that moment). A process killed in the
 /// middle of an operation leaves what it had under way written down
 /// (detail/intent_log.hpp): the next store object, of any user, to write to
-/// the store (its first operation that writes, then at most once a second,
-/// and each `async_compact`) finishes it when any of its events reached a journal, appending the
-/// others with their ids, and undoes it otherwise, so that files and
-/// journals agree and the operation happened wholly or not at all. That
-/// record is not fsynced: it survives the death of the process, not a crash
-/// of the machine between a change and its events being durable. The
-/// handler runs after the operation, never inside the initiating call, on
-/// its associated executor (default: the store's). Operations cannot be cancelled: once posted,
-/// each runs to the end.
+/// the store (at its first operation that writes, then at most once a
+/// second, and at each `async_compact`) finishes it when any of its events
+/// reached a journal, appending the others with their ids, and undoes it
+/// otherwise, so that files and journals agree and the operation happened
+/// wholly or not at all. That record is not fsynced: it survives the death
+/// of the process, not a crash of the machine between a change and its
+/// events being durable. The handler runs after the operation, never inside
+/// the initiating call, on its associated executor (default: the store's).
+/// Operations cannot be cancelled: once posted, each runs to the end.
 /// Not thread-safe: use one store object from one strand; with a blocking
 /// executor, do not call the blocking member functions while an operation
 /// is pending. Several store objects, also in several processes, may share
@@ -779,7 +779,7 @@ class basic_local_store {
   detail::intent_log intents_;
   // when this store object last settled the operations of dead writers
   std::optional<std::chrono::steady_clock::time_point> last_settled_;
-  std::uint64_t removals_ = 0;    // names the renamed copies of removed files
+  std::uint64_t removals_ = 0;  // numbers the renamed copies of removed files
   asio::any_io_executor blocking_executor_;  // as given: the sources' polls run there
   asio::any_io_executor blocking_;           // a strand on it: operations one at a time
   std::string last_error_;
